@@ -1,0 +1,672 @@
+"""The local study store: retrieved instances kept on disk, private to the user, bounded in size.
+
+Instances fetched by C-GET/C-MOVE are patient data at rest, often on a shared server. This module
+decides where they live (``<root>/<study>/<series>/<sop>.dcm``), refuses any UID that is not a
+PS3.5 §9.1 UID before it becomes a path component, keeps every directory 0700 and every file 0600
+whatever the umask, writes through a temporary file and an atomic rename so a crash never leaves
+a half-written instance under its final name, and bounds the store with least-recently-used
+eviction and an explicit ``tuiviewer purge``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+import platformdirs
+from pydicom.dataset import Dataset
+
+from tuiviewer.exceptions import TuiviewerError
+
+APP_NAME = "tuiviewer"
+INSTANCE_SUFFIX = ".dcm"
+TEMP_SUFFIX = ".tmp"
+# Dot-prefixed names can never be UIDs, so they cannot collide with a series directory or an
+# instance file, and a listing of UIDs skips them without extra rules.
+ACCESS_MARKER = ".last-access"
+MAX_UID_LENGTH = 64
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+# PS3.5 §9.1: components of ASCII digits, no leading zero unless the component is exactly "0".
+# [0-9] rather than \d so that non-ASCII digits (e.g. Arabic-Indic) are refused too.
+_UID_COMPONENT = re.compile(r"0|[1-9][0-9]*")
+_UID_CHARS = re.compile(r"[0-9.]*")
+
+
+class StoreError(TuiviewerError):
+    """The local study store cannot do what was asked; nothing outside the store was touched."""
+
+    title = "Local store"
+
+
+class InvalidUIDError(StoreError):
+    """A value is not a valid DICOM UID, so it is never used as a path in the store."""
+
+    title = "Invalid UID"
+
+
+def validate_uid(uid: str, what: str = "UID") -> str:
+    """Check that ``uid`` is a DICOM UID (PS3.5 §9.1) and return it as a plain ``str``.
+
+    A valid UID is 1–64 characters of digits and dots, split by dots into non-empty components,
+    none of which has a leading zero (a lone ``"0"`` is allowed). Anything else — in particular
+    ``".."``, ``"/"`` or letters — is refused, which is what keeps UIDs received from a remote
+    peer from naming a path outside the store.
+
+    :param uid: the candidate value.
+    :param what: how to name the value in the error message (e.g. ``"Study Instance UID"``).
+    :returns: ``uid`` as a plain ``str``.
+    :raises InvalidUIDError: quoting the value and saying which rule it breaks.
+    """
+    if not isinstance(uid, str):
+        raise InvalidUIDError(f"{what} {uid!r} is not a DICOM UID: it is not a string.")
+    prefix = f"{what} {uid!r} is not a valid DICOM UID"
+    if not uid:
+        raise InvalidUIDError(f"{prefix}: it is empty.")
+    if len(uid) > MAX_UID_LENGTH:
+        raise InvalidUIDError(
+            f"{prefix}: it is {len(uid)} characters long, more than {MAX_UID_LENGTH}."
+        )
+    if not _UID_CHARS.fullmatch(uid):
+        bad = next(ch for ch in uid if ch not in "0123456789.")
+        raise InvalidUIDError(f"{prefix}: {bad!r} is not allowed (only digits and dots).")
+    for component in uid.split("."):
+        if not component:
+            raise InvalidUIDError(f"{prefix}: it has an empty component.")
+        if not _UID_COMPONENT.fullmatch(component):
+            raise InvalidUIDError(f"{prefix}: component {component!r} has a leading zero.")
+    return str(uid)
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    """One study in the local store, as the store browser and ``tuiviewer purge`` show it."""
+
+    study_uid: str
+    """Study Instance UID (also the directory name)."""
+    path: Path
+    """The study's directory."""
+    size_bytes: int
+    """Bytes on disk of every file in the study, temporary files included."""
+    instances: int
+    """Number of complete instance files (temporary files not counted)."""
+    last_access: float
+    """When the study was last written or opened (seconds since the epoch)."""
+
+
+def default_store_root() -> Path:
+    """``$TUIVIEWER_CACHE_DIR/store``, else the platformdirs user cache dir's ``store``.
+
+    The store is a cache — everything in it can be retrieved again — so it lives under the cache
+    dir, where backup tools and quotas expect disposable data.
+    """
+    cache = os.environ.get("TUIVIEWER_CACHE_DIR") or platformdirs.user_cache_dir(
+        APP_NAME, appauthor=False
+    )
+    return Path(cache) / "store"
+
+
+def _make_private_dirs(path: Path) -> None:
+    """Create ``path`` and any missing parents 0700, then force ``path`` itself to 0700.
+
+    ``mkdir(mode=...)`` is filtered by the umask, hence the explicit ``chmod``; parents that
+    already existed are not ours to change.
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and not probe.is_symlink():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass  # Another process made it between our check and now.
+        os.chmod(directory, DIR_MODE)
+    os.chmod(path, DIR_MODE)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete ``path`` without following symbolic links, at its top or anywhere below it.
+
+    A link is unlinked, never descended into: a link planted in the store must not turn a purge
+    into the deletion of someone else's files. ``shutil.rmtree`` already refuses to follow links
+    inside the tree (and uses the fd-based, race-resistant walk on Linux).
+    """
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _tree_usage(path: Path) -> tuple[int, int]:
+    """Return (bytes, complete instance files) below ``path``, following no links."""
+    total = 0
+    instances = 0
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(Path(entry.path))
+                continue
+            total += st.st_size
+            if stat.S_ISREG(st.st_mode) and _is_instance_name(entry.name):
+                instances += 1
+    return total, instances
+
+
+def _is_instance_name(name: str) -> bool:
+    if not name.endswith(INSTANCE_SUFFIX):
+        return False
+    try:
+        validate_uid(name[: -len(INSTANCE_SUFFIX)])
+    except InvalidUIDError:
+        return False
+    return True
+
+
+def _is_temp_name(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable; not all platforms can open a directory, which is fine."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # pragma: no cover - some filesystems refuse fsync on directories
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+class LocalStore:
+    """Retrieved instances on disk under ``root``, laid out ``<study>/<series>/<sop>.dcm``.
+
+    Thread-safe for the usual pattern: one worker retrieving a study inside
+    ``with store.in_use(study_uid):`` while another thread browses, evicts or purges. The
+    "in use" set is per process; a second tuiviewer process does not see it.
+    """
+
+    def __init__(self, root: Path | None = None, *, cap_bytes: int | None = None) -> None:
+        """Open (creating it 0700 if needed) the store at ``root``.
+
+        :param root: the store directory; default :func:`default_store_root`.
+        :param cap_bytes: size limit used by :meth:`evict` when it is given none; ``None`` means
+            no limit.
+        :raises StoreError: if ``cap_bytes`` is negative or the directory cannot be created.
+        """
+        if cap_bytes is not None and cap_bytes < 0:
+            raise StoreError(f"The store size cap {cap_bytes!r} is negative.")
+        self.root = Path(root) if root is not None else default_store_root()
+        self.cap_bytes = cap_bytes
+        self._lock = threading.RLock()
+        self._in_use: Counter[str] = Counter()
+        try:
+            if root is None:
+                # The cache dir holds only tuiviewer's files, so it is made private as well.
+                _make_private_dirs(self.root.parent)
+            _make_private_dirs(self.root)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the local store at {str(self.root)!r}: {exc.strerror or exc}."
+            ) from exc
+
+    # --- paths ---------------------------------------------------------------------------------
+
+    def study_dir(self, study_uid: str) -> Path:
+        """The directory of a study (not created). :raises InvalidUIDError:"""
+        return self.root / validate_uid(study_uid, "Study Instance UID")
+
+    def series_dir(self, study_uid: str, series_uid: str) -> Path:
+        """The directory of a series (not created). :raises InvalidUIDError:"""
+        return self.study_dir(study_uid) / validate_uid(series_uid, "Series Instance UID")
+
+    def instance_path(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        """Where an instance is (or would be) stored. :raises InvalidUIDError:"""
+        sop = validate_uid(sop_uid, "SOP Instance UID")
+        return self.series_dir(study_uid, series_uid) / f"{sop}{INSTANCE_SUFFIX}"
+
+    def _ensure_series_dir(self, study_uid: str, series_uid: str) -> Path:
+        series = self.series_dir(study_uid, series_uid)
+        for directory in (series.parent, series):
+            if directory.is_symlink():
+                raise StoreError(
+                    f"{str(directory)!r} in the local store is a symbolic link; refusing to "
+                    "write through it."
+                )
+        _make_private_dirs(series)
+        return series
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def open_temp(self, study_uid: str, series_uid: str, sop_uid: str) -> tuple[BinaryIO, Path]:
+        """Create a 0600 temporary file in the series directory for a streaming write.
+
+        Write the instance to the returned binary file, close it, then call :meth:`commit`. A
+        temporary file never counts as an instance; :meth:`purge` removes leftovers.
+
+        :returns: the open file (write mode) and its path.
+        :raises InvalidUIDError: if a UID is invalid.
+        :raises StoreError: if the directory or file cannot be created.
+        """
+        sop = validate_uid(sop_uid, "SOP Instance UID")
+        try:
+            series = self._ensure_series_dir(study_uid, series_uid)
+            fd, name = tempfile.mkstemp(prefix=f".{sop}.", suffix=TEMP_SUFFIX, dir=series)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create a temporary file for instance {sop!r} in the local store: "
+                f"{exc.strerror or exc}."
+            ) from exc
+        os.fchmod(fd, FILE_MODE)
+        return os.fdopen(fd, "wb"), Path(name)
+
+    def commit(self, temp: Path, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        """Flush ``temp`` to disk and rename it atomically to the instance's final name.
+
+        ``temp`` must come from :meth:`open_temp` for the same series and be closed. An existing
+        instance with the same SOP Instance UID is replaced. The study is marked as used now.
+
+        :returns: the final instance path.
+        :raises InvalidUIDError: if a UID is invalid.
+        :raises StoreError: if ``temp`` is not one of this series' temporary files or the rename
+            fails.
+        """
+        final = self.instance_path(study_uid, series_uid, sop_uid)
+        temp = Path(temp)
+        if temp.parent != final.parent or not _is_temp_name(temp.name):
+            raise StoreError(
+                f"{str(temp)!r} is not a temporary file of series {series_uid!r} in the local "
+                "store; only files from open_temp() can be committed."
+            )
+        try:
+            fd = os.open(temp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                os.fchmod(fd, FILE_MODE)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, final)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot store instance {sop_uid!r} in the local store: {exc.strerror or exc}."
+            ) from exc
+        _fsync_dir(final.parent)
+        self.touch(study_uid)
+        return final
+
+    def write_dataset(
+        self, ds: Dataset, *, study_uid: str | None = None, series_uid: str | None = None
+    ) -> Path:
+        """Write ``ds`` as a DICOM file (PS3.10) into the store, atomically, mode 0600.
+
+        The UIDs come from the dataset unless ``study_uid``/``series_uid`` are given (for a peer
+        that sends instances without them). ``ds.file_meta`` must carry the Transfer Syntax UID
+        (pynetdicom: ``ds.file_meta = event.file_meta``); pydicom fills in the other file meta
+        elements, which updates ``ds.file_meta`` in place.
+
+        :returns: the instance path.
+        :raises InvalidUIDError: if a UID is missing or invalid.
+        :raises StoreError: if the dataset cannot be encoded or written; no partial file is left.
+        """
+        study = study_uid if study_uid is not None else ds.get("StudyInstanceUID", "")
+        series = series_uid if series_uid is not None else ds.get("SeriesInstanceUID", "")
+        sop = ds.get("SOPInstanceUID", "")
+        file_meta = getattr(ds, "file_meta", None)
+        if not sop and file_meta is not None:
+            sop = file_meta.get("MediaStorageSOPInstanceUID", "")
+        study = validate_uid(str(study or ""), "Study Instance UID")
+        series = validate_uid(str(series or ""), "Series Instance UID")
+        sop = validate_uid(str(sop or ""), "SOP Instance UID")
+        if file_meta is None or not file_meta.get("TransferSyntaxUID"):
+            raise StoreError(
+                f"Instance {sop!r} has no Transfer Syntax UID in its file meta information, so "
+                "it cannot be written as a DICOM file."
+            )
+        handle, temp = self.open_temp(study, series, sop)
+        try:
+            with handle:
+                ds.save_as(handle, enforce_file_format=True)
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            temp.unlink(missing_ok=True)
+            raise StoreError(f"Cannot write instance {sop!r} to the local store: {exc}") from exc
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        try:
+            return self.commit(temp, study, series, sop)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def has_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> bool:
+        """Whether the instance is stored completely (a temporary file does not count)."""
+        path = self.instance_path(study_uid, series_uid, sop_uid)
+        try:
+            return stat.S_ISREG(path.lstat().st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def instance_uids(self, study_uid: str) -> set[str]:
+        """SOP Instance UIDs of the study's complete instance files, for resuming a retrieve.
+
+        :raises InvalidUIDError: if ``study_uid`` is invalid.
+        """
+        study = self.study_dir(study_uid)
+        found: set[str] = set()
+        for series in _scandir(study):
+            if not series.is_dir(follow_symlinks=False) or not _is_uid(series.name):
+                continue
+            for entry in _scandir(Path(series.path)):
+                if entry.is_file(follow_symlinks=False) and _is_instance_name(entry.name):
+                    found.add(entry.name[: -len(INSTANCE_SUFFIX)])
+        return found
+
+    def touch(self, study_uid: str, *, at: float | None = None) -> None:
+        """Mark the study as used at ``at`` (default: now), for least-recently-used eviction.
+
+        The time is the modification time of a 0600 marker file in the study directory: one
+        file per study, so two processes never rewrite a shared index.
+
+        :raises InvalidUIDError: if ``study_uid`` is invalid.
+        :raises StoreError: if the study is not in the store.
+        """
+        study = self.study_dir(study_uid)
+        if not study.is_dir() or study.is_symlink():
+            raise StoreError(f"No study {study_uid!r} in the local store at {str(self.root)!r}.")
+        marker = study / ACCESS_MARKER
+        when = time.time() if at is None else at
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)
+            finally:
+                os.close(fd)
+            os.utime(marker, (when, when), follow_symlinks=False)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot record the last access of study {study_uid!r}: {exc.strerror or exc}."
+            ) from exc
+
+    def _last_access(self, study: Path) -> float:
+        for candidate in (study / ACCESS_MARKER, study):
+            try:
+                return candidate.lstat().st_mtime
+            except FileNotFoundError:
+                continue
+        return 0.0
+
+    def studies(self) -> list[StoredStudy]:
+        """Every study in the store, most recently used first."""
+        found = []
+        for entry in _scandir(self.root):
+            if not entry.is_dir(follow_symlinks=False) or not _is_uid(entry.name):
+                continue
+            path = Path(entry.path)
+            size, instances = _tree_usage(path)
+            found.append(
+                StoredStudy(
+                    study_uid=entry.name,
+                    path=path,
+                    size_bytes=size,
+                    instances=instances,
+                    last_access=self._last_access(path),
+                )
+            )
+        found.sort(key=lambda s: (-s.last_access, s.study_uid))
+        return found
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of everything under the store root (links counted, not followed)."""
+        return _tree_usage(self.root)[0]
+
+    # --- removing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def in_use(self, study_uid: str) -> Iterator[None]:
+        """Keep :meth:`evict` (and :meth:`purge`) away from a study while it is being written.
+
+        Nestable and usable from several threads at once.
+
+        :raises InvalidUIDError: if ``study_uid`` is invalid.
+        """
+        uid = validate_uid(study_uid, "Study Instance UID")
+        with self._lock:
+            self._in_use[uid] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_use[uid] -= 1
+                if self._in_use[uid] <= 0:
+                    del self._in_use[uid]
+
+    def is_in_use(self, study_uid: str) -> bool:
+        """Whether some thread of this process holds :meth:`in_use` for the study."""
+        with self._lock:
+            return self._in_use.get(study_uid, 0) > 0
+
+    def evict(self, *, cap_bytes: int | None = None, protected: Collection[str] = ()) -> list[str]:
+        """Delete least-recently-used studies until the store fits in the cap.
+
+        Studies in ``protected`` (e.g. with an open report draft) and studies :meth:`in_use` are
+        never deleted, even if the store then stays over the cap.
+
+        :param cap_bytes: the limit; default the store's ``cap_bytes``; with neither, nothing
+            is deleted.
+        :param protected: Study Instance UIDs to keep.
+        :returns: the evicted Study Instance UIDs, oldest first.
+        :raises StoreError: if ``cap_bytes`` is negative or a study cannot be deleted.
+        """
+        cap = self.cap_bytes if cap_bytes is None else cap_bytes
+        if cap is None:
+            return []
+        if cap < 0:
+            raise StoreError(f"The store size cap {cap!r} is negative.")
+        keep = set(protected)
+        total = self.size_bytes()
+        evicted: list[str] = []
+        for study in reversed(self.studies()):
+            if total <= cap:
+                break
+            if study.study_uid in keep:
+                continue
+            # Holding the lock while deleting means a writer entering in_use() waits for the
+            # deletion to finish and then recreates the directories, instead of losing files.
+            with self._lock:
+                if self.is_in_use(study.study_uid):
+                    continue
+                self._remove_path(study.path)
+            total -= study.size_bytes
+            evicted.append(study.study_uid)
+        return evicted
+
+    def purge(self, study_uid: str | None = None) -> list[str]:
+        """Delete one study, or everything in the store (leftover temporary files included).
+
+        Symbolic links are removed, never followed. With no ``study_uid``, studies in use by
+        this process are skipped (so absent from the result).
+
+        :returns: the removed Study Instance UIDs.
+        :raises InvalidUIDError: if ``study_uid`` is invalid.
+        :raises StoreError: if the study is not in the store, is in use, or cannot be deleted.
+        """
+        if study_uid is not None:
+            path = self.study_dir(study_uid)
+            if not path.is_dir() or path.is_symlink():
+                raise StoreError(
+                    f"No study {study_uid!r} in the local store at {str(self.root)!r}."
+                )
+            with self._lock:
+                if self.is_in_use(study_uid):
+                    raise StoreError(
+                        f"Study {study_uid!r} is being retrieved; it can be purged once that "
+                        "finishes or is cancelled."
+                    )
+                self._remove_path(path)
+            return [study_uid]
+        removed: list[str] = []
+        for entry in _scandir(self.root):
+            with self._lock:
+                if self.is_in_use(entry.name):
+                    continue
+                self._remove_path(Path(entry.path))
+            if _is_uid(entry.name) and entry.is_dir(follow_symlinks=False):
+                removed.append(entry.name)
+        return sorted(removed)
+
+    def _remove_path(self, path: Path) -> None:
+        try:
+            _remove_tree(path)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot delete {str(path)!r} from the local store: {exc.strerror or exc}."
+            ) from exc
+
+
+def _scandir(path: Path) -> list[os.DirEntry[str]]:
+    try:
+        return list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _is_uid(name: str) -> bool:
+    try:
+        validate_uid(name)
+    except InvalidUIDError:
+        return False
+    return True
+
+
+def format_size(size: int) -> str:
+    """A byte count for people: ``"512 B"``, ``"1.5 MiB"``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _describe(study: StoredStudy) -> str:
+    noun = "instance" if study.instances == 1 else "instances"
+    return f"{study.study_uid}  ({study.instances} {noun}, {format_size(study.size_bytes)})"
+
+
+def run_purge(
+    study: str | None,
+    *,
+    yes: bool,
+    stdout: TextIO,
+    stderr: TextIO,
+    store: LocalStore | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    """Engine of ``tuiviewer purge [STUDY] [--yes]``: delete stored studies, say what went.
+
+    Without ``yes`` it asks on the terminal, and refuses when stdin is not a terminal (a script
+    must say ``--yes``). Output names studies by UID with sizes, never by patient.
+
+    :returns: 0 done (or nothing to do), 1 failure, unknown study or declined, 2 usage error.
+    """
+    stdin = sys.stdin if stdin is None else stdin
+    try:
+        if study is not None:
+            validate_uid(study, "Study Instance UID")
+        if store is None:
+            store = LocalStore()
+    except InvalidUIDError as exc:
+        print(f"tuiviewer purge: {exc.message}", file=stderr)
+        return 2
+    except StoreError as exc:
+        print(f"tuiviewer purge: {exc.message}", file=stderr)
+        return 1
+
+    stored = store.studies()
+    if study is not None:
+        targets = [s for s in stored if s.study_uid == study]
+        if not targets:
+            print(
+                f"tuiviewer purge: no study {study!r} in the local store at {str(store.root)!r}.",
+                file=stderr,
+            )
+            return 1
+    else:
+        targets = stored
+        if not targets and store.size_bytes() == 0:
+            print(f"The local store at {str(store.root)!r} is already empty.", file=stdout)
+            return 0
+
+    if not yes:
+        if not stdin.isatty():
+            print(
+                "tuiviewer purge: refusing to delete without confirmation because stdin is not "
+                "a terminal; add --yes to confirm.",
+                file=stderr,
+            )
+            return 2
+        what = f"study {study}" if study is not None else f"all {len(targets)} studies in the store"
+        total = sum(s.size_bytes for s in targets)
+        print(f"Delete {what} ({format_size(total)}) from {str(store.root)!r}?", file=stdout)
+        for target in targets:
+            print(f"  {_describe(target)}", file=stdout)
+        print("Type 'yes' to confirm: ", end="", file=stdout, flush=True)
+        answer = stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            print("Nothing deleted.", file=stdout)
+            return 1
+
+    try:
+        removed = set(store.purge(study))
+    except StoreError as exc:
+        print(f"tuiviewer purge: {exc.message}", file=stderr)
+        return 1
+    freed = 0
+    for target in targets:
+        if target.study_uid in removed:
+            print(f"Removed {_describe(target)}", file=stdout)
+            freed += target.size_bytes
+    skipped = [t.study_uid for t in targets if t.study_uid not in removed]
+    for uid in skipped:  # pragma: no cover - only when this process is retrieving the study
+        print(f"tuiviewer purge: study {uid} is in use and was kept.", file=stderr)
+    noun = "study" if len(removed) == 1 else "studies"
+    print(f"Removed {len(removed)} {noun}, {format_size(freed)}.", file=stdout)
+    return 1 if skipped else 0
