@@ -1,0 +1,444 @@
+"""C-FIND queries at patient, study, series and image level, streamed as matches arrive.
+
+:func:`find` yields each match the moment its pending response arrives, so the UI shows the
+first rows while the PACS is still searching, and a ``cancel`` event sends C-CANCEL.
+Identifiers go out as UTF-8 (Specific Character Set ``ISO_IR 192``) and each answer is
+decoded with the character set the PACS declares in it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum, StrEnum
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from tuiviewer.net.association import associate, check_status, require_context
+from tuiviewer.net.errors import status_meaning
+from tuiviewer.net.nodes import Node
+from tuiviewer.net.trace import AssociationTrace
+
+
+class QueryLevel(StrEnum):
+    """Query/Retrieve Level (0008,0052), PS3.4 C.6.1.1 / C.6.2.1."""
+
+    PATIENT = "PATIENT"
+    STUDY = "STUDY"
+    SERIES = "SERIES"
+    IMAGE = "IMAGE"
+
+
+class QueryModel(Enum):
+    """Query/Retrieve information models, PS3.4 C.6 (C.6.1 Patient Root, C.6.2 Study Root).
+
+    The value is the C-FIND SOP Class UID. Study Root has no PATIENT level.
+    """
+
+    PATIENT_ROOT = "1.2.840.10008.5.1.4.1.2.1.1"
+    STUDY_ROOT = "1.2.840.10008.5.1.4.1.2.2.1"
+
+
+#: Return keys per level (PS3.4 C.6.1.1 and C.6.2.1 tables), requested empty.
+RETURN_KEYS: dict[QueryLevel, tuple[str, ...]] = {
+    QueryLevel.PATIENT: (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "NumberOfPatientRelatedStudies",
+    ),
+    QueryLevel.STUDY: (
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "StudyDescription",
+        "AccessionNumber",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "ModalitiesInStudy",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+        "ReferringPhysicianName",
+    ),
+    QueryLevel.SERIES: (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "Modality",
+        "SeriesNumber",
+        "SeriesDescription",
+        "NumberOfSeriesRelatedInstances",
+        "BodyPartExamined",
+    ),
+    QueryLevel.IMAGE: (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "SOPClassUID",
+        "InstanceNumber",
+    ),
+}
+
+QUERY_CHARSET = "ISO_IR 192"
+_TS = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+
+
+def validate_date_range(value: str) -> str:
+    """Check a DA matching value: ``YYYYMMDD``, ``A-B``, ``-B`` or ``A-`` (PS3.4 C.2.2.2.5).
+
+    Raises:
+        ValueError: not of that form, not a real date, or the range runs backwards.
+    """
+    text = value.strip()
+    if not text:
+        return ""
+    parts = text.split("-")
+    if len(parts) > 2 or parts == ["", ""]:
+        raise ValueError(
+            f"Study date {value!r} must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD "
+            "(either end may be left open)."
+        )
+    dates: list[date | None] = []
+    for part in parts:
+        if not part:
+            dates.append(None)
+            continue
+        try:
+            if len(part) != 8 or not part.isdigit():
+                raise ValueError
+            dates.append(datetime.strptime(part, "%Y%m%d").date())
+        except ValueError:
+            raise ValueError(
+                f"Study date {value!r}: {part!r} is not a date of the form YYYYMMDD."
+            ) from None
+    if len(dates) == 2 and dates[0] and dates[1] and dates[0] > dates[1]:
+        raise ValueError(f"Study date range {value!r} ends before it starts.")
+    return text
+
+
+@dataclass(frozen=True)
+class FindQuery:
+    """What to look for. Empty strings mean "any"; ``*`` and ``?`` wildcards pass through."""
+
+    level: QueryLevel = QueryLevel.STUDY
+    patient_name: str = ""
+    patient_id: str = ""
+    accession_number: str = ""
+    study_date: str = ""
+    """A date or a range ``20240101-20240131``."""
+    modality: str = ""
+    """ModalitiesInStudy at study level, Modality at series/image level."""
+    study_description: str = ""
+    referring_physician: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    """Any other ``Keyword: value`` matching or return key (validated against the dictionary)."""
+
+
+def _set(ds: Dataset, keyword: str, value: str) -> None:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise ValueError(f"{keyword!r} is not a DICOM keyword.")
+    vr = dictionary_VR(tag)
+    if vr == "SQ":
+        raise ValueError(f"{keyword!r} is a sequence; sequence matching is not supported.")
+    if vr in ("US", "SS", "UL", "SL", "FL", "FD") and value:
+        raise ValueError(f"{keyword!r} ({vr}) cannot be a query key with a value.")
+    ds.add_new(tag, vr, value if value else None)
+
+
+def build_identifier(query: FindQuery, model: QueryModel = QueryModel.STUDY_ROOT) -> Dataset:
+    """The C-FIND identifier for ``query``: its matching keys plus the level's return keys.
+
+    Raises:
+        ValueError: invalid date, unknown or unusable ``extra`` keyword, or PATIENT level with
+            the Study Root model.
+    """
+    level = QueryLevel(query.level)
+    if level is QueryLevel.PATIENT and model is QueryModel.STUDY_ROOT:
+        raise ValueError("The Study Root model has no PATIENT level; use Patient Root.")
+    ds = Dataset()
+    ds.SpecificCharacterSet = QUERY_CHARSET
+    ds.QueryRetrieveLevel = level.value
+    for keyword in RETURN_KEYS[level]:
+        _set(ds, keyword, "")
+    if model is QueryModel.PATIENT_ROOT and level is not QueryLevel.PATIENT:
+        _set(ds, "PatientID", "")  # unique key of the level above (PS3.4 C.6.1.1)
+    filters: dict[str, str] = {
+        "PatientName": query.patient_name,
+        "PatientID": query.patient_id,
+        "AccessionNumber": query.accession_number,
+        "StudyDate": validate_date_range(query.study_date),
+        "StudyDescription": query.study_description,
+        "ReferringPhysicianName": query.referring_physician,
+        "StudyInstanceUID": query.study_uid,
+        "SeriesInstanceUID": query.series_uid,
+    }
+    if query.modality:
+        key = "ModalitiesInStudy" if level in (QueryLevel.PATIENT, QueryLevel.STUDY) else "Modality"
+        filters[key] = query.modality
+    for keyword, value in filters.items():
+        if value.strip():
+            _set(ds, keyword, value.strip())
+    for keyword, value in query.extra.items():
+        _set(ds, keyword, value.strip())
+    return ds
+
+
+def _declare_charset(ds: Dataset) -> None:
+    """Give answers that name no character set the one their bytes fit (UTF-8, else Latin-1).
+
+    Such answers break PS3.5 6.1.2.3 (non-ASCII needs a declared set), but real PACS send them;
+    pydicom would otherwise decode them as ASCII and mangle the names.
+    """
+    if "SpecificCharacterSet" in ds:
+        return
+    non_ascii = False
+    for elem in ds.elements():
+        raw = getattr(elem, "value", None)
+        if isinstance(raw, bytes) and any(b > 0x7F for b in raw):
+            non_ascii = True
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                ds.SpecificCharacterSet = "ISO_IR 100"
+                return
+    if non_ascii:
+        ds.SpecificCharacterSet = QUERY_CHARSET
+
+
+def find(
+    node: Node,
+    query: FindQuery,
+    *,
+    model: QueryModel = QueryModel.STUDY_ROOT,
+    cancel: threading.Event | None = None,
+    trace: AssociationTrace | None = None,
+) -> Iterator[Dataset]:
+    """Send one C-FIND and yield each matching identifier as its pending response arrives.
+
+    Setting ``cancel`` sends C-CANCEL at once (even while waiting for the next match); the
+    generator then drains the remaining responses and ends without yielding them. Closing
+    the generator early releases the association.
+
+    Raises:
+        ValueError: the query is invalid (see :func:`build_identifier`).
+        NoAcceptedContext: the node does not offer the query model.
+        DimseStatusError: a failure status (e.g. 0xA700 out of resources).
+        NetError: connection, association, TLS and timeout errors.
+    """
+    identifier = build_identifier(query, model)
+    with associate(node, [(model.value, _TS)], trace=trace) as assoc:
+        require_context(assoc, [model.value])
+        msg_id = 1
+        responses = assoc.send_c_find(identifier, model.value, msg_id=msg_id)
+        watcher = _CancelWatcher(assoc, model.value, msg_id, cancel)
+        try:
+            for status, match in responses:
+                if watcher.sent:
+                    if status and "Status" in status:
+                        category, _ = status_meaning("C-FIND", int(status.Status))
+                        if category != "Pending":
+                            break
+                        continue
+                code = check_status("C-FIND", status, assoc)
+                category, _ = status_meaning("C-FIND", code)
+                if category != "Pending":
+                    break
+                if match is None:
+                    continue
+                _declare_charset(match)
+                match.decode()
+                yield match
+                watcher.poll()
+        finally:
+            watcher.stop()
+
+
+class _CancelWatcher:
+    """Sends C-CANCEL as soon as ``cancel`` is set, from a helper thread.
+
+    The consumer is usually blocked waiting for the next response when the user cancels, so
+    checking the event only between responses would wait for the PACS's next match.
+    """
+
+    def __init__(
+        self, assoc: Any, model_uid: str, msg_id: int, cancel: threading.Event | None
+    ) -> None:
+        self._assoc = assoc
+        self._model = model_uid
+        self._msg_id = msg_id
+        self._cancel = cancel
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self.sent = False
+        self._thread: threading.Thread | None = None
+        if cancel is not None:
+            self._thread = threading.Thread(target=self._run, name="find-cancel", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        assert self._cancel is not None
+        while not self._done.is_set():
+            if self._cancel.wait(0.05):
+                self.poll()
+                return
+
+    def poll(self) -> None:
+        """Send C-CANCEL once if cancellation was requested."""
+        if self._cancel is None or not self._cancel.is_set():
+            return
+        with self._lock:
+            if self.sent or self._done.is_set() or not self._assoc.is_established:
+                return
+            self.sent = True
+            self._assoc.send_c_cancel(self._msg_id, query_model=self._model)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._done.set()
+
+
+# --- typed rows for the UI ---------------------------------------------------------------------
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _multi(ds: Dataset, keyword: str) -> tuple[str, ...]:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(v for v in value.split("\\") if v)
+    try:
+        return tuple(str(v) for v in value if str(v))
+    except TypeError:
+        return (str(value),)
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """One patient-level match."""
+
+    patient_id: str
+    patient_name: str
+    birth_date: str
+    sex: str
+    study_count: int | None
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One study-level match."""
+
+    uid: str
+    date: str
+    time: str
+    description: str
+    accession: str
+    patient_name: str
+    patient_id: str
+    birth_date: str
+    sex: str
+    modalities: tuple[str, ...]
+    series_count: int | None
+    instance_count: int | None
+    referring_physician: str
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    """One series-level match."""
+
+    uid: str
+    study_uid: str
+    modality: str
+    number: int | None
+    description: str
+    instance_count: int | None
+    body_part: str
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One image-level (instance) match."""
+
+    uid: str
+    sop_class_uid: str
+    series_uid: str
+    study_uid: str
+    number: int | None
+
+
+Row = PatientRow | StudyRow | SeriesRow | ImageRow
+
+
+def to_row(level: QueryLevel | str, ds: Dataset) -> Row:
+    """Convert a C-FIND answer to the row type of ``level``; missing keys become ""/None."""
+    level = QueryLevel(level)
+    if level is QueryLevel.PATIENT:
+        return PatientRow(
+            patient_id=_text(ds, "PatientID"),
+            patient_name=_text(ds, "PatientName"),
+            birth_date=_text(ds, "PatientBirthDate"),
+            sex=_text(ds, "PatientSex"),
+            study_count=_int(ds, "NumberOfPatientRelatedStudies"),
+        )
+    if level is QueryLevel.STUDY:
+        return StudyRow(
+            uid=_text(ds, "StudyInstanceUID"),
+            date=_text(ds, "StudyDate"),
+            time=_text(ds, "StudyTime"),
+            description=_text(ds, "StudyDescription"),
+            accession=_text(ds, "AccessionNumber"),
+            patient_name=_text(ds, "PatientName"),
+            patient_id=_text(ds, "PatientID"),
+            birth_date=_text(ds, "PatientBirthDate"),
+            sex=_text(ds, "PatientSex"),
+            modalities=_multi(ds, "ModalitiesInStudy"),
+            series_count=_int(ds, "NumberOfStudyRelatedSeries"),
+            instance_count=_int(ds, "NumberOfStudyRelatedInstances"),
+            referring_physician=_text(ds, "ReferringPhysicianName"),
+        )
+    if level is QueryLevel.SERIES:
+        return SeriesRow(
+            uid=_text(ds, "SeriesInstanceUID"),
+            study_uid=_text(ds, "StudyInstanceUID"),
+            modality=_text(ds, "Modality"),
+            number=_int(ds, "SeriesNumber"),
+            description=_text(ds, "SeriesDescription"),
+            instance_count=_int(ds, "NumberOfSeriesRelatedInstances"),
+            body_part=_text(ds, "BodyPartExamined"),
+        )
+    return ImageRow(
+        uid=_text(ds, "SOPInstanceUID"),
+        sop_class_uid=_text(ds, "SOPClassUID"),
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        study_uid=_text(ds, "StudyInstanceUID"),
+        number=_int(ds, "InstanceNumber"),
+    )
