@@ -88,6 +88,17 @@ def _create_socket(
     return sock
 
 
+def disable_nagle(event: Any) -> None:
+    """Send each PDU at once: with Nagle's algorithm on, every C-STORE waits ~40 ms for a
+    delayed ACK (measured against Orthanc: 40 stores took 1.9 s with it, 0.13 s without)."""
+    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # pragma: no cover - e.g. a socket type without TCP options
+            pass
+
+
 def make_ae(node: Node) -> AE:
     """An AE titled with the node's calling AE title and using the node's timeouts."""
     ae = AE(ae_title=node.calling_aet)
@@ -196,6 +207,7 @@ def associate(
     def on_open(event: Any) -> None:
         trace.connect_ms = trace.elapsed_ms()
         trace.note("connection opened")
+        disable_nagle(event)
 
     def on_pdu_recv(event: Any) -> None:
         if isinstance(event.pdu, A_ABORT_RQ):
