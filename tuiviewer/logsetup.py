@@ -1,0 +1,39 @@
+"""Logging to a private file, never to the terminal the UI owns, and without PHI by default."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from tuiviewer import locations
+
+
+def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
+    """Send tuiviewer's and pynetdicom's logs to ``tuiviewer.log`` (mode 0600) in the log dir.
+
+    pynetdicom logs C-FIND/C-GET identifiers (patient names) at INFO level unless told not to; that
+    is switched off here unless ``phi`` is true.
+    """
+    path = locations.log_dir() / "tuiviewer.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # pydicom warns about odd values while reading; on the terminal those warnings would be
+    # written over the UI, so they go to the log like everything else.
+    logging.captureWarnings(True)
+    try:
+        from pynetdicom import _config as pynetdicom_config
+
+        pynetdicom_config.LOG_REQUEST_IDENTIFIERS = phi
+        pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = phi
+    except ImportError:  # pragma: no cover - pynetdicom is a hard dependency
+        pass
+    return path
