@@ -1,0 +1,315 @@
+"""The engine of ``tuiviewer dump``: a dcmdump-like text listing or the DICOM JSON model.
+
+It works from :func:`tuiviewer.dicom.loading.load_file`, so a damaged file is dumped as far as
+it could be read, followed by the problems found, instead of ending in a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import warnings
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_fragments
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import UID_dictionary
+
+from tuiviewer.dicom.elements import ElementRow, dataset_rows, meta_rows
+from tuiviewer.dicom.loading import LoadedFile, load_file
+from tuiviewer.exceptions import TuiviewerError
+
+__all__ = ["BULK_DATA_THRESHOLD", "dump_json", "dump_text", "run_dump"]
+
+BULK_DATA_THRESHOLD = 64 * 1024
+"""Pixel Data longer than this becomes a BulkDataURI in JSON instead of InlineBinary."""
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_VALUE_WIDTH = 40  # dcmdump pads the value column to this width before the "#" comment
+_PRINT_LIMIT = 64  # dcmdump shortens values longer than this ("print long values shortened")
+_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "IS", "DS", "AT"})
+
+
+def dump_text(loaded: LoadedFile) -> str:
+    """Return a dcmdump-like listing of ``loaded``, problems appended as comment lines."""
+    ds = loaded.dataset
+    lines = ["", "# Dicom-File-Format", "", "# Dicom-Meta-Information-Header"]
+    lines.append("# Used TransferSyntax: Little Endian Explicit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meta = getattr(ds, "file_meta", None) or Dataset()
+        _dump_rows(lines, meta, meta_rows(ds), 0, (False, True))
+        lines.extend(["", "# Dicom-Data-Set"])
+        lines.append(f"# Used TransferSyntax: {_ts_name(loaded.transfer_syntax)}")
+        encoding = _encoding(ds)
+        _dump_rows(lines, ds, dataset_rows(ds), 0, encoding)
+    for problem in loaded.problems:
+        where = f" at byte {problem.offset}" if problem.offset is not None else ""
+        lines.append(f"# Problem{where}: {problem.message}")
+    return "\n".join(lines) + "\n"
+
+
+def dump_json(loaded: LoadedFile) -> dict[str, Any]:
+    """Return the DICOM JSON model (PS3.18 Annex F) of the dataset, file meta excluded.
+
+    Binary values are InlineBinary (base64), except Pixel Data longer than 64 KiB, which is a
+    ``BulkDataURI`` (``file://...?offset=N&length=M``) into the file when its position is
+    known, and otherwise just its ``vr``. A value that has no valid JSON form (an IS of
+    ``'1A'``) keeps only its ``vr``, so that ``Dataset.from_json`` always reads the result.
+    """
+    uri = loaded.path.resolve().as_uri()
+    deflated = loaded.transfer_syntax == "1.2.840.10008.1.2.1.99"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _json_dataset(loaded.dataset, None if deflated else uri)
+
+
+def run_dump(paths: Sequence[str], *, as_json: bool, stdout: TextIO, stderr: TextIO) -> int:
+    """Dump every file in ``paths``; return the exit status (0 only if all were clean).
+
+    A file that cannot be read at all gets one line on ``stderr`` ("tuiviewer dump: <path>:
+    <reason>") and nothing on ``stdout``; the other files are still dumped. In JSON mode the
+    problems of a partly read file go to ``stderr`` too, keeping ``stdout`` valid JSON: one
+    object for one file, an array for several.
+    """
+    status = 0
+    documents: list[dict[str, Any]] = []
+    several = len(paths) > 1
+    for path in paths:
+        try:
+            loaded = load_file(path)
+        except TuiviewerError as exc:
+            stderr.write(f"tuiviewer dump: {path}: {exc.message}\n")
+            status = 1
+            continue
+        except Exception as exc:  # noqa: BLE001 - the command promises no traceback
+            stderr.write(f"tuiviewer dump: {path}: unexpected error: {exc!r}\n")
+            status = 1
+            continue
+        if loaded.problems:
+            status = 1
+        try:
+            if as_json:
+                documents.append(dump_json(loaded))
+                for problem in loaded.problems:
+                    stderr.write(f"tuiviewer dump: {path}: {problem.message}\n")
+            else:
+                text = dump_text(loaded)
+                if several:
+                    stdout.write(f"# File: {path}\n")
+                stdout.write(text)
+        except Exception as exc:  # noqa: BLE001 - the command promises no traceback
+            stderr.write(f"tuiviewer dump: {path}: cannot dump: {exc!r}\n")
+            status = 1
+    if as_json:
+        if several:
+            json.dump(documents, stdout, indent=2)
+            stdout.write("\n")
+        elif documents:
+            json.dump(documents[0], stdout, indent=2)
+            stdout.write("\n")
+    return status
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+def _dump_rows(
+    lines: list[str],
+    ds: Dataset,
+    rows: Sequence[ElementRow],
+    depth: int,
+    encoding: tuple[bool, bool],
+) -> None:
+    indent = "  " * depth
+    for row in rows:
+        elem = ds[row.tag]
+        tag = f"({row.tag >> 16:04x},{row.tag & 0xFFFF:04x})"
+        label = row.keyword.replace(" ", "") if row.keyword else _fallback_keyword(row)
+        if row.vr == "SQ":
+            kind = "undefined" if elem.is_undefined_length else "explicit"
+            length = "u/l" if elem.is_undefined_length else _sq_length(elem, encoding)
+            text = f"(Sequence with {kind} length #={len(row.items)})"
+            lines.append(_line(indent, tag, "SQ", text, length, 1, label))
+            for item_row, item in zip(row.items, elem.value, strict=True):
+                undefined = bool(getattr(item, "is_undefined_length_sequence_item", False))
+                kind = "undefined" if undefined else "explicit"
+                length = "u/l" if undefined else _item_length(item, encoding)
+                text = f"(Item with {kind} length #={len(item_row.rows)})"
+                lines.append(_line(indent + "  ", "(fffe,e000)", "na", text, length, 1, "Item"))
+                _dump_rows(lines, item, item_row.rows, depth + 2, encoding)
+                text = "(ItemDelimitationItem" + ("" if undefined else " for re-encoding") + ")"
+                lines.append(
+                    _line(indent + "  ", "(fffe,e00d)", "na", text, "0", 0, "ItemDelimitationItem")
+                )
+            text = "(SequenceDelimitationItem" + (
+                "" if elem.is_undefined_length else " for re-encod."
+            )
+            lines.append(
+                _line(indent, "(fffe,e0dd)", "na", text + ")", "0", 0, "SequenceDelimitationItem")
+            )
+            continue
+        if row.tag in _PIXEL_TAGS and elem.is_undefined_length:
+            _dump_encapsulated(lines, indent, tag, row, elem, label)
+            continue
+        text = _value_text(elem)
+        length = str(row.length) if row.length is not None else "?"
+        lines.append(_line(indent, tag, row.vr, text, length, row.vm, label))
+        if row.problem:
+            lines.append(f"{indent}# Problem: {row.problem}")
+
+
+def _dump_encapsulated(
+    lines: list[str], indent: str, tag: str, row: ElementRow, elem: DataElement, label: str
+) -> None:
+    try:
+        fragments = list(generate_fragments(elem.value, endianness="<"))
+    except Exception:  # noqa: BLE001 - damaged fragments are shown as one raw value
+        lines.append(_line(indent, tag, row.vr, _value_text(elem), "u/l", 1, label))
+        return
+    text = f"(PixelSequence #={len(fragments)})"
+    lines.append(_line(indent, tag, row.vr, text, "u/l", 1, label))
+    for fragment in fragments:
+        value = _shorten(_hex_bytes(fragment)) if fragment else "(no value available)"
+        lines.append(
+            _line(indent + "  ", "(fffe,e000)", "pi", value, str(len(fragment)), 1, "Item")
+        )
+    lines.append(
+        _line(
+            indent,
+            "(fffe,e0dd)",
+            "na",
+            "(SequenceDelimitationItem)",
+            "0",
+            0,
+            "SequenceDelimitationItem",
+        )
+    )
+
+
+def _line(indent: str, tag: str, vr: str, text: str, length: str, vm: int, label: str) -> str:
+    body = f"{indent}{tag} {vr} {text}"
+    width = len(indent) + 12 + 3 + _VALUE_WIDTH
+    return f"{body:<{width}} # {length:>3}, {vm} {label}"
+
+
+def _fallback_keyword(row: ElementRow) -> str:
+    if row.tag & 0xFFFF == 0:
+        return "GenericGroupLength"
+    if row.is_private and row.private_creator is None and 0x10 <= row.tag & 0xFFFF <= 0xFF:
+        return "PrivateCreator"
+    return "Unknown Tag & Data"
+
+
+def _value_text(elem: DataElement) -> str:
+    value = elem.value
+    if (
+        value is None
+        or value == ""
+        or value == b""
+        or (isinstance(value, MultiValue | list) and len(value) == 0)
+    ):
+        return "(no value available)"
+    if isinstance(value, bytes | bytearray):
+        return _shorten(_hex_bytes(bytes(value), elem.VR))
+    items = list(value) if isinstance(value, MultiValue | list) else [value]
+    if elem.VR == "AT":
+        text = "\\".join(f"({int(v) >> 16:04x},{int(v) & 0xFFFF:04x})" for v in items)
+        return _shorten(text)
+    if elem.VR in _NUMERIC_VRS and elem.VR not in ("IS", "DS"):
+        return _shorten("\\".join(_number(v, elem.VR) for v in items))
+    if elem.VR == "UI" and len(items) == 1 and str(items[0]) in UID_dictionary:
+        return "=" + str(UID_dictionary[str(items[0])][4] or UID_dictionary[str(items[0])][0])
+    return _shorten("[" + "\\".join(str(v) for v in items) + "]")
+
+
+def _number(value: Any, vr: str) -> str:
+    if isinstance(value, float) and vr == "FL":
+        return f"{value:.9g}"
+    return str(value)
+
+
+def _hex_bytes(data: bytes, vr: str = "OB") -> str:
+    if vr == "OW" and len(data) % 2 == 0:
+        words = (data[i + 1] << 8 | data[i] for i in range(0, min(len(data), 200), 2))
+        return "\\".join(f"{w:04x}" for w in words)
+    return "\\".join(f"{b:02x}" for b in data[:100])
+
+
+def _shorten(text: str) -> str:
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    if len(text) > _PRINT_LIMIT:
+        return text[:_PRINT_LIMIT] + "..."
+    return text
+
+
+def _encoding(ds: Dataset) -> tuple[bool, bool]:
+    implicit, little = ds.original_encoding
+    return bool(implicit), little is not False
+
+
+def _sq_length(elem: DataElement, encoding: tuple[bool, bool]) -> str:
+    try:
+        fp = DicomBytesIO()
+        fp.is_implicit_VR, fp.is_little_endian = encoding
+        write_data_element(fp, elem)
+        return str(len(fp.getvalue()) - (8 if encoding[0] else 12))
+    except Exception:  # noqa: BLE001 - the length is decoration; never fail the dump on it
+        return "?"
+
+
+def _item_length(item: Dataset, encoding: tuple[bool, bool]) -> str:
+    try:
+        fp = DicomBytesIO()
+        fp.is_implicit_VR, fp.is_little_endian = encoding
+        write_dataset(fp, item)
+        return str(len(fp.getvalue()))
+    except Exception:  # noqa: BLE001 - the length is decoration; never fail the dump on it
+        return "?"
+
+
+def _ts_name(uid: str | None) -> str:
+    if not uid:
+        return "(unknown)"
+    if uid in UID_dictionary:
+        return str(UID_dictionary[uid][0])
+    return uid
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+
+def _json_dataset(ds: Dataset, uri: str | None) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for elem in ds:
+        key = f"{int(elem.tag):08X}"
+        result[key] = _json_element(elem, uri)
+    return result
+
+
+def _json_element(elem: DataElement, uri: str | None) -> dict[str, Any]:
+    vr = str(elem.VR)
+    value = elem.value
+    if vr == "SQ":
+        return {"vr": vr, "Value": [_json_dataset(item, uri) for item in value]}
+    if isinstance(value, bytes | bytearray):
+        if int(elem.tag) in _PIXEL_TAGS and len(value) > BULK_DATA_THRESHOLD:
+            tell = getattr(elem, "file_tell", None)
+            if uri is not None and tell is not None:
+                return {"vr": vr, "BulkDataURI": f"{uri}?offset={tell}&length={len(value)}"}
+            return {"vr": vr}
+        if vr not in ("OB", "OD", "OF", "OL", "OV", "OW", "UN"):
+            vr = "UN"  # a value kept as raw bytes after a failed conversion
+        if not value:
+            return {"vr": vr}
+        return {"vr": vr, "InlineBinary": base64.b64encode(bytes(value)).decode("ascii")}
+    try:
+        encoded = elem.to_json_dict(None, 2**62)
+        json.dumps(encoded)
+        return dict(encoded)
+    except Exception:  # noqa: BLE001 - e.g. IS '1A' has no JSON number; keep the VR only
+        return {"vr": vr}

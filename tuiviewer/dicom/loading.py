@@ -1,0 +1,993 @@
+"""Read any file that claims to be DICOM without crashing, and say exactly what went wrong.
+
+pydicom's ``dcmread(force=True)`` either raises part way (losing everything it read) or, worse,
+silently shortens a truncated value. A viewer must show what *could* be read and point at the
+byte where the file went wrong, so this module walks the byte stream itself, following the same
+heuristics as pydicom (implicit/explicit VR switches, UN sequences, private sequences, guessed
+transfer syntax), and builds an ordinary pydicom :class:`~pydicom.dataset.FileDataset` from the
+raw elements. Every value is then converted once, so conversion errors and pydicom warnings
+become :class:`LoadProblem` records now rather than surprises in the UI later.
+
+The whole file is memory-mapped, so a declared length of 4 GiB in a 2 KiB file costs nothing:
+lengths are always checked against the bytes that remain before anything is sliced.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydicom.charset import convert_encodings
+from pydicom.datadict import (
+    dictionary_has_tag,
+    dictionary_VR,
+    keyword_for_tag,
+    private_dictionary_VR,
+)
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    UID_dictionary,
+)
+from pydicom.util.hexutil import bytes2hex
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+from pydicom.values import convert_string, empty_value_for_VR
+
+from tuiviewer.exceptions import DicomReadError, NotDicomError
+
+__all__ = ["LoadProblem", "LoadedFile", "TagPath", "load_file", "tag_text"]
+
+TagPath = tuple[int, ...]
+"""Alternating tag, item index, tag ...: ``(0x300A0180, 0, 0x00185100)``."""
+
+_ITEM = 0xFFFEE000
+_ITEM_DELIM = 0xFFFEE00D
+_SEQ_DELIM = 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+# Deeper nesting than this only happens in hostile or corrupt files; Python's own recursion
+# limit would otherwise turn it into a RecursionError.
+_MAX_DEPTH = 64
+# A deflated data set may legitimately expand ~1000:1; beyond this we stop inflating rather
+# than let a corrupt stream eat the machine's memory.
+_MAX_INFLATED = 1 << 30
+_INFLATE_CHUNK = 1 << 16
+# pydicom appends a link to PS3.5 to every validation warning; it drowns the banner.
+_PLEASE_SEE = re.compile(r"\s*Please see <[^>]*>[^.]*\.")
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """Something wrong found while reading a file; the file is still shown as far as it goes."""
+
+    message: str
+    """A full sentence naming the element and the byte offset."""
+    offset: int | None
+    """Byte offset in the file where it went wrong, when known."""
+    tag: int | None = None
+    """The element concerned, when known."""
+    path: TagPath | None = None
+    """Where the element sits in the dataset (see :data:`TagPath`), when known."""
+    short: str = ""
+    """A terse form for the one-line banner; empty means use ``message``."""
+
+
+@dataclass
+class LoadedFile:
+    """Everything that could be read from one file, and what went wrong."""
+
+    path: Path
+    dataset: Dataset
+    """Everything that could be read; ``dataset.file_meta`` is always set (may be empty)."""
+    problems: list[LoadProblem]
+    """Empty when the file is clean."""
+    has_preamble: bool
+    """The 128-byte preamble and the 'DICM' prefix are present."""
+    transfer_syntax: str | None
+    """The declared Transfer Syntax UID, or the one guessed when the meta header lacks it."""
+    element_count: int = field(default=0)
+    """Data elements read, file meta and nested ones included (items and delimiters not)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was wrong with the file."""
+        return not self.problems
+
+    @property
+    def banner(self) -> str | None:
+        """One line for the UI, or None when the file is clean."""
+        if not self.problems:
+            return None
+        first = self.problems[0]
+        text = (first.short or first.message).rstrip(".")
+        text = text[:1].lower() + text[1:]
+        if len(text) > 120:
+            text = text[:119] + "…"
+        more = len(self.problems) - 1
+        tail = f" (+{more} more problem{'s' if more != 1 else ''})" if more else ""
+        noun = "element" if self.element_count == 1 else "elements"
+        return f"Read {self.element_count} {noun}; {text}{tail}"
+
+
+def tag_text(tag: int) -> str:
+    """Return ``(GGGG,EEEE)`` in upper-case hex, the form used in messages and rows."""
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _describe(tag: int) -> str:
+    keyword = keyword_for_tag(tag) if dictionary_has_tag(tag) else ""
+    return f"{tag_text(tag)} {keyword}" if keyword else tag_text(tag)
+
+
+def _is_vr_bytes(two: bytes) -> bool:
+    return len(two) == 2 and 0x40 < two[0] < 0x5B and 0x40 < two[1] < 0x5B
+
+
+class _Parser:
+    """Walks one byte stream (the file, or the inflated data set) and records problems."""
+
+    def __init__(self, buf: Any, problems: list[LoadProblem], *, inflated: bool) -> None:
+        self.buf = buf
+        self.size = len(buf)
+        self.problems = problems
+        self.inflated = inflated
+        self.stopped = False
+        self.complete = 0
+
+    # -- problems -----------------------------------------------------------------------
+    def where(self, pos: int) -> str:
+        if self.inflated:
+            return f"byte {pos} of the inflated data set"
+        return f"byte {pos}"
+
+    def problem(
+        self, message: str, pos: int | None, tag: int | None = None, short: str = ""
+    ) -> None:
+        offset = None if (self.inflated or pos is None) else pos
+        self.problems.append(LoadProblem(message, offset, tag, None, short))
+
+    def ends_where(self, end: int) -> str:
+        if end >= self.size:
+            return f"file truncated at {self.where(self.size)}"
+        return f"its enclosing item ends at {self.where(end)}"
+
+    # -- headers --------------------------------------------------------------------------
+    def header(
+        self, pos: int, end: int, implicit: bool, little: bool
+    ) -> tuple[int, str | None, int, int] | None:
+        """Return (tag, vr, length, value position), or None when too few bytes remain."""
+        if end - pos < 8:
+            return None
+        endian = "<" if little else ">"
+        group, elem = struct.unpack_from(endian + "HH", self.buf, pos)
+        tag = group << 16 | elem
+        if implicit or group == 0xFFFE:
+            (length,) = struct.unpack_from(endian + "L", self.buf, pos + 4)
+            return tag, None, length, pos + 8
+        raw_vr = bytes(self.buf[pos + 4 : pos + 6])
+        if not _is_vr_bytes(raw_vr):
+            # pydicom's assume_implicit_vr_switch: a writer switched to implicit VR here.
+            (length,) = struct.unpack_from(endian + "L", self.buf, pos + 4)
+            self.problem(
+                f"Element {_describe(tag)} at {self.where(pos)} has no valid VR "
+                f"(found bytes {bytes2hex(raw_vr)}) although the transfer syntax is explicit VR; "
+                "it was read as implicit VR.",
+                pos,
+                tag,
+            )
+            return tag, None, length, pos + 8
+        vr = raw_vr.decode("ascii")
+        if vr in _LONG_VRS:
+            if end - pos < 12:
+                return None
+            (length,) = struct.unpack_from(endian + "L", self.buf, pos + 8)
+            return tag, vr, length, pos + 12
+        (length,) = struct.unpack_from(endian + "H", self.buf, pos + 6)
+        if vr not in _KNOWN_VRS:
+            self.problem(
+                f"Element {_describe(tag)} at {self.where(pos)} has unknown VR {vr!r}; "
+                "its value is shown as raw bytes.",
+                pos,
+                tag,
+            )
+        return tag, vr, length, pos + 8
+
+    def item_is_implicit(self, pos: int, end: int, implicit: bool) -> bool:
+        # Mirrors pydicom's _is_implicit_vr for sequences: items may switch to implicit VR
+        # (PS3.5 6.2.2) but never back to explicit.
+        if implicit or end - pos < 6:
+            return implicit
+        return not _is_vr_bytes(bytes(self.buf[pos + 4 : pos + 6]))
+
+    # -- sequence detection ---------------------------------------------------------------
+    def is_sequence(
+        self,
+        tag: int,
+        vr: str | None,
+        length: int,
+        vpos: int,
+        end: int,
+        creators: dict[int, str],
+        little: bool,
+    ) -> bool:
+        if vr == "SQ":
+            return True
+        if length == _UNDEFINED:
+            if vr == "UN":
+                return True  # PS3.5 6.2.2: UN of undefined length is an implicit VR SQ
+            if vr is None:
+                try:
+                    return dictionary_VR(tag) == "SQ"
+                except KeyError:
+                    if end - vpos < 4:
+                        return False
+                    endian = "<" if little else ">"
+                    group, elem = struct.unpack_from(endian + "HH", self.buf, vpos)
+                    return bool((group << 16 | elem) == _ITEM)
+            return False
+        if vr not in (None, "UN"):
+            return False
+        group, elem = tag >> 16, tag & 0xFFFF
+        if group % 2:
+            creator = creators.get(group << 16 | elem >> 8) if elem >> 8 else None
+            if not creator:
+                return False
+            try:
+                return private_dictionary_VR(tag, creator) == "SQ"
+            except KeyError:
+                return False
+        if vr == "UN" and length >= 0xFFFF:
+            return False
+        try:
+            return dictionary_VR(tag) == "SQ"
+        except KeyError:
+            return False
+
+    # -- datasets -------------------------------------------------------------------------
+    def dataset(
+        self,
+        pos: int,
+        end: int,
+        implicit: bool,
+        little: bool,
+        encoding: str | list[str],
+        *,
+        depth: int,
+        undefined_item: bool = False,
+        meta: bool = False,
+        stop_before_pixels: bool = False,
+    ) -> tuple[dict[BaseTag, RawDataElement | DataElement], int, bool, str | list[str]]:
+        """Parse elements from ``pos`` up to ``end``.
+
+        Returns the elements, the position after them, whether an item delimiter ended them
+        and the character encoding in force at the end.
+        """
+        elems: dict[BaseTag, RawDataElement | DataElement] = {}
+        creators: dict[int, str] = {}
+        previous = -1
+        while pos < end and not self.stopped:
+            if meta:
+                if end - pos < 2 or struct.unpack_from("<H", self.buf, pos)[0] != 2:
+                    break
+            head = self.header(pos, end, implicit, little)
+            if head is None:
+                self.problem(
+                    f"Only {end - pos} bytes remain at {self.where(pos)}, too few for an "
+                    f"element header: {self.ends_where(end)}.",
+                    pos,
+                    short=f"{self.ends_where(end)} in an element header",
+                )
+                return elems, end, False, encoding
+            tag, vr, length, vpos = head
+            if tag == _ITEM_DELIM:
+                if undefined_item:
+                    return elems, vpos, True, encoding
+                self.problem(
+                    f"Unexpected item delimiter (FFFE,E00D) at {self.where(pos)}; skipped.", pos
+                )
+                pos = vpos
+                continue
+            if tag in (_ITEM, _SEQ_DELIM):
+                self.problem(
+                    f"Unexpected {tag_text(tag)} at {self.where(pos)} outside a sequence; "
+                    "reading stopped there.",
+                    pos,
+                    tag,
+                )
+                self.stopped = True
+                break
+            if stop_before_pixels and depth == 0 and tag in _PIXEL_TAGS:
+                return elems, pos, False, encoding
+            elem, pos = self.element(
+                tag, vr, length, pos, vpos, end, implicit, little, encoding, creators, depth
+            )
+            if elem is None:
+                break
+            btag = BaseTag(tag)
+            if btag in elems:
+                self.problem(
+                    f"Element {_describe(tag)} appears twice in the same data set (again at "
+                    f"{self.where(head[3])}); the first one is shown.",
+                    vpos,
+                    tag,
+                )
+                continue
+            if tag < previous:
+                self.problem(
+                    f"Element {_describe(tag)} at {self.where(vpos)} is out of ascending tag "
+                    f"order (it follows {tag_text(previous)}).",
+                    vpos,
+                    tag,
+                )
+            previous = max(previous, tag)
+            elems[btag] = elem
+            if isinstance(elem, RawDataElement) and elem.value is not None:
+                group, number = tag >> 16, tag & 0xFFFF
+                if group % 2 and 0x10 <= number <= 0xFF:
+                    creators[tag] = elem.value.strip(b" \0").decode("latin-1")
+                if tag == 0x00080005:
+                    encoding = self.charset(elem, little, encoding)
+        return elems, pos, False, encoding
+
+    def charset(
+        self, elem: RawDataElement, little: bool, current: str | list[str]
+    ) -> str | list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                names = convert_string(elem.value or b"", little)
+                result: str | list[str] = convert_encodings(names)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the parent's charset
+                self.problem(
+                    f"Specific Character Set at {self.where(elem.value_tell)} cannot be used "
+                    f"({exc}); text is decoded with the enclosing character set.",
+                    elem.value_tell,
+                    elem.tag,
+                )
+                return current
+        for w in caught:
+            self.problem(
+                f"Specific Character Set (0008,0005): {w.message}", elem.value_tell, elem.tag
+            )
+        return result
+
+    def element(
+        self,
+        tag: int,
+        vr: str | None,
+        length: int,
+        pos: int,
+        vpos: int,
+        end: int,
+        implicit: bool,
+        little: bool,
+        encoding: str | list[str],
+        creators: dict[int, str],
+        depth: int,
+    ) -> tuple[RawDataElement | DataElement | None, int]:
+        is_sq = self.is_sequence(tag, vr, length, vpos, end, creators, little)
+        if length == _UNDEFINED:
+            if is_sq:
+                items, after = self.sequence(
+                    tag, vpos, end, implicit, little, encoding, depth + 1, undefined=True
+                )
+                elem = DataElement(tag, "SQ", Sequence(items), vpos, is_undefined_length=True)
+                self.complete += 1
+                return elem, after
+            fragments, after = self.undefined_value(tag, vpos, end, little)
+            self.complete += 1
+            raw = RawDataElement(BaseTag(tag), vr, length, fragments, vpos, implicit, little)
+            return raw, after
+        value_end = vpos + length
+        if length > end - vpos:
+            remain = end - vpos
+            self.problem(
+                f"Element {_describe(tag)} declares {length} bytes but only {remain} remain: "
+                f"{self.ends_where(end)}.",
+                vpos,
+                tag,
+                short=f"{self.ends_where(end)} in {_describe(tag)}",
+            )
+            value_end = end
+        else:
+            self.complete += 1
+        if is_sq:
+            items, _ = self.sequence(
+                tag, vpos, value_end, implicit, little, encoding, depth + 1, undefined=False
+            )
+            seq = Sequence(items)
+            seq.is_undefined_length = False
+            return DataElement(tag, "SQ", seq, vpos), value_end
+        value: bytes | None
+        if length == 0:
+            # pydicom's own reader stores b"" (None for SQ) for empty values.
+            empty = empty_value_for_VR(vr, raw=True)
+            value = empty if isinstance(empty, bytes) else None
+        else:
+            value = bytes(self.buf[vpos:value_end])
+        return RawDataElement(BaseTag(tag), vr, length, value, vpos, implicit, little), value_end
+
+    def sequence(
+        self,
+        seq_tag: int,
+        pos: int,
+        end: int,
+        implicit: bool,
+        little: bool,
+        encoding: str | list[str],
+        depth: int,
+        *,
+        undefined: bool,
+    ) -> tuple[list[Dataset], int]:
+        items: list[Dataset] = []
+        if depth > _MAX_DEPTH:
+            self.problem(
+                f"Sequence {_describe(seq_tag)} at {self.where(pos)} is nested more than "
+                f"{_MAX_DEPTH} levels deep; reading stopped there.",
+                pos,
+                seq_tag,
+            )
+            self.stopped = True
+            return items, end
+        endian = "<" if little else ">"
+        while pos < end and not self.stopped:
+            if end - pos < 8:
+                self.problem(
+                    f"Sequence {_describe(seq_tag)} has {end - pos} bytes left at "
+                    f"{self.where(pos)}, too few for an item header: {self.ends_where(end)}.",
+                    pos,
+                    seq_tag,
+                    short=f"{self.ends_where(end)} in {_describe(seq_tag)}",
+                )
+                return items, end
+            group, elem, length = struct.unpack_from(endian + "HHL", self.buf, pos)
+            tag = group << 16 | elem
+            if tag == _SEQ_DELIM:
+                if undefined:
+                    return items, pos + 8
+                self.problem(
+                    f"Sequence {_describe(seq_tag)} has explicit length but contains a "
+                    f"sequence delimiter at {self.where(pos)}.",
+                    pos,
+                    seq_tag,
+                )
+                return items, end
+            if tag != _ITEM:
+                self.problem(
+                    f"Sequence {_describe(seq_tag)} expects an item at {self.where(pos)} but "
+                    f"found {tag_text(tag)}; "
+                    + ("reading stopped there." if undefined else "the rest of it was skipped."),
+                    pos,
+                    seq_tag,
+                )
+                if undefined:
+                    self.stopped = True
+                return items, end
+            vpos = pos + 8
+            item_implicit = self.item_is_implicit(vpos, end, implicit)
+            if length == _UNDEFINED:
+                elems, pos, ended, _ = self.dataset(
+                    vpos, end, item_implicit, little, encoding, depth=depth, undefined_item=True
+                )
+                if not ended and not self.stopped:
+                    self.problem(
+                        f"Item {len(items) + 1} of {_describe(seq_tag)} (at "
+                        f"{self.where(vpos - 8)}) has no item delimiter: {self.ends_where(end)}.",
+                        vpos - 8,
+                        seq_tag,
+                        short=f"{self.ends_where(end)} in {_describe(seq_tag)}",
+                    )
+            else:
+                item_end = vpos + length
+                if length > end - vpos:
+                    self.problem(
+                        f"Item {len(items) + 1} of {_describe(seq_tag)} declares {length} bytes "
+                        f"but only {end - vpos} remain: {self.ends_where(end)}.",
+                        vpos,
+                        seq_tag,
+                        short=f"{self.ends_where(end)} in {_describe(seq_tag)}",
+                    )
+                    item_end = end
+                elems, _, _, _ = self.dataset(
+                    vpos, item_end, item_implicit, little, encoding, depth=depth
+                )
+                pos = item_end
+            item = Dataset(elems, parent_encoding=encoding)
+            item_encoding = encoding
+            if 0x00080005 in elems:
+                raw = elems[BaseTag(0x00080005)]
+                if isinstance(raw, RawDataElement):
+                    item_encoding = self.charset(raw, little, encoding)
+            item.set_original_encoding(item_implicit, little, item_encoding)
+            item.is_undefined_length_sequence_item = length == _UNDEFINED
+            item.seq_item_tell = vpos - 8
+            items.append(item)
+        if undefined and not self.stopped:
+            self.problem(
+                f"Sequence {_describe(seq_tag)} of undefined length has no sequence delimiter: "
+                f"{self.ends_where(end)}.",
+                end,
+                seq_tag,
+                short=f"{self.ends_where(end)} in {_describe(seq_tag)}",
+            )
+        return items, end
+
+    def undefined_value(self, tag: int, vpos: int, end: int, little: bool) -> tuple[bytes, int]:
+        """Read an undefined-length non-sequence value (encapsulated pixel data)."""
+        endian = "<" if little else ">"
+        pos = vpos
+        while True:
+            if end - pos < 8:
+                self.problem(
+                    f"Element {_describe(tag)} of undefined length has no sequence delimiter: "
+                    f"{self.ends_where(end)}.",
+                    pos,
+                    tag,
+                    short=f"{self.ends_where(end)} in {_describe(tag)}",
+                )
+                return bytes(self.buf[vpos:end]), end
+            group, elem, length = struct.unpack_from(endian + "HHL", self.buf, pos)
+            item = group << 16 | elem
+            if item == _SEQ_DELIM:
+                return bytes(self.buf[vpos:pos]), pos + 8
+            if item != _ITEM:
+                # Not fragments: fall back to pydicom's search for the delimiter bytes.
+                delim = struct.pack(endian + "HHL", 0xFFFE, 0xE0DD, 0)
+                found = self.buf.find(delim, pos, end)
+                if found < 0:
+                    self.problem(
+                        f"Element {_describe(tag)} of undefined length has no sequence "
+                        f"delimiter after {self.where(vpos)}: {self.ends_where(end)}.",
+                        vpos,
+                        tag,
+                        short=f"{self.ends_where(end)} in {_describe(tag)}",
+                    )
+                    return bytes(self.buf[vpos:end]), end
+                return bytes(self.buf[vpos:found]), found + 8
+            if length > end - pos - 8:
+                self.problem(
+                    f"A fragment of {_describe(tag)} at {self.where(pos)} declares {length} bytes "
+                    f"but only {end - pos - 8} remain: {self.ends_where(end)}.",
+                    pos,
+                    tag,
+                    short=f"{self.ends_where(end)} in {_describe(tag)}",
+                )
+                return bytes(self.buf[vpos:end]), end
+            pos += 8 + length
+
+
+_KNOWN_VRS = frozenset(
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
+    "UN UR US UT UV".split()
+)
+
+
+def _guess_encoding(buf: Any, pos: int) -> tuple[bool, bool, str]:
+    """Guess (implicit, little endian, UID) from the first element, as pydicom does."""
+    if len(buf) - pos < 6:
+        return True, True, ImplicitVRLittleEndian
+    group, _, vr = struct.unpack_from("<HH2s", buf, pos)
+    if vr.decode("latin-1") in _KNOWN_VRS:
+        # Big endian group 0x0008 read as little endian is 0x0800, which is above 1024.
+        if group >= 1024:
+            return False, False, ExplicitVRBigEndian
+        return False, True, ExplicitVRLittleEndian
+    return True, True, ImplicitVRLittleEndian
+
+
+def _plausible_start(buf: Any, pos: int, implicit: bool, little: bool) -> tuple[str | None, int]:
+    """Check that a real data element starts at ``pos``.
+
+    Returns (None, position after it) if so, else (what was found there, 0).
+    """
+    if len(buf) - pos < 8:
+        return f"only {len(buf) - pos} bytes remain", 0
+    endian = "<" if little else ">"
+    group, elem = struct.unpack_from(endian + "HH", buf, pos)
+    tag = group << 16 | elem
+    if implicit or not _is_vr_bytes(bytes(buf[pos + 4 : pos + 6])):
+        (length,) = struct.unpack_from(endian + "L", buf, pos + 4)
+        vpos = pos + 8
+    elif bytes(buf[pos + 4 : pos + 6]).decode("ascii") in _LONG_VRS:
+        if len(buf) - pos < 12:
+            return f"only {len(buf) - pos} bytes remain", 0
+        (length,) = struct.unpack_from(endian + "L", buf, pos + 8)
+        vpos = pos + 12
+    else:
+        (length,) = struct.unpack_from(endian + "H", buf, pos + 6)
+        vpos = pos + 8
+    group_length = elem == 0 and group % 2 == 0 and group != 0
+    known = tag != 0 and (dictionary_has_tag(tag) or group_length)
+    fits = length == _UNDEFINED or length <= len(buf) - vpos
+    if known and fits:
+        return None, (vpos + length if length != _UNDEFINED else len(buf))
+    found = f"tag {tag_text(tag)} with length {length}"
+    if not known:
+        return f"the bytes there read as {found}, which is not a known element", 0
+    return f"the bytes there read as {found}, longer than the file", 0
+
+
+def _find_start(buf: Any, limit: int = 256) -> int | None:
+    """Find a data set that starts a few stray bytes into the file.
+
+    Two consecutive known, fitting elements are required so that text or binary junk is not
+    mistaken for DICOM.
+    """
+    for pos in range(1, min(limit, len(buf) - 8)):
+        implicit, little, _ = _guess_encoding(buf, pos)
+        found, after = _plausible_start(buf, pos, implicit, little)
+        if found is None and (
+            after >= len(buf) or _plausible_start(buf, after, implicit, little)[0] is None
+        ):
+            return pos
+    return None
+
+
+def _inflate(buf: Any, pos: int, problems: list[LoadProblem], name: str) -> tuple[bytes, bool]:
+    """Inflate the deflated data set; returns (bytes, complete)."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out: list[bytes] = []
+    produced = 0
+    size = len(buf)
+    at = pos
+    while at < size:
+        chunk = bytes(buf[at : at + _INFLATE_CHUNK])
+        try:
+            data = inflater.decompress(chunk, _MAX_INFLATED - produced)
+        except zlib.error as exc:
+            problems.append(
+                LoadProblem(
+                    f"The deflated data set of {name!r} is corrupt within bytes {at}-"
+                    f"{at + len(chunk)} ({exc}); only what was inflated before is shown.",
+                    at,
+                    short=f"deflated data corrupt near byte {at}",
+                )
+            )
+            return b"".join(out), False
+        out.append(data)
+        produced += len(data)
+        if inflater.unconsumed_tail:
+            problems.append(
+                LoadProblem(
+                    f"The deflated data set of {name!r} inflates to more than "
+                    f"{_MAX_INFLATED} bytes; the rest was not read.",
+                    at,
+                )
+            )
+            return b"".join(out), False
+        if inflater.eof:
+            break
+        at += len(chunk)
+    if not inflater.eof:
+        problems.append(
+            LoadProblem(
+                f"The deflated data set of {name!r} ends before its end marker: file truncated "
+                f"at byte {size}.",
+                size,
+                short=f"file truncated at byte {size} in the deflated data set",
+            )
+        )
+        out.append(inflater.flush())
+        return b"".join(out), False
+    return b"".join(out), True
+
+
+def _uid_name(uid: str | None) -> str:
+    if not uid:
+        return "(none)"
+    return str(UID_dictionary[uid][0]) if uid in UID_dictionary else repr(uid)
+
+
+def _encoding_for(uid: str, problems: list[LoadProblem]) -> tuple[bool, bool, bool]:
+    """Return (implicit, little endian, deflated) for a declared transfer syntax."""
+    if uid == ImplicitVRLittleEndian:
+        return True, True, False
+    if uid == ExplicitVRBigEndian:
+        return False, False, False
+    if uid == DeflatedExplicitVRLittleEndian:
+        return False, True, True
+    # UID() itself warns on malformed values, so look the dictionary up directly.
+    if UID_dictionary.get(uid, ("", ""))[1] != "Transfer Syntax":
+        problems.append(
+            LoadProblem(
+                f"Transfer Syntax UID {uid!r} is not a known transfer syntax; the data set was "
+                "read as explicit VR little endian.",
+                None,
+                0x00020010,
+            )
+        )
+    # PS3.5 A.4: every other (encapsulated) syntax is explicit VR little endian.
+    return False, True, False
+
+
+def _check_meta_length(meta: Dataset, start: int, actual: int, problems: list[LoadProblem]) -> None:
+    """Compare (0002,0000) with the bytes the meta elements really took (PS3.10 7.1)."""
+    elem = meta.get(0x00020000)
+    if elem is None or not isinstance(elem.value, int) or elem.VR != "UL":
+        return
+    expected = elem.value + 12  # the group length counts from the end of its own element
+    if expected != actual:
+        problems.append(
+            LoadProblem(
+                f"File Meta Information Group Length (0002,0000) says the meta elements take "
+                f"{elem.value} bytes after it, but {actual - 12} were found (the meta "
+                f"elements end at byte {start + actual}).",
+                start + actual,
+                0x00020000,
+            )
+        )
+
+
+def _count(ds: Dataset) -> int:
+    total = 0
+    for elem in ds:
+        total += 1
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            total += sum(_count(item) for item in elem.value)
+    return total
+
+
+def _convert_all(
+    ds: Dataset, path: TagPath, problems: list[LoadProblem], offsets_known: bool
+) -> None:
+    """Convert every raw value now so that conversion trouble is reported at load time."""
+    for tag in sorted(ds._dict):
+        raw = ds._dict[tag]
+        here = (*path, int(tag))
+        offset = raw.value_tell if offsets_known and isinstance(raw, RawDataElement) else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                elem = ds[tag]
+                if elem.VR != "SQ":
+                    # Rendering the value is what the UI does; make it fail now, not there.
+                    str(elem.value)
+            except Exception as exc:  # noqa: BLE001 - any converter failure keeps the raw bytes
+                elem = _keep_raw(ds, tag, raw)
+                problems.append(
+                    LoadProblem(
+                        f"Element {_describe(tag)} could not be converted "
+                        f"(VR {getattr(raw, 'VR', None) or 'unknown'}): {exc}; it is shown as "
+                        "raw bytes (UN).",
+                        offset,
+                        int(tag),
+                        here,
+                    )
+                )
+        for w in caught:
+            text = _PLEASE_SEE.sub("", str(w.message)).strip()
+            problems.append(
+                LoadProblem(f"Element {_describe(tag)}: {text}", offset, int(tag), here)
+            )
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            for index, item in enumerate(elem.value):
+                _convert_all(item, (*here, index), problems, offsets_known)
+
+
+def _keep_raw(ds: Dataset, tag: BaseTag, raw: RawDataElement | DataElement) -> DataElement:
+    value = raw.value if isinstance(raw, RawDataElement) else None
+    data = value if isinstance(value, bytes) else b""
+    tell = raw.value_tell if isinstance(raw, RawDataElement) else None
+    elem = DataElement(tag, "UN", data, tell, already_converted=True)
+    # DataElement replaces UN by the dictionary VR for public tags; force it back.
+    elem.VR = "UN"
+    ds._dict[tag] = elem
+    return elem
+
+
+def _attach_paths(problems: list[LoadProblem], ds: Dataset, meta: Dataset) -> list[LoadProblem]:
+    """Give parser problems a path when their tag occurs exactly once in the file."""
+    where: dict[int, list[TagPath]] = {}
+    for source in (meta, ds):
+        for tag, path in _paths(source, ()):
+            where.setdefault(tag, []).append(path)
+    result = []
+    for p in problems:
+        if p.path is None and p.tag is not None and len(where.get(p.tag, ())) == 1:
+            p = LoadProblem(p.message, p.offset, p.tag, where[p.tag][0], p.short)
+        result.append(p)
+    return result
+
+
+def _innermost_first(problems: list[LoadProblem]) -> list[LoadProblem]:
+    """Put the truncation nearest the end of the file first.
+
+    A file cut short truncates every sequence and item around the last element too; the
+    innermost element is what dcmdump names and what the user needs to see in the banner.
+    """
+    cut = [p for p in problems if p.short.startswith("file truncated") and p.offset is not None]
+    if not cut:
+        return problems
+    first = max(cut, key=lambda p: p.offset or 0)
+    return [first, *(p for p in problems if p is not first)]
+
+
+def _paths(ds: Dataset, base: TagPath) -> Iterator[tuple[int, TagPath]]:
+    for elem in ds:
+        here = (*base, int(elem.tag))
+        yield int(elem.tag), here
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            for index, item in enumerate(elem.value):
+                yield from _paths(item, (*here, index))
+
+
+def load_file(path: Path | str, *, stop_before_pixels: bool = False) -> LoadedFile:
+    """Read ``path`` as DICOM, keeping everything that can be read.
+
+    Parameters:
+        path: the file to read.
+        stop_before_pixels: stop at the top-level Pixel Data (or Float/Double Float Pixel Data).
+
+    Returns:
+        A :class:`LoadedFile`; its ``problems`` list every defect found (truncation, bad
+        lengths, unconvertible values, pydicom warnings) with byte offsets where known.
+
+    Raises:
+        NotDicomError: not one DICOM data element could be parsed from the file.
+        DicomReadError: the file cannot be opened or read (missing, permission, directory).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            size = path.stat().st_size
+            if size == 0:
+                raise NotDicomError(f"File {path.name!r} is not DICOM: it is empty (0 bytes).")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                return _load(path, buf, stop_before_pixels)
+    except IsADirectoryError as exc:
+        raise DicomReadError(f"Cannot read {str(path)!r}: it is a directory.") from exc
+    except FileNotFoundError as exc:
+        raise DicomReadError(f"Cannot read {str(path)!r}: no such file.") from exc
+    except PermissionError as exc:
+        raise DicomReadError(f"Cannot read {str(path)!r}: permission denied.") from exc
+    except (OSError, ValueError) as exc:
+        raise DicomReadError(f"Cannot read {str(path)!r}: {exc}.") from exc
+
+
+def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
+    name = path.name
+    size = len(buf)
+    problems: list[LoadProblem] = []
+    has_preamble = size >= 132 and bytes(buf[128:132]) == b"DICM"
+    pos = 132 if has_preamble else 0
+    parser = _Parser(buf, problems, inflated=False)
+
+    if not has_preamble:
+        # A bare data set (pydicom force=True) is accepted only if it starts like one.
+        starts_meta = size >= 6 and bytes(buf[0:2]) == b"\x02\x00" and _is_vr_bytes(buf[4:6])
+        if not starts_meta:
+            implicit, little, _ = _guess_encoding(buf, 0)
+            found, _ = _plausible_start(buf, 0, implicit, little)
+            skipped = _find_start(buf) if found is not None else None
+            if skipped is not None:
+                problems.append(
+                    LoadProblem(
+                        f"File {name!r} has {skipped} unexpected byte"
+                        f"{'s' if skipped != 1 else ''} ({bytes2hex(bytes(buf[:skipped]))}) "
+                        f"before its first data element; reading started at byte {skipped}.",
+                        0,
+                        short=f"skipped {skipped} stray byte(s) at the start of the file",
+                    )
+                )
+                pos = skipped
+            elif found is not None:
+                prefix = (
+                    "no 'DICM' prefix at offset 128"
+                    if size >= 132
+                    else (
+                        f"it has only {size} bytes, too short for the 'DICM' prefix at offset 128"
+                    )
+                )
+                raise NotDicomError(
+                    f"File {name!r} is not DICOM: {prefix} and no data element could be "
+                    f"parsed at offset 0 ({found})."
+                )
+
+    meta_start = pos
+    meta_elems, pos, _, _ = parser.dataset(pos, size, False, True, "iso8859", depth=0, meta=True)
+    meta = FileMetaDataset(meta_elems)
+    meta.set_original_encoding(False, True, "iso8859")
+    _convert_all(meta, (), problems, True)
+
+    _check_meta_length(meta, meta_start, pos - meta_start, problems)
+    if meta_elems and pos >= size:
+        problems.append(
+            LoadProblem(
+                f"File {name!r} ends right after its File Meta Information (byte {size}): "
+                "it has no data set.",
+                size,
+                short=f"file truncated at byte {size}: no data set after the meta header",
+            )
+        )
+
+    declared: str | None = None
+    if BaseTag(0x00020010) in meta:
+        value = meta[0x00020010].value
+        declared = str(value).strip("\0 ") if value else None
+    deflated = False
+    if pos >= size:
+        implicit, little = True, True
+        used = declared
+    elif declared:
+        implicit, little, deflated = _encoding_for(declared, problems)
+        used = declared
+    else:
+        implicit, little, used = _guess_encoding(buf, pos)
+        what = "has no File Meta Information" if not meta_elems else "declares no Transfer Syntax"
+        problems.append(
+            LoadProblem(
+                f"File {name!r} {what}"
+                + ("" if has_preamble else " (no 'DICM' prefix at offset 128)")
+                + f"; the encoding was guessed from the first element: {_uid_name(used)}.",
+                None,
+                None if not meta_elems else 0x00020010,
+            )
+        )
+
+    data_parser = parser
+    data_buf: Any = buf
+    start = pos
+    if deflated and pos < size:
+        inflated, _ = _inflate(buf, pos, problems, name)
+        data_buf = inflated
+        data_parser = _Parser(inflated, problems, inflated=True)
+        start = 0
+    elif pos < size and not implicit:
+        if len(data_buf) - start >= 6 and not _is_vr_bytes(bytes(data_buf[start + 4 : start + 6])):
+            problems.append(
+                LoadProblem(
+                    f"The transfer syntax {_uid_name(used)} is explicit VR but the "
+                    f"data set at byte {start} is implicit VR; it was read as implicit VR.",
+                    start,
+                )
+            )
+            implicit = True
+    elems, _, _, encoding = data_parser.dataset(
+        start,
+        len(data_buf),
+        implicit,
+        little,
+        "iso8859",
+        depth=0,
+        stop_before_pixels=stop_before_pixels,
+    )
+    complete = parser.complete + (data_parser.complete if data_parser is not parser else 0)
+    if complete == 0:
+        detail = "; ".join(p.message for p in problems[:1])
+        raise NotDicomError(
+            f"File {name!r} is not DICOM: "
+            + ("it has the 'DICM' prefix but " if has_preamble else "")
+            + f"no data element could be parsed after offset {132 if has_preamble else 0}"
+            + (f" ({detail.rstrip('.')})" if detail else "")
+            + "."
+        )
+
+    dataset = Dataset(elems)
+    dataset.set_original_encoding(implicit, little, encoding)
+    preamble = bytes(buf[:128]) if has_preamble else None
+    fds = FileDataset(str(path), dataset, preamble, meta, implicit, little)
+    fds.set_original_encoding(implicit, little, encoding)
+    _convert_all(fds, (), problems, not deflated)
+    problems = _attach_paths(_innermost_first(problems), fds, meta)
+    return LoadedFile(
+        path=path,
+        dataset=fds,
+        problems=problems,
+        has_preamble=has_preamble,
+        transfer_syntax=used,
+        element_count=_count(meta) + _count(fds),
+    )
