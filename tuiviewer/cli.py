@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tuiviewer import __version__
 
-SUBCOMMANDS = ("open", "dump", "demo", "purge")
+SUBCOMMANDS = ("open", "dump", "demo", "purge", "render")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,10 +34,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="open the workstation on the sample studies shipped with pydicom")
 
+    p_render = sub.add_parser("render", help="write the image the viewer would show as a PNG")
+    p_render.add_argument("file", metavar="FILE")
+    p_render.add_argument("-o", "--output", required=True, metavar="OUT.png")
+    p_render.add_argument("--frame", type=int, default=1, help="frame number, from 1 (default 1)")
+    p_render.add_argument(
+        "--window", type=_window, metavar="CENTER,WIDTH", help="window (default: the file's)"
+    )
+    p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
+
     p_purge = sub.add_parser("purge", help="delete retrieved studies from the local store")
     p_purge.add_argument("study", nargs="?", metavar="STUDY", help="Study Instance UID (default: all)")
     p_purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
+
+
+def _window(text: str) -> tuple[float, float]:
+    try:
+        center, width = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not CENTER,WIDTH (e.g. 40,400)") from None
+    if width < 1:
+        raise argparse.ArgumentTypeError(f"window width must be at least 1, not {width:g}")
+    return center, width
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WxH (e.g. 512x512)") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size {text!r} must be positive")
+    return width, height
 
 
 def _run_app(config_path: Path | None, paths: list[Path]) -> int:
@@ -94,6 +123,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tuiviewer.dicom.dump import run_dump
 
         return run_dump(args.files, as_json=args.json, stdout=sys.stdout, stderr=sys.stderr)
+    if args.command == "render":
+        from tuiviewer.render.cli import run_render
+
+        return run_render(
+            args.file,
+            args.output,
+            frame=args.frame,
+            window=args.window,
+            size=args.size,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+        )
     if args.command == "purge":
         from tuiviewer.store import run_purge
 

@@ -1,0 +1,183 @@
+"""Drive the local browser as a user would: open a folder, pick an instance, search, edit, diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+from textual.widgets import Input
+
+from tests.conftest import testdata as sample_file
+from tests.functional.helpers import browser, new_app, settle, static_text
+from tuiviewer.dicom.elements import walk
+from tuiviewer.screens.dialogs.common import PathDialog
+from tuiviewer.screens.dialogs.edit import EditValueDialog
+from tuiviewer.screens.diff import DiffScreen
+from tuiviewer.widgets.study_tree import StudyTree
+from tuiviewer.widgets.tag_tree import TagTree
+
+PATIENT_SETUP_POSITION = (0x300A0180, 0, 0x00185100)
+
+
+async def select_file(pilot, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Move the study-tree cursor to the instance whose file is ``name``."""
+    screen = browser(pilot)
+    tree = screen.query_one(StudyTree)
+    tree.focus()
+    await pilot.press("home")
+    for _ in range(200):
+        node = tree.cursor_node
+        if node is not None and node.data is not None and node.data.record is not None:
+            if node.data.record.path.name == name:
+                await settle(pilot)
+                return
+        if node is not None and node.allow_expand and not node.is_expanded:
+            await pilot.press("space")
+        await pilot.press("down")
+        await pilot.pause()
+    raise AssertionError(f"{name} not found in the study tree")
+
+
+async def test_open_folder_shows_patients_counts_and_first_instance(sample_folder: Path) -> None:
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = browser(pilot)
+        status = static_text(screen, "#scan-status")
+        assert "4 files" in status and "3 DICOM" in status and "1 not DICOM" in status
+        tree = screen.query_one(StudyTree)
+        names = {str(node.label).split("  ")[0] for node in tree.root.children}
+        expected = {
+            str(pydicom.dcmread(sample_file(n)).PatientName)
+            for n in ("rtplan.dcm", "CT_small.dcm", "MR_small.dcm")
+        }
+        assert names == expected
+        # The first instance is selected for the user and its tags are shown.
+        tags = screen.query_one(TagTree)
+        assert screen.loaded is not None
+        assert tags.rows, "the tag tree shows the selected instance"
+
+
+async def test_tag_tree_follows_selection(sample_folder: Path) -> None:
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_file(pilot, "MR_small.dcm")
+        screen = browser(pilot)
+        tags = screen.query_one(TagTree)
+        rows = {row.keyword: row for row in walk(tags.rows)}
+        assert rows["Modality"].value == "MR"
+        await select_file(pilot, "CT_small.dcm")
+        rows = {row.keyword: row for row in walk(tags.rows)}
+        assert rows["Modality"].value == "CT"
+
+
+async def test_search_jumps_between_hits_inside_sequences(sample_folder: Path) -> None:
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_file(pilot, "rtplan.dcm")
+        screen = browser(pilot)
+        await pilot.press("slash")
+        await pilot.press(*"0018,5100")
+        await pilot.press("enter")
+        await pilot.pause()
+        tags = screen.query_one(TagTree)
+        assert tags.cursor_path == PATIENT_SETUP_POSITION
+        assert "Hit 1/" in static_text(screen, "#tag-status")
+        # The two control points each carry an index; n moves from one to the other.
+        await pilot.press("slash")
+        search_input = screen.query_one("#search", Input)
+        search_input.value = ""
+        await pilot.press(*"ControlPointIndex")
+        await pilot.press("enter")
+        await pilot.pause()
+        first = tags.cursor_path
+        await pilot.press("n")
+        await pilot.pause()
+        assert tags.cursor_path != first
+        assert "Hit 2/" in static_text(screen, "#tag-status")
+
+
+async def test_edit_rtplan_position_and_save_as_new_file(
+    sample_folder: Path, tmp_path: Path
+) -> None:
+    original_bytes = (sample_folder / "rtplan.dcm").read_bytes()
+    dest = tmp_path / "rtplan-hfp.dcm"
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_file(pilot, "rtplan.dcm")
+        screen = browser(pilot)
+        tags = screen.query_one(TagTree)
+        tags.focus()
+        tags.reveal(PATIENT_SETUP_POSITION)
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, EditValueDialog)
+        value_input = dialog.query_one("#value", Input)
+        assert value_input.value == "HFS"
+        # A bad value is refused inline and nothing changes.
+        value_input.value = "head first prone"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is dialog
+        assert "head first prone" in str(dialog.query_one("#value-error").render())
+        value_input.value = "HFP"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "modified" in static_text(screen, "#banner")
+        await pilot.press("s")
+        await pilot.pause()
+        save = app.screen
+        assert isinstance(save, PathDialog)
+        save.query_one("#path", Input).value = str(dest)
+        await pilot.press("enter")
+        await settle(pilot)
+    saved = pydicom.dcmread(dest)
+    assert saved.PatientSetupSequence[0].PatientPosition == "HFP"
+    assert (sample_folder / "rtplan.dcm").read_bytes() == original_bytes
+    before = pydicom.dcmread(sample_folder / "rtplan.dcm")
+    before.PatientSetupSequence[0].PatientPosition = "HFP"
+    assert saved == before
+
+
+async def test_save_never_overwrites_silently(sample_folder: Path) -> None:
+    target = sample_folder / "CT_small.dcm"
+    original = target.read_bytes()
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_file(pilot, "rtplan.dcm")
+        await pilot.press("s")
+        await pilot.pause()
+        app.screen.query_one("#path", Input).value = str(target)
+        await pilot.press("enter")
+        await settle(pilot)
+        notes = [n.message for n in app._notifications]
+        assert any("already exists" in m for m in notes), notes
+    assert target.read_bytes() == original
+
+
+async def test_diff_two_instances(sample_folder: Path) -> None:
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_file(pilot, "CT_small.dcm")
+        await pilot.press("m")
+        await select_file(pilot, "MR_small.dcm")
+        await pilot.press("d")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DiffScreen)
+        by_keyword = {row.keyword: row for row in screen.rows}
+        ct = pydicom.dcmread(sample_file("CT_small.dcm"))
+        mr = pydicom.dcmread(sample_file("MR_small.dcm"))
+        assert by_keyword["Modality"].kind == "changed"
+        assert by_keyword["Modality"].left == "CT" and by_keyword["Modality"].right == "MR"
+        only_ct = next(e.keyword for e in ct if e.keyword and e.keyword not in mr)
+        assert by_keyword[only_ct].kind == "removed"
+        table = screen.query_one("#diff-table")
+        assert table.row_count == len(screen.rows) > 0  # type: ignore[attr-defined]

@@ -1,0 +1,183 @@
+"""The study tree: patient → study → series → stack → instance, updated while a scan runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from tuiviewer.dicom.index import PatientNode, SeriesNode, StackNode, StudyIndex, StudyNode
+from tuiviewer.dicom.scanning import InstanceRecord
+
+NodeKind = Literal["patient", "study", "series", "stack", "instance"]
+
+
+@dataclass(frozen=True)
+class StudyRef:
+    """What a study-tree node stands for."""
+
+    kind: NodeKind
+    key: str
+    record: InstanceRecord | None = None
+
+
+def _date(text: str) -> str:
+    if len(text) == 8 and text.isdigit():
+        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return text or "no date"
+
+
+def patient_label(patient: PatientNode) -> Text:
+    label = Text(patient.name or "(no name)", style="bold")
+    label.append(f"  {patient.patient_id or '(no ID)'}", style="dim")
+    if patient.birth_date or patient.sex:
+        label.append(f"  {_date(patient.birth_date)} {patient.sex}".rstrip(), style="dim")
+    return label
+
+
+def study_label(study: StudyNode) -> Text:
+    label = Text(_date(study.date))
+    label.append(f"  {'/'.join(study.modalities) or '?'}", style="cyan")
+    label.append(f"  {study.description or '(no description)'}")
+    if study.accession:
+        label.append(f"  acc {study.accession}", style="dim")
+    return label
+
+
+def series_label(series: SeriesNode) -> Text:
+    number = "?" if series.number is None else str(series.number)
+    label = Text(f"#{number} ", style="bold")
+    label.append(series.modality or "?", style="cyan")
+    label.append(f"  {series.description or '(no description)'}")
+    count = series.instance_count
+    label.append(f"  {count} {'instance' if count == 1 else 'instances'}", style="dim")
+    return label
+
+
+def instance_label(record: InstanceRecord) -> Text:
+    number = "?" if record.instance_number is None else str(record.instance_number)
+    label = Text(f"{number:>4} ", style="bold")
+    if record.image_position is not None:
+        x, y, z = record.image_position
+        label.append(f"({x:.1f}, {y:.1f}, {z:.1f}) ", style="dim")
+    if record.frames > 1:
+        label.append(f"{record.frames} frames ", style="cyan")
+    label.append(record.path.name)
+    if record.problem:
+        label.append(" ⚠", style="bold yellow")
+    return label
+
+
+class StudyTree(Tree[StudyRef]):
+    """Patients, studies, series and stacks; instances are added when a stack is expanded."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__("Studies", id=id)
+        self.show_root = False
+        self.guide_depth = 2
+        self._patients: dict[str, TreeNode[StudyRef]] = {}
+        self._studies: dict[str, TreeNode[StudyRef]] = {}
+        self._series: dict[str, TreeNode[StudyRef]] = {}
+        self._stacks: dict[str, StackNode] = {}
+
+    def update_from(self, index: StudyIndex, changed: set[str]) -> None:
+        """Add or refresh the nodes of the studies in ``changed``, keeping expansion state."""
+        for patient in index.patients():
+            studies = [s for s in patient.studies if s.uid in changed]
+            if not studies:
+                continue
+            pnode = self._patients.get(patient.key)
+            if pnode is None:
+                pnode = self.root.add(
+                    patient_label(patient), data=StudyRef("patient", patient.key), expand=True
+                )
+                self._patients[patient.key] = pnode
+            else:
+                pnode.set_label(patient_label(patient))
+            for study in studies:
+                self._update_study(pnode, study)
+
+    def _update_study(self, pnode: TreeNode[StudyRef], study: StudyNode) -> None:
+        snode = self._studies.get(study.uid)
+        if snode is None:
+            snode = pnode.add(study_label(study), data=StudyRef("study", study.uid), expand=True)
+            self._studies[study.uid] = snode
+        else:
+            snode.set_label(study_label(study))
+        for series in study.series:
+            senode = self._series.get(series.uid)
+            if senode is None:
+                senode = snode.add(series_label(series), data=StudyRef("series", series.uid))
+                self._series[series.uid] = senode
+            else:
+                senode.set_label(series_label(series))
+            self._update_stacks(senode, series)
+
+    def _update_stacks(self, senode: TreeNode[StudyRef], series: SeriesNode) -> None:
+        expanded = {child.data.key for child in senode.children if child.data and child.is_expanded}
+        new_keys = [f"{series.uid}|{stack.key}" for stack in series.stacks]
+        senode.remove_children()
+        for stack, key in zip(series.stacks, new_keys, strict=True):
+            self._stacks[key] = stack
+            label = Text(stack.label, style="italic")
+            node = senode.add(label, data=StudyRef("stack", key))
+            if key in expanded:
+                self._fill_stack(node)
+                node.expand()
+
+    def _fill_stack(self, node: TreeNode[StudyRef]) -> None:
+        if node.data is None or node.children:
+            return
+        stack = self._stacks.get(node.data.key)
+        if stack is None:
+            return
+        for record in stack.instances:
+            node.add_leaf(
+                instance_label(record),
+                data=StudyRef("instance", record.sop_instance_uid, record),
+            )
+
+    def _on_tree_node_expanded(self, event: Tree.NodeExpanded[StudyRef]) -> None:
+        node = event.node
+        if node.data is not None and node.data.kind == "stack":
+            self._fill_stack(node)
+        elif node.data is not None and node.data.kind == "series" and len(node.children) == 1:
+            # A series with a single stack: open the stack too, one key press less.
+            only = node.children[0]
+            self._fill_stack(only)
+            only.expand()
+
+    def stack_records(self, node: TreeNode[StudyRef]) -> list[InstanceRecord]:
+        """Every instance below ``node``, in display order."""
+        data = node.data
+        if data is None:
+            return []
+        if data.kind == "instance" and data.record is not None:
+            return [data.record]
+        if data.kind == "stack":
+            stack = self._stacks.get(data.key)
+            return list(stack.instances) if stack else []
+        records: list[InstanceRecord] = []
+        for child in node.children:
+            records.extend(self.stack_records(child))
+        return records
+
+    def paths_below(self, node: TreeNode[StudyRef]) -> list[Path]:
+        return [record.path for record in self.stack_records(node)]
+
+    def first_instance_node(self) -> TreeNode[StudyRef] | None:
+        """Open the first stack and return its first instance node, if any."""
+        for pnode in self.root.children:
+            for snode in pnode.children:
+                for senode in snode.children:
+                    for stack in senode.children:
+                        self._fill_stack(stack)
+                        stack.expand()
+                        senode.expand()
+                        if stack.children:
+                            return stack.children[0]
+        return None
