@@ -1,0 +1,100 @@
+"""Engine of ``tuiviewer render FILE -o OUT.png``: the viewer's image, written as a PNG.
+
+The argparse wiring lives in :mod:`tuiviewer.cli`; this module turns its arguments into one
+:func:`tuiviewer.render.pipeline.render` call and every failure into a single line on stderr
+with exit status 1, so scripts and the dcmtk comparison tests can rely on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from tuiviewer.exceptions import DicomReadError, NotDicomError, RenderError, TuiviewerError
+from tuiviewer.render.lut import VoiFunction, Window
+from tuiviewer.render.pipeline import RenderRequest, render
+from tuiviewer.render.png import write_png
+
+
+def read_image_dataset(path: Path) -> Dataset:
+    """Read ``path`` fully (pixel data included).
+
+    Files without the 128-byte preamble and "DICM" prefix are accepted when a forced read finds
+    Pixel Data or a SOP Class UID in them (old ACR-NEMA style files, bare datasets); anything
+    else is :class:`NotDicomError`.
+    """
+    if not path.exists():
+        raise DicomReadError(f"File {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise DicomReadError(f"{str(path)!r} is a folder, not a DICOM file.")
+    try:
+        return dcmread(path)
+    except InvalidDicomError:
+        pass
+    except (OSError, ValueError, EOFError) as exc:
+        raise DicomReadError(f"File {path.name!r} cannot be read: {exc}") from exc
+    try:
+        ds = dcmread(path, force=True)
+        if "PixelData" in ds or "SOPClassUID" in ds:
+            return ds
+    except Exception:  # noqa: BLE001 - any parse failure of a forced read means "not DICOM"
+        pass
+    raise NotDicomError(f"File {path.name!r} is not DICOM: no 'DICM' at offset 128.")
+
+
+def _window_function(ds: Dataset) -> VoiFunction:
+    raw = str(ds.get("VOILUTFunction", "") or "").strip().upper()
+    return VoiFunction(raw) if raw in VoiFunction.__members__ else VoiFunction.LINEAR
+
+
+def run_render(
+    path: str | Path,
+    out: str | Path,
+    *,
+    frame: int = 1,
+    window: tuple[float, float] | None = None,
+    size: tuple[int, int] | None = None,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """Render ``path`` to the PNG ``out``; return the exit status (0 written, 1 failed).
+
+    Args:
+        frame: 1-based frame number, as DICOM Frame Numbers and ``dcmj2pnm +F`` count.
+        window: explicit (center, width) in modality units, applied with the file's VOI LUT
+            Function (LINEAR when absent); None uses the file's first window, else its VOI LUT,
+            else the full range, as the viewer does when it opens the image.
+        size: (width, height) box to fit in, honouring pixel spacing; None for native size.
+        stdout: receives one line describing the file written.
+        stderr: receives one line per failure, prefixed ``tuiviewer render:``.
+    """
+    path, out = Path(path), Path(out)
+    try:
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 1:
+            raise RenderError(f"Frame number {frame!r} must be 1 or more.")
+        ds = read_image_dataset(path)
+        chosen = None
+        if window is not None:
+            chosen = Window(
+                float(window[0]), float(window[1]), _window_function(ds), "command line"
+            )
+        request = RenderRequest(frame=frame - 1, window=chosen, size=size)
+        image = render(ds, request)
+        try:
+            write_png(out, image.pixels)
+        except OSError as exc:
+            raise RenderError(f"Cannot write {str(out)!r}: {exc.strerror or exc}.") from exc
+    except TuiviewerError as exc:
+        print(f"tuiviewer render: {path.name}: {exc.message}", file=stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a corrupt file must give one line, not a traceback
+        print(f"tuiviewer render: {path.name}: {type(exc).__name__}: {exc}", file=stderr)
+        return 1
+    height, width = image.pixels.shape[:2]
+    used = f", window {image.window.center:g}/{image.window.width:g}" if image.window else ""
+    print(f"Wrote {out} ({width}x{height} {image.mode}{used}).", file=stdout)
+    return 0
