@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
+from textual import events
 from textual.widgets import Input
 
 from tests.conftest import testdata as sample_file
@@ -181,3 +182,22 @@ async def test_diff_two_instances(sample_folder: Path) -> None:
         assert by_keyword[only_ct].kind == "removed"
         table = screen.query_one("#diff-table")
         assert table.row_count == len(screen.rows) > 0  # type: ignore[attr-defined]
+
+
+async def test_search_typed_in_one_burst_lands_in_the_search_box(sample_folder: Path) -> None:
+    """Over SSH "/0018,5100⏎" often arrives in one packet: no key may go to the tree instead."""
+    app = new_app(sample_folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await select_file(pilot, "rtplan.dcm")
+        screen = browser(pilot)
+        tags = screen.query_one(TagTree)
+        tags.focus()
+        await pilot.pause()
+        burst = [("slash", "/")] + [(c if c != "," else "comma", c) for c in "0018,5100"]
+        for key, character in [*burst, ("enter", "\r")]:
+            app.post_message(events.Key(key, character))
+        await settle(pilot)
+        assert screen.query_one("#search", Input).value == "0018,5100"
+        assert tags.cursor_path == PATIENT_SETUP_POSITION
+        assert app.focused is tags

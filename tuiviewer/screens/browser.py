@@ -62,7 +62,9 @@ class BrowserScreen(Screen[None]):
 
     CSS_PATH = "browser.tcss"
     BINDINGS = [
-        Binding("slash", "search", "Search tags"),
+        # priority: handled as the key arrives, so the keys typed right behind it (often in the
+        # same SSH packet) are delivered to the search box rather than queued for the tree.
+        Binding("slash", "search", "Search tags", priority=True),
         Binding("n", "next_hit", "Next hit", show=False),
         Binding("N", "previous_hit", "Prev hit", show=False),
         Binding("x", "expand_value", "Expand value"),
@@ -213,8 +215,12 @@ class BrowserScreen(Screen[None]):
     # ---- search -----------------------------------------------------------------------------
     def action_search(self) -> None:
         search_input = self.query_one("#search", Input)
+        if search_input.has_focus:
+            search_input.insert_text_at_cursor("/")  # a "/" inside the query itself
+            return
         search_input.display = True
-        search_input.focus()
+        # Focus now, not after a refresh, for the same reason the binding has priority.
+        self.set_focus(search_input)
 
     def action_close_search(self) -> None:
         search_input = self.query_one("#search", Input)
@@ -222,18 +228,24 @@ class BrowserScreen(Screen[None]):
             search_input.display = False
             self.query_one(TagTree).focus()
 
-    @on(Input.Submitted, "#search")
-    def _search_submitted(self, event: Input.Submitted) -> None:
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        """Search as the user types: the cursor follows the first hit."""
         tags = self.query_one(TagTree)
         query = event.value.strip()
         self.hits = search(tags.meta + tags.rows, query) if query else []
         self.hit_index = -1
+        if self.hits:
+            self.action_next_hit()
+        else:
+            self._set_tag_status(f"No element matches {query!r}" if query else "")
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        # Hits were computed while typing (keys that arrive in one packet with the Enter may
+        # still be on their way to the input; their Changed event updates the hits then).
         event.input.display = False
-        tags.focus()
-        if not self.hits:
-            self._set_tag_status(f"No element matches {query!r}")
-            return
-        self.action_next_hit()
+        self.query_one(TagTree).focus()
 
     def _jump(self, step: int) -> None:
         if not self.hits:

@@ -34,8 +34,10 @@ def _date(text: str) -> str:
 def patient_label(patient: PatientNode) -> Text:
     label = Text(patient.name or "(no name)", style="bold")
     label.append(f"  {patient.patient_id or '(no ID)'}", style="dim")
-    if patient.birth_date or patient.sex:
-        label.append(f"  {_date(patient.birth_date)} {patient.sex}".rstrip(), style="dim")
+    if patient.birth_date:
+        label.append(f"  b. {_date(patient.birth_date)}", style="dim")
+    if patient.sex:
+        label.append(f"  {patient.sex}", style="dim")
     return label
 
 
