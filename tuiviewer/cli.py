@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
 
     p_purge = sub.add_parser("purge", help="delete retrieved studies from the local store")
-    p_purge.add_argument("study", nargs="?", metavar="STUDY", help="Study Instance UID (default: all)")
+    p_purge.add_argument(
+        "study", nargs="?", metavar="STUDY", help="Study Instance UID (default: all)"
+    )
     p_purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
