@@ -400,6 +400,12 @@ def check_status(service: str, status: Dataset | None, assoc: Association | None
             return _raise_timeout(service, session.node)
         if session is not None and session.trace.peer_aborted:
             raise AssociationAborted(f"{where} aborted the association during {service}.")
+        if session is not None and session.trace.connection_closed:
+            # The peer vanished (killed, crashed, cable pulled): pynetdicom reports an
+            # A-P-ABORT without sending or receiving an A-ABORT, and is_aborted stays False.
+            raise AssociationAborted(
+                f"The connection to {where} was lost during {service}, before it answered."
+            )
         if session is not None and assoc is not None and not assoc.is_aborted:
             return _raise_timeout(service, session.node)
         raise AssociationAborted(

@@ -1,0 +1,718 @@
+"""Retrieving a study from a PACS into the local store: C-GET or C-MOVE, series by series.
+
+The flow, and why:
+
+1. An image-level C-FIND lists the study's series, instances and SOP classes. It tells the
+   C-GET which storage contexts to propose (a class we fail to offer is silently lost), the
+   progress its total, and a resume what is missing. A PACS that will not answer it gets the
+   broad fallback set of :mod:`tuiviewer.net.sopclasses`.
+2. One association carries one C-GET (or C-MOVE) per series, the one the user opened first,
+   so it can be read while the rest arrives (``on_series_done``).
+3. Each instance is written to disk the moment it arrives (:class:`~tuiviewer.net.move.
+   InstanceWriter`); an association that dies mid-way leaves every instance received so far
+   on disk, and :func:`resume_study` fetches only what is missing with image-level requests.
+
+Nothing here imports Textual; ``progress`` is called from worker threads (see retrieve_study).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import evt
+
+from tuiviewer.net.association import MAX_CONTEXTS, associate, check_status, require_context
+from tuiviewer.net.errors import (
+    DimseStatusError,
+    NetError,
+    NoAcceptedContext,
+    status_meaning,
+)
+from tuiviewer.net.find import FindQuery, QueryLevel, _CancelWatcher, find
+from tuiviewer.net.move import InstanceWriter, StorageScp
+from tuiviewer.net.nodes import Node
+from tuiviewer.net.sopclasses import (
+    broad_storage_contexts,
+    scp_roles,
+    storage_contexts,
+)
+from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.store import LocalStore, validate_uid
+
+#: Study Root Query/Retrieve Information Model - GET and - MOVE (PS3.4 C.6.2).
+GET_MODEL = "1.2.840.10008.5.1.4.1.2.2.3"
+MOVE_MODEL = "1.2.840.10008.5.1.4.1.2.2.2"
+_QR_SYNTAXES = [str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian)]
+
+#: SOP Instance UIDs per image-level request. A UI element holds at most 65,534 bytes in
+#: Explicit VR (2-byte length, PS3.5 7.1.2), i.e. about 1,000 UIDs of 64 characters.
+MAX_UIDS_PER_REQUEST = 500
+
+Method = Literal["get", "move"]
+
+
+@dataclass(frozen=True)
+class RetrieveProgress:
+    """Where a retrieve stands; sent after every instance written and every pending response."""
+
+    study_uid: str
+    series_uid: str
+    """The series being retrieved ("" when the whole study is requested at once)."""
+    done: int
+    """Instances written to disk so far."""
+    total: int | None
+    """Instances expected (image-level C-FIND, else the PACS's counts); None when unknown."""
+    failed: int
+    """Sub-operations the PACS reports as failed so far."""
+    warning: int
+    bytes: int
+    """Bytes of data sets received so far."""
+    elapsed_s: float
+
+    @property
+    def mb_per_s(self) -> float:
+        """Throughput in megabytes (10^6 bytes) per second."""
+        return self.bytes / 1e6 / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the current rate; None until something arrived or without a total."""
+        if self.total is None or self.done == 0 or self.elapsed_s <= 0:
+            return None
+        left = max(self.total - self.done - self.failed, 0)
+        return left * self.elapsed_s / self.done
+
+
+@dataclass(frozen=True)
+class RetrieveResult:
+    """What a retrieve did. Every file in ``received`` is on disk, whatever else happened."""
+
+    study_uid: str
+    series_done: list[str]
+    """Series whose request finished (possibly with failed sub-operations), in order."""
+    completed: int
+    """Sub-operations the PACS reports completed (for C-MOVE: whatever destination)."""
+    failed: int
+    warning: int
+    failed_sops: list[str]
+    """SOP Instance UIDs from the PACS's Failed SOP Instance UID List (0008,0058)."""
+    received: list[Path]
+    cancelled: bool
+    error: NetError | None
+    """Set when the association died or a request failed after instances had arrived."""
+    method: Method = "get"
+    total: int | None = None
+    """Instances the retrieve asked for (from the image-level C-FIND), None when unknown."""
+    bytes: int = 0
+    elapsed_s: float = 0.0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """Instances we could not keep: ``(sop_instance_uid, reason)`` (disk full, wrong study)."""
+    inventory_used: bool = True
+    """False when the image-level C-FIND failed and the broad context set was proposed."""
+
+    @property
+    def partial(self) -> bool:
+        """True unless every requested instance arrived without failure."""
+        return bool(self.failed or self.cancelled or self.error is not None or self.refused) or (
+            self.total is not None and len(self.received) < self.total
+        )
+
+
+# --- what the study holds ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """One instance as the image-level C-FIND describes it."""
+
+    sop_uid: str
+    sop_class_uid: str
+    """"" when the PACS does not return SOP Class UID (pynetdicom's qrscp does not)."""
+    transfer_syntaxes: tuple[str, ...] = ()
+    """Available Transfer Syntax UID (0008,3002), when the PACS fills it in."""
+
+
+@dataclass(frozen=True)
+class StudyInventory:
+    """The study's series, in the order the PACS listed them, with their instances."""
+
+    study_uid: str
+    series: dict[str, list[InstanceInfo]]
+
+    @property
+    def count(self) -> int:
+        return sum(len(items) for items in self.series.values())
+
+    def classes(self, series_uids: Sequence[str]) -> tuple[dict[str, set[str]], bool]:
+        """SOP classes (with known transfer syntaxes) of ``series_uids``, and whether every
+        instance's class is known."""
+        classes: dict[str, set[str]] = {}
+        complete = True
+        for uid in series_uids:
+            for item in self.series.get(uid, []):
+                if not item.sop_class_uid:
+                    complete = False
+                    continue
+                classes.setdefault(item.sop_class_uid, set()).update(item.transfer_syntaxes)
+        return classes, complete
+
+
+def _values(ds: Dataset, keyword: str) -> tuple[str, ...]:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(v for v in value.split("\\") if v)
+    return tuple(str(v) for v in value if str(v))
+
+
+def study_inventory(
+    node: Node,
+    study_uid: str,
+    *,
+    cancel: threading.Event | None = None,
+    trace: AssociationTrace | None = None,
+) -> StudyInventory:
+    """List a study's instances with an image-level C-FIND (Study Root).
+
+    Raises:
+        NetError: any C-FIND failure (see :func:`tuiviewer.net.find.find`).
+    """
+    query = FindQuery(
+        level=QueryLevel.IMAGE,
+        study_uid=study_uid,
+        extra={"AvailableTransferSyntaxUID": ""},
+    )
+    series: dict[str, list[InstanceInfo]] = {}
+    seen: set[str] = set()
+    for match in find(node, query, cancel=cancel, trace=trace):
+        sop = str(match.get("SOPInstanceUID", "") or "")
+        series_uid = str(match.get("SeriesInstanceUID", "") or "")
+        if not sop or not series_uid or sop in seen:
+            continue
+        seen.add(sop)
+        series.setdefault(series_uid, []).append(
+            InstanceInfo(
+                sop_uid=sop,
+                sop_class_uid=str(match.get("SOPClassUID", "") or ""),
+                transfer_syntaxes=_values(match, "AvailableTransferSyntaxUID"),
+            )
+        )
+    return StudyInventory(study_uid=study_uid, series=series)
+
+
+# --- the retrieve itself -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One C-GET/C-MOVE: a series (or the whole study), optionally limited to some instances."""
+
+    series_uid: str | None
+    sop_uids: tuple[str, ...] = ()
+    ends_series: bool = True
+
+
+@dataclass
+class _Counts:
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    remaining: int | None = None
+
+
+class _Run:
+    """State of one retrieve, shared by the response loop and the C-STORE handler."""
+
+    def __init__(
+        self,
+        study_uid: str,
+        total: int | None,
+        progress: Callable[[RetrieveProgress], None] | None,
+    ) -> None:
+        self.study_uid = study_uid
+        self.total = total
+        self.progress = progress
+        self.started = time.monotonic()
+        self.final = _Counts()
+        self.pending = _Counts()
+        self.series_uid = ""
+        self.failed_sops: list[str] = []
+        self.writer: InstanceWriter | None = None
+        self._lock = threading.Lock()
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        with self._lock:
+            writer = self.writer
+            done = len(writer.received) if writer is not None else 0
+            total = self.total
+            if total is None and self.pending.remaining is not None:
+                total = (
+                    self.final.completed
+                    + self.final.failed
+                    + self.final.warning
+                    + self.pending.completed
+                    + self.pending.failed
+                    + self.pending.warning
+                    + self.pending.remaining
+                )
+            snapshot = RetrieveProgress(
+                study_uid=self.study_uid,
+                series_uid=self.series_uid,
+                done=done,
+                total=total,
+                failed=self.final.failed + self.pending.failed,
+                warning=self.final.warning + self.pending.warning,
+                bytes=writer.bytes if writer is not None else 0,
+                elapsed_s=time.monotonic() - self.started,
+            )
+        self.progress(snapshot)
+
+
+def _identifier(study_uid: str, request: _Request) -> Dataset:
+    ds = Dataset()
+    if request.sop_uids:
+        ds.QueryRetrieveLevel = "IMAGE"
+    elif request.series_uid:
+        ds.QueryRetrieveLevel = "SERIES"
+    else:
+        ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = study_uid
+    if request.series_uid:
+        ds.SeriesInstanceUID = request.series_uid
+    if request.sop_uids:
+        ds.SOPInstanceUID = list(request.sop_uids)
+    return ds
+
+
+def _count(status: Dataset, keyword: str) -> int | None:
+    value = status.get(keyword)
+    return int(value) if value is not None else None
+
+
+@dataclass
+class _Outcome:
+    cancelled: bool = False
+    error: NetError | None = None
+
+
+def _run_request(
+    assoc: Any,
+    service: str,
+    responses: Any,
+    run: _Run,
+    watcher: _CancelWatcher,
+) -> _Outcome:
+    """Consume one C-GET/C-MOVE's responses, updating ``run``; raise if the association dies."""
+    outcome = _Outcome()
+    for status, identifier in responses:
+        if watcher.sent and status and "Status" in status:
+            category, _ = status_meaning(service, int(status.Status))
+        else:
+            code = _checked(service, status, assoc)
+            category, _ = status_meaning(service, code) if code is not None else ("Failure", "")
+        counts = _Counts(
+            completed=_count(status, "NumberOfCompletedSuboperations") or 0,
+            failed=_count(status, "NumberOfFailedSuboperations") or 0,
+            warning=_count(status, "NumberOfWarningSuboperations") or 0,
+            remaining=_count(status, "NumberOfRemainingSuboperations"),
+        )
+        if category == "Pending":
+            changed = (counts.failed, counts.warning) != (run.pending.failed, run.pending.warning)
+            run.pending = counts
+            if changed or run.total is None:
+                run.report()
+            watcher.poll()
+            continue
+        run.pending = _Counts()
+        run.final.completed += counts.completed
+        run.final.failed += counts.failed
+        run.final.warning += counts.warning
+        if category == "Cancel" or watcher.sent:
+            outcome.cancelled = True
+        elif identifier is not None:
+            run.failed_sops.extend(_values(identifier, "FailedSOPInstanceUIDList"))
+        if category == "Failure":
+            try:
+                check_status(service, status, assoc)
+            except DimseStatusError as exc:
+                outcome.error = exc
+        run.report()
+        break
+    return outcome
+
+
+def _checked(service: str, status: Dataset | None, assoc: Any) -> int | None:
+    """The status code; failure statuses return their code, lost responses raise."""
+    if status is None or "Status" not in status:
+        check_status(service, status, assoc)  # raises NetTimeout / AssociationAborted
+        return None
+    return int(status.Status)
+
+
+def _plan(
+    inventory: StudyInventory | None,
+    series_uids: Sequence[str] | None,
+    first_series: str | None,
+) -> list[_Request]:
+    if inventory is not None:
+        order = list(series_uids) if series_uids else list(inventory.series)
+    else:
+        order = list(series_uids) if series_uids else []
+    if first_series:
+        order = [first_series, *[uid for uid in order if uid != first_series]]
+    requests = [_Request(series_uid=uid) for uid in dict.fromkeys(order)]
+    if inventory is None and not series_uids:
+        # Without a series list, the rest of the study comes in one study-level request.
+        requests.append(_Request(series_uid=None))
+    return requests
+
+
+def _resolve_method(node: Node, method: Method | None) -> Method:
+    chosen = method or node.retrieve
+    if chosen not in ("get", "move"):
+        raise ValueError(f"Retrieve method {chosen!r} must be 'get' or 'move'.")
+    return chosen
+
+
+def _storage_contexts(
+    inventory: StudyInventory | None, series: Sequence[str], budget: int
+) -> list[tuple[str, list[str]]]:
+    if inventory is not None:
+        classes, complete = inventory.classes(series)
+        if complete and classes and len(classes) <= budget:
+            return storage_contexts(classes, budget)
+        known = list(classes)
+    else:
+        known = []
+    # Classes the C-FIND did report go first so the broad set cannot crowd them out.
+    broad = broad_storage_contexts(budget)
+    first = [(uid, ts) for uid, ts in broad if uid in known]
+    missing = [(uid, list(broad[0][1])) for uid in known if uid not in {u for u, _ in first}]
+    rest = [(uid, ts) for uid, ts in broad if uid not in known]
+    return [*first, *missing, *rest][:budget]
+
+
+def _execute(
+    node: Node,
+    study_uid: str,
+    *,
+    store: LocalStore,
+    plan: list[_Request],
+    inventory: StudyInventory | None,
+    total: int | None,
+    method: Method,
+    progress: Callable[[RetrieveProgress], None] | None,
+    cancel: threading.Event | None,
+    trace: AssociationTrace | None,
+    on_series_done: Callable[[str], None] | None,
+) -> RetrieveResult:
+    run = _Run(study_uid, total, progress)
+    writer = InstanceWriter(store, study_uid, on_written=lambda path, size: run.report())
+    run.writer = writer
+    trace = trace if trace is not None else AssociationTrace()
+    series_done: list[str] = []
+    cancelled = False
+    error: NetError | None = None
+    service = "C-GET" if method == "get" else "C-MOVE"
+    model = GET_MODEL if method == "get" else MOVE_MODEL
+
+    if method == "get":
+        series = [r.series_uid for r in plan if r.series_uid]
+        storage = _storage_contexts(inventory, series, MAX_CONTEXTS - 1)
+        contexts: list[tuple[str, list[str]]] = [(model, _QR_SYNTAXES), *storage]
+        roles = scp_roles(uid for uid, _ in storage)
+        handlers: list[tuple[Any, ...]] = [(evt.EVT_C_STORE, writer.handle)]
+    else:
+        contexts, roles, handlers = [(model, _QR_SYNTAXES)], [], []
+
+    with store.in_use(study_uid):
+        scp: StorageScp | None = None
+        if method == "move":
+            scp = StorageScp(
+                node.calling_aet,
+                node.move_port,
+                writer.handle,
+                trace=trace,
+                network_timeout=node.network_timeout,
+                dimse_timeout=node.dimse_timeout,
+                acse_timeout=node.acse_timeout,
+            )
+            scp.start()
+        try:
+            with associate(node, contexts, trace=trace, roles=roles, handlers=handlers) as assoc:
+                require_context(assoc, [model])
+                for msg_id, request in enumerate(plan, start=1):
+                    if cancel is not None and cancel.is_set():
+                        cancelled = True
+                        break
+                    writer.fallback_series = request.series_uid
+                    run.series_uid = request.series_uid or ""
+                    identifier = _identifier(study_uid, request)
+                    if method == "get":
+                        responses = assoc.send_c_get(identifier, model, msg_id=msg_id)
+                    else:
+                        responses = assoc.send_c_move(
+                            identifier, node.calling_aet, model, msg_id=msg_id
+                        )
+                    watcher = _CancelWatcher(assoc, model, msg_id, cancel)
+                    try:
+                        outcome = _run_request(assoc, service, responses, run, watcher)
+                    except NetError as exc:
+                        error = exc
+                        break
+                    finally:
+                        watcher.stop()
+                    if outcome.cancelled:
+                        cancelled = True
+                        break
+                    if outcome.error is not None:
+                        error = outcome.error
+                        break
+                    writer.flush()  # the series is on disk before anyone is told
+                    if request.ends_series and request.series_uid:
+                        series_done.append(request.series_uid)
+                        if on_series_done is not None:
+                            on_series_done(request.series_uid)
+        finally:
+            if scp is not None:
+                scp.stop()
+            writer.close()
+
+    received = list(writer.received)
+    if error is not None and not received and run.final.completed == 0:
+        # Nothing arrived: there is no partial result to hand back, only the failure.
+        if method == "move" and isinstance(error, DimseStatusError):
+            raise _move_hint(error, node) from None
+        raise error
+    return RetrieveResult(
+        study_uid=study_uid,
+        series_done=series_done,
+        completed=run.final.completed,
+        failed=run.final.failed,
+        warning=run.final.warning,
+        failed_sops=list(dict.fromkeys(run.failed_sops)),
+        received=received,
+        cancelled=cancelled,
+        error=error,
+        method=method,
+        total=total,
+        bytes=writer.bytes,
+        elapsed_s=time.monotonic() - run.started,
+        refused=list(writer.refused),
+        inventory_used=inventory is not None,
+    )
+
+
+def _move_hint(error: DimseStatusError, node: Node) -> DimseStatusError:
+    """Say what a refused C-MOVE usually means: the PACS does not know us as a destination.
+
+    pynetdicom's qrscp answers 0xA801 (Move destination unknown); Orthanc 1.10 answers a bare
+    0xC000 for the same mistake, so the hint is given for any failure with nothing moved.
+    """
+    where = f"this computer's address and port {node.move_port}"
+    if error.code == 0xA801:
+        hint = (
+            f" The PACS does not know {node.calling_aet!r} as a C-MOVE destination: add it "
+            f"there with {where}, where tuiviewer listens during the retrieve."
+        )
+    else:
+        hint = (
+            f" If the PACS does not know {node.calling_aet!r} as a C-MOVE destination (some "
+            f"PACS, Orthanc for one, answer 0xC000 then), add it there with {where}."
+        )
+    return DimseStatusError(
+        error.message + hint, code=error.code, meaning=error.meaning, category=error.category
+    )
+
+
+def _inventory_or_none(
+    node: Node,
+    study_uid: str,
+    cancel: threading.Event | None,
+    trace: AssociationTrace | None,
+) -> StudyInventory | None:
+    """The inventory, or None when the PACS will not answer an image-level C-FIND (or finds
+    nothing: some PACS answer image-level queries only within a series).
+
+    Connection-level failures are raised: the retrieve would fail the same way.
+    """
+    try:
+        return study_inventory(node, study_uid, cancel=cancel, trace=trace)
+    except (DimseStatusError, NoAcceptedContext):
+        return None
+
+
+def retrieve_study(
+    node: Node,
+    study_uid: str,
+    *,
+    store: LocalStore,
+    series_uids: Sequence[str] | None = None,
+    first_series: str | None = None,
+    method: Method | None = None,
+    progress: Callable[[RetrieveProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    trace: AssociationTrace | None = None,
+    find_trace: AssociationTrace | None = None,
+    on_series_done: Callable[[str], None] | None = None,
+) -> RetrieveResult:
+    """Retrieve a study (or some of its series) into ``store``, series by series.
+
+    Args:
+        node: the PACS.
+        study_uid: Study Instance UID.
+        store: where instances are written (``<study>/<series>/<sop>.dcm``, 0600 in 0700).
+        series_uids: only these series (default: every series of the study).
+        first_series: retrieved before the others (e.g. the one the user opened).
+        method: ``"get"`` (C-GET) or ``"move"`` (C-MOVE to our storage SCP on
+            ``node.move_port``, with our calling AE title as destination); default
+            ``node.retrieve``.
+        progress: called after every instance written and every pending response that changes
+            the failure counts, from the store's commit thread or the retrieving thread.
+        cancel: set it to send C-CANCEL; the result then says ``cancelled`` and keeps what
+            arrived.
+        trace: filled with the C-GET/C-MOVE association (and for C-MOVE our storage SCP's
+            incoming associations and C-STOREs).
+        find_trace: filled with the image-level C-FIND association.
+        on_series_done: called with each series' UID once its request finished.
+
+    Returns:
+        What arrived, the PACS's sub-operation counts and failed instances, and the error
+        (``result.error``) if the association died or a request failed mid-way.
+
+    Raises:
+        InvalidUIDError: ``study_uid`` (or a series UID) is not a valid UID.
+        NetError: the retrieve could not start (connection, association, TLS, no Q/R
+            context), or it failed before any instance arrived (e.g. 0xA801 "Move
+            destination unknown", an abort before the first instance).
+    """
+    validate_uid(study_uid, "Study Instance UID")
+    for uid in [*(series_uids or ()), *([first_series] if first_series else [])]:
+        validate_uid(uid, "Series Instance UID")
+    chosen = _resolve_method(node, method)
+    inventory = _inventory_or_none(node, study_uid, cancel, find_trace)
+    found_nothing = inventory is not None and not inventory.series
+    if found_nothing:
+        inventory = None
+    plan = _plan(inventory, series_uids, first_series)
+    total: int | None = None
+    if inventory is not None:
+        total = sum(len(inventory.series.get(r.series_uid or "", [])) for r in plan)
+    try:
+        return _execute(
+            node,
+            study_uid,
+            store=store,
+            plan=plan,
+            inventory=inventory,
+            total=total,
+            method=chosen,
+            progress=progress,
+            cancel=cancel,
+            trace=trace,
+            on_series_done=on_series_done,
+        )
+    except DimseStatusError as exc:
+        if not found_nothing:
+            raise
+        # Orthanc answers a bare 0xC000 for a study it does not hold; say what we know.
+        raise DimseStatusError(
+            f"{exc.message} Its image-level C-FIND found no instance of study {study_uid} "
+            "either: the PACS probably does not hold that study.",
+            code=exc.code,
+            meaning=exc.meaning,
+            category=exc.category,
+        ) from None
+
+
+def resume_study(
+    node: Node,
+    study_uid: str,
+    *,
+    store: LocalStore,
+    series_uids: Sequence[str] | None = None,
+    method: Method | None = None,
+    progress: Callable[[RetrieveProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    trace: AssociationTrace | None = None,
+    find_trace: AssociationTrace | None = None,
+    on_series_done: Callable[[str], None] | None = None,
+) -> RetrieveResult:
+    """Fetch only the instances of a study that are not in ``store`` yet.
+
+    An image-level C-FIND lists the study; what ``store.instance_uids`` lacks is requested
+    with image-level C-GETs (or C-MOVEs) naming the missing SOP Instance UIDs, at most
+    :data:`MAX_UIDS_PER_REQUEST` per request, one series after the other. ``total`` in the
+    result and progress is the number of missing instances.
+
+    Raises:
+        NetError: as :func:`retrieve_study`; also when the PACS does not answer the
+            image-level C-FIND, since then nothing tells what is missing.
+    """
+    validate_uid(study_uid, "Study Instance UID")
+    chosen = _resolve_method(node, method)
+    try:
+        inventory = study_inventory(node, study_uid, cancel=cancel, trace=find_trace)
+    except (DimseStatusError, NoAcceptedContext) as exc:
+        raise type(exc)(
+            f"Cannot resume study {study_uid}: {exc.message} Without an image-level C-FIND "
+            "nothing tells which instances are missing; retrieve the whole study again.",
+            *_error_args(exc),
+        ) from exc
+    have = store.instance_uids(study_uid)
+    wanted = list(series_uids) if series_uids else list(inventory.series)
+    plan: list[_Request] = []
+    for series in wanted:
+        missing = [i.sop_uid for i in inventory.series.get(series, []) if i.sop_uid not in have]
+        chunks = [
+            missing[start : start + MAX_UIDS_PER_REQUEST]
+            for start in range(0, len(missing), MAX_UIDS_PER_REQUEST)
+        ]
+        for index, chunk in enumerate(chunks):
+            plan.append(_Request(series, tuple(chunk), ends_series=index == len(chunks) - 1))
+    total = sum(len(r.sop_uids) for r in plan)
+    if not plan:
+        return RetrieveResult(
+            study_uid=study_uid,
+            series_done=[],
+            completed=0,
+            failed=0,
+            warning=0,
+            failed_sops=[],
+            received=[],
+            cancelled=False,
+            error=None,
+            method=chosen,
+            total=0,
+        )
+    return _execute(
+        node,
+        study_uid,
+        store=store,
+        plan=plan,
+        inventory=inventory,
+        total=total,
+        method=chosen,
+        progress=progress,
+        cancel=cancel,
+        trace=trace,
+        on_series_done=on_series_done,
+    )
+
+
+def _error_args(exc: NetError) -> tuple[Any, ...]:
+    if isinstance(exc, DimseStatusError):
+        return (exc.code, exc.meaning, exc.category)
+    if isinstance(exc, NoAcceptedContext):
+        return (exc.abstract_syntaxes,)
+    return ()
