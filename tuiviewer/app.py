@@ -1,15 +1,27 @@
-"""The Textual application: configuration, theme, global bindings and the first screen."""
+"""The Textual application: configuration, global bindings, the four modes and the job runner.
+
+Modes keep each screen's state while the user moves between them: the local browser (F3), the
+PACS query (F2), the retrieve queue (F4) and the node manager (F5).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
 from tuiviewer.config import Config
+from tuiviewer.jobs import RetrieveJob
+from tuiviewer.messages import JobFinished
+from tuiviewer.net.nodes import Node, save_nodes
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.dialogs.common import ConfirmDialog
+from tuiviewer.screens.jobs import JobsScreen
+from tuiviewer.screens.nodes import NodesScreen
+from tuiviewer.screens.query import QueryScreen
+from tuiviewer.store import LocalStore
 
 
 class TuiviewerApp(App[None]):
@@ -17,42 +29,170 @@ class TuiviewerApp(App[None]):
 
     TITLE = "tuiviewer"
     CSS_PATH = "app.tcss"
-    BINDINGS = [Binding("q", "quit", "Quit"), Binding("ctrl+c", "quit", "Quit", show=False)]
+    BINDINGS = [
+        Binding("f2", "mode('pacs')", "PACS"),
+        Binding("f3", "mode('local')", "Local"),
+        Binding("f4", "mode('jobs')", "Jobs"),
+        Binding("f5", "mode('nodes')", "Nodes"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False),
+    ]
 
-    def __init__(self, config: Config, paths: list[Path]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        paths: list[Path],
+        *,
+        nodes: dict[str, Node] | None = None,
+        default_node: str | None = None,
+        nodes_file: Path | None = None,
+        store: LocalStore | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.paths = paths
+        self.nodes: dict[str, Node] = dict(nodes or {})
+        self.default_node = default_node if default_node in self.nodes else None
+        self.nodes_file = nodes_file
+        """Where node edits are saved (None: nodes of this session only, as in the demo)."""
+        self.store = store or LocalStore(cap_bytes=config.store.cap_bytes)
+        self.jobs: list[RetrieveJob] = []
         self.export_dir = Path(config.ui.export_dir or Path.home() / "tuiviewer-export")
+        self.export_dir = self.export_dir.expanduser()
 
     def on_mount(self) -> None:
         self.theme = self.config.ui.theme
-        self.push_screen(BrowserScreen(self.paths))
+        self.add_mode("local", lambda: BrowserScreen(self.paths))
+        self.add_mode("pacs", QueryScreen)
+        self.add_mode("jobs", JobsScreen)
+        self.add_mode("nodes", NodesScreen)
+        if self.paths or not self.nodes:
+            first = "local" if self.paths else "nodes"
+        else:
+            first = "pacs"
+        self.switch_mode(first)
 
+    def action_mode(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    # ---- nodes ------------------------------------------------------------------------------
+    def save_node(self, node: Node, old_name: str | None = None) -> None:
+        """Add or replace a node and save nodes.toml (raises ConfigError on failure)."""
+        nodes = {k: v for k, v in self.nodes.items() if k != old_name}
+        nodes[node.name] = node
+        if self.nodes_file is not None:
+            save_nodes(nodes, self.nodes_file)
+        self.nodes = nodes
+        self._nodes_changed()
+
+    def delete_node(self, name: str) -> None:
+        nodes = {k: v for k, v in self.nodes.items() if k != name}
+        if self.nodes_file is not None:
+            save_nodes(nodes, self.nodes_file)
+        self.nodes = nodes
+        self._nodes_changed()
+
+    def _nodes_changed(self) -> None:
+        for screen in self._screen_stacks.get("pacs", []):
+            if isinstance(screen, QueryScreen):
+                screen.refresh_nodes()
+
+    def query_node(self, name: str) -> None:
+        """Show the PACS query on ``name``."""
+        self.default_node = name
+        self.switch_mode("pacs")
+        self._nodes_changed()
+
+    # ---- retrieves --------------------------------------------------------------------------
+    def queue_retrieve(self, job: RetrieveJob) -> None:
+        self.jobs.append(job)
+        self.run_job(job)
+
+    def retry_retrieve(self, job: RetrieveJob) -> None:
+        job.state = "queued"
+        self.run_job(job)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="retrieve", description="Get")
+    def run_job(self, job: RetrieveJob) -> None:
+        job.run(self.store)
+        self.post_message(JobFinished(job))
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        job = message.job
+        severity = {"done": "information", "cancelled": "warning"}.get(job.state, "error")
+        text = f"Retrieve {job.id} {job.state}: {job.outcome()}"
+        if job.error and job.state != "done":
+            text += f"\n{job.error}"
+        self.notify(text, severity=severity, timeout=8)  # type: ignore[arg-type]
+        running = {j.study_uid for j in self.jobs if not j.finished}
+        evicted = self.store.evict(protected=running)
+        if evicted:
+            self.notify(f"Local store over its cap: removed {len(evicted)} old studies.")
+
+    def open_study(self, study_uid: str) -> None:
+        """Open what is on disk of a retrieved study in the local browser."""
+        try:
+            folder = self.store.study_dir(study_uid)
+        except Exception as exc:  # noqa: BLE001 - an invalid UID from a PACS
+            self.notify(str(exc), severity="error")
+            return
+        if not folder.is_dir():
+            self.notify("Nothing of this study is on disk yet: g retrieves it.", severity="warning")
+            return
+        self.store.touch(study_uid)
+        self.switch_mode("local")
+        screen = self.screen
+        if isinstance(screen, BrowserScreen):
+            screen.add_paths([folder])
+
+    # ---- quitting ---------------------------------------------------------------------------
     def unsaved(self) -> list[Path]:
         """Files edited in any browser screen and not saved."""
         paths: list[Path] = []
-        for screen in self.screen_stack:
-            if isinstance(screen, BrowserScreen):
-                paths.extend(screen.edited)
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if isinstance(screen, BrowserScreen):
+                    paths.extend(screen.edited)
         return paths
 
     async def action_quit(self) -> None:
         unsaved = self.unsaved()
-        if not unsaved:
+        running = [job for job in self.jobs if job.state == "running"]
+        if not unsaved and not running:
             self.exit()
             return
-        names = ", ".join(p.name for p in unsaved[:3]) + (" …" if len(unsaved) > 3 else "")
+        parts = []
+        if unsaved:
+            names = ", ".join(p.name for p in unsaved[:3]) + (" …" if len(unsaved) > 3 else "")
+            parts.append(f"lose the unsaved edits to {names}")
+        if running:
+            parts.append(f"stop {len(running)} running retrieve(s) (what arrived stays)")
 
         def answer(yes: bool | None) -> None:
             if yes:
+                for job in running:
+                    job.cancel.set()
                 self.exit()
 
-        self.push_screen(
-            ConfirmDialog(f"Quit and lose the unsaved edits to {names}?", yes="Quit"), answer
-        )
+        self.push_screen(ConfirmDialog(f"Quit and {' and '.join(parts)}?", yes="Quit"), answer)
 
 
-def make_app(config: Config, paths: list[Path]) -> TuiviewerApp:
+def make_app(
+    config: Config,
+    paths: list[Path],
+    *,
+    nodes: dict[str, Node] | None = None,
+    default_node: str | None = None,
+    nodes_file: Path | None = None,
+    store: LocalStore | None = None,
+) -> TuiviewerApp:
     """The one factory the CLI and the tests use."""
-    return TuiviewerApp(config, paths)
+    return TuiviewerApp(
+        config,
+        paths,
+        nodes=nodes,
+        default_node=default_node,
+        nodes_file=nodes_file,
+        store=store,
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tuiviewer import __version__
 
-SUBCOMMANDS = ("open", "dump", "demo", "purge", "render")
+SUBCOMMANDS = ("open", "dump", "demo", "purge", "render", "echo", "find", "get", "send")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_dump.add_argument("files", nargs="+", metavar="FILE")
     p_dump.add_argument("--json", action="store_true", help="DICOM JSON model (PS3.18 Annex F)")
 
-    sub.add_parser("demo", help="open the workstation on the sample studies shipped with pydicom")
+    p_demo = sub.add_parser(
+        "demo", help="start a demo PACS loaded with sample studies and connect the workstation"
+    )
+    p_demo.add_argument(
+        "--local", action="store_true", help="no PACS: browse pydicom's sample files on disk"
+    )
 
     p_render = sub.add_parser("render", help="write the image the viewer would show as a PNG")
     p_render.add_argument("file", metavar="FILE")
@@ -42,6 +47,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=_window, metavar="CENTER,WIDTH", help="window (default: the file's)"
     )
     p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
+
+    p_echo = sub.add_parser("echo", help="C-ECHO a node: is it there and how fast does it answer")
+    p_echo.add_argument("node", metavar="NODE", help="node name from nodes.toml, or AET@HOST:PORT")
+    p_echo.add_argument(
+        "--trace", action="store_true", help="print the association trace to stderr"
+    )
+
+    p_find = sub.add_parser("find", help="C-FIND: query a node")
+    p_find.add_argument("node", metavar="NODE")
+    p_find.add_argument("--level", default="study", choices=["patient", "study", "series", "image"])
+    p_find.add_argument(
+        "-k",
+        "--key",
+        dest="keys",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="matching key (KEY=VALUE) or return key (KEY); repeatable",
+    )
+    p_find.add_argument(
+        "--model",
+        choices=["study", "patient"],
+        default=None,
+        help="information model (default: patient at patient level, else study)",
+    )
+    p_find.add_argument(
+        "--json", action="store_true", help="JSON array, DICOM JSON model per match"
+    )
+    p_find.add_argument("--trace", action="store_true", help="print the association trace")
+
+    p_get = sub.add_parser("get", help="retrieve a study (C-GET, or C-MOVE with --move)")
+    p_get.add_argument("node", metavar="NODE")
+    p_get.add_argument("--study", required=True, metavar="UID")
+    p_get.add_argument("--series", action="append", metavar="UID", help="only this series")
+    p_get.add_argument("--dest", type=Path, metavar="DIR", help="write DIR/<study>/<series>/…")
+    p_get.add_argument("--move", action="store_true", help="C-MOVE to our storage SCP")
+    p_get.add_argument("--resume", action="store_true", help="fetch only what is not stored")
+    p_get.add_argument("--trace", action="store_true", help="print the association trace")
+
+    p_send = sub.add_parser("send", help="C-STORE files and folders to a node")
+    p_send.add_argument("node", metavar="NODE")
+    p_send.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p_send.add_argument("--trace", action="store_true", help="print the association trace")
 
     p_purge = sub.add_parser("purge", help="delete retrieved studies from the local store")
     p_purge.add_argument(
@@ -71,11 +119,14 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _run_app(config_path: Path | None, paths: list[Path]) -> int:
+def _run_app(
+    config_path: Path | None, paths: list[Path], *, demo: bool = False, local_demo: bool = False
+) -> int:
     from tuiviewer.app import make_app
     from tuiviewer.config import load_config
-    from tuiviewer.exceptions import ConfigError
+    from tuiviewer.exceptions import ConfigError, TuiviewerError
     from tuiviewer.logsetup import setup_logging
+    from tuiviewer.net.nodes import load_nodes, nodes_path
 
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -83,11 +134,40 @@ def _run_app(config_path: Path | None, paths: list[Path]) -> int:
         return 2
     try:
         config = load_config(config_path)
+        nodes = {} if demo else load_nodes()
     except ConfigError as exc:
         print(f"tuiviewer: {exc.message}", file=sys.stderr)
         return 2
     setup_logging(config.logging.level, phi=config.logging.phi)
-    make_app(config, paths).run()
+    if local_demo:
+        paths = demo_paths()
+    if not demo:
+        app = make_app(
+            config,
+            paths,
+            nodes=nodes,
+            default_node=config.pacs.default_node or next(iter(nodes), None),
+            nodes_file=nodes_path(),
+        )
+        app.run()
+        return 0
+    from tuiviewer.net.demo import DemoPacs, demo_ct, sample_files
+
+    pacs = DemoPacs()
+    try:
+        print("tuiviewer demo: starting the demo PACS (pynetdicom qrscp)…", file=sys.stderr)
+        node = pacs.start()
+        files = [*sample_files(), demo_ct(lambda text: print(text, file=sys.stderr))]
+        print(f"tuiviewer demo: loading sample studies into {node.address}…", file=sys.stderr)
+        result = pacs.load(files)
+        print(f"tuiviewer demo: {len(result.sent)} instances loaded.", file=sys.stderr)
+        app = make_app(config, [], nodes={node.name: node}, default_node=node.name)
+        app.run()
+    except TuiviewerError as exc:
+        print(f"tuiviewer demo: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        pacs.stop()
     return 0
 
 
@@ -117,10 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         index += 1
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.command is None:
+        return _run_app(args.config, [])
     if args.command == "open":
         return _run_app(args.config, list(args.paths))
     if args.command == "demo":
-        return _run_app(args.config, demo_paths())
+        return _run_app(args.config, [], demo=not args.local, local_demo=args.local)
     if args.command == "dump":
         from tuiviewer.dicom.dump import run_dump
 
@@ -137,6 +219,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             stdout=sys.stdout,
             stderr=sys.stderr,
         )
+    if args.command in ("echo", "find", "get", "send"):
+        from tuiviewer.net import commands
+
+        out, err = sys.stdout, sys.stderr
+        if args.command == "echo":
+            return commands.run_echo(args.node, trace=args.trace, stdout=out, stderr=err)
+        if args.command == "find":
+            return commands.run_find(
+                args.node,
+                args.level,
+                args.keys,
+                as_json=args.json,
+                model=args.model,
+                trace=args.trace,
+                stdout=out,
+                stderr=err,
+            )
+        if args.command == "get":
+            return commands.run_get(
+                args.node,
+                args.study,
+                args.series,
+                args.dest,
+                args.move,
+                args.trace,
+                resume=args.resume,
+                stdout=out,
+                stderr=err,
+            )
+        return commands.run_send(args.node, args.paths, args.trace, stdout=out, stderr=err)
     if args.command == "purge":
         from tuiviewer.store import run_purge
 

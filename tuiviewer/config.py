@@ -32,14 +32,37 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    cap_gb: float = 20.0
+    """Size cap of the local store of retrieved studies; least recently used go first."""
+
+    @property
+    def cap_bytes(self) -> int:
+        return int(self.cap_gb * 1e9)
+
+
+@dataclass(frozen=True)
+class PacsConfig:
+    default_node: str = ""
+    """Node (from nodes.toml) queried at start when no path is given."""
+
+
+@dataclass(frozen=True)
 class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    pacs: PacsConfig = field(default_factory=PacsConfig)
     source: Path | None = None
     """The file this was read from, if any."""
 
 
-_SECTIONS: dict[str, type[Any]] = {"ui": UiConfig, "logging": LoggingConfig}
+_SECTIONS: dict[str, type[Any]] = {
+    "ui": UiConfig,
+    "logging": LoggingConfig,
+    "store": StoreConfig,
+    "pacs": PacsConfig,
+}
 
 
 def _section(path: Path, name: str, raw: object, cls: type[Any]) -> Any:
@@ -51,6 +74,8 @@ def _section(path: Path, name: str, raw: object, cls: type[Any]) -> Any:
         if not hasattr(defaults, key):
             raise ConfigError(f"In {path}: unknown key {key!r} in [{name}].")
         expected = type(getattr(defaults, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if not isinstance(value, expected):
             raise ConfigError(
                 f"In {path}: [{name}] {key} must be a {expected.__name__}, not {value!r}."

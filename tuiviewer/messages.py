@@ -10,6 +10,10 @@ from textual.message import Message
 from tuiviewer.dicom.deid import ExportSummary
 from tuiviewer.dicom.loading import LoadedFile
 from tuiviewer.dicom.scanning import InstanceRecord, ScanProgress
+from tuiviewer.render.pipeline import RenderedImage
+from tuiviewer.viewing import LoadedSlice, RenderJob
+from tuiviewer.jobs import RetrieveJob
+from tuiviewer.net.find import SeriesRow, StudyRow
 
 
 @dataclass
@@ -50,3 +54,65 @@ class ExportFinished(Message):
 
     summary: ExportSummary
     dest: Path
+
+
+@dataclass
+class StudiesFound(Message):
+    """Matches of a running C-FIND (a batch, in arrival order)."""
+
+    query_id: int
+    rows: list[StudyRow]
+
+
+@dataclass
+class SeriesFound(Message):
+    """The series of one study (series-level C-FIND)."""
+
+    study_uid: str
+    rows: list[SeriesRow]
+
+
+@dataclass
+class QueryFinished(Message):
+    """A C-FIND ended: normally, cancelled, or with an error (rows found before it are kept)."""
+
+    query_id: int
+    count: int
+    elapsed_s: float
+    cancelled: bool
+    error: str | None
+
+
+@dataclass
+class EchoAnswered(Message):
+    """A C-ECHO finished (``error`` is None when the node answered)."""
+
+    node_name: str
+    rtt_ms: float | None
+    error: str | None
+
+
+@dataclass
+class JobFinished(Message):
+    """A retrieve job ended (its state says how)."""
+
+    job: RetrieveJob
+
+
+@dataclass
+class FrameRendered(Message):
+    """A slice was decoded and rendered for the viewer (``job`` says what was asked)."""
+
+    job: RenderJob
+    image: RenderedImage
+    loaded: LoadedSlice
+    size: tuple[int, int] | None
+    """The pixel box the image was fitted into (capped at the source resolution for Kitty/Sixel)."""
+
+
+@dataclass
+class RenderFailed(Message):
+    """A slice could not be read or rendered."""
+
+    job: RenderJob
+    reason: str

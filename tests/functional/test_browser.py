@@ -201,3 +201,73 @@ async def test_search_typed_in_one_burst_lands_in_the_search_box(sample_folder: 
         assert screen.query_one("#search", Input).value == "0018,5100"
         assert tags.cursor_path == PATIENT_SETUP_POSITION
         assert app.focused is tags
+
+
+async def test_add_and_delete_elements_then_save(sample_folder: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "ct-edited.dcm"
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_file(pilot, "CT_small.dcm")
+        screen = browser(pilot)
+        tags = screen.query_one(TagTree)
+        tags.focus()
+        # Delete Patient's Birth Date, shown under the cursor after a search.
+        await pilot.press("slash", *"PatientBirthDate", "enter")
+        await settle(pilot)
+        assert tags.cursor_path == (0x00100030,)
+        await pilot.press("delete")
+        await settle(pilot)
+        assert all(row.tag != 0x00100030 for row in tags.rows)
+        # Add Patient's Birth Time at the top level; a bad value is refused with the reason.
+        await pilot.press("a")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#tag", Input).value = "(0010,0032)"
+        dialog.query_one("#value", Input).value = "25:70"
+        dialog.query_one("#value", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is dialog
+        assert "25:70" in str(dialog.query_one("#add-error").render())
+        dialog.query_one("#value", Input).value = "101500"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any(row.keyword == "PatientBirthTime" and row.value == "101500" for row in tags.rows)
+        await pilot.press("s")
+        await pilot.pause()
+        app.screen.query_one("#path", Input).value = str(dest)
+        await pilot.press("enter")
+        await settle(pilot)
+    saved = pydicom.dcmread(dest)
+    assert saved.PatientBirthTime == "101500"
+    assert "PatientBirthDate" not in saved
+    assert "PatientBirthDate" in pydicom.dcmread(sample_folder / "CT_small.dcm")
+
+
+async def test_deidentified_export_of_a_study(sample_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    ct = pydicom.dcmread(sample_folder / "CT_small.dcm")
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await select_file(pilot, "CT_small.dcm")
+        tree = browser(pilot).query_one(StudyTree)
+        tree.focus()
+        # Up to the study node of the CT: instance → stack → series → study.
+        for _ in range(3):
+            await pilot.press("up")
+        assert tree.cursor_node is not None and tree.cursor_node.data is not None
+        assert tree.cursor_node.data.kind == "study"
+        await pilot.press("E")
+        await pilot.pause()
+        app.screen.query_one("#path", Input).value = str(out)
+        await pilot.press("enter")
+        await settle(pilot)
+    written = sorted(out.rglob("*.dcm"))
+    assert len(written) == 1
+    exported = pydicom.dcmread(written[0])
+    assert exported.PatientName != ct.PatientName
+    assert exported.SOPInstanceUID != ct.SOPInstanceUID
+    assert exported.PatientIdentityRemoved == "YES"
+    assert str(ct.PatientName).encode() not in written[0].read_bytes()

@@ -76,12 +76,13 @@ class BrowserScreen(Screen[None]):
         Binding("m", "mark", "Mark for diff"),
         Binding("d", "diff", "Diff"),
         Binding("E", "export", "De-identify"),
+        Binding("o", "open_path", "Open"),
         Binding("escape", "close_search", "Close search", show=False),
     ]
 
     def __init__(self, paths: list[Path]) -> None:
         super().__init__()
-        self.paths = paths
+        self.paths = list(paths)
         self.index = StudyIndex()
         self.loaded: LoadedFile | None = None
         self.edited: dict[Path, LoadedFile] = {}
@@ -112,17 +113,43 @@ class BrowserScreen(Screen[None]):
         self.query_one("#banner").display = False
         self.query_one("#search").display = False
         self.query_one(StudyTree).focus()
-        self.scan_files()
+        if self.paths:
+            self.scan_files(list(self.paths))
+        else:
+            self.query_one("#scan-status", Static).update("Nothing opened: o opens a folder")
 
     # ---- scanning ---------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="scan", description="Scan")
-    def scan_files(self) -> None:
+    def add_paths(self, paths: list[Path]) -> None:
+        """Scan more files or folders into the same tree (a retrieved study, a folder)."""
+        new = [p for p in paths if p not in self.paths]
+        self.paths.extend(new)
+        self.sub_title = ", ".join(str(p) for p in self.paths)
+        if new:
+            self._auto_selected = False
+            self.scan_files(new)
+
+    def action_open_path(self) -> None:
+        def chosen(result: tuple[Path, bool] | None) -> None:
+            if result is None:
+                return
+            if not result[0].exists():
+                self.notify(f"{result[0]} does not exist.", severity="error")
+                return
+            self.add_paths([result[0]])
+
+        self.app.push_screen(
+            PathDialog("Open a file, folder or DICOMDIR", Path.cwd(), allow_overwrite=False),
+            chosen,
+        )
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="scan", description="Scan")
+    def scan_files(self, paths: list[Path]) -> None:
         worker = get_current_worker()
 
         def report(progress: ScanProgress) -> None:
             self.post_message(ScanProgressed(progress))
 
-        for batch in scan(self.paths, cancel=worker.cancelled_event, progress=report):
+        for batch in scan(paths, cancel=worker.cancelled_event, progress=report):
             if worker.is_cancelled:
                 return
             self.post_message(InstancesFound(batch))

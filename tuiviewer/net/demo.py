@@ -1,0 +1,216 @@
+"""The embedded demo PACS: pynetdicom's own ``qrscp`` app on a free loopback port.
+
+``tuiviewer demo`` starts it with a generated configuration and a temporary store, loads it over
+C-STORE with sample studies (pydicom's CT, MR, RT and SR files and a generated 120-slice 512×512
+CT series) and opens the workstation connected to it. A real Q/R SCP with a sqlite index, so
+C-ECHO, C-FIND, C-GET and C-MOVE behave as they would against a small PACS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tuiviewer import locations
+from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.net.echo import echo
+from tuiviewer.net.errors import NetError
+from tuiviewer.net.nodes import Node
+from tuiviewer.net.send import SendProgress, SendResult, send_files
+
+DEMO_AET = "DEMOPACS"
+CALLING_AET = "TUIVIEWER"
+
+#: pydicom's bundled files a PACS accepts as studies: CT, MR, RT plan/structures/dose, SRs.
+SAMPLE_NAMES = (
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "rtplan.dcm",
+    "rtstruct.dcm",
+    "rtdose.dcm",
+    "test-SR.dcm",
+    "reportsi.dcm",
+    "JPEG2000.dcm",
+    "SC_rgb_small_odd.dcm",
+)
+
+#: Size of the generated CT series (bump DEMO_CT_VERSION when its content changes).
+DEMO_CT_SLICES = 120
+DEMO_CT_SIZE = 512
+DEMO_CT_VERSION = "1"
+
+
+class DemoError(TuiviewerError):
+    """The demo PACS could not be started or loaded."""
+
+    title = "Demo PACS"
+
+
+def free_port() -> int:
+    """A TCP port that is free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sample_files() -> list[Path]:
+    """pydicom's bundled sample files used by the demo (those present in this install)."""
+    from pydicom.data import get_testdata_file
+
+    found: list[Path] = []
+    for name in SAMPLE_NAMES:
+        path = get_testdata_file(name, download=False)
+        if path is not None:
+            found.append(Path(str(path)))
+    return found
+
+
+def demo_ct(progress: Callable[[str], None] | None = None) -> Path:
+    """The generated demo CT series, written once into the user data dir and reused."""
+    from tuiviewer.dicom.datagen import write_ct_series
+
+    folder = locations.data_dir() / "demo" / f"ct-v{DEMO_CT_VERSION}"
+    marker = folder / ".complete"
+    if marker.exists():
+        return folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, mode=0o700)
+    if progress is not None:
+        progress(f"Generating a {DEMO_CT_SLICES}-slice {DEMO_CT_SIZE}² CT series (once)…")
+    write_ct_series(
+        folder,
+        slices=DEMO_CT_SLICES,
+        rows=DEMO_CT_SIZE,
+        cols=DEMO_CT_SIZE,
+        seed=2026,
+        patient_name="Demo^Chest",
+        patient_id="DEMO001",
+    )
+    marker.write_text("ok\n")
+    return folder
+
+
+class DemoPacs:
+    """A running qrscp with its own temporary store; use as a context manager."""
+
+    def __init__(self, *, aet: str = DEMO_AET, calling_aet: str = CALLING_AET) -> None:
+        self.aet = aet
+        self.calling_aet = calling_aet
+        self.workdir = Path(tempfile.mkdtemp(prefix="tuiviewer-demo-"))
+        os.chmod(self.workdir, 0o700)
+        self.port = 0
+        self.move_port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def node(self) -> Node:
+        """How the workstation reaches the demo PACS."""
+        return Node(
+            name="demo",
+            ae_title=self.aet,
+            host="127.0.0.1",
+            port=self.port,
+            calling_aet=self.calling_aet,
+            move_port=self.move_port,
+            connect_timeout=5,
+            acse_timeout=10,
+            dimse_timeout=30,
+            network_timeout=30,
+        )
+
+    def _write_config(self) -> Path:
+        # qrscp's own format (pynetdicom/apps/qrscp/default.ini); identifiers are not logged.
+        config = self.workdir / "qrscp.ini"
+        config.write_text(
+            "[DEFAULT]\n"
+            f"    ae_title: {self.aet}\n"
+            f"    port: {self.port}\n"
+            "    max_pdu: 0\n"
+            "    acse_timeout: 30\n"
+            "    dimse_timeout: 30\n"
+            "    network_timeout: 30\n"
+            "    bind_address: 127.0.0.1\n"
+            f"    instance_location: {self.workdir / 'instances'}\n"
+            f"    database_location: {self.workdir / 'index.sqlite'}\n"
+            "    log_identifier: False\n"
+            "\n"
+            f"[{self.calling_aet}]\n"
+            "    address: 127.0.0.1\n"
+            f"    port: {self.move_port}\n"
+        )
+        return config
+
+    def start(self, timeout: float = 20) -> Node:
+        """Start qrscp and wait until it answers C-ECHO.
+
+        Raises:
+            DemoError: qrscp exited or did not answer within ``timeout`` seconds (the message
+                quotes the end of its log).
+        """
+        self.port = free_port()
+        self.move_port = free_port()
+        config = self._write_config()
+        log = open(self.workdir / "qrscp.log", "wb")  # noqa: SIM115 - owned by the process
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pynetdicom", "qrscp", "-c", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise DemoError(f"The demo PACS (qrscp) exited at start: {self.log_tail()}")
+            try:
+                echo(self.node)
+                return self.node
+            except NetError as exc:
+                last = exc
+                time.sleep(0.2)
+        self.stop()
+        raise DemoError(f"The demo PACS did not answer C-ECHO within {timeout:g} s: {last}")
+
+    def load(
+        self,
+        paths: Sequence[Path],
+        progress: Callable[[SendProgress], None] | None = None,
+    ) -> SendResult:
+        """C-STORE ``paths`` (files and folders) into the demo PACS."""
+        return send_files(self.node, list(paths), progress=progress)
+
+    def log_tail(self, lines: int = 10) -> str:
+        try:
+            text = (self.workdir / "qrscp.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+    def stop(self) -> None:
+        """Stop qrscp and delete its store (the demo's PHI-free data goes with it)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> DemoPacs:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,432 @@
+"""Query a PACS: criteria and results on one screen, study → series drill-down, retrieve.
+
+Matches stream in as the PACS sends them (a C-FIND can take seconds on a big archive) and the
+query can be cancelled with Esc (C-CANCEL). Retrieves become jobs in the retrieve queue.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
+from textual.worker import get_current_worker
+
+from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.jobs import RetrieveJob
+from tuiviewer.messages import EchoAnswered, QueryFinished, SeriesFound, StudiesFound
+from tuiviewer.net.echo import echo
+from tuiviewer.net.find import (
+    FindQuery,
+    QueryLevel,
+    SeriesRow,
+    StudyRow,
+    find,
+    to_row,
+    validate_date_range,
+)
+from tuiviewer.net.nodes import Node
+from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.screens.dialogs.common import ValueDialog
+
+STUDY_COLUMNS: tuple[tuple[str, str, Callable[[StudyRow], Any]], ...] = (
+    ("patient", "Patient", lambda r: r.patient_name),
+    ("id", "ID", lambda r: r.patient_id),
+    ("birth", "Birth", lambda r: r.birth_date),
+    ("date", "Date", lambda r: r.date + r.time),
+    ("mod", "Mod", lambda r: "/".join(r.modalities)),
+    ("desc", "Description", lambda r: r.description),
+    ("acc", "Accession", lambda r: r.accession),
+    ("series", "Ser", lambda r: -1 if r.series_count is None else r.series_count),
+    ("images", "Img", lambda r: -1 if r.instance_count is None else r.instance_count),
+)
+
+
+def _date(text: str) -> str:
+    return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else text
+
+
+def _count(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def study_cells(row: StudyRow) -> tuple[str, ...]:
+    return (
+        row.patient_name.replace("^", " ").strip(),
+        row.patient_id,
+        _date(row.birth_date),
+        _date(row.date),
+        "/".join(row.modalities),
+        row.description,
+        row.accession,
+        _count(row.series_count),
+        _count(row.instance_count),
+    )
+
+
+class QueryScreen(Screen[None]):
+    """Find studies on a PACS, look at their series, retrieve them."""
+
+    CSS_PATH = "query.tcss"
+    BINDINGS = [
+        Binding("slash", "focus_form", "Criteria"),
+        Binding("ctrl+s", "search", "Search"),
+        Binding("escape", "cancel_query", "Cancel", show=False),
+        Binding("g", "retrieve", "Retrieve"),
+        Binding("o", "open_local", "Open"),
+        Binding("s", "sort", "Sort"),
+        Binding("e", "echo", "Echo"),
+        Binding("t", "trace", "Trace"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, StudyRow] = {}
+        """Studies of the current query by Study Instance UID (a PACS may repeat a match)."""
+        self.series: dict[str, list[SeriesRow]] = {}
+        self.query_id = 0
+        self.query_started = 0.0
+        self.sort_key: str | None = None
+        self.sort_reverse = False
+        self.last_trace: AssociationTrace | None = None
+        self._series_study: str | None = None
+
+    # ---- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Grid(id="criteria"):
+            yield Select[str]([], prompt="PACS", id="node", allow_blank=True, compact=True)
+            yield Input(placeholder="Patient name (Doe* ok)", id="patient_name")
+            yield Input(placeholder="Patient ID", id="patient_id")
+            yield Input(placeholder="Accession", id="accession_number")
+            yield Input(placeholder="Date YYYYMMDD[-YYYYMMDD]", id="study_date")
+            yield Input(placeholder="Modality (CT, MR…)", id="modality")
+            yield Input(placeholder="Study description", id="study_description")
+            yield Input(placeholder="Referring physician", id="referring_physician")
+        with Horizontal(id="query-bar"):
+            yield Static("", id="query-status")
+            yield Button("Search", id="search", variant="primary", compact=True)
+        yield DataTable(id="studies", cursor_type="row", zebra_stripes=True)
+        yield Static("Series", id="series-title")
+        yield DataTable(id="series", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "PACS query"
+        studies = self.query_one("#studies", DataTable)
+        for key, label, _ in STUDY_COLUMNS:
+            studies.add_column(label, key=key)
+        series = self.query_one("#series", DataTable)
+        series.add_columns("#", "Mod", "Description", "Images", "Body part", "Local")
+        self.refresh_nodes()
+        if self.current_node() is None:
+            self._status("No PACS configured: F5 opens the node manager to add one.")
+        else:
+            self.action_search()
+        studies.focus()
+
+    def refresh_nodes(self) -> None:
+        """Fill the PACS selector from the app's nodes (after the node manager changed them)."""
+        nodes: dict[str, Node] = getattr(self.app, "nodes", {})
+        select = self.query_one("#node", Select)
+        current = select.value if isinstance(select.value, str) else None
+        select.set_options((f"{n.name}  {n.address}", n.name) for n in nodes.values())
+        default = current if current in nodes else getattr(self.app, "default_node", None)
+        if default in nodes:
+            select.value = default
+        elif nodes:
+            select.value = next(iter(nodes))
+
+    def current_node(self) -> Node | None:
+        nodes: dict[str, Node] = getattr(self.app, "nodes", {})
+        value = self.query_one("#node", Select).value
+        return nodes.get(value) if isinstance(value, str) else None
+
+    def _status(self, text: str | Text) -> None:
+        self.query_one("#query-status", Static).update(text)
+
+    # ---- query ------------------------------------------------------------------------------
+    def action_focus_form(self) -> None:
+        self.query_one("#patient_name", Input).focus()
+
+    def build_query(self) -> FindQuery:
+        def value(name: str) -> str:
+            return self.query_one(f"#{name}", Input).value.strip()
+
+        query = FindQuery(
+            level=QueryLevel.STUDY,
+            patient_name=value("patient_name"),
+            patient_id=value("patient_id"),
+            accession_number=value("accession_number"),
+            study_date=value("study_date"),
+            modality=value("modality").upper(),
+            study_description=value("study_description"),
+            referring_physician=value("referring_physician"),
+        )
+        if query.study_date:
+            validate_date_range(query.study_date)
+        return query
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#search")
+    def action_search(self) -> None:
+        node = self.current_node()
+        if node is None:
+            self._status("Choose a PACS first (F5: node manager).")
+            return
+        try:
+            query = self.build_query()
+        except (TuiviewerError, ValueError) as exc:
+            self._status(Text(f"⚠ {exc}", style="bold red"))
+            return
+        self.query_id += 1
+        self.rows.clear()
+        self.series.clear()
+        self._series_study = None
+        self.query_one("#studies", DataTable).clear()
+        self.query_one("#series", DataTable).clear()
+        self.query_started = time.monotonic()
+        self._status(f"Searching {node.name}… (Esc cancels)")
+        self.last_trace = AssociationTrace()
+        self.run_find(node, query, self.query_id, self.last_trace)
+        self.query_one("#studies", DataTable).focus()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="find", description="C-FIND")
+    def run_find(
+        self, node: Node, query: FindQuery, query_id: int, trace: AssociationTrace
+    ) -> None:
+        worker = get_current_worker()
+        cancel: threading.Event = worker.cancelled_event
+        batch: list[StudyRow] = []
+        count = 0
+        last = time.monotonic()
+        started = last
+        error: str | None = None
+        try:
+            for ds in find(node, query, cancel=cancel, trace=trace):
+                row = to_row(QueryLevel.STUDY, ds)
+                assert isinstance(row, StudyRow)
+                batch.append(row)
+                count += 1
+                # Post in small batches: the first rows show at once, a flood stays cheap.
+                if time.monotonic() - last > 0.05 or len(batch) >= 50:
+                    self.post_message(StudiesFound(query_id, batch))
+                    batch, last = [], time.monotonic()
+        except TuiviewerError as exc:
+            error = exc.message
+        if batch:
+            self.post_message(StudiesFound(query_id, batch))
+        elapsed = time.monotonic() - started
+        self.post_message(QueryFinished(query_id, count, elapsed, cancel.is_set(), error))
+
+    @on(StudiesFound)
+    def _studies_found(self, message: StudiesFound) -> None:
+        if message.query_id != self.query_id:
+            return
+        table = self.query_one("#studies", DataTable)
+        for row in message.rows:
+            if row.uid in self.rows:
+                continue  # some PACS (qrscp) answer once per instance
+            self.rows[row.uid] = row
+            table.add_row(*study_cells(row), key=row.uid)
+        self._status(f"Searching… {len(self.rows)} studies so far (Esc cancels)")
+
+    @on(QueryFinished)
+    def _query_finished(self, message: QueryFinished) -> None:
+        if message.query_id != self.query_id:
+            return
+        count = len(self.rows)
+        text = Text(f"{count} {'study' if count == 1 else 'studies'}")
+        node = self.current_node()
+        if node is not None:
+            text.append(f" on {node.name}", style="bold")
+        text.append(f" in {message.elapsed_s:.2f} s", style="dim")
+        if message.cancelled:
+            text.append("  (cancelled: showing what arrived)", style="yellow")
+        if message.error:
+            text = Text(f"⚠ {message.error}", style="bold red")
+            if count:
+                text.append(f"  ({count} studies arrived before)", style="yellow")
+        self._status(text)
+        if self.sort_key:
+            self._apply_sort()
+
+    def action_cancel_query(self) -> None:
+        for worker in self.workers:
+            if worker.group == "find" and not worker.is_finished:
+                worker.cancel()
+                self._status("Cancelling (C-CANCEL sent)…")
+
+    # ---- drill-down -------------------------------------------------------------------------
+    def selected_study(self) -> StudyRow | None:
+        table = self.query_one("#studies", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.rows.get(str(key)) if key is not None else None
+
+    @on(DataTable.RowHighlighted, "#studies")
+    def _study_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        study = self.selected_study()
+        if study is None or study.uid == self._series_study:
+            return
+        self._series_study = study.uid
+        self.query_one("#series", DataTable).clear()
+        node = self.current_node()
+        if study.uid in self.series:
+            self._show_series(study.uid)
+        elif node is not None:
+            self.query_one("#series-title", Static).update("Series: asking the PACS…")
+            self.run_series_find(node, study.uid)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="series", description="Series")
+    def run_series_find(self, node: Node, study_uid: str) -> None:
+        query = FindQuery(level=QueryLevel.SERIES, study_uid=study_uid)
+        rows: list[SeriesRow] = []
+        try:
+            for ds in find(node, query, cancel=get_current_worker().cancelled_event):
+                row = to_row(QueryLevel.SERIES, ds)
+                if isinstance(row, SeriesRow) and all(r.uid != row.uid for r in rows):
+                    rows.append(row)
+        except TuiviewerError as exc:
+            self.app.call_from_thread(
+                self.query_one("#series-title", Static).update, f"Series: ⚠ {exc.message}"
+            )
+            return
+        rows.sort(key=lambda r: (r.number is None, r.number or 0, r.description))
+        self.post_message(SeriesFound(study_uid, rows))
+
+    @on(SeriesFound)
+    def _series_found(self, message: SeriesFound) -> None:
+        self.series[message.study_uid] = message.rows
+        if message.study_uid == self._series_study:
+            self._show_series(message.study_uid)
+
+    def _show_series(self, study_uid: str) -> None:
+        rows = self.series.get(study_uid, [])
+        store = getattr(self.app, "store", None)
+        on_disk: set[str] = set()
+        if store is not None:
+            try:
+                folder = store.study_dir(study_uid)
+                on_disk = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+            except (TuiviewerError, OSError):
+                on_disk = set()
+        table = self.query_one("#series", DataTable)
+        table.clear()
+        for row in rows:
+            table.add_row(
+                "" if row.number is None else str(row.number),
+                row.modality,
+                row.description,
+                _count(row.instance_count),
+                row.body_part,
+                "✔" if row.uid in on_disk else "",
+                key=row.uid,
+            )
+        self.query_one("#series-title", Static).update(
+            f"Series: {len(rows)} (g on a series retrieves the study, that series first)"
+        )
+
+    # ---- sorting ----------------------------------------------------------------------------
+    @on(DataTable.HeaderSelected, "#studies")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        self._sort_by(key)
+
+    def action_sort(self) -> None:
+        """Sort by the next column (keys for what a mouse does on the headers)."""
+        key = self._next_sort_key()
+        self.sort_key, self.sort_reverse = key, key == "date"
+        self._apply_sort()
+
+    def _next_sort_key(self) -> str:
+        keys = [key for key, _, _ in STUDY_COLUMNS]
+        if self.sort_key is None:
+            return "date"
+        return keys[(keys.index(self.sort_key) + 1) % len(keys)]
+
+    def _sort_by(self, key: str) -> None:
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, key == "date"
+        self._apply_sort()
+
+    def _apply_sort(self) -> None:
+        getter = next((g for k, _, g in STUDY_COLUMNS if k == self.sort_key), None)
+        if getter is None:
+            return
+        table = self.query_one("#studies", DataTable)
+
+        def sort_key(uid: Any) -> Any:
+            row = self.rows.get(str(uid.value))
+            return getter(row) if row is not None else ""
+
+        table.sort(key=sort_key, reverse=self.sort_reverse)
+        label = next(lbl for k, lbl, _ in STUDY_COLUMNS if k == self.sort_key)
+        self.notify(f"Sorted by {label} ({'descending' if self.sort_reverse else 'ascending'})")
+
+    # ---- retrieve, open, echo, trace --------------------------------------------------------
+    def action_retrieve(self) -> None:
+        study = self.selected_study()
+        node = self.current_node()
+        if study is None or node is None:
+            self.notify("Select a study to retrieve.", severity="warning")
+            return
+        first_series: str | None = None
+        series_table = self.query_one("#series", DataTable)
+        if series_table.has_focus and series_table.row_count:
+            key = series_table.coordinate_to_cell_key(series_table.cursor_coordinate).row_key
+            first_series = str(key.value)
+        label = f"{study.patient_name.replace('^', ' ')} · {_date(study.date)} {study.description}"
+        job = RetrieveJob(node=node, study_uid=study.uid, label=label, first_series=first_series)
+        queue = getattr(self.app, "queue_retrieve", None)
+        if queue is not None:
+            queue(job)
+            self.notify(f"Retrieving {label} (F4: retrieve queue)")
+
+    def action_open_local(self) -> None:
+        study = self.selected_study()
+        opener = getattr(self.app, "open_study", None)
+        if study is None or opener is None:
+            return
+        opener(study.uid)
+
+    def action_echo(self) -> None:
+        node = self.current_node()
+        if node is not None:
+            self._status(f"C-ECHO {node.address}…")
+            self.run_echo(node)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="echo", description="C-ECHO")
+    def run_echo(self, node: Node) -> None:
+        trace = AssociationTrace()
+        self.last_trace = trace
+        try:
+            result = echo(node, trace=trace)
+        except TuiviewerError as exc:
+            self.post_message(EchoAnswered(node.name, None, exc.message))
+            return
+        self.post_message(EchoAnswered(node.name, result.rtt_ms, None))
+
+    @on(EchoAnswered)
+    def _echo_answered(self, message: EchoAnswered) -> None:
+        if message.error:
+            self._status(Text(f"⚠ {message.error}", style="bold red"))
+        else:
+            self._status(f"C-ECHO {message.node_name}: OK, {message.rtt_ms:.1f} ms")
+
+    def action_trace(self) -> None:
+        if self.last_trace is None:
+            self.notify("No association yet.")
+            return
+        self.app.push_screen(ValueDialog("Association trace (no PHI)", self.last_trace.format()))
