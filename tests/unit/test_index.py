@@ -12,7 +12,7 @@ import pytest
 from pydicom import dcmread
 
 from tuiviewer.dicom.datagen import write_ct_series, write_mixed_series
-from tuiviewer.dicom.index import SeriesNode, StudyIndex
+from tuiviewer.dicom.index import SeriesNode, StudyIndex, slice_location
 from tuiviewer.dicom.scanning import InstanceRecord, scan
 
 DICOMDIR_TESTS = Path(pydicom.data.__file__).parent / "test_files" / "dicomdirtests"
@@ -248,3 +248,14 @@ def test_files_sharing_a_sop_instance_uid_are_all_listed(tmp_path: Path) -> None
     (stack,) = index.study(record.study_uid).series[0].stacks
     assert {r.path for r in stack.instances} == {record.path, copy.path}
     assert index.find(record.sop_instance_uid) == record
+
+
+def test_slice_location_is_the_position_along_the_normal(tmp_path: Path) -> None:
+    paths = write_ct_series(tmp_path, slices=3, rows=4, cols=4, seed=23, orientation="sagittal")
+    records = [r for batch in scan(paths) for r in batch]
+    for record in records:
+        ds = dcmread(record.path)
+        row, col = ds.ImageOrientationPatient[:3], ds.ImageOrientationPatient[3:]
+        # For a sagittal slice the normal is ±x: the location is ±x of the position.
+        normal_x = row[1] * col[2] - row[2] * col[1]
+        assert slice_location(record) == pytest.approx(normal_x * float(ds.ImagePositionPatient[0]))

@@ -124,6 +124,17 @@ def _geometry(record: InstanceRecord) -> tuple[Vector, Vector] | None:
     return normal, record.image_position
 
 
+def slice_location(record: InstanceRecord) -> float | None:
+    """Position along the slice normal in mm (what a reader calls the slice location).
+
+    Without a usable orientation, the z coordinate; without a position, ``None``.
+    """
+    geometry = _geometry(record)
+    if geometry is not None:
+        return _dot(*geometry)
+    return record.image_position[2] if record.image_position is not None else None
+
+
 # --------------------------------------------------------------------------------------------
 # Splitting a series into stacks
 

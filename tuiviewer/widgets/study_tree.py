@@ -10,7 +10,14 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from tuiviewer.dicom.index import PatientNode, SeriesNode, StackNode, StudyIndex, StudyNode
+from tuiviewer.dicom.index import (
+    PatientNode,
+    SeriesNode,
+    StackNode,
+    StudyIndex,
+    StudyNode,
+    slice_location,
+)
 from tuiviewer.dicom.scanning import InstanceRecord
 
 NodeKind = Literal["patient", "study", "series", "stack", "instance"]
@@ -63,9 +70,9 @@ def series_label(series: SeriesNode) -> Text:
 def instance_label(record: InstanceRecord) -> Text:
     number = "?" if record.instance_number is None else str(record.instance_number)
     label = Text(f"{number:>4} ", style="bold")
-    if record.image_position is not None:
-        x, y, z = record.image_position
-        label.append(f"({x:.1f}, {y:.1f}, {z:.1f}) ", style="dim")
+    location = slice_location(record)
+    if location is not None:
+        label.append(f"{location:8.1f} mm ", style="dim")
     if record.frames > 1:
         label.append(f"{record.frames} frames ", style="cyan")
     label.append(record.path.name)
