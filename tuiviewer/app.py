@@ -13,6 +13,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from tuiviewer.config import Config
+from tuiviewer.graphics import ColorPlan, GraphicsDecision, GraphicsMode
 from tuiviewer.jobs import RetrieveJob
 from tuiviewer.messages import JobFinished
 from tuiviewer.net.nodes import Node, save_nodes
@@ -22,6 +23,7 @@ from tuiviewer.screens.jobs import JobsScreen
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.store import LocalStore
+from tuiviewer.widgets.image_view import prepare_graphics
 
 
 class TuiviewerApp(App[None]):
@@ -47,10 +49,13 @@ class TuiviewerApp(App[None]):
         default_node: str | None = None,
         nodes_file: Path | None = None,
         store: LocalStore | None = None,
+        graphics: GraphicsDecision | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.paths = paths
+        self.graphics = graphics or GraphicsDecision(GraphicsMode.HALFCELL, "default")
+        """How the viewer draws images, and why (the viewer shows it)."""
         self.nodes: dict[str, Node] = dict(nodes or {})
         self.default_node = default_node if default_node in self.nodes else None
         self.nodes_file = nodes_file
@@ -186,8 +191,14 @@ def make_app(
     default_node: str | None = None,
     nodes_file: Path | None = None,
     store: LocalStore | None = None,
+    graphics: GraphicsMode = GraphicsMode.AUTO,
+    color: ColorPlan | None = None,
 ) -> TuiviewerApp:
-    """The one factory the CLI and the tests use."""
+    """The one factory the CLI and the tests use.
+
+    The viewer's graphics mode is decided here, before the app runs: textual-image probes the
+    terminal when first imported, which no longer works once Textual reads the keyboard.
+    """
     return TuiviewerApp(
         config,
         paths,
@@ -195,4 +206,5 @@ def make_app(
         default_node=default_node,
         nodes_file=nodes_file,
         store=store,
+        graphics=prepare_graphics(graphics, color=color),
     )

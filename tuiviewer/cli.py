@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_open = sub.add_parser("open", help="browse files, folders (recursively) and DICOMDIRs")
     p_open.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    _graphics_option(p_open)
 
     p_dump = sub.add_parser("dump", help="print datasets as text (dcmdump-like) or DICOM JSON")
     p_dump.add_argument("files", nargs="+", metavar="FILE")
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument(
         "--local", action="store_true", help="no PACS: browse pydicom's sample files on disk"
     )
+    _graphics_option(p_demo)
 
     p_render = sub.add_parser("render", help="write the image the viewer would show as a PNG")
     p_render.add_argument("file", metavar="FILE")
@@ -99,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _graphics_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--graphics",
+        choices=("auto", "kitty", "sixel", "halfcell"),
+        default="auto",
+        help="how the viewer draws images (default: detect; half-blocks over SSH and in tmux)",
+    )
+
+
 def _window(text: str) -> tuple[float, float]:
     try:
         center, width = (float(part) for part in text.split(","))
@@ -120,8 +131,22 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _run_app(
-    config_path: Path | None, paths: list[Path], *, demo: bool = False, local_demo: bool = False
+    config_path: Path | None,
+    paths: list[Path],
+    *,
+    demo: bool = False,
+    local_demo: bool = False,
+    graphics: str = "auto",
 ) -> int:
+    import os
+
+    from tuiviewer.graphics import GraphicsMode, plan_colors
+
+    # Before Textual is imported: it reads TEXTUAL_COLOR_SYSTEM once, at import.
+    color = plan_colors(os.environ)
+    os.environ.update(color.env)
+    mode = GraphicsMode(graphics)
+
     from tuiviewer.app import make_app
     from tuiviewer.config import load_config
     from tuiviewer.exceptions import ConfigError, TuiviewerError
@@ -148,6 +173,8 @@ def _run_app(
             nodes=nodes,
             default_node=config.pacs.default_node or next(iter(nodes), None),
             nodes_file=nodes_path(),
+            graphics=mode,
+            color=color,
         )
         app.run()
         return 0
@@ -161,7 +188,14 @@ def _run_app(
         print(f"tuiviewer demo: loading sample studies into {node.address}…", file=sys.stderr)
         result = pacs.load(files)
         print(f"tuiviewer demo: {len(result.sent)} instances loaded.", file=sys.stderr)
-        app = make_app(config, [], nodes={node.name: node}, default_node=node.name)
+        app = make_app(
+            config,
+            [],
+            nodes={node.name: node},
+            default_node=node.name,
+            graphics=mode,
+            color=color,
+        )
         app.run()
     except TuiviewerError as exc:
         print(f"tuiviewer demo: {exc.message}", file=sys.stderr)
@@ -200,9 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         return _run_app(args.config, [])
     if args.command == "open":
-        return _run_app(args.config, list(args.paths))
+        return _run_app(args.config, list(args.paths), graphics=args.graphics)
     if args.command == "demo":
-        return _run_app(args.config, [], demo=not args.local, local_demo=args.local)
+        return _run_app(
+            args.config, [], demo=not args.local, local_demo=args.local, graphics=args.graphics
+        )
     if args.command == "dump":
         from tuiviewer.dicom.dump import run_dump
 

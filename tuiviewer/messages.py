@@ -12,6 +12,8 @@ from tuiviewer.dicom.loading import LoadedFile
 from tuiviewer.dicom.scanning import InstanceRecord, ScanProgress
 from tuiviewer.jobs import RetrieveJob
 from tuiviewer.net.find import SeriesRow, StudyRow
+from tuiviewer.render.pipeline import RenderedImage
+from tuiviewer.viewing import LoadedSlice, RenderJob
 
 
 @dataclass
@@ -95,3 +97,22 @@ class JobFinished(Message):
     """A retrieve job ended (its state says how)."""
 
     job: RetrieveJob
+
+
+@dataclass
+class FrameRendered(Message):
+    """A slice was decoded and rendered for the viewer (``job`` says what was asked)."""
+
+    job: RenderJob
+    image: RenderedImage
+    loaded: LoadedSlice
+    size: tuple[int, int] | None
+    """The pixel box the image was fitted into (capped at the source resolution for Kitty/Sixel)."""
+
+
+@dataclass
+class RenderFailed(Message):
+    """A slice could not be read or rendered."""
+
+    job: RenderJob
+    reason: str

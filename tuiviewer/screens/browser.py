@@ -43,6 +43,7 @@ from tuiviewer.messages import (
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog, ValueDialog
 from tuiviewer.screens.dialogs.edit import AddElementDialog, EditValueDialog
 from tuiviewer.screens.diff import DiffScreen
+from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.widgets.study_tree import StudyRef, StudyTree
 from tuiviewer.widgets.tag_tree import META_KEY, TagTree
 
@@ -77,6 +78,7 @@ class BrowserScreen(Screen[None]):
         Binding("d", "diff", "Diff"),
         Binding("E", "export", "De-identify"),
         Binding("o", "open_path", "Open"),
+        Binding("v", "view", "View"),
         Binding("escape", "close_search", "Close search", show=False),
     ]
 
@@ -463,6 +465,30 @@ class BrowserScreen(Screen[None]):
         self.app.call_from_thread(self.app.push_screen, screen)
 
     # ---- de-identified export ---------------------------------------------------------------
+    def action_view(self) -> None:
+        """Open the viewer on the stack under the cursor (a study or series: its first)."""
+        tree = self.query_one(StudyTree)
+        node: TreeNode[StudyRef] | None = tree.cursor_node
+        leaves = ("stack", "instance")
+        while node is not None and node.data is not None and node.data.kind not in leaves:
+            node = node.children[0] if node.children else None
+        if node is None or node.data is None:
+            self.notify("Select a study, series or instance to view.", severity="warning")
+            return
+        record = node.data.record if node.data.kind == "instance" else None
+        stack = node.parent if record is not None else node
+        if stack is None:
+            return
+        records = tree.stack_records(stack)
+        start = next((i for i, r in enumerate(records) if r is record), 0)
+        study: TreeNode[StudyRef] | None = stack
+        while study is not None and study.data is not None and study.data.kind != "study":
+            study = study.parent
+        stacks = []
+        if study is not None:
+            stacks = [tree.stack_records(s) for series in study.children for s in series.children]
+        self.app.push_screen(ViewerScreen(records, start, stacks=stacks))
+
     def action_export(self) -> None:
         tree = self.query_one(StudyTree)
         node: TreeNode[StudyRef] | None = tree.cursor_node
