@@ -13,7 +13,18 @@ from pathlib import Path
 
 from tuiviewer import __version__
 
-SUBCOMMANDS = ("open", "dump", "demo", "purge", "render", "echo", "find", "get", "send")
+SUBCOMMANDS = (
+    "open",
+    "dump",
+    "demo",
+    "purge",
+    "render",
+    "echo",
+    "find",
+    "get",
+    "send",
+    "report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +103,38 @@ def build_parser() -> argparse.ArgumentParser:
     p_send.add_argument("node", metavar="NODE")
     p_send.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p_send.add_argument("--trace", action="store_true", help="print the association trace")
+
+    p_report = sub.add_parser(
+        "report", help="write reports as DICOM SR; print SR documents as text"
+    )
+    report_sub = p_report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
+    p_rnew = report_sub.add_parser(
+        "new", help="build a Basic Text SR (TID 2000) from a Markdown report"
+    )
+    p_rnew.add_argument(
+        "study", type=Path, metavar="STUDY", help="a study folder or a file of the study"
+    )
+    p_rnew.add_argument(
+        "--from",
+        dest="from_md",
+        type=Path,
+        required=True,
+        metavar="REPORT.md",
+        help="Markdown whose '## ' headings are sections (Findings, Impression, ...)",
+    )
+    p_rnew.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.dcm")
+    p_rnew.add_argument(
+        "--final", action="store_true", help="signed, verified report (needs --reader)"
+    )
+    p_rnew.add_argument("--reader", metavar="NAME", help="the radiologist, e.g. 'Curie^Marie'")
+    p_rnew.add_argument(
+        "--organization", metavar="NAME", help="the reader's organization (default: the study's)"
+    )
+    p_rnew.add_argument(
+        "--send", metavar="NODE", help="C-STORE the SR to NODE (nodes.toml name or AET@HOST:PORT)"
+    )
+    p_rshow = report_sub.add_parser("show", help="print an SR document as indented text")
+    p_rshow.add_argument("file", type=Path, metavar="SR.dcm")
 
     p_purge = sub.add_parser("purge", help="delete retrieved studies from the local store")
     p_purge.add_argument(
@@ -231,6 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         index += 1
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.command not in (None, "open", "demo"):
+        # pydicom's warnings about odd files go to the log, not between the command's output.
+        from tuiviewer.logsetup import setup_logging
+
+        setup_logging()
     if args.command is None:
         return _run_app(args.config, [])
     if args.command == "open":
@@ -285,6 +333,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stderr=err,
             )
         return commands.run_send(args.node, args.paths, args.trace, stdout=out, stderr=err)
+    if args.command == "report":
+        from tuiviewer.reports.commands import run_report_new, run_report_show
+
+        if args.report_command == "new":
+            return run_report_new(
+                args.study,
+                args.from_md,
+                args.output,
+                final=args.final,
+                reader=args.reader,
+                send=args.send,
+                organization=args.organization,
+                stdout=sys.stdout,
+                stderr=sys.stderr,
+            )
+        return run_report_show(args.file, stdout=sys.stdout, stderr=sys.stderr)
     if args.command == "purge":
         from tuiviewer.store import run_purge
 

@@ -1,0 +1,122 @@
+"""Engines of ``tuiviewer report new`` and ``tuiviewer report show``.
+
+``tuiviewer.cli`` parses the arguments and calls these with its streams. Exit codes: 0 success,
+1 failure (unreadable study or report, write or send failed), 2 usage error (``--final``
+without ``--reader``, unknown node). Errors are one line on ``stderr``, without PHI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TextIO
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from tuiviewer.exceptions import ConfigError, TuiviewerError
+from tuiviewer.net.nodes import Node, resolve_node
+from tuiviewer.reports.model import ReportStatus, sign
+from tuiviewer.reports.sr import study_context_from_paths, write_sr
+from tuiviewer.reports.templates import choose_template, load_templates
+from tuiviewer.reports.text import from_markdown, sr_to_text
+
+__all__ = ["run_report_new", "run_report_show"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def run_report_new(
+    study: Path,
+    from_md: Path,
+    out: Path,
+    *,
+    final: bool,
+    reader: str | None,
+    send: str | None,
+    stdout: TextIO,
+    stderr: TextIO,
+    organization: str | None = None,
+    nodes: dict[str, Node] | None = None,
+) -> int:
+    """``tuiviewer report new STUDY --from REPORT.md -o OUT.dcm [--final --reader NAME]
+    [--send NODE]``: build a Basic Text SR from Markdown about the study in STUDY (a folder
+    or a file of the study), write it, and optionally C-STORE it to NODE.
+
+    The document title comes from the template that fits the study's modality and body part,
+    unless the Markdown names one (``# CT Chest Report``).
+    """
+    name = "tuiviewer report new"
+    if final and not (reader or "").strip():
+        print(f"{name}: --final needs --reader NAME (the radiologist who signs).", file=stderr)
+        return EXIT_USAGE
+    node: Node | None = None
+    if send is not None:
+        try:
+            node = resolve_node(send, nodes)
+        except ConfigError as exc:
+            print(f"{name}: {exc.message}", file=stderr)
+            return EXIT_USAGE
+    try:
+        markdown = Path(from_md).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"{name}: cannot read {str(from_md)!r}: {reason}.", file=stderr)
+        return EXIT_FAILURE
+    try:
+        report = from_markdown(markdown)
+        context = study_context_from_paths(Path(study))
+        if not markdown.lstrip().startswith("# "):
+            template = choose_template(load_templates(), context.modality, context.body_part)
+            report = dataclasses.replace(report, title=template.title)
+        if final:
+            assert reader is not None
+            report = sign(report, reader, organization=organization)
+        elif reader:
+            report = dataclasses.replace(report, reader=reader.strip(), organization=organization)
+        written = write_sr(report, context, Path(out))
+    except TuiviewerError as exc:
+        print(f"{name}: {exc.message}", file=stderr)
+        return EXIT_FAILURE
+    status = "final" if report.status is ReportStatus.FINAL else "preliminary"
+    count = len(report.written_sections())
+    print(
+        f"Wrote {str(written)!r}: {report.title.meaning}, {status}, {count} "
+        f"section{'s' if count != 1 else ''}.",
+        file=stdout,
+    )
+    if node is None:
+        return EXIT_OK
+    from tuiviewer.net.send import send_files
+
+    try:
+        result = send_files(node, [written])
+    except TuiviewerError as exc:
+        print(f"{name}: the report was written but not sent: {exc.message}", file=stderr)
+        return EXIT_FAILURE
+    if result.failed or not result.sent:
+        reason = result.failed[0][1] if result.failed else "nothing was sent"
+        print(f"{name}: the report was written but not sent: {reason}", file=stderr)
+        return EXIT_FAILURE
+    print(f"Sent to {node.describe()}.", file=stdout)
+    return EXIT_OK
+
+
+def run_report_show(path: Path, *, stdout: TextIO, stderr: TextIO) -> int:
+    """``tuiviewer report show SR.dcm``: print any SR document as indented text."""
+    name = "tuiviewer report show"
+    try:
+        ds = pydicom.dcmread(Path(path))
+    except (OSError, InvalidDicomError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"{name}: cannot read {str(path)!r}: {reason}.", file=stderr)
+        return EXIT_FAILURE
+    try:
+        text = sr_to_text(ds)
+    except TuiviewerError as exc:
+        print(f"{name}: {str(path)!r}: {exc.message}", file=stderr)
+        return EXIT_FAILURE
+    stdout.write(text)
+    return EXIT_OK
