@@ -13,15 +13,20 @@ from textual.app import App
 from textual.binding import Binding
 
 from tuiviewer.config import Config
+from tuiviewer.dicom.index import StudyIndex
+from tuiviewer.dicom.scanning import scan
 from tuiviewer.graphics import ColorPlan, GraphicsDecision, GraphicsMode
 from tuiviewer.jobs import RetrieveJob
 from tuiviewer.messages import JobFinished
 from tuiviewer.net.nodes import Node, save_nodes
+from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.jobs import JobsScreen
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
+from tuiviewer.screens.report import ReportScreen, ReportSource
+from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.image_view import prepare_graphics
 
@@ -76,6 +81,23 @@ class TuiviewerApp(App[None]):
         else:
             first = "pacs"
         self.switch_mode(first)
+        self.remind_drafts()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="drafts", description="Drafts")
+    def remind_drafts(self) -> None:
+        """Unfinished reports from an earlier session (a dropped SSH link, a crash)."""
+        drafts = DraftStore().list()
+        if drafts:
+            names = ", ".join(
+                f"{d.patient_name.replace('^', ' ') or d.study_uid} ({d.accession or 'no acc.'})"
+                for d in drafts[:3]
+            )
+            more = f" and {len(drafts) - 3} more" if len(drafts) > 3 else ""
+            self.call_from_thread(
+                self.notify,
+                f"Unfinished report drafts: {names}{more}. Open the study's report (W) to resume.",
+                timeout=15,
+            )
 
     def action_mode(self, mode: str) -> None:
         if self.current_mode != mode:
@@ -130,8 +152,10 @@ class TuiviewerApp(App[None]):
         if job.error and job.state != "done":
             text += f"\n{job.error}"
         self.notify(text, severity=severity, timeout=8)  # type: ignore[arg-type]
-        running = {j.study_uid for j in self.jobs if not j.finished}
-        evicted = self.store.evict(protected=running)
+        # Never evict a study being retrieved or one whose report is being written.
+        protected = {j.study_uid for j in self.jobs if not j.finished}
+        protected |= {draft.study_uid for draft in DraftStore().list()}
+        evicted = self.store.evict(protected=protected)
         if evicted:
             self.notify(f"Local store over its cap: removed {len(evicted)} old studies.")
 
@@ -150,6 +174,33 @@ class TuiviewerApp(App[None]):
         screen = self.screen
         if isinstance(screen, BrowserScreen):
             screen.add_paths([folder])
+
+    # ---- reports ----------------------------------------------------------------------------
+    def open_report(self, study_uid: str, path: Path | None, node: Node | None = None) -> None:
+        """The report editor for a study (on disk at ``path`` and/or on ``node``)."""
+        self.push_screen(ReportScreen(ReportSource(study_uid, path, node)))
+
+    def view_study(self, study_uid: str, path: Path) -> None:
+        """The images of a study on disk, over the report (Esc comes back to it)."""
+        self.scan_for_viewer(study_uid, path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="view", description="Scan")
+    def scan_for_viewer(self, study_uid: str, path: Path) -> None:
+        folder = path if path.is_dir() else path.parent
+        index = StudyIndex()
+        for batch in scan([folder]):
+            index.add(r for r in batch if r.study_uid == study_uid)
+        try:
+            study = index.study(study_uid)
+        except KeyError:
+            self.call_from_thread(self.notify, "No image of this study on disk.", severity="error")
+            return
+        stacks = [list(stack.instances) for series in study.series for stack in series.stacks]
+        images = [stack for stack in stacks if any(r.rows for r in stack)]
+        if not images:
+            self.call_from_thread(self.notify, "This study has no images on disk.")
+            return
+        self.call_from_thread(self.push_screen, ViewerScreen(images[0], 0, stacks=images))
 
     # ---- quitting ---------------------------------------------------------------------------
     def unsaved(self) -> list[Path]:

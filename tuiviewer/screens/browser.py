@@ -78,6 +78,7 @@ class BrowserScreen(Screen[None]):
         Binding("d", "diff", "Diff"),
         Binding("E", "export", "De-identify"),
         Binding("o", "open_path", "Open"),
+        Binding("W", "report", "Report"),
         Binding("v", "view", "View"),
         Binding("escape", "close_search", "Close search", show=False),
     ]
@@ -488,6 +489,18 @@ class BrowserScreen(Screen[None]):
         if study is not None:
             stacks = [tree.stack_records(s) for series in study.children for s in series.children]
         self.app.push_screen(ViewerScreen(records, start, stacks=stacks))
+
+    def action_report(self) -> None:
+        """Write the report of the study under the cursor."""
+        tree = self.query_one(StudyTree)
+        node: TreeNode[StudyRef] | None = tree.cursor_node
+        records = tree.stack_records(node) if node is not None else []
+        opener = getattr(self.app, "open_report", None)
+        if not records or opener is None:
+            self.notify("Select a study (or anything in it) to report.", severity="warning")
+            return
+        record = records[0]
+        opener(record.study_uid, record.path)
 
     def action_export(self) -> None:
         tree = self.query_one(StudyTree)

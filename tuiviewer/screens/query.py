@@ -85,6 +85,7 @@ class QueryScreen(Screen[None]):
         Binding("s", "sort", "Sort"),
         Binding("e", "echo", "Echo"),
         Binding("t", "trace", "Trace"),
+        Binding("W", "report", "Report"),
     ]
 
     def __init__(self) -> None:
@@ -400,6 +401,22 @@ class QueryScreen(Screen[None]):
         if study is None or opener is None:
             return
         opener(study.uid)
+
+    def action_report(self) -> None:
+        """Report the highlighted study: from its files if retrieved, else from the PACS."""
+        study = self.selected_study()
+        opener = getattr(self.app, "open_report", None)
+        if study is None or opener is None:
+            return
+        store = getattr(self.app, "store", None)
+        folder = None
+        if store is not None:
+            try:
+                candidate = store.study_dir(study.uid)
+                folder = candidate if candidate.is_dir() else None
+            except TuiviewerError:
+                folder = None
+        opener(study.uid, folder, self.current_node())
 
     def action_echo(self) -> None:
         node = self.current_node()

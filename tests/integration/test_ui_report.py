@@ -1,0 +1,185 @@
+"""The report editor as a radiologist uses it: write, autosave, save, sign, send, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from textual.widgets import Input, TextArea
+
+from tests.conftest import testdata as sample_file
+from tests.functional.helpers import settle
+from tests.support.orthanc import Orthanc, c_find
+from tuiviewer.app import TuiviewerApp, make_app
+from tuiviewer.config import Config
+from tuiviewer.net.nodes import Node
+from tuiviewer.reports.drafts import DraftStore
+from tuiviewer.reports.model import ReportStatus, SectionKind
+from tuiviewer.reports.sr import read_sr
+from tuiviewer.screens.dialogs.common import ConfirmDialog
+from tuiviewer.screens.dialogs.edit import EditValueDialog
+from tuiviewer.screens.report import ReportScreen
+from tuiviewer.store import LocalStore
+
+FINDINGS = "Kein Herdbefund. Légère atélectasie. Очаговых изменений нет."
+
+
+@pytest.fixture
+def ct_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(sample_file("CT_small.dcm"), folder / "CT_small.dcm")
+    return folder
+
+
+def app_for(folder: Path, store_root: Path, node: Node | None = None) -> TuiviewerApp:
+    nodes = {node.name: node} if node else {}
+    return make_app(Config(), [folder], nodes=nodes, store=LocalStore(store_root))
+
+
+async def open_report(pilot, app: TuiviewerApp) -> ReportScreen:  # type: ignore[no-untyped-def]
+    await settle(pilot)
+    await pilot.press("W")
+    for _ in range(300):
+        await pilot.pause(0.02)
+        screen = app.screen
+        if isinstance(screen, ReportScreen) and screen.report is not None:
+            return screen
+        if isinstance(screen, ConfirmDialog):
+            return screen  # type: ignore[return-value]
+    raise AssertionError(f"the report editor did not open: {app.screen!r}")
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_write_autosave_save_sign_and_send(
+    ct_folder: Path, tmp_path: Path, empty_orthanc: Orthanc
+) -> None:
+    ct = pydicom.dcmread(ct_folder / "CT_small.dcm")
+    uid = str(ct.StudyInstanceUID)
+    node = Node(
+        name="pacs",
+        ae_title=empty_orthanc.aet,
+        host=empty_orthanc.host,
+        port=empty_orthanc.dicom_port,
+    )
+    app = app_for(ct_folder, tmp_path / "store", node)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        header = str(screen.query_one("#study-header").render())
+        assert str(ct.PatientID) in header
+        findings = screen.query_one("#section-findings", TextArea)
+        findings.focus()
+        findings.insert(FINDINGS)
+        await pilot.pause()
+        # Autosaved without any explicit save, within the promised 2 s.
+        drafts = DraftStore()
+        assert await wait_for(
+            lambda: (
+                (d := drafts.load(uid)) is not None
+                and d.report.text_of(SectionKind.FINDINGS) == FINDINGS
+            ),
+            timeout=2.5,
+        )
+
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert screen.last_sr is not None
+        preliminary = read_sr(screen.last_sr)
+        assert preliminary.status is ReportStatus.PRELIMINARY
+        assert preliminary.text_of(SectionKind.FINDINGS) == FINDINGS
+        assert dciodvfy_errors(screen.last_sr) == []
+
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, EditValueDialog)
+        dialog.query_one("#value", Input).value = "Curie^Marie"
+        await pilot.press("enter")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmDialog)
+        assert str(ct.PatientID) in confirm.question  # whose study, before signing
+        await pilot.click("#yes")
+        await settle(pilot)
+        final = read_sr(screen.last_sr)
+        assert final.status is ReportStatus.FINAL and final.reader == "Curie^Marie"
+        assert dciodvfy_errors(screen.last_sr) == []
+
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.click("#yes")
+        await settle(pilot)
+        assert screen.sent
+
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = uid
+    query.SeriesInstanceUID = ""
+    query.SOPInstanceUID = ""
+    query.SOPClassUID = ""
+    found = c_find(empty_orthanc.host, empty_orthanc.dicom_port, empty_orthanc.aet, query)
+    sent_uid = str(pydicom.dcmread(screen.last_sr).SOPInstanceUID)
+    assert sent_uid in {str(ds.SOPInstanceUID) for ds in found}
+    # A final report that reached the PACS needs no draft any more.
+    assert DraftStore().load(uid) is None
+
+
+async def test_a_draft_is_offered_again_in_the_next_session(
+    ct_folder: Path, tmp_path: Path
+) -> None:
+    app = app_for(ct_folder, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        area = screen.query_one("#section-findings", TextArea)
+        area.focus()
+        area.insert("Draft text that must survive.")
+        await pilot.pause()
+        # Leave without saving anything: the draft stays.
+    app = app_for(ct_folder, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        dialog = await open_report(pilot, app)
+        assert isinstance(dialog, ConfirmDialog)
+        assert "Resume" in dialog.question
+        await pilot.click("#yes")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ReportScreen)
+        area = screen.query_one("#section-findings", TextArea)
+        assert area.text == "Draft text that must survive."
+
+
+async def test_snippet_keyword_expands(ct_folder: Path, tmp_path: Path) -> None:
+    app = app_for(ct_folder, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        assert screen.snippets, "default snippets ship with the package"
+        keyword, text = next(iter(screen.snippets.items()))
+        area = screen.query_one("#section-findings", TextArea)
+        area.focus()
+        await pilot.press(*f";{keyword}", "space")
+        await pilot.pause()
+        assert text in area.text
+        assert f";{keyword}" not in area.text

@@ -1,0 +1,525 @@
+"""The report editor: the study header and prior reports beside one text box per section.
+
+Every keystroke reaches the draft store within a second or two (a background autosaver writes
+atomically), so a dropped SSH session or a killed process loses at most that. Saving writes a
+preliminary SR into the local store; signing makes it final; sending C-STOREs it to the PACS the
+study came from, after a confirmation that shows whose study it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, Static, TextArea
+
+from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.net.nodes import Node
+from tuiviewer.net.send import send_files
+from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
+from tuiviewer.reports.model import KeyImage, Report, ReportStatus, SectionKind, sign
+from tuiviewer.reports.sr import (
+    RemoteReport,
+    StudyContext,
+    build_sr,
+    find_reports_on_pacs,
+    is_report,
+    study_context_from_pacs,
+    study_context_from_paths,
+)
+from tuiviewer.reports.templates import (
+    choose_template,
+    expand_before_cursor,
+    load_snippets,
+    load_templates,
+)
+from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
+from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
+from tuiviewer.screens.dialogs.edit import EditValueDialog
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    """Where the study of a report is: a local folder or file, and/or the PACS it came from."""
+
+    study_uid: str
+    path: Path | None = None
+    node: Node | None = None
+
+
+def _date(text: str) -> str:
+    return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else text
+
+
+def study_header(ctx: StudyContext) -> Text:
+    """Patient, ID, birth date, sex, accession, date, description, modality."""
+    text = Text(ctx.patient_name.replace("^", " ").strip() or "(no name)", style="bold")
+    rows = (
+        ("ID", ctx.patient_id),
+        ("Born", _date(ctx.patient_birth_date)),
+        ("Sex", ctx.patient_sex),
+        ("Accession", ctx.accession_number),
+        ("Date", _date(ctx.study_date)),
+        ("Study", ctx.study_description),
+        ("Modality", ctx.modality),
+        ("Images", str(len(ctx.instances))),
+    )
+    for label, value in rows:
+        text.append(f"\n{label:<10}", style="dim")
+        text.append(value or "—")
+    return text
+
+
+class ReportScreen(Screen[None]):
+    """Write, save, sign and send the report of one study."""
+
+    CSS_PATH = "report.tcss"
+    AUTO_FOCUS = ""
+    # Keys the text boxes do not use themselves (they take ctrl+a/e/k/u/w/x/c/v/y/z).
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save prelim."),
+        Binding("ctrl+g", "sign", "Sign"),
+        Binding("ctrl+t", "send", "Send"),
+        Binding("ctrl+r", "export", "Export text"),
+        Binding("ctrl+b", "copy", "Copy"),
+        Binding("ctrl+o", "images", "Images"),
+        Binding("escape", "leave", "Back"),
+    ]
+
+    class ContextReady(Message):
+        """The study's header and evidence are known."""
+
+        def __init__(self, context: StudyContext, priors: list[str], remote: list[str]) -> None:
+            super().__init__()
+            self.context = context
+            self.priors = priors
+            self.remote = remote
+
+    class ContextFailed(Message):
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+    def __init__(self, source: ReportSource, *, drafts: DraftStore | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.drafts = drafts or DraftStore()
+        self.autosaver = Autosaver(self.drafts, delay=1.0)
+        self.context: StudyContext | None = None
+        self.report: Report | None = None
+        self.snippets: dict[str, str] = {}
+        self.last_sr: Path | None = None
+        """The SR file written last (what "send" sends)."""
+        self.sent = False
+
+    # ---- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="report-panes"):
+            with Vertical(id="report-side"):
+                yield Static("Reading the study…", id="study-header")
+                yield Label("Prior reports", classes="side-title")
+                with VerticalScroll(id="priors-scroll"):
+                    yield Static("", id="priors")
+            with Vertical(id="report-main"):
+                yield Static("", id="report-status")
+                yield VerticalScroll(id="sections")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Report"
+        try:
+            self.snippets = load_snippets()
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error")
+        self.load_context()
+
+    def on_unmount(self) -> None:
+        self.autosaver.close()
+
+    # ---- study context ----------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="Study")
+    def load_context(self) -> None:
+        source = self.source
+        try:
+            if source.path is not None:
+                context = study_context_from_paths(source.path)
+            elif source.node is not None:
+                context = study_context_from_pacs(source.node, source.study_uid)
+            else:
+                raise TuiviewerError("The study is neither on disk nor on a known PACS.")
+        except TuiviewerError as exc:
+            self.post_message(self.ContextFailed(exc.message))
+            return
+        priors: list[str] = []
+        if source.path is not None:
+            folder = source.path if source.path.is_dir() else source.path.parent
+            priors = local_reports(folder)
+        remote: list[str] = []
+        if source.node is not None:
+            try:
+                found = find_reports_on_pacs(source.node, source.study_uid)
+                remote = [describe_remote(r) for r in found]
+            except TuiviewerError as exc:
+                remote = [f"⚠ {exc.message}"]
+        self.post_message(self.ContextReady(context, priors, remote))
+
+    @on(ContextFailed)
+    def _context_failed(self, message: ContextFailed) -> None:
+        self.query_one("#study-header", Static).update(Text(f"⚠ {message.reason}", style="red"))
+
+    @on(ContextReady)
+    def _context_ready(self, message: ContextReady) -> None:
+        ctx = message.context
+        self.context = ctx
+        self.query_one("#study-header", Static).update(study_header(ctx))
+        priors = message.priors or ["No report of this study on disk."]
+        if message.remote:
+            priors += ["On the PACS:", *message.remote]
+        self.query_one("#priors", Static).update("\n\n".join(priors))
+        draft = self.drafts.load(ctx.study_uid)
+        fresh = self._new_report(ctx)
+        if draft is None:
+            self._start(fresh)
+        elif not draft.report.written_sections():
+            # Only key images marked in the viewer so far: the template, with those images.
+            self._start(dataclasses.replace(fresh, key_images=draft.report.key_images))
+        else:
+            saved = draft.saved_at.strftime("%Y-%m-%d %H:%M") if draft.saved_at else "earlier"
+
+            def answer(resume: bool | None) -> None:
+                self._start(draft.report if resume else fresh)
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    f"A draft of this report was saved {saved}. Resume it?",
+                    yes="Resume",
+                    no="Start over",
+                ),
+                answer,
+            )
+
+    def _new_report(self, ctx: StudyContext) -> Report:
+        try:
+            template = choose_template(load_templates(), ctx.modality, ctx.body_part)
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error")
+            return Report(sections=())
+        return template.new_report()
+
+    def _start(self, report: Report) -> None:
+        self.report = report
+        container = self.query_one("#sections", VerticalScroll)
+        container.remove_children()
+        kinds = [section.kind for section in report.sections]
+        for kind in SectionKind:
+            if kind in kinds or (kind is SectionKind.ADDENDUM and report.document is not None):
+                text = report.text_of(kind)
+                container.mount(Label(kind.title, classes="section-title"))
+                area = TextArea(text, id=f"section-{kind.value}", tab_behavior="focus")
+                area.show_line_numbers = False
+                container.mount(area)
+        self._update_status()
+        first = container.query(TextArea)
+        if first:
+            first.first().focus()
+
+    # ---- editing ----------------------------------------------------------------------------
+    @on(TextArea.Changed)
+    def _changed(self, event: TextArea.Changed) -> None:
+        area = event.text_area
+        if self.report is None or not area.id or not area.id.startswith("section-"):
+            return
+        kind = SectionKind(area.id.removeprefix("section-"))
+        text = area.text
+        expanded = self._expand(area)
+        if expanded is not None:
+            return  # the replacement triggers another Changed event
+        self.report = self.report.with_text(kind, text)
+        self._touch()
+
+    def _expand(self, area: TextArea) -> str | None:
+        """Expand a ``;keyword`` snippet right before the cursor when a space was just typed."""
+        if not self.snippets:
+            return None
+        row, col = area.cursor_location
+        lines = area.text.split("\n")
+        if row >= len(lines) or col == 0 or lines[row][col - 1] not in " .,;:\n":
+            return None
+        offset = sum(len(line) + 1 for line in lines[:row]) + col
+        # The keyword ends before the space or punctuation just typed.
+        result = expand_before_cursor(area.text, offset - 1, self.snippets)
+        if result is None:
+            return None
+        text, cursor = result
+        cursor += 1
+        area.text = text
+        before = text[:cursor].split("\n")
+        area.move_cursor((len(before) - 1, len(before[-1])))
+        return text
+
+    def _touch(self) -> None:
+        if self.report is None or self.context is None:
+            return
+        ctx = self.context
+        self.autosaver.touch(
+            Draft(
+                ctx.study_uid,
+                self.report,
+                patient_name=ctx.patient_name,
+                patient_id=ctx.patient_id,
+                accession=ctx.accession_number,
+            )
+        )
+        self._update_status()
+
+    def add_key_image(self, image: KeyImage) -> None:
+        if self.report is None:
+            return
+        if image not in self.report.key_images:
+            self.report = dataclasses.replace(
+                self.report, key_images=(*self.report.key_images, image)
+            )
+            self._touch()
+
+    def _update_status(self) -> None:
+        report = self.report
+        if report is None:
+            return
+        state = "FINAL" if report.status is ReportStatus.FINAL else "preliminary"
+        text = Text(f"{report.title.meaning} · {state}", style="bold")
+        if report.key_images:
+            text.append(f" · {len(report.key_images)} key images")
+        if self.last_sr is not None:
+            text.append(f" · saved {self.last_sr.name}", style="green")
+        if self.sent:
+            text.append(" · sent", style="green")
+        pending = " · draft saving…" if self.autosaver.pending else " · draft saved"
+        text.append(pending, style="dim")
+        self.query_one("#report-status", Static).update(text)
+
+    # ---- outputs ----------------------------------------------------------------------------
+    def _ready(self) -> tuple[Report, StudyContext] | None:
+        if self.report is None or self.context is None:
+            self.notify("The study is still being read.", severity="warning")
+            return None
+        if not self.report.written_sections():
+            self.notify("The report is empty: write the findings first.", severity="warning")
+            return None
+        return self.report, self.context
+
+    def action_save(self) -> None:
+        ready = self._ready()
+        if ready is not None:
+            self.write_sr(*ready)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sr", description="Save SR")
+    def write_sr(self, report: Report, ctx: StudyContext) -> None:
+        store = getattr(self.app, "store", None)
+        try:
+            ds = build_sr(report, ctx)
+            if store is None:
+                raise TuiviewerError("No local store to save the report in.")
+            path = store.write_dataset(ds)
+        except TuiviewerError as exc:
+            self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self._written, path)
+
+    def _written(self, path: Path) -> None:
+        self.last_sr = path
+        self.sent = False
+        self._update_status()
+        self.notify(f"Report saved as DICOM SR: {path}")
+
+    def action_sign(self) -> None:
+        ready = self._ready()
+        if ready is None:
+            return
+        report, ctx = ready
+        ui = getattr(getattr(self.app, "config", None), "ui", None)
+        default_reader = getattr(ui, "reader_name", "") or report.reader or ""
+
+        def apply(text: str) -> str | None:
+            return None if text.strip() else "Type the reader's name (Family^Given)."
+
+        def named(reader: str | None) -> None:
+            if not reader:
+                return
+            self._confirm(
+                f"Sign the report as {reader.strip()}?",
+                lambda: self._sign(report, ctx, reader.strip()),
+            )
+
+        self.app.push_screen(
+            EditValueDialog("Sign as (reader's name, Family^Given)", default_reader, apply), named
+        )
+
+    def _sign(self, report: Report, ctx: StudyContext, reader: str) -> None:
+        ui = getattr(getattr(self.app, "config", None), "ui", None)
+        organization = getattr(ui, "organization", "") or None
+        self.report = sign(report, reader, organization=organization)
+        self._touch()
+        self.write_sr(self.report, ctx)
+
+    def _confirm(self, question: str, then: Callable[[], None]) -> None:
+        """Before signing or sending: whose study is this, and is there a final report already?
+
+        The PACS is asked in a worker; the confirmation shows when the answer is in.
+        """
+        ctx = self.context
+        if ctx is None:
+            return
+        self.check_before(question, ctx, then)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="check", description="Check")
+    def check_before(self, question: str, ctx: StudyContext, then: Callable[[], None]) -> None:
+        lines = [
+            question,
+            "",
+            f"Patient:   {ctx.patient_name.replace('^', ' ')}",
+            f"ID:        {ctx.patient_id}",
+            f"Accession: {ctx.accession_number or '—'}",
+        ]
+        node = self.source.node
+        if node is not None:
+            try:
+                finals = [
+                    r
+                    for r in find_reports_on_pacs(node, ctx.study_uid)
+                    if r.verification_flag.upper() == "VERIFIED"
+                ]
+            except TuiviewerError as exc:
+                finals = []
+                lines.append(f"⚠ Could not ask the PACS for existing reports: {exc.message}")
+            if finals:
+                dates = ", ".join(_date(r.content_date) or "no date" for r in finals)
+                lines.append(
+                    f"⚠ The PACS already holds {len(finals)} final report(s) of this study "
+                    f"({dates}), possibly by someone else."
+                )
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        dialog = ConfirmDialog("\n".join(lines), yes="Yes")
+        self.app.call_from_thread(self.app.push_screen, dialog, answer)
+
+    def action_send(self) -> None:
+        if self.last_sr is None:
+            self.notify("Save (ctrl+s) or sign (ctrl+g) the report first.", severity="warning")
+            return
+        nodes: dict[str, Node] = getattr(self.app, "nodes", {})
+        node = self.source.node or nodes.get(getattr(self.app, "default_node", None) or "")
+        if node is None and len(nodes) == 1:
+            node = next(iter(nodes.values()))
+        if node is None:
+            self.notify(
+                "Which PACS? This study was opened from disk: set [pacs] default_node.",
+                severity="error",
+            )
+            return
+        path = self.last_sr
+        self._confirm(
+            f"Send the report to {node.name} ({node.address})?",
+            lambda: self._send(node, path),
+        )
+
+    def _send(self, node: Node, path: Path) -> None:
+        self.send_sr(node, path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="send", description="Send SR")
+    def send_sr(self, node: Node, path: Path) -> None:
+        try:
+            result = send_files(node, [path])
+        except TuiviewerError as exc:
+            self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
+            return
+        if result.failed:
+            reason = result.failed[0][1]
+            self.app.call_from_thread(self.notify, f"Not sent: {reason}", severity="error")
+            return
+        self.app.call_from_thread(self._sent, node)
+
+    def _sent(self, node: Node) -> None:
+        self.sent = True
+        if self.report is not None and self.report.status is ReportStatus.FINAL:
+            self.autosaver.forget(self.source.study_uid)
+            self.drafts.discard(self.source.study_uid)
+        self._update_status()
+        self.notify(f"Report sent to {node.name}.")
+
+    def action_export(self) -> None:
+        if self.report is None or self.context is None:
+            return
+        export_dir: Path = getattr(self.app, "export_dir", Path.home() / "tuiviewer-export")
+        suggestion = export_dir / "reports" / f"report-{self.context.accession_number or 'study'}"
+        report = self.report
+
+        def chosen(result: tuple[Path, bool] | None) -> None:
+            if result is None:
+                return
+            base = result[0].with_suffix("")
+            try:
+                base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                for suffix, text in ((".txt", to_text(report)), (".md", to_markdown(report))):
+                    target = base.with_suffix(suffix)
+                    target.write_text(text, encoding="utf-8")
+                    target.chmod(0o600)
+            except OSError as exc:
+                self.notify(f"Could not write {base}: {exc.strerror}", severity="error")
+                return
+            self.notify(f"Wrote {base}.txt and {base}.md")
+
+        title = "Export as text and Markdown (name without suffix)"
+        self.app.push_screen(PathDialog(title, suggestion, allow_overwrite=False), chosen)
+
+    def action_copy(self) -> None:
+        if self.report is not None:
+            # OSC 52: the terminal puts it on the local clipboard, over SSH too.
+            self.app.copy_to_clipboard(to_text(self.report))
+            self.notify("Report text copied to the clipboard (OSC 52).")
+
+    def action_images(self) -> None:
+        opener = getattr(self.app, "view_study", None)
+        if opener is not None and self.source.path is not None:
+            opener(self.source.study_uid, self.source.path)
+        else:
+            self.notify("The images of this study are not on disk: retrieve them first.")
+
+    def action_leave(self) -> None:
+        self.autosaver.flush()
+        self.app.pop_screen()
+
+
+def local_reports(folder: Path, limit: int = 20) -> list[str]:
+    """Reports (SR documents with a report title) found in ``folder``, as readable text."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    texts: list[str] = []
+    for path in sorted(folder.rglob("*")):
+        if len(texts) >= limit or not path.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError):
+            continue
+        if "ContentSequence" in ds and is_report(ds):
+            texts.append(sr_to_text(ds))
+    return texts
+
+
+def describe_remote(report: RemoteReport) -> str:
+    flags = "/".join(f for f in (report.completion_flag, report.verification_flag) if f)
+    return f"SR {_date(report.content_date) or '(no date)'} {flags or ''}".rstrip()
