@@ -183,3 +183,86 @@ async def test_snippet_keyword_expands(ct_folder: Path, tmp_path: Path) -> None:
         await pilot.pause()
         assert text in area.text
         assert f";{keyword}" not in area.text
+
+
+async def sign_as(pilot, app: TuiviewerApp, reader: str) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("ctrl+g")
+    await pilot.pause()
+    dialog = app.screen
+    assert isinstance(dialog, EditValueDialog)
+    dialog.query_one("#value", Input).value = reader
+    await pilot.press("enter")
+    await settle(pilot)
+    assert isinstance(app.screen, ConfirmDialog)
+    await pilot.click("#yes")
+    await settle(pilot)
+
+
+async def test_signing_a_sent_preliminary_makes_a_new_document(
+    ct_folder: Path, tmp_path: Path, empty_orthanc: Orthanc
+) -> None:
+    node = Node(
+        name="pacs",
+        ae_title=empty_orthanc.aet,
+        host=empty_orthanc.host,
+        port=empty_orthanc.dicom_port,
+    )
+    app = app_for(ct_folder, tmp_path / "store", node)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        area = screen.query_one("#section-findings", TextArea)
+        area.focus()
+        area.insert("Preliminary: small nodule.")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await pilot.click("#yes")
+        await settle(pilot)
+        assert screen.sent and screen.last_sr is not None
+        sent = pydicom.dcmread(screen.last_sr)
+        await sign_as(pilot, app, "Curie^Marie")
+        assert screen.last_sr is not None
+        signed = pydicom.dcmread(screen.last_sr)
+    assert signed.SOPInstanceUID != sent.SOPInstanceUID
+    assert signed.VerificationFlag == "VERIFIED"
+    (predecessor,) = signed.PredecessorDocumentsSequence
+    referenced = predecessor.ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert referenced.ReferencedSOPInstanceUID == sent.SOPInstanceUID
+    assert dciodvfy_errors(screen.last_sr) == []
+
+
+async def test_addendum_to_a_final_report(ct_folder: Path, tmp_path: Path) -> None:
+    from tuiviewer.reports.model import Report, Section, sign
+    from tuiviewer.reports.sr import study_context_from_paths, write_sr
+
+    context = study_context_from_paths(ct_folder)
+    original = sign(
+        Report(sections=(Section(SectionKind.FINDINGS, "Original finding."),)), "Roentgen^W"
+    )
+    original_path = write_sr(original, context, ct_folder / "final-sr.dcm")
+    original_uid = str(pydicom.dcmread(original_path).SOPInstanceUID)
+
+    app = app_for(ct_folder, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        dialog = await open_report(pilot, app)
+        assert isinstance(dialog, ConfirmDialog) and "addendum" in dialog.question
+        await pilot.click("#yes")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ReportScreen)
+        assert "Original finding." in str(screen.query_one("#priors").render())
+        area = screen.query_one("#section-addendum", TextArea)
+        area.focus()
+        area.insert("Comparison with the prior now available: stable.")
+        await sign_as(pilot, app, "Curie^Marie")
+        assert screen.last_sr is not None
+        addendum = read_sr(screen.last_sr)
+        path = screen.last_sr
+    assert addendum.text_of(SectionKind.FINDINGS) == "Original finding."
+    assert (
+        addendum.text_of(SectionKind.ADDENDUM) == "Comparison with the prior now available: stable."
+    )
+    assert [p.sop_instance_uid for p in addendum.predecessors] == [original_uid]
+    assert dciodvfy_errors(path) == []

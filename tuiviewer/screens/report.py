@@ -13,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,16 +26,29 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static, TextArea
 
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.net.find import FindQuery, QueryLevel, StudyRow, find, to_row
 from tuiviewer.net.nodes import Node
+from tuiviewer.net.retrieve import retrieve_study
 from tuiviewer.net.send import send_files
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
-from tuiviewer.reports.model import KeyImage, Report, ReportStatus, SectionKind, sign
+from tuiviewer.reports.model import (
+    DocumentRef,
+    KeyImage,
+    Report,
+    ReportStatus,
+    Section,
+    SectionKind,
+    make_addendum,
+    sign,
+)
 from tuiviewer.reports.sr import (
     RemoteReport,
     StudyContext,
     build_sr,
     find_reports_on_pacs,
     is_report,
+    read_sr,
+    report_status,
     study_context_from_pacs,
     study_context_from_paths,
 )
@@ -98,11 +114,18 @@ class ReportScreen(Screen[None]):
     class ContextReady(Message):
         """The study's header and evidence are known."""
 
-        def __init__(self, context: StudyContext, priors: list[str], remote: list[str]) -> None:
+        def __init__(
+            self,
+            context: StudyContext,
+            priors: list[str],
+            remote: list[str],
+            finals: list[Path],
+        ) -> None:
             super().__init__()
             self.context = context
             self.priors = priors
             self.remote = remote
+            self.finals = finals
 
     class ContextFailed(Message):
         def __init__(self, reason: str) -> None:
@@ -119,7 +142,10 @@ class ReportScreen(Screen[None]):
         self.snippets: dict[str, str] = {}
         self.last_sr: Path | None = None
         """The SR file written last (what "send" sends)."""
+        self.last_document: DocumentRef | None = None
         self.sent = False
+        self.original: Report | None = None
+        """The final report an addendum is written to (read from its SR)."""
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -161,17 +187,59 @@ class ReportScreen(Screen[None]):
             self.post_message(self.ContextFailed(exc.message))
             return
         priors: list[str] = []
+        finals: list[Path] = []
         if source.path is not None:
             folder = source.path if source.path.is_dir() else source.path.parent
-            priors = local_reports(folder)
+            for path, ds in local_reports(folder):
+                priors.append(sr_to_text(ds))
+                same_study = str(ds.get("StudyInstanceUID", "")) == source.study_uid
+                if same_study and report_status(ds) is ReportStatus.FINAL:
+                    finals.append(path)
         remote: list[str] = []
         if source.node is not None:
+            remote = self._pacs_priors(source.node, context)
+        self.post_message(self.ContextReady(context, priors, remote, finals))
+
+    def _pacs_priors(self, node: Node, context: StudyContext) -> list[str]:
+        """Reports on the PACS of this study and of the patient's other studies, as text.
+
+        They are retrieved (C-GET of the SR instances only) into the local store to be read.
+        """
+        store = getattr(self.app, "store", None)
+        studies = [context.study_uid]
+        if context.patient_id:
+            query = FindQuery(level=QueryLevel.STUDY, patient_id=context.patient_id)
             try:
-                found = find_reports_on_pacs(source.node, source.study_uid)
-                remote = [describe_remote(r) for r in found]
+                others = [to_row(QueryLevel.STUDY, ds) for ds in find(node, query)]
+            except TuiviewerError:
+                others = []
+            rows = [r for r in others if isinstance(r, StudyRow) and r.uid != context.study_uid]
+            rows.sort(key=lambda r: r.date, reverse=True)
+            studies += [r.uid for r in rows[:5]]
+        texts: list[str] = []
+        for study_uid in dict.fromkeys(studies):
+            try:
+                found = find_reports_on_pacs(node, study_uid)
             except TuiviewerError as exc:
-                remote = [f"⚠ {exc.message}"]
-        self.post_message(self.ContextReady(context, priors, remote))
+                texts.append(f"⚠ {exc.message}")
+                continue
+            if not found or store is None:
+                texts.extend(describe_remote(r) for r in found)
+                continue
+            series = sorted({r.series_uid for r in found})
+            try:
+                result = retrieve_study(node, study_uid, store=store, series_uids=series)
+            except TuiviewerError as exc:
+                texts.append(f"⚠ {len(found)} report(s) on the PACS not retrieved: {exc.message}")
+                continue
+            for path in result.received:
+                try:
+                    ds = pydicom.dcmread(path)
+                except (InvalidDicomError, OSError):
+                    continue
+                if is_report(ds):
+                    texts.append(sr_to_text(ds))
+        return texts
 
     @on(ContextFailed)
     def _context_failed(self, message: ContextFailed) -> None:
@@ -188,7 +256,31 @@ class ReportScreen(Screen[None]):
         self.query_one("#priors", Static).update("\n\n".join(priors))
         draft = self.drafts.load(ctx.study_uid)
         fresh = self._new_report(ctx)
-        if draft is None:
+        if draft is None and message.finals:
+            final = message.finals[0]
+
+            def addendum(yes: bool | None) -> None:
+                if yes:
+                    try:
+                        self.original = read_sr(final)
+                    except TuiviewerError as exc:
+                        self.notify(exc.message, severity="error")
+                        self._start(fresh)
+                        return
+                    self._start(Report(sections=(Section(SectionKind.ADDENDUM, ""),)))
+                else:
+                    self._start(fresh)
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    "This study already has a final report (shown on the left). A signed report "
+                    "is never changed: write an addendum to it?",
+                    yes="Addendum",
+                    no="New report",
+                ),
+                addendum,
+            )
+        elif draft is None:
             self._start(fresh)
         elif not draft.report.written_sections():
             # Only key images marked in the viewer so far: the template, with those images.
@@ -222,7 +314,7 @@ class ReportScreen(Screen[None]):
         container.remove_children()
         kinds = [section.kind for section in report.sections]
         for kind in SectionKind:
-            if kind in kinds or (kind is SectionKind.ADDENDUM and report.document is not None):
+            if kind in kinds:
                 text = report.text_of(kind)
                 container.mount(Label(kind.title, classes="section-title"))
                 area = TextArea(text, id=f"section-{kind.value}", tab_behavior="focus")
@@ -333,10 +425,20 @@ class ReportScreen(Screen[None]):
         except TuiviewerError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
             return
-        self.app.call_from_thread(self._written, path)
+        document = DocumentRef(
+            str(ds.StudyInstanceUID),
+            str(ds.SeriesInstanceUID),
+            str(ds.SOPInstanceUID),
+            str(ds.SOPClassUID),
+        )
+        self.app.call_from_thread(self._written, path, document)
 
-    def _written(self, path: Path) -> None:
-        self.last_sr = path
+    def _written(self, path: Path, document: DocumentRef) -> None:
+        previous, self.last_sr = self.last_sr, path
+        if previous is not None and not self.sent and previous != path:
+            # An earlier version nobody else has seen: replaced, not kept beside the new one.
+            previous.unlink(missing_ok=True)
+        self.last_document = document
         self.sent = False
         self._update_status()
         self.notify(f"Report saved as DICOM SR: {path}")
@@ -367,7 +469,13 @@ class ReportScreen(Screen[None]):
     def _sign(self, report: Report, ctx: StudyContext, reader: str) -> None:
         ui = getattr(getattr(self.app, "config", None), "ui", None)
         organization = getattr(ui, "organization", "") or None
-        self.report = sign(report, reader, organization=organization)
+        try:
+            if self.original is not None:
+                report = make_addendum(self.original, report.text_of(SectionKind.ADDENDUM))
+            self.report = sign(report, reader, organization=organization)
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error")
+            return
         self._touch()
         self.write_sr(self.report, ctx)
 
@@ -453,6 +561,11 @@ class ReportScreen(Screen[None]):
 
     def _sent(self, node: Node) -> None:
         self.sent = True
+        if self.report is not None and self.report.status is ReportStatus.PRELIMINARY:
+            # Sent documents are never changed in place: signing now makes a new SR that
+            # names this one in its Predecessor Documents Sequence.
+            self.report = dataclasses.replace(self.report, document=self.last_document)
+            self._touch()
         if self.report is not None and self.report.status is ReportStatus.FINAL:
             self.autosaver.forget(self.source.study_uid)
             self.drafts.discard(self.source.study_uid)
@@ -502,22 +615,23 @@ class ReportScreen(Screen[None]):
         self.app.pop_screen()
 
 
-def local_reports(folder: Path, limit: int = 20) -> list[str]:
-    """Reports (SR documents with a report title) found in ``folder``, as readable text."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    texts: list[str] = []
+def local_reports(folder: Path, limit: int = 20) -> list[tuple[Path, Dataset]]:
+    """Reports (SR documents with a report title) found in ``folder``, newest first."""
+    found: list[tuple[Path, Dataset]] = []
     for path in sorted(folder.rglob("*")):
-        if len(texts) >= limit or not path.is_file():
+        if len(found) >= limit or not path.is_file():
             continue
         try:
             ds = pydicom.dcmread(path, force=True)
         except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError):
             continue
         if "ContentSequence" in ds and is_report(ds):
-            texts.append(sr_to_text(ds))
-    return texts
+            found.append((path, ds))
+    found.sort(
+        key=lambda item: str(item[1].get("ContentDate", "")) + str(item[1].get("ContentTime", "")),
+        reverse=True,
+    )
+    return found
 
 
 def describe_remote(report: RemoteReport) -> str:
