@@ -6,13 +6,17 @@ falls back to a default.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuiviewer import locations
 from tuiviewer.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from tuiviewer.render.presets import Preset
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,10 @@ class UiConfig:
     """Textual theme name."""
     export_dir: str = ""
     """Default folder for de-identified exports ("" = ``~/tuiviewer-export``)."""
+    reader_name: str = ""
+    """The reader's name proposed when signing a report (DICOM PN: ``Family^Given``)."""
+    organization: str = ""
+    """The reader's organization (Verifying Organization of signed reports)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,9 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     pacs: PacsConfig = field(default_factory=PacsConfig)
+    presets: dict[str, tuple[Preset, ...]] = field(default_factory=dict)
+    """User window presets by modality (upper case), in number-key order; see
+    :func:`tuiviewer.render.presets.presets_for` for how they join the built-in ones."""
     source: Path | None = None
     """The file this was read from, if any."""
 
@@ -84,11 +95,67 @@ def _section(path: Path, name: str, raw: object, cls: type[Any]) -> Any:
     return cls(**values)
 
 
+#: Modality is a CS value (PS3.5 6.2): at most 16 of A-Z, 0-9, space and underscore. Any such
+#: value is accepted, not only the defined terms of PS3.3 C.7.3.1.1.1, which grow with each
+#: edition and which some devices do not keep to.
+_MODALITY = re.compile(r"[A-Z0-9_ ]{1,16}")
+_PRESET_KEYS = frozenset({"center", "width", "function"})
+#: Presets sit on the number keys 1-9.
+MAX_PRESETS = 9
+
+
+def _presets(path: Path, raw: object) -> dict[str, tuple[Preset, ...]]:
+    """The ``[presets]`` section: one table per modality of ``name = [center, width]``."""
+    # Imported here: the render package pulls numpy and pydicom (~170 ms), which the CLI's
+    # network commands would otherwise pay for a section they do not use.
+    from tuiviewer.render.presets import CT_PRESETS, parse_overrides
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"In {path}: [presets] must be a table, not {type(raw).__name__}.")
+    seen: dict[str, str] = {}
+    for modality, table in raw.items():
+        if not _MODALITY.fullmatch(modality.upper()):
+            raise ConfigError(
+                f"In {path}: [presets.{modality}]: {modality!r} is not a DICOM Modality "
+                "(up to 16 letters, digits, spaces or underscores, e.g. CT or MR)."
+            )
+        if modality.upper() in seen:
+            raise ConfigError(
+                f"In {path}: [presets.{modality}] and [presets.{seen[modality.upper()]}] "
+                "name the same modality."
+            )
+        seen[modality.upper()] = modality
+        for name, value in table.items() if isinstance(table, dict) else ():
+            key = f"presets.{modality}.{name}"
+            if not name.strip():
+                raise ConfigError(f"In {path}: {key!r}: a preset needs a name.")
+            # parse_overrides reads the keys it knows; a misspelt one must not pass unseen.
+            unknown = sorted(set(value) - _PRESET_KEYS) if isinstance(value, dict) else []
+            if unknown:
+                raise ConfigError(
+                    f"In {path}: {key} has unknown key {unknown[0]!r} "
+                    "(expected center, width and optionally function)."
+                )
+    presets = parse_overrides(raw, where=f"In {path}")
+    for modality, user in presets.items():
+        names = [p.name for p in user]
+        builtin = {p.name for p in CT_PRESETS} if modality == "CT" else set()
+        total = len(builtin | set(names))
+        if total > MAX_PRESETS:
+            extra = f" with the {len(builtin)} built-in ones" if builtin else ""
+            raise ConfigError(
+                f"In {path}: [presets.{modality}] makes {total} presets{extra}; the number "
+                f"keys reach {MAX_PRESETS}."
+            )
+    return presets
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read the configuration file (default: ``config.toml`` in the user config dir).
 
     A missing file gives the defaults. Raises :class:`ConfigError` for invalid TOML, unknown
-    sections or keys, and values of the wrong type.
+    sections or keys, values of the wrong type, and ``[presets]`` that are not
+    ``name = [center, width]`` with a width of at least 1.
     """
     if path is None:
         path = locations.config_dir() / "config.toml"
@@ -100,6 +167,9 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(f"Cannot read {path}: {exc}.") from exc
     sections: dict[str, Any] = {}
     for name, raw in data.items():
+        if name == "presets":  # nested tables, unlike the flat sections below
+            sections[name] = _presets(path, raw)
+            continue
         cls = _SECTIONS.get(name)
         if cls is None:
             raise ConfigError(f"In {path}: unknown section [{name}].")

@@ -6,7 +6,8 @@ coalescing (at most one render in flight; requests made meanwhile collapse to th
 holding a key skips slices instead of queueing them), mapping source pixels to the rendered
 image and back (the cursor works at source-pixel precision although a terminal cell is
 coarser), orientation letters from Image Orientation (Patient), distances from Pixel Spacing,
-and the text of the pixel readout.
+the text of the pixel readout, and where a second stack shown beside the first must be to
+show the same plane.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tuiviewer.exceptions import DicomReadError, RenderError
 from tuiviewer.render.decode import frame_count
 from tuiviewer.render.lut import Window, functional_item, modality_lut
 from tuiviewer.render.overlay import overlay_planes
-from tuiviewer.render.pipeline import Frame, load_frame
+from tuiviewer.render.pipeline import Frame, RenderedImage, load_frame
 from tuiviewer.render.resample import display_size
 
 K = TypeVar("K", bound=Hashable)
@@ -242,6 +243,17 @@ class ByteLRU(Generic[K, V]):
         with self._lock:
             self._items.clear()
             self._bytes = 0
+
+    def limit(self, max_bytes: int) -> None:
+        """Change the budget, evicting the oldest items at once if it shrank."""
+        if max_bytes < 0:
+            raise ValueError(f"A cache budget of {max_bytes} bytes is negative.")
+        with self._lock:
+            self.max_bytes = max_bytes
+            while self._items and self._bytes > max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+                self.evictions += 1
 
 
 class RenderCoalescer(Generic[T]):
@@ -625,3 +637,127 @@ def prefetch_order(index: int, direction: int, count: int, ahead: int = 4) -> li
     step = 1 if direction >= 0 else -1
     wanted = [index + step * k for k in range(1, ahead + 1)] + [index - step]
     return [i for i in wanted if 0 <= i < count]
+
+
+# --------------------------------------------------------------------------------------------
+# Two stacks side by side, linked by slice position
+
+Vector = tuple[float, float, float]
+
+
+def slice_normal(orientation: Sequence[float] | None) -> Vector | None:
+    """Unit normal ``row × column`` of Image Orientation (Patient) (PS3.3 C.7.6.2.1.1)."""
+    if orientation is None or len(orientation) != 6:
+        return None
+    rx, ry, rz, cx, cy, cz = (float(v) for v in orientation)
+    normal = (ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
+    length = math.hypot(*normal)
+    if length < 1e-6:
+        return None
+    return (normal[0] / length, normal[1] / length, normal[2] / length)
+
+
+def slice_position(ref: SliceRef) -> Vector | None:
+    """Image Position (Patient) of a slice as the scan recorded it; None for the frames of a
+    multi-frame object (its record holds at most the first frame's position)."""
+    if ref.frames > 1:
+        return None
+    return ref.record.image_position
+
+
+@dataclass(frozen=True)
+class StackGeometry:
+    """Where the slices of a stack lie along its normal, to find the one nearest a position.
+
+    Linking by position rather than by index is what makes a 5 mm prior follow a 2.5 mm
+    current study: slice 10 of one is not slice 10 of the other, but the plane 22.5 mm up is.
+    """
+
+    normal: Vector | None
+    locations: tuple[float | None, ...]
+    """Position of each slice along ``normal`` in mm (None: unknown)."""
+
+    @classmethod
+    def of(cls, slices: Sequence[SliceRef]) -> StackGeometry:
+        normal = next(
+            (
+                n
+                for n in (slice_normal(ref.record.image_orientation) for ref in slices)
+                if n is not None
+            ),
+            None,
+        )
+        locations: list[float | None] = []
+        for ref in slices:
+            position = slice_position(ref)
+            locations.append(None if position is None or normal is None else _dot(position, normal))
+        return cls(normal, tuple(locations))
+
+    @property
+    def spacing(self) -> float | None:
+        """Median distance between neighbouring slices (mm), None with fewer than two known."""
+        known = [v for v in self.locations if v is not None]
+        gaps = sorted(abs(b - a) for a, b in zip(known, known[1:], strict=False))
+        return gaps[len(gaps) // 2] if gaps else None
+
+    def location_of(self, position: Vector) -> float | None:
+        """``position`` projected on this stack's normal (mm), None without a normal."""
+        return None if self.normal is None else _dot(position, self.normal)
+
+    def nearest(self, position: Vector | None) -> int | None:
+        """Index of the slice whose plane is nearest to ``position``; None when either side has
+        no geometry. Of two equally near slices the first in stack order wins."""
+        if position is None:
+            return None
+        target = self.location_of(position)
+        if target is None:
+            return None
+        best: int | None = None
+        best_distance = math.inf
+        for i, location in enumerate(self.locations):
+            if location is not None and abs(location - target) < best_distance - 1e-9:
+                best, best_distance = i, abs(location - target)
+        return best
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(a[0] * b[0] + a[1] * b[1] + a[2] * b[2])
+
+
+class LinkedStack:
+    """The second stack of a side-by-side: its own slices, decoded-frame cache, rendered-frame
+    cache and render coalescer (so holding a key skips slices on both sides), and where it is."""
+
+    def __init__(
+        self,
+        records: Sequence[InstanceRecord],
+        *,
+        stack: int,
+        max_bytes: int = DEFAULT_FRAME_CACHE_BYTES // 2,
+        rendered_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        self.stack = stack
+        """Position of this stack in the viewer's list of stacks."""
+        self.slices = slices_of(records)
+        self.source = SliceSource(self.slices, max_bytes=max_bytes)
+        self.rendered: ByteLRU[tuple[object, ...], RenderedImage] = ByteLRU(rendered_bytes)
+        self.coalescer: RenderCoalescer[RenderJob] = RenderCoalescer()
+        self.geometry = StackGeometry.of(self.slices)
+        self.index = 0
+        """The slice asked for (follows the other stack)."""
+        self.shown_index: int | None = None
+        self.shown_seq = -1
+        self.direction = 1
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def follow(self, position: Vector | None) -> bool:
+        """Move to the slice nearest ``position``; False (and no move) when it cannot be placed."""
+        index = self.geometry.nearest(position)
+        if index is None:
+            return False
+        if index != self.index:
+            self.direction = 1 if index > self.index else -1
+        self.index = index
+        return True

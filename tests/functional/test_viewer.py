@@ -5,6 +5,7 @@ Expected values come from the files (read with pydicom) and the standard, not fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,11 @@ from textual.widgets import Static
 
 from tests.functional.helpers import settle
 from tuiviewer.app import TuiviewerApp, make_app
-from tuiviewer.config import Config
+from tuiviewer.config import Config, load_config
 from tuiviewer.dicom.datagen import write_ct_series
+from tuiviewer.dicom.elements import walk
 from tuiviewer.graphics import GraphicsMode
+from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.widgets.image_view import ImageView
 from tuiviewer.widgets.study_tree import StudyTree
@@ -249,3 +252,258 @@ async def test_small_terminal_still_shows_texts_and_image(ct_folder: Path) -> No
         box = screen.image_view.pixel_box()
         assert box is not None and box[0] >= 20 and box[1] >= 20
         assert text(screen, "#overlay-tr").startswith("slice 1/")
+
+
+# ---- the tag panel follows the slice ---------------------------------------------------------
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 5) -> None:
+    """Let workers, messages and timers (the tag panel's debounce) run until ``condition``."""
+    for _ in range(int(timeout / 0.02)):
+        await settle(pilot)
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"not reached within {timeout} s")
+
+
+def tag_values(screen: ViewerScreen) -> dict[str, str]:
+    return {row.keyword: row.value for row in walk(screen.tag_tree.rows) if row.keyword}
+
+
+async def test_t_shows_the_tags_of_the_slice_on_screen_and_follows_the_steps(
+    ct_folder: Path, by_position: list[pydicom.Dataset]
+) -> None:
+    app = new_app(ct_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        width_before = screen.image_view.content_size.width
+        await pilot.press("t")
+        await wait_until(pilot, lambda: bool(screen.tag_tree.rows))
+        first = by_position[0]
+        assert tag_values(screen)["SOPInstanceUID"] == first.SOPInstanceUID
+        # The image gave room to the panel and was rendered again to fit what is left.
+        view = screen.image_view
+        assert view.content_size.width < width_before
+        assert view._pixels is not None and view._pixels.shape[1] <= view.content_size.width
+        await pilot.press("down", "down", "down", "pagedown")
+        expected = by_position[13]
+        await wait_until(
+            pilot, lambda: tag_values(screen).get("SOPInstanceUID") == expected.SOPInstanceUID
+        )
+        assert tag_values(screen)["InstanceNumber"] == str(expected.InstanceNumber)
+        assert text(screen, "#tags-title").startswith(f"Tags · slice 14/{SLICES}")
+        await pilot.press("t")
+        await settle(pilot)
+        assert not screen.query_one("#tags-panel").display
+        assert screen.image_view.content_size.width == width_before
+
+
+async def test_holding_a_key_reads_the_tags_of_the_slice_it_stops_on_only(
+    ct_folder: Path, by_position: list[pydicom.Dataset]
+) -> None:
+    app = new_app(ct_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: bool(screen.tag_tree.rows))
+        reads, frames = screen.tags_reads, screen.image_view.frames_sent
+        # A held key repeats every ~30 ms; each slice is rendered and shown on the way.
+        for _ in range(20):
+            await pilot.press("down")
+            await pilot.pause(0.03)
+        assert screen.image_view.frames_sent - frames >= 10, "the slices were shown"
+        expected = by_position[20].SOPInstanceUID
+        await wait_until(pilot, lambda: tag_values(screen).get("SOPInstanceUID") == expected)
+        assert screen.tags_reads - reads <= 2, (
+            f"{screen.tags_reads - reads} files read for 20 steps"
+        )
+
+
+# ---- window presets from the configuration file ---------------------------------------------
+
+
+async def test_a_preset_from_config_toml_is_on_a_number_key(
+    ct_folder: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[presets.CT]\n"soft tissue" = [50, 350]\nlung = [-500, 1400]\n')
+    app = make_app(load_config(path), [ct_folder], graphics=GraphicsMode.HALFCELL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        # Eight built-in CT presets, so the new one is the ninth; "lung" keeps its key (4).
+        await pilot.press("9")
+        await settle(pilot)
+        assert "W 350 L 50 soft tissue" in text(screen, "#overlay-br")
+        await pilot.press("4")
+        await settle(pilot)
+        assert "W 1400 L -500 lung" in text(screen, "#overlay-br")
+
+
+# ---- side by side, linked by position ---------------------------------------------------------
+
+PRIOR_SERIES_NUMBER = 99
+
+
+@pytest.fixture(scope="module")
+def two_series(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One study, two axial CT series over the same range: 40 slices 2.5 mm apart (0-97.5 mm)
+    and 20 slices 5 mm apart (0-95 mm), the second made by dropping every other slice."""
+    folder = tmp_path_factory.mktemp("two-series")
+    study = "1.2.826.0.1.3680043.8.498.4242"
+    write_ct_series(folder / "fine", slices=40, rows=32, cols=32, seed=7, study_uid=study)
+    coarse = write_ct_series(
+        folder / "coarse",
+        slices=39,
+        rows=32,
+        cols=32,
+        seed=7,
+        study_uid=study,
+        series_uid="1.2.826.0.1.3680043.8.498.4243",
+    )
+    for path in coarse:
+        ds = pydicom.dcmread(path)
+        if ds.InstanceNumber % 2 == 0:
+            path.unlink()
+            continue
+        ds.SeriesNumber = PRIOR_SERIES_NUMBER
+        ds.SeriesDescription = "CT 5 mm"
+        ds.SliceThickness = "5"
+        ds.save_as(path)
+    return folder
+
+
+def z_sorted(folder: Path) -> list[pydicom.Dataset]:
+    return sorted(
+        (pydicom.dcmread(p) for p in folder.iterdir()),
+        key=lambda ds: float(ds.ImagePositionPatient[2]),
+    )
+
+
+async def open_beside(pilot: Pilot[None]) -> ViewerScreen:
+    """The 2.5 mm series on the left (``n`` to it if the browser opened the other), the 5 mm
+    series chosen to go beside it."""
+    screen = await open_viewer(pilot)
+    if len(screen.slices) != 40:
+        await pilot.press("n")
+        await settle(pilot)
+    assert len(screen.slices) == 40
+    await pilot.press("b")
+    await settle(pilot)
+    dialog = pilot.app.screen
+    assert isinstance(dialog, ChooseDialog)
+    labels = dialog.items
+    assert len(labels) == 1 and labels[0].startswith(f"#{PRIOR_SERIES_NUMBER} CT CT 5 mm")
+    await pilot.press("enter")
+    await settle(pilot)
+    assert pilot.app.screen is screen
+    return screen
+
+
+async def test_the_series_beside_follows_by_position_and_b_closes_it(two_series: Path) -> None:
+    fine, coarse = z_sorted(two_series / "fine"), z_sorted(two_series / "coarse")
+    coarse_z = [float(ds.ImagePositionPatient[2]) for ds in coarse]
+    app = new_app(two_series)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_beside(pilot)
+        assert len(screen.slices) == len(fine), "the 2.5 mm series is on the left"
+        single_width = None
+        link = screen.link
+        assert link is not None and screen.link_view.display
+        for steps, keys in ((6, ["down"] * 6), (16, ["pagedown"]), (39, ["end"])):
+            await pilot.press(*keys)
+            await settle(pilot)
+            left_z = float(fine[steps].ImagePositionPatient[2])
+            nearest = min(range(len(coarse)), key=lambda k: abs(coarse_z[k] - left_z))
+            assert link.shown_index == nearest, f"left at {left_z} mm"
+            caption = text(screen, "#link-info")
+            assert caption.startswith(f"right: slice {nearest + 1}/{len(coarse)} at ")
+            assert f"at {coarse_z[nearest]:.1f} mm (left {left_z:.1f}," in caption
+        # Left at 15 mm is exactly on a 5 mm slice (index 3), not index 6 of the right.
+        assert screen.link_view.frames_sent >= 3
+        single_width = screen.image_view.content_size.width
+        await pilot.press("b")
+        await settle(pilot)
+        assert screen.link is None
+        assert not screen.link_view.display and not screen.query_one("#link-info").display
+        assert screen.image_view.content_size.width > single_width
+        assert isinstance(app.screen, ViewerScreen)
+
+
+async def test_a_burst_of_steps_is_coalesced_on_both_sides(two_series: Path) -> None:
+    fine, coarse = z_sorted(two_series / "fine"), z_sorted(two_series / "coarse")
+    app = new_app(two_series)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_beside(pilot)
+        link = screen.link
+        assert link is not None
+        left_before, right_before = screen.coalescer.started, link.coalescer.started
+        for _ in range(30):
+            app.post_message(events.Key("down", None))
+        await settle(pilot)
+        assert screen.shown_index == 30
+        assert screen.coalescer.started - left_before < 30
+        assert link.coalescer.started - right_before < 15, "15 right slices pass by"
+        # 75 mm on the left is slice 16 (75 mm) of the 5 mm series.
+        left_z = float(fine[30].ImagePositionPatient[2])
+        assert link.shown_index is not None
+        assert float(coarse[link.shown_index].ImagePositionPatient[2]) == left_z
+        await pilot.press("escape")  # Esc closes the side-by-side before leaving the viewer
+        assert screen.link is None and app.screen is screen
+
+
+@pytest.fixture(scope="module")
+def current_and_prior(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two studies of one patient: today's 2.5 mm CT and a prior 5 mm CT over the same range."""
+    folder = tmp_path_factory.mktemp("prior")
+    write_ct_series(folder / "current", slices=20, rows=32, cols=32, seed=11, patient_id="P42")
+    prior = write_ct_series(
+        folder / "prior",
+        slices=10,
+        rows=32,
+        cols=32,
+        seed=12,
+        patient_id="P42",
+        study_uid="1.2.826.0.1.3680043.8.498.5151",
+        series_uid="1.2.826.0.1.3680043.8.498.5152",
+    )
+    for path in prior:
+        ds = pydicom.dcmread(path)
+        ds.StudyDate = "20190301"
+        z = float(ds.ImagePositionPatient[2]) * 2  # 5 mm apart over the same range
+        ds.ImagePositionPatient = [ds.ImagePositionPatient[0], ds.ImagePositionPatient[1], z]
+        ds.SliceThickness = "5"
+        ds.save_as(path)
+    return folder
+
+
+async def test_a_prior_study_of_the_patient_can_be_shown_beside(current_and_prior: Path) -> None:
+    prior_z = sorted(
+        float(pydicom.dcmread(p).ImagePositionPatient[2])
+        for p in (current_and_prior / "prior").iterdir()
+    )
+    app = new_app(current_and_prior)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tree = pilot.app.screen.query_one(StudyTree)
+        # Move to today's study (the browser lists the newest study first).
+        tree.focus()
+        screen = await open_viewer(pilot)
+        if screen.slices and screen.slices[0].record.study_date == "20190301":
+            pytest.fail("the browser opened the prior first; newest studies must come first")
+        await pilot.press("b")
+        await settle(pilot)
+        dialog = pilot.app.screen
+        assert isinstance(dialog, ChooseDialog)
+        assert any(label.startswith("prior 2019-03-01:") for label in dialog.items)
+        choice = next(i for i, label in enumerate(dialog.items) if label.startswith("prior"))
+        for _ in range(choice):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.link is not None
+        await pilot.press("down", "down", "down", "down")
+        await settle(pilot)
+        left_z = screen.slices[screen.index].record.image_position[2]  # type: ignore[index]
+        nearest = min(range(len(prior_z)), key=lambda k: abs(prior_z[k] - left_z))
+        assert screen.link.shown_index == nearest

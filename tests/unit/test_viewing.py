@@ -12,15 +12,17 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from tuiviewer.dicom.datagen import write_ct_series
-from tuiviewer.dicom.scanning import scan
+from tuiviewer.dicom.scanning import InstanceRecord, scan
 from tuiviewer.exceptions import RenderError
 from tuiviewer.render.lut import Window
 from tuiviewer.render.pipeline import RenderRequest, load_frame, render_frame
 from tuiviewer.render.resample import display_size
 from tuiviewer.viewing import (
     ByteLRU,
+    LinkedStack,
     RenderCoalescer,
     SliceSource,
+    StackGeometry,
     adjust_window,
     capped_box,
     direction_letters,
@@ -30,6 +32,7 @@ from tuiviewer.viewing import (
     measure,
     prefetch_order,
     readout,
+    slice_normal,
     slices_of,
     view_mapping,
 )
@@ -248,3 +251,100 @@ def test_multiframe_instances_contribute_one_slice_per_frame(ct_folder: Path) ->
 
     refs = slices_of([replace(record, frames=3), record])
     assert [(ref.frame, ref.frames) for ref in refs] == [(0, 3), (1, 3), (2, 3), (0, 1)]
+
+
+# ---- linking two stacks by position: planes worked out by hand (normal = row × column) ------
+
+
+def _records_at(
+    ct_folder: Path, offsets: list[float], orientation: tuple[float, ...]
+) -> list[InstanceRecord]:
+    """Copies of one scanned record placed ``offset`` mm along the normal of ``orientation``."""
+    from dataclasses import replace
+
+    record = next(r for batch in scan([ct_folder]) for r in batch)
+    normal = np.cross(orientation[:3], orientation[3:])
+    return [
+        replace(
+            record,
+            sop_instance_uid=f"1.2.3.{i}",
+            image_position=_point(np.array([-175.0, -175.0, 0.0]) + normal * d),
+            image_orientation=orientation,
+        )
+        for i, d in enumerate(offsets)
+    ]
+
+
+def _point(v: np.ndarray) -> tuple[float, float, float]:
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
+AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def test_slice_normal_is_row_cross_column() -> None:
+    assert slice_normal(AXIAL) == (0.0, 0.0, 1.0)
+    # Sagittal (rows along +y, columns along -z): (0,1,0) × (0,0,-1) = (-1, 0, 0).
+    assert slice_normal((0, 1, 0, 0, 0, -1)) == (-1.0, 0.0, 0.0)
+    assert slice_normal((1, 0, 0, 1, 0, 0)) is None, "parallel cosines have no normal"
+    assert slice_normal(None) is None
+
+
+def test_a_5_mm_stack_follows_a_2_5_mm_stack_by_position_not_index(ct_folder: Path) -> None:
+    fine = StackGeometry.of(slices_of(_records_at(ct_folder, [i * 2.5 for i in range(40)], AXIAL)))
+    coarse_offsets = [i * 5.0 for i in range(20)]
+    coarse = StackGeometry.of(slices_of(_records_at(ct_folder, coarse_offsets, AXIAL)))
+    assert fine.spacing == 2.5 and coarse.spacing == 5.0
+    for left in range(40):
+        z = left * 2.5
+        expected = min(range(20), key=lambda k: (abs(coarse_offsets[k] - z), k))
+        assert coarse.nearest((-175.0, -175.0, z)) == expected, f"left slice at {z} mm"
+    assert coarse.nearest((-175.0, -175.0, 30.0)) == 6, "slice 7 lies at 30 mm, not index 12"
+    assert coarse.nearest((0.0, 0.0, 500.0)) == 19, "beyond the end: the last slice"
+
+
+def test_linking_projects_on_the_normal_of_the_followed_stack(ct_folder: Path) -> None:
+    # An oblique stack tilted 45° about x: column cosines (0, c, -c), normal (0, c, c).
+    c = math.sqrt(0.5)
+    oblique = (1.0, 0.0, 0.0, 0.0, c, -c)
+    stack = StackGeometry.of(slices_of(_records_at(ct_folder, [0, 10, 20, 30], oblique)))
+    # A point 20 mm along that normal from the first slice's corner, moved sideways within the
+    # plane (along the row and column directions), still belongs to the third slice.
+    corner = np.array([-175.0, -175.0, 0.0])
+    point = corner + np.array([0, c, c]) * 20 + np.array([1, 0, 0]) * 90 + np.array([0, c, -c]) * 40
+    assert stack.nearest(_point(point)) == 2
+    # A stack in descending order picks by position as well.
+    descending = StackGeometry.of(slices_of(_records_at(ct_folder, [30, 20, 10, 0], AXIAL)))
+    assert descending.nearest((0.0, 0.0, 11.0)) == 2
+
+
+def test_stacks_without_geometry_and_multiframe_frames_cannot_be_placed(ct_folder: Path) -> None:
+    from dataclasses import replace
+
+    records = _records_at(ct_folder, [0, 5], AXIAL)
+    unplaced = StackGeometry.of(slices_of([replace(r, image_orientation=None) for r in records]))
+    assert unplaced.nearest((0.0, 0.0, 5.0)) is None
+    frames = StackGeometry.of(slices_of([replace(records[0], frames=3)]))
+    assert frames.locations == (None, None, None), "one record position cannot place 3 frames"
+    assert StackGeometry.of(slices_of(records)).nearest(None) is None
+
+
+def test_linked_stack_follows_and_keeps_its_place_when_it_cannot(ct_folder: Path) -> None:
+    records = _records_at(ct_folder, [0, 5, 10, 15], AXIAL)
+    link = LinkedStack(records, stack=1, max_bytes=1024)
+    assert link.follow((0.0, 0.0, 9.0)) and link.index == 2 and link.direction == 1
+    assert link.follow((0.0, 0.0, -3.0)) and link.index == 0 and link.direction == -1
+    assert not link.follow(None) and link.index == 0
+    assert link.source.frames.max_bytes == 1024, "its decoded frames have their own budget"
+
+
+def test_byte_lru_limit_evicts_down_to_a_smaller_budget_at_once() -> None:
+    cache: ByteLRU[int, str] = ByteLRU(100)
+    for key in range(5):
+        cache.put(key, "x", 20)
+    cache.get(0)  # now the most recent
+    cache.limit(40)
+    assert cache.total_bytes <= 40 and len(cache) == 2
+    assert 0 in cache and 4 in cache, "the least recently used went first"
+    with pytest.raises(ValueError, match="negative"):
+        cache.limit(-1)

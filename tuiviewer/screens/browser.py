@@ -486,9 +486,14 @@ class BrowserScreen(Screen[None]):
         while study is not None and study.data is not None and study.data.kind != "study":
             study = study.parent
         stacks = []
+        priors = []
         if study is not None:
             stacks = [tree.stack_records(s) for series in study.children for s in series.children]
-        self.app.push_screen(ViewerScreen(records, start, stacks=stacks))
+            patient = study.parent
+            for other in patient.children if patient is not None else []:
+                if other is not study:
+                    priors += [tree.stack_records(s) for se in other.children for s in se.children]
+        self.app.push_screen(ViewerScreen(records, start, stacks=stacks, priors=priors))
 
     def action_report(self) -> None:
         """Write the report of the study under the cursor."""

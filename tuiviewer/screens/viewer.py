@@ -7,6 +7,12 @@ result older than what is on screen is dropped. Neighbouring slices are decoded 
 scroll direction, into a cache bounded in bytes; rendered frames are kept in a second, small
 byte-bounded cache so scrolling back or looping a cine costs nothing. The corner texts live
 beside the image rather than over it, so no graphics protocol has to share cells with text.
+
+Two extras follow the slice on screen. The tag panel (``t``) reads the tags of the slice the
+user stops on: the read is debounced, so scrolling through a stack does not read every file on
+the way. The side-by-side (``b``) shows a second stack of the study beside the first, linked by
+position along the slice normal (not by index, so a 5 mm prior follows a 2.5 mm study); it has
+its own caches and coalescer, and shares the view (window, invert, zoom, pan) with the left.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.text import Text
@@ -22,11 +28,14 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tuiviewer.config import Config
+from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import GraphicsDecision, GraphicsMode
@@ -34,13 +43,16 @@ from tuiviewer.messages import FrameRendered, RenderFailed
 from tuiviewer.render.lut import Window, full_range_window
 from tuiviewer.render.pipeline import RenderedImage, RenderRequest, render_frame
 from tuiviewer.render.presets import Preset, presets_for
+from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.viewing import (
     DEFAULT_FRAME_CACHE_BYTES,
     ByteLRU,
+    LinkedStack,
     LoadedSlice,
     RenderCoalescer,
     RenderJob,
     SliceSource,
+    StackGeometry,
     ViewMapping,
     ViewState,
     adjust_window,
@@ -51,10 +63,12 @@ from tuiviewer.viewing import (
     measure,
     prefetch_order,
     readout,
+    slice_position,
     slices_of,
     view_mapping,
 )
 from tuiviewer.widgets.image_view import ImageView
+from tuiviewer.widgets.tag_tree import TagTree
 
 #: Rendered frames kept for instant redisplay (a 120×80 grey frame is ~10 KB).
 RENDERED_CACHE_BYTES = 16 * 1024 * 1024
@@ -64,6 +78,8 @@ LEVEL_FINE, LEVEL_COARSE = 0.02, 0.2
 WIDTH_FINE, WIDTH_COARSE = 0.05, 0.4
 """Width steps as a logarithm (×1.05, ×1.5)."""
 FPS_MIN, FPS_MAX = 1, 30
+TAGS_DEBOUNCE_S = 0.15
+"""The tag panel reads a slice once it has stayed on screen this long (a held key never does)."""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -97,9 +113,48 @@ def _keys(binding: Binding) -> str:
     return " ".join(names.get(k, k) for k in binding.key.split(","))
 
 
+class LinkedImageView(ImageView):
+    """The right image of a side-by-side: the wheel and a drag act as on the left image, a
+    click does not (the cursor belongs to the left image)."""
+
+    def on_click(self, event: events.Click) -> None:
+        event.prevent_default()
+
+
 class ViewerScreen(Screen[None]):
     """Slices of one stack from instance ``start`` on; ``stacks`` (every stack of the study)
-    allow next/previous series."""
+    allow next/previous series and the side-by-side."""
+
+    @dataclass
+    class TagsLoaded(Message):
+        """The tags of a file were read for the tag panel."""
+
+        loaded: LoadedFile
+
+    @dataclass
+    class TagsFailed(Message):
+        """A file could not be read for the tag panel."""
+
+        path: Path
+        reason: str
+
+    @dataclass
+    class LinkRendered(Message):
+        """A slice of the linked (right) stack was rendered."""
+
+        link: LinkedStack
+        job: RenderJob
+        image: RenderedImage
+        loaded: LoadedSlice
+        size: tuple[int, int] | None
+
+    @dataclass
+    class LinkFailed(Message):
+        """A slice of the linked (right) stack could not be read or rendered."""
+
+        link: LinkedStack
+        job: RenderJob
+        reason: str
 
     CSS_PATH = "viewer.tcss"
     AUTO_FOCUS = ""  # the hidden go-to box would otherwise take every key
@@ -144,6 +199,8 @@ class ViewerScreen(Screen[None]):
         Binding("m", "measure", "Measure"),
         Binding("n", "series(1)", "Next series"),
         Binding("p", "series(-1)", "Prev series", show=False),
+        Binding("t", "tags", "Tags"),
+        Binding("b", "beside", "Side by side"),
         Binding("o", "texts", "Hide texts", show=False),
         Binding("O", "overlays", "Overlays 60xx", show=False),
         Binding("r", "reset", "Reset"),
@@ -155,10 +212,13 @@ class ViewerScreen(Screen[None]):
         start: int = 0,
         *,
         stacks: Sequence[Sequence[InstanceRecord]] | None = None,
+        priors: Sequence[Sequence[InstanceRecord]] | None = None,
         frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
     ) -> None:
         super().__init__()
         self.stacks: list[list[InstanceRecord]] = [list(s) for s in stacks or [] if s]
+        self.priors: list[list[InstanceRecord]] = [list(s) for s in priors or [] if s]
+        """Stacks of the patient's other studies: offered for side by side, not for n/p."""
         records = list(records)
         keys = [[r.sop_instance_uid for r in s] for s in self.stacks]
         own = [r.sop_instance_uid for r in records]
@@ -190,6 +250,14 @@ class ViewerScreen(Screen[None]):
         self._shown: FrameRendered | None = None
         self._mapping: ViewMapping | None = None
         self.failures: list[str] = []
+        self.tags_visible = False
+        self.tags_reads = 0
+        """Files read for the tag panel (a held key must not read one per slice)."""
+        self._tags_timer: Timer | None = None
+        self._tags_wanted: Path | None = None
+        self._tags_loaded: LoadedFile | None = None
+        self.link: LinkedStack | None = None
+        """The stack shown beside this one, if any."""
 
     # ---- layout -----------------------------------------------------------------------------
     @property
@@ -210,12 +278,17 @@ class ViewerScreen(Screen[None]):
                 with Horizontal(id="middle"):
                     yield Static("", id="edge-left", classes="edge side")
                     yield ImageView(self.decision, id="image")
+                    yield LinkedImageView(self.decision, id="image-link")
                     yield Static("", id="edge-right", classes="edge side")
                 yield Static("", id="edge-bottom", classes="edge")
+                yield Static("", id="link-info")
             with Vertical(id="info-right", classes="info"):
                 yield Static("", id="overlay-tr")
                 yield Static("", classes="spacer")
                 yield Static("", id="overlay-br")
+            with Vertical(id="tags-panel"):
+                yield Static("", id="tags-title")
+                yield TagTree(id="tags")
         yield Input(placeholder="Slice number, or a percentage like 50% (Esc cancels)", id="goto")
         yield Static("", id="readout")
         yield Static("", id="badge")
@@ -232,15 +305,38 @@ class ViewerScreen(Screen[None]):
         self.call_after_refresh(self.request_render)
 
     def on_resize(self, event: events.Resize) -> None:
+        # The image views re-render when their own size changes (ImageView.Resized).
+        self._relayout(event.size.width)
+
+    def _relayout(self, width: int | None = None) -> None:
+        """Column widths and what is visible (each image view re-renders on its own resize)."""
+        wide = (width if width is not None else self.size.width) >= 110
         # Narrow terminals give the image the room: the texts wrap in slimmer columns.
-        width = 24 if event.size.width >= 110 else 16
         for info in self.query(".info"):
-            info.styles.width = width
-        self.call_after_refresh(self.request_render)
+            info.styles.width = 24 if wide else 16
+        # Patient, study and series are in the tag tree, and the side-by-side caption says
+        # where each image lies, so the left column gives way to the panel or the second image.
+        self.query_one("#info-left").display = self.texts_visible and not (
+            self.tags_visible or self.link is not None
+        )
+        self.query_one("#info-right").display = self.texts_visible
+        panel = self.query_one("#tags-panel")
+        panel.display = self.tags_visible
+        panel.styles.width = 44 if wide else 30
+        self.query_one("#image-link").display = self.link is not None
+        self.query_one("#link-info").display = self.link is not None
+
+    def _render_all(self) -> None:
+        self.request_render()
+        self.request_link_render()
 
     @property
     def image_view(self) -> ImageView:
         return self.query_one("#image", ImageView)
+
+    @property
+    def link_view(self) -> ImageView:
+        return self.query_one("#image-link", ImageView)
 
     # ---- rendering --------------------------------------------------------------------------
     def _job(self) -> RenderJob | None:
@@ -272,6 +368,10 @@ class ViewerScreen(Screen[None]):
         if image is not None and loaded is not None:
             self._display(FrameRendered(job, image, loaded, self._size_for(job, loaded)))
             return
+        running = self.coalescer.in_flight
+        if running is not None and self.coalescer.pending is None:
+            if self._cache_key(running) == self._cache_key(job):
+                return  # already being rendered (a resize and a key asked for the same frame)
         start = self.coalescer.request(job)
         if start is not None:
             self.render_slice(start)
@@ -287,29 +387,36 @@ class ViewerScreen(Screen[None]):
         frame = loaded.frame
         return capped_box(frame.rows, frame.columns, frame.pixel_spacing, job.box)
 
+    @classmethod
+    def _render_job(
+        cls, source: SliceSource, job: RenderJob
+    ) -> tuple[RenderedImage, LoadedSlice, tuple[int, int] | None] | None:
+        """Decode and render ``job`` (in a worker thread); None when cancelled first."""
+        loaded = source.load(job.index, get_current_worker().cancelled_event)
+        if loaded is None:
+            return None
+        size = cls._size_for(job, loaded)
+        state = job.state
+        request = RenderRequest(
+            frame=loaded.frame.index,
+            window=state.window,
+            invert=state.invert,
+            overlays=state.overlays,
+            size=size,
+            zoom=state.zoom,
+            pan=state.pan,
+        )
+        return render_frame(loaded.ds, loaded.frame, request), loaded, size
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="render", description="Render")
     def render_slice(self, job: RenderJob) -> None:
-        cancel = get_current_worker().cancelled_event
         try:
-            loaded = self.source.load(job.index, cancel)
-            if loaded is None:
-                return
-            size = self._size_for(job, loaded)
-            state = job.state
-            request = RenderRequest(
-                frame=loaded.frame.index,
-                window=state.window,
-                invert=state.invert,
-                overlays=state.overlays,
-                size=size,
-                zoom=state.zoom,
-                pan=state.pan,
-            )
-            image = render_frame(loaded.ds, loaded.frame, request)
+            done = self._render_job(self.source, job)
         except TuiviewerError as exc:
             self.post_message(RenderFailed(job, exc.message))
             return
-        self.post_message(FrameRendered(job, image, loaded, size))
+        if done is not None:
+            self.post_message(FrameRendered(job, *done))
 
     def _next(self) -> None:
         following = self.coalescer.finished()
@@ -336,12 +443,16 @@ class ViewerScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prefetch", description="Read")
     def prefetch(self, indices: list[int]) -> None:
+        self._prefetch(self.source, indices)
+
+    @staticmethod
+    def _prefetch(source: SliceSource, indices: list[int]) -> None:
         cancel = get_current_worker().cancelled_event
         for index in indices:
             if cancel.is_set():
                 return
             try:
-                self.source.load(index, cancel)
+                source.load(index, cancel)
             except TuiviewerError:
                 continue  # shown as an error when the user gets there
 
@@ -353,6 +464,13 @@ class ViewerScreen(Screen[None]):
             error = worker.error
             message = error.message if isinstance(error, TuiviewerError) else repr(error)
             self.notify(f"Render failed: {message}", severity="error")
+        elif worker.group == "link" and event.state == WorkerState.ERROR:
+            if self.link is not None:
+                self._next_link(self.link)
+            self.notify(f"Render failed: {worker.error!r}", severity="error")
+        elif worker.group == "tags" and event.state == WorkerState.ERROR:
+            self._tags_wanted = None
+            self.notify(f"Reading the tags failed: {worker.error!r}", severity="error")
 
     def _display(self, message: FrameRendered) -> None:
         job = message.job
@@ -363,6 +481,10 @@ class ViewerScreen(Screen[None]):
         self.shown_index = job.index
         if not self.presets:
             self.presets = self._presets_for(message.loaded)
+        if self.link is not None and slice_position(self.slices[job.index]) is None:
+            self._follow()  # a frame's position is known only once it is loaded
+        if self.tags_visible:
+            self._schedule_tags()
         frame = message.loaded.frame
         self._mapping = view_mapping(
             frame.rows, frame.columns, frame.pixel_spacing, message.size, job.state.zoom,
@@ -387,7 +509,11 @@ class ViewerScreen(Screen[None]):
         if not loaded.frame.is_grey:
             return []
         values = None if loaded.info.modality == "CT" else loaded.frame.values()
-        return presets_for(loaded.info.modality, loaded.ds, values, frame=loaded.frame.index)
+        config = getattr(self.app, "config", None)
+        overrides = config.presets if isinstance(config, Config) else None
+        return presets_for(
+            loaded.info.modality, loaded.ds, values, overrides=overrides, frame=loaded.frame.index
+        )
 
     # ---- texts ------------------------------------------------------------------------------
     def _set(self, selector: str, content: str | Text) -> None:
@@ -498,6 +624,7 @@ class ViewerScreen(Screen[None]):
             self.direction = 1 if index > self.index else -1
         self.index = index
         self.request_render()
+        self._follow()
         if self.shown_index != index and self.coalescer.pending is not None:
             # A held key: show where it is heading while the renders catch up. Otherwise the
             # frame arrives within a screen update or two and brings its texts along; an extra
@@ -536,6 +663,12 @@ class ViewerScreen(Screen[None]):
             return
         self.go(index)
 
+    def on_image_view_resized(self, message: ImageView.Resized) -> None:
+        if message.view is self.image_view:
+            self.request_render()
+        else:
+            self.request_link_render()
+
     def on_image_view_wheeled(self, message: ImageView.Wheeled) -> None:
         self.go(self.index + message.step)
 
@@ -543,7 +676,7 @@ class ViewerScreen(Screen[None]):
     def _set_view(self, view: ViewState) -> None:
         if view != self.view:
             self.view = view
-            self.request_render()
+            self._render_all()
 
     def _current_window(self) -> Window | None:
         if self.view.window is not None:
@@ -698,6 +831,286 @@ class ViewerScreen(Screen[None]):
         self._redraw()
         self._update_readout()
 
+    # ---- tag panel --------------------------------------------------------------------------
+    @property
+    def tag_tree(self) -> TagTree:
+        return self.query_one("#tags", TagTree)
+
+    def action_tags(self) -> None:
+        self.tags_visible = not self.tags_visible
+        if not self.tags_visible:
+            if self._tags_timer is not None:
+                self._tags_timer.stop()
+                self._tags_timer = None
+            if self.focused is self.tag_tree:
+                self.set_focus(None)
+        self._relayout()
+        if self.tags_visible:
+            self._read_tags()  # asked for: no reason to wait
+
+    def _schedule_tags(self) -> None:
+        """Read the tags once the slice on screen has stayed there for a moment."""
+        if self._tags_timer is not None:
+            self._tags_timer.stop()
+        self._tags_timer = self.set_timer(TAGS_DEBOUNCE_S, self._read_tags)
+        self._update_tags_title()
+
+    def _read_tags(self) -> None:
+        self._tags_timer = None
+        if not self.tags_visible or self.shown_index is None:
+            return
+        path = self.slices[self.shown_index].path
+        loaded = self._tags_loaded
+        if (loaded is not None and loaded.path == path) or self._tags_wanted == path:
+            self._update_tags_title()  # another frame of the same object, or already on its way
+            return
+        self._tags_wanted = path
+        self.tags_reads += 1
+        self._update_tags_title()
+        self.read_tags(path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tags", description="Tags")
+    def read_tags(self, path: Path) -> None:
+        try:
+            loaded = load_file(path)
+        except TuiviewerError as exc:
+            self.post_message(self.TagsFailed(path, exc.message))
+            return
+        self.post_message(self.TagsLoaded(loaded))
+
+    @on(TagsLoaded)
+    def _tags_loaded_message(self, message: TagsLoaded) -> None:
+        if message.loaded.path != self._tags_wanted:
+            return  # the user has moved on; the newer read is under way
+        self._tags_wanted = None
+        self._tags_loaded = message.loaded
+        tree = self.tag_tree
+        # The element the reader follows (say Slice Location) stays under the cursor.
+        keep = tree.cursor_path if tree.rows else None
+        tree.show(message.loaded, keep_path=keep)
+        self._update_tags_title()
+
+    @on(TagsFailed)
+    def _tags_failed(self, message: TagsFailed) -> None:
+        if message.path != self._tags_wanted:
+            return
+        self._tags_wanted = None
+        self._tags_loaded = None
+        self.tag_tree.clear()
+        self._set("#tags-title", Text(f"⚠ {message.path.name}: {message.reason}", "bold red"))
+
+    def _update_tags_title(self) -> None:
+        """Two lines: which slice (or frame) the tags belong to, then the file."""
+        if not self.tags_visible or not self.slices:
+            return
+        loaded = self._tags_loaded
+        index = self.shown_index if self.shown_index is not None else self.index
+        ref = self.slices[index]
+        if loaded is None or loaded.path != ref.path:
+            self._set("#tags-title", f"Tags · reading slice {index + 1} …\n{ref.path.name}")
+            return
+        where = f"slice {index + 1}/{len(self.slices)}"
+        if ref.frames > 1:
+            where = f"frame {ref.frame + 1}/{ref.frames} (whole object)"
+        self._set("#tags-title", f"Tags · {where}\n{loaded.path.name}")
+
+    # ---- side by side -----------------------------------------------------------------------
+    def _beside(self) -> list[list[InstanceRecord]]:
+        """What can be shown beside the current stack: this study's stacks, then priors."""
+        return self.stacks + self.priors
+
+    def _stack_label(self, position: int) -> str:
+        records = self._beside()[position]
+        first = records[0]
+        number = first.series_number if first.series_number is not None else "?"
+        label = f"#{number} {first.modality} {first.series_description}".rstrip()
+        if position >= len(self.stacks):
+            date = first.study_date
+            date = f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else date or "?"
+            label = f"prior {date}: {label}"
+        slices = slices_of(records)
+        label += f" · {len(slices)} {'image' if len(slices) == 1 else 'images'}"
+        spacing = StackGeometry.of(slices).spacing
+        if spacing is not None:
+            label += f" · {spacing:g} mm apart"
+        return label
+
+    def action_beside(self) -> None:
+        if self.link is not None:
+            self.close_link()
+            return
+        beside = self._beside()
+        others = [k for k in range(len(beside)) if k != self.stack_pos and beside[k]]
+        if not others:
+            self.notify(
+                "Neither this study nor a prior has another series to show beside this one.",
+                severity="warning",
+            )
+            return
+
+        def chosen(choice: int | None) -> None:
+            if choice is not None:
+                self.open_link(others[choice])
+
+        labels = [self._stack_label(k) for k in others]
+        self.app.push_screen(ChooseDialog("Show beside this series", labels), chosen)
+
+    def _share_budget(self) -> None:
+        """Two stacks on screen share the one memory budget of decoded and rendered frames."""
+        linked = self.link is not None
+        self.source.frames.limit(self.frame_cache_bytes // 2 if linked else self.frame_cache_bytes)
+        self.rendered.limit(RENDERED_CACHE_BYTES // 2 if linked else RENDERED_CACHE_BYTES)
+
+    def open_link(self, position: int) -> None:
+        """Show stack ``position`` of :attr:`stacks` beside the current one, linked by position."""
+        self.close_link()
+        link = LinkedStack(
+            self._beside()[position],
+            stack=position,
+            max_bytes=self.frame_cache_bytes // 2,
+            rendered_bytes=RENDERED_CACHE_BYTES // 2,
+        )
+        self.link = link
+        self._share_budget()
+        if not link.follow(self._left_position()):
+            self.notify(
+                f"{self._stack_label(position)} cannot be linked by position (no Image "
+                "Position/Orientation): it stays on its first slice.",
+                severity="warning",
+            )
+        self._update_link_text()
+        self._relayout()
+
+    def close_link(self) -> None:
+        """Back to one stack."""
+        if self.link is None:
+            return
+        self.link = None
+        self.workers.cancel_group(self, "link")
+        self.workers.cancel_group(self, "link-prefetch")
+        self.link_view.clear()
+        self._share_budget()
+        self._relayout()
+
+    def _left_position(self) -> tuple[float, float, float] | None:
+        if not self.slices:
+            return None
+        position = slice_position(self.slices[self.index])
+        shown = self._shown
+        if position is None and shown is not None and self.shown_index == self.index:
+            position = shown.loaded.info.position
+        return position
+
+    def _follow(self) -> None:
+        """Move the linked stack to the plane nearest the left slice."""
+        link = self.link
+        if link is None:
+            return
+        if link.follow(self._left_position()):
+            self.request_link_render()
+        self._update_link_text()
+
+    def request_link_render(self) -> None:
+        link = self.link
+        if link is None or not link.slices:
+            return
+        box = self.link_view.pixel_box()
+        if box is None:
+            return
+        self._seq += 1
+        job = RenderJob(
+            seq=self._seq,
+            stack=link.stack,
+            index=link.index,
+            state=self.view,
+            box=box,
+            cap_to_source=self.link_view.mode in (GraphicsMode.KITTY, GraphicsMode.SIXEL),
+            asked_at=time.perf_counter(),
+        )
+        image = link.rendered.get(self._cache_key(job))
+        ref = link.slices[link.index]
+        loaded = link.source.frames.get((ref.path, ref.frame))
+        if image is not None and loaded is not None:
+            size = self._size_for(job, loaded)
+            self._display_link(self.LinkRendered(link, job, image, loaded, size))
+            return
+        running = link.coalescer.in_flight
+        if running is not None and link.coalescer.pending is None:
+            if self._cache_key(running) == self._cache_key(job):
+                return
+        start = link.coalescer.request(job)
+        if start is not None:
+            self.render_link(link, start)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="link", description="Render")
+    def render_link(self, link: LinkedStack, job: RenderJob) -> None:
+        try:
+            done = self._render_job(link.source, job)
+        except TuiviewerError as exc:
+            self.post_message(self.LinkFailed(link, job, exc.message))
+            return
+        if done is not None:
+            self.post_message(self.LinkRendered(link, job, *done))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="link-prefetch")
+    def prefetch_link(self, link: LinkedStack, indices: list[int]) -> None:
+        self._prefetch(link.source, indices)
+
+    def _next_link(self, link: LinkedStack) -> None:
+        following = link.coalescer.finished()
+        if link is not self.link:
+            return
+        if following is not None:
+            self.render_link(link, following)
+        elif link.shown_index is not None:
+            self.prefetch_link(
+                link, prefetch_order(link.shown_index, link.direction, len(link.slices))
+            )
+
+    @on(LinkRendered)
+    def _link_rendered(self, message: LinkRendered) -> None:
+        link = message.link
+        link.rendered.put(self._cache_key(message.job), message.image, message.image.pixels.nbytes)
+        self._next_link(link)
+        self._display_link(message)
+
+    @on(LinkFailed)
+    def _link_failed(self, message: LinkFailed) -> None:
+        self._next_link(message.link)
+        if message.link is not self.link:
+            return
+        name = message.link.slices[message.job.index].path.name
+        self._set("#link-info", Text(f"⚠ {name}: {message.reason}", "bold red"))
+        self.notify(message.reason, title=f"Cannot show {name}", severity="error")
+
+    def _display_link(self, message: LinkRendered) -> None:
+        link, job = message.link, message.job
+        if link is not self.link or job.seq < link.shown_seq:
+            return  # closed, or a newer frame is up
+        link.shown_seq = job.seq
+        link.shown_index = job.index
+        self.link_view.show(message.image.pixels, self._cache_key(job))
+        self._update_link_text()
+
+    def _update_link_text(self) -> None:
+        link = self.link
+        if link is None or not link.slices:
+            return
+        first = link.slices[0].record
+        number = first.series_number if first.series_number is not None else "?"
+        series = f"#{number} {first.modality} {first.series_description}".rstrip()
+        text = f"right: slice {link.index + 1}/{len(link)}"
+        if link.shown_index != link.index:
+            text += " …"
+        location = link.geometry.locations[link.index]
+        position = self._left_position()
+        left = link.geometry.location_of(position) if position is not None else None
+        if location is None or left is None:
+            text += " · not linked: no slice position"
+        else:
+            text += f" at {location:.1f} mm (left {left:.1f}, Δ {location - left:+.1f})"
+        self._set("#link-info", f"{text} · {series} · view shared")
+
     # ---- series, texts, help, leaving -------------------------------------------------------
     def action_series(self, delta: int) -> None:
         if len(self.stacks) < 2:
@@ -714,8 +1127,11 @@ class ViewerScreen(Screen[None]):
         self.cursor_mode = False
         self.shown_index = None
         self.index = self._nearest(current)
+        if self.link is not None:
+            self._share_budget()
         self._update_texts()
         self.request_render()
+        self._follow()
 
     def _nearest(self, position: tuple[float, float, float] | None) -> int:
         """The slice closest to ``position`` (same anatomy when switching series), else 0."""
@@ -732,8 +1148,7 @@ class ViewerScreen(Screen[None]):
 
     def action_texts(self) -> None:
         self.texts_visible = not self.texts_visible
-        for info in self.query(".info"):
-            info.display = self.texts_visible
+        self._relayout()
 
     def action_help(self) -> None:
         lines = []
@@ -746,6 +1161,13 @@ class ViewerScreen(Screen[None]):
             f"{'mouse':>14}  wheel scrolls, drag sets the window (→ wider, ↓ level), "
             "click sets the cursor"
         )
+        lines.append(
+            f"{'':>14}  Tags: the panel follows the slice you stop on; Tab enters it, Esc leaves."
+        )
+        lines.append(
+            f"{'':>14}  Side by side: the right series follows the left by position along the "
+            "slice normal; window, invert, zoom and pan are shared (0: each its own file window)."
+        )
         lines.append("")
         lines.append(f"Graphics: {self.decision.explanation()}")
         self.app.push_screen(HelpScreen("\n".join(lines)))
@@ -756,8 +1178,14 @@ class ViewerScreen(Screen[None]):
             goto.display = False
             self.set_focus(None)
             return
+        if self.focused is not None:  # the tag tree: Esc gives the keys back to the image
+            self.set_focus(None)
+            return
         if self.cursor_mode:
             self.action_cursor()
+            return
+        if self.link is not None:
+            self.close_link()
             return
         self.stop_cine()
         self.app.pop_screen()

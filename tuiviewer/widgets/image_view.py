@@ -331,6 +331,12 @@ class ImageView(Widget):
 
         step: int
 
+    @dataclass
+    class Resized(Message):
+        """The widget has a new size: the frame should be rendered again to fit it."""
+
+        view: ImageView
+
     def __init__(self, decision: GraphicsDecision, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.decision = decision
@@ -420,6 +426,8 @@ class ImageView(Widget):
         if self._pixels is not None:
             # The screen re-renders for the new size; until then keep the old frame centred.
             self._encode(self._pixels, event.size.width, event.size.height)
+        # The screen's own resize does not cover a panel opening beside the image.
+        self.post_message(self.Resized(self))
 
     def on_unmount(self) -> None:
         self._drop_kitty()
