@@ -6,6 +6,7 @@ PACS query (F2), the retrieve queue (F4) and the node manager (F5).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from textual import work
@@ -14,12 +15,14 @@ from textual.binding import Binding
 
 from tuiviewer.config import Config
 from tuiviewer.dicom.index import StudyIndex
-from tuiviewer.dicom.scanning import scan
+from tuiviewer.dicom.scanning import InstanceRecord, scan
+from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import ColorPlan, GraphicsDecision, GraphicsMode
 from tuiviewer.jobs import RetrieveJob
 from tuiviewer.messages import JobFinished
 from tuiviewer.net.nodes import Node, save_nodes
-from tuiviewer.reports.drafts import DraftStore
+from tuiviewer.reports.drafts import Draft, DraftStore
+from tuiviewer.reports.model import KeyImage, Report
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.jobs import JobsScreen
@@ -179,6 +182,39 @@ class TuiviewerApp(App[None]):
     def open_report(self, study_uid: str, path: Path | None, node: Node | None = None) -> None:
         """The report editor for a study (on disk at ``path`` and/or on ``node``)."""
         self.push_screen(ReportScreen(ReportSource(study_uid, path, node)))
+
+    def mark_key_image(self, record: InstanceRecord, frame: int | None) -> None:
+        """Add an image to the report of its study: the open editor, else the saved draft."""
+        image = KeyImage(
+            record.sop_class_uid,
+            record.sop_instance_uid,
+            record.study_uid,
+            record.series_uid,
+            frame,
+        )
+        for screen in self.screen_stack:
+            if isinstance(screen, ReportScreen) and screen.source.study_uid == record.study_uid:
+                screen.add_key_image(image)
+                count = len(screen.report.key_images) if screen.report else 0
+                self.notify(f"Key image marked ({count} in the report).")
+                return
+        drafts = DraftStore()
+        try:
+            draft = drafts.load(record.study_uid) or Draft(
+                record.study_uid,
+                Report(sections=()),
+                patient_name=record.patient_name,
+                patient_id=record.patient_id,
+                accession=record.accession_number,
+            )
+            if image not in draft.report.key_images:
+                report = replace(draft.report, key_images=(*draft.report.key_images, image))
+                draft = drafts.save(replace(draft, report=report))
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        count = len(draft.report.key_images)
+        self.notify(f"Key image marked ({count} in the draft report; W opens it).")
 
     def view_study(self, study_uid: str, path: Path) -> None:
         """The images of a study on disk, over the report (Esc comes back to it)."""

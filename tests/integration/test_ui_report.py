@@ -266,3 +266,37 @@ async def test_addendum_to_a_final_report(ct_folder: Path, tmp_path: Path) -> No
     )
     assert [p.sop_instance_uid for p in addendum.predecessors] == [original_uid]
     assert dciodvfy_errors(path) == []
+
+
+async def test_key_image_marked_in_the_viewer_goes_into_the_sr(
+    ct_folder: Path, tmp_path: Path
+) -> None:
+    from tuiviewer.screens.viewer import ViewerScreen
+    from tuiviewer.widgets.study_tree import StudyTree
+
+    ct = pydicom.dcmread(ct_folder / "CT_small.dcm")
+    app = app_for(ct_folder, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(StudyTree).focus()
+        await pilot.press("v")
+        await settle(pilot)
+        assert isinstance(app.screen, ViewerScreen)
+        await pilot.press("k")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        assert screen.report is not None
+        assert [k.sop_instance_uid for k in screen.report.key_images] == [ct.SOPInstanceUID]
+        area = screen.query_one("#section-findings", TextArea)
+        area.focus()
+        area.insert("See key image.")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert screen.last_sr is not None
+        saved = read_sr(screen.last_sr)
+        path = screen.last_sr
+    assert [k.sop_instance_uid for k in saved.key_images] == [ct.SOPInstanceUID]
+    assert dciodvfy_errors(path) == []

@@ -204,6 +204,7 @@ class ViewerScreen(Screen[None]):
         Binding("o", "texts", "Hide texts", show=False),
         Binding("O", "overlays", "Overlays 60xx", show=False),
         Binding("r", "reset", "Reset"),
+        Binding("k", "key_image", "Key image"),
     ]
 
     def __init__(
@@ -913,6 +914,15 @@ class ViewerScreen(Screen[None]):
         if ref.frames > 1:
             where = f"frame {ref.frame + 1}/{ref.frames} (whole object)"
         self._set("#tags-title", f"Tags · {where}\n{loaded.path.name}")
+
+    def action_key_image(self) -> None:
+        """Mark the slice (frame) on screen as a key image of the study's report."""
+        marker = getattr(self.app, "mark_key_image", None)
+        if marker is None or not self.slices:
+            return
+        ref = self.slices[self.index]
+        # A frame number only for multi-frame objects (dciodvfy rejects it otherwise).
+        marker(ref.record, ref.frame + 1 if ref.frames > 1 else None)
 
     # ---- side by side -----------------------------------------------------------------------
     def _beside(self) -> list[list[InstanceRecord]]:
