@@ -10,8 +10,12 @@ from textual.message import Message
 from tuiviewer.dicom.deid import ExportSummary
 from tuiviewer.dicom.loading import LoadedFile
 from tuiviewer.dicom.scanning import InstanceRecord, ScanProgress
+from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.jobs import RetrieveJob
+from tuiviewer.net.echo import echo
 from tuiviewer.net.find import SeriesRow, StudyRow
+from tuiviewer.net.nodes import Node
+from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.render.pipeline import RenderedImage
 from tuiviewer.viewing import LoadedSlice, RenderJob
 
@@ -90,6 +94,15 @@ class EchoAnswered(Message):
     node_name: str
     rtt_ms: float | None
     error: str | None
+
+
+def echo_node(node: Node, trace: AssociationTrace | None = None) -> EchoAnswered:
+    """C-ECHO ``node`` (blocking: call it from a worker thread) and say how it went."""
+    try:
+        result = echo(node, trace=trace)
+    except TuiviewerError as exc:
+        return EchoAnswered(node.name, None, exc.message)
+    return EchoAnswered(node.name, result.rtt_ms, None)
 
 
 @dataclass

@@ -15,8 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
 
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.messages import EchoAnswered
-from tuiviewer.net.echo import echo
+from tuiviewer.messages import EchoAnswered, echo_node
 from tuiviewer.net.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 
@@ -257,12 +256,7 @@ class NodesScreen(Screen[None]):
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="echo", description="C-ECHO")
     def run_echo(self, node: Node) -> None:
-        try:
-            result = echo(node)
-        except TuiviewerError as exc:
-            self.post_message(EchoAnswered(node.name, None, exc.message))
-            return
-        self.post_message(EchoAnswered(node.name, result.rtt_ms, None))
+        self.post_message(echo_node(node))
 
     @on(EchoAnswered)
     def _echo_answered(self, message: EchoAnswered) -> None:

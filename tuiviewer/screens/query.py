@@ -22,8 +22,13 @@ from textual.worker import get_current_worker
 
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.jobs import RetrieveJob
-from tuiviewer.messages import EchoAnswered, QueryFinished, SeriesFound, StudiesFound
-from tuiviewer.net.echo import echo
+from tuiviewer.messages import (
+    EchoAnswered,
+    QueryFinished,
+    SeriesFound,
+    StudiesFound,
+    echo_node,
+)
 from tuiviewer.net.find import (
     FindQuery,
     QueryLevel,
@@ -428,12 +433,7 @@ class QueryScreen(Screen[None]):
     def run_echo(self, node: Node) -> None:
         trace = AssociationTrace()
         self.last_trace = trace
-        try:
-            result = echo(node, trace=trace)
-        except TuiviewerError as exc:
-            self.post_message(EchoAnswered(node.name, None, exc.message))
-            return
-        self.post_message(EchoAnswered(node.name, result.rtt_ms, None))
+        self.post_message(echo_node(node, trace))
 
     @on(EchoAnswered)
     def _echo_answered(self, message: EchoAnswered) -> None:
