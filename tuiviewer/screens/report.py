@@ -168,6 +168,8 @@ class ReportScreen(Screen[None]):
         except TuiviewerError as exc:
             self.notify(exc.message, severity="error")
         self.load_context()
+        # The autosaver writes in its own thread: show when the draft reached the disk.
+        self.set_interval(0.5, self._update_status)
 
     def on_unmount(self) -> None:
         self.autosaver.close()
