@@ -100,8 +100,10 @@ class OrthancConfig:
     default_encoding: str = "Utf8"
     """``DefaultEncoding``: Orthanc answers C-FIND in this encoding, so with its Debian default
     (``Latin1``) characters outside Latin-1, Cyrillic for instance, are lost."""
-    modalities: dict[str, tuple[str, str, int]] = field(default_factory=dict)
-    """``DicomModalities``: name -> (AE title, host, port), the C-MOVE destinations."""
+    modalities: dict[str, tuple[str, str, int] | dict[str, Any]] = field(default_factory=dict)
+    """``DicomModalities``: name -> (AE title, host, port), the C-MOVE destinations; or the
+    object form Orthanc also reads, e.g. ``{"AET": ..., "Host": ..., "Port": ...,
+    "UseDicomTls": True}`` (Orthanc >= 1.9) for a destination reached over DICOM TLS."""
     tls: TlsFiles | None = None
     """DICOM TLS for the DICOM port; None for plain TCP."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -194,8 +196,8 @@ class Orthanc:
             "UnknownSopClassAccepted": True,
             "AcceptedTransferSyntaxes": ["1.2.840.10008.1.*"],
             "DicomModalities": {
-                name: [aet, host, port]
-                for name, (aet, host, port) in self.config.modalities.items()
+                name: dict(entry) if isinstance(entry, dict) else list(entry)
+                for name, entry in self.config.modalities.items()
             },
             "DicomModalitiesInDatabase": False,
             # Orthanc as C-MOVE/C-STORE SCU: fail fast and do not hold idle associations open.

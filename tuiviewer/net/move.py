@@ -5,12 +5,19 @@ C-GET brings instances back over our own association; C-MOVE makes the PACS open
 association to a storage SCP it knows by AE title. Both end in :class:`InstanceWriter`, which
 writes each instance to disk the moment it arrives (file meta + the bytes as received, never
 decoded, never a whole study in memory) through the store's temporary-file-then-rename path.
+
+The storage SCP receives PHI from whoever connects, so it listens only while a C-MOVE runs,
+on loopback when the PACS is on this computer, and over DICOM TLS (the PACS's certificate
+required) when the node uses TLS.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import queue
+import socket
+import ssl
 import threading
 import zlib
 from collections.abc import Callable
@@ -26,10 +33,14 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom.utils import make_target
 
 from tuiviewer.net.association import disable_nagle
 from tuiviewer.net.errors import NetError
+from tuiviewer.net.nodes import Node
 from tuiviewer.net.sopclasses import RANKED_STORAGE_CLASSES
+from tuiviewer.net.tls import ssl_reason
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.store import InvalidUIDError, LocalStore, StoreError
 
@@ -225,6 +236,69 @@ class InstanceWriter:
         return _refusal(code, comment)
 
 
+def listen_address(node: Node) -> str:
+    """The address our C-MOVE storage SCP binds for ``node``.
+
+    ``node.move_bind`` when set; the loopback address when the PACS is on this computer (no
+    one else needs to reach us then); otherwise every interface (``"0.0.0.0"``, or ``"::"``
+    when the PACS is reached over IPv6), since the PACS calls back to an address we do not
+    know.
+    """
+    if node.move_bind:
+        return node.move_bind
+    try:
+        infos = socket.getaddrinfo(node.host, node.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return "0.0.0.0"  # the association will fail and say why; listen as before meanwhile
+    # The address family association.py dials: IPv4 first.
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    family, address = infos[0][0], str(infos[0][4][0])
+    if ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+        return "127.0.0.1" if family == socket.AF_INET else "::1"
+    return "0.0.0.0" if family == socket.AF_INET else "::"
+
+
+class _StorageServer(ThreadedAssociationServer):
+    """pynetdicom's server with the TLS handshake moved off the accepting thread.
+
+    pynetdicom shakes hands inside ``accept``, in the one thread that accepts every
+    connection, without a timeout and without a word when it fails: a peer that connects and
+    stays silent would block the SCP for good, and a PACS speaking plain DICOM would be turned
+    away unexplained. Here each connection shakes hands in its own thread, within
+    ``handshake_timeout``, and a failure is reported to ``on_tls_failure``.
+    """
+
+    handshake_timeout: float = 30
+    on_tls_failure: Callable[[str, BaseException], None] | None = None
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        assert self.socket is not None
+        client, address = self.socket.accept()
+        if self.ssl_context is not None:
+            client = self.ssl_context.wrap_socket(
+                client, server_side=True, do_handshake_on_connect=False
+            )
+        return client, address
+
+    def process_request_thread(
+        self,
+        request: socket.socket | tuple[bytes, socket.socket],
+        client_address: tuple[str, int] | str,
+    ) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(self.handshake_timeout)
+                request.do_handshake()
+                request.settimeout(None)
+            except OSError as exc:  # ssl.SSLError and TimeoutError are OSErrors
+                peer = client_address[0] if isinstance(client_address, tuple) else client_address
+                if self.on_tls_failure is not None:
+                    self.on_tls_failure(str(peer), exc)
+                self.shutdown_request(request)
+                return
+        super().process_request_thread(request, client_address)
+
+
 class StorageScp:
     """Our storage SCP, listening while a C-MOVE runs (``with StorageScp(...) as scp:``).
 
@@ -239,6 +313,7 @@ class StorageScp:
         handler: Callable[[Any], int | Dataset],
         *,
         host: str = "",
+        ssl_context: ssl.SSLContext | None = None,
         trace: AssociationTrace | None = None,
         network_timeout: float = 60,
         dimse_timeout: float = 60,
@@ -248,17 +323,26 @@ class StorageScp:
         ae_title: our AE title, the C-MOVE destination the PACS knows us by.
         port: TCP port to listen on (the node's ``move_port``).
         handler: the EVT_C_STORE handler, usually :meth:`InstanceWriter.handle`.
-        host: address to bind; all interfaces by default, since the PACS calls us back.
-        trace: incoming associations and C-STORE requests are noted in it.
+        host: address to bind (see :func:`listen_address`); ``""`` is every IPv4
+            interface, ``"::"`` every interface.
+        ssl_context: a server context (:func:`tuiviewer.net.tls.server_ssl_context`) to
+            accept only DICOM TLS connections; plain TCP when None.
+        trace: incoming associations, TLS handshake failures and C-STORE requests are noted
+            in it.
+        acse_timeout: also the time a connecting PACS has to finish the TLS handshake.
         """
         self.ae_title = ae_title
         self.port = port
         self.host = host
+        self.ssl_context = ssl_context
         self.trace = trace
         self._handler = handler
         self._timeouts = (network_timeout, dimse_timeout, acse_timeout)
         self._server: Any = None
+        self._lock = threading.Lock()
         self.associations = 0
+        self.tls_failures: list[str] = []
+        """One sentence per connection refused at the TLS handshake (address and reason)."""
 
     def __enter__(self) -> StorageScp:
         self.start()
@@ -272,11 +356,18 @@ class StorageScp:
     ) -> None:
         self.stop()
 
+    @property
+    def where(self) -> str:
+        """``127.0.0.1 port 11113`` or ``all interfaces port 11113``, for messages."""
+        host = self.host if self.host not in ("", "0.0.0.0", "::") else "all interfaces"
+        return f"{host} port {self.port}"
+
     def start(self) -> None:
-        """Start listening in pynetdicom's server thread.
+        """Start listening in a background server thread.
 
         Raises:
-            NetError: the port cannot be bound (in use, or privileged).
+            NetError: the port cannot be bound (in use, or privileged) or the address is not
+                one of this computer's.
         """
         ae = AE(ae_title=self.ae_title)
         ae.network_timeout, ae.dimse_timeout, ae.acse_timeout = self._timeouts
@@ -294,24 +385,61 @@ class StorageScp:
             handlers.append((evt.EVT_DIMSE_RECV, lambda event: trace.on_dimse_recv(event.message)))
             handlers.append((evt.EVT_DIMSE_SENT, lambda event: trace.on_dimse_sent(event.message)))
         try:
-            self._server = ae.start_server(
-                (self.host, self.port), block=False, evt_handlers=handlers
+            server = ae.make_server(
+                (self.host, self.port),
+                ssl_context=self.ssl_context,
+                evt_handlers=handlers,
+                server_class=_StorageServer,
             )
         except OSError as exc:
-            where = f"{self.host or 'all interfaces'} port {self.port}"
             raise NetError(
-                f"Cannot listen for C-MOVE sub-operations on {where}: "
-                f"{exc.strerror or exc}; choose another move port for the node."
+                f"Cannot listen for C-MOVE sub-operations on {self.where}: "
+                f"{exc.strerror or exc}; choose another move port (or move_bind address) "
+                "for the node."
             ) from exc
+        assert isinstance(server, _StorageServer)
+        server.handshake_timeout = self._timeouts[2]
+        server.on_tls_failure = self._on_tls_failure
+        # AssociationServer.shutdown() removes itself from this list, as start_server() fills it.
+        ae._servers.append(server)
+        thread = threading.Thread(
+            target=make_target(server.serve_forever),
+            name=f"tuiviewer-storage-scp-{self.port}",
+            daemon=True,
+        )
+        thread.start()
+        self._server = server
+        if self.trace is not None:
+            if self.ssl_context is None:
+                security = "plain TCP"
+            elif self.ssl_context.verify_mode == ssl.CERT_REQUIRED:
+                security = "DICOM TLS, PACS certificate required"
+            else:
+                security = "DICOM TLS, PACS certificate not checked"
+            self.trace.note(f"storage SCP listening on {self.where} ({security})")
 
     def _on_accepted(self, event: Any) -> None:
-        self.associations += 1
+        with self._lock:
+            self.associations += 1
         if self.trace is not None:
             requestor = event.assoc.requestor
+            over = " over TLS" if self.ssl_context is not None else ""
             self.trace.note(
                 f"storage association from {str(requestor.ae_title)!r} "
-                f"({requestor.address}) accepted on port {self.port}"
+                f"({requestor.address}) accepted{over} on port {self.port}"
             )
+
+    def _on_tls_failure(self, peer: str, exc: BaseException) -> None:
+        if isinstance(exc, TimeoutError):
+            reason = f"no TLS handshake within {self._timeouts[2]:g} s"
+        else:
+            reason = ssl_reason(exc)
+        text = f"a connection from {peer} to port {self.port} failed the TLS handshake ({reason})"
+        with self._lock:
+            self.tls_failures.append(text)
+        logger.warning("Storage SCP: %s", text)
+        if self.trace is not None:
+            self.trace.note(f"storage SCP: {text}")
 
     def stop(self) -> None:
         """Stop listening and close any association still open."""

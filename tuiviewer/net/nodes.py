@@ -56,6 +56,9 @@ class Node:
     """C-GET (one association) or C-MOVE (the peer connects back to our storage SCP)."""
     move_port: int = 11113
     """Port of our storage SCP that receives C-MOVE sub-operations."""
+    move_bind: str = ""
+    """Address our storage SCP listens on; when empty, loopback if the peer is on this
+    computer, else every interface (the peer must reach us; this keeps others out)."""
     tls: TlsSettings | None = None
     """DICOM TLS settings; plain TCP when None."""
     connect_timeout: float = 10
@@ -210,6 +213,11 @@ def node_from_mapping(name: str, table: Mapping[str, Any], base: Path = Path("."
         ),
         retrieve=retrieve,
         move_port=_validate_port(table.get("move_port", 11113), f"{where}.move_port"),
+        move_bind=(
+            _validate_host(table["move_bind"], f"{where}.move_bind")
+            if table.get("move_bind", "") != ""
+            else ""
+        ),
         tls=tls,
         **timeouts,
     )

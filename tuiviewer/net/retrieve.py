@@ -33,16 +33,18 @@ from tuiviewer.net.errors import (
     DimseStatusError,
     NetError,
     NoAcceptedContext,
+    TlsFailed,
     status_meaning,
 )
 from tuiviewer.net.find import FindQuery, QueryLevel, _CancelWatcher, find
-from tuiviewer.net.move import InstanceWriter, StorageScp
+from tuiviewer.net.move import InstanceWriter, StorageScp, listen_address
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.sopclasses import (
     broad_storage_contexts,
     scp_roles,
     storage_contexts,
 )
+from tuiviewer.net.tls import server_ssl_context
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.store import LocalStore, validate_uid
 
@@ -442,6 +444,9 @@ def _execute(
                 node.calling_aet,
                 node.move_port,
                 writer.handle,
+                host=listen_address(node),
+                # The PACS calls back with the PHI: over TLS too when we call it over TLS.
+                ssl_context=server_ssl_context(node.tls) if node.tls is not None else None,
                 trace=trace,
                 network_timeout=node.network_timeout,
                 dimse_timeout=node.dimse_timeout,
@@ -489,6 +494,8 @@ def _execute(
             writer.close()
 
     received = list(writer.received)
+    if error is not None and scp is not None and scp.tls_failures:
+        error = _tls_hint(error, node, scp)
     if error is not None and not received and run.final.completed == 0:
         # Nothing arrived: there is no partial result to hand back, only the failure.
         if method == "move" and isinstance(error, DimseStatusError):
@@ -510,6 +517,43 @@ def _execute(
         elapsed_s=time.monotonic() - run.started,
         refused=list(writer.refused),
         inventory_used=inventory is not None,
+    )
+
+
+def _tls_hint(error: NetError, node: Node, scp: StorageScp) -> TlsFailed:
+    """The C-MOVE failed after the PACS could not connect back over TLS: say that first.
+
+    OpenSSL's reason tells who refused whom: "wrong version number" is a plain DICOM
+    A-ASSOCIATE-RQ where a ClientHello belongs; an "alert" is the PACS refusing our
+    certificate (Orthanc answers "unsupported certificate" when it lacks serverAuth); a
+    failed verification or a missing certificate is us refusing the PACS's.
+    """
+    failure = scp.tls_failures[0]
+    ours = str(node.tls.cert_file) if node.tls is not None and node.tls.cert_file else "ours"
+    if "wrong version number" in failure or "http request" in failure:
+        advice = (
+            f"the PACS connected without TLS: configure {node.calling_aet!r} there as a "
+            "C-MOVE destination with DICOM TLS"
+        )
+    elif " alert " in failure:
+        advice = (
+            f"the PACS refused our certificate {ours!r}: it must be signed by a CA the PACS "
+            "trusts and, if it lists extended key usages, allow serverAuth as well as "
+            "clientAuth"
+        )
+    elif "verify failed" in failure or "did not return a certificate" in failure:
+        advice = (
+            "we refused the PACS's client certificate: it must be signed by the CA in the "
+            "node's ca_file"
+        )
+    else:
+        advice = (
+            f"configure {node.calling_aet!r} on the PACS as a C-MOVE destination with DICOM "
+            "TLS and a client certificate signed by the CA in the node's ca_file"
+        )
+    return TlsFailed(
+        f"{node.describe()} could not deliver the C-MOVE to our storage SCP on "
+        f"{scp.where}, which accepts DICOM TLS only: {failure}; {advice}. {error.message}"
     )
 
 
@@ -575,8 +619,9 @@ def retrieve_study(
         series_uids: only these series (default: every series of the study).
         first_series: retrieved before the others (e.g. the one the user opened).
         method: ``"get"`` (C-GET) or ``"move"`` (C-MOVE to our storage SCP on
-            ``node.move_port``, with our calling AE title as destination); default
-            ``node.retrieve``.
+            ``node.move_port``, with our calling AE title as destination; the SCP accepts
+            only DICOM TLS when the node has TLS settings, and listens on loopback when the
+            PACS is on this computer); default ``node.retrieve``.
         progress: called after every instance written and every pending response that changes
             the failure counts, from the store's commit thread or the retrieving thread.
         cancel: set it to send C-CANCEL; the result then says ``cancelled`` and keeps what
@@ -595,6 +640,8 @@ def retrieve_study(
         NetError: the retrieve could not start (connection, association, TLS, no Q/R
             context), or it failed before any instance arrived (e.g. 0xA801 "Move
             destination unknown", an abort before the first instance).
+        TlsFailed: (a NetError) also when the PACS could not connect back to our storage
+            SCP over TLS for a C-MOVE; the message gives the handshake's reason.
     """
     validate_uid(study_uid, "Study Instance UID")
     for uid in [*(series_uids or ()), *([first_series] if first_series else [])]:

@@ -1,4 +1,8 @@
-"""Client SSL contexts for DICOM TLS (PS3.15 Annex B.1), built from a node's settings."""
+"""SSL contexts for DICOM TLS (PS3.15 Annex B.1), built from a node's settings.
+
+The client context secures the associations we open; the server context secures the one the
+PACS opens back to our storage SCP during a C-MOVE, with the same certificate and CA.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,52 @@ def ssl_context(settings: TlsSettings) -> ssl.SSLContext:
                 f"The client certificate {str(settings.cert_file)!r} or its key cannot be "
                 f"loaded: {_reason(exc)}."
             ) from exc
+    return ctx
+
+
+def server_ssl_context(settings: TlsSettings) -> ssl.SSLContext:
+    """Return a server ``SSLContext`` for our C-MOVE storage SCP: present ``cert_file``/
+    ``key_file``, and require a client certificate signed by ``ca_file`` from the PACS.
+
+    The PACS must present a certificate unless ``settings.verify`` is false; ``ca_file`` alone
+    vouches for it (the system CA store when ``ca_file`` is None). TLS 1.2 at least.
+    ``cert_file`` is presented to the PACS as a server certificate here and as a client
+    certificate when we call it: if it lists extended key usages it needs both
+    ``serverAuth`` and ``clientAuth``.
+
+    Raises:
+        TlsFailed: there is no ``cert_file`` (a TLS server cannot do without one), or a
+            certificate, key or CA file cannot be loaded (the message names it).
+    """
+    if settings.cert_file is None:
+        raise TlsFailed(
+            "DICOM TLS for the C-MOVE storage SCP needs our own certificate, but the node's "
+            "tls table has no cert_file; set cert_file (and key_file) or retrieve with C-GET."
+        )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED if settings.verify else ssl.CERT_NONE
+    if settings.ca_file is not None:
+        # Only the configured CA: with the system store too, anyone holding a certificate
+        # from a public CA could push instances into our store.
+        try:
+            ctx.load_verify_locations(cafile=str(settings.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsFailed(
+                f"The CA file {str(settings.ca_file)!r} cannot be loaded: {_reason(exc)}."
+            ) from exc
+    elif settings.verify:
+        ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(
+            certfile=str(settings.cert_file),
+            keyfile=str(settings.key_file) if settings.key_file else None,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsFailed(
+            f"The certificate {str(settings.cert_file)!r} or its key, which our C-MOVE "
+            f"storage SCP presents, cannot be loaded: {_reason(exc)}."
+        ) from exc
     return ctx
 
 
