@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,3 +43,14 @@ def sample_folder(tmp_path: Path) -> Path:
     shutil.copy(testdata("MR_small.dcm"), folder / "nested" / "deeper" / "MR_small.dcm")
     (folder / "notes.txt").write_text("not a DICOM file\n")
     return folder
+
+
+def require_tool(name: str, found: bool) -> None:
+    """Skip a test whose real tool is missing here; on CI (CI=true) that is a failure instead,
+    since scripts/test installs every tool and a silent skip would hide a broken set-up."""
+    if found:
+        return
+    message = f"{name} is not installed (scripts/test installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)

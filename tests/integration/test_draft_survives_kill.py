@@ -9,63 +9,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_tool
 from tests.conftest import testdata as sample_file
-
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-
-
-class Tmux:
-    """One private tmux server (its own socket) running the workstation."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.socket = f"tuiviewer-test-{uuid.uuid4().hex[:8]}"
-        self.env = env
-
-    def run(self, *args: str) -> str:
-        result = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
-        )
-        return result.stdout
-
-    def start(self, session: str, folder: Path) -> None:
-        exports = " ".join(f"{key}={value}" for key, value in self.env.items())
-        command = f"exec env {exports} {sys.executable} -m tuiviewer open {folder}"
-        self.run("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
-
-    def screen(self, session: str) -> str:
-        return self.run("capture-pane", "-p", "-t", session)
-
-    def wait_for(self, session: str, text: str, timeout: float = 20) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.screen(session)
-            if text in screen:
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
-
-    def pid(self, session: str) -> int:
-        return int(self.run("display-message", "-p", "-t", session, "#{pane_pid}").strip())
-
-    def keys(self, session: str, *keys: str) -> None:
-        self.run("send-keys", "-t", session, *keys)
-
-    def kill_server(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+from tests.support.tmux import Tmux
 
 
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    require_tool("tmux", shutil.which("tmux") is not None)
     env = {
         "TUIVIEWER_CONFIG_DIR": str(tmp_path / "config"),
         "TUIVIEWER_DATA_DIR": str(tmp_path / "data"),
