@@ -4,9 +4,11 @@ Runs ``tuiviewer open`` in a pseudo-terminal of 120×40 cells (10×20-pixel cell
 512² CT series (noise σ = 10 HU, shown at the file's W/L 40/400), opens the viewer with ``v``,
 steps ``--steps`` slices with the down arrow, one at a time, and counts what the app writes
 between a key and the moment its frame has been written. Also the module the other viewer
-benchmarks use to drive the real app (:class:`PtyApp`).
+benchmarks use to drive the real app (:class:`PtyApp`). ``--low-bandwidth`` runs the app with
+that flag (target: ≤ 40 KB per step in half-block mode).
 
     .venv/bin/python benchmarks/wire_bytes.py --keep /tmp/bench/ct300
+    .venv/bin/python benchmarks/wire_bytes.py --keep /tmp/bench/ct300 --low-bandwidth
 """
 
 from __future__ import annotations
@@ -47,15 +49,26 @@ def ensure_series(folder: Path | None, slices: int) -> Path:
 class PtyApp:
     """``tuiviewer open FOLDER`` in a pseudo-terminal, with helpers to wait for what it draws."""
 
-    def __init__(self, folder: Path, graphics: str, cols: int = COLS, rows: int = ROWS) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        graphics: str,
+        cols: int = COLS,
+        rows: int = ROWS,
+        *,
+        low_bandwidth: bool = False,
+    ) -> None:
         master, slave = os.openpty()
         size = struct.pack("HHHH", rows, cols, cols * CELL_W, rows * CELL_H)
         fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
         hidden = ("TMUX", "SSH_TTY", "SSH_CONNECTION")  # a plain local terminal
         env = {k: v for k, v in os.environ.items() if k not in hidden}
         env.update(TERM="xterm-256color", COLORTERM="truecolor")
+        command = [sys.executable, "-m", "tuiviewer", "open", str(folder), "--graphics", graphics]
+        if low_bandwidth:
+            command.append("--low-bandwidth")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tuiviewer", "open", str(folder), "--graphics", graphics],
+            command,
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -131,8 +144,10 @@ class PtyApp:
         os.close(self.fd)
 
 
-def measure(folder: Path, graphics: str, slices: int, steps: int) -> tuple[list[float], list[int]]:
-    app = PtyApp(folder, graphics)
+def measure(
+    folder: Path, graphics: str, slices: int, steps: int, *, low_bandwidth: bool = False
+) -> tuple[list[float], list[int]]:
+    app = PtyApp(folder, graphics, low_bandwidth=low_bandwidth)
     try:
         app.open_viewer(slices)
         times, sizes = [], []
@@ -152,13 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--modes", default="halfcell,kitty", help="comma-separated modes")
+    parser.add_argument("--low-bandwidth", action="store_true", help="run with --low-bandwidth")
     args = parser.parse_args(argv)
     folder = ensure_series(args.keep, args.slices)
-    print(f"{args.steps} slice steps, {COLS}×{ROWS} cells, 512² CT σ 10 HU, W/L 40/400")
+    lean = " (--low-bandwidth)" if args.low_bandwidth else ""
+    print(f"{args.steps} slice steps, {COLS}×{ROWS} cells, 512² CT σ 10 HU, W/L 40/400{lean}")
     for mode in args.modes.split(","):
-        _, sizes = measure(folder, mode, args.slices, args.steps)
+        _, sizes = measure(folder, mode, args.slices, args.steps, low_bandwidth=args.low_bandwidth)
         print(
             f"{mode:9} bytes/step  mean {statistics.mean(sizes) / 1024:7.1f} KiB"
+            f" ({statistics.mean(sizes) / 1000:.1f} KB)"
             f"  median {statistics.median(sizes) / 1024:7.1f} KiB  max {max(sizes) / 1024:7.1f} KiB"
         )
     return 0

@@ -29,6 +29,9 @@ class UiConfig:
     """The reader's name proposed when signing a report (DICOM PN: ``Family^Given``)."""
     organization: str = ""
     """The reader's organization (Verifying Organization of signed reports)."""
+    low_bandwidth: bool = False
+    """Viewer for thin links (as ``--low-bandwidth``): quantised images, only changed rows
+    repainted, window/level changes debounced, cine capped, no animations."""
 
 
 @dataclass(frozen=True)

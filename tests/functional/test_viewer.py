@@ -5,6 +5,8 @@ Expected values come from the files (read with pydicom) and the standard, not fr
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -507,3 +509,144 @@ async def test_a_prior_study_of_the_patient_can_be_shown_beside(current_and_prio
         left_z = screen.slices[screen.index].record.image_position[2]  # type: ignore[index]
         nearest = min(range(len(prior_z)), key=lambda k: abs(prior_z[k] - left_z))
         assert screen.link.shown_index == nearest
+
+
+# ---- low-bandwidth mode and Sixel ------------------------------------------------------------
+
+
+def lean_app(folder: Path) -> TuiviewerApp:
+    return make_app(Config(), [folder], graphics=GraphicsMode.HALFCELL, low_bandwidth=True)
+
+
+async def test_low_bandwidth_from_config_says_so_in_the_badge_and_quantises(
+    ct_folder: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[ui]\nlow_bandwidth = true\n")
+    app = make_app(load_config(path), [ct_folder], graphics=GraphicsMode.HALFCELL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        badge = text(screen, "#badge")
+        assert "low-bandwidth" in badge and "quantised: 32 levels" in badge
+        shown = screen.image_view._pixels
+        assert shown is not None
+        assert len(np.unique(shown)) <= 32, "no more than 32 grey levels are sent"
+        assert app.animation_level == "none"
+
+
+async def test_low_bandwidth_caps_cine_at_5_fps(ct_folder: Path) -> None:
+    app = lean_app(ct_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        await pilot.press("plus", "plus", "plus")
+        await pilot.press("space")
+        assert "cine 5 fps" in text(screen, "#overlay-br")
+        assert screen.cine is not None and screen.fps == 5
+        await pilot.press("space")
+    normal = new_app(ct_folder)
+    async with normal.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        await pilot.press("plus", "plus", "plus")
+        assert screen.fps == 13, "without the flag the same keys go past 5 fps"
+
+
+async def key_repeat(pilot: Pilot[None], key: str, count: int, gap: float) -> float:
+    """A held key as the terminal repeats it, one key every ``gap`` seconds; returns how long
+    the burst took."""
+    started = time.monotonic()
+    for _ in range(count):
+        pilot.app.post_message(events.Key(key, key))
+        await pilot.pause(gap)
+    return time.monotonic() - started
+
+
+async def test_a_window_key_burst_renders_fewer_frames_than_keys_in_low_bandwidth(
+    ct_folder: Path, by_position: list[pydicom.Dataset]
+) -> None:
+    ds = by_position[0]
+    center, width = float(ds.WindowCenter), float(ds.WindowWidth)
+    # Ten presses of w raise the level by 2% of the width each (width unchanged).
+    expected = f"W {width:g} L {center + 10 * 0.02 * width:g}"
+    renders: dict[bool, int] = {}
+    for lean in (False, True):
+        app = lean_app(ct_folder) if lean else new_app(ct_folder)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_viewer(pilot)
+            before = screen.image_view.frames_sent
+            took = await key_repeat(pilot, "w", 10, 0.03)
+            await wait_until(pilot, lambda: expected in text(screen, "#overlay-br"))  # noqa: B023
+            renders[lean] = screen.image_view.frames_sent - before
+    assert renders[False] >= 8, "without the flag, repeated keys render one frame each"
+    # At most one frame per 150 ms while the keys come, plus the last one.
+    most = math.floor(took / 0.15) + 2
+    assert renders[True] <= min(most, 9), f"{renders[True]} frames for 10 keys in {took:.2f} s"
+
+
+async def test_low_bandwidth_repaints_only_the_rows_a_cursor_move_changes(ct_folder: Path) -> None:
+    app = lean_app(ct_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        view = screen.image_view
+        drawn: list[int] = []
+        original = view.render_line
+
+        def counting(y: int):  # type: ignore[no-untyped-def]
+            drawn.append(y)
+            return original(y)
+
+        view.render_line = counting  # type: ignore[method-assign]
+        await pilot.press("right")
+        await settle(pilot)
+        await pilot.pause(0.05)
+        placement = view._placement
+        assert placement is not None and drawn
+        # The cross spans 3 pixels each side of the cursor: at most 4 cell rows of 2 pixels.
+        assert len(set(drawn)) <= 4, f"rows {sorted(set(drawn))} repainted for a 1-pixel move"
+        assert len(set(drawn)) < placement.rows
+
+
+async def test_sixel_frames_are_encoded_at_source_size_and_decode_to_what_is_shown(
+    ct_folder: Path,
+) -> None:
+    from tests.unit.test_sixel import decode_sixel
+
+    app = make_app(Config(), [ct_folder], graphics=GraphicsMode.SIXEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        view = screen.image_view
+        canvas = view.query_one("#sixel")
+        shown = view._pixels
+        assert shown is not None
+        # A 64² slice in a widget hundreds of terminal pixels wide is never enlarged.
+        assert shown.shape == (64, 64)
+        data = canvas.data  # type: ignore[attr-defined]
+        decoded = decode_sixel(data)
+        assert decoded.shape[:2] == shown.shape
+        assert np.abs(decoded[..., 0] - shown.astype(int)).max() <= 127.5 / 63 + 1.3
+        assert "quantised: 64 grey levels (Sixel)" in text(screen, "#badge")
+        writes = canvas.writes  # type: ignore[attr-defined]
+        assert writes >= 1
+        screen.query_one("#badge", Static).update("status changed")
+        await settle(pilot)
+        assert canvas.writes == writes, "an unrelated repaint does not resend the image"  # type: ignore[attr-defined]
+        await pilot.press("down")
+        await settle(pilot)
+        assert canvas.data != data and canvas.writes > writes  # type: ignore[attr-defined]
+
+
+async def test_a_click_in_the_middle_of_the_image_puts_the_cursor_on_the_middle_pixel(
+    ct_folder: Path, by_position: list[pydicom.Dataset]
+) -> None:
+    rows, cols = int(by_position[0].Rows), int(by_position[0].Columns)
+    for lean in (False, True):
+        app = lean_app(ct_folder) if lean else new_app(ct_folder)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_viewer(pilot)
+            size = screen.image_view.content_size
+            await pilot.click("#image", offset=(size.width // 2, size.height // 2))
+            await settle(pilot)
+            x, y = (int(v) for v in text(screen, "#readout").split(":")[0].split()[1::2])
+            # One cell is about one source pixel wide and two tall here.
+            assert abs(x - cols / 2) <= 1.5 and abs(y - rows / 2) <= 2.5, (lean, x, y)

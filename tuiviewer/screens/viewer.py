@@ -13,6 +13,11 @@ user stops on: the read is debounced, so scrolling through a stack does not read
 the way. The side-by-side (``b``) shows a second stack of the study beside the first, linked by
 position along the slice normal (not by index, so a 5 mm prior follows a 2.5 mm study); it has
 its own caches and coalescer, and shares the view (window, invert, zoom, pan) with the left.
+
+Low-bandwidth mode (``--low-bandwidth`` or ``[ui] low_bandwidth``, for SSH over a thin link)
+quantises what the image widget sends and repaints only the rows that changed, renders
+window/level changes at most every :data:`LOW_BANDWIDTH_WINDOW_S` while keys repeat or the
+mouse drags, caps cine at :data:`LOW_BANDWIDTH_FPS`, and says so in the badge.
 """
 
 from __future__ import annotations
@@ -78,6 +83,10 @@ LEVEL_FINE, LEVEL_COARSE = 0.02, 0.2
 WIDTH_FINE, WIDTH_COARSE = 0.05, 0.4
 """Width steps as a logarithm (×1.05, ×1.5)."""
 FPS_MIN, FPS_MAX = 1, 30
+LOW_BANDWIDTH_FPS = 5
+"""Cine ceiling in low-bandwidth mode (5 frames of ~15-25 KB fit a 1 Mbit/s link)."""
+LOW_BANDWIDTH_WINDOW_S = 0.15
+"""In low-bandwidth mode, window/level changes are rendered at most this often."""
 TAGS_DEBOUNCE_S = 0.15
 """The tag panel reads a slice once it has stayed on screen this long (a held key never does)."""
 
@@ -243,8 +252,12 @@ class ViewerScreen(Screen[None]):
         self.cursor: tuple[int, int] | None = None
         self.cursor_mode = False
         self.ruler: list[tuple[int, int]] = []
+        self.low_bandwidth = False
+        """Set from the app on mount (``--low-bandwidth`` or ``[ui] low_bandwidth``)."""
         self.fps = 10
         self.cine: Timer | None = None
+        self._window_timer: Timer | None = None
+        self._window_rendered_at = -math.inf
         self.texts_visible = True
         self._seq = 0
         self._shown_seq = -1
@@ -268,7 +281,14 @@ class ViewerScreen(Screen[None]):
             return decision
         return GraphicsDecision(GraphicsMode.HALFCELL, "default")
 
+    @property
+    def fps_max(self) -> int:
+        return LOW_BANDWIDTH_FPS if self.low_bandwidth else FPS_MAX
+
     def compose(self) -> ComposeResult:
+        self.low_bandwidth = bool(getattr(self.app, "low_bandwidth", False))
+        self.fps = min(self.fps, self.fps_max)
+        lean = self.low_bandwidth
         with Horizontal(id="viewer"):
             with Vertical(id="info-left", classes="info"):
                 yield Static("", id="overlay-tl")
@@ -278,8 +298,8 @@ class ViewerScreen(Screen[None]):
                 yield Static("", id="edge-top", classes="edge")
                 with Horizontal(id="middle"):
                     yield Static("", id="edge-left", classes="edge side")
-                    yield ImageView(self.decision, id="image")
-                    yield LinkedImageView(self.decision, id="image-link")
+                    yield ImageView(self.decision, low_bandwidth=lean, id="image")
+                    yield LinkedImageView(self.decision, low_bandwidth=lean, id="image-link")
                     yield Static("", id="edge-right", classes="edge side")
                 yield Static("", id="edge-bottom", classes="edge")
                 yield Static("", id="link-info")
@@ -577,10 +597,13 @@ class ViewerScreen(Screen[None]):
 
     def _update_badge(self, image: RenderedImage) -> None:
         parts = []
+        if self.low_bandwidth:
+            parts.append("low-bandwidth")
         if image.downsampled > 1.0:
             parts.append(f"downsampled {image.downsampled:.1f}:1")
-        if self.image_view.mode is GraphicsMode.SHADE:
-            parts.append("quantised: 5 shades")
+        quantisation = self.image_view.quantisation
+        if quantisation is not None:
+            parts.append(f"quantised: {quantisation}")
         elif self.image_view.mode is GraphicsMode.HALFCELL and self.decision.color_system not in (
             "truecolor",
             "auto",
@@ -674,10 +697,27 @@ class ViewerScreen(Screen[None]):
         self.go(self.index + message.step)
 
     # ---- window and view --------------------------------------------------------------------
-    def _set_view(self, view: ViewState) -> None:
-        if view != self.view:
-            self.view = view
+    def _set_view(self, view: ViewState, *, debounce: bool = False) -> None:
+        """Show the slices with ``view``; ``debounce``: a window change from a repeating key or
+        a drag, which low-bandwidth mode renders at most every LOW_BANDWIDTH_WINDOW_S."""
+        if view == self.view:
+            return
+        self.view = view
+        if not (debounce and self.low_bandwidth):
             self._render_all()
+            return
+        if self._window_timer is not None:
+            return  # a render is already due; it will use the latest view
+        wait = self._window_rendered_at + LOW_BANDWIDTH_WINDOW_S - time.monotonic()
+        if wait <= 0:
+            self._debounced_render()
+        else:
+            self._window_timer = self.set_timer(wait, self._debounced_render)
+
+    def _debounced_render(self) -> None:
+        self._window_timer = None
+        self._window_rendered_at = time.monotonic()
+        self._render_all()
 
     def _current_window(self) -> Window | None:
         if self.view.window is not None:
@@ -699,7 +739,8 @@ class ViewerScreen(Screen[None]):
         level = level_steps * (LEVEL_FINE if abs(level_steps) <= 1 else LEVEL_COARSE / 10)
         width = width_steps * (WIDTH_FINE if abs(width_steps) <= 1 else WIDTH_COARSE / 8)
         self._set_view(
-            replace(self.view, window=adjust_window(window, level=level, width=width), preset="")
+            replace(self.view, window=adjust_window(window, level=level, width=width), preset=""),
+            debounce=True,
         )
 
     def action_preset(self, number: int) -> None:
@@ -751,7 +792,7 @@ class ViewerScreen(Screen[None]):
             return
         # Right widens, down raises the level (darker image), as most workstations do.
         new = adjust_window(window, level=message.dy * 0.01, width=message.dx * 0.02)
-        self._set_view(replace(self.view, window=new, preset=""))
+        self._set_view(replace(self.view, window=new, preset=""), debounce=True)
 
     # ---- cine -------------------------------------------------------------------------------
     def action_cine(self) -> None:
@@ -772,11 +813,13 @@ class ViewerScreen(Screen[None]):
             self.go((self.index + 1) % len(self.slices))
 
     def action_fps(self, delta: int) -> None:
-        self.fps = min(max(self.fps + delta, FPS_MIN), FPS_MAX)
+        self.fps = min(max(self.fps + delta, FPS_MIN), self.fps_max)
         if self.cine is not None:
             self.cine.stop()
             self.cine = self.set_interval(1.0 / self.fps, self._cine_tick)
-        self.notify(f"Cine {self.fps} frames per second.", timeout=1.5)
+        lean = self.low_bandwidth and self.fps == LOW_BANDWIDTH_FPS
+        capped = " (the low-bandwidth maximum)" if lean else ""
+        self.notify(f"Cine {self.fps} frames per second{capped}.", timeout=1.5)
         self._update_texts()
 
     # ---- cursor and ruler -------------------------------------------------------------------

@@ -8,12 +8,21 @@ for one 80×40 slice); and its Kitty renderable writes to ``sys.__stdout__`` dir
 Textual's writer thread. Here a frame is encoded once, when :meth:`ImageView.show` receives
 it, already sized to the widget's cells by the render pipeline:
 
-- half-blocks: ``▀`` cells with the upper pixel as foreground and the lower as background,
+- half-blocks: ``▀`` cells with the upper pixel as foreground and the lower as background
+  (a space on the background where both are equal: one colour to send instead of two),
   runs of equal cells merged and styles cached, kept as ready-made strips (the line API), so a
   repaint of anything else re-sends nothing and a repaint of this widget re-encodes nothing;
 - Kitty: the PNG (grey "L" stays grey, a third of RGB) goes through Textual's own driver
   queue once per frame, then only the Unicode placeholders of textual-image are drawn;
-- Sixel: textual-image's Sixel widget (it caches the encoded data per image and crop).
+- Sixel: our own vectorised encoder (:mod:`tuiviewer.widgets.sixel`) at the frame's size,
+  never enlarged (a Sixel pixel is a terminal pixel), sent by a child widget that leaves its
+  cells unwritten and emits the sequence with its last line, as textual-image's Sixel widget
+  does, but without its Python encoder (~100 ms a 512² slice) and its re-compose per image.
+
+In low-bandwidth mode (``--low-bandwidth``) half-block and Kitty frames are quantised to
+:data:`LOW_BANDWIDTH_LEVELS` levels per channel and Sixel to fewer colours, so neighbouring cells
+merge into runs (and PNGs compress better), and only the half-block cell rows that differ from
+the previous frame are repainted.
 
 :func:`prepare_graphics` imports textual-image before the app starts, because it probes the
 terminal at import time, and blinds those probes where they are unsafe (SSH, tmux, forced
@@ -34,10 +43,14 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 from rich.color import Color
-from rich.segment import Segment
+from rich.control import Control
+from rich.segment import ControlType, Segment
 from rich.style import Style
 from textual import events
 from textual.app import ComposeResult
+from textual.dom import NoScreen
+from textual.errors import NoWidget
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
@@ -50,11 +63,19 @@ from tuiviewer.graphics import (
     may_probe,
     plan_colors,
 )
+from tuiviewer.widgets.sixel import DEFAULT_GREY_LEVELS, DEFAULT_RGB_LEVELS, encode_sixel, quantised
 
 _UPPER_HALF = "▀"
 _SHADES = np.array(["█", "▓", "▒", "░", " "][::-1])  # dark → light as grey rises
 _BLACK = Style(bgcolor=Color.from_rgb(0, 0, 0))
 _STYLE_CACHE_LIMIT = 70_000
+_NULL_STYLE = Style()
+
+LOW_BANDWIDTH_LEVELS = 32
+"""Grey levels (per channel for colour) of half-block frames in low-bandwidth mode."""
+SIXEL_LOW_GREY_LEVELS = 16
+SIXEL_LOW_RGB_LEVELS = 4
+"""Sixel palettes in low-bandwidth mode: 16 greys, or 4³ = 64 colours."""
 
 
 class _NotATerminal:
@@ -150,7 +171,11 @@ class _StyleCache:
         if style is None:
             if len(self._styles) > _STYLE_CACHE_LIMIT:
                 self._styles.clear()
-            style = Style(color=_rgb(upper), bgcolor=_rgb(lower))
+            if upper == lower:
+                # Drawn as a space: one colour in the escape sequence instead of two.
+                style = Style(bgcolor=_rgb(lower))
+            else:
+                style = Style(color=_rgb(upper), bgcolor=_rgb(lower))
             self._styles[key] = style
         return style
 
@@ -199,13 +224,11 @@ def halfcell_strips(
             keys = (packed_u << 24) | packed_l
         segments = [Segment(" " * left, _BLACK)] if left else []
         for start, length in _runs(keys):
-            if grey:
-                style = styles.get(int(upper[start]), int(lower[start]))
-            else:
-                style = styles.get(
-                    tuple(int(v) for v in upper[start]), tuple(int(v) for v in lower[start])
-                )
-            segments.append(Segment(_UPPER_HALF * length, style))
+            fg: Hashable = int(upper[start]) if grey else tuple(upper[start].tolist())
+            bg: Hashable = int(lower[start]) if grey else tuple(lower[start].tolist())
+            # A cell of one colour is a space on that background (shorter escape sequence).
+            glyph = " " if fg == bg else _UPPER_HALF
+            segments.append(Segment(glyph * length, styles.get(fg, bg)))
         if right:
             segments.append(Segment(" " * right, _BLACK))
         strips.append(Strip(segments, width))
@@ -296,6 +319,81 @@ def next_kitty_id() -> int:
     return int(next(TGPRenderable._image_id_counter)) % (2**32 - 1) + 1
 
 
+def changed_rows(
+    before: np.ndarray,
+    after: np.ndarray,
+    placed_before: Placement | None,
+    placed_after: Placement | None,
+) -> list[Region] | None:
+    """Regions of the half-block widget to repaint between two frames (None: all of it).
+
+    A cell row is repainted from the widget's left edge up to its last changed cell (Textual
+    writes a line's dirty span from the start of the widget's chop): the air around a body and
+    the anatomy that a slice step leaves alike are not sent again.
+    """
+    if placed_before is None or placed_after is None or placed_before != placed_after:
+        return None
+    if before.shape != after.shape:
+        return None
+    rows, cols = placed_after.rows, placed_after.cols
+    differs = before[: rows * 2, :cols] != after[: rows * 2, :cols]
+    if differs.ndim == 3:
+        differs = differs.any(axis=2)
+    if differs.shape[0] % 2:
+        differs = np.concatenate([differs, np.zeros((1, differs.shape[1]), dtype=bool)])
+    per_cell = differs[0::2] | differs[1::2]
+    regions = []
+    for row in np.flatnonzero(per_cell.any(axis=1)).tolist():
+        last = int(np.flatnonzero(per_cell[row])[-1])
+        regions.append(Region(0, placed_after.top + row, placed_after.left + last + 1, 1))
+    return regions
+
+
+class SixelCanvas(Widget, can_focus=False):
+    """Where a Sixel image lands: its cells are never written, the image comes with its last line.
+
+    Text written into a cell erases the Sixel pixels under it in most terminals, so every line
+    but the last is an empty strip (the compositor writes nothing there), and the last line
+    moves the cursor to the top-left cell, writes the image, and moves back to where the line
+    ends. The sequence is only written when this widget's last line is repainted: a new frame,
+    a resize, or something that covered the image going away.
+    """
+
+    DEFAULT_CSS = """
+    SixelCanvas {
+        width: auto;
+        height: auto;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.data = ""
+        """The Sixel sequence of the frame on screen ("" for nothing)."""
+        self.writes = 0
+        """How many times the sequence was handed to the compositor."""
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        empty = [Strip([])] * crop.height
+        if not self.data or crop.height < 1 or crop.bottom < self.size.height:
+            return empty
+        try:
+            region = self.screen.find_widget(self).region
+        except (NoScreen, NoWidget):
+            return empty
+        if not self.screen.is_active:
+            return empty  # a dialog on top: drawing now would paint over it
+        # The compositor writes the chops of one line one after another: the line must go on
+        # where this widget's last line ends, so the cursor is put back there.
+        segments = [
+            Control.move_to(region.x, region.y).segment,
+            Segment(self.data, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
+            Control.move_to(region.right, region.bottom - 1).segment,
+        ]
+        self.writes += 1
+        return [*empty[:-1], Strip(segments, crop.width)]
+
+
 # --------------------------------------------------------------------------------------------
 # The widget
 
@@ -337,16 +435,24 @@ class ImageView(Widget):
 
         view: ImageView
 
-    def __init__(self, decision: GraphicsDecision, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(
+        self,
+        decision: GraphicsDecision,
+        *,
+        low_bandwidth: bool = False,
+        id: str | None = None,  # noqa: A002
+    ) -> None:
         super().__init__(id=id)
         self.decision = decision
         self.mode = decision.mode
+        self.low_bandwidth = low_bandwidth
+        """Fewer levels, and only the changed rows repainted (half-blocks)."""
         self._key: Hashable | None = None
         self._strips: list[Strip] = []
         self._placement: Placement | None = None
         self._styles = _StyleCache()
         self._kitty_id: int | None = None
-        self._sixel: Widget | None = None
+        self._sixel: SixelCanvas | None = None
         self._pixels: np.ndarray | None = None
         self.frames_sent = 0
         """Frames encoded and handed to the terminal (a repeated frame is not counted)."""
@@ -385,14 +491,27 @@ class ImageView(Widget):
             (row + 0.5) * placement.height_px / placement.rows,
         )
 
+    @property
+    def quantisation(self) -> str | None:
+        """What this widget drops from an 8-bit frame (for the badge), None when nothing."""
+        if self.mode is GraphicsMode.SHADE:
+            return "5 shades"
+        if self.mode is GraphicsMode.SIXEL:
+            grey, rgb = self._sixel_levels()
+            return f"{grey} grey levels (Sixel), {rgb**3} colours"
+        if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.KITTY) and self.low_bandwidth:
+            return f"{LOW_BANDWIDTH_LEVELS} levels"
+        return None
+
+    def _sixel_levels(self) -> tuple[int, int]:
+        if self.low_bandwidth:
+            return SIXEL_LOW_GREY_LEVELS, SIXEL_LOW_RGB_LEVELS
+        return DEFAULT_GREY_LEVELS, DEFAULT_RGB_LEVELS
+
     # ---- showing frames ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         if self.mode is GraphicsMode.SIXEL:
-            from textual_image.widget import SixelImage
-
-            self._sixel = SixelImage(id="sixel")
-            self._sixel.styles.width = "auto"
-            self._sixel.styles.height = "auto"
+            self._sixel = SixelCanvas(id="sixel")
             yield self._sixel
 
     def show(self, pixels: np.ndarray, key: Hashable) -> bool:
@@ -407,10 +526,20 @@ class ImageView(Widget):
         if width < 1 or height < 1:
             return False
         self._key = key
+        if self.low_bandwidth and self.mode in (GraphicsMode.HALFCELL, GraphicsMode.KITTY):
+            # Fewer levels merge half-block runs and let the PNG's deflate find repeats.
+            pixels = quantised(pixels, LOW_BANDWIDTH_LEVELS)
+        previous, placement = self._pixels, self._placement
         self._pixels = pixels
         self._encode(pixels, width, height)
         self.frames_sent += 1
-        self.refresh()
+        changed = None
+        if self.low_bandwidth and self.mode is GraphicsMode.HALFCELL and previous is not None:
+            changed = changed_rows(previous, pixels, placement, self._placement)
+        if changed is None:
+            self.refresh()
+        elif changed:
+            self.refresh(*changed)
         return True
 
     def clear(self) -> None:
@@ -420,6 +549,9 @@ class ImageView(Widget):
         self._strips = []
         self._placement = None
         self._drop_kitty()
+        if self._sixel is not None:
+            self._sixel.data = ""
+            self._sixel.refresh()
         self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -473,18 +605,24 @@ class ImageView(Widget):
         self._placement = Placement(left, top, cols, rows, w, h)
 
     def _encode_sixel(self, pixels: np.ndarray, width: int, height: int) -> None:
-        cols, rows = self._footprint(pixels, width, height)
-        left, top = max(0, (width - cols) // 2), max(0, (height - rows) // 2)
+        # One Sixel pixel per terminal pixel: the frame covers whole cells plus a remainder.
+        cell_w, cell_h = self.cell_pixels
         h, w = pixels.shape[:2]
-        self._placement = Placement(left, top, cols, rows, w, h)
+        cols, rows = min(width, -(-w // cell_w)), min(height, -(-h // cell_h))
+        left, top = max(0, (width - cols) // 2), max(0, (height - rows) // 2)
+        self._placement = Placement(left, top, cols, rows, cols * cell_w, rows * cell_h)
         blank = Strip([Segment(" " * width, _BLACK)], width)
         self._strips = [blank] * height
         if self._sixel is not None:
-            mode = "L" if pixels.ndim == 2 else "RGB"
+            # A frame larger than the widget (before the re-render for a smaller size) is cut.
+            shown = pixels[: rows * cell_h, : cols * cell_w]
+            grey, rgb = self._sixel_levels()
+            self._sixel.data = encode_sixel(shown, grey_levels=grey, rgb_levels=rgb)
+            self.bytes_encoded += len(self._sixel.data)
             self._sixel.styles.width = cols
             self._sixel.styles.height = rows
             self._sixel.styles.offset = (left, top)
-            self._sixel.image = PILImage.fromarray(np.ascontiguousarray(pixels), mode)  # type: ignore[attr-defined]
+            self._sixel.refresh()
 
     def render_line(self, y: int) -> Strip:
         if self._drawn_key != self._key and self._key is not None:
