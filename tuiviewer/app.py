@@ -24,12 +24,14 @@ from tuiviewer.net.nodes import Node, save_nodes
 from tuiviewer.reports.drafts import Draft, DraftStore
 from tuiviewer.reports.model import KeyImage, Report
 from tuiviewer.screens.browser import BrowserScreen
+from tuiviewer.screens.commands import TuiviewerCommands
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.jobs import JobsScreen
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
 from tuiviewer.screens.viewer import ViewerScreen
+from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.image_view import prepare_graphics
 
@@ -39,7 +41,9 @@ class TuiviewerApp(App[None]):
 
     TITLE = "tuiviewer"
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {TuiviewerCommands}
     BINDINGS = [
+        Binding("f1", "mode('worklist')", "Worklist"),
         Binding("f2", "mode('pacs')", "PACS"),
         Binding("f3", "mode('local')", "Local"),
         Binding("f4", "mode('jobs')", "Jobs"),
@@ -58,9 +62,14 @@ class TuiviewerApp(App[None]):
         nodes_file: Path | None = None,
         store: LocalStore | None = None,
         graphics: GraphicsDecision | None = None,
+        low_bandwidth: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
+        self.low_bandwidth = low_bandwidth or config.ui.low_bandwidth
+        """The viewer sends less (see ``--low-bandwidth``); Textual animates nothing."""
+        if self.low_bandwidth:
+            self.animation_level = "none"
         self.paths = paths
         self.graphics = graphics or GraphicsDecision(GraphicsMode.HALFCELL, "default")
         """How the viewer draws images, and why (the viewer shows it)."""
@@ -79,10 +88,12 @@ class TuiviewerApp(App[None]):
         self.add_mode("pacs", QueryScreen)
         self.add_mode("jobs", JobsScreen)
         self.add_mode("nodes", NodesScreen)
+        self.add_mode("worklist", WorklistScreen)
         if self.paths or not self.nodes:
             first = "local" if self.paths else "nodes"
         else:
-            first = "pacs"
+            # The reading worklist is home once a PACS is chosen (the CLI always chooses one).
+            first = "worklist" if self.default_node else "pacs"
         self.switch_mode(first)
         self.remind_drafts()
 
@@ -280,11 +291,13 @@ def make_app(
     store: LocalStore | None = None,
     graphics: GraphicsMode = GraphicsMode.AUTO,
     color: ColorPlan | None = None,
+    low_bandwidth: bool = False,
 ) -> TuiviewerApp:
     """The one factory the CLI and the tests use.
 
     The viewer's graphics mode is decided here, before the app runs: textual-image probes the
     terminal when first imported, which no longer works once Textual reads the keyboard.
+    ``low_bandwidth`` (or ``[ui] low_bandwidth`` in the config) makes the viewer send less.
     """
     return TuiviewerApp(
         config,
@@ -294,4 +307,5 @@ def make_app(
         nodes_file=nodes_file,
         store=store,
         graphics=prepare_graphics(graphics, color=color),
+        low_bandwidth=low_bandwidth,
     )

@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "get",
     "send",
     "report",
+    "doctor",
 )
 
 
@@ -136,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_rshow = report_sub.add_parser("show", help="print an SR document as indented text")
     p_rshow.add_argument("file", type=Path, metavar="SR.dcm")
 
+    p_doctor = sub.add_parser("doctor", help="print the environment for a support request (no PHI)")
+    p_doctor.add_argument(
+        "--no-echo",
+        dest="check_nodes",
+        action="store_false",
+        help="do not C-ECHO the nodes of nodes.toml",
+    )
+
     p_purge = sub.add_parser("purge", help="delete retrieved studies from the local store")
     p_purge.add_argument(
         "study", nargs="?", metavar="STUDY", help="Study Instance UID (default: all)"
@@ -150,6 +159,12 @@ def _graphics_option(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "kitty", "sixel", "halfcell"),
         default="auto",
         help="how the viewer draws images (default: detect; half-blocks over SSH and in tmux)",
+    )
+    parser.add_argument(
+        "--low-bandwidth",
+        action="store_true",
+        help="for thin links: quantised images, only changes repainted, W/L debounced, "
+        "cine capped at 5 fps (also [ui] low_bandwidth in config.toml)",
     )
 
 
@@ -180,6 +195,7 @@ def _run_app(
     demo: bool = False,
     local_demo: bool = False,
     graphics: str = "auto",
+    low_bandwidth: bool = False,
 ) -> int:
     import os
 
@@ -218,6 +234,7 @@ def _run_app(
             nodes_file=nodes_path(),
             graphics=mode,
             color=color,
+            low_bandwidth=low_bandwidth,
         )
         app.run()
         return 0
@@ -238,6 +255,7 @@ def _run_app(
             default_node=node.name,
             graphics=mode,
             color=color,
+            low_bandwidth=low_bandwidth,
         )
         app.run()
     except TuiviewerError as exc:
@@ -274,7 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         index += 1
     parser = build_parser()
     args = parser.parse_args(args_list)
-    if args.command not in (None, "open", "demo"):
+    # Not for doctor: setting up the log creates and chmods the log dir, which would hide the
+    # permission problems the doctor is there to report.
+    if args.command not in (None, "open", "demo", "doctor"):
         # pydicom's warnings about odd files go to the log, not between the command's output.
         from tuiviewer.logsetup import setup_logging
 
@@ -282,10 +302,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         return _run_app(args.config, [])
     if args.command == "open":
-        return _run_app(args.config, list(args.paths), graphics=args.graphics)
+        return _run_app(
+            args.config,
+            list(args.paths),
+            graphics=args.graphics,
+            low_bandwidth=args.low_bandwidth,
+        )
     if args.command == "demo":
         return _run_app(
-            args.config, [], demo=not args.local, local_demo=args.local, graphics=args.graphics
+            args.config,
+            [],
+            demo=not args.local,
+            local_demo=args.local,
+            graphics=args.graphics,
+            low_bandwidth=args.low_bandwidth,
         )
     if args.command == "dump":
         from tuiviewer.dicom.dump import run_dump
@@ -349,6 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stderr=sys.stderr,
             )
         return run_report_show(args.file, stdout=sys.stdout, stderr=sys.stderr)
+    if args.command == "doctor":
+        from tuiviewer.doctor import run_doctor
+
+        return run_doctor(stdout=sys.stdout, stderr=sys.stderr, check_nodes=args.check_nodes)
     if args.command == "purge":
         from tuiviewer.store import run_purge
 

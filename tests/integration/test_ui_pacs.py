@@ -43,7 +43,6 @@ def pacs_app(node: Node, store_root: Path) -> TuiviewerApp:
         Config(),
         [],
         nodes={node.name: node},
-        default_node=node.name,
         store=LocalStore(store_root),
     )
 
@@ -200,3 +199,21 @@ async def test_node_manager_adds_tests_and_saves(loaded_orthanc: Orthanc, tmp_pa
         await settle(pilot)
         row = nodes.query_one(DataTable).get_row("main")
         assert str(row[5]).startswith("OK ")
+
+
+async def test_sorting_studies_by_a_column(loaded_orthanc: Orthanc, tmp_path: Path) -> None:
+    app = pacs_app(orthanc_node(loaded_orthanc), tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, QueryScreen)
+        table = screen.query_one("#studies", DataTable)
+        table.focus()
+        await pilot.press("s")  # first sort: by study date, newest first
+        await pilot.pause()
+        order = [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(3)]
+        dates = [screen.rows[uid].date for uid in order]
+        assert dates == sorted(dates, reverse=True)
+        await pilot.press("s")  # next column: modality... any order is by that column
+        await pilot.pause()
+        assert table.row_count == len(screen.rows)

@@ -372,12 +372,15 @@ class QueryScreen(Screen[None]):
         if getter is None:
             return
         table = self.query_one("#studies", DataTable)
-
-        def sort_key(uid: Any) -> Any:
-            row = self.rows.get(str(uid.value))
-            return getter(row) if row is not None else ""
-
-        table.sort(key=sort_key, reverse=self.sort_reverse)
+        current = self.selected_study()
+        # Rebuilt from the typed rows (DataTable.sort hands a key function the cell texts,
+        # which sort dates and counts as strings).
+        ordered = sorted(self.rows.values(), key=getter, reverse=self.sort_reverse)
+        table.clear()
+        for row in ordered:
+            table.add_row(*study_cells(row), key=row.uid)
+        if current is not None:
+            table.move_cursor(row=table.get_row_index(current.uid))
         label = next(lbl for k, lbl, _ in STUDY_COLUMNS if k == self.sort_key)
         self.notify(f"Sorted by {label} ({'descending' if self.sort_reverse else 'ascending'})")
 

@@ -1,0 +1,470 @@
+"""The reading worklist's core: which studies on the PACS still need reading, and their priors.
+
+A radiologist's first question is "what is left to read?". The PACS does not say: it only
+holds the studies and, beside their images, the SR documents written about them. So a study's
+report state is worked out here from those documents (PS3.3 C.17.2 SR Document General):
+
+* a *report* is a general-purpose SR (Basic Text, Enhanced, Comprehensive...) whose root
+  CONTAINER is titled from CID 7000 (:func:`tuiviewer.reports.sr.is_report`); radiation dose
+  SRs (their own SOP class, or a Comprehensive SR titled ``113701``), CAD SRs and key object
+  selections are not, so a study holding only a dose SR is still *unreported*;
+* a report listed in another report's Predecessor Documents Sequence is superseded; the state
+  comes from the newest report nothing supersedes: *final* when complete, verified and not
+  marked preliminary, *preliminary* otherwise;
+* an unreported study with a local draft is *draft*.
+
+Only the SR documents are retrieved to read their root concept (they are a few kilobytes), and
+never twice: an SR already in the local store is read from disk. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.net.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    ConnectionFailed,
+    NetError,
+    NetTimeout,
+    TlsFailed,
+)
+from tuiviewer.net.find import FindQuery, QueryLevel, SeriesRow, StudyRow, find, to_row
+from tuiviewer.net.nodes import Node
+from tuiviewer.net.retrieve import resume_study
+from tuiviewer.reports.drafts import DraftStore
+from tuiviewer.reports.model import ReportStatus
+from tuiviewer.reports.sr import (
+    BASIC_TEXT_SR,
+    ENHANCED_SR,
+    SR_STORAGE_CLASSES,
+    RemoteReport,
+    find_reports_on_pacs,
+    is_report,
+    report_status,
+)
+from tuiviewer.store import LocalStore
+
+__all__ = [
+    "DEFAULT_DAYS",
+    "PACS_DOWN",
+    "ReportState",
+    "StudyStatus",
+    "WorklistQuery",
+    "classify",
+    "find_priors",
+    "first_image_series",
+    "images_on_disk",
+    "is_retrieved",
+    "report_states",
+]
+
+DEFAULT_DAYS = 7
+"""The worklist shows the last week unless the reader asks for another range."""
+
+_SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+#: Modalities of series that hold no images to look at first (PS3.3 C.7.3.1.1.1).
+_NON_IMAGE_MODALITIES = frozenset({"SR", "KO", "PR", "DOC", "REG", "SEG", "RTSTRUCT", "RTPLAN"})
+#: Errors that mean the PACS is not answering at all (not a problem of one study): stop asking.
+PACS_DOWN = (ConnectionFailed, AssociationRejected, AssociationAborted, NetTimeout, TlsFailed)
+
+
+class ReportState(Enum):
+    """Where a study stands in the reading loop (PS3.3 C.17.2 flags of its newest report).
+
+    ``UNREPORTED``: no report document; ``DRAFT``: none on the PACS but a local draft;
+    ``PRELIMINARY``: the newest report is not complete, verified and final; ``FINAL``:
+    Completion Flag COMPLETE, Verification Flag VERIFIED, Preliminary Flag not PRELIMINARY.
+    """
+
+    UNREPORTED = "unreported"
+    DRAFT = "draft"
+    PRELIMINARY = "preliminary"
+    FINAL = "final"
+
+
+class RemoteReportLike(Protocol):
+    """What a C-FIND answer tells about an SR document without retrieving it."""
+
+    @property
+    def sop_instance_uid(self) -> str: ...
+
+    @property
+    def sop_class_uid(self) -> str: ...
+
+    @property
+    def completion_flag(self) -> str: ...
+
+    @property
+    def verification_flag(self) -> str: ...
+
+    @property
+    def content_date(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Document:
+    sop_uid: str
+    when: str
+    """``YYYYMMDDHHMMSS.ffffff`` (as far as known), so that string order is time order."""
+    predecessors: frozenset[str]
+    status: ReportStatus
+
+
+def _str(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def _predecessors(ds: Dataset) -> frozenset[str]:
+    """SOP Instance UIDs in the Predecessor Documents Sequence (PS3.3 C.17.2, hierarchical)."""
+    found: set[str] = set()
+    for study in ds.get("PredecessorDocumentsSequence", []) or []:
+        for series in study.get("ReferencedSeriesSequence", []) or []:
+            for sop in series.get("ReferencedSOPSequence", []) or []:
+                uid = str(sop.get("ReferencedSOPInstanceUID", "") or "").strip()
+                if uid:
+                    found.add(uid)
+    return frozenset(found)
+
+
+def _moment(date: str, time: str) -> str:
+    return (date[:8] + (time or "").split(".")[0].ljust(6, "0")[:6]) if date else ""
+
+
+def _from_dataset(ds: Dataset) -> _Document:
+    when = _moment(_str(ds, "ContentDate"), _str(ds, "ContentTime")) or _moment(
+        _str(ds, "InstanceCreationDate"), _str(ds, "InstanceCreationTime")
+    )
+    return _Document(_str(ds, "SOPInstanceUID"), when, _predecessors(ds), report_status(ds))
+
+
+def _remote_counts(remote: RemoteReportLike) -> bool:
+    """Whether a document known only from C-FIND counts as a report.
+
+    Its root concept is unknown, so only the classes that cannot hold a dose report count:
+    TID 10001 needs a Comprehensive SR or its own class, a narrative report fits Basic Text
+    or Enhanced SR.
+    """
+    return remote.sop_class_uid in (BASIC_TEXT_SR, ENHANCED_SR)
+
+
+def _from_remote(remote: RemoteReportLike) -> _Document:
+    verified = remote.verification_flag.upper() == "VERIFIED"
+    complete = remote.completion_flag.upper() == "COMPLETE"
+    status = ReportStatus.FINAL if verified and complete else ReportStatus.PRELIMINARY
+    return _Document(remote.sop_instance_uid, _moment(remote.content_date, ""), frozenset(), status)
+
+
+def classify(
+    study_uid: str,
+    reports: Iterable[Dataset | RemoteReportLike],
+    has_draft: bool,
+) -> ReportState:
+    """The report state of study ``study_uid`` from the SR documents found for it.
+
+    Args:
+        study_uid: the study; a dataset of another study (misfiled) is ignored.
+        reports: retrieved SR datasets and, for documents that could not be retrieved,
+            C-FIND answers (:class:`~tuiviewer.reports.sr.RemoteReport`). A dataset wins over
+            an answer for the same SOP Instance UID. Datasets that are not reports (dose, CAD,
+            key objects, measurement reports) are ignored.
+        has_draft: a local draft of this study exists.
+
+    Returns:
+        FINAL or PRELIMINARY from the newest report that no other report lists as its
+        predecessor; DRAFT or UNREPORTED when there is no report.
+    """
+    documents: dict[str, _Document] = {}
+    remotes: list[RemoteReportLike] = []
+    seen: set[str] = set()
+    for item in reports:
+        if isinstance(item, Dataset):
+            uid = _str(item, "SOPInstanceUID")
+            seen.add(uid)
+            owner = _str(item, "StudyInstanceUID")
+            if (owner and owner != study_uid) or not is_report(item):
+                continue
+            documents[uid] = _from_dataset(item)
+        else:
+            remotes.append(item)
+    for remote in remotes:
+        if remote.sop_instance_uid not in seen and _remote_counts(remote):
+            documents.setdefault(remote.sop_instance_uid, _from_remote(remote))
+    if not documents:
+        return ReportState.DRAFT if has_draft else ReportState.UNREPORTED
+    superseded = set().union(*(d.predecessors for d in documents.values()))
+    live = [d for d in documents.values() if d.sop_uid not in superseded]
+    # Documents that supersede each other in a circle: no way to tell, take the newest.
+    newest = max(live or list(documents.values()), key=lambda d: d.when)
+    return ReportState.FINAL if newest.status is ReportStatus.FINAL else ReportState.PRELIMINARY
+
+
+# --- the worklist query ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorklistQuery:
+    """The worklist's filters that the PACS applies: a study date range and a modality."""
+
+    date_from: dt.date | None = None
+    """First study date shown (None: open-ended)."""
+    date_to: dt.date | None = None
+    """Last study date shown (None: open-ended)."""
+    modality: str = ""
+    """Modalities In Study to match ("" for any)."""
+
+    @classmethod
+    def last_days(cls, days: int = DEFAULT_DAYS, *, today: dt.date | None = None) -> WorklistQuery:
+        """Studies of the last ``days`` days, today included."""
+        if days < 1:
+            raise ValueError(f"The worklist needs at least one day, not {days!r}.")
+        today = today or dt.date.today()
+        return cls(today - dt.timedelta(days=days - 1), today)
+
+    def to_find_query(self) -> FindQuery:
+        """The study-level C-FIND (a DA range, PS3.4 C.2.2.2.5.1).
+
+        Raises:
+            ValueError: the range ends before it starts.
+        """
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(
+                f"The date range {self.date_from:%Y-%m-%d} to {self.date_to:%Y-%m-%d} ends "
+                "before it starts."
+            )
+        start = f"{self.date_from:%Y%m%d}" if self.date_from else ""
+        end = f"{self.date_to:%Y%m%d}" if self.date_to else ""
+        dates = start if start and start == end else (f"{start}-{end}" if start or end else "")
+        return FindQuery(
+            level=QueryLevel.STUDY, study_date=dates, modality=self.modality.strip().upper()
+        )
+
+
+# --- report states from the PACS -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    """The report state of one study, and where its report documents are on disk."""
+
+    study_uid: str
+    state: ReportState
+    reports: tuple[Path, ...] = ()
+    """Report SR files of the study in the local store, newest first (the first one sets the
+    state unless a newer one supersedes it)."""
+    error: str | None = None
+    """Why the state may be incomplete (an SR could not be retrieved); None when all is known."""
+
+
+def _read(path: Path) -> Dataset | None:
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, KeyError):
+        return None
+
+
+def _fetchable(remote: RemoteReport) -> bool:
+    """Classes that may hold a narrative report ("" when the PACS does not say)."""
+    return not remote.sop_class_uid or remote.sop_class_uid in SR_STORAGE_CLASSES
+
+
+def _study_status(
+    node: Node,
+    study_uid: str,
+    store: LocalStore,
+    has_draft: bool,
+    cancel: threading.Event | None,
+) -> StudyStatus:
+    remotes = find_reports_on_pacs(node, study_uid, cancel=cancel)
+    wanted = [r for r in remotes if _fetchable(r)]
+    missing = [
+        r for r in wanted if not store.has_instance(study_uid, r.series_uid, r.sop_instance_uid)
+    ]
+    error: str | None = None
+    if missing and not (cancel is not None and cancel.is_set()):
+        series = list(dict.fromkeys(r.series_uid for r in missing))
+        try:
+            result = resume_study(node, study_uid, store=store, series_uids=series, cancel=cancel)
+        except PACS_DOWN:
+            raise
+        except NetError as exc:
+            error = exc.message
+        else:
+            if result.error is not None:
+                error = result.error.message
+    items: list[Dataset | RemoteReportLike] = list(remotes)
+    found: list[tuple[str, Path]] = []
+    for remote in wanted:
+        path = store.instance_path(study_uid, remote.series_uid, remote.sop_instance_uid)
+        ds = _read(path) if path.is_file() else None
+        if ds is not None:
+            items.append(ds)
+            if is_report(ds):
+                found.append((_from_dataset(ds).when, path))
+    state = classify(study_uid, items, has_draft)
+    ordered = [path for _, path in sorted(found, key=lambda item: item[0], reverse=True)]
+    return StudyStatus(study_uid, state, tuple(ordered), error)
+
+
+def report_states(
+    node: Node,
+    study_uids: Iterable[str],
+    store: LocalStore,
+    *,
+    drafts: DraftStore | None = None,
+    cancel: threading.Event | None = None,
+    progress: Callable[[StudyStatus], None] | None = None,
+    parallel: int = 4,
+) -> Iterator[StudyStatus]:
+    """Yield the report state of each study, in the given order, as soon as it is known.
+
+    For each study: the SR documents on ``node`` (series- then image-level C-FIND), the ones
+    that may be reports and are not in ``store`` yet retrieved (image-level C-GET/C-MOVE of
+    those instances only), then :func:`classify` on what is on disk. Each query is an
+    association of its own, whose set-up dominates on a fast PACS, so ``parallel`` studies
+    are asked at a time.
+
+    Args:
+        node: the PACS.
+        study_uids: the studies, most important first.
+        store: where SR documents are kept between calls (never fetched twice).
+        drafts: where local drafts are (default: the user's).
+        cancel: stops between studies and interrupts the running queries.
+        progress: called with each status as well (for callers that do not iterate).
+        parallel: studies asked about at the same time (1 for one association at a time).
+            A node retrieving with C-MOVE is asked one study at a time: each retrieve
+            listens on the node's one storage port.
+
+    Raises:
+        NetError: the PACS cannot be reached, refused us or stopped answering (connection,
+            association, timeout, TLS). A failure for one study only (a DIMSE error, an SR
+            that cannot be retrieved) is in that study's ``error`` instead.
+    """
+    drafts = drafts or DraftStore()
+    local_cancel = threading.Event()
+
+    def one(study_uid: str) -> StudyStatus | None:
+        if local_cancel.is_set() or (cancel is not None and cancel.is_set()):
+            return None
+        has_draft = drafts.has_draft(study_uid)
+        try:
+            return _study_status(node, study_uid, store, has_draft, cancel or local_cancel)
+        except PACS_DOWN:
+            raise
+        except TuiviewerError as exc:
+            fallback = ReportState.DRAFT if has_draft else ReportState.UNREPORTED
+            return StudyStatus(study_uid, fallback, (), exc.message)
+
+    width = 1 if node.retrieve == "move" else max(1, parallel)
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="report-states") as pool:
+        try:
+            for status in pool.map(one, study_uids):
+                if status is None or (cancel is not None and cancel.is_set()):
+                    return
+                if progress is not None:
+                    progress(status)
+                yield status
+        finally:
+            # A consumer that stops early (cancel, PACS down, closed generator) stops the rest.
+            local_cancel.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+# --- priors and opening ------------------------------------------------------------------------
+
+
+def find_priors(
+    node: Node, study: StudyRow, *, cancel: threading.Event | None = None
+) -> list[StudyRow]:
+    """The patient's other studies on ``node``, newest first.
+
+    Matching is on Patient ID alone (the PACS's key); an empty ID matches nothing rather than
+    every patient, and IDs that only match through a wildcard are dropped.
+
+    Raises:
+        NetError: the query failed.
+    """
+    patient_id = study.patient_id.strip()
+    if not patient_id:
+        return []
+    rows: dict[str, StudyRow] = {}
+    for ds in find(node, FindQuery(level=QueryLevel.STUDY, patient_id=patient_id), cancel=cancel):
+        row = to_row(QueryLevel.STUDY, ds)
+        if isinstance(row, StudyRow) and row.patient_id.strip() == patient_id:
+            if row.uid and row.uid != study.uid:
+                rows.setdefault(row.uid, row)
+    return sorted(rows.values(), key=lambda r: (r.date, r.time), reverse=True)
+
+
+def first_image_series(
+    node: Node, study_uid: str, *, cancel: threading.Event | None = None
+) -> str | None:
+    """The series to retrieve first: the lowest-numbered one holding images (not SR, KO, PR…).
+
+    Returns None when the study has no such series or the PACS does not list series.
+    """
+    rows: list[SeriesRow] = []
+    try:
+        for ds in find(
+            node, FindQuery(level=QueryLevel.SERIES, study_uid=study_uid), cancel=cancel
+        ):
+            row = to_row(QueryLevel.SERIES, ds)
+            if isinstance(row, SeriesRow) and row.uid:
+                rows.append(row)
+    except NetError:
+        return None
+    images = [r for r in rows if r.modality.upper() not in _NON_IMAGE_MODALITIES]
+    if not images:
+        return None
+    images.sort(key=lambda r: (r.number is None, r.number or 0))
+    return images[0].uid
+
+
+def images_on_disk(store: LocalStore, study_uid: str) -> int:
+    """How many instances of the study's image series are in the store (SR series excluded).
+
+    The worklist puts report SRs in the store too, so "the study directory exists" does not
+    mean the images were retrieved. One file per series is read to tell.
+    """
+    try:
+        folder = store.study_dir(study_uid)
+    except TuiviewerError:
+        return 0
+    if not folder.is_dir():
+        return 0
+    count = 0
+    for series in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = [f for f in series.iterdir() if f.is_file() and f.suffix == ".dcm"]
+        if not files:
+            continue
+        try:
+            head = pydicom.dcmread(files[0], stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        except (InvalidDicomError, OSError, ValueError, EOFError):
+            continue
+        if not str(head.get("SOPClassUID", "")).startswith(_SR_PREFIX):
+            count += len(files)
+    return count
+
+
+def is_retrieved(store: LocalStore, study: StudyRow) -> bool:
+    """Every instance the PACS counts is on disk (or, without a count, some images are)."""
+    try:
+        have = len(store.instance_uids(study.uid))
+    except TuiviewerError:
+        return False
+    if study.instance_count:
+        return have >= study.instance_count
+    return images_on_disk(store, study.uid) > 0
