@@ -9,6 +9,17 @@ from pathlib import Path
 from tuiviewer import locations
 
 
+def _withhold_pydicom_values(record: logging.LogRecord) -> bool:
+    """pydicom logs (and warns) with the offending value quoted, e.g. a patient's name read with
+    the wrong VR: keep the message, drop the quoted values."""
+    if record.name.startswith(("pydicom", "py.warnings")):
+        from tuiviewer.dicom.loading import withhold_values
+
+        record.msg = withhold_values(record.getMessage())
+        record.args = ()
+    return True
+
+
 def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
     """Send tuiviewer's and pynetdicom's logs to ``tuiviewer.log`` (mode 0600) in the log dir.
 
@@ -21,6 +32,8 @@ def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
     os.chmod(path, 0o600)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if not phi:
+        handler.addFilter(_withhold_pydicom_values)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -22,10 +22,10 @@ import pytest
 from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filereader import data_element_generator
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from tests.support.mutants import cut_points, random_byte_flips
 from tuiviewer.dicom.dump import dump_json, dump_text
 from tuiviewer.dicom.elements import dataset_rows, meta_rows, walk
 from tuiviewer.dicom.loading import LoadedFile, load_file
@@ -157,39 +157,6 @@ def test_mr_truncated_pixel_data_is_reported_like_dcmdump() -> None:
         assert loaded.dataset[elem.tag] == elem
 
 
-def _top_level_boundaries(path: Path) -> set[int]:
-    """Byte offsets where a top-level element ends, found with pydicom's own reader.
-
-    A file cut exactly there is a valid, shorter file: nobody can tell it was truncated.
-    """
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    meta_end = 132 + 12 + int(ds.file_meta.FileMetaInformationGroupLength)
-    ends = {meta_end, path.stat().st_size}
-    if ds.file_meta.TransferSyntaxUID.is_deflated:
-        return ends
-    implicit, little = ds.original_encoding
-    with open(path, "rb") as fp:
-        fp.seek(meta_end)
-        for _ in data_element_generator(fp, bool(implicit), bool(little)):
-            ends.add(fp.tell())
-    return ends
-
-
-def _cut_points(path: Path, rng: random.Random) -> list[int]:
-    ds = pydicom.dcmread(path)
-    size = path.stat().st_size
-    points = {64, 131, 140, 200}  # preamble, prefix, first meta element, later meta
-    for elem in ds.iterall():
-        if elem.VR == "SQ" and elem.file_tell:
-            points.add(elem.file_tell + 10)  # inside a sequence
-    if "PixelData" in ds and not ds.file_meta.TransferSyntaxUID.is_deflated:
-        start = int(ds["PixelData"].file_tell or 0)
-        points.update({start + 1, start + len(ds.PixelData) // 2})  # inside pixel data
-    points.update(rng.randrange(1, size) for _ in range(40))
-    boundaries = _top_level_boundaries(path)
-    return sorted(p for p in points if 0 < p < size and p not in boundaries)[:60]
-
-
 TRUNCATED_SOURCES = [
     "rtplan.dcm",
     "CT_small.dcm",
@@ -204,7 +171,7 @@ def test_truncated_files_report_where_they_end(name: str, tmp_path: Path) -> Non
     source = TEST_FILES / name
     data = source.read_bytes()
     rng = random.Random(name)
-    cuts = _cut_points(source, rng)
+    cuts = cut_points(source, rng)
     assert len(cuts) >= 30
     refused = 0
     for cut in cuts:
@@ -226,25 +193,12 @@ def test_truncated_files_report_where_they_end(name: str, tmp_path: Path) -> Non
     assert refused <= sum(1 for c in cuts if c < 144)
 
 
-def _mutants(rng: random.Random) -> list[tuple[str, bytes]]:
-    result = []
-    for name in ["rtplan.dcm", "CT_small.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm"]:
-        data = (TEST_FILES / name).read_bytes()
-        for index in range(25):
-            mutant = bytearray(data)
-            for _ in range(rng.choice([1, 2, 4])):
-                # Most flips land in headers and lengths, where parsers are fragile.
-                at = rng.randrange(min(len(data), 2500))
-                mutant[at] ^= 1 << rng.randrange(8)
-            result.append((f"{name}#{index}", bytes(mutant)))
-    return result
-
-
 def test_byte_flips_never_crash_or_hang(tmp_path: Path) -> None:
     rng = random.Random(1234)
-    for label, mutant in _mutants(rng):
+    for mutant in random_byte_flips(rng):
+        label = mutant.name
         target = tmp_path / "mutant.dcm"
-        target.write_bytes(mutant)
+        target.write_bytes(mutant.data)
         started = time.perf_counter()
         try:
             loaded = _load_quietly(target)

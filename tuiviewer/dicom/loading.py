@@ -68,6 +68,13 @@ _MAX_INFLATED = 1 << 30
 _INFLATE_CHUNK = 1 << 16
 # pydicom appends a link to PS3.5 to every validation warning; it drowns the banner.
 _PLEASE_SEE = re.compile(r"\s*Please see <[^>]*>[^.]*\.")
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def withhold_values(text: str) -> str:
+    """pydicom quotes the offending value in its warnings; a value can be a patient's name
+    read with the wrong VR, so messages (shown and logged) name the element, not the value."""
+    return _QUOTED.sub("(value not shown)", text)
 
 
 @dataclass(frozen=True)
@@ -769,7 +776,7 @@ def _convert_all(
                     )
                 )
         for w in caught:
-            text = _PLEASE_SEE.sub("", str(w.message)).strip()
+            text = withhold_values(_PLEASE_SEE.sub("", str(w.message)).strip())
             problems.append(
                 LoadProblem(f"Element {_describe(tag)}: {text}", offset, int(tag), here)
             )

@@ -344,20 +344,28 @@ def _inspect(path: Path) -> InstanceRecord | _Dicomdir | None:
             # end, a read value comes back short, a cut element header ends the data set. All
             # mean a partial copy or download; an image ending before its pixel data is one too.
             size = os.fstat(f.fileno()).st_size
-            truncated = (f.tell() > size or (not stopped and 0x00280010 in ds)) or any(
-                isinstance(e, RawDataElement)
-                and e.value is not None
-                and e.length != 0xFFFFFFFF
-                and len(e.value) < e.length
-                for e in ds.elements()
-            )
+            try:
+                truncated = (f.tell() > size or (not stopped and 0x00280010 in ds)) or any(
+                    isinstance(e, RawDataElement)
+                    and e.value is not None
+                    and e.length != 0xFFFFFFFF
+                    and len(e.value) < e.length
+                    for e in ds.elements()
+                )
+                meta = getattr(ds, "file_meta", None)
+                media_class = (
+                    str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+                )
+            except Exception as exc:  # e.g. an unknown VR in a corrupt header
+                raise DicomReadError(
+                    f"File {str(path)!r} starts like DICOM but its header cannot be read: "
+                    f"{_describe(exc)}"
+                ) from exc
     except FileNotFoundError as exc:
         raise DicomReadError(f"File {str(path)!r} does not exist.") from exc
     except OSError as exc:
         raise DicomReadError(f"Cannot open file {str(path)!r}: {exc.strerror}.") from exc
 
-    meta = getattr(ds, "file_meta", None)
-    media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
     if media_class == _MEDIA_STORAGE_DIRECTORY:
         return _Dicomdir(_dicomdir_references(path))
     if not has_prefix and not any(

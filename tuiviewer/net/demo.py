@@ -79,6 +79,7 @@ def demo_ct(progress: Callable[[str], None] | None = None) -> Path:
     folder = locations.data_dir() / "demo" / f"ct-v{DEMO_CT_VERSION}"
     marker = folder / ".complete"
     if marker.exists():
+        _make_private(folder)
         return folder
     if folder.exists():
         shutil.rmtree(folder)
@@ -95,7 +96,14 @@ def demo_ct(progress: Callable[[str], None] | None = None) -> Path:
         patient_id="DEMO001",
     )
     marker.write_text("ok\n")
+    _make_private(folder)
     return folder
+
+
+def _make_private(folder: Path) -> None:
+    """Synthetic data, but it lives among real patient data: same rules (0700, 0600)."""
+    for path in [folder.parent, folder, *folder.rglob("*")]:
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
 
 class DemoPacs:

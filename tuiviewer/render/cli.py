@@ -92,7 +92,12 @@ def run_render(
         print(f"tuiviewer render: {path.name}: {exc.message}", file=stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a corrupt file must give one line, not a traceback
-        print(f"tuiviewer render: {path.name}: {type(exc).__name__}: {exc}", file=stderr)
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        print(
+            f"tuiviewer render: {path.name}: the image cannot be decoded; the file is "
+            f"damaged or unusual ({reason}).",
+            file=stderr,
+        )
         return 1
     height, width = image.pixels.shape[:2]
     used = f", window {image.window.center:g}/{image.window.width:g}" if image.window else ""

@@ -54,7 +54,7 @@ def progress_text(progress: ScanProgress) -> str:
     if progress.skipped_not_dicom:
         text += f", {progress.skipped_not_dicom} not DICOM (skipped)"
     if progress.unreadable:
-        text += f", {progress.unreadable} unreadable"
+        text += f", {progress.unreadable} unreadable (u: why)"
     return text
 
 
@@ -80,6 +80,7 @@ class BrowserScreen(Screen[None]):
         Binding("o", "open_path", "Open"),
         Binding("W", "report", "Report"),
         Binding("v", "view", "View"),
+        Binding("u", "unreadable", "Unreadable files", show=False),
         Binding("escape", "close_search", "Close search", show=False),
     ]
 
@@ -96,6 +97,8 @@ class BrowserScreen(Screen[None]):
         self.progress: ScanProgress | None = None
         self._auto_selected = False
         self._requested: Path | None = None
+        self.unreadable: list[str] = []
+        """Why each file the scan could not read was refused (appended by the scan worker)."""
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -152,7 +155,11 @@ class BrowserScreen(Screen[None]):
         def report(progress: ScanProgress) -> None:
             self.post_message(ScanProgressed(progress))
 
-        for batch in scan(paths, cancel=worker.cancelled_event, progress=report):
+        def refused(error: TuiviewerError) -> None:
+            self.unreadable.append(error.message)  # list.append is atomic; the UI only reads
+
+        batches = scan(paths, cancel=worker.cancelled_event, progress=report, on_error=refused)
+        for batch in batches:
             if worker.is_cancelled:
                 return
             self.post_message(InstancesFound(batch))
@@ -176,6 +183,15 @@ class BrowserScreen(Screen[None]):
             self.query_one("#scan-status", Static).update(
                 progress_text(message.progress) + " — no DICOM instance found"
             )
+
+    def action_unreadable(self) -> None:
+        """List the files the scan found but could not read, each with its reason."""
+        reasons = list(self.unreadable)
+        if not reasons:
+            self.notify("No unreadable file so far.")
+            return
+        title = f"{len(reasons)} unreadable file{'s' if len(reasons) != 1 else ''}"
+        self.app.push_screen(ValueDialog(title, "\n".join(reasons)))
 
     # ---- following the selection -------------------------------------------------------------
     @on(Tree.NodeHighlighted, "#studies")

@@ -118,17 +118,20 @@ class StudyTree(Tree[StudyRef]):
         else:
             snode.set_label(study_label(study))
         for series in study.series:
-            senode = self._series.get(series.uid)
+            # A series UID is only unique within its study here: damaged files (or files
+            # without one) can share it across studies, and none may hide another's instances.
+            key = f"{study.uid}|{series.uid}"
+            senode = self._series.get(key)
             if senode is None:
                 senode = snode.add(series_label(series), data=StudyRef("series", series.uid))
-                self._series[series.uid] = senode
+                self._series[key] = senode
             else:
                 senode.set_label(series_label(series))
-            self._update_stacks(senode, series)
+            self._update_stacks(senode, series, key)
 
-    def _update_stacks(self, senode: TreeNode[StudyRef], series: SeriesNode) -> None:
+    def _update_stacks(self, senode: TreeNode[StudyRef], series: SeriesNode, key: str) -> None:
         expanded = {child.data.key for child in senode.children if child.data and child.is_expanded}
-        new_keys = [f"{series.uid}|{stack.key}" for stack in series.stacks]
+        new_keys = [f"{key}|{stack.key}" for stack in series.stacks]
         senode.remove_children()
         for stack, key in zip(series.stacks, new_keys, strict=True):
             self._stacks[key] = stack

@@ -1,0 +1,1 @@
+"""Robustness tests: damaged files, PHI in logs and messages, the support report."""
