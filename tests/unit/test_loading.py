@@ -335,13 +335,17 @@ def test_bad_vr_values_become_problems_and_stay_visible() -> None:
     assert bad  # pydicom itself complains about these values
 
     loaded = _load_quietly(path)
-    messages = " ".join(p.message for p in loaded.problems)
-    for value in bad:
-        assert value in messages
     rows = {row.tag: row for row in walk(dataset_rows(loaded.dataset, loaded.problems))}
+    # Each bad value gets a problem on its element, and the element still shows the value;
+    # the message names the element but does not quote the value (it could be a patient's
+    # name read with the wrong VR, and messages reach logs).
+    flagged = [row for row in rows.values() if row.problem and "Invalid value" in row.problem]
+    assert {row.value for row in flagged} >= bad
+    messages = " ".join(p.message for p in loaded.problems)
+    assert not [value for value in bad if value in messages]
     frames = rows[0x00280008]
     assert frames.value == str(reference.NumberOfFrames)
-    assert frames.problem is not None and str(reference.NumberOfFrames) in frames.problem
+    assert frames.problem is not None and "NumberOfFrames" in frames.problem
 
 
 def test_private_and_undefined_length_sequences_match_dcmdump_structure() -> None:
