@@ -217,3 +217,48 @@ async def test_sorting_studies_by_a_column(loaded_orthanc: Orthanc, tmp_path: Pa
         await pilot.press("s")  # next column: modality... any order is by that column
         await pilot.pause()
         assert table.row_count == len(screen.rows)
+
+
+async def test_a_retrieve_that_dies_keeps_what_arrived_and_resumes(tmp_path: Path) -> None:
+    from pydicom.uid import generate_uid
+
+    from tests.support.scps_retrieve import running_qr_scp
+    from tuiviewer.dicom.datagen import write_ct_series
+
+    study = generate_uid()
+    files = write_ct_series(tmp_path / "ct", slices=6, rows=16, cols=16, seed=41, study_uid=study)
+    datasets = [pydicom.dcmread(p) for p in files]
+    store_root = tmp_path / "store"
+    with running_qr_scp(datasets, abort_after=3) as (scp, _log):
+        app = pacs_app(scp.node(name="flaky"), store_root)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, QueryScreen) and list(screen.rows) == [study]
+            screen.query_one("#studies", DataTable).focus()
+            await pilot.press("g")
+            await settle(pilot)
+            (job,) = app.jobs
+            assert job.state == "partial"
+            assert job.error is not None and "aborted" in job.error
+            assert len(LocalStore(store_root).instance_uids(study)) == 3
+
+            await pilot.press("f4")
+            await settle(pilot)
+            jobs = app.screen
+            assert isinstance(jobs, JobsScreen)
+            jobs.refresh_rows()
+            assert str(jobs.query_one(DataTable).get_row(str(job.id))[3]) == "partial"
+            assert "aborted" in str(jobs.query_one("#job-detail", Static).render())
+
+            # The PACS is back (a new SCP; the test cannot reuse the port): r resumes.
+            with running_qr_scp(datasets) as (again, log):
+                job.node = again.node(name="flaky")
+                await pilot.press("r")
+                await settle(pilot)
+            assert job.state == "done", job.error
+            asked = {uid for request in log.requested_sops for uid in request}
+            assert len(asked) == 3, "only the missing instances were asked for"
+    assert LocalStore(store_root).instance_uids(study) == {
+        str(ds.SOPInstanceUID) for ds in datasets
+    }
