@@ -7,6 +7,7 @@ PACS opens back to our storage SCP during a C-MOVE, with the same certificate an
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 from tuiviewer.net.errors import TlsFailed
 from tuiviewer.net.nodes import TlsSettings
@@ -26,24 +27,28 @@ def ssl_context(settings: TlsSettings) -> ssl.SSLContext:
     ctx.check_hostname = bool(settings.verify and settings.server_hostname)
     ctx.verify_mode = ssl.CERT_REQUIRED if settings.verify else ssl.CERT_NONE
     if settings.ca_file is not None:
-        try:
-            ctx.load_verify_locations(cafile=str(settings.ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise TlsFailed(
-                f"The CA file {str(settings.ca_file)!r} cannot be loaded: {_reason(exc)}."
-            ) from exc
+        _load_ca(ctx, settings.ca_file)
     if settings.cert_file is not None:
-        try:
-            ctx.load_cert_chain(
-                certfile=str(settings.cert_file),
-                keyfile=str(settings.key_file) if settings.key_file else None,
-            )
-        except (OSError, ssl.SSLError) as exc:
-            raise TlsFailed(
-                f"The client certificate {str(settings.cert_file)!r} or its key cannot be "
-                f"loaded: {_reason(exc)}."
-            ) from exc
+        _load_own(ctx, settings, f"The client certificate {str(settings.cert_file)!r}")
     return ctx
+
+
+def _load_ca(ctx: ssl.SSLContext, ca_file: Path) -> None:
+    try:
+        ctx.load_verify_locations(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsFailed(f"The CA file {str(ca_file)!r} cannot be loaded: {_reason(exc)}.") from exc
+
+
+def _load_own(ctx: ssl.SSLContext, settings: TlsSettings, what: str) -> None:
+    """Our certificate and key; ``what`` names the certificate in the error."""
+    try:
+        ctx.load_cert_chain(
+            certfile=str(settings.cert_file),
+            keyfile=str(settings.key_file) if settings.key_file else None,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsFailed(f"{what} or its key cannot be loaded: {_reason(exc)}.") from exc
 
 
 def server_ssl_context(settings: TlsSettings) -> ssl.SSLContext:
@@ -71,24 +76,14 @@ def server_ssl_context(settings: TlsSettings) -> ssl.SSLContext:
     if settings.ca_file is not None:
         # Only the configured CA: with the system store too, anyone holding a certificate
         # from a public CA could push instances into our store.
-        try:
-            ctx.load_verify_locations(cafile=str(settings.ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise TlsFailed(
-                f"The CA file {str(settings.ca_file)!r} cannot be loaded: {_reason(exc)}."
-            ) from exc
+        _load_ca(ctx, settings.ca_file)
     elif settings.verify:
         ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
-    try:
-        ctx.load_cert_chain(
-            certfile=str(settings.cert_file),
-            keyfile=str(settings.key_file) if settings.key_file else None,
-        )
-    except (OSError, ssl.SSLError) as exc:
-        raise TlsFailed(
-            f"The certificate {str(settings.cert_file)!r} or its key, which our C-MOVE "
-            f"storage SCP presents, cannot be loaded: {_reason(exc)}."
-        ) from exc
+    _load_own(
+        ctx,
+        settings,
+        f"The certificate {str(settings.cert_file)!r}, which our C-MOVE storage SCP presents,",
+    )
     return ctx
 
 
