@@ -209,7 +209,7 @@ def _run_app(
     from tuiviewer.app import make_app
     from tuiviewer.config import load_config
     from tuiviewer.exceptions import ConfigError, TuiviewerError
-    from tuiviewer.logsetup import setup_logging
+    from tuiviewer.logsetup import native_stderr_to, setup_logging
     from tuiviewer.net.nodes import load_nodes, nodes_path
 
     missing = [p for p in paths if not p.exists()]
@@ -222,21 +222,22 @@ def _run_app(
     except ConfigError as exc:
         print(f"tuiviewer: {exc.message}", file=sys.stderr)
         return 2
-    setup_logging(config.logging.level, phi=config.logging.phi)
+    log_path = setup_logging(config.logging.level, phi=config.logging.phi)
     if local_demo:
         paths = demo_paths()
     if not demo:
-        app = make_app(
-            config,
-            paths,
-            nodes=nodes,
-            default_node=config.pacs.default_node or next(iter(nodes), None),
-            nodes_file=nodes_path(),
-            graphics=mode,
-            color=color,
-            low_bandwidth=low_bandwidth,
-        )
-        app.run()
+        with native_stderr_to(log_path):
+            app = make_app(
+                config,
+                paths,
+                nodes=nodes,
+                default_node=config.pacs.default_node or next(iter(nodes), None),
+                nodes_file=nodes_path(),
+                graphics=mode,
+                color=color,
+                low_bandwidth=low_bandwidth,
+            )
+            app.run()
         return 0
     from tuiviewer.net.demo import DemoPacs, demo_ct, sample_files
 
@@ -248,16 +249,17 @@ def _run_app(
         print(f"tuiviewer demo: loading sample studies into {node.address}…", file=sys.stderr)
         result = pacs.load(files)
         print(f"tuiviewer demo: {len(result.sent)} instances loaded.", file=sys.stderr)
-        app = make_app(
-            config,
-            [],
-            nodes={node.name: node},
-            default_node=node.name,
-            graphics=mode,
-            color=color,
-            low_bandwidth=low_bandwidth,
-        )
-        app.run()
+        with native_stderr_to(log_path):
+            app = make_app(
+                config,
+                [],
+                nodes={node.name: node},
+                default_node=node.name,
+                graphics=mode,
+                color=color,
+                low_bandwidth=low_bandwidth,
+            )
+            app.run()
     except TuiviewerError as exc:
         print(f"tuiviewer demo: {exc.message}", file=sys.stderr)
         return 1

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from tuiviewer import locations
 
@@ -50,3 +54,40 @@ def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
     except ImportError:  # pragma: no cover - pynetdicom is a hard dependency
         pass
     return path
+
+
+@contextmanager
+def native_stderr_to(log_path: Path) -> Iterator[None]:
+    """While the UI runs, send what C libraries write to file descriptor 2 to the log.
+
+    gdcm and openjpeg print warnings about damaged pixel data straight to fd 2, which is the
+    terminal Textual draws on: one corrupt JPEG frame would scribble over the screen. Textual
+    writes through ``sys.__stderr__``, so that gets its own duplicate of the terminal and fd 2
+    goes to the log file for as long as the block runs.
+    """
+    original = sys.__stderr__
+    if original is None:
+        yield
+        return
+    original.flush()
+    terminal_fd = os.dup(2)
+    terminal = os.fdopen(
+        terminal_fd, "w", buffering=1, encoding=original.encoding, errors=original.errors
+    )
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    _set_stderr(terminal)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    try:
+        yield
+    finally:
+        terminal.flush()
+        os.dup2(terminal_fd, 2)
+        _set_stderr(original)
+        terminal.close()
+
+
+def _set_stderr(stream: TextIO) -> None:
+    # typeshed marks sys.__stderr__ final; Textual reads it when the app and driver are made.
+    setattr(sys, "__stderr__", stream)  # noqa: B010
+    sys.stderr = stream

@@ -1,0 +1,33 @@
+"""What C libraries print to fd 2 goes to the log while the UI runs, not over the screen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = """
+import os, sys
+from pathlib import Path
+from tuiviewer.logsetup import native_stderr_to
+log = Path(sys.argv[1])
+with native_stderr_to(log):
+    os.write(2, b"Corrupt JPEG data: bad Huffman code\\n")   # what gdcm does
+    sys.__stderr__.write("drawn by the UI\\n")               # what Textual does
+    sys.__stderr__.flush()
+os.write(2, b"after the UI\\n")
+"""
+
+
+def test_native_writes_to_fd_2_go_to_the_log_and_the_ui_keeps_the_terminal(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "tuiviewer.log"
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD, str(log)], capture_output=True, text=True, check=True
+    )
+    assert "drawn by the UI" in run.stderr
+    assert "after the UI" in run.stderr
+    assert "Corrupt JPEG data" not in run.stderr
+    assert "Corrupt JPEG data" in log.read_text()
+    assert log.stat().st_mode & 0o777 == 0o600
