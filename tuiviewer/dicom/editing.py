@@ -40,10 +40,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from tuiviewer.dicom.loading import TagPath, tag_text
 from tuiviewer.exceptions import EditError, SaveError, ValueValidationError
-
-TagPath = tuple[int, ...]
-"""Alternating tag, item index, tag...: odd length for an element, even for an item, () root."""
 
 __all__ = [
     "TagPath",
@@ -103,11 +101,6 @@ _REQUIRED_META = (0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x
 
 
 # --- naming -------------------------------------------------------------------------------
-
-
-def tag_text(tag: int) -> str:
-    """``(0018,5100)``: the notation dcmdump and the standard use."""
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 def describe_tag(tag: int) -> str:

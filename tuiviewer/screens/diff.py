@@ -10,19 +10,21 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tuiviewer.dicom.diff import DiffRow
 from tuiviewer.dicom.elements import TagPath
+from tuiviewer.dicom.loading import tag_text
 
 KIND_STYLE = {"added": "green", "removed": "red", "changed": "yellow"}
 
 
-def path_text(path: TagPath, tag_text: str) -> str:
-    """Show a nested element as ``(300A,0180)[1] > (0018,5100)``."""
+def path_text(path: TagPath, last: str) -> str:
+    """Show a nested element as ``(300A,0180)[1] > (0018,5100)``; ``last`` names the row's own
+    tag (``(FFFE,E000)`` for a whole item)."""
     parts: list[str] = []
     for index, value in enumerate(path[:-1]):
         if index % 2 == 0:
-            parts.append(f"({value >> 16:04X},{value & 0xFFFF:04X})")
+            parts.append(tag_text(value))
         else:
             parts[-1] += f"[{value + 1}]"
-    parts.append(tag_text)
+    parts.append(last)
     return " > ".join(parts)
 
 
