@@ -397,14 +397,22 @@ def find_priors(
     Raises:
         NetError: the query failed.
     """
-    patient_id = study.patient_id.strip()
+    return patient_studies(node, study.patient_id, exclude=study.uid, cancel=cancel)
+
+
+def patient_studies(
+    node: Node, patient_id: str, *, exclude: str = "", cancel: threading.Event | None = None
+) -> list[StudyRow]:
+    """The studies of Patient ID ``patient_id`` on ``node`` but ``exclude``, newest first (see
+    :func:`find_priors`)."""
+    patient_id = patient_id.strip()
     if not patient_id:
         return []
     rows: dict[str, StudyRow] = {}
     for ds in find(node, FindQuery(level=QueryLevel.STUDY, patient_id=patient_id), cancel=cancel):
         row = to_row(QueryLevel.STUDY, ds)
         if isinstance(row, StudyRow) and row.patient_id.strip() == patient_id:
-            if row.uid and row.uid != study.uid:
+            if row.uid and row.uid != exclude:
                 rows.setdefault(row.uid, row)
     return sorted(rows.values(), key=lambda r: (r.date, r.time), reverse=True)
 

@@ -26,7 +26,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static, TextArea
 
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.find import FindQuery, QueryLevel, StudyRow, find, to_row
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import retrieve_study
 from tuiviewer.net.send import send_files
@@ -61,6 +60,7 @@ from tuiviewer.reports.templates import (
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
+from tuiviewer.worklist import patient_studies
 
 
 @dataclass(frozen=True)
@@ -208,18 +208,13 @@ class ReportScreen(Screen[None]):
         They are retrieved (C-GET of the SR instances only) into the local store to be read.
         """
         store = getattr(self.app, "store", None)
-        studies = [context.study_uid]
-        if context.patient_id:
-            query = FindQuery(level=QueryLevel.STUDY, patient_id=context.patient_id)
-            try:
-                others = [to_row(QueryLevel.STUDY, ds) for ds in find(node, query)]
-            except TuiviewerError:
-                others = []
-            rows = [r for r in others if isinstance(r, StudyRow) and r.uid != context.study_uid]
-            rows.sort(key=lambda r: r.date, reverse=True)
-            studies += [r.uid for r in rows[:5]]
+        try:
+            others = patient_studies(node, context.patient_id, exclude=context.study_uid)
+        except TuiviewerError:
+            others = []
+        studies = [context.study_uid] + [row.uid for row in others[:5]]
         texts: list[str] = []
-        for study_uid in dict.fromkeys(studies):
+        for study_uid in studies:
             try:
                 found = find_reports_on_pacs(node, study_uid)
             except TuiviewerError as exc:
@@ -624,7 +619,8 @@ def local_reports(folder: Path, limit: int = 20) -> list[tuple[Path, Dataset]]:
         if len(found) >= limit or not path.is_file():
             continue
         try:
-            ds = pydicom.dcmread(path, force=True)
+            # Reports carry no pixel data: do not read the images' (a CT study is hundreds of MB).
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError):
             continue
         if "ContentSequence" in ds and is_report(ds):
