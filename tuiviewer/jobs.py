@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.net.find import StudyRow
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
 from tuiviewer.net.trace import AssociationTrace
@@ -22,6 +24,12 @@ from tuiviewer.store import LocalStore
 JobState = Literal["queued", "running", "done", "partial", "failed", "cancelled"]
 
 _ids = itertools.count(1)
+
+
+def job_label(study: StudyRow) -> str:
+    """What the retrieve queue shows for a study: patient, date, description."""
+    name = study.patient_name.replace("^", " ").strip()
+    return f"{name} · {display_date(study.date)} {study.description}"
 
 
 def _size(n: float) -> str:

@@ -25,6 +25,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import DicomReadError, RenderError
 from tuiviewer.render.decode import frame_count
@@ -498,10 +499,6 @@ def _float(value: object) -> float | None:
         return None
 
 
-def _date(text: str) -> str:
-    return f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 and text.isdigit() else text
-
-
 def slice_info(ds: Dataset, frame: Frame, record: InstanceRecord) -> SliceInfo:
     """Corner-text facts of ``frame``; enhanced objects take position and orientation from
     the per-frame or shared functional groups (PS3.3 C.7.6.16.2.3, C.7.6.16.2.4)."""
@@ -518,7 +515,7 @@ def slice_info(ds: Dataset, frame: Frame, record: InstanceRecord) -> SliceInfo:
     units = "HU" if modality == "CT" and rescale_type in ("", "HU") else rescale_type
     name = str(ds.get("PatientName", "") or record.patient_name).replace("^", " ").strip()
     patient_id = str(ds.get("PatientID", "") or record.patient_id)
-    study_date = _date(str(ds.get("StudyDate", "") or record.study_date))
+    study_date = display_date(str(ds.get("StudyDate", "") or record.study_date))
     description = str(ds.get("StudyDescription", "") or record.study_description)
     number = ds.get("SeriesNumber", record.series_number)
     series_description = str(ds.get("SeriesDescription", "") or record.series_description)

@@ -20,8 +20,9 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
+from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.jobs import RetrieveJob
+from tuiviewer.jobs import RetrieveJob, job_label
 from tuiviewer.messages import (
     EchoAnswered,
     QueryFinished,
@@ -55,10 +56,6 @@ STUDY_COLUMNS: tuple[tuple[str, str, Callable[[StudyRow], Any]], ...] = (
 )
 
 
-def _date(text: str) -> str:
-    return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else text
-
-
 def _count(value: int | None) -> str:
     return "" if value is None else str(value)
 
@@ -67,8 +64,8 @@ def study_cells(row: StudyRow) -> tuple[str, ...]:
     return (
         row.patient_name.replace("^", " ").strip(),
         row.patient_id,
-        _date(row.birth_date),
-        _date(row.date),
+        display_date(row.birth_date),
+        display_date(row.date),
         "/".join(row.modalities),
         row.description,
         row.accession,
@@ -396,7 +393,7 @@ class QueryScreen(Screen[None]):
         if series_table.has_focus and series_table.row_count:
             key = series_table.coordinate_to_cell_key(series_table.cursor_coordinate).row_key
             first_series = str(key.value)
-        label = f"{study.patient_name.replace('^', ' ')} · {_date(study.date)} {study.description}"
+        label = job_label(study)
         job = RetrieveJob(node=node, study_uid=study.uid, label=label, first_series=first_series)
         queue = getattr(self.app, "queue_retrieve", None)
         if queue is not None:

@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static, TextArea
 
+from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import retrieve_study
@@ -72,19 +73,15 @@ class ReportSource:
     node: Node | None = None
 
 
-def _date(text: str) -> str:
-    return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else text
-
-
 def study_header(ctx: StudyContext) -> Text:
     """Patient, ID, birth date, sex, accession, date, description, modality."""
     text = Text(ctx.patient_name.replace("^", " ").strip() or "(no name)", style="bold")
     rows = (
         ("ID", ctx.patient_id),
-        ("Born", _date(ctx.patient_birth_date)),
+        ("Born", display_date(ctx.patient_birth_date)),
         ("Sex", ctx.patient_sex),
         ("Accession", ctx.accession_number),
-        ("Date", _date(ctx.study_date)),
+        ("Date", display_date(ctx.study_date)),
         ("Study", ctx.study_description),
         ("Modality", ctx.modality),
         ("Images", str(len(ctx.instances))),
@@ -507,7 +504,7 @@ class ReportScreen(Screen[None]):
                 finals = []
                 lines.append(f"⚠ Could not ask the PACS for existing reports: {exc.message}")
             if finals:
-                dates = ", ".join(_date(r.content_date) or "no date" for r in finals)
+                dates = ", ".join(display_date(r.content_date) or "no date" for r in finals)
                 lines.append(
                     f"⚠ The PACS already holds {len(finals)} final report(s) of this study "
                     f"({dates}), possibly by someone else."
@@ -634,4 +631,4 @@ def local_reports(folder: Path, limit: int = 20) -> list[tuple[Path, Dataset]]:
 
 def describe_remote(report: RemoteReport) -> str:
     flags = "/".join(f for f in (report.completion_flag, report.verification_flag) if f)
-    return f"SR {_date(report.content_date) or '(no date)'} {flags or ''}".rstrip()
+    return f"SR {display_date(report.content_date) or '(no date)'} {flags or ''}".rstrip()

@@ -40,6 +40,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.config import Config
+from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
@@ -979,7 +980,7 @@ class ViewerScreen(Screen[None]):
         label = f"#{number} {first.modality} {first.series_description}".rstrip()
         if position >= len(self.stacks):
             date = first.study_date
-            date = f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else date or "?"
+            date = display_date(date) or "?"
             label = f"prior {date}: {label}"
         slices = slices_of(records)
         label += f" · {len(slices)} {'image' if len(slices) == 1 else 'images'}"

@@ -30,8 +30,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.jobs import RetrieveJob
+from tuiviewer.jobs import RetrieveJob, job_label
 from tuiviewer.net.find import QueryLevel, StudyRow, find, to_row
 from tuiviewer.net.nodes import Node
 from tuiviewer.reports.text import sr_to_text
@@ -67,10 +68,6 @@ _BATCH_S = 0.05
 _BATCH_ROWS = 50
 
 
-def _date(text: str) -> str:
-    return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else text
-
-
 def _parse_day(text: str, what: str) -> dt.date | None:
     value = text.strip().replace("-", "")
     if not value:
@@ -90,10 +87,6 @@ def _state_cell(status: StudyStatus | None) -> Text:
     if status.error:
         text.append(" ⚠", style="red")
     return text
-
-
-def _label(row: StudyRow) -> str:
-    return f"{row.patient_name.replace('^', ' ').strip()} · {_date(row.date)} {row.description}"
 
 
 class WorklistScreen(Screen[None]):
@@ -594,12 +587,12 @@ class WorklistScreen(Screen[None]):
         if running is not None:
             if not on_disk:
                 self._awaiting[study.uid] = running
-                self.notify(f"Retrieving {_label(study)}: it opens when the first series is in.")
+                self.notify(f"Retrieving {job_label(study)}: it opens when the first series is in.")
             return
         if node is None:
             self.notify("No PACS to retrieve the study from (F5: nodes).", severity="warning")
             return
-        self.notify(f"Retrieving {_label(study)} (F4: retrieve queue)")
+        self.notify(f"Retrieving {job_label(study)} (F4: retrieve queue)")
         self.prepare_retrieve(node, study, resume=bool(on_disk))
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="open", description="Series")
@@ -612,7 +605,7 @@ class WorklistScreen(Screen[None]):
         job = RetrieveJob(
             node=node,
             study_uid=study.uid,
-            label=_label(study),
+            label=job_label(study),
             first_series=first,
             attempts=1 if resume else 0,
         )
@@ -637,7 +630,7 @@ class WorklistScreen(Screen[None]):
                 if self.is_current:
                     self._view(uid, store)
                 else:
-                    what = _label(row) if row else uid
+                    what = job_label(row) if row else uid
                     self.notify(f"{what}: the first series is on disk (worklist: Enter opens).")
             elif job.finished:
                 del self._awaiting[uid]
@@ -725,7 +718,7 @@ class WorklistScreen(Screen[None]):
         table.clear()
         for row in rows:
             table.add_row(
-                _date(row.date),
+                display_date(row.date),
                 "/".join(row.modalities),
                 row.description,
                 _state_cell(self.states.get(row.uid)),
@@ -762,14 +755,14 @@ class WorklistScreen(Screen[None]):
         node, store = self.current_node(), self._store()
         if node is None or store is None:
             return
-        self.query_one("#report-title", Static).update(f"Report of {_label(study)}: reading…")
+        self.query_one("#report-title", Static).update(f"Report of {job_label(study)}: reading…")
         self.run_read_report(node, study, store, self.states.get(study.uid))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="Report")
     def run_read_report(
         self, node: Node, study: StudyRow, store: LocalStore, status: StudyStatus | None
     ) -> None:
-        title = f"Report of {_label(study)}"
+        title = f"Report of {job_label(study)}"
         if status is None or (not status.reports and status.error):
             try:
                 found = list(report_states(node, [study.uid], store))

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.index import (
     PatientNode,
     SeriesNode,
@@ -33,9 +34,7 @@ class StudyRef:
 
 
 def _date(text: str) -> str:
-    if len(text) == 8 and text.isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return text or "no date"
+    return display_date(text) or "no date"
 
 
 def patient_label(patient: PatientNode) -> Text:
