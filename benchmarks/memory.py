@@ -3,8 +3,8 @@
 Runs the real app in a 120×40 pseudo-terminal (``wire_bytes.PtyApp``), opens the viewer and
 steps through every slice with the down arrow, waiting for each frame so that every slice is
 decoded once; then reads the app's peak resident set size (VmHWM) from /proc. The decoded-frame
-cache is bounded in bytes (``tuiviewer.viewing.DEFAULT_FRAME_CACHE_BYTES``), so the peak must
-stay flat however long the series. Target: ≤ 400 MB.
+cache is bounded in bytes (``DEFAULT_FRAME_CACHE_BYTES`` of ``tuiviewer.services.viewer``), so
+the peak must stay flat however long the series. Target: ≤ 400 MB.
 
     .venv/bin/python benchmarks/memory.py --keep /tmp/bench/ct1000
 """
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from wire_bytes import PtyApp, ensure_series  # noqa: E402
 
-from tuiviewer.viewing import DEFAULT_FRAME_CACHE_BYTES  # noqa: E402
+from tuiviewer.services.viewer.slices import DEFAULT_FRAME_CACHE_BYTES  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

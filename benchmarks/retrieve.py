@@ -2,7 +2,7 @@
 
 Starts an Orthanc (tests/support/orthanc.py), loads a generated CT of ``--slices`` slices of
 512×512 (:func:`tuiviewer.dicom.datagen.write_ct_series`), then, in the same run, times
-``tuiviewer get`` (the CLI engine :func:`tuiviewer.net.commands.run_get` in a child Python)
+``tuiviewer get`` (the CLI engine :func:`tuiviewer.commands.get.run_get` in a child Python)
 and ``python -m pynetdicom getscu`` for that study, ``--repeat`` times each, alternating.
 It prints the median times, their ratio (target ≤ 1.0) and tuiviewer's peak resident memory
 (target < 150 MB), measured by the kernel for the child process (``wait4`` rusage).
@@ -33,7 +33,7 @@ from tuiviewer.dicom.datagen import write_ct_series  # noqa: E402
 _TUIVIEWER_GET = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from tuiviewer.net.commands import run_get\n"
+    "from tuiviewer.commands.get import run_get\n"
     "sys.exit(run_get(sys.argv[1], sys.argv[2], dest=Path(sys.argv[3]),"
     " stdout=sys.stdout, stderr=sys.stderr))\n"
 )

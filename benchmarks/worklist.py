@@ -27,8 +27,8 @@ from textual.widgets import DataTable  # noqa: E402
 from tests.integration.test_worklist import tiny_study  # noqa: E402
 from tests.support.orthanc import Orthanc, StoreError, store_datasets  # noqa: E402
 from tuiviewer.app import make_app  # noqa: E402
-from tuiviewer.config import Config  # noqa: E402
-from tuiviewer.net.nodes import Node  # noqa: E402
+from tuiviewer.config.nodes import Node  # noqa: E402
+from tuiviewer.config.settings import Config  # noqa: E402
 from tuiviewer.screens.worklist import WorklistScreen  # noqa: E402
 from tuiviewer.store import LocalStore  # noqa: E402
 

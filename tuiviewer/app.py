@@ -13,14 +13,13 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from tuiviewer.config import Config
+from tuiviewer.config.nodes import Node, save_nodes
+from tuiviewer.config.settings import Config
 from tuiviewer.dicom.index import StudyIndex
 from tuiviewer.dicom.scanning import InstanceRecord, scan
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import ColorPlan, GraphicsDecision, GraphicsMode
-from tuiviewer.jobs import RetrieveJob
 from tuiviewer.messages import JobFinished
-from tuiviewer.net.nodes import Node, save_nodes
 from tuiviewer.reports.drafts import Draft, DraftStore
 from tuiviewer.reports.model import KeyImage, Report
 from tuiviewer.screens.browser import BrowserScreen
@@ -32,6 +31,7 @@ from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.screens.worklist import WorklistScreen
+from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.image_view import prepare_graphics
 

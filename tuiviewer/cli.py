@@ -207,10 +207,10 @@ def _run_app(
     mode = GraphicsMode(graphics)
 
     from tuiviewer.app import make_app
-    from tuiviewer.config import load_config
+    from tuiviewer.config.nodes import load_nodes, nodes_path
+    from tuiviewer.config.settings import load_config
     from tuiviewer.exceptions import ConfigError, TuiviewerError
     from tuiviewer.logsetup import native_stderr_to, setup_logging
-    from tuiviewer.net.nodes import load_nodes, nodes_path
 
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -324,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_dump(args.files, as_json=args.json, stdout=sys.stdout, stderr=sys.stderr)
     if args.command == "render":
-        from tuiviewer.render.cli import run_render
+        from tuiviewer.commands.render import run_render
 
         return run_render(
             args.file,
@@ -336,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stderr=sys.stderr,
         )
     if args.command in ("echo", "find", "get", "send"):
-        from tuiviewer.net import commands
+        from tuiviewer.commands import get as commands
 
         out, err = sys.stdout, sys.stderr
         if args.command == "echo":
@@ -366,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return commands.run_send(args.node, args.paths, args.trace, stdout=out, stderr=err)
     if args.command == "report":
-        from tuiviewer.reports.commands import run_report_new, run_report_show
+        from tuiviewer.commands.report import run_report_new, run_report_show
 
         if args.report_command == "new":
             return run_report_new(
@@ -382,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return run_report_show(args.file, stdout=sys.stdout, stderr=sys.stderr)
     if args.command == "doctor":
-        from tuiviewer.doctor import run_doctor
+        from tuiviewer.services.doctor import run_doctor
 
         return run_doctor(stdout=sys.stdout, stderr=sys.stderr, check_nodes=args.check_nodes)
     if args.command == "purge":

@@ -7,17 +7,17 @@ from pathlib import Path
 
 from textual.message import Message
 
-from tuiviewer.dicom.deid import ExportSummary
+from tuiviewer.config.nodes import Node
+from tuiviewer.dicom.deid.export import ExportSummary
 from tuiviewer.dicom.loading import LoadedFile
 from tuiviewer.dicom.scanning import InstanceRecord, ScanProgress
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.jobs import RetrieveJob
 from tuiviewer.net.echo import echo
 from tuiviewer.net.find import SeriesRow, StudyRow
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.render.pipeline import RenderedImage
-from tuiviewer.viewing import LoadedSlice, RenderJob
+from tuiviewer.services.jobs import RetrieveJob
+from tuiviewer.services.viewer.slices import LoadedSlice, RenderJob
 
 
 @dataclass

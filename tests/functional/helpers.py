@@ -9,7 +9,7 @@ from textual.widgets import Static
 from textual.worker import WorkerState
 
 from tuiviewer.app import TuiviewerApp, make_app
-from tuiviewer.config import Config
+from tuiviewer.config.settings import Config
 from tuiviewer.screens.browser import BrowserScreen
 
 

@@ -19,7 +19,7 @@ from textual.widgets import Static
 
 from tests.functional.helpers import settle
 from tuiviewer.app import TuiviewerApp, make_app
-from tuiviewer.config import Config, load_config
+from tuiviewer.config.settings import Config, load_config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.dicom.elements import walk
 from tuiviewer.graphics import GraphicsMode

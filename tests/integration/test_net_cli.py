@@ -16,8 +16,8 @@ from pydicom.uid import generate_uid
 from tests.support.orthanc import Orthanc, store_files
 from tests.support.ports import free_port
 from tests.support.scps_retrieve import running_qr_scp
+from tuiviewer.commands.get import run_echo, run_find, run_get, run_send
 from tuiviewer.dicom.datagen import write_ct_series
-from tuiviewer.net.commands import run_echo, run_find, run_get, run_send
 
 PATIENT_NAME = "Cli^Patient"
 PATIENT_ID = "CLI-PID-7"

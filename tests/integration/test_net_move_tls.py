@@ -19,10 +19,10 @@ from pynetdicom import AE
 from tests.support.certs import Pki, make_pki, openssl_available
 from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, TlsFiles
 from tests.support.ports import LOOPBACK, free_port
+from tuiviewer.config.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.net.errors import TlsFailed
 from tuiviewer.net.move import InstanceWriter, StorageScp, listen_address
-from tuiviewer.net.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.net.retrieve import retrieve_study
 from tuiviewer.net.tls import server_ssl_context
 from tuiviewer.net.trace import AssociationTrace

@@ -16,8 +16,8 @@ from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 from tests.conftest import testdata as sample_file
 from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, store_datasets, store_files
 from tests.support.ports import free_port
+from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.datagen import write_ct_series
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import RetrieveProgress, resume_study, retrieve_study
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.store import LocalStore

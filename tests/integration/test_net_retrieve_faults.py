@@ -15,9 +15,9 @@ from pydicom.uid import generate_uid
 from tests.support.orthanc import OrthancPool, store_files
 from tests.support.ports import free_port
 from tests.support.scps_retrieve import running_qr_scp
+from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.net.errors import AssociationAborted, DimseStatusError
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import RetrieveProgress, resume_study, retrieve_study
 from tuiviewer.store import LocalStore
 

@@ -15,7 +15,7 @@ from pynetdicom import evt
 from tests.conftest import testdata as sample_file
 from tests.support import scps
 from tests.support.orthanc import Orthanc
-from tuiviewer.net.nodes import Node
+from tuiviewer.config.nodes import Node
 from tuiviewer.net.send import SendProgress, send_files
 from tuiviewer.net.sopclasses import RANKED_STORAGE_CLASSES
 from tuiviewer.net.trace import AssociationTrace

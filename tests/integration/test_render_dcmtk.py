@@ -33,7 +33,7 @@ from pydicom.pixels import apply_modality_lut
 
 from tests.conftest import TEST_FILES
 from tests.support import imagegen
-from tuiviewer.render.cli import run_render
+from tuiviewer.commands.render import run_render
 from tuiviewer.render.decode import decode_frame
 
 pytestmark = [

@@ -15,11 +15,11 @@ from pydicom.dataset import Dataset
 from tests.conftest import testdata as sample_file
 from tests.support.orthanc import Orthanc, c_find, store_files
 from tests.unit.test_report_sr import assert_valid_sr
-from tuiviewer.net.nodes import Node
+from tuiviewer.commands.report import run_report_new
+from tuiviewer.config.nodes import Node
 from tuiviewer.net.send import send_files
-from tuiviewer.reports.commands import run_report_new
 from tuiviewer.reports.model import Report, Section, SectionKind, sign
-from tuiviewer.reports.sr import (
+from tuiviewer.reports.sr.build import (
     find_reports_on_pacs,
     read_sr,
     study_context_from_pacs,

@@ -16,8 +16,8 @@ from tests.functional.helpers import settle
 from tests.support.orthanc import Orthanc, c_find, store_files
 from tests.support.scps import STUDY_ROOT_FIND, StreamLog, running_scp, streaming_find_handler
 from tuiviewer.app import TuiviewerApp, make_app
-from tuiviewer.config import Config
-from tuiviewer.net.nodes import Node
+from tuiviewer.config.nodes import Node
+from tuiviewer.config.settings import Config
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.jobs import JobsScreen
 from tuiviewer.screens.nodes import NodeDialog, NodesScreen

@@ -17,11 +17,11 @@ from tests.conftest import testdata as sample_file
 from tests.functional.helpers import settle
 from tests.support.orthanc import Orthanc, c_find
 from tuiviewer.app import TuiviewerApp, make_app
-from tuiviewer.config import Config
-from tuiviewer.net.nodes import Node
+from tuiviewer.config.nodes import Node
+from tuiviewer.config.settings import Config
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus, SectionKind
-from tuiviewer.reports.sr import read_sr
+from tuiviewer.reports.sr.build import read_sr
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.screens.report import ReportScreen
@@ -235,7 +235,7 @@ async def test_signing_a_sent_preliminary_makes_a_new_document(
 
 async def test_addendum_to_a_final_report(ct_folder: Path, tmp_path: Path) -> None:
     from tuiviewer.reports.model import Report, Section, sign
-    from tuiviewer.reports.sr import study_context_from_paths, write_sr
+    from tuiviewer.reports.sr.build import study_context_from_paths, write_sr
 
     context = study_context_from_paths(ct_folder)
     original = sign(

@@ -27,8 +27,8 @@ from tests.functional.helpers import settle
 from tests.support.orthanc import Orthanc, OrthancPool, StoreError, store_datasets
 from tests.unit.test_worklist import dose_sr, report_sr
 from tuiviewer.app import TuiviewerApp, make_app
-from tuiviewer.config import Config
-from tuiviewer.net.nodes import Node
+from tuiviewer.config.nodes import Node
+from tuiviewer.config.settings import Config
 from tuiviewer.net.retrieve import retrieve_study
 from tuiviewer.reports.drafts import Draft, DraftStore
 from tuiviewer.reports.model import Report, Section, SectionKind
@@ -36,8 +36,8 @@ from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.screens.worklist import WorklistScreen
+from tuiviewer.services.worklist import ReportState, report_states
 from tuiviewer.store import LocalStore
-from tuiviewer.worklist import ReportState, report_states
 
 TODAY = dt.date.today()
 _PIXELS = np.arange(64, dtype=np.uint16).reshape(8, 8).tobytes()

@@ -22,11 +22,11 @@ from pydicom.dataset import Dataset
 
 from tests.robustness.bounded import Outcome, bounded
 from tests.support.mutants import SOURCES, Mutant, all_mutants, source_path
+from tuiviewer.commands.render import run_render
 from tuiviewer.dicom.dump import run_dump
 from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.dicom.scanning import ScanProgress, scan
 from tuiviewer.exceptions import DicomReadError, TuiviewerError
-from tuiviewer.render.cli import run_render
 
 MUTANTS = all_mutants()
 GROUPS = [*SOURCES, "random-flips"]

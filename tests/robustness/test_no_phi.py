@@ -29,14 +29,14 @@ from tests.support.scps import (
     failing_find_handler,
     running_scp,
 )
+from tuiviewer.commands.get import run_echo, run_find, run_get, run_send
+from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.dicom.loading import load_file
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.logsetup import setup_logging
-from tuiviewer.net.commands import run_echo, run_find, run_get, run_send
 from tuiviewer.net.errors import NetError
 from tuiviewer.net.find import FindQuery, find
-from tuiviewer.net.nodes import Node
 from tuiviewer.widgets.study_tree import StudyTree
 
 PATIENTS = (("Müller^Jürgen", "PHIID4711XQ"), ("PHI^CANARY", "CANARY-0815"))

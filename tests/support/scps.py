@@ -19,7 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
 
 from tests.support.ports import LOOPBACK, free_port
-from tuiviewer.net.nodes import Node, TlsSettings
+from tuiviewer.config.nodes import Node, TlsSettings
 
 VERIFICATION = "1.2.840.10008.1.1"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tuiviewer.config import load_config
+from tuiviewer.config.settings import load_config
 from tuiviewer.exceptions import ConfigError
 from tuiviewer.render.lut import VoiFunction
 from tuiviewer.render.presets import CT_PRESETS, presets_for

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from tests.conftest import testdata as sample_file
-from tuiviewer.dicom.deid import UIDMap, default_map_path, deidentify, export_deidentified
+from tuiviewer.dicom.deid.export import UIDMap, default_map_path, deidentify, export_deidentified
 from tuiviewer.exceptions import ExportError
 
 SAMPLES = ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "rtstruct.dcm")

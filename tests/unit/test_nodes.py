@@ -8,6 +8,15 @@ from pathlib import Path
 import pytest
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
+from tuiviewer.config.nodes import (
+    Node,
+    TlsSettings,
+    load_nodes,
+    nodes_path,
+    parse_node_spec,
+    resolve_node,
+    save_nodes,
+)
 from tuiviewer.exceptions import ConfigError
 from tuiviewer.net.find import (
     FindQuery,
@@ -16,15 +25,6 @@ from tuiviewer.net.find import (
     StudyRow,
     build_identifier,
     to_row,
-)
-from tuiviewer.net.nodes import (
-    Node,
-    TlsSettings,
-    load_nodes,
-    nodes_path,
-    parse_node_spec,
-    resolve_node,
-    save_nodes,
 )
 
 GOOD = """

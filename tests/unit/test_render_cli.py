@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.conftest import testdata as sample
 from tests.support import imagegen
-from tuiviewer.render.cli import run_render
+from tuiviewer.commands.render import run_render
 
 
 def _run(path: Path | str, out: Path, **kwargs: object) -> tuple[int, str, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import testdata as sample_file
 from tests.unit.test_report_sr import assert_valid_sr
-from tuiviewer.reports.commands import run_report_new, run_report_show
+from tuiviewer.commands.report import run_report_new, run_report_show
 
 
 @pytest.fixture

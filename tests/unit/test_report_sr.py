@@ -31,7 +31,7 @@ from tuiviewer.reports.model import (
     make_addendum,
     sign,
 )
-from tuiviewer.reports.sr import (
+from tuiviewer.reports.sr.build import (
     BASIC_TEXT_SR,
     StudyContext,
     build_sr,

@@ -17,7 +17,7 @@ from tuiviewer.exceptions import RenderError
 from tuiviewer.render.lut import Window
 from tuiviewer.render.pipeline import RenderRequest, load_frame, render_frame
 from tuiviewer.render.resample import display_size
-from tuiviewer.viewing import (
+from tuiviewer.services.viewer.slices import (
     ByteLRU,
     LinkedStack,
     RenderCoalescer,

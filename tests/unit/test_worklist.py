@@ -29,8 +29,8 @@ from tuiviewer.reports.model import (
     SectionKind,
     sign,
 )
-from tuiviewer.reports.sr import BASIC_TEXT_SR, StudyContext, build_sr
-from tuiviewer.worklist import ReportState, WorklistQuery, classify
+from tuiviewer.reports.sr.build import BASIC_TEXT_SR, StudyContext, build_sr
+from tuiviewer.services.worklist import ReportState, WorklistQuery, classify
 
 STUDY = "1.2.826.0.1.3680043.8.498.1001"
 

@@ -3,6 +3,14 @@ C-FIND and TLS. Headless: nothing here imports Textual."""
 
 from __future__ import annotations
 
+from tuiviewer.config.nodes import (
+    Node,
+    TlsSettings,
+    load_nodes,
+    parse_node_spec,
+    resolve_node,
+    save_nodes,
+)
 from tuiviewer.net.association import associate, check_status
 from tuiviewer.net.echo import EchoResult, echo
 from tuiviewer.net.errors import (
@@ -17,14 +25,6 @@ from tuiviewer.net.errors import (
     status_meaning,
 )
 from tuiviewer.net.find import FindQuery, QueryLevel, QueryModel, build_identifier, find, to_row
-from tuiviewer.net.nodes import (
-    Node,
-    TlsSettings,
-    load_nodes,
-    parse_node_spec,
-    resolve_node,
-    save_nodes,
-)
 from tuiviewer.net.trace import AssociationTrace
 
 __all__ = [

@@ -26,6 +26,7 @@ from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AssociationSocket
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.net.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -38,7 +39,6 @@ from tuiviewer.net.errors import (
     format_status,
     status_meaning,
 )
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.tls import ssl_context, ssl_reason
 from tuiviewer.net.trace import AssociationTrace, uid_name
 

@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tuiviewer import locations
+from tuiviewer.config.nodes import Node
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.echo import echo
 from tuiviewer.net.errors import NetError
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.send import SendProgress, SendResult, send_files
 
 DEMO_AET = "DEMOPACS"

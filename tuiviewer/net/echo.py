@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.net.association import associate, check_status
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.trace import AssociationTrace
 
 #: Verification SOP Class (PS3.4 A.4).

@@ -19,9 +19,9 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.net.association import associate, check_status, require_context
 from tuiviewer.net.errors import status_meaning
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.trace import AssociationTrace
 
 

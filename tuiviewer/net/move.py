@@ -36,9 +36,9 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 from pynetdicom.transport import ThreadedAssociationServer
 from pynetdicom.utils import make_target
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.net.association import disable_nagle
 from tuiviewer.net.errors import NetError
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.sopclasses import RANKED_STORAGE_CLASSES
 from tuiviewer.net.tls import ssl_reason
 from tuiviewer.net.trace import AssociationTrace

@@ -28,6 +28,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import evt
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.net.association import MAX_CONTEXTS, associate, check_status, require_context
 from tuiviewer.net.errors import (
     DimseStatusError,
@@ -38,7 +39,6 @@ from tuiviewer.net.errors import (
 )
 from tuiviewer.net.find import FindQuery, QueryLevel, _CancelWatcher, find
 from tuiviewer.net.move import InstanceWriter, StorageScp, listen_address
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.sopclasses import (
     broad_storage_contexts,
     scp_roles,

@@ -25,11 +25,11 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.scanning import iter_candidate_files
 from tuiviewer.exceptions import DicomReadError
 from tuiviewer.net.association import MAX_CONTEXTS, associate, check_status
 from tuiviewer.net.errors import NetError, format_status, status_meaning
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.sopclasses import UNCOMPRESSED
 from tuiviewer.net.trace import AssociationTrace, uid_name
 

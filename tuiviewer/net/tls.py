@@ -9,8 +9,8 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+from tuiviewer.config.nodes import TlsSettings
 from tuiviewer.net.errors import TlsFailed
-from tuiviewer.net.nodes import TlsSettings
 
 
 def ssl_context(settings: TlsSettings) -> ssl.SSLContext:

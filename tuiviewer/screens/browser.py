@@ -19,7 +19,7 @@ from textual.widgets import Footer, Header, Input, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tuiviewer.dicom.deid import export_deidentified
+from tuiviewer.dicom.deid.export import export_deidentified
 from tuiviewer.dicom.diff import diff_datasets
 from tuiviewer.dicom.editing import (
     add_element,

@@ -8,8 +8,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tuiviewer.jobs import RetrieveJob
 from tuiviewer.screens.dialogs.common import ValueDialog
+from tuiviewer.services.jobs import RetrieveJob
 
 STATE_STYLE = {
     "queued": "dim",

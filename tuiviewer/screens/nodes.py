@@ -14,9 +14,9 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
 
+from tuiviewer.config.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import EchoAnswered, echo_node
-from tuiviewer.net.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 
 FIELDS = (

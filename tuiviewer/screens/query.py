@@ -20,9 +20,9 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.jobs import RetrieveJob, job_label
 from tuiviewer.messages import (
     EchoAnswered,
     QueryFinished,
@@ -39,9 +39,9 @@ from tuiviewer.net.find import (
     to_row,
     validate_date_range,
 )
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.screens.dialogs.common import ValueDialog
+from tuiviewer.services.jobs import RetrieveJob, job_label
 
 STUDY_COLUMNS: tuple[tuple[str, str, Callable[[StudyRow], Any]], ...] = (
     ("patient", "Patient", lambda r: r.patient_name),

@@ -25,9 +25,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static, TextArea
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import retrieve_study
 from tuiviewer.net.send import send_files
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
@@ -41,7 +41,7 @@ from tuiviewer.reports.model import (
     make_addendum,
     sign,
 )
-from tuiviewer.reports.sr import (
+from tuiviewer.reports.sr.build import (
     RemoteReport,
     StudyContext,
     build_sr,
@@ -61,7 +61,7 @@ from tuiviewer.reports.templates import (
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
-from tuiviewer.worklist import patient_studies
+from tuiviewer.services.worklist import patient_studies
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """The slice viewer: one stack of a study, scrolled, windowed, zoomed, measured, with keys.
 
 Decoding and rendering run in a thread worker; its result comes back as :class:`FrameRendered`.
-At most one render is in flight (:class:`tuiviewer.viewing.RenderCoalescer`): keys that arrive
-meanwhile only move the target, so a held key skips slices instead of queueing renders, and a
-result older than what is on screen is dropped. Neighbouring slices are decoded ahead in the
-scroll direction, into a cache bounded in bytes; rendered frames are kept in a second, small
-byte-bounded cache so scrolling back or looping a cine costs nothing. The corner texts live
-beside the image rather than over it, so no graphics protocol has to share cells with text.
+At most one render is in flight (:class:`~tuiviewer.services.viewer.slices.RenderCoalescer`):
+keys that arrive meanwhile only move the target, so a held key skips slices instead of queueing
+renders, and a result older than what is on screen is dropped. Neighbouring slices are decoded
+ahead in the scroll direction, into a cache bounded in bytes; rendered frames are kept in a
+second, small byte-bounded cache so scrolling back or looping a cine costs nothing. The corner
+texts live beside the image rather than over it, so no graphics protocol has to share cells with
+text.
 
 Two extras follow the slice on screen. The tag panel (``t``) reads the tags of the slice the
 user stops on: the read is debounced, so scrolling through a stack does not read every file on
@@ -39,7 +40,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tuiviewer.config import Config
+from tuiviewer.config.settings import Config
 from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.dicom.scanning import InstanceRecord
@@ -50,7 +51,7 @@ from tuiviewer.render.lut import Window, full_range_window
 from tuiviewer.render.pipeline import RenderedImage, RenderRequest, render_frame
 from tuiviewer.render.presets import Preset, presets_for
 from tuiviewer.screens.dialogs.choose import ChooseDialog
-from tuiviewer.viewing import (
+from tuiviewer.services.viewer.slices import (
     DEFAULT_FRAME_CACHE_BYTES,
     ByteLRU,
     LinkedStack,

@@ -2,7 +2,7 @@
 
 The home screen when a PACS is configured. Studies of the date range stream in as the PACS
 answers; each one's report state (unreported, draft, preliminary, final: see
-:mod:`tuiviewer.worklist`) fills in afterwards from a worker, and the list refreshes itself
+:mod:`tuiviewer.services.worklist`) fills in afterwards from a worker, and the list refreshes itself
 on a timer. Enter opens a study: at once when it is on disk, else as soon as the first image
 series of its retrieve has arrived. A PACS that stops answering is said so; the rows it gave
 before stay.
@@ -30,15 +30,14 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.jobs import RetrieveJob, job_label
 from tuiviewer.net.find import QueryLevel, StudyRow, find, to_row
-from tuiviewer.net.nodes import Node
 from tuiviewer.reports.text import sr_to_text
 from tuiviewer.screens.query import STUDY_COLUMNS, study_cells
-from tuiviewer.store import LocalStore
-from tuiviewer.worklist import (
+from tuiviewer.services.jobs import RetrieveJob, job_label
+from tuiviewer.services.worklist import (
     DEFAULT_DAYS,
     PACS_DOWN,
     ReportState,
@@ -50,6 +49,7 @@ from tuiviewer.worklist import (
     is_retrieved,
     report_states,
 )
+from tuiviewer.store import LocalStore
 
 _STATE_STYLES = {
     ReportState.UNREPORTED: "bold",

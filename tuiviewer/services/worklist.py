@@ -5,7 +5,7 @@ holds the studies and, beside their images, the SR documents written about them.
 report state is worked out here from those documents (PS3.3 C.17.2 SR Document General):
 
 * a *report* is a general-purpose SR (Basic Text, Enhanced, Comprehensive...) whose root
-  CONTAINER is titled from CID 7000 (:func:`tuiviewer.reports.sr.is_report`); radiation dose
+  CONTAINER is titled from CID 7000 (:func:`tuiviewer.reports.sr.build.is_report`); radiation dose
   SRs (their own SOP class, or a Comprehensive SR titled ``113701``), CAD SRs and key object
   selections are not, so a study holding only a dose SR is still *unreported*;
 * a report listed in another report's Predecessor Documents Sequence is superseded; the state
@@ -32,6 +32,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.errors import (
     AssociationAborted,
@@ -42,11 +43,10 @@ from tuiviewer.net.errors import (
     TlsFailed,
 )
 from tuiviewer.net.find import FindQuery, QueryLevel, SeriesRow, StudyRow, find, to_row
-from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import resume_study
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus
-from tuiviewer.reports.sr import (
+from tuiviewer.reports.sr.build import (
     BASIC_TEXT_SR,
     ENHANCED_SR,
     SR_STORAGE_CLASSES,
@@ -178,7 +178,7 @@ def classify(
     Args:
         study_uid: the study; a dataset of another study (misfiled) is ignored.
         reports: retrieved SR datasets and, for documents that could not be retrieved,
-            C-FIND answers (:class:`~tuiviewer.reports.sr.RemoteReport`). A dataset wins over
+            C-FIND answers (:class:`~tuiviewer.reports.sr.build.RemoteReport`). A dataset wins over
             an answer for the same SOP Instance UID. Datasets that are not reports (dose, CAD,
             key objects, measurement reports) are ignored.
         has_draft: a local draft of this study exists.

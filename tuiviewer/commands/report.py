@@ -14,10 +14,10 @@ from typing import TextIO
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from tuiviewer.config.nodes import Node, resolve_node
 from tuiviewer.exceptions import ConfigError, TuiviewerError
-from tuiviewer.net.nodes import Node, resolve_node
 from tuiviewer.reports.model import ReportStatus, sign
-from tuiviewer.reports.sr import study_context_from_paths, write_sr
+from tuiviewer.reports.sr.build import study_context_from_paths, write_sr
 from tuiviewer.reports.templates import choose_template, load_templates
 from tuiviewer.reports.text import from_markdown, sr_to_text
 

@@ -268,8 +268,8 @@ def _open_files(label: str, folder: Path) -> list[Finding]:
 
 def _echo_all(nodes: Mapping[str, object], timeout: float) -> dict[str, str]:
     """C-ECHO every node at once with short timeouts; the outcome text per node name."""
+    from tuiviewer.config.nodes import Node
     from tuiviewer.net.echo import echo
-    from tuiviewer.net.nodes import Node
 
     def one(node: Node) -> str:
         quick = dataclasses.replace(
@@ -296,7 +296,7 @@ def _echo_all(nodes: Mapping[str, object], timeout: float) -> dict[str, str]:
 
 
 def _nodes(report: _Report, config_dir: Path, check: bool, timeout: float) -> None:
-    from tuiviewer.net.nodes import NODES_FILE, load_nodes
+    from tuiviewer.config.nodes import NODES_FILE, load_nodes
 
     report.section("Nodes")
     path = config_dir / NODES_FILE
@@ -374,7 +374,7 @@ def run_doctor(
     config_dir = dict(folders)["config"]
     config_file = config_dir / "config.toml"
     try:
-        from tuiviewer.config import load_config
+        from tuiviewer.config.settings import load_config
 
         config = load_config(config_file)
         where = str(config_file) if config.source else f"{config_file} (missing: defaults)"

@@ -1,0 +1,2 @@
+"""One module per sub-command (``tuiviewer dump``, ``render``, ``echo``, ...): the engines that
+:mod:`tuiviewer.cli` dispatches to, turning outcomes into text and exit codes for scripts."""
