@@ -610,7 +610,7 @@ async def test_low_bandwidth_repaints_only_the_rows_a_cursor_move_changes(ct_fol
 async def test_sixel_frames_are_encoded_at_source_size_and_decode_to_what_is_shown(
     ct_folder: Path,
 ) -> None:
-    from tests.unit.test_sixel import decode_sixel
+    from tests.unit.widgets.test_sixel import decode_sixel
 
     app = make_app(Config(), [ct_folder], graphics=GraphicsMode.SIXEL)
     async with app.run_test(size=(120, 40)) as pilot:

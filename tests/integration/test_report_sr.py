@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 
 from tests.conftest import testdata as sample_file
 from tests.support.orthanc import Orthanc, c_find, store_files
-from tests.unit.test_report_sr import assert_valid_sr
+from tests.unit.reports.test_sr import assert_valid_sr
 from tuiviewer.commands.report import run_report_new
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.send import send_files

@@ -4,7 +4,7 @@ away, and a PACS with 1,000 studies.
 
 Studies are generated in memory (8×8 CT images) and C-STOREd with plain pynetdicom; reports
 come from tuiviewer's SR writer and dose/CAD documents are built from PS3.16's codes (see
-tests/unit/test_worklist.py). Expected states follow from what each study was given.
+tests/unit/services/test_worklist.py). Expected states follow from what each study was given.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tests.functional.helpers import settle
 from tests.support.orthanc import Orthanc, OrthancPool, StoreError, store_datasets
-from tests.unit.test_worklist import dose_sr, report_sr
+from tests.unit.services.test_worklist import dose_sr, report_sr
 from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config

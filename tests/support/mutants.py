@@ -276,7 +276,7 @@ def _meta_end(data: bytes) -> int:
     return 132 if data[128:132] == b"DICM" else 0
 
 
-# -- helpers shared with tests/unit/test_loading.py ---------------------------------------------
+# -- helpers shared with tests/unit/dicom/test_loading.py ---------------------------------------
 
 
 def top_level_boundaries(path: Path) -> set[int]:

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from tests.conftest import testdata as sample_file
-from tests.unit.test_report_sr import assert_valid_sr
+from tests.unit.reports.test_sr import assert_valid_sr
 from tuiviewer.commands.report import run_report_new, run_report_show
 
 

@@ -20,7 +20,7 @@ from tuiviewer.reports.model import DraftError, Report, Section, SectionKind
 
 STUDY = "1.2.826.0.1.3680043.8.498.1"
 OTHER = "1.2.826.0.1.3680043.8.498.2"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _draft(text: str, study: str = STUDY) -> Draft:
