@@ -10,10 +10,10 @@ from textual.message import Message
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.deid.export import ExportSummary
 from tuiviewer.dicom.loading import LoadedFile
+from tuiviewer.dicom.rows import SeriesRow, StudyRow
 from tuiviewer.dicom.scanning import InstanceRecord, ScanProgress
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.echo import echo
-from tuiviewer.net.find import SeriesRow, StudyRow
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.render.pipeline import RenderedImage
 from tuiviewer.services.jobs import RetrieveJob

@@ -10,7 +10,6 @@ eviction and an explicit ``tuiviewer purge``.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ import platformdirs
 from pydicom.dataset import Dataset
 
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.files import fsync_dir
 
 APP_NAME = "tuiviewer"
 INSTANCE_SUFFIX = ".dcm"
@@ -199,21 +199,6 @@ def _is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable; not all platforms can open a directory, which is fine."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # pragma: no cover - some filesystems refuse fsync on directories
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
 class LocalStore:
     """Retrieved instances on disk under ``root``, laid out ``<study>/<series>/<sop>.dcm``.
 
@@ -326,7 +311,7 @@ class LocalStore:
             raise StoreError(
                 f"Cannot store instance {sop_uid!r} in the local store: {exc.strerror or exc}."
             ) from exc
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         self.touch(study_uid)
         return final
 

@@ -12,8 +12,8 @@ from tests.conftest import testdata as sample_file
 from tests.support.certs import make_pki, openssl_available
 from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, TlsFiles, store_datasets
 from tuiviewer.config.nodes import Node, TlsSettings
+from tuiviewer.dicom.rows import StudyRow, to_row
 from tuiviewer.net import FindQuery, QueryLevel, QueryModel, TlsFailed, echo, find
-from tuiviewer.net.find import StudyRow, to_row
 
 pytestmark = pytest.mark.orthanc
 

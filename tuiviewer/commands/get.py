@@ -20,10 +20,11 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 
 from tuiviewer.config.nodes import Node, resolve_node
+from tuiviewer.dicom.rows import QueryLevel, to_row
 from tuiviewer.exceptions import ConfigError, TuiviewerError
 from tuiviewer.net.echo import echo
 from tuiviewer.net.errors import DimseStatusError, NetError
-from tuiviewer.net.find import FindQuery, QueryLevel, QueryModel, build_identifier, find, to_row
+from tuiviewer.net.find import FindQuery, QueryModel, build_identifier, find
 from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
 from tuiviewer.net.send import SendProgress, send_files
 from tuiviewer.net.trace import AssociationTrace

@@ -7,16 +7,19 @@ TLS. Anywhere a node is asked for, ``AET@HOST:PORT`` works too (:func:`resolve_n
 from __future__ import annotations
 
 import math
-import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+import tomlkit
+from tomlkit.items import Table
+
 from tuiviewer import locations
+from tuiviewer.config.toml import read_toml
 from tuiviewer.exceptions import ConfigError
+from tuiviewer.files import write_atomically
 
 NODES_FILE = "nodes.toml"
 DEFAULT_CALLING_AET = "TUIVIEWER"
@@ -233,14 +236,9 @@ def load_nodes(path: Path | None = None) -> dict[str, Node]:
             file and the key.
     """
     path = path if path is not None else nodes_path()
-    if not path.exists():
+    data = read_toml(path, what="Node file")
+    if data is None:
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Node file {str(path)!r} is not valid TOML: {exc}.") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Node file {str(path)!r} cannot be read: {exc}.") from exc
     extra = sorted(set(data) - {"nodes"})
     if extra:
         raise ConfigError(
@@ -266,74 +264,106 @@ def load_nodes(path: Path | None = None) -> dict[str, Node]:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = "".join(c if ord(c) >= 0x20 and c != "\x7f" else f"\\u{ord(c):04x}" for c in escaped)
-    return f'"{escaped}"'
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+def _plain(value: object) -> object:
+    """A TOML value for a field: paths as strings, whole-number seconds as integers."""
     if isinstance(value, Path):
-        return _toml_string(str(value))
-    return _toml_string(str(value))
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
-def dumps_nodes(nodes: Mapping[str, Node]) -> str:
-    """TOML text for ``nodes`` that :func:`load_nodes` reads back to equal nodes."""
+def _node_table(node: Node) -> Table:
+    """The ``[nodes.NAME]`` table of ``node``: address first, then what differs from the
+    defaults, then ``[nodes.NAME.tls]``."""
     defaults = Node(name="", ae_title="", host="", port=1)
-    lines = ["# DICOM nodes for tuiviewer: one [nodes.NAME] table per node.", ""]
-    for name, node in nodes.items():
-        lines.append(f"[nodes.{_toml_key(name)}]")
-        for key in ("ae_title", "host", "port"):
-            lines.append(f"{key} = {_toml_value(getattr(node, key))}")
-        for f in fields(Node):
-            if f.name in ("name", "ae_title", "host", "port", "tls"):
-                continue
-            value = getattr(node, f.name)
+    table = tomlkit.table()
+    for key in ("ae_title", "host", "port"):
+        table.add(key, _plain(getattr(node, key)))
+    for f in fields(Node):
+        value = getattr(node, f.name)
+        if f.name not in ("name", "ae_title", "host", "port", "tls"):
             if value != getattr(defaults, f.name):
-                lines.append(f"{f.name} = {_toml_value(value)}")
-        if node.tls is not None:
-            lines.append("")
-            lines.append(f"[nodes.{_toml_key(name)}.tls]")
-            for f in fields(TlsSettings):
-                value = getattr(node.tls, f.name)
-                if value is not None:
-                    lines.append(f"{f.name} = {_toml_value(value)}")
-        lines.append("")
-    return "\n".join(lines)
+                table.add(f.name, _plain(value))
+    if node.tls is not None:
+        tls = tomlkit.table()
+        for f in fields(TlsSettings):
+            value = getattr(node.tls, f.name)
+            if value is not None:
+                tls.add(f.name, _plain(value))
+        table.add("tls", tls)
+    return table
+
+
+def _update(old: Table, new: Table) -> None:
+    """Make ``old`` hold what ``new`` holds, changing only the keys that differ, so the comments
+    and layout around the others stay."""
+    for key in [k for k in old if k not in new]:
+        del old[key]
+    for key, value in new.items():
+        current = old.get(key)
+        if isinstance(value, Table) and isinstance(current, Table):
+            _update(current, value)
+        elif key not in old or current != value:
+            old[key] = value
+
+
+def dumps_nodes(nodes: Mapping[str, Node], previous: str = "", base: Path = Path(".")) -> str:
+    """TOML text for ``nodes`` that :func:`load_nodes` reads back to equal nodes.
+
+    ``previous`` is the file's current text: a node that did not change keeps its table as it
+    was (comments, layout, relative TLS paths, taken relative to ``base``), a changed one keeps
+    the comments of its unchanged keys; comments elsewhere in the file stay too.
+    """
+    if previous.strip():
+        doc = tomlkit.parse(previous)
+    else:
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment("DICOM nodes for tuiviewer: one [nodes.NAME] table per node."))
+        doc.add(tomlkit.nl())
+    tables = doc.get("nodes")
+    if not isinstance(tables, Table):
+        tables = tomlkit.table(is_super_table=True)
+        doc["nodes"] = tables
+    for name in [name for name in tables if name not in nodes]:
+        del tables[name]
+    for name, node in nodes.items():
+        old = tables.get(name)
+        if not isinstance(old, Table):
+            tables[name] = _node_table(node)
+            continue
+        try:
+            unchanged = node_from_mapping(name, old.unwrap(), base=base) == node
+        except ValueError:
+            unchanged = False
+        if not unchanged:
+            _update(old, _node_table(node))
+    return tomlkit.dumps(doc)
 
 
 def save_nodes(nodes: Mapping[str, Node], path: Path | None = None) -> Path:
     """Write ``nodes`` to ``path`` (default ``nodes.toml``), readable by the owner only (0600).
 
-    The file is written next to its destination and renamed over it, so a crash never leaves
-    half a node list. Returns the path written.
+    Comments and the layout of what did not change are kept (see :func:`dumps_nodes`). The file
+    is written atomically, so a crash never leaves half a node list. Returns the path written.
+
+    Raises:
+        ValueError: a node is filed under another name than its own.
+        ConfigError: the current file is not valid TOML (it is left as it is).
+        SaveError: the file cannot be written.
     """
     path = path if path is not None else nodes_path()
     for name, node in nodes.items():
         if name != node.name:
             raise ValueError(f"Node {node.name!r} is filed under a different name {name!r}.")
-    text = dumps_nodes(nodes)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    previous = ""
+    if path.exists():
+        read_toml(path, what="Node file")  # a broken file is said, not overwritten
+        previous = path.read_text(encoding="utf-8")
+    text = dumps_nodes(nodes, previous, base=path.parent)
+    write_atomically(
+        path, lambda handle: handle.write(text.encode("utf-8")), overwrite=True, mode=0o600
+    )
     return path
 
 

@@ -7,12 +7,12 @@ falls back to a default.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuiviewer import locations
+from tuiviewer.config.toml import read_toml
 from tuiviewer.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -162,12 +162,9 @@ def load_config(path: Path | None = None) -> Config:
     """
     if path is None:
         path = locations.config_dir() / "config.toml"
-    if not path.exists():
+    data = read_toml(path, what="Configuration file")
+    if data is None:
         return Config()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}.") from exc
     sections: dict[str, Any] = {}
     for name, raw in data.items():
         if name == "presets":  # nested tables, unlike the flat sections below

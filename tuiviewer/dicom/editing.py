@@ -12,10 +12,7 @@ import contextlib
 import copy
 import datetime as dt
 import math
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +39,7 @@ from pydicom.uid import (
 
 from tuiviewer.dicom.loading import TagPath, tag_text
 from tuiviewer.exceptions import EditError, SaveError, ValueValidationError
+from tuiviewer.files import write_atomically
 
 __all__ = [
     "TagPath",
@@ -684,64 +682,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
     except OSError:
         return False
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_atomically(dest: Path, write: Callable[[Any], None], *, overwrite: bool) -> None:
-    """Run ``write(binary_file)`` into a temp file beside ``dest`` then move it into place.
-
-    New files get mode 0600; a replaced file keeps its mode. Raises SaveError, leaving
-    ``dest`` untouched and no temp file behind.
-    """
-    folder = dest.parent
-    if not folder.is_dir():
-        raise SaveError(f"Cannot save {dest.name!r}: the folder {str(folder)!r} does not exist.")
-    try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise SaveError(f"Cannot save {dest.name!r} in {str(folder)!r}: {exc.strerror}.") from exc
-    temp = Path(temp_name)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(temp, dest.stat().st_mode & 0o7777)
-            os.replace(temp, dest)
-        else:
-            # link() fails if dest appeared meanwhile, so nothing is ever replaced by accident.
-            try:
-                os.link(temp, dest)
-            except FileExistsError:
-                raise SaveError(
-                    f"{dest.name!r} already exists; choose another name or confirm overwrite."
-                ) from None
-            except OSError:
-                if dest.exists():
-                    raise SaveError(
-                        f"{dest.name!r} already exists; choose another name or confirm overwrite."
-                    ) from None
-                os.replace(temp, dest)
-            temp.unlink(missing_ok=True)
-        _fsync_dir(folder)
-    except SaveError:
-        temp.unlink(missing_ok=True)
-        raise
-    except Exception as exc:
-        temp.unlink(missing_ok=True)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SaveError(f"Could not write {dest.name!r}: {reason}.") from exc
 
 
 def save_as(

@@ -11,6 +11,7 @@ from tuiviewer.config.nodes import (
     resolve_node,
     save_nodes,
 )
+from tuiviewer.dicom.rows import QueryLevel, to_row
 from tuiviewer.net.association import associate, check_status
 from tuiviewer.net.echo import EchoResult, echo
 from tuiviewer.net.errors import (
@@ -24,7 +25,7 @@ from tuiviewer.net.errors import (
     TlsFailed,
     status_meaning,
 )
-from tuiviewer.net.find import FindQuery, QueryLevel, QueryModel, build_identifier, find, to_row
+from tuiviewer.net.find import FindQuery, QueryModel, build_identifier, find
 from tuiviewer.net.trace import AssociationTrace
 
 __all__ = [

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import Enum, StrEnum
+from enum import Enum
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -20,18 +20,10 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from tuiviewer.config.nodes import Node
+from tuiviewer.dicom.rows import QueryLevel
 from tuiviewer.net.association import associate, check_status, require_context
 from tuiviewer.net.errors import status_meaning
 from tuiviewer.net.trace import AssociationTrace
-
-
-class QueryLevel(StrEnum):
-    """Query/Retrieve Level (0008,0052), PS3.4 C.6.1.1 / C.6.2.1."""
-
-    PATIENT = "PATIENT"
-    STUDY = "STUDY"
-    SERIES = "SERIES"
-    IMAGE = "IMAGE"
 
 
 class QueryModel(Enum):
@@ -305,140 +297,3 @@ class _CancelWatcher:
     def stop(self) -> None:
         with self._lock:
             self._done.set()
-
-
-# --- typed rows for the UI ---------------------------------------------------------------------
-
-
-def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value)
-
-
-def _multi(ds: Dataset, keyword: str) -> tuple[str, ...]:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        return tuple(v for v in value.split("\\") if v)
-    try:
-        return tuple(str(v) for v in value if str(v))
-    except TypeError:
-        return (str(value),)
-
-
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class PatientRow:
-    """One patient-level match."""
-
-    patient_id: str
-    patient_name: str
-    birth_date: str
-    sex: str
-    study_count: int | None
-
-
-@dataclass(frozen=True)
-class StudyRow:
-    """One study-level match."""
-
-    uid: str
-    date: str
-    time: str
-    description: str
-    accession: str
-    patient_name: str
-    patient_id: str
-    birth_date: str
-    sex: str
-    modalities: tuple[str, ...]
-    series_count: int | None
-    instance_count: int | None
-    referring_physician: str
-
-
-@dataclass(frozen=True)
-class SeriesRow:
-    """One series-level match."""
-
-    uid: str
-    study_uid: str
-    modality: str
-    number: int | None
-    description: str
-    instance_count: int | None
-    body_part: str
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """One image-level (instance) match."""
-
-    uid: str
-    sop_class_uid: str
-    series_uid: str
-    study_uid: str
-    number: int | None
-
-
-Row = PatientRow | StudyRow | SeriesRow | ImageRow
-
-
-def to_row(level: QueryLevel | str, ds: Dataset) -> Row:
-    """Convert a C-FIND answer to the row type of ``level``; missing keys become ""/None."""
-    level = QueryLevel(level)
-    if level is QueryLevel.PATIENT:
-        return PatientRow(
-            patient_id=_text(ds, "PatientID"),
-            patient_name=_text(ds, "PatientName"),
-            birth_date=_text(ds, "PatientBirthDate"),
-            sex=_text(ds, "PatientSex"),
-            study_count=_int(ds, "NumberOfPatientRelatedStudies"),
-        )
-    if level is QueryLevel.STUDY:
-        return StudyRow(
-            uid=_text(ds, "StudyInstanceUID"),
-            date=_text(ds, "StudyDate"),
-            time=_text(ds, "StudyTime"),
-            description=_text(ds, "StudyDescription"),
-            accession=_text(ds, "AccessionNumber"),
-            patient_name=_text(ds, "PatientName"),
-            patient_id=_text(ds, "PatientID"),
-            birth_date=_text(ds, "PatientBirthDate"),
-            sex=_text(ds, "PatientSex"),
-            modalities=_multi(ds, "ModalitiesInStudy"),
-            series_count=_int(ds, "NumberOfStudyRelatedSeries"),
-            instance_count=_int(ds, "NumberOfStudyRelatedInstances"),
-            referring_physician=_text(ds, "ReferringPhysicianName"),
-        )
-    if level is QueryLevel.SERIES:
-        return SeriesRow(
-            uid=_text(ds, "SeriesInstanceUID"),
-            study_uid=_text(ds, "StudyInstanceUID"),
-            modality=_text(ds, "Modality"),
-            number=_int(ds, "SeriesNumber"),
-            description=_text(ds, "SeriesDescription"),
-            instance_count=_int(ds, "NumberOfSeriesRelatedInstances"),
-            body_part=_text(ds, "BodyPartExamined"),
-        )
-    return ImageRow(
-        uid=_text(ds, "SOPInstanceUID"),
-        sop_class_uid=_text(ds, "SOPClassUID"),
-        series_uid=_text(ds, "SeriesInstanceUID"),
-        study_uid=_text(ds, "StudyInstanceUID"),
-        number=_int(ds, "InstanceNumber"),
-    )

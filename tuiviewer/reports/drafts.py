@@ -12,7 +12,6 @@ SIGKILL or SIGHUP loses at most the last ``delay`` seconds plus one write (well 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tuiviewer import locations
+from tuiviewer.files import fsync_dir
 from tuiviewer.reports.model import DraftError, Report, ReportError
 from tuiviewer.store import InvalidUIDError, validate_uid
 
@@ -64,15 +64,6 @@ class DraftInfo:
     patient_id: str
     accession: str
     path: Path
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class DraftStore:
@@ -135,7 +126,7 @@ class DraftStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, path)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except OSError as exc:
             temp.unlink(missing_ok=True)
             raise DraftError(
@@ -231,7 +222,7 @@ class DraftStore:
             return False
         except OSError as exc:
             raise DraftError(f"Cannot delete draft {path.name!r}: {exc.strerror or exc}.") from exc
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return True
 
 

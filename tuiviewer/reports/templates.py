@@ -11,7 +11,6 @@ add to the shipped ones and replace entries of the same name. Every mistake is a
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tuiviewer import locations
+from tuiviewer.config.toml import parse_toml, read_toml
 from tuiviewer.exceptions import ConfigError
 from tuiviewer.reports.model import (
     DIAGNOSTIC_IMAGING_REPORT,
@@ -79,23 +79,6 @@ class Template:
 def _defaults_text(name: str) -> tuple[str, str]:
     resource = resources.files("tuiviewer.reports").joinpath("defaults", name)
     return resource.read_text(encoding="utf-8"), f"<shipped {name}>"
-
-
-def _load_toml(text: str, where: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"File {where!r} is not valid TOML: {exc}.") from exc
-
-
-def _read_user(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"File {str(path)!r} cannot be read: {exc}.") from exc
-    return _load_toml(text, str(path))
 
 
 def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
@@ -185,9 +168,9 @@ def load_templates(path: Path | None = None) -> dict[str, Template]:
         ConfigError: invalid TOML or an invalid template; the message names file and key.
     """
     text, where = _defaults_text(TEMPLATES_FILE)
-    templates = _templates_from(_load_toml(text, where), where)
+    templates = _templates_from(parse_toml(text, where), where)
     path = path if path is not None else locations.config_dir() / TEMPLATES_FILE
-    user = _read_user(path)
+    user = read_toml(path)
     if user is not None:
         templates.update(_templates_from(user, str(path)))
     return templates
@@ -255,9 +238,9 @@ def load_snippets(path: Path | None = None) -> dict[str, str]:
         ConfigError: invalid TOML, keyword or text; the message names file and key.
     """
     text, where = _defaults_text(SNIPPETS_FILE)
-    snippets = _snippets_from(_load_toml(text, where), where)
+    snippets = _snippets_from(parse_toml(text, where), where)
     path = path if path is not None else locations.config_dir() / SNIPPETS_FILE
-    user = _read_user(path)
+    user = read_toml(path)
     if user is not None:
         snippets.update(_snippets_from(user, str(path)))
     return snippets

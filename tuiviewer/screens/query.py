@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
+from tuiviewer.dicom.rows import QueryLevel, SeriesRow, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import (
     EchoAnswered,
@@ -30,15 +31,7 @@ from tuiviewer.messages import (
     StudiesFound,
     echo_node,
 )
-from tuiviewer.net.find import (
-    FindQuery,
-    QueryLevel,
-    SeriesRow,
-    StudyRow,
-    find,
-    to_row,
-    validate_date_range,
-)
+from tuiviewer.net.find import FindQuery, find, validate_date_range
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.services.jobs import RetrieveJob, job_label

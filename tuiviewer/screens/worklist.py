@@ -32,8 +32,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
+from tuiviewer.dicom.rows import QueryLevel, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.find import QueryLevel, StudyRow, find, to_row
+from tuiviewer.net.find import find
 from tuiviewer.reports.text import sr_to_text
 from tuiviewer.screens.query import STUDY_COLUMNS, study_cells
 from tuiviewer.services.jobs import RetrieveJob, job_label

@@ -15,8 +15,8 @@ from typing import Literal
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
+from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.find import StudyRow
 from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.store import LocalStore

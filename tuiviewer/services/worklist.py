@@ -33,6 +33,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from tuiviewer.config.nodes import Node
+from tuiviewer.dicom.rows import QueryLevel, SeriesRow, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.errors import (
     AssociationAborted,
@@ -42,7 +43,7 @@ from tuiviewer.net.errors import (
     NetTimeout,
     TlsFailed,
 )
-from tuiviewer.net.find import FindQuery, QueryLevel, SeriesRow, StudyRow, find, to_row
+from tuiviewer.net.find import FindQuery, find
 from tuiviewer.net.retrieve import resume_study
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,15 +18,9 @@ from tuiviewer.config.nodes import (
     resolve_node,
     save_nodes,
 )
+from tuiviewer.dicom.rows import QueryLevel, StudyRow, to_row
 from tuiviewer.exceptions import ConfigError
-from tuiviewer.net.find import (
-    FindQuery,
-    QueryLevel,
-    QueryModel,
-    StudyRow,
-    build_identifier,
-    to_row,
-)
+from tuiviewer.net.find import FindQuery, QueryModel, build_identifier
 
 GOOD = """
 [nodes.pacs]
@@ -140,6 +135,49 @@ def test_save_then_load_round_trips_and_is_private(tmp_path: Path) -> None:
     save_nodes(nodes, target)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert load_nodes(target) == nodes
+
+
+def test_saving_keeps_the_comments_written_by_hand(tmp_path: Path) -> None:
+    text = (
+        "# Our PACS, agreed with the PACS team on 2024-03-01.\n"
+        "[nodes.pacs]  # the archive\n"
+        'ae_title = "ORTHANC"  # as configured on the PACS\n'
+        'host = "pacs.example.org"\n'
+        "port = 4242\n"
+        "\n"
+        "[nodes.pacs.tls]\n"
+        'ca_file = "ca.pem"  # relative to this file\n'
+        "\n"
+        "# the test PACS\n"
+        "[nodes.test]\n"
+        'ae_title = "TEST"\n'
+        'host = "127.0.0.1"\n'
+        "port = 11112\n"
+    )
+    path = write(tmp_path, text)
+    nodes = load_nodes(path)
+    # The node manager changes one node's port and adds another; the rest is as it was.
+    nodes["test"] = replace(nodes["test"], port=11113)
+    nodes["new"] = Node(name="new", ae_title="NEW", host="h", port=104)
+    save_nodes(nodes, path)
+    saved = path.read_text()
+    for line in text.splitlines():
+        if line != "port = 11112":
+            assert line in saved.splitlines(), f"{line!r} was lost"
+    assert "port = 11113" in saved
+    assert load_nodes(path) == nodes
+    # A deleted node goes, and with it nothing of the others.
+    del nodes["new"]
+    save_nodes(nodes, path)
+    assert load_nodes(path) == nodes
+    assert "# Our PACS, agreed with the PACS team on 2024-03-01." in path.read_text()
+
+
+def test_a_broken_file_is_not_overwritten(tmp_path: Path) -> None:
+    path = write(tmp_path, "[nodes.x\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        save_nodes({"a": Node(name="a", ae_title="A", host="h", port=104)}, path)
+    assert path.read_text() == "[nodes.x\n"
 
 
 def test_save_defaults_to_config_dir() -> None:

@@ -33,8 +33,9 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, UID_dictionary, generate_uid
 
 from tuiviewer import locations
-from tuiviewer.dicom.editing import save_as, write_atomically
+from tuiviewer.dicom.editing import save_as
 from tuiviewer.exceptions import DicomReadError, ExportError, TuiviewerError
+from tuiviewer.files import write_atomically
 
 __all__ = [
     "BASIC_PROFILE",

@@ -40,9 +40,9 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import DT
 
 from tuiviewer import __version__
-from tuiviewer.dicom.editing import write_atomically
 from tuiviewer.dicom.scanning import NO_SOP_INSTANCE_UID, InstanceRecord, read_record, scan
 from tuiviewer.exceptions import DicomReadError
+from tuiviewer.files import write_atomically
 from tuiviewer.reports.model import (
     KEY_IMAGE_PURPOSE,
     KEY_IMAGES_HEADING,
