@@ -1,12 +1,14 @@
-"""Command line: ``tuiviewer open PATH`` (or bare ``tuiviewer PATH``), ``dump`` and ``demo``.
+"""Command line: the argument parser of every sub-command, and nothing else.
 
-Sub-commands call the same core functions as the screens. Exit codes: 0 success, 1 failure,
-2 usage error.
+``tuiviewer PATH`` means ``tuiviewer open PATH``. Each sub-command ``NAME`` is the module
+:mod:`tuiviewer.commands.NAME`, whose ``run(args, stdout, stderr)`` returns the exit status:
+0 success, 1 failure, 2 usage error, 3 partial failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -188,96 +190,6 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _run_app(
-    config_path: Path | None,
-    paths: list[Path],
-    *,
-    demo: bool = False,
-    local_demo: bool = False,
-    graphics: str = "auto",
-    low_bandwidth: bool = False,
-) -> int:
-    import os
-
-    from tuiviewer.graphics import GraphicsMode, plan_colors
-
-    # Before Textual is imported: it reads TEXTUAL_COLOR_SYSTEM once, at import.
-    color = plan_colors(os.environ)
-    os.environ.update(color.env)
-    mode = GraphicsMode(graphics)
-
-    from tuiviewer.app import make_app
-    from tuiviewer.config.nodes import load_nodes, nodes_path
-    from tuiviewer.config.settings import load_config
-    from tuiviewer.exceptions import ConfigError, TuiviewerError
-    from tuiviewer.logsetup import native_stderr_to, setup_logging
-
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        print(f"tuiviewer: {missing[0]}: no such file or folder", file=sys.stderr)
-        return 2
-    try:
-        config = load_config(config_path)
-        nodes = {} if demo else load_nodes()
-    except ConfigError as exc:
-        print(f"tuiviewer: {exc.message}", file=sys.stderr)
-        return 2
-    log_path = setup_logging(config.logging.level, phi=config.logging.phi)
-    if local_demo:
-        paths = demo_paths()
-    if not demo:
-        with native_stderr_to(log_path):
-            app = make_app(
-                config,
-                paths,
-                nodes=nodes,
-                default_node=config.pacs.default_node or next(iter(nodes), None),
-                nodes_file=nodes_path(),
-                graphics=mode,
-                color=color,
-                low_bandwidth=low_bandwidth,
-            )
-            app.run()
-        return 0
-    from tuiviewer.net.demo import DemoPacs, demo_ct, sample_files
-
-    pacs = DemoPacs()
-    try:
-        print("tuiviewer demo: starting the demo PACS (pynetdicom qrscp)…", file=sys.stderr)
-        node = pacs.start()
-        files = [*sample_files(), demo_ct(lambda text: print(text, file=sys.stderr))]
-        print(f"tuiviewer demo: loading sample studies into {node.address}…", file=sys.stderr)
-        result = pacs.load(files)
-        print(f"tuiviewer demo: {len(result.sent)} instances loaded.", file=sys.stderr)
-        with native_stderr_to(log_path):
-            app = make_app(
-                config,
-                [],
-                nodes={node.name: node},
-                default_node=node.name,
-                graphics=mode,
-                color=color,
-                low_bandwidth=low_bandwidth,
-            )
-            app.run()
-    except TuiviewerError as exc:
-        print(f"tuiviewer demo: {exc.message}", file=sys.stderr)
-        return 1
-    finally:
-        pacs.stop()
-    return 0
-
-
-def demo_paths() -> list[Path]:
-    """The sample files that ship with pydicom (real CT, MR, RT, SR, DICOMDIR, broken ones)."""
-    from pydicom.data import get_testdata_file
-
-    sample = get_testdata_file("CT_small.dcm", download=False)
-    if sample is None:  # pragma: no cover - pydicom always ships it
-        raise SystemExit("tuiviewer: pydicom's sample files are missing")
-    return [Path(sample).parent]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # A bare `tuiviewer PATH` means `tuiviewer open PATH` when PATH is not a sub-command.
@@ -295,99 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     # Not for doctor: setting up the log creates and chmods the log dir, which would hide the
-    # permission problems the doctor is there to report.
+    # permission problems the doctor is there to report. The workstation sets up its own.
     if args.command not in (None, "open", "demo", "doctor"):
         # pydicom's warnings about odd files go to the log, not between the command's output.
         from tuiviewer.logsetup import setup_logging
 
         setup_logging()
-    if args.command is None:
-        return _run_app(args.config, [])
-    if args.command == "open":
-        return _run_app(
-            args.config,
-            list(args.paths),
-            graphics=args.graphics,
-            low_bandwidth=args.low_bandwidth,
-        )
-    if args.command == "demo":
-        return _run_app(
-            args.config,
-            [],
-            demo=not args.local,
-            local_demo=args.local,
-            graphics=args.graphics,
-            low_bandwidth=args.low_bandwidth,
-        )
-    if args.command == "dump":
-        from tuiviewer.dicom.dump import run_dump
-
-        return run_dump(args.files, as_json=args.json, stdout=sys.stdout, stderr=sys.stderr)
-    if args.command == "render":
-        from tuiviewer.commands.render import run_render
-
-        return run_render(
-            args.file,
-            args.output,
-            frame=args.frame,
-            window=args.window,
-            size=args.size,
-            stdout=sys.stdout,
-            stderr=sys.stderr,
-        )
-    if args.command in ("echo", "find", "get", "send"):
-        from tuiviewer.commands import get as commands
-
-        out, err = sys.stdout, sys.stderr
-        if args.command == "echo":
-            return commands.run_echo(args.node, trace=args.trace, stdout=out, stderr=err)
-        if args.command == "find":
-            return commands.run_find(
-                args.node,
-                args.level,
-                args.keys,
-                as_json=args.json,
-                model=args.model,
-                trace=args.trace,
-                stdout=out,
-                stderr=err,
-            )
-        if args.command == "get":
-            return commands.run_get(
-                args.node,
-                args.study,
-                args.series,
-                args.dest,
-                args.move,
-                args.trace,
-                resume=args.resume,
-                stdout=out,
-                stderr=err,
-            )
-        return commands.run_send(args.node, args.paths, args.trace, stdout=out, stderr=err)
-    if args.command == "report":
-        from tuiviewer.commands.report import run_report_new, run_report_show
-
-        if args.report_command == "new":
-            return run_report_new(
-                args.study,
-                args.from_md,
-                args.output,
-                final=args.final,
-                reader=args.reader,
-                send=args.send,
-                organization=args.organization,
-                stdout=sys.stdout,
-                stderr=sys.stderr,
-            )
-        return run_report_show(args.file, stdout=sys.stdout, stderr=sys.stderr)
-    if args.command == "doctor":
-        from tuiviewer.services.doctor import run_doctor
-
-        return run_doctor(stdout=sys.stdout, stderr=sys.stderr, check_nodes=args.check_nodes)
-    if args.command == "purge":
-        from tuiviewer.store import run_purge
-
-        return run_purge(args.study, yes=args.yes, stdout=sys.stdout, stderr=sys.stderr)
-    parser.print_help()
-    return 2
+    # Each sub-command is the module of that name in tuiviewer.commands, imported only when
+    # asked for: a network command does not pay for numpy, a dump does not pay for Textual.
+    module = importlib.import_module(f"tuiviewer.commands.{args.command or 'open'}")
+    status: int = module.run(args, sys.stdout, sys.stderr)
+    return status

@@ -5,7 +5,7 @@ decides where they live (``<root>/<study>/<series>/<sop>.dcm``), refuses any UID
 PS3.5 §9.1 UID before it becomes a path component, keeps every directory 0700 and every file 0600
 whatever the umask, writes through a temporary file and an atomic rename so a crash never leaves
 a half-written instance under its final name, and bounds the store with least-recently-used
-eviction and an explicit ``tuiviewer purge``.
+eviction and an explicit ``tuiviewer purge`` (:mod:`tuiviewer.commands.purge`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import stat
-import sys
 import tempfile
 import threading
 import time
@@ -23,7 +22,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 import platformdirs
 from pydicom.dataset import Dataset
@@ -569,89 +568,3 @@ def format_size(size: int) -> str:
             return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _describe(study: StoredStudy) -> str:
-    noun = "instance" if study.instances == 1 else "instances"
-    return f"{study.study_uid}  ({study.instances} {noun}, {format_size(study.size_bytes)})"
-
-
-def run_purge(
-    study: str | None,
-    *,
-    yes: bool,
-    stdout: TextIO,
-    stderr: TextIO,
-    store: LocalStore | None = None,
-    stdin: TextIO | None = None,
-) -> int:
-    """Engine of ``tuiviewer purge [STUDY] [--yes]``: delete stored studies, say what went.
-
-    Without ``yes`` it asks on the terminal, and refuses when stdin is not a terminal (a script
-    must say ``--yes``). Output names studies by UID with sizes, never by patient.
-
-    :returns: 0 done (or nothing to do), 1 failure, unknown study or declined, 2 usage error.
-    """
-    stdin = sys.stdin if stdin is None else stdin
-    try:
-        if study is not None:
-            validate_uid(study, "Study Instance UID")
-        if store is None:
-            store = LocalStore()
-    except InvalidUIDError as exc:
-        print(f"tuiviewer purge: {exc.message}", file=stderr)
-        return 2
-    except StoreError as exc:
-        print(f"tuiviewer purge: {exc.message}", file=stderr)
-        return 1
-
-    stored = store.studies()
-    if study is not None:
-        targets = [s for s in stored if s.study_uid == study]
-        if not targets:
-            print(
-                f"tuiviewer purge: no study {study!r} in the local store at {str(store.root)!r}.",
-                file=stderr,
-            )
-            return 1
-    else:
-        targets = stored
-        if not targets and store.size_bytes() == 0:
-            print(f"The local store at {str(store.root)!r} is already empty.", file=stdout)
-            return 0
-
-    if not yes:
-        if not stdin.isatty():
-            print(
-                "tuiviewer purge: refusing to delete without confirmation because stdin is not "
-                "a terminal; add --yes to confirm.",
-                file=stderr,
-            )
-            return 2
-        what = f"study {study}" if study is not None else f"all {len(targets)} studies in the store"
-        total = sum(s.size_bytes for s in targets)
-        print(f"Delete {what} ({format_size(total)}) from {str(store.root)!r}?", file=stdout)
-        for target in targets:
-            print(f"  {_describe(target)}", file=stdout)
-        print("Type 'yes' to confirm: ", end="", file=stdout, flush=True)
-        answer = stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            print("Nothing deleted.", file=stdout)
-            return 1
-
-    try:
-        removed = set(store.purge(study))
-    except StoreError as exc:
-        print(f"tuiviewer purge: {exc.message}", file=stderr)
-        return 1
-    freed = 0
-    for target in targets:
-        if target.study_uid in removed:
-            print(f"Removed {_describe(target)}", file=stdout)
-            freed += target.size_bytes
-    skipped = [t.study_uid for t in targets if t.study_uid not in removed]
-    for uid in skipped:  # pragma: no cover - only when this process is retrieving the study
-        print(f"tuiviewer purge: study {uid} is in use and was kept.", file=stderr)
-    noun = "study" if len(removed) == 1 else "studies"
-    print(f"Removed {len(removed)} {noun}, {format_size(freed)}.", file=stdout)
-    return 1 if skipped else 0

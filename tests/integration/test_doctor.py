@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.orthanc import Orthanc
 from tests.support.ports import free_port
-from tuiviewer.services.doctor import run_doctor
+from tuiviewer.commands.doctor import run_doctor
 
 
 @pytest.mark.orthanc

@@ -16,7 +16,10 @@ from pydicom.uid import generate_uid
 from tests.support.orthanc import Orthanc, store_files
 from tests.support.ports import free_port
 from tests.support.scps_retrieve import running_qr_scp
-from tuiviewer.commands.get import run_echo, run_find, run_get, run_send
+from tuiviewer.commands.echo import run_echo
+from tuiviewer.commands.find import run_find
+from tuiviewer.commands.get import run_get
+from tuiviewer.commands.send import run_send
 from tuiviewer.dicom.datagen import write_ct_series
 
 PATIENT_NAME = "Cli^Patient"

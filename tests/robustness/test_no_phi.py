@@ -29,7 +29,10 @@ from tests.support.scps import (
     failing_find_handler,
     running_scp,
 )
-from tuiviewer.commands.get import run_echo, run_find, run_get, run_send
+from tuiviewer.commands.echo import run_echo
+from tuiviewer.commands.find import run_find
+from tuiviewer.commands.get import run_get
+from tuiviewer.commands.send import run_send
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.dicom.loading import load_file

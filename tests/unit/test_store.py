@@ -14,12 +14,12 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from tuiviewer.commands.purge import run_purge
 from tuiviewer.store import (
     InvalidUIDError,
     LocalStore,
     StoreError,
     format_size,
-    run_purge,
     validate_uid,
 )
 

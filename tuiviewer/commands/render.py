@@ -1,4 +1,4 @@
-"""Engine of ``tuiviewer render FILE -o OUT.png``: the viewer's image, written as a PNG.
+"""``tuiviewer render FILE -o OUT.png``: the viewer's image, written as a PNG.
 
 The argparse wiring lives in :mod:`tuiviewer.cli`; this module turns its arguments into one
 :func:`tuiviewer.render.pipeline.render` call and every failure into a single line on stderr
@@ -7,6 +7,7 @@ with exit status 1, so scripts and the dcmtk comparison tests can rely on it.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import TextIO
 
@@ -18,6 +19,19 @@ from tuiviewer.exceptions import DicomReadError, NotDicomError, RenderError, Tui
 from tuiviewer.render.lut import VoiFunction, Window
 from tuiviewer.render.pipeline import RenderRequest, render
 from tuiviewer.render.png import write_png
+
+
+def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """The parsed ``tuiviewer render`` command line."""
+    return run_render(
+        args.file,
+        args.output,
+        frame=args.frame,
+        window=args.window,
+        size=args.size,
+        stdout=stdout,
+        stderr=stderr,
+    )
 
 
 def read_image_dataset(path: Path) -> Dataset:

@@ -1,4 +1,4 @@
-"""Engines of ``tuiviewer report new`` and ``tuiviewer report show``.
+"""``tuiviewer report new`` (Markdown to a Basic Text SR, optionally sent) and ``report show``.
 
 ``tuiviewer.cli`` parses the arguments and calls these with its streams. Exit codes: 0 success,
 1 failure (unreadable study or report, write or send failed), 2 usage error (``--final``
@@ -7,6 +7,7 @@ without ``--reader``, unknown node). Errors are one line on ``stderr``, without 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 from typing import TextIO
@@ -14,6 +15,7 @@ from typing import TextIO
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from tuiviewer.config.nodes import Node, resolve_node
 from tuiviewer.exceptions import ConfigError, TuiviewerError
 from tuiviewer.reports.model import ReportStatus, sign
@@ -21,11 +23,24 @@ from tuiviewer.reports.sr.build import study_context_from_paths, write_sr
 from tuiviewer.reports.templates import choose_template, load_templates
 from tuiviewer.reports.text import from_markdown, sr_to_text
 
-__all__ = ["run_report_new", "run_report_show"]
+__all__ = ["run", "run_report_new", "run_report_show"]
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+
+def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """The parsed ``tuiviewer report new|show`` command line."""
+    if args.report_command == "new":
+        return run_report_new(
+            args.study,
+            args.from_md,
+            args.output,
+            final=args.final,
+            reader=args.reader,
+            send=args.send,
+            organization=args.organization,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    return run_report_show(args.file, stdout=stdout, stderr=stderr)
 
 
 def run_report_new(

@@ -1,4 +1,4 @@
-"""``tuiviewer doctor``: the environment a support request needs, printed without PHI.
+"""The doctor's examination: the environment a support request needs, gathered without PHI.
 
 When images look wrong over SSH or a PACS does not answer, the first questions are always the
 same: which versions, which terminal, why this graphics mode, where are the files and are they
@@ -29,7 +29,7 @@ from tuiviewer import __version__
 from tuiviewer.exceptions import ConfigError, TuiviewerError
 from tuiviewer.graphics import GraphicsMode, decide_graphics, may_probe, plan_colors
 
-__all__ = ["Finding", "check_paths", "run_doctor"]
+__all__ = ["DoctorReport", "Finding", "check_paths", "examine"]
 
 #: Distributions whose versions matter for support (decoders included: they decide which
 #: transfer syntaxes display).
@@ -69,8 +69,8 @@ class Finding:
     """The command or setting that fixes it, when there is one."""
 
 
-class _Report:
-    """Lines grouped by section, and the findings."""
+class DoctorReport:
+    """The report's lines grouped by section, and the findings."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -143,7 +143,7 @@ def _window(stream: TextIO) -> tuple[int, int, int, int] | None:
     return rows, cols, xpixel, ypixel
 
 
-def _terminal(report: _Report, env: Mapping[str, str], stdout: TextIO) -> None:
+def _terminal(report: DoctorReport, env: Mapping[str, str], stdout: TextIO) -> None:
     report.section("Terminal")
     for name in ("TERM", "COLORTERM", "TERM_PROGRAM", "TEXTUAL_COLOR_SYSTEM"):
         report.item(name, env.get(name) or "(not set)")
@@ -295,7 +295,7 @@ def _echo_all(nodes: Mapping[str, object], timeout: float) -> dict[str, str]:
         return {name: future.result() for name, future in futures.items()}
 
 
-def _nodes(report: _Report, config_dir: Path, check: bool, timeout: float) -> None:
+def _nodes(report: DoctorReport, config_dir: Path, check: bool, timeout: float) -> None:
     from tuiviewer.config.nodes import NODES_FILE, load_nodes
 
     report.section("Nodes")
@@ -326,28 +326,27 @@ def _nodes(report: _Report, config_dir: Path, check: bool, timeout: float) -> No
             )
 
 
-# -- the command --------------------------------------------------------------------------------
+# -- the examination ----------------------------------------------------------------------------
 
 
-def run_doctor(
+def examine(
     *,
-    stdout: TextIO,
-    stderr: TextIO,
+    terminal: TextIO,
     check_nodes: bool = True,
     env: Mapping[str, str] | None = None,
     echo_timeout: float = ECHO_TIMEOUT_S,
-) -> int:
-    """Print the environment report to ``stdout``; return 0 when all is well, else 1.
+) -> DoctorReport:
+    """Gather the environment report: versions, decoders, terminal, paths, configuration, nodes.
 
     Parameters:
+        terminal: the stream whose terminal is described (window size, no escape sequence).
         check_nodes: C-ECHO every node of ``nodes.toml`` (in parallel, ``echo_timeout`` s each).
         env: the environment to describe (default ``os.environ``); for tests.
-        stderr: receives one line per problem, after the report, so a script sees them.
 
     Nothing here reads DICOM files, drafts or logs, probes the terminal, or creates a path.
     """
     env = os.environ if env is None else env
-    report = _Report()
+    report = DoctorReport()
     report.lines.append(f"tuiviewer {__version__} doctor")
 
     report.section("Versions")
@@ -361,7 +360,7 @@ def run_doctor(
     for name, how in _codecs():
         report.item("", f"{name}: {how}")
 
-    _terminal(report, env, stdout)
+    _terminal(report, env, terminal)
 
     report.section("Paths (folders 0700, files 0600)")
     folders = _paths(env)
@@ -393,7 +392,4 @@ def run_doctor(
             report.item("", f"- {finding.what}" + (f" Fix: {finding.fix}" if finding.fix else ""))
     else:
         report.item("", "all well")
-    stdout.write("\n".join(report.lines) + "\n")
-    for finding in report.findings:
-        stderr.write(f"tuiviewer doctor: {finding.what}\n")
-    return 1 if report.findings else 0
+    return report

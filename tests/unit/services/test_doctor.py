@@ -12,7 +12,7 @@ import pynetdicom
 import pytest
 
 from tests.support.ports import free_port
-from tuiviewer.services.doctor import run_doctor
+from tuiviewer.commands.doctor import run_doctor
 
 PHI = ("Canary^Patient", "CANARY-4711")
 
