@@ -27,7 +27,7 @@ from tests.support.tmux import Tmux
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus
-from tuiviewer.reports.sr.build import read_sr
+from tuiviewer.reports.sr.read import read_sr
 
 PATIENT = "Ssh^Reader"
 TYPED = "Typed over SSH before the link died"

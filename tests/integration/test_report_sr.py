@@ -19,13 +19,10 @@ from tuiviewer.commands.report import run_report_new
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.send import send_files
 from tuiviewer.reports.model import Report, Section, SectionKind, sign
-from tuiviewer.reports.sr.build import (
-    find_reports_on_pacs,
-    read_sr,
-    study_context_from_pacs,
-    study_context_from_paths,
-    write_sr,
-)
+from tuiviewer.reports.sr.build import write_sr
+from tuiviewer.reports.sr.context import study_context_from_paths
+from tuiviewer.reports.sr.read import read_sr
+from tuiviewer.services.reporting import find_reports_on_pacs, study_context_from_pacs
 
 pytestmark = pytest.mark.orthanc
 

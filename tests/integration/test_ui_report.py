@@ -21,7 +21,7 @@ from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus, SectionKind
-from tuiviewer.reports.sr.build import read_sr
+from tuiviewer.reports.sr.read import read_sr
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.screens.report import ReportScreen
@@ -235,7 +235,8 @@ async def test_signing_a_sent_preliminary_makes_a_new_document(
 
 async def test_addendum_to_a_final_report(ct_folder: Path, tmp_path: Path) -> None:
     from tuiviewer.reports.model import Report, Section, sign
-    from tuiviewer.reports.sr.build import study_context_from_paths, write_sr
+    from tuiviewer.reports.sr.build import write_sr
+    from tuiviewer.reports.sr.context import study_context_from_paths
 
     context = study_context_from_paths(ct_folder)
     original = sign(

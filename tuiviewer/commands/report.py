@@ -19,7 +19,8 @@ from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from tuiviewer.config.nodes import Node, resolve_node
 from tuiviewer.exceptions import ConfigError, TuiviewerError
 from tuiviewer.reports.model import ReportStatus, sign
-from tuiviewer.reports.sr.build import study_context_from_paths, write_sr
+from tuiviewer.reports.sr.build import write_sr
+from tuiviewer.reports.sr.context import study_context_from_paths
 from tuiviewer.reports.templates import choose_template, load_templates
 from tuiviewer.reports.text import from_markdown, sr_to_text
 

@@ -99,13 +99,6 @@ def disable_nagle(event: Any) -> None:
             pass
 
 
-def make_ae(node: Node) -> AE:
-    """An AE titled with the node's calling AE title and using the node's timeouts."""
-    ae = AE(ae_title=node.calling_aet)
-    apply_timeouts(ae, node)
-    return ae
-
-
 def apply_timeouts(ae: AE, node: Node) -> None:
     """Copy the node's four timeouts onto ``ae`` (new associations inherit them)."""
     ae.connection_timeout = node.connect_timeout
@@ -374,12 +367,6 @@ def _anonymous_node(assoc: Association) -> Node:
     info = assoc.acceptor.address_info
     host, port = (str(info.address), int(info.port)) if info is not None else ("?", 0)
     return Node(name="", ae_title=str(assoc.acceptor.ae_title), host=host, port=port)
-
-
-def session_trace(assoc: Association) -> AssociationTrace | None:
-    """The trace :func:`associate` records for ``assoc``."""
-    session = _SESSIONS.get(assoc)
-    return session.trace if session else None
 
 
 def check_status(service: str, status: Dataset | None, assoc: Association | None = None) -> int:

@@ -41,17 +41,9 @@ from tuiviewer.reports.model import (
     make_addendum,
     sign,
 )
-from tuiviewer.reports.sr.build import (
-    RemoteReport,
-    StudyContext,
-    build_sr,
-    find_reports_on_pacs,
-    is_report,
-    read_sr,
-    report_status,
-    study_context_from_pacs,
-    study_context_from_paths,
-)
+from tuiviewer.reports.sr.build import build_sr
+from tuiviewer.reports.sr.context import StudyContext, study_context_from_paths
+from tuiviewer.reports.sr.read import is_report, read_sr, report_status
 from tuiviewer.reports.templates import (
     choose_template,
     expand_before_cursor,
@@ -61,6 +53,7 @@ from tuiviewer.reports.templates import (
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
+from tuiviewer.services.reporting import RemoteReport, find_reports_on_pacs, study_context_from_pacs
 from tuiviewer.services.worklist import patient_studies
 
 

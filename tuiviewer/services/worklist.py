@@ -5,7 +5,7 @@ holds the studies and, beside their images, the SR documents written about them.
 report state is worked out here from those documents (PS3.3 C.17.2 SR Document General):
 
 * a *report* is a general-purpose SR (Basic Text, Enhanced, Comprehensive...) whose root
-  CONTAINER is titled from CID 7000 (:func:`tuiviewer.reports.sr.build.is_report`); radiation dose
+  CONTAINER is titled from CID 7000 (:func:`tuiviewer.reports.sr.read.is_report`); radiation dose
   SRs (their own SOP class, or a Comprehensive SR titled ``113701``), CAD SRs and key object
   selections are not, so a study holding only a dose SR is still *unreported*;
 * a report listed in another report's Predecessor Documents Sequence is superseded; the state
@@ -47,15 +47,9 @@ from tuiviewer.net.find import FindQuery, find
 from tuiviewer.net.retrieve import resume_study
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus
-from tuiviewer.reports.sr.build import (
-    BASIC_TEXT_SR,
-    ENHANCED_SR,
-    SR_STORAGE_CLASSES,
-    RemoteReport,
-    find_reports_on_pacs,
-    is_report,
-    report_status,
-)
+from tuiviewer.reports.sr import BASIC_TEXT_SR, ENHANCED_SR, SR_STORAGE_CLASSES
+from tuiviewer.reports.sr.read import is_report, report_status
+from tuiviewer.services.reporting import RemoteReport, find_reports_on_pacs
 from tuiviewer.store import LocalStore
 
 __all__ = [
@@ -179,9 +173,9 @@ def classify(
     Args:
         study_uid: the study; a dataset of another study (misfiled) is ignored.
         reports: retrieved SR datasets and, for documents that could not be retrieved,
-            C-FIND answers (:class:`~tuiviewer.reports.sr.build.RemoteReport`). A dataset wins over
-            an answer for the same SOP Instance UID. Datasets that are not reports (dose, CAD,
-            key objects, measurement reports) are ignored.
+            C-FIND answers (:class:`~tuiviewer.services.reporting.RemoteReport`). A dataset
+            wins over an answer for the same SOP Instance UID. Datasets that are not reports
+            (dose, CAD, key objects, measurement reports) are ignored.
         has_draft: a local draft of this study exists.
 
     Returns:

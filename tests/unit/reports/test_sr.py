@@ -31,16 +31,10 @@ from tuiviewer.reports.model import (
     make_addendum,
     sign,
 )
-from tuiviewer.reports.sr.build import (
-    BASIC_TEXT_SR,
-    StudyContext,
-    build_sr,
-    is_report,
-    read_sr,
-    report_status,
-    study_context_from_paths,
-    write_sr,
-)
+from tuiviewer.reports.sr import BASIC_TEXT_SR
+from tuiviewer.reports.sr.build import build_sr, write_sr
+from tuiviewer.reports.sr.context import StudyContext, study_context_from_paths
+from tuiviewer.reports.sr.read import is_report, read_sr, report_status
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"  # multi-frame, so a frame number is allowed

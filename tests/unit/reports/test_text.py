@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import testdata as sample_file
 from tuiviewer.reports.model import Report, ReportError, ReportStatus, SectionKind, sign
-from tuiviewer.reports.sr.build import read_sr, study_context_from_paths, write_sr
+from tuiviewer.reports.sr.build import write_sr
+from tuiviewer.reports.sr.context import study_context_from_paths
+from tuiviewer.reports.sr.read import read_sr
 from tuiviewer.reports.text import from_markdown, osc52, sr_to_text, to_markdown, to_text
 
 MARKDOWN = """\

@@ -29,7 +29,9 @@ from tuiviewer.reports.model import (
     SectionKind,
     sign,
 )
-from tuiviewer.reports.sr.build import BASIC_TEXT_SR, StudyContext, build_sr
+from tuiviewer.reports.sr import BASIC_TEXT_SR
+from tuiviewer.reports.sr.build import build_sr
+from tuiviewer.reports.sr.context import StudyContext
 from tuiviewer.services.worklist import ReportState, WorklistQuery, classify
 
 STUDY = "1.2.826.0.1.3680043.8.498.1001"

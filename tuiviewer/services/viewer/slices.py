@@ -581,10 +581,6 @@ class SliceSource:
     def __len__(self) -> int:
         return len(self.slices)
 
-    def is_cached(self, index: int) -> bool:
-        ref = self.slices[index]
-        return (ref.path, ref.frame) in self.frames
-
     def _read(self, ref: SliceRef) -> Dataset:
         if ref.frames > 1:
             cached = self._datasets.get(ref.path)

@@ -1,0 +1,170 @@
+"""Reporting against the PACS: a study's context from C-FIND, the SR documents it holds.
+
+The report editor and the worklist ask the PACS what a report needs (patient and study
+attributes, the instances as evidence) and which SR documents a study already has; the
+documents themselves are built and read in :mod:`tuiviewer.reports.sr`, which knows nothing of
+the network.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from tuiviewer.config.nodes import Node
+from tuiviewer.dicom.rows import QueryLevel
+from tuiviewer.net.find import FindQuery, find
+from tuiviewer.reports.model import (
+    ReportError,
+)
+from tuiviewer.reports.sr import is_sr_class
+from tuiviewer.reports.sr.context import EvidenceInstance, StudyContext, study_text
+from tuiviewer.store import validate_uid
+
+
+@dataclass(frozen=True)
+class RemoteReport:
+    """An SR document of a study found on the PACS (see :func:`find_reports_on_pacs`)."""
+
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    completion_flag: str
+    """As the PACS returned it ("" when the PACS does not return the key)."""
+    verification_flag: str
+    content_date: str
+
+    @property
+    def is_final(self) -> bool:
+        """Verified and complete: a signed report exists."""
+        return self.verification_flag == "VERIFIED" and self.completion_flag != "PARTIAL"
+
+
+def find_reports_on_pacs(
+    node: Any, study_uid: str, *, cancel: threading.Event | None = None
+) -> list[RemoteReport]:
+    """The SR documents of study ``study_uid`` on ``node``: SR series, then their instances.
+
+    Completion Flag, Verification Flag and Content Date are asked for as return keys (PS3.4
+    C.6.1.1.5); PACS that do not index them return them empty. The caller retrieves a
+    document to see who signed it.
+
+    Raises:
+        NetError: the queries failed.
+    """
+    study_uid = validate_uid(study_uid, "Study Instance UID")
+    found: list[RemoteReport] = []
+    for series in find(
+        node,
+        FindQuery(level=QueryLevel.SERIES, study_uid=study_uid, modality="SR"),
+        cancel=cancel,
+    ):
+        series_uid = study_text(series, "SeriesInstanceUID")
+        for image in find(
+            node,
+            FindQuery(
+                level=QueryLevel.IMAGE,
+                study_uid=study_uid,
+                series_uid=series_uid,
+                extra={"CompletionFlag": "", "VerificationFlag": "", "ContentDate": ""},
+            ),
+            cancel=cancel,
+        ):
+            sop_class = study_text(image, "SOPClassUID")
+            if sop_class and not is_sr_class(sop_class):
+                continue
+            found.append(
+                RemoteReport(
+                    study_uid,
+                    series_uid,
+                    study_text(image, "SOPInstanceUID"),
+                    sop_class,
+                    study_text(image, "CompletionFlag"),
+                    study_text(image, "VerificationFlag"),
+                    study_text(image, "ContentDate"),
+                )
+            )
+    return found
+
+
+def study_context_from_pacs(
+    node: Node,
+    study_uid: str,
+    *,
+    cancel: threading.Event | None = None,
+) -> StudyContext:
+    """The context of study ``study_uid`` from C-FIND queries to ``node`` (a PACS node).
+
+    One study-level query for the patient and study attributes, one series-level query, then
+    one image-level query per series for the instances.
+
+    Raises:
+        ReportError: the PACS does not know the study.
+        NetError: the queries failed (connection, association, status).
+    """
+    study_uid = validate_uid(study_uid, "Study Instance UID")
+    studies = list(
+        find(
+            node,
+            FindQuery(
+                level=QueryLevel.STUDY,
+                study_uid=study_uid,
+                extra={"StudyID": "", "InstitutionName": ""},
+            ),
+            cancel=cancel,
+        )
+    )
+    if not studies:
+        raise ReportError(f"The PACS {node.describe()} has no study {study_uid!r}.")
+    study = studies[0]
+    series = list(
+        find(node, FindQuery(level=QueryLevel.SERIES, study_uid=study_uid), cancel=cancel)
+    )
+    instances: list[EvidenceInstance] = []
+    modalities: Counter[str] = Counter()
+    numbers: list[int] = []
+    body_part = ""
+    for item in series:
+        series_uid = study_text(item, "SeriesInstanceUID")
+        modality = study_text(item, "Modality")
+        number = item.get("SeriesNumber")
+        if number not in (None, ""):
+            numbers.append(int(number))
+        if modality == "SR":
+            continue
+        body_part = body_part or study_text(item, "BodyPartExamined")
+        for image in find(
+            node,
+            FindQuery(level=QueryLevel.IMAGE, study_uid=study_uid, series_uid=series_uid),
+            cancel=cancel,
+        ):
+            sop_class = study_text(image, "SOPClassUID")
+            if is_sr_class(sop_class):
+                continue
+            modalities[modality] += 1
+            instances.append(
+                EvidenceInstance(
+                    study_uid, series_uid, sop_class, study_text(image, "SOPInstanceUID")
+                )
+            )
+    return StudyContext(
+        study_uid=study_uid,
+        patient_name=study_text(study, "PatientName"),
+        patient_id=study_text(study, "PatientID"),
+        patient_birth_date=study_text(study, "PatientBirthDate"),
+        patient_sex=study_text(study, "PatientSex"),
+        study_date=study_text(study, "StudyDate"),
+        study_time=study_text(study, "StudyTime"),
+        study_id=study_text(study, "StudyID"),
+        accession_number=study_text(study, "AccessionNumber"),
+        referring_physician=study_text(study, "ReferringPhysicianName"),
+        study_description=study_text(study, "StudyDescription"),
+        institution_name=study_text(study, "InstitutionName"),
+        modality=modalities.most_common(1)[0][0] if modalities else "",
+        body_part=body_part,
+        instances=tuple(dict.fromkeys(instances)),
+        next_series_number=max(numbers, default=0) + 1,
+    )
