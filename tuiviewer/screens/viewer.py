@@ -51,29 +51,30 @@ from tuiviewer.render.lut import Window, full_range_window
 from tuiviewer.render.pipeline import RenderedImage, RenderRequest, render_frame
 from tuiviewer.render.presets import Preset, presets_for
 from tuiviewer.screens.dialogs.choose import ChooseDialog
-from tuiviewer.services.viewer.slices import (
-    DEFAULT_FRAME_CACHE_BYTES,
-    ByteLRU,
-    LinkedStack,
-    LoadedSlice,
-    RenderCoalescer,
-    RenderJob,
-    SliceSource,
+from tuiviewer.services.viewer.caches import ByteLRU, RenderCoalescer
+from tuiviewer.services.viewer.geometry import (
     StackGeometry,
     ViewMapping,
-    ViewState,
-    adjust_window,
     capped_box,
-    draw_marks,
     edge_labels,
-    goto_index,
     measure,
-    prefetch_order,
-    readout,
     slice_position,
-    slices_of,
     view_mapping,
 )
+from tuiviewer.services.viewer.marks import draw_marks
+from tuiviewer.services.viewer.slices import (
+    DEFAULT_FRAME_CACHE_BYTES,
+    LoadedSlice,
+    RenderJob,
+    SliceSource,
+    ViewState,
+    adjust_window,
+    goto_index,
+    prefetch_order,
+    readout,
+    slices_of,
+)
+from tuiviewer.services.viewer.stack import Stack
 from tuiviewer.widgets.image_view import ImageView
 from tuiviewer.widgets.tag_tree import TagTree
 
@@ -153,7 +154,7 @@ class ViewerScreen(Screen[None]):
     class LinkRendered(Message):
         """A slice of the linked (right) stack was rendered."""
 
-        link: LinkedStack
+        link: Stack
         job: RenderJob
         image: RenderedImage
         loaded: LoadedSlice
@@ -163,7 +164,7 @@ class ViewerScreen(Screen[None]):
     class LinkFailed(Message):
         """A slice of the linked (right) stack could not be read or rendered."""
 
-        link: LinkedStack
+        link: Stack
         job: RenderJob
         reason: str
 
@@ -272,7 +273,7 @@ class ViewerScreen(Screen[None]):
         self._tags_timer: Timer | None = None
         self._tags_wanted: Path | None = None
         self._tags_loaded: LoadedFile | None = None
-        self.link: LinkedStack | None = None
+        self.link: Stack | None = None
         """The stack shown beside this one, if any."""
 
     # ---- layout -----------------------------------------------------------------------------
@@ -1019,7 +1020,7 @@ class ViewerScreen(Screen[None]):
     def open_link(self, position: int) -> None:
         """Show stack ``position`` of :attr:`stacks` beside the current one, linked by position."""
         self.close_link()
-        link = LinkedStack(
+        link = Stack(
             self._beside()[position],
             stack=position,
             max_bytes=self.frame_cache_bytes // 2,
@@ -1098,7 +1099,7 @@ class ViewerScreen(Screen[None]):
             self.render_link(link, start)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="link", description="Render")
-    def render_link(self, link: LinkedStack, job: RenderJob) -> None:
+    def render_link(self, link: Stack, job: RenderJob) -> None:
         try:
             done = self._render_job(link.source, job)
         except TuiviewerError as exc:
@@ -1108,10 +1109,10 @@ class ViewerScreen(Screen[None]):
             self.post_message(self.LinkRendered(link, job, *done))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="link-prefetch")
-    def prefetch_link(self, link: LinkedStack, indices: list[int]) -> None:
+    def prefetch_link(self, link: Stack, indices: list[int]) -> None:
         self._prefetch(link.source, indices)
 
-    def _next_link(self, link: LinkedStack) -> None:
+    def _next_link(self, link: Stack) -> None:
         following = link.coalescer.finished()
         if link is not self.link:
             return

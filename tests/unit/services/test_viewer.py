@@ -17,25 +17,26 @@ from tuiviewer.exceptions import RenderError
 from tuiviewer.render.lut import Window
 from tuiviewer.render.pipeline import RenderRequest, load_frame, render_frame
 from tuiviewer.render.resample import display_size
-from tuiviewer.services.viewer.slices import (
-    ByteLRU,
-    LinkedStack,
-    RenderCoalescer,
-    SliceSource,
+from tuiviewer.services.viewer.caches import ByteLRU, RenderCoalescer
+from tuiviewer.services.viewer.geometry import (
     StackGeometry,
-    adjust_window,
     capped_box,
     direction_letters,
-    draw_marks,
     edge_labels,
-    goto_index,
     measure,
-    prefetch_order,
-    readout,
     slice_normal,
-    slices_of,
     view_mapping,
 )
+from tuiviewer.services.viewer.marks import draw_marks
+from tuiviewer.services.viewer.slices import (
+    SliceSource,
+    adjust_window,
+    goto_index,
+    prefetch_order,
+    readout,
+    slices_of,
+)
+from tuiviewer.services.viewer.stack import Stack
 
 # ---- orientation: expectations worked out by hand from PS3.3 C.7.6.2.1.1 (LPS axes) ---------
 
@@ -331,7 +332,7 @@ def test_stacks_without_geometry_and_multiframe_frames_cannot_be_placed(ct_folde
 
 def test_linked_stack_follows_and_keeps_its_place_when_it_cannot(ct_folder: Path) -> None:
     records = _records_at(ct_folder, [0, 5, 10, 15], AXIAL)
-    link = LinkedStack(records, stack=1, max_bytes=1024)
+    link = Stack(records, stack=1, max_bytes=1024)
     assert link.follow((0.0, 0.0, 9.0)) and link.index == 2 and link.direction == 1
     assert link.follow((0.0, 0.0, -3.0)) and link.index == 0 and link.direction == -1
     assert not link.follow(None) and link.index == 0

@@ -1,0 +1,57 @@
+"""One stack on screen: its slices, caches of decoded and rendered frames, render coalescer,
+geometry and position. Each pane of the viewer holds one: the left pane and the one linked
+beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tuiviewer.dicom.scanning import InstanceRecord
+from tuiviewer.render.pipeline import RenderedImage
+from tuiviewer.services.viewer.caches import ByteLRU, RenderCoalescer
+from tuiviewer.services.viewer.geometry import StackGeometry, Vector
+from tuiviewer.services.viewer.slices import (
+    DEFAULT_FRAME_CACHE_BYTES,
+    RenderJob,
+    SliceSource,
+    slices_of,
+)
+
+
+class Stack:
+    """One stack on screen: its own slices, decoded-frame cache, rendered-frame cache and render
+    coalescer (so holding a key skips slices on both sides of a side-by-side), and where it is."""
+
+    def __init__(
+        self,
+        records: Sequence[InstanceRecord],
+        *,
+        stack: int,
+        max_bytes: int = DEFAULT_FRAME_CACHE_BYTES // 2,
+        rendered_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        self.stack = stack
+        """Position of this stack in the viewer's list of stacks."""
+        self.slices = slices_of(records)
+        self.source = SliceSource(self.slices, max_bytes=max_bytes)
+        self.rendered: ByteLRU[tuple[object, ...], RenderedImage] = ByteLRU(rendered_bytes)
+        self.coalescer: RenderCoalescer[RenderJob] = RenderCoalescer()
+        self.geometry = StackGeometry.of(self.slices)
+        self.index = 0
+        """The slice asked for (follows the other stack)."""
+        self.shown_index: int | None = None
+        self.shown_seq = -1
+        self.direction = 1
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def follow(self, position: Vector | None) -> bool:
+        """Move to the slice nearest ``position``; False (and no move) when it cannot be placed."""
+        index = self.geometry.nearest(position)
+        if index is None:
+            return False
+        if index != self.index:
+            self.direction = 1 if index > self.index else -1
+        self.index = index
+        return True
