@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual.message import Message
@@ -110,6 +110,8 @@ class JobFinished(Message):
     """A retrieve job ended (its state says how)."""
 
     job: RetrieveJob
+    evicted: list[str] = field(default_factory=list)
+    """Studies removed from the local store after it, to stay within the size cap."""
 
 
 @dataclass

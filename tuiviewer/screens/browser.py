@@ -40,6 +40,7 @@ from tuiviewer.messages import (
     InstancesFound,
     ScanProgressed,
 )
+from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog, ValueDialog
 from tuiviewer.screens.dialogs.edit import AddElementDialog, EditValueDialog
 from tuiviewer.screens.diff import DiffScreen
@@ -516,12 +517,11 @@ class BrowserScreen(Screen[None]):
         tree = self.query_one(StudyTree)
         node: TreeNode[StudyRef] | None = tree.cursor_node
         records = tree.stack_records(node) if node is not None else []
-        opener = getattr(self.app, "open_report", None)
-        if not records or opener is None:
+        if not records:
             self.notify("Select a study (or anything in it) to report.", severity="warning")
             return
         record = records[0]
-        opener(record.study_uid, record.path)
+        workstation(self).open_report(record.study_uid, record.path)
 
     def action_export(self) -> None:
         tree = self.query_one(StudyTree)
@@ -532,7 +532,7 @@ class BrowserScreen(Screen[None]):
         sources = tree.paths_below(node)
         if not sources:
             return
-        default = getattr(self.app, "export_dir", Path.home() / "tuiviewer-export")
+        default = workstation(self).export_dir
         title = f"De-identify {len(sources)} {node.data.kind} file(s) (PS3.15 Basic Profile) into"
 
         def chosen(result: tuple[Path, bool] | None) -> None:

@@ -1,13 +1,21 @@
-"""The retrieve queue: one row per job with its progress; cancel, retry (resume) and open."""
+"""The retrieve queue: one row per job with its progress; cancel, retry (resume) and open.
+
+Rows change when the queue says a job moved on (:meth:`JobQueue.on_change`), not on a timer.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.services.jobs import RetrieveJob
 
@@ -30,7 +38,13 @@ def bar(fraction: float | None, width: int = 12) -> str:
 
 
 class JobsScreen(Screen[None]):
-    """Every retrieve of this session; refreshed a few times a second while shown."""
+    """Every retrieve of this session; a row changes as its job moves on."""
+
+    class JobsChanged(Message):
+        """A job progressed, finished a series or ended; a flood collapses to one."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, JobsScreen.JobsChanged)
 
     CSS_PATH = "jobs.tcss"
     BINDINGS = [
@@ -56,11 +70,27 @@ class JobsScreen(Screen[None]):
         table.add_column("State", key="state")
         table.add_column("Progress", key="bar")
         table.add_column("Instances · MB · speed · ETA", key="summary")
+        self._unsubscribe: Callable[[], None] = workstation(self).queue.on_change(
+            lambda _job: self.post_message(self.JobsChanged())
+        )
         self.refresh_rows()
-        self.set_interval(0.25, self.refresh_rows)
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_rows()
+
+    @on(JobsChanged)
+    def _jobs_changed(self) -> None:
+        self.refresh_rows()
+
+    @on(DataTable.RowHighlighted)
+    def _job_highlighted(self) -> None:
+        self.refresh_rows()
 
     def jobs(self) -> list[RetrieveJob]:
-        return list(getattr(self.app, "jobs", []))
+        return workstation(self).jobs
 
     def refresh_rows(self) -> None:
         if not self.is_current:
@@ -113,19 +143,17 @@ class JobsScreen(Screen[None]):
 
     def action_retry(self) -> None:
         job = self.current_job()
-        retry = getattr(self.app, "retry_retrieve", None)
-        if job is None or retry is None:
+        if job is None:
             return
         if not job.finished or job.state == "done":
             self.notify("Only a failed, partial or cancelled job can be retried.")
             return
-        retry(job)
+        workstation(self).retry_retrieve(job)
 
     def action_open(self) -> None:
         job = self.current_job()
-        opener = getattr(self.app, "open_study", None)
-        if job is not None and opener is not None:
-            opener(job.study_uid)
+        if job is not None:
+            workstation(self).open_study(job.study_uid)
 
     def action_trace(self) -> None:
         job = self.current_job()

@@ -17,6 +17,7 @@ from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, S
 from tuiviewer.config.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import EchoAnswered, echo_node
+from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 
 FIELDS = (
@@ -173,8 +174,7 @@ class NodesScreen(Screen[None]):
         table.focus()
 
     def nodes(self) -> dict[str, Node]:
-        nodes: dict[str, Node] = getattr(self.app, "nodes", {})
-        return nodes
+        return workstation(self).nodes
 
     def refresh_rows(self) -> None:
         table = self.query_one(DataTable)
@@ -190,7 +190,7 @@ class NodesScreen(Screen[None]):
                 self.echo_results.get(node.name, Text("")),
                 key=node.name,
             )
-        where = getattr(self.app, "nodes_file", None)
+        where = workstation(self).nodes_file
         text = f"Saved in {where}" if where else "Nodes of this session"
         self.query_one("#nodes-file", Static).update(
             f"{text} · a add · e edit · Del delete · t C-ECHO · Enter query"
@@ -204,11 +204,8 @@ class NodesScreen(Screen[None]):
         return self.nodes().get(str(key))
 
     def _save(self, node: Node, old_name: str | None = None) -> None:
-        saver = getattr(self.app, "save_node", None)
-        if saver is None:
-            return
         try:
-            saver(node, old_name)
+            workstation(self).save_node(node, old_name)
         except TuiviewerError as exc:
             self.notify(exc.message, severity="error")
             return
@@ -236,13 +233,12 @@ class NodesScreen(Screen[None]):
 
     def action_delete(self) -> None:
         node = self.current()
-        remover = getattr(self.app, "delete_node", None)
-        if node is None or remover is None:
+        if node is None:
             return
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                remover(node.name)
+                workstation(self).delete_node(node.name)
                 self.refresh_rows()
 
         self.app.push_screen(ConfirmDialog(f"Delete node {node.name}?", yes="Delete"), confirmed)
@@ -272,6 +268,5 @@ class NodesScreen(Screen[None]):
 
     def action_use(self) -> None:
         node = self.current()
-        user = getattr(self.app, "query_node", None)
-        if node is not None and user is not None:
-            user(node.name)
+        if node is not None:
+            workstation(self).query_node(node.name)

@@ -33,6 +33,7 @@ from tuiviewer.messages import (
 )
 from tuiviewer.net.find import FindQuery, find, validate_date_range
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.services.jobs import RetrieveJob, job_label
 
@@ -131,20 +132,19 @@ class QueryScreen(Screen[None]):
 
     def refresh_nodes(self) -> None:
         """Fill the PACS selector from the app's nodes (after the node manager changed them)."""
-        nodes: dict[str, Node] = getattr(self.app, "nodes", {})
+        nodes = workstation(self).nodes
         select = self.query_one("#node", Select)
         current = select.value if isinstance(select.value, str) else None
         select.set_options((f"{n.name}  {n.address}", n.name) for n in nodes.values())
-        default = current if current in nodes else getattr(self.app, "default_node", None)
+        default = current if current in nodes else workstation(self).default_node
         if default in nodes:
             select.value = default
         elif nodes:
             select.value = next(iter(nodes))
 
     def current_node(self) -> Node | None:
-        nodes: dict[str, Node] = getattr(self.app, "nodes", {})
         value = self.query_one("#node", Select).value
-        return nodes.get(value) if isinstance(value, str) else None
+        return workstation(self).nodes.get(value) if isinstance(value, str) else None
 
     def _status(self, text: str | Text) -> None:
         self.query_one("#query-status", Static).update(text)
@@ -308,14 +308,12 @@ class QueryScreen(Screen[None]):
 
     def _show_series(self, study_uid: str) -> None:
         rows = self.series.get(study_uid, [])
-        store = getattr(self.app, "store", None)
         on_disk: set[str] = set()
-        if store is not None:
-            try:
-                folder = store.study_dir(study_uid)
-                on_disk = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-            except (TuiviewerError, OSError):
-                on_disk = set()
+        try:
+            folder = workstation(self).store.study_dir(study_uid)
+            on_disk = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+        except (TuiviewerError, OSError):
+            on_disk = set()
         table = self.query_one("#series", DataTable)
         table.clear()
         for row in rows:
@@ -388,33 +386,26 @@ class QueryScreen(Screen[None]):
             first_series = str(key.value)
         label = job_label(study)
         job = RetrieveJob(node=node, study_uid=study.uid, label=label, first_series=first_series)
-        queue = getattr(self.app, "queue_retrieve", None)
-        if queue is not None:
-            queue(job)
-            self.notify(f"Retrieving {label} (F4: retrieve queue)")
+        workstation(self).queue_retrieve(job)
+        self.notify(f"Retrieving {label} (F4: retrieve queue)")
 
     def action_open_local(self) -> None:
         study = self.selected_study()
-        opener = getattr(self.app, "open_study", None)
-        if study is None or opener is None:
-            return
-        opener(study.uid)
+        if study is not None:
+            workstation(self).open_study(study.uid)
 
     def action_report(self) -> None:
         """Report the highlighted study: from its files if retrieved, else from the PACS."""
         study = self.selected_study()
-        opener = getattr(self.app, "open_report", None)
-        if study is None or opener is None:
+        if study is None:
             return
-        store = getattr(self.app, "store", None)
         folder = None
-        if store is not None:
-            try:
-                candidate = store.study_dir(study.uid)
-                folder = candidate if candidate.is_dir() else None
-            except TuiviewerError:
-                folder = None
-        opener(study.uid, folder, self.current_node())
+        try:
+            candidate = workstation(self).store.study_dir(study.uid)
+            folder = candidate if candidate.is_dir() else None
+        except TuiviewerError:
+            folder = None
+        workstation(self).open_report(study.uid, folder, self.current_node())
 
     def action_echo(self) -> None:
         node = self.current_node()

@@ -51,6 +51,7 @@ from tuiviewer.reports.templates import (
     load_templates,
 )
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
+from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.services.reporting import RemoteReport, find_reports_on_pacs, study_context_from_pacs
@@ -197,7 +198,7 @@ class ReportScreen(Screen[None]):
 
         They are retrieved (C-GET of the SR instances only) into the local store to be read.
         """
-        store = getattr(self.app, "store", None)
+        store = workstation(self).store
         try:
             others = patient_studies(node, context.patient_id, exclude=context.study_uid)
         except TuiviewerError:
@@ -210,7 +211,7 @@ class ReportScreen(Screen[None]):
             except TuiviewerError as exc:
                 texts.append(f"⚠ {exc.message}")
                 continue
-            if not found or store is None:
+            if not found:
                 texts.extend(describe_remote(r) for r in found)
                 continue
             series = sorted({r.series_uid for r in found})
@@ -403,12 +404,9 @@ class ReportScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sr", description="Save SR")
     def write_sr(self, report: Report, ctx: StudyContext) -> None:
-        store = getattr(self.app, "store", None)
         try:
             ds = build_sr(report, ctx)
-            if store is None:
-                raise TuiviewerError("No local store to save the report in.")
-            path = store.write_dataset(ds)
+            path = workstation(self).store.write_dataset(ds)
         except TuiviewerError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
             return
@@ -435,8 +433,7 @@ class ReportScreen(Screen[None]):
         if ready is None:
             return
         report, ctx = ready
-        ui = getattr(getattr(self.app, "config", None), "ui", None)
-        default_reader = getattr(ui, "reader_name", "") or report.reader or ""
+        default_reader = workstation(self).config.ui.reader_name or report.reader or ""
 
         def apply(text: str) -> str | None:
             return None if text.strip() else "Type the reader's name (Family^Given)."
@@ -454,8 +451,7 @@ class ReportScreen(Screen[None]):
         )
 
     def _sign(self, report: Report, ctx: StudyContext, reader: str) -> None:
-        ui = getattr(getattr(self.app, "config", None), "ui", None)
-        organization = getattr(ui, "organization", "") or None
+        organization = workstation(self).config.ui.organization or None
         try:
             if self.original is not None:
                 report = make_addendum(self.original, report.text_of(SectionKind.ADDENDUM))
@@ -514,8 +510,8 @@ class ReportScreen(Screen[None]):
         if self.last_sr is None:
             self.notify("Save (ctrl+s) or sign (ctrl+g) the report first.", severity="warning")
             return
-        nodes: dict[str, Node] = getattr(self.app, "nodes", {})
-        node = self.source.node or nodes.get(getattr(self.app, "default_node", None) or "")
+        nodes = workstation(self).nodes
+        node = self.source.node or nodes.get(workstation(self).default_node or "")
         if node is None and len(nodes) == 1:
             node = next(iter(nodes.values()))
         if node is None:
@@ -562,7 +558,7 @@ class ReportScreen(Screen[None]):
     def action_export(self) -> None:
         if self.report is None or self.context is None:
             return
-        export_dir: Path = getattr(self.app, "export_dir", Path.home() / "tuiviewer-export")
+        export_dir = workstation(self).export_dir
         suggestion = export_dir / "reports" / f"report-{self.context.accession_number or 'study'}"
         report = self.report
 
@@ -591,9 +587,8 @@ class ReportScreen(Screen[None]):
             self.notify("Report text copied to the clipboard (OSC 52).")
 
     def action_images(self) -> None:
-        opener = getattr(self.app, "view_study", None)
-        if opener is not None and self.source.path is not None:
-            opener(self.source.study_uid, self.source.path)
+        if self.source.path is not None:
+            workstation(self).view_study(self.source.study_uid, self.source.path)
         else:
             self.notify("The images of this study are not on disk: retrieve them first.")
 

@@ -40,7 +40,6 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tuiviewer.config.settings import Config
 from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.dicom.scanning import InstanceRecord
@@ -50,6 +49,7 @@ from tuiviewer.messages import FrameRendered, RenderFailed
 from tuiviewer.render.lut import Window, full_range_window
 from tuiviewer.render.pipeline import RenderedImage, RenderRequest, render_frame
 from tuiviewer.render.presets import Preset, presets_for
+from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.services.viewer.caches import ByteLRU, RenderCoalescer
 from tuiviewer.services.viewer.geometry import (
@@ -279,17 +279,14 @@ class ViewerScreen(Screen[None]):
     # ---- layout -----------------------------------------------------------------------------
     @property
     def decision(self) -> GraphicsDecision:
-        decision = getattr(self.app, "graphics", None)
-        if isinstance(decision, GraphicsDecision):
-            return decision
-        return GraphicsDecision(GraphicsMode.HALFCELL, "default")
+        return workstation(self).graphics
 
     @property
     def fps_max(self) -> int:
         return LOW_BANDWIDTH_FPS if self.low_bandwidth else FPS_MAX
 
     def compose(self) -> ComposeResult:
-        self.low_bandwidth = bool(getattr(self.app, "low_bandwidth", False))
+        self.low_bandwidth = workstation(self).low_bandwidth
         self.fps = min(self.fps, self.fps_max)
         lean = self.low_bandwidth
         with Horizontal(id="viewer"):
@@ -533,8 +530,7 @@ class ViewerScreen(Screen[None]):
         if not loaded.frame.is_grey:
             return []
         values = None if loaded.info.modality == "CT" else loaded.frame.values()
-        config = getattr(self.app, "config", None)
-        overrides = config.presets if isinstance(config, Config) else None
+        overrides = workstation(self).config.presets
         return presets_for(
             loaded.info.modality, loaded.ds, values, overrides=overrides, frame=loaded.frame.index
         )
@@ -963,12 +959,11 @@ class ViewerScreen(Screen[None]):
 
     def action_key_image(self) -> None:
         """Mark the slice (frame) on screen as a key image of the study's report."""
-        marker = getattr(self.app, "mark_key_image", None)
-        if marker is None or not self.slices:
+        if not self.slices:
             return
         ref = self.slices[self.index]
         # A frame number only for multi-frame objects (dciodvfy rejects it otherwise).
-        marker(ref.record, ref.frame + 1 if ref.frames > 1 else None)
+        workstation(self).mark_key_image(ref.record, ref.frame + 1 if ref.frames > 1 else None)
 
     # ---- side by side -----------------------------------------------------------------------
     def _beside(self) -> list[list[InstanceRecord]]:

@@ -14,6 +14,7 @@ import datetime as dt
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -36,6 +37,7 @@ from tuiviewer.dicom.rows import QueryLevel, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.find import find
 from tuiviewer.reports.text import sr_to_text
+from tuiviewer.screens.base import workstation
 from tuiviewer.screens.query import STUDY_COLUMNS, study_cells
 from tuiviewer.services.jobs import RetrieveJob, job_label
 from tuiviewer.services.worklist import (
@@ -95,7 +97,7 @@ class WorklistScreen(Screen[None]):
 
     CSS_PATH = "worklist.tcss"
     REFRESH_S: ClassVar[float] = 60.0
-    """Seconds between automatic refreshes (``ui.worklist_refresh_s`` in the config wins)."""
+    """Seconds between automatic refreshes (unless the screen is given another interval)."""
     BINDINGS = [
         Binding("o", "open", "Open"),
         Binding("W", "report", "Report"),
@@ -147,6 +149,12 @@ class WorklistScreen(Screen[None]):
         study_uid: str
         rows: list[StudyRow]
         error: str | None
+
+    class RetrieveMoved(Message):
+        """A retrieve progressed, finished a series or ended; a flood collapses to one."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, WorklistScreen.RetrieveMoved)
 
     @dataclass
     class ReportShown(Message):
@@ -217,7 +225,10 @@ class WorklistScreen(Screen[None]):
             priors.add_column(label, key=key)
         priors.add_column("Report", key="state", width=13)
         self.set_interval(self.interval(), self._timer_refresh)
-        self.set_interval(0.05, self._check_awaiting)
+        # A retrieve that moved on may have brought the first series of a study to open.
+        self._unsubscribe: Callable[[], None] = workstation(self).queue.on_change(
+            lambda _job: self.post_message(self.RetrieveMoved())
+        )
         node = self.current_node()
         self.sub_title = f"Worklist · {node.name}" if node else "Worklist"
         if node is None:
@@ -226,26 +237,21 @@ class WorklistScreen(Screen[None]):
             self.start_refresh()
         table.focus()
 
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
     def interval(self) -> float:
         """Seconds between automatic refreshes."""
-        config = getattr(self.app, "config", None)
-        configured = getattr(getattr(config, "ui", None), "worklist_refresh_s", None)
-        for value in (self.refresh_s, configured):
-            if isinstance(value, (int, float)) and value > 0:
-                return float(value)
+        if self.refresh_s is not None and self.refresh_s > 0:
+            return float(self.refresh_s)
         return self.REFRESH_S
 
     def current_node(self) -> Node | None:
         """The default node, else the first one configured."""
-        nodes: dict[str, Node] = getattr(self.app, "nodes", {})
-        default = getattr(self.app, "default_node", None)
-        if default in nodes:
-            return nodes[default]
-        return next(iter(nodes.values()), None)
+        return workstation(self).current_node()
 
     def _store(self) -> LocalStore | None:
-        store = getattr(self.app, "store", None)
-        return store if isinstance(store, LocalStore) else None
+        return workstation(self).store
 
     def _status(self, text: str | Text) -> None:
         self.query_one("#wl-status", Static).update(text)
@@ -574,14 +580,7 @@ class WorklistScreen(Screen[None]):
         if is_retrieved(store, study):
             self._view(study.uid, store)
             return
-        running = next(
-            (
-                j
-                for j in getattr(self.app, "jobs", [])
-                if j.study_uid == study.uid and not j.finished
-            ),
-            None,
-        )
+        running = workstation(self).queue.active_for(study.uid)
         on_disk = images_on_disk(store, study.uid)
         if on_disk:
             self._view(study.uid, store)
@@ -610,15 +609,13 @@ class WorklistScreen(Screen[None]):
             first_series=first,
             attempts=1 if resume else 0,
         )
-        queue = getattr(self.app, "queue_retrieve", None)
-        if queue is None:
-            return
-        queue(job)
+        workstation(self).queue_retrieve(job)
         if not resume:
             self._awaiting[study.uid] = job
 
+    @on(RetrieveMoved)
     def _check_awaiting(self) -> None:
-        """Open a study being retrieved once an image series is on disk (polled: cheap)."""
+        """Open a study being retrieved once an image series is on disk."""
         store = self._store()
         if store is None:
             return
@@ -641,23 +638,19 @@ class WorklistScreen(Screen[None]):
                 )
 
     def _view(self, study_uid: str, store: LocalStore) -> None:
-        viewer = getattr(self.app, "view_study", None)
-        if viewer is None:
-            return
         store.touch(study_uid)
-        viewer(study_uid, store.study_dir(study_uid))
+        workstation(self).view_study(study_uid, store.study_dir(study_uid))
 
     def action_report(self) -> None:
         """The report editor for the highlighted study (from its images if retrieved)."""
         study = self.selected_study()
-        opener = getattr(self.app, "open_report", None)
         store = self._store()
-        if study is None or opener is None or store is None:
+        if study is None or store is None:
             return
         folder: Path | None = None
         if images_on_disk(store, study.uid):
             folder = store.study_dir(study.uid)
-        opener(study.uid, folder, self.current_node())
+        workstation(self).open_report(study.uid, folder, self.current_node())
 
     # ---- priors and reading reports ---------------------------------------------------------
     @on(DataTable.RowHighlighted, "#worklist")

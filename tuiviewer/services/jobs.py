@@ -1,17 +1,19 @@
-"""Retrieve jobs: one study (or some series) from one PACS into the local store.
+"""Retrieve jobs: one study (or some series) from one PACS into the local store, and the queue.
 
 A job outlives the screen that started it; the retrieve queue shows every job's progress and
 lets the user cancel and retry. Retrying a job that got part of the study fetches only what is
-missing (image-level C-GET of the absent instances).
+missing (image-level C-GET of the absent instances). The :class:`JobQueue` runs jobs and tells
+whoever listens when one moves on (progress, a series done, the end): nothing polls it.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
@@ -19,7 +21,10 @@ from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.store import LocalStore
+
+_LOG = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "done", "partial", "failed", "cancelled"]
 
@@ -177,3 +182,113 @@ class RetrieveJob:
         if progress is None or not progress.total:
             return 1.0 if self.state == "done" else None
         return min(1.0, (progress.done + progress.failed) / progress.total)
+
+
+JobListener = Callable[[RetrieveJob], object]
+"""Called (from the job's thread) when a job progressed, finished a series, or ended."""
+FinishListener = Callable[[RetrieveJob, list[str]], object]
+"""Called (from the job's thread) when a job ended, with the studies evicted after it."""
+
+
+class JobQueue:
+    """Every retrieve of this session: runs them and tells listeners when one moves on.
+
+    ``start`` runs a callable in the background (the app passes a Textual thread worker; the
+    default is a daemon thread), so the queue itself needs no UI. When a job ends, studies
+    over the store's size cap are evicted, least recently used first, except those being
+    retrieved and those with a report draft.
+    """
+
+    def __init__(
+        self,
+        store: LocalStore,
+        *,
+        drafts: DraftStore | None = None,
+        start: Callable[[Callable[[], None]], object] | None = None,
+    ) -> None:
+        self.store = store
+        self.drafts = drafts or DraftStore()
+        self._start = start or _daemon_thread
+        self._jobs: list[RetrieveJob] = []
+        self._changed: list[JobListener] = []
+        self._finished: list[FinishListener] = []
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[RetrieveJob]:
+        return iter(self.jobs())
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def jobs(self) -> list[RetrieveJob]:
+        """Every job, oldest first."""
+        with self._lock:
+            return list(self._jobs)
+
+    def running(self) -> list[RetrieveJob]:
+        return [job for job in self.jobs() if job.state == "running"]
+
+    def active_for(self, study_uid: str) -> RetrieveJob | None:
+        """The unfinished job retrieving ``study_uid``, if any."""
+        return next((j for j in self.jobs() if j.study_uid == study_uid and not j.finished), None)
+
+    def on_change(self, listener: JobListener) -> Callable[[], None]:
+        """Call ``listener`` whenever a job progresses or ends; returns the unsubscribe call."""
+        return self._subscribe(self._changed, listener)
+
+    def on_finished(self, listener: FinishListener) -> Callable[[], None]:
+        """Call ``listener`` when a job ends, with the studies evicted after it; returns the
+        unsubscribe call."""
+        return self._subscribe(self._finished, listener)
+
+    def _subscribe(self, listeners: list[Any], listener: Any) -> Callable[[], None]:
+        with self._lock:
+            listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in listeners:
+                    listeners.remove(listener)
+
+        return unsubscribe
+
+    def submit(self, job: RetrieveJob) -> None:
+        """Queue ``job`` and start it."""
+        with self._lock:
+            self._jobs.append(job)
+        self._notify(self._changed, job)
+        self._start(lambda: self._run(job))
+
+    def retry(self, job: RetrieveJob) -> None:
+        """Run a failed, partial or cancelled job again (it resumes: only what is missing)."""
+        job.state = "queued"
+        self._notify(self._changed, job)
+        self._start(lambda: self._run(job))
+
+    def _run(self, job: RetrieveJob) -> None:
+        job.run(self.store, on_progress=lambda running: self._notify(self._changed, running))
+        # Never evict a study being retrieved or one whose report is being written.
+        protected = {j.study_uid for j in self.jobs() if not j.finished}
+        protected |= {draft.study_uid for draft in self.drafts.list()}
+        try:
+            evicted = self.store.evict(protected=protected)
+        except TuiviewerError as exc:  # the store stays over its cap; the retrieve is done
+            _LOG.warning("Eviction after retrieve %s failed: %s", job.id, exc.message)
+            evicted = []
+        self._notify(self._changed, job)
+        with self._lock:
+            finished = list(self._finished)
+        for listener in finished:
+            listener(job, evicted)
+
+    def _notify(self, listeners: list[JobListener], job: RetrieveJob) -> None:
+        with self._lock:
+            targets = list(listeners)
+        for listener in targets:
+            listener(job)
+
+
+def _daemon_thread(work: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=work, name="tuiviewer-retrieve", daemon=True)
+    thread.start()
+    return thread

@@ -1,4 +1,5 @@
-"""Reporting against the PACS: a study's context from C-FIND, the SR documents it holds.
+"""Reporting around the documents: a study's context from the PACS, the SR documents it holds,
+and key images marked from the viewer into the study's draft.
 
 The report editor and the worklist ask the PACS what a report needs (patient and study
 attributes, the instances as evidence) and which SR documents a study already has; the
@@ -10,13 +11,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import QueryLevel
+from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.net.find import FindQuery, find
+from tuiviewer.reports.drafts import Draft, DraftStore
 from tuiviewer.reports.model import (
+    KeyImage,
+    Report,
     ReportError,
 )
 from tuiviewer.reports.sr import is_sr_class
@@ -168,3 +173,37 @@ def study_context_from_pacs(
         instances=tuple(dict.fromkeys(instances)),
         next_series_number=max(numbers, default=0) + 1,
     )
+
+
+def key_image_of(record: InstanceRecord, frame: int | None) -> KeyImage:
+    """The key image for ``frame`` (1-based, multi-frame objects only) of instance ``record``."""
+    return KeyImage(
+        record.sop_class_uid,
+        record.sop_instance_uid,
+        record.study_uid,
+        record.series_uid,
+        frame,
+    )
+
+
+def mark_in_draft(drafts: DraftStore, record: InstanceRecord, frame: int | None) -> int:
+    """Add the key image to the saved draft of its study (a new draft when there is none).
+
+    Returns:
+        How many key images the draft holds now (marking one twice changes nothing).
+
+    Raises:
+        DraftError: the draft cannot be read or written; what was on disk is unchanged.
+    """
+    image = key_image_of(record, frame)
+    draft = drafts.load(record.study_uid) or Draft(
+        record.study_uid,
+        Report(sections=()),
+        patient_name=record.patient_name,
+        patient_id=record.patient_id,
+        accession=record.accession_number,
+    )
+    if image not in draft.report.key_images:
+        report = replace(draft.report, key_images=(*draft.report.key_images, image))
+        draft = drafts.save(replace(draft, report=report))
+    return len(draft.report.key_images)

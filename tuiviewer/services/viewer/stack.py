@@ -5,8 +5,10 @@ beside it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from tuiviewer.dicom.scanning import InstanceRecord
+from tuiviewer.dicom.index import StudyIndex
+from tuiviewer.dicom.scanning import InstanceRecord, scan
 from tuiviewer.render.pipeline import RenderedImage
 from tuiviewer.services.viewer.caches import ByteLRU, RenderCoalescer
 from tuiviewer.services.viewer.geometry import StackGeometry, Vector
@@ -55,3 +57,18 @@ class Stack:
             self.direction = 1 if index > self.index else -1
         self.index = index
         return True
+
+
+def study_stacks(study_uid: str, path: Path) -> list[list[InstanceRecord]] | None:
+    """The stacks of study ``study_uid`` under ``path`` (its folder when ``path`` is a file),
+    series by series, each stack's instances in viewing order; None when no instance of the
+    study is there. Only headers are read."""
+    folder = path if path.is_dir() else path.parent
+    index = StudyIndex()
+    for batch in scan([folder]):
+        index.add(r for r in batch if r.study_uid == study_uid)
+    try:
+        study = index.study(study_uid)
+    except KeyError:
+        return None
+    return [list(stack.instances) for series in study.series for stack in series.stacks]
