@@ -18,6 +18,7 @@ from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.render.pipeline import RenderedImage
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer.slices import LoadedSlice, RenderJob
+from tuiviewer.services.viewer.stack import Stack
 
 
 @dataclass
@@ -116,18 +117,21 @@ class JobFinished(Message):
 
 @dataclass
 class FrameRendered(Message):
-    """A slice was decoded and rendered for the viewer (``job`` says what was asked)."""
+    """A slice of ``stack`` was decoded and rendered for the viewer (``job`` says what was
+    asked)."""
 
     job: RenderJob
     image: RenderedImage
     loaded: LoadedSlice
     size: tuple[int, int] | None
     """The pixel box the image was fitted into (capped at the source resolution for Kitty/Sixel)."""
+    stack: Stack
 
 
 @dataclass
 class RenderFailed(Message):
-    """A slice could not be read or rendered."""
+    """A slice of ``stack`` could not be read or rendered."""
 
     job: RenderJob
     reason: str
+    stack: Stack

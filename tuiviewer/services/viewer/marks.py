@@ -1,13 +1,16 @@
-"""Marks drawn into the rendered pixels (the cursor cross and the ruler), so they look the same in
-every graphics mode and never share cells with text."""
+"""The cursor and the ruler: where they are, what they read, and how they are drawn into the
+rendered pixels (so they look the same in every graphics mode and never share cells with
+text)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from tuiviewer.services.viewer.geometry import ViewMapping
+from tuiviewer.services.viewer.geometry import ViewMapping, measure
+from tuiviewer.services.viewer.slices import LoadedSlice, readout
 
 
 def _contrast(values: np.ndarray) -> np.ndarray:
@@ -65,3 +68,70 @@ def draw_marks(
         ]
         _plot(out, cross)
     return out
+
+
+Marks = tuple[tuple[int, int] | None, tuple[tuple[int, int], tuple[int, int]] | None]
+"""The cursor (source pixel) and the ruler (two source pixels) to draw into the image."""
+
+
+@dataclass
+class Pointer:
+    """The cursor of an image, at source-pixel precision, and the ruler measured with it."""
+
+    cursor: tuple[int, int] | None = None
+    active: bool = False
+    """Cursor mode: the arrows move the cursor instead of stepping slices."""
+    ruler: list[tuple[int, int]] = field(default_factory=list)
+    """Its start, then its end (source pixels)."""
+
+    def marks(self) -> Marks:
+        """What to draw: the cursor while active, the ruler (to the cursor while unfinished)."""
+        cursor = self.cursor if self.active else None
+        ruler = (self.ruler[0], self.ruler[1]) if len(self.ruler) == 2 else None
+        if len(self.ruler) == 1 and cursor is not None:
+            ruler = (self.ruler[0], cursor)
+        return cursor, ruler
+
+    def reset(self) -> None:
+        self.cursor, self.active, self.ruler = None, False, []
+
+    def toggle(self, centre: tuple[int, int]) -> None:
+        """Cursor mode on (at ``centre`` the first time) or off."""
+        self.active = not self.active
+        if self.active and self.cursor is None:
+            self.cursor = centre
+
+    def move(self, dx: int, dy: int, columns: int, rows: int) -> None:
+        """Move the cursor, kept inside a ``columns`` × ``rows`` image."""
+        if self.cursor is None:
+            return
+        col = min(max(self.cursor[0] + dx, 0), columns - 1)
+        row = min(max(self.cursor[1] + dy, 0), rows - 1)
+        self.cursor = (col, row)
+
+    def mark(self) -> str | None:
+        """Set the ruler's start, or its end, or start over; a sentence when it cannot."""
+        if self.cursor is None:
+            return None
+        if len(self.ruler) == 2:
+            self.ruler = []
+        elif len(self.ruler) == 1 and self.ruler[0] == self.cursor:
+            return "Move the cursor away from the start before setting the end."
+        else:
+            self.ruler.append(self.cursor)
+        return None
+
+    def text(self, loaded: LoadedSlice | None) -> str:
+        """The readout line: the pixel under the cursor and its value, the ruler's length."""
+        parts = []
+        if self.active and self.cursor is not None and loaded is not None:
+            parts.append(readout(loaded.frame, *self.cursor, loaded.info.units))
+        if len(self.ruler) == 2 and loaded is not None:
+            frame = loaded.frame
+            distance = measure(
+                self.ruler[0], self.ruler[1], frame.pixel_spacing, frame.spacing_kind
+            )
+            parts.append(f"distance {distance.text}")
+        elif len(self.ruler) == 1:
+            parts.append("ruler: move the cursor, m sets the end")
+        return "  ·  ".join(parts)

@@ -4,16 +4,18 @@ beside it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from tuiviewer.dicom.index import StudyIndex
 from tuiviewer.dicom.scanning import InstanceRecord, scan
-from tuiviewer.render.pipeline import RenderedImage
+from tuiviewer.render.pipeline import RenderedImage, RenderRequest, render_frame
 from tuiviewer.services.viewer.caches import ByteLRU, RenderCoalescer
-from tuiviewer.services.viewer.geometry import StackGeometry, Vector
+from tuiviewer.services.viewer.geometry import StackGeometry, Vector, capped_box
 from tuiviewer.services.viewer.slices import (
     DEFAULT_FRAME_CACHE_BYTES,
+    LoadedSlice,
     RenderJob,
     SliceSource,
     slices_of,
@@ -72,3 +74,39 @@ def study_stacks(study_uid: str, path: Path) -> list[list[InstanceRecord]] | Non
     except KeyError:
         return None
     return [list(stack.instances) for series in study.series for stack in series.stacks]
+
+
+def size_for(job: RenderJob, loaded: LoadedSlice) -> tuple[int, int] | None:
+    """The pixel box ``job`` is rendered into: its box, capped at the source's resolution for
+    terminals that scale images themselves (see :func:`capped_box`)."""
+    if job.box is None or not job.cap_to_source:
+        return job.box
+    frame = loaded.frame
+    return capped_box(frame.rows, frame.columns, frame.pixel_spacing, job.box)
+
+
+def render_job(
+    source: SliceSource, job: RenderJob, cancel: threading.Event | None = None
+) -> tuple[RenderedImage, LoadedSlice, tuple[int, int] | None] | None:
+    """Decode (through ``source``'s cache) and render ``job``; None when cancelled first.
+
+    Blocking: for a worker thread.
+
+    Raises:
+        RenderError, DicomReadError: the slice cannot be read or rendered.
+    """
+    loaded = source.load(job.index, cancel)
+    if loaded is None:
+        return None
+    size = size_for(job, loaded)
+    state = job.state
+    request = RenderRequest(
+        frame=loaded.frame.index,
+        window=state.window,
+        invert=state.invert,
+        overlays=state.overlays,
+        size=size,
+        zoom=state.zoom,
+        pan=state.pan,
+    )
+    return render_frame(loaded.ds, loaded.frame, request), loaded, size

@@ -1,0 +1,38 @@
+"""The texts beside the image (never over it, so no graphics protocol shares cells with text):
+one column left of the image, one right of it, each with a top and a bottom block."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+
+class CornerTexts(Vertical):
+    """A column of corner texts; ``side`` "left" holds tl/bl, "right" tr/br."""
+
+    def __init__(self, side: str, *, id: str | None = None, classes: str = "") -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        corners = {"left": ("tl", "bl"), "right": ("tr", "br")}
+        if side not in corners:
+            raise ValueError(f"Corner texts sit left or right of the image, not {side!r}.")
+        self.top_id, self.bottom_id = (f"overlay-{corner}" for corner in corners[side])
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id=self.top_id)
+        yield Static("", classes="spacer")
+        yield Static("", id=self.bottom_id)
+
+    def set_top(self, content: str | Text) -> None:
+        self._set(self.top_id, content)
+
+    def set_bottom(self, content: str | Text) -> None:
+        self._set(self.bottom_id, content)
+
+    def _set(self, widget_id: str, content: str | Text) -> None:
+        """Update a text only when it changed, without a layout pass (their sizes are fixed,
+        so a slice step stays cheap)."""
+        widget = self.query_one(f"#{widget_id}", Static)
+        if widget.content != content:
+            widget.update(content, layout=False)

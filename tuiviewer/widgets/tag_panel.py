@@ -1,0 +1,148 @@
+"""The tag panel beside the image: the tags of the slice the user stops on.
+
+The read is debounced: a slice is read once it has stayed on screen for :data:`DEBOUNCE_S`,
+so scrolling through a stack does not read every file on the way, and another frame of the
+object already shown is not read again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from tuiviewer.dicom.loading import LoadedFile, load_file
+from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.services.viewer.slices import SliceRef
+from tuiviewer.widgets.tag_tree import TagTree
+
+DEBOUNCE_S = 0.15
+"""The panel reads a slice once it has stayed on screen this long (a held key never does)."""
+
+
+class TagPanel(Vertical):
+    """A title (which slice, which file) over the tag tree of that file."""
+
+    @dataclass
+    class TagsLoaded(Message):
+        """The tags of a file were read for the panel."""
+
+        loaded: LoadedFile
+
+    @dataclass
+    class TagsFailed(Message):
+        """A file could not be read for the panel."""
+
+        path: Path
+        reason: str
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.reads = 0
+        """Files read so far (a held key must not read one per slice)."""
+        self._slice: tuple[SliceRef, int, int] | None = None
+        self._timer: Timer | None = None
+        self._wanted: Path | None = None
+        self._loaded: LoadedFile | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="tags-title")
+        yield TagTree(id="tags")
+
+    @property
+    def tag_tree(self) -> TagTree:
+        return self.query_one("#tags", TagTree)
+
+    def at(self, ref: SliceRef, index: int, count: int) -> None:
+        """The slice on screen is now ``ref``, number ``index`` (0-based) of ``count``."""
+        self._slice = (ref, index, count)
+
+    def schedule(self) -> None:
+        """Read the tags once the slice on screen has stayed there for a moment."""
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(DEBOUNCE_S, self.read_now)
+        self.update_title()
+
+    def stop(self) -> None:
+        """No read is due any more (the panel is hidden)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def read_now(self) -> None:
+        self._timer = None
+        if self._slice is None:
+            return
+        path = self._slice[0].path
+        loaded = self._loaded
+        if (loaded is not None and loaded.path == path) or self._wanted == path:
+            self.update_title()  # another frame of the same object, or already on its way
+            return
+        self._wanted = path
+        self.reads += 1
+        self.update_title()
+        self.read_tags(path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tags", description="Tags")
+    def read_tags(self, path: Path) -> None:
+        try:
+            loaded = load_file(path)
+        except TuiviewerError as exc:
+            self.post_message(self.TagsFailed(path, exc.message))
+            return
+        self.post_message(self.TagsLoaded(loaded))
+
+    @on(TagsLoaded)
+    def _tags_loaded(self, message: TagsLoaded) -> None:
+        if message.loaded.path != self._wanted:
+            return  # the user has moved on; the newer read is under way
+        self._wanted = None
+        self._loaded = message.loaded
+        tree = self.tag_tree
+        # The element the reader follows (say Slice Location) stays under the cursor.
+        keep = tree.cursor_path if tree.rows else None
+        tree.show(message.loaded, keep_path=keep)
+        self.update_title()
+
+    @on(TagsFailed)
+    def _tags_failed(self, message: TagsFailed) -> None:
+        if message.path != self._wanted:
+            return
+        self._wanted = None
+        self._loaded = None
+        self.tag_tree.clear()
+        self._title(Text(f"⚠ {message.path.name}: {message.reason}", "bold red"))
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "tags" and event.state == WorkerState.ERROR:
+            self._wanted = None
+            self.notify(f"Reading the tags failed: {event.worker.error!r}", severity="error")
+
+    def update_title(self) -> None:
+        """Two lines: which slice (or frame) the tags belong to, then the file."""
+        if self._slice is None or not self.display:
+            return
+        ref, index, count = self._slice
+        loaded = self._loaded
+        if loaded is None or loaded.path != ref.path:
+            self._title(f"Tags · reading slice {index + 1} …\n{ref.path.name}")
+            return
+        where = f"slice {index + 1}/{count}"
+        if ref.frames > 1:
+            where = f"frame {ref.frame + 1}/{ref.frames} (whole object)"
+        self._title(f"Tags · {where}\n{loaded.path.name}")
+
+    def _title(self, content: str | Text) -> None:
+        title = self.query_one("#tags-title", Static)
+        if title.content != content:
+            title.update(content, layout=False)
