@@ -19,6 +19,7 @@ from tuiviewer.render.pipeline import RenderedImage
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer.slices import LoadedSlice, RenderJob
 from tuiviewer.services.viewer.stack import Stack
+from tuiviewer.services.worklist import StudyStatus
 
 
 @dataclass
@@ -135,3 +136,11 @@ class RenderFailed(Message):
     job: RenderJob
     reason: str
     stack: Stack
+
+
+@dataclass
+class StatesFound(Message):
+    """Report states of some studies (worklist rows or priors; ``refresh_id`` -1 for priors)."""
+
+    refresh_id: int
+    statuses: list[StudyStatus]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -21,7 +19,6 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Select, St
 from textual.worker import get_current_worker
 
 from tuiviewer.config.nodes import Node
-from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.rows import QueryLevel, SeriesRow, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import (
@@ -35,37 +32,9 @@ from tuiviewer.net.find import FindQuery, find, validate_date_range
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
+from tuiviewer.services.batches import batched
 from tuiviewer.services.jobs import RetrieveJob, job_label
-
-STUDY_COLUMNS: tuple[tuple[str, str, Callable[[StudyRow], Any]], ...] = (
-    ("patient", "Patient", lambda r: r.patient_name),
-    ("id", "ID", lambda r: r.patient_id),
-    ("birth", "Birth", lambda r: r.birth_date),
-    ("date", "Date", lambda r: r.date + r.time),
-    ("mod", "Mod", lambda r: "/".join(r.modalities)),
-    ("desc", "Description", lambda r: r.description),
-    ("acc", "Accession", lambda r: r.accession),
-    ("series", "Ser", lambda r: -1 if r.series_count is None else r.series_count),
-    ("images", "Img", lambda r: -1 if r.instance_count is None else r.instance_count),
-)
-
-
-def _count(value: int | None) -> str:
-    return "" if value is None else str(value)
-
-
-def study_cells(row: StudyRow) -> tuple[str, ...]:
-    return (
-        row.patient_name.replace("^", " ").strip(),
-        row.patient_id,
-        display_date(row.birth_date),
-        display_date(row.date),
-        "/".join(row.modalities),
-        row.description,
-        row.accession,
-        _count(row.series_count),
-        _count(row.instance_count),
-    )
+from tuiviewer.widgets.study_table import STUDY_COLUMNS, count_cell, study_cells
 
 
 class QueryScreen(Screen[None]):
@@ -201,25 +170,19 @@ class QueryScreen(Screen[None]):
     ) -> None:
         worker = get_current_worker()
         cancel: threading.Event = worker.cancelled_event
-        batch: list[StudyRow] = []
         count = 0
-        last = time.monotonic()
-        started = last
+        started = time.monotonic()
         error: str | None = None
+        rows = (
+            to_row(QueryLevel.STUDY, ds) for ds in find(node, query, cancel=cancel, trace=trace)
+        )
         try:
-            for ds in find(node, query, cancel=cancel, trace=trace):
-                row = to_row(QueryLevel.STUDY, ds)
-                assert isinstance(row, StudyRow)
-                batch.append(row)
-                count += 1
-                # Post in small batches: the first rows show at once, a flood stays cheap.
-                if time.monotonic() - last > 0.05 or len(batch) >= 50:
-                    self.post_message(StudiesFound(query_id, batch))
-                    batch, last = [], time.monotonic()
+            for batch in batched(rows):
+                studies = [row for row in batch if isinstance(row, StudyRow)]
+                count += len(studies)
+                self.post_message(StudiesFound(query_id, studies))
         except TuiviewerError as exc:
             error = exc.message
-        if batch:
-            self.post_message(StudiesFound(query_id, batch))
         elapsed = time.monotonic() - started
         self.post_message(QueryFinished(query_id, count, elapsed, cancel.is_set(), error))
 
@@ -321,7 +284,7 @@ class QueryScreen(Screen[None]):
                 "" if row.number is None else str(row.number),
                 row.modality,
                 row.description,
-                _count(row.instance_count),
+                count_cell(row.instance_count),
                 row.body_part,
                 "✔" if row.uid in on_disk else "",
                 key=row.uid,

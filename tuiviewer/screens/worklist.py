@@ -13,32 +13,28 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import pydicom
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.config.nodes import Node
-from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.rows import QueryLevel, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.messages import StatesFound
 from tuiviewer.net.find import find
-from tuiviewer.reports.text import sr_to_text
 from tuiviewer.screens.base import workstation
-from tuiviewer.screens.query import STUDY_COLUMNS, study_cells
+from tuiviewer.services.batches import BATCH_S, batched
 from tuiviewer.services.jobs import RetrieveJob, job_label
 from tuiviewer.services.worklist import (
     DEFAULT_DAYS,
@@ -46,29 +42,14 @@ from tuiviewer.services.worklist import (
     ReportState,
     StudyStatus,
     WorklistQuery,
-    find_priors,
     first_image_series,
     images_on_disk,
     is_retrieved,
     report_states,
 )
 from tuiviewer.store import LocalStore
-
-_STATE_STYLES = {
-    ReportState.UNREPORTED: "bold",
-    ReportState.DRAFT: "cyan",
-    ReportState.PRELIMINARY: "yellow",
-    ReportState.FINAL: "green",
-}
-_FILTERS: tuple[tuple[str, ReportState | None], ...] = (
-    ("All", None),
-    ("Unreported", ReportState.UNREPORTED),
-    ("Draft", ReportState.DRAFT),
-    ("Preliminary", ReportState.PRELIMINARY),
-    ("Final", ReportState.FINAL),
-)
-_BATCH_S = 0.05
-_BATCH_ROWS = 50
+from tuiviewer.widgets.priors_panel import PriorsPanel
+from tuiviewer.widgets.study_table import FILTERS, StudyTable
 
 
 def _parse_day(text: str, what: str) -> dt.date | None:
@@ -81,15 +62,6 @@ def _parse_day(text: str, what: str) -> dt.date | None:
         return dt.datetime.strptime(value, "%Y%m%d").date()
     except ValueError:
         raise ValueError(f"{what} {text!r} is not a date of the form YYYYMMDD.") from None
-
-
-def _state_cell(status: StudyStatus | None) -> Text:
-    if status is None:
-        return Text("…", style="dim")
-    text = Text(status.state.value, style=_STATE_STYLES[status.state])
-    if status.error:
-        text.append(" ⚠", style="red")
-    return text
 
 
 class WorklistScreen(Screen[None]):
@@ -129,25 +101,10 @@ class WorklistScreen(Screen[None]):
         """The error is the PACS not answering at all (rather than refusing the query)."""
 
     @dataclass
-    class StatesFound(Message):
-        """Report states of some studies (worklist rows or priors)."""
-
-        refresh_id: int
-        statuses: list[StudyStatus]
-
-    @dataclass
     class StatesFinished(Message):
         """The report states of a refresh are all known, or could not be asked for."""
 
         refresh_id: int
-        error: str | None
-
-    @dataclass
-    class PriorsFound(Message):
-        """The other studies of the patient of ``study_uid``."""
-
-        study_uid: str
-        rows: list[StudyRow]
         error: str | None
 
     class RetrieveMoved(Message):
@@ -156,13 +113,6 @@ class WorklistScreen(Screen[None]):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, WorklistScreen.RetrieveMoved)
 
-    @dataclass
-    class ReportShown(Message):
-        """Text of a study's report, or why there is none, for the side pane."""
-
-        title: str
-        text: str
-
     def __init__(self, refresh_s: float | None = None) -> None:
         super().__init__()
         self.refresh_s = refresh_s
@@ -170,8 +120,6 @@ class WorklistScreen(Screen[None]):
         """Studies of the last query by Study Instance UID (kept when the PACS goes away)."""
         self.states: dict[str, StudyStatus] = {}
         """Report state of every study seen, worklist rows and priors alike."""
-        self.priors: dict[str, list[StudyRow]] = {}
-        self.status_filter: ReportState | None = None
         self.refresh_id = 0
         self.refreshing = False
         """A refresh (query and report states) is running: the timer does not start another."""
@@ -182,8 +130,6 @@ class WorklistScreen(Screen[None]):
         self._started = 0.0
         self._received = 0
         self._awaiting: dict[str, RetrieveJob] = {}
-        self._priors_for: str | None = None
-        self._priors_timer: Timer | None = None
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -195,7 +141,7 @@ class WorklistScreen(Screen[None]):
             yield Input(f"{today:%Y%m%d}", placeholder="To YYYYMMDD", id="wl-to")
             yield Input(placeholder="Modality", id="wl-modality")
             yield Select[str](
-                [(label, label.lower()) for label, _ in _FILTERS],
+                [(label, label.lower()) for label, _ in FILTERS],
                 value="all",
                 allow_blank=False,
                 id="wl-status-filter",
@@ -205,25 +151,11 @@ class WorklistScreen(Screen[None]):
             yield Static("", id="wl-counts")
             yield Static("", id="wl-status")
         with Horizontal(id="wl-main"):
-            yield DataTable(id="worklist", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="wl-side"):
-                yield Static("Priors", id="priors-title")
-                yield DataTable(id="priors", cursor_type="row", zebra_stripes=True)
-                yield Static("Report", id="report-title")
-                with VerticalScroll(id="report-scroll"):
-                    yield Static("", id="report-text")
+            yield StudyTable(self.rows, self.states, id="worklist")
+            yield PriorsPanel(self.states, id="wl-side")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#worklist", DataTable)
-        # Wide enough for "preliminary ⚠": states arrive after the rows, widths do not follow.
-        table.add_column("Report", key="state", width=13)
-        for key, label, _ in STUDY_COLUMNS:
-            table.add_column(label, key=key)
-        priors = self.query_one("#priors", DataTable)
-        for key, label in (("date", "Date"), ("mod", "Mod"), ("desc", "Description")):
-            priors.add_column(label, key=key)
-        priors.add_column("Report", key="state", width=13)
         self.set_interval(self.interval(), self._timer_refresh)
         # A retrieve that moved on may have brought the first series of a study to open.
         self._unsubscribe: Callable[[], None] = workstation(self).queue.on_change(
@@ -235,7 +167,23 @@ class WorklistScreen(Screen[None]):
             self._status("No PACS configured: F5 opens the node manager to add one.")
         else:
             self.start_refresh()
-        table.focus()
+        self.table.focus()
+
+    @property
+    def table(self) -> StudyTable:
+        return self.query_one("#worklist", StudyTable)
+
+    @property
+    def side(self) -> PriorsPanel:
+        return self.query_one("#wl-side", PriorsPanel)
+
+    @property
+    def status_filter(self) -> ReportState | None:
+        return self.table.status_filter
+
+    @property
+    def priors(self) -> dict[str, list[StudyRow]]:
+        return self.side.priors
 
     def on_unmount(self) -> None:
         self._unsubscribe()
@@ -280,7 +228,7 @@ class WorklistScreen(Screen[None]):
     def _filters_submitted(self) -> None:
         # New criteria: whatever runs belongs to the old ones.
         self.start_refresh()
-        self.query_one("#worklist", DataTable).focus()
+        self.table.focus()
 
     def start_refresh(self) -> None:
         """Ask the PACS again (cancels a refresh still running)."""
@@ -309,29 +257,23 @@ class WorklistScreen(Screen[None]):
     ) -> None:
         cancel: threading.Event = get_current_worker().cancelled_event
         started = time.monotonic()
-        batch: list[StudyRow] = []
         found: dict[str, StudyRow] = {}
-        last = started
-        try:
+
+        def new_rows() -> Iterator[StudyRow]:
             for ds in find(node, query.to_find_query(), cancel=cancel):
                 row = to_row(QueryLevel.STUDY, ds)
-                if not isinstance(row, StudyRow) or not row.uid or row.uid in found:
-                    continue  # some PACS answer once per instance
-                found[row.uid] = row
-                batch.append(row)
-                # Small batches: the first rows show at once, a flood stays cheap.
-                if time.monotonic() - last > _BATCH_S or len(batch) >= _BATCH_ROWS:
-                    self.post_message(self.RowsFound(refresh_id, batch))
-                    batch, last = [], time.monotonic()
-        except (TuiviewerError, ValueError) as exc:
-            if batch:
+                if isinstance(row, StudyRow) and row.uid and row.uid not in found:
+                    found[row.uid] = row  # some PACS answer once per instance
+                    yield row
+
+        try:
+            for batch in batched(new_rows()):
                 self.post_message(self.RowsFound(refresh_id, batch))
+        except (TuiviewerError, ValueError) as exc:
             elapsed = time.monotonic() - started
             down = isinstance(exc, PACS_DOWN)
             self.post_message(self.ListFinished(refresh_id, [], elapsed, False, str(exc), down))
             return
-        if batch:
-            self.post_message(self.RowsFound(refresh_id, batch))
         elapsed = time.monotonic() - started
         uids = [r.uid for r in sorted(found.values(), key=lambda r: (r.date, r.time), reverse=True)]
         self.post_message(self.ListFinished(refresh_id, uids, elapsed, cancel.is_set(), None))
@@ -347,20 +289,15 @@ class WorklistScreen(Screen[None]):
         refresh_id: int,
         cancel: threading.Event,
     ) -> None:
-        """Post report states as they are worked out, batched like the rows."""
-        batch: list[StudyStatus] = []
-        last = time.monotonic()
+        """Post report states as they are worked out, batched like the rows (less often: each
+        batch re-sorts the list)."""
         error: str | None = None
+        states = report_states(node, uids, store, cancel=cancel)
         try:
-            for status in report_states(node, uids, store, cancel=cancel):
-                batch.append(status)
-                if time.monotonic() - last > _BATCH_S * 4 or len(batch) >= _BATCH_ROWS:
-                    self.post_message(self.StatesFound(refresh_id, batch))
-                    batch, last = [], time.monotonic()
+            for batch in batched(states, seconds=BATCH_S * 4):
+                self.post_message(StatesFound(refresh_id, batch))
         except TuiviewerError as exc:
             error = exc.message
-        if batch:
-            self.post_message(self.StatesFound(refresh_id, batch))
         self.post_message(self.StatesFinished(refresh_id, error))
 
     @on(Worker.StateChanged)
@@ -376,16 +313,7 @@ class WorklistScreen(Screen[None]):
             return
         if self.first_rows_s is None:
             self.first_rows_s = time.monotonic() - self._started
-        table = self.query_one("#worklist", DataTable)
-        for row in message.rows:
-            old = self.rows.get(row.uid)
-            self.rows[row.uid] = row
-            if row.uid in table.rows:
-                if old != row:
-                    for column, value in zip(STUDY_COLUMNS, study_cells(row), strict=True):
-                        table.update_cell(row.uid, column[0], value)
-            elif self._matches(row.uid):
-                self._add_row(row)
+        self.table.add_studies(message.rows)
         self._show_counts()
         self._received += len(message.rows)
         self._status(f"Receiving studies… {self._received} so far")
@@ -410,13 +338,8 @@ class WorklistScreen(Screen[None]):
             return
         self.pacs_error = None
         self.refreshed_at = dt.datetime.now()
-        keep = set(message.uids)
-        table = self.query_one("#worklist", DataTable)
-        for uid in [uid for uid in self.rows if uid not in keep]:
-            del self.rows[uid]
-            if uid in table.rows:
-                table.remove_row(uid)
-        self._sort()
+        self.table.keep_only(message.uids)
+        self.table.newest_first()
         self._show_counts()
         count = len(self.rows)
         self._status(
@@ -432,20 +355,10 @@ class WorklistScreen(Screen[None]):
 
     @on(StatesFound)
     def _states_found(self, message: StatesFound) -> None:
-        table = self.query_one("#worklist", DataTable)
-        priors = self.query_one("#priors", DataTable)
         for status in message.statuses:
             self.states[status.study_uid] = status
-            uid = status.study_uid
-            if uid in table.rows:
-                if self._matches(uid):
-                    table.update_cell(uid, "state", _state_cell(status))
-                else:
-                    table.remove_row(uid)
-            elif uid in self.rows and self._matches(uid):
-                self._add_row(self.rows[uid])
-            if uid in priors.rows:
-                priors.update_cell(uid, "state", _state_cell(status))
+            self.table.state_changed(status)
+            self.side.state_changed(status)
         self._show_counts()
 
     @on(StatesFinished)
@@ -460,7 +373,7 @@ class WorklistScreen(Screen[None]):
             self._status(Text(f"⚠ {name} stopped answering: {message.error}", style="bold red"))
             return
         if self.status_filter is not None:
-            self._sort()
+            self.table.newest_first()
         when = f"{self.refreshed_at:%H:%M:%S}" if self.refreshed_at else ""
         node = self.current_node()
         self._status(
@@ -472,78 +385,25 @@ class WorklistScreen(Screen[None]):
         )
 
     # ---- rows and filters -------------------------------------------------------------------
-    def _matches(self, uid: str) -> bool:
-        if self.status_filter is None:
-            return True
-        status = self.states.get(uid)
-        return status is not None and status.state is self.status_filter
-
-    def _add_row(self, row: StudyRow) -> None:
-        table = self.query_one("#worklist", DataTable)
-        table.add_row(_state_cell(self.states.get(row.uid)), *study_cells(row), key=row.uid)
-
-    def _sort(self) -> None:
-        """Newest first. (DataTable.sort hands its key function cell values, not row keys,
-        and the time is in no cell: the rows are laid out again when out of order.)"""
-        table = self.query_one("#worklist", DataTable)
-        shown = [str(key.value) for key in table.rows]
-        wanted = [uid for uid in self._ordered() if uid in set(shown)]
-        if shown != wanted:
-            self._rebuild()
-
-    def _ordered(self) -> list[str]:
-        rows = sorted(self.rows.values(), key=lambda r: (r.date, r.time), reverse=True)
-        return [row.uid for row in rows]
-
-    def _rebuild(self) -> None:
-        table = self.query_one("#worklist", DataTable)
-        # The reader's study stays under the cursor; a cursor still on the top row stays there
-        # (a fresh list is read from the top, whatever the PACS sent first).
-        selected = self.selected_study() if table.cursor_row > 0 else None
-        table.clear()
-        for uid in self._ordered():
-            if self._matches(uid):
-                self._add_row(self.rows[uid])
-        if selected is not None and selected.uid in table.rows:
-            table.move_cursor(row=table.get_row_index(selected.uid))
-        self._show_counts()
-
     def counts(self) -> dict[ReportState | None, int]:
         """Studies per report state among the rows (None: all rows)."""
-        counter: Counter[ReportState | None] = Counter()
-        for uid in self.rows:
-            status = self.states.get(uid)
-            if status is not None:
-                counter[status.state] += 1
-        counter[None] = len(self.rows)
-        return dict(counter)
+        return self.table.counts()
 
     def _show_counts(self) -> None:
-        counts = self.counts()
-        text = Text()
-        for label, state in _FILTERS:
-            style = _STATE_STYLES[state] if state is not None else ""
-            if state is self.status_filter:
-                style = "reverse"
-            if text:
-                text.append("  ")
-            text.append(f"{label} {counts.get(state, 0)}", style=style or "")
-        pending = len(self.rows) - sum(v for k, v in counts.items() if k is not None)
-        if pending:
-            text.append(f"  ({pending} pending)", style="dim")
-        self.query_one("#wl-counts", Static).update(text)
+        self.query_one("#wl-counts", Static).update(self.table.counts_text())
 
     @on(Select.Changed, "#wl-status-filter")
     def _status_filter_changed(self, event: Select.Changed) -> None:
         value = event.value if isinstance(event.value, str) else "all"
-        self.status_filter = next(
-            (state for label, state in _FILTERS if label.lower() == value), None
+        self.table.status_filter = next(
+            (state for label, state in FILTERS if label.lower() == value), None
         )
-        self._rebuild()
+        self.table.rebuild()
+        self._show_counts()
 
     def action_cycle_status(self) -> None:
         """Next status filter: all → unreported → draft → preliminary → final → all."""
-        values = [label.lower() for label, _ in _FILTERS]
+        values = [label.lower() for label, _ in FILTERS]
         select = self.query_one("#wl-status-filter", Select)
         current = select.value if isinstance(select.value, str) else "all"
         select.value = values[(values.index(current) + 1) % len(values)]
@@ -552,18 +412,14 @@ class WorklistScreen(Screen[None]):
         self.query_one("#wl-from", Input).focus()
 
     def action_focus_priors(self) -> None:
-        self.query_one("#priors", DataTable).focus()
+        self.side.table.focus()
 
     def action_back(self) -> None:
-        self.query_one("#worklist", DataTable).focus()
+        self.table.focus()
 
     # ---- opening a study --------------------------------------------------------------------
     def selected_study(self) -> StudyRow | None:
-        table = self.query_one("#worklist", DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.rows.get(str(key)) if key is not None else None
+        return self.table.selected_study()
 
     @on(DataTable.RowSelected, "#worklist")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -656,128 +512,12 @@ class WorklistScreen(Screen[None]):
     @on(DataTable.RowHighlighted, "#worklist")
     def _study_highlighted(self, event: DataTable.RowHighlighted) -> None:
         study = self.selected_study()
-        if study is None or study.uid == self._priors_for:
-            return
-        self._priors_for = study.uid
-        if self._priors_timer is not None:
-            self._priors_timer.stop()
-        # Scrolling through the list must not fire a C-FIND per row passed.
-        self._priors_timer = self.set_timer(0.3, lambda: self._load_priors(study))
-
-    def _load_priors(self, study: StudyRow) -> None:
-        if study.uid != self._priors_for:
-            return
-        title = self.query_one("#priors-title", Static)
-        if study.uid in self.priors:
-            self._show_priors(study.uid)
-            return
-        node, store = self.current_node(), self._store()
-        if node is None or store is None:
-            return
-        title.update(f"Priors of {study.patient_name.replace('^', ' ')}: asking…")
-        self.query_one("#priors", DataTable).clear()
-        self.run_priors(node, study, store)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="priors", description="Priors")
-    def run_priors(self, node: Node, study: StudyRow, store: LocalStore) -> None:
-        cancel = get_current_worker().cancelled_event
-        try:
-            rows = find_priors(node, study, cancel=cancel)
-        except TuiviewerError as exc:
-            self.post_message(self.PriorsFound(study.uid, [], exc.message))
-            return
-        if cancel.is_set():
-            return
-        self.post_message(self.PriorsFound(study.uid, rows, None))
-        unknown = [r.uid for r in rows if r.uid not in self.states]
-        try:
-            for status in report_states(node, unknown, store, cancel=cancel):
-                self.post_message(self.StatesFound(-1, [status]))
-        except TuiviewerError:
-            return  # the prior rows stay without a state; the worklist says the PACS is down
-
-    @on(PriorsFound)
-    def _priors_found(self, message: PriorsFound) -> None:
-        if message.error:
-            if message.study_uid == self._priors_for:
-                self.query_one("#priors-title", Static).update(f"Priors: ⚠ {message.error}")
-            return
-        self.priors[message.study_uid] = message.rows
-        if message.study_uid == self._priors_for:
-            self._show_priors(message.study_uid)
-
-    def _show_priors(self, study_uid: str) -> None:
-        rows = self.priors.get(study_uid, [])
-        table = self.query_one("#priors", DataTable)
-        table.clear()
-        for row in rows:
-            table.add_row(
-                display_date(row.date),
-                "/".join(row.modalities),
-                row.description,
-                _state_cell(self.states.get(row.uid)),
-                key=row.uid,
-            )
-        count = len(rows)
-        self.query_one("#priors-title", Static).update(
-            f"Priors: {count} earlier {'study' if count == 1 else 'studies'}"
-            + (" (Enter reads the report)" if count else "")
-        )
-
-    def selected_prior(self) -> StudyRow | None:
-        table = self.query_one("#priors", DataTable)
-        if not table.row_count or self._priors_for is None:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((r for r in self.priors.get(self._priors_for, []) if r.uid == key), None)
-
-    @on(DataTable.RowSelected, "#priors")
-    def _prior_selected(self, event: DataTable.RowSelected) -> None:
-        prior = self.selected_prior()
-        if prior is not None:
-            self.show_report(prior)
+        if study is not None:
+            self.side.follow(study)
 
     def action_read_report(self) -> None:
         """The report of the highlighted prior (priors focused) or study, in the side pane."""
-        priors = self.query_one("#priors", DataTable)
-        study = self.selected_prior() if priors.has_focus else self.selected_study()
+        side = self.side
+        study = side.selected_prior() if side.table.has_focus else self.selected_study()
         if study is not None:
-            self.show_report(study)
-
-    def show_report(self, study: StudyRow) -> None:
-        """Read the newest report of ``study`` (retrieving its SR if needed) into the pane."""
-        node, store = self.current_node(), self._store()
-        if node is None or store is None:
-            return
-        self.query_one("#report-title", Static).update(f"Report of {job_label(study)}: reading…")
-        self.run_read_report(node, study, store, self.states.get(study.uid))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="Report")
-    def run_read_report(
-        self, node: Node, study: StudyRow, store: LocalStore, status: StudyStatus | None
-    ) -> None:
-        title = f"Report of {job_label(study)}"
-        if status is None or (not status.reports and status.error):
-            try:
-                found = list(report_states(node, [study.uid], store))
-            except TuiviewerError as exc:
-                self.post_message(self.ReportShown(title, f"⚠ {exc.message}"))
-                return
-            if found:
-                status = found[0]
-                self.post_message(self.StatesFound(-1, [status]))
-        if status is None or not status.reports:
-            state = status.state.value if status else "unknown"
-            self.post_message(self.ReportShown(title, f"No report on the PACS ({state})."))
-            return
-        try:
-            text = sr_to_text(pydicom.dcmread(status.reports[0]))
-        except (TuiviewerError, OSError, ValueError) as exc:
-            self.post_message(self.ReportShown(title, f"⚠ Cannot read the report: {exc}"))
-            return
-        self.post_message(self.ReportShown(f"{title} ({status.state.value})", text))
-
-    @on(ReportShown)
-    def _report_shown(self, message: ReportShown) -> None:
-        self.query_one("#report-title", Static).update(message.title)
-        self.query_one("#report-text", Static).update(Text(message.text))
+            side.show_report(study)

@@ -25,7 +25,12 @@ from tuiviewer.reports.model import (
     ReportError,
 )
 from tuiviewer.reports.sr import is_sr_class
-from tuiviewer.reports.sr.context import EvidenceInstance, StudyContext, study_text
+from tuiviewer.reports.sr.context import (
+    EvidenceInstance,
+    StudyContext,
+    study_context,
+    study_text,
+)
 from tuiviewer.store import validate_uid
 
 
@@ -155,23 +160,13 @@ def study_context_from_pacs(
                     study_uid, series_uid, sop_class, study_text(image, "SOPInstanceUID")
                 )
             )
-    return StudyContext(
-        study_uid=study_uid,
-        patient_name=study_text(study, "PatientName"),
-        patient_id=study_text(study, "PatientID"),
-        patient_birth_date=study_text(study, "PatientBirthDate"),
-        patient_sex=study_text(study, "PatientSex"),
-        study_date=study_text(study, "StudyDate"),
-        study_time=study_text(study, "StudyTime"),
-        study_id=study_text(study, "StudyID"),
-        accession_number=study_text(study, "AccessionNumber"),
-        referring_physician=study_text(study, "ReferringPhysicianName"),
-        study_description=study_text(study, "StudyDescription"),
-        institution_name=study_text(study, "InstitutionName"),
-        modality=modalities.most_common(1)[0][0] if modalities else "",
+    return study_context(
+        study,
+        study_uid,
+        modalities=modalities,
         body_part=body_part,
-        instances=tuple(dict.fromkeys(instances)),
-        next_series_number=max(numbers, default=0) + 1,
+        instances=instances,
+        series_numbers=numbers,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +66,38 @@ def study_text(ds: Dataset, keyword: str) -> str:
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
         return "\\".join(str(v) for v in value)
     return str(value)
+
+
+def study_context(
+    study: Dataset,
+    study_uid: str,
+    *,
+    modalities: Counter[str],
+    body_part: str,
+    instances: Iterable[EvidenceInstance],
+    series_numbers: Iterable[int],
+) -> StudyContext:
+    """The context of ``study_uid``, its Patient and General Study attributes read from
+    ``study`` (a file's header or a study-level C-FIND answer); the main modality is the most
+    frequent of ``modalities``, the report's series number the next after ``series_numbers``."""
+    return StudyContext(
+        study_uid=study_uid,
+        patient_name=study_text(study, "PatientName"),
+        patient_id=study_text(study, "PatientID"),
+        patient_birth_date=study_text(study, "PatientBirthDate"),
+        patient_sex=study_text(study, "PatientSex"),
+        study_date=study_text(study, "StudyDate"),
+        study_time=study_text(study, "StudyTime"),
+        study_id=study_text(study, "StudyID"),
+        accession_number=study_text(study, "AccessionNumber"),
+        referring_physician=study_text(study, "ReferringPhysicianName"),
+        study_description=study_text(study, "StudyDescription"),
+        institution_name=study_text(study, "InstitutionName"),
+        modality=modalities.most_common(1)[0][0] if modalities else "",
+        body_part=body_part,
+        instances=tuple(dict.fromkeys(instances)),
+        next_series_number=max(series_numbers, default=0) + 1,
+    )
 
 
 def study_context_from_paths(
@@ -139,21 +171,11 @@ def study_context_from_paths(
             if r.sop_instance_uid != NO_SOP_INSTANCE_UID and r.sop_class_uid
         )
     )
-    return StudyContext(
-        study_uid=study_uid,
-        patient_name=study_text(header, "PatientName"),
-        patient_id=study_text(header, "PatientID"),
-        patient_birth_date=study_text(header, "PatientBirthDate"),
-        patient_sex=study_text(header, "PatientSex"),
-        study_date=study_text(header, "StudyDate"),
-        study_time=study_text(header, "StudyTime"),
-        study_id=study_text(header, "StudyID"),
-        accession_number=study_text(header, "AccessionNumber"),
-        referring_physician=study_text(header, "ReferringPhysicianName"),
-        study_description=study_text(header, "StudyDescription"),
-        institution_name=study_text(header, "InstitutionName"),
-        modality=modalities.most_common(1)[0][0] if modalities else "",
+    return study_context(
+        header,
+        study_uid,
+        modalities=modalities,
         body_part=study_text(header, "BodyPartExamined"),
         instances=instances,
-        next_series_number=max(numbers, default=0) + 1,
+        series_numbers=numbers,
     )
