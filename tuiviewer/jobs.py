@@ -17,8 +17,9 @@ from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.find import StudyRow
 from tuiviewer.net.nodes import Node
-from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
+from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import resume_study, retrieve_study
 from tuiviewer.store import LocalStore
 
 JobState = Literal["queued", "running", "done", "partial", "failed", "cancelled"]

@@ -12,10 +12,10 @@ from tuiviewer.dicom.loading import LoadedFile
 from tuiviewer.dicom.scanning import InstanceRecord, ScanProgress
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.jobs import RetrieveJob
-from tuiviewer.net.echo import echo
 from tuiviewer.net.find import SeriesRow, StudyRow
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import echo
 from tuiviewer.render.pipeline import RenderedImage
 from tuiviewer.viewing import LoadedSlice, RenderJob
 

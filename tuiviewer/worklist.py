@@ -41,9 +41,9 @@ from tuiviewer.net.errors import (
     NetTimeout,
     TlsFailed,
 )
-from tuiviewer.net.find import FindQuery, QueryLevel, SeriesRow, StudyRow, find, to_row
+from tuiviewer.net.find import FindQuery, QueryLevel, SeriesRow, StudyRow, to_row
 from tuiviewer.net.nodes import Node
-from tuiviewer.net.retrieve import resume_study
+from tuiviewer.net.transport import find, resume_study
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus
 from tuiviewer.reports.sr import (

@@ -20,13 +20,13 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 
 from tuiviewer.exceptions import ConfigError, TuiviewerError
-from tuiviewer.net.echo import echo
 from tuiviewer.net.errors import DimseStatusError, NetError
-from tuiviewer.net.find import FindQuery, QueryLevel, QueryModel, build_identifier, find, to_row
+from tuiviewer.net.find import FindQuery, QueryLevel, QueryModel, build_identifier, to_row
 from tuiviewer.net.nodes import Node, resolve_node
-from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
-from tuiviewer.net.send import SendProgress, send_files
+from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult
+from tuiviewer.net.send import SendProgress
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import echo, find, resume_study, retrieve_study, send_files
 from tuiviewer.store import InvalidUIDError, LocalStore, format_size, validate_uid
 
 EXIT_OK = 0

@@ -281,7 +281,8 @@ def study_context_from_pacs(
         ReportError: the PACS does not know the study.
         NetError: the queries failed (connection, association, status).
     """
-    from tuiviewer.net.find import FindQuery, QueryLevel, find
+    from tuiviewer.net.find import FindQuery, QueryLevel
+    from tuiviewer.net.transport import find
 
     study_uid = validate_uid(study_uid, "Study Instance UID")
     studies = list(
@@ -377,7 +378,8 @@ def find_reports_on_pacs(
     Raises:
         NetError: the queries failed.
     """
-    from tuiviewer.net.find import FindQuery, QueryLevel, find
+    from tuiviewer.net.find import FindQuery, QueryLevel
+    from tuiviewer.net.transport import find
 
     study_uid = validate_uid(study_uid, "Study Instance UID")
     found: list[RemoteReport] = []

@@ -35,12 +35,12 @@ from tuiviewer.net.find import (
     QueryLevel,
     SeriesRow,
     StudyRow,
-    find,
     to_row,
     validate_date_range,
 )
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import find
 from tuiviewer.screens.dialogs.common import ValueDialog
 
 STUDY_COLUMNS: tuple[tuple[str, str, Callable[[StudyRow], Any]], ...] = (

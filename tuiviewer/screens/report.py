@@ -28,8 +28,7 @@ from textual.widgets import Footer, Header, Label, Static, TextArea
 from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.nodes import Node
-from tuiviewer.net.retrieve import retrieve_study
-from tuiviewer.net.send import send_files
+from tuiviewer.net.transport import retrieve_study, send_files
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
 from tuiviewer.reports.model import (
     DocumentRef,

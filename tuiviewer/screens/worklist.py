@@ -33,8 +33,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.jobs import RetrieveJob, job_label
-from tuiviewer.net.find import QueryLevel, StudyRow, find, to_row
+from tuiviewer.net.find import QueryLevel, StudyRow, to_row
 from tuiviewer.net.nodes import Node
+from tuiviewer.net.transport import find
 from tuiviewer.reports.text import sr_to_text
 from tuiviewer.screens.query import STUDY_COLUMNS, study_cells
 from tuiviewer.store import LocalStore
