@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
 
     p_echo = sub.add_parser("echo", help="C-ECHO a node: is it there and how fast does it answer")
-    p_echo.add_argument("node", metavar="NODE", help="node name from nodes.toml, or AET@HOST:PORT")
+    p_echo.add_argument(
+        "node", metavar="NODE", help="node name from nodes.toml, AET@HOST:PORT or a DICOMweb URL"
+    )
     p_echo.add_argument(
         "--trace", action="store_true", help="print the association trace to stderr"
     )

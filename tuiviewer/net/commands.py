@@ -90,10 +90,11 @@ def run_echo(
     finally:
         if trace:
             _print_traces([record], stderr)
-    print(
-        f"C-ECHO to {node.describe()}: success (0x{result.status:04X}) in {result.rtt_ms:.1f} ms.",
-        file=stdout,
-    )
+    if node.kind == "dicomweb":
+        text = f"QIDO-RS echo to {node.describe()}: success (HTTP {result.status})"
+    else:
+        text = f"C-ECHO to {node.describe()}: success (0x{result.status:04X})"
+    print(f"{text} in {result.rtt_ms:.1f} ms.", file=stdout)
     return EXIT_OK
 
 
@@ -296,6 +297,13 @@ def run_get(
         return EXIT_USAGE
     node = _resolve(node_text, "get", stderr, nodes)
     if node is None:
+        return EXIT_USAGE
+    if move and node.kind == "dicomweb":
+        print(
+            f"tuiviewer get: {node.describe()} is a DICOMweb node; it retrieves over WADO-RS, "
+            "so --move does not apply.",
+            file=stderr,
+        )
         return EXIT_USAGE
     try:
         store = LocalStore(root=dest) if dest is not None else LocalStore()

@@ -2,10 +2,10 @@
 
 The session is a ``requests.Session`` set up with dicomweb-client's session utilities (CA
 bundle, client certificate) and handed to a ``dicomweb_client.DICOMwebClient``, which builds
-the QIDO-RS requests with the node's service prefixes, retries 429/503/504 with back-off and
-decodes DICOM JSON. WADO-RS and STOW-RS stream bodies through the same session
-(:mod:`~tuiviewer.net.dicomweb.wado`, :mod:`~tuiviewer.net.dicomweb.stow`), because
-dicomweb-client decodes every part into a dataset in memory and builds STOW bodies in memory.
+the QIDO-RS requests with the node's service prefixes and decodes DICOM JSON. WADO-RS and
+STOW-RS stream bodies through the same session (:mod:`~tuiviewer.net.dicomweb.wado`,
+:mod:`~tuiviewer.net.dicomweb.stow`), because dicomweb-client decodes every part into a
+dataset in memory and builds STOW bodies in memory.
 
 Every request lands in the node's :class:`~tuiviewer.net.trace.AssociationTrace` as an
 :class:`~tuiviewer.net.trace.HttpRecord`: method, path, status, bytes and time, with query
@@ -146,11 +146,10 @@ class WebSession:
             stow_url_prefix=node.stow_prefix or None,
             timeout=self.timeout,
         )
-        # Retry what a busy server asks us to retry (429, 503, 504, 408), but not for long:
-        # a reader is waiting.
-        self.client.set_http_retry_params(
-            retry=True, max_attempts=3, wait_exponential_multiplier=500
-        )
+        # No retries: dicomweb-client's retry also repeats every exception (a refused
+        # connection, a 60 s read timeout) with back-off, and a reader is waiting. The
+        # retrieve queue retries on request, resuming what is missing.
+        self.client.set_http_retry_params(retry=False)
         self._local = threading.local()
         self.trace.started = time.monotonic()
 

@@ -44,7 +44,10 @@ class Part:
 
         Reading may stop early: the reader skips the rest before the next part.
         """
-        yield from self._body
+        # Not ``yield from``: closing this generator early must not close the body's, which
+        # the reader still drains to reach the next part.
+        for chunk in self._body:  # noqa: UP028
+            yield chunk
         self.done = True
 
 

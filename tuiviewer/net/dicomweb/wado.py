@@ -21,12 +21,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+import requests
+import urllib3
 from pydicom.filereader import read_dataset
+from pydicom.uid import UID
 
 from tuiviewer.net.dicomweb.client import WebSession
 from tuiviewer.net.dicomweb.config import DicomWebNode
@@ -49,6 +53,7 @@ CHUNK = 256 * 1024
 #: A part's head is held in memory until its UIDs can be read; beyond this it is refused.
 _HEAD_LIMIT = 8 * 1024 * 1024
 _PREFIX = 132  # preamble + "DICM"
+_LAST_IDENTIFYING_TAG = 0x0020000E  # Series Instance UID
 
 
 def accept_header() -> str:
@@ -102,9 +107,34 @@ def read_head(head: bytes, complete: bool) -> _Head | None:
     ts = str(meta.get("TransferSyntaxUID", "") or "")
     if not sop or not ts:
         raise ValueError("the part's file meta names no SOP Instance UID or transfer syntax")
-    study, series = identifying_uids(head[meta_end:], ts)
-    if not (study and series) and not complete and len(head) < _HEAD_LIMIT:
-        return None  # their elements have not arrived yet
+    syntax = UID(ts)
+    if syntax.is_deflated:
+        if not complete and len(head) < _HEAD_LIMIT:
+            return None  # inflating a part of the stream could cut a UID short
+        study, series = identifying_uids(head[meta_end:], ts)
+        return _Head(study, series, sop)
+    passed: list[bool] = []
+
+    def stop(tag: Any, vr: Any, length: Any) -> bool:
+        if int(tag) > _LAST_IDENTIFYING_TAG:
+            passed.append(True)
+            return True
+        return False
+
+    try:
+        ds = read_dataset(
+            BytesIO(head[meta_end:]),
+            syntax.is_implicit_VR,
+            syntax.is_little_endian,
+            stop_when=stop,
+            specific_tags=[0x0020000D, 0x0020000E],
+        )
+    except Exception:  # a malformed or cut stream; decide below
+        ds = None
+    if not passed and not complete and len(head) < _HEAD_LIMIT:
+        return None  # an element past the Series UID proves both UIDs arrived whole
+    study = str(ds.get("StudyInstanceUID", "") or "") if ds is not None else ""
+    series = str(ds.get("SeriesInstanceUID", "") or "") if ds is not None else ""
     return _Head(study, series, sop)
 
 
@@ -259,15 +289,17 @@ def _fetch(
         else f"study {study}"
     )
     url = _url(node, study, request)
-    response = web.get(url, what, headers={"Accept": accept_header()}, stream=True)
+    # DICOM data gains little from gzip and costs both sides CPU: ask for it as it is.
+    headers = {"Accept": accept_header(), "Accept-Encoding": "identity"}
+    response = web.get(url, what, headers=headers, stream=True)
     record = web.last_record()
     started = time.monotonic()
     before = len(run.received)
     try:
         content_type = response.headers.get("Content-Type", "")
         boundary = boundary_of(content_type)
-        with web.errors(what, url):
-            chunks = response.iter_content(chunk_size=CHUNK)
+        with _counting(run, before, web.errors(what, url)):
+            chunks = _arriving(response)
             if boundary is None:
                 if not content_type.lower().startswith("application/dicom"):
                     raise HttpStatusError(
@@ -284,10 +316,8 @@ def _fetch(
                 for part in reader.parts():
                     _store_part(part.chunks(), store, run, request.series_uid, cancel)
             except MultipartError as exc:
-                got = len(run.received) - before
                 raise AssociationAborted(
-                    f"The answer of {node.describe()} to {what} broke off: {exc} {got} "
-                    "complete instances of it are kept."
+                    f"The answer of {node.describe()} to {what} broke off: {exc}"
                 ) from None
             finally:
                 if record is not None:
@@ -296,6 +326,35 @@ def _fetch(
         response.close()
         if record is not None:
             record.elapsed_ms = (record.elapsed_ms or 0) + (time.monotonic() - started) * 1000
+
+
+@contextmanager
+def _counting(run: _Run, before: int, inner: AbstractContextManager[None]) -> Iterator[None]:
+    """``inner``, and a lost connection's message says how many instances arrived whole."""
+    try:
+        with inner:
+            yield
+    except AssociationAborted as exc:
+        got = len(run.received) - before
+        noun = "instance" if got == 1 else "instances"
+        raise AssociationAborted(f"{exc.message} {got} complete {noun} of it are kept.") from None
+
+
+def _arriving(response: requests.Response) -> Iterator[bytes]:
+    """The body's bytes as they come off the socket (``read1``), so that a stream cut short
+    still delivers everything before the cut; urllib3's errors become requests' ones."""
+    raw = response.raw
+    try:
+        while True:
+            # read1 may come back empty before the end while a decoder waits for input.
+            data = raw.read1(CHUNK) or raw.read(CHUNK)
+            if not data:
+                return
+            yield data
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc, request=response.request) from exc
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError, OSError) as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc, request=response.request) from exc
 
 
 def study_inventory(
