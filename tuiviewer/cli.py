@@ -25,6 +25,7 @@ SUBCOMMANDS = (
     "send",
     "report",
     "doctor",
+    "listen",
 )
 
 
@@ -138,6 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_rshow = report_sub.add_parser("show", help="print an SR document as indented text")
     p_rshow.add_argument("file", type=Path, metavar="SR.dcm")
+
+    p_listen = sub.add_parser(
+        "listen", help="receive studies senders push (C-STORE) into the local store"
+    )
+    p_listen.add_argument("--aet", metavar="AET", help="our AE title (default: [listen] ae_title)")
+    p_listen.add_argument("--port", type=int, metavar="N", help="TCP port (default: 11112)")
+    p_listen.add_argument(
+        "--allow", metavar="AET,...", help="calling AE titles that may send ('*': any)"
+    )
+    p_listen.add_argument(
+        "--service", action="store_true", help="run unattended: log to stderr too (systemd)"
+    )
 
     p_doctor = sub.add_parser("doctor", help="print the environment for a support request (no PHI)")
     p_doctor.add_argument(
@@ -383,6 +396,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stderr=sys.stderr,
             )
         return run_report_show(args.file, stdout=sys.stdout, stderr=sys.stderr)
+    if args.command == "listen":
+        from tuiviewer.commands.listen import run_listen
+
+        return run_listen(
+            ae_title=args.aet,
+            port=args.port,
+            allow=args.allow,
+            service=args.service,
+            config_path=args.config,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+        )
     if args.command == "doctor":
         from tuiviewer.doctor import run_doctor
 

@@ -16,6 +16,7 @@ from tuiviewer import locations
 from tuiviewer.exceptions import ConfigError
 
 if TYPE_CHECKING:
+    from tuiviewer.net.listen import ListenConfig
     from tuiviewer.render.presets import Preset
 
 
@@ -67,6 +68,8 @@ class Config:
     presets: dict[str, tuple[Preset, ...]] = field(default_factory=dict)
     """User window presets by modality (upper case), in number-key order; see
     :func:`tuiviewer.render.presets.presets_for` for how they join the built-in ones."""
+    listen: ListenConfig | None = None
+    """The ``[listen]`` section: the storage SCP for pushed studies (None: not configured)."""
     source: Path | None = None
     """The file this was read from, if any."""
 
@@ -172,6 +175,11 @@ def load_config(path: Path | None = None) -> Config:
     for name, raw in data.items():
         if name == "presets":  # nested tables, unlike the flat sections below
             sections[name] = _presets(path, raw)
+            continue
+        if name == "listen":  # lists and a [listen.tls] table: parsed beside the listener
+            from tuiviewer.net.listen import parse_listen
+
+            sections[name] = parse_listen(path, raw)
             continue
         cls = _SECTIONS.get(name)
         if cls is None:

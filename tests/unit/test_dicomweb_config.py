@@ -170,3 +170,31 @@ def test_the_trace_shows_paths_and_paging_but_never_matching_values() -> None:
     assert "PatientName=…" in shown and "PatientID=…" in shown
     assert "includefield=StudyDate,PatientName" in shown
     assert "limit=100" in shown and "offset=200" in shown
+
+
+def test_the_listen_section_is_read_strictly(tmp_path: Path) -> None:
+    from tuiviewer.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[listen]\nae_title = "READER"\nport = 11112\nallow = ["CLINIC", "CT01"]\n'
+        'allow_hosts = ["10.1.0.0/16", "192.168.3.7"]\nmin_free_mb = 2000\n'
+        '[listen.reply]\nCLINIC = "clinic-pacs"\n',
+        encoding="utf-8",
+    )
+    listen = load_config(path).listen
+    assert listen is not None
+    assert listen.allow == ("CLINIC", "CT01") and listen.reply == {"CLINIC": "clinic-pacs"}
+    assert listen.admits("CLINIC", "10.1.2.3") == (True, 0)
+    assert listen.admits("CLINIC", "10.2.0.1") == (False, 1)  # host: no reason given
+    assert listen.admits("OTHER", "10.1.2.3") == (False, 3)  # calling AE not recognised
+    for bad, message in (
+        ('allow_hosts = ["not-an-ip"]', "is not an IP address or network"),
+        ("port = 0", "port must be a port number"),
+        ('allow = ["WAY-TOO-LONG-AE-TITLE"]', "longer than 16"),
+        ("colour = 1", "unknown key 'colour'"),
+        ('[listen.tls]\nca_file = "ca.pem"', "needs cert_file"),
+    ):
+        path.write_text(f"[listen]\n{bad}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            load_config(path)
