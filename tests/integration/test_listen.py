@@ -162,10 +162,20 @@ def test_nobody_allowed_means_the_listener_does_not_start(store: LocalStore) -> 
 
 
 def test_a_sender_that_vanishes_mid_instance_leaves_the_acknowledged_ones_and_no_debris(
-    running: Running, store: LocalStore, tmp_path: Path
+    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 2 MB slices: more than one P-DATA PDU each (the listener takes PDUs up to 1 MB).
-    paths = write_ct_series(tmp_path / "big", slices=3, rows=1024, cols=1024, seed=121)
+    # PDUs of 16 kB, so that an instance arrives in several and can be cut inside.
+    monkeypatch.setattr("tuiviewer.net.listen.MAX_PDU", 16384)
+    running = Running(store, allow=("CLINIC",))
+    running.listener.start()
+    try:
+        _vanish(running, store, tmp_path)
+    finally:
+        running.listener.stop()
+
+
+def _vanish(running: Running, store: LocalStore, tmp_path: Path) -> None:
+    paths = write_ct_series(tmp_path / "big", slices=3, rows=256, cols=256, seed=121)
     study, _ = _uids(paths)
     ae = AE(ae_title="CLINIC")
     ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1")
