@@ -191,10 +191,20 @@ class DimseTransport:
 
 
 _DIMSE = DimseTransport()
+_OTHERS: dict[str, Transport] = {}
+
+
+def register(kind: str, transport: Transport) -> None:
+    """Make ``transport`` answer for nodes of ``kind`` (the Inbox of received studies is one:
+    :mod:`tuiviewer.inbox`, above this layer, registers itself)."""
+    _OTHERS[kind] = transport
 
 
 def transport_for(node: Node) -> Transport:
-    """The transport of ``node``'s kind (``node.kind``: ``"dimse"`` or ``"dicomweb"``)."""
+    """The transport of ``node``'s kind (``node.kind``: ``"dimse"``, ``"dicomweb"`` or a
+    registered one)."""
+    if node.kind in _OTHERS:
+        return _OTHERS[node.kind]
     if node.kind == "dicomweb":
         from tuiviewer.net.dicomweb.transport import WEB
 
