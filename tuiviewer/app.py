@@ -18,14 +18,17 @@ from tuiviewer.dicom.index import StudyIndex
 from tuiviewer.dicom.scanning import InstanceRecord, scan
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import ColorPlan, GraphicsDecision, GraphicsMode
+from tuiviewer.inbox import send_back_job
 from tuiviewer.jobs import RetrieveJob
 from tuiviewer.messages import JobFinished
+from tuiviewer.net.listen import Listener, Received
 from tuiviewer.net.nodes import Node, save_nodes
 from tuiviewer.reports.drafts import Draft, DraftStore
 from tuiviewer.reports.model import KeyImage, Report
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
 from tuiviewer.screens.dialogs.common import ConfirmDialog
+from tuiviewer.screens.inbox import InboxScreen
 from tuiviewer.screens.jobs import JobsScreen
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
@@ -48,6 +51,8 @@ class TuiviewerApp(App[None]):
         Binding("f3", "mode('local')", "Local"),
         Binding("f4", "mode('jobs')", "Jobs"),
         Binding("f5", "mode('nodes')", "Nodes"),
+        Binding("f6", "mode('inbox')", "Inbox"),
+        Binding("f7", "toggle_listener", "Listener"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
@@ -79,6 +84,8 @@ class TuiviewerApp(App[None]):
         """Where node edits are saved (None: nodes of this session only, as in the demo)."""
         self.store = store or LocalStore(cap_bytes=config.store.cap_bytes)
         self.jobs: list[RetrieveJob] = []
+        self.listener: Listener | None = None
+        """Our storage SCP for pushed studies while it runs in the app (F7)."""
         self.export_dir = Path(config.ui.export_dir or Path.home() / "tuiviewer-export")
         self.export_dir = self.export_dir.expanduser()
 
@@ -89,6 +96,7 @@ class TuiviewerApp(App[None]):
         self.add_mode("jobs", JobsScreen)
         self.add_mode("nodes", NodesScreen)
         self.add_mode("worklist", WorklistScreen)
+        self.add_mode("inbox", InboxScreen)
         if self.paths or not self.nodes:
             first = "local" if self.paths else "nodes"
         else:
@@ -162,7 +170,7 @@ class TuiviewerApp(App[None]):
     def on_job_finished(self, message: JobFinished) -> None:
         job = message.job
         severity = {"done": "information", "cancelled": "warning"}.get(job.state, "error")
-        text = f"Retrieve {job.id} {job.state}: {job.outcome()}"
+        text = f"{getattr(job, 'what', 'Retrieve')} {job.id} {job.state}: {job.outcome()}"
         if job.error and job.state != "done":
             text += f"\n{job.error}"
         self.notify(text, severity=severity, timeout=8)  # type: ignore[arg-type]
@@ -172,6 +180,43 @@ class TuiviewerApp(App[None]):
         evicted = self.store.evict(protected=protected)
         if evicted:
             self.notify(f"Local store over its cap: removed {len(evicted)} old studies.")
+
+    # ---- studies pushed to us ----------------------------------------------------------------
+    def action_toggle_listener(self) -> None:
+        """Start or stop the storage SCP of ``[listen]`` while the app runs."""
+        if self.listener is not None:
+            listener, self.listener = self.listener, None
+            listener.stop()
+            self.notify(f"Stopped listening as {listener.where}.")
+            return
+        if self.config.listen is None:
+            self.notify(
+                "The listener is not configured: add [listen] with ae_title, port and allow "
+                "to config.toml.",
+                severity="warning",
+                timeout=10,
+            )
+            return
+        listener = Listener(self.config.listen, self.store, on_study=self._on_study)
+        try:
+            listener.start()
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error", timeout=10)
+            return
+        self.listener = listener
+        self.notify(f"Listening for studies as {listener.where} (F6: Inbox).")
+
+    def _on_study(self, record: Received) -> None:
+        # From pynetdicom's thread: the Inbox polls the journal; this only tells the reader.
+        self.call_from_thread(
+            self.notify,
+            f"Study received from {record.calling_aet} ({record.instances} instances, "
+            f"{record.series} series); F6 shows the Inbox.",
+        )
+
+    def queue_send_back(self, node: Node, path: Path, study_uid: str, label: str) -> None:
+        """Send a report back to the sender of a received study, through the queue (F4)."""
+        self.queue_retrieve(send_back_job(node, path, study_uid, label))
 
     def open_study(self, study_uid: str) -> None:
         """Open what is on disk of a retrieved study in the local browser."""
@@ -263,6 +308,8 @@ class TuiviewerApp(App[None]):
         unsaved = self.unsaved()
         running = [job for job in self.jobs if job.state == "running"]
         if not unsaved and not running:
+            if self.listener is not None:
+                self.listener.stop()
             self.exit()
             return
         parts = []
@@ -276,6 +323,8 @@ class TuiviewerApp(App[None]):
             if yes:
                 for job in running:
                     job.cancel.set()
+                if self.listener is not None:
+                    self.listener.stop()
                 self.exit()
 
         self.push_screen(ConfirmDialog(f"Quit and {' and '.join(parts)}?", yes="Quit"), answer)
