@@ -18,6 +18,8 @@ syntax the server stores, for servers that read only one entry of the header).
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +50,8 @@ from tuiviewer.net.retrieve import (
 )
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.store import InvalidUIDError, LocalStore, StoreError, validate_uid
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 #: A part's head is held in memory until its UIDs can be read; beyond this it is refused.
@@ -150,6 +154,52 @@ class _Run:
     received: list[Path] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     bytes: int = 0
+    _queue: queue.Queue[tuple[LocalStore, Path, str, str, int] | None] = field(
+        default_factory=queue.Queue
+    )
+    _thread: threading.Thread | None = None
+
+    def commit_later(self, store: LocalStore, temp: Path, series: str, sop: str, size: int) -> None:
+        """fsync and rename ``temp`` in a background thread while the next part streams in
+        (a third of the time per instance); :meth:`flush` before relying on ``received``."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._commits, name="tuiviewer-wado-commit", daemon=True
+            )
+            self._thread.start()
+        self._queue.put((store, temp, series, sop, size))
+
+    def _commits(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                store, temp, series, sop, size = item
+                try:
+                    path = store.commit(temp, self.study_uid, series, sop, touch=False)
+                except StoreError as exc:
+                    temp.unlink(missing_ok=True)
+                    self.refused.append((sop, exc.message))
+                    continue
+                self.received.append(path)
+                self.bytes += size
+                try:
+                    self.report()
+                except Exception:  # a broken progress callback must not lose instances
+                    logger.exception("Progress callback failed for a retrieved instance")
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every part written so far is committed (or refused)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def report(self) -> None:
         if self.progress is not None:
@@ -212,11 +262,8 @@ def _store_part(
         handle.close()
         handle = None
         series = info.series or fallback_series or ""
-        path = store.commit(temp, run.study_uid, series, info.sop)
+        run.commit_later(store, temp, series, info.sop, size)
         temp = None
-        run.received.append(path)
-        run.bytes += size
-        run.report()
     except ValueError as exc:
         if isinstance(exc, MultipartError):
             raise
@@ -335,6 +382,7 @@ def _counting(run: _Run, before: int, inner: AbstractContextManager[None]) -> It
         with inner:
             yield
     except AssociationAborted as exc:
+        run.flush()
         got = len(run.received) - before
         noun = "instance" if got == 1 else "instances"
         raise AssociationAborted(f"{exc.message} {got} complete {noun} of it are kept.") from None
@@ -408,25 +456,32 @@ def _execute(
     cancelled = False
     error: NetError | None = None
     with store.in_use(study_uid), WebSession(node, trace) as web:
-        for request in plan:
-            if cancel is not None and cancel.is_set():
-                cancelled = True
-                break
-            run.series_uid = request.series_uid or ""
-            try:
-                _fetch(web, study_uid, request, store, run, cancel)
-            except _Cancelled:
-                cancelled = True
-                break
-            except NetError as exc:
-                if not run.received:
-                    raise
-                error = exc
-                break
-            if request.ends_series and request.series_uid:
-                series_done.append(request.series_uid)
-                if on_series_done is not None:
-                    on_series_done(request.series_uid)
+        try:
+            for request in plan:
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                run.series_uid = request.series_uid or ""
+                try:
+                    _fetch(web, study_uid, request, store, run, cancel)
+                except _Cancelled:
+                    cancelled = True
+                    break
+                except NetError as exc:
+                    run.flush()
+                    if not run.received:
+                        raise
+                    error = exc
+                    break
+                run.flush()  # the series is on disk before anyone is told
+                if request.ends_series and request.series_uid:
+                    series_done.append(request.series_uid)
+                    if on_series_done is not None:
+                        on_series_done(request.series_uid)
+        finally:
+            run.close()
+        if store.study_dir(study_uid).is_dir():
+            store.touch(study_uid)
         web.trace.set_outcome(
             "cancelled" if cancelled else (f"failed: {error.message}" if error else "done")
         )
