@@ -39,7 +39,7 @@ from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import Method, RetrieveProgress, RetrieveResult, StudyInventory
 from tuiviewer.net.send import SendProgress, SendResult
 from tuiviewer.net.trace import AssociationTrace
-from tuiviewer.net.transport import register, transport_for
+from tuiviewer.net.transport import nothing_to_fetch, register, transport_for
 from tuiviewer.store import FILE_MODE, InvalidUIDError, LocalStore, validate_uid
 
 KIND = "inbox"
@@ -290,18 +290,7 @@ class InboxTransport:
     def _nothing(self, study_uid: str) -> RetrieveResult:
         """Received studies are on disk already: a retrieve has nothing to fetch."""
         validate_uid(study_uid, "Study Instance UID")
-        return RetrieveResult(
-            study_uid=study_uid,
-            series_done=[],
-            completed=0,
-            failed=0,
-            warning=0,
-            failed_sops=[],
-            received=[],
-            cancelled=False,
-            error=None,
-            total=0,
-        )
+        return nothing_to_fetch(study_uid)
 
     def retrieve_study(
         self,

@@ -29,6 +29,23 @@ from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.store import LocalStore
 
 
+def nothing_to_fetch(study_uid: str) -> RetrieveResult:
+    """The result of a retrieve that had nothing to fetch (all is on disk already)."""
+    return RetrieveResult(
+        study_uid=study_uid,
+        series_done=[],
+        completed=0,
+        failed=0,
+        warning=0,
+        failed_sops=[],
+        received=[],
+        cancelled=False,
+        error=None,
+        method="get",
+        total=0,
+    )
+
+
 class Transport(Protocol):
     """The network operations every node kind offers (see the DIMSE modules for details)."""
 

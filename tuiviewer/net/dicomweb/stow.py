@@ -18,12 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from tuiviewer.dicom.scanning import iter_candidate_files
 from tuiviewer.net.dicomweb.client import WebSession
 from tuiviewer.net.dicomweb.config import DicomWebNode
 from tuiviewer.net.dicomweb.errors import HttpStatusError
 from tuiviewer.net.errors import NetError
-from tuiviewer.net.send import SendProgress, SendResult, _Item, _read_header
+from tuiviewer.net.send import SendProgress, SendResult, _Item, sendable
 from tuiviewer.net.trace import AssociationTrace
 
 BATCH_FILES = 50
@@ -217,17 +216,7 @@ def send_files(
         DicomReadError: a DICOMDIR cannot be parsed.
     """
     started = time.monotonic()
-    items: list[_Item] = []
-    failed: list[tuple[Path, str]] = []
-    skipped: list[Path] = []
-    for path in iter_candidate_files([Path(p) for p in paths], cancel=cancel):
-        header = _read_header(path)
-        if header is None:
-            skipped.append(path)
-        elif isinstance(header, str):
-            failed.append((path, f"File {str(path)!r} is not sent: {header}."))
-        else:
-            items.append(header)
+    items, failed, skipped = sendable(paths, cancel)
     sent: list[Path] = []
     warnings: list[tuple[Path, str]] = []
     sent_bytes = 0

@@ -49,6 +49,7 @@ from tuiviewer.net.retrieve import (
     StudyInventory,
 )
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import nothing_to_fetch
 from tuiviewer.store import InvalidUIDError, LocalStore, StoreError, validate_uid
 
 logger = logging.getLogger(__name__)
@@ -617,19 +618,7 @@ def resume_study(
         len(inventory.series.get(r.series_uid or "", [])) if r.sop_uid is None else 1 for r in plan
     )
     if not plan:
-        return RetrieveResult(
-            study_uid=study_uid,
-            series_done=[],
-            completed=0,
-            failed=0,
-            warning=0,
-            failed_sops=[],
-            received=[],
-            cancelled=False,
-            error=None,
-            method="get",
-            total=0,
-        )
+        return nothing_to_fetch(study_uid)
     return _execute(
         node,
         study_uid,
