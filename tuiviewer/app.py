@@ -1,7 +1,8 @@
-"""The Textual application: configuration, global bindings, the four modes and the job runner.
+"""The Textual application: configuration, global bindings, the modes, jobs and the listener.
 
-Modes keep each screen's state while the user moves between them: the local browser (F3), the
-PACS query (F2), the retrieve queue (F4) and the node manager (F5).
+Modes keep each screen's state while the user moves between them: the worklist (F1), the PACS
+query (F2), the local browser (F3), the retrieve queue (F4), the node manager (F5) and the Inbox
+of pushed studies (F6); F7 runs the listener for them while the app runs.
 """
 
 from __future__ import annotations

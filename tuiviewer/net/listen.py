@@ -511,11 +511,13 @@ class Listener:
         logger.info("Listening for studies as %s (%s)", self.where, security)
 
     def stop(self) -> None:
-        """Stop listening; associations in progress are aborted (their last instance with it)."""
+        """Stop listening; associations in progress are aborted (the instance in flight, never
+        acknowledged, with them: the sender still has it)."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
-            server.server_close()
+            for assoc in server.active_associations:
+                assoc.abort()
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
@@ -571,8 +573,8 @@ class Listener:
         sop = str(request.AffectedSOPInstanceUID or "")
         try:
             syntax = str(event.context.transfer_syntax)
-            data = request.DataSet.getbuffer()  # the data set as received, not copied
-            study, series = identifying_uids(bytes(data[:_PEEK]), syntax)
+            data = request.DataSet.getvalue()  # the data set as received, never decoded
+            study, series = identifying_uids(data[:_PEEK], syntax)
             if not study or not series:
                 return self._refuse(
                     session, study, STATUS_CANNOT_UNDERSTAND, "no Study/Series Instance UID"
