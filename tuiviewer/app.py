@@ -1,9 +1,10 @@
-"""The Textual application: theme, global bindings, the five modes, telling how retrieves end,
-and quitting without losing work.
+"""The Textual application: theme, global bindings, the six modes, the listener toggle,
+telling how jobs end, and quitting without losing work.
 
 Modes keep each screen's state while the user moves between them: the worklist (F1), the PACS
-query (F2), the local browser (F3), the retrieve queue (F4) and the node manager (F5). The
-services every screen uses are in :class:`~tuiviewer.workstation.Workstation`.
+query (F2), the local browser (F3), the job queue (F4), the node manager (F5) and the Inbox of
+pushed studies (F6); F7 runs the listener for them while the app runs. The services every
+screen uses are in :class:`~tuiviewer.workstation.Workstation`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from textual.binding import Binding
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
+from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import ColorPlan, GraphicsMode
 from tuiviewer.messages import JobFinished
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
 from tuiviewer.screens.dialogs.common import ConfirmDialog
+from tuiviewer.screens.inbox import InboxScreen
 from tuiviewer.screens.jobs import JobsScreen
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
@@ -42,6 +45,8 @@ class TuiviewerApp(Workstation):
         Binding("f3", "mode('local')", "Local"),
         Binding("f4", "mode('jobs')", "Jobs"),
         Binding("f5", "mode('nodes')", "Nodes"),
+        Binding("f6", "mode('inbox')", "Inbox"),
+        Binding("f7", "toggle_listener", "Listener"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
@@ -53,6 +58,7 @@ class TuiviewerApp(Workstation):
         self.add_mode("jobs", JobsScreen)
         self.add_mode("nodes", NodesScreen)
         self.add_mode("worklist", WorklistScreen)
+        self.add_mode("inbox", InboxScreen)
         if self.paths or not self.nodes:
             first = "local" if self.paths else "nodes"
         else:
@@ -84,12 +90,35 @@ class TuiviewerApp(Workstation):
     def on_job_finished(self, message: JobFinished) -> None:
         job = message.job
         severity = {"done": "information", "cancelled": "warning"}.get(job.state, "error")
-        text = f"Retrieve {job.id} {job.state}: {job.outcome()}"
+        text = f"{job.what} {job.id} {job.state}: {job.outcome()}"
         if job.error and job.state != "done":
             text += f"\n{job.error}"
         self.notify(text, severity=severity, timeout=8)  # type: ignore[arg-type]
         if message.evicted:
             self.notify(f"Local store over its cap: removed {len(message.evicted)} old studies.")
+
+    # ---- studies pushed to us ---------------------------------------------------------------
+    def action_toggle_listener(self) -> None:
+        """Start or stop the storage SCP of ``[listen]`` while the app runs."""
+        if self.listener is not None:
+            where = self.listener.where
+            self.stop_listener()
+            self.notify(f"Stopped listening as {where}.")
+            return
+        try:
+            listener = self.start_listener()
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error", timeout=10)
+            return
+        if listener is None:
+            self.notify(
+                "The listener is not configured: add [listen] with ae_title, port and allow "
+                "to config.toml.",
+                severity="warning",
+                timeout=10,
+            )
+            return
+        self.notify(f"Listening for studies as {listener.where} (F6: Inbox).")
 
     # ---- quitting ---------------------------------------------------------------------------
     def unsaved(self) -> list[Path]:
@@ -105,6 +134,7 @@ class TuiviewerApp(Workstation):
         unsaved = self.unsaved()
         running = self.queue.running()
         if not unsaved and not running:
+            self.stop_listener()
             self.exit()
             return
         parts = []
@@ -112,12 +142,13 @@ class TuiviewerApp(Workstation):
             names = ", ".join(p.name for p in unsaved[:3]) + (" …" if len(unsaved) > 3 else "")
             parts.append(f"lose the unsaved edits to {names}")
         if running:
-            parts.append(f"stop {len(running)} running retrieve(s) (what arrived stays)")
+            parts.append(f"stop {len(running)} running job(s) (what arrived stays)")
 
         def answer(yes: bool | None) -> None:
             if yes:
                 for job in running:
                     job.cancel.set()
+                self.stop_listener()
                 self.exit()
 
         self.push_screen(ConfirmDialog(f"Quit and {' and '.join(parts)}?", yes="Quit"), answer)

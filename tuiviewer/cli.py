@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "send",
     "report",
     "doctor",
+    "listen",
 )
 
 
@@ -65,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
 
     p_echo = sub.add_parser("echo", help="C-ECHO a node: is it there and how fast does it answer")
-    p_echo.add_argument("node", metavar="NODE", help="node name from nodes.toml, or AET@HOST:PORT")
+    p_echo.add_argument(
+        "node", metavar="NODE", help="node name from nodes.toml, AET@HOST:PORT or a DICOMweb URL"
+    )
     p_echo.add_argument(
         "--trace", action="store_true", help="print the association trace to stderr"
     )
@@ -138,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_rshow = report_sub.add_parser("show", help="print an SR document as indented text")
     p_rshow.add_argument("file", type=Path, metavar="SR.dcm")
+
+    p_listen = sub.add_parser(
+        "listen", help="receive studies senders push (C-STORE) into the local store"
+    )
+    p_listen.add_argument("--aet", metavar="AET", help="our AE title (default: [listen] ae_title)")
+    p_listen.add_argument("--port", type=int, metavar="N", help="TCP port (default: 11112)")
+    p_listen.add_argument(
+        "--allow", metavar="AET,...", help="calling AE titles that may send ('*': any)"
+    )
+    p_listen.add_argument(
+        "--service", action="store_true", help="run unattended: log to stderr too (systemd)"
+    )
 
     p_doctor = sub.add_parser("doctor", help="print the environment for a support request (no PHI)")
     p_doctor.add_argument(

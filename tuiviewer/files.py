@@ -1,6 +1,7 @@
 """Writing files so that a crash, a kill or a full disk never leaves half a file: one atomic
 writer (temp file beside the destination, fsync, rename, fsync of the folder) for every file
-tuiviewer writes whole (saved DICOM files, SR documents, the UID map, nodes.toml)."""
+tuiviewer writes whole (saved DICOM files, SR documents, the UID map, nodes.toml), and one
+appender for the journals that grow a line at a time (received studies, reports sent back)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,20 @@ def write_atomically(
         temp.unlink(missing_ok=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SaveError(f"Could not write {dest.name!r}: {reason}.") from exc
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line of text to the journal ``path`` (created 0600, never through a symlink)
+    and fsync it, so the line survives a crash right after.
+
+    Raises:
+        OSError: the file cannot be opened or written.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -13,8 +13,8 @@ from tuiviewer.dicom.loading import LoadedFile
 from tuiviewer.dicom.rows import SeriesRow, StudyRow
 from tuiviewer.dicom.scanning import InstanceRecord, ScanProgress
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.echo import echo
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import echo
 from tuiviewer.render.pipeline import RenderedImage
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer.slices import LoadedSlice, RenderJob

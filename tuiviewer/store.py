@@ -280,11 +280,14 @@ class LocalStore:
         os.fchmod(fd, FILE_MODE)
         return os.fdopen(fd, "wb"), Path(name)
 
-    def commit(self, temp: Path, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+    def commit(
+        self, temp: Path, study_uid: str, series_uid: str, sop_uid: str, *, touch: bool = True
+    ) -> Path:
         """Flush ``temp`` to disk and rename it atomically to the instance's final name.
 
         ``temp`` must come from :meth:`open_temp` for the same series and be closed. An existing
-        instance with the same SOP Instance UID is replaced. The study is marked as used now.
+        instance with the same SOP Instance UID is replaced. The study is marked as used now
+        (unless ``touch`` is false: a writer of many instances marks it once).
 
         :returns: the final instance path.
         :raises InvalidUIDError: if a UID is invalid.
@@ -311,7 +314,8 @@ class LocalStore:
                 f"Cannot store instance {sop_uid!r} in the local store: {exc.strerror or exc}."
             ) from exc
         fsync_dir(final.parent)
-        self.touch(study_uid)
+        if touch:
+            self.touch(study_uid)
         return final
 
     def write_dataset(

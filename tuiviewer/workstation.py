@@ -22,11 +22,13 @@ from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import GraphicsDecision, GraphicsMode
 from tuiviewer.messages import JobFinished
+from tuiviewer.net.listen import Listener, Received
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
 from tuiviewer.screens.viewer import ViewerScreen
+from tuiviewer.services.inbox import send_back_job
 from tuiviewer.services.jobs import JobQueue, RetrieveJob
 from tuiviewer.services.reporting import key_image_of, mark_in_draft
 from tuiviewer.services.viewer.stack import study_stacks
@@ -34,7 +36,8 @@ from tuiviewer.store import LocalStore
 
 
 class Workstation(App[None]):
-    """The session's configuration, nodes, local store, retrieve queue, drafts and graphics."""
+    """The session's configuration, nodes, local store, job queue, drafts, graphics and the
+    listener for pushed studies."""
 
     def __init__(
         self,
@@ -66,6 +69,8 @@ class Workstation(App[None]):
         self.drafts = DraftStore()
         self.queue = JobQueue(self.store, drafts=self.drafts, start=self._in_worker)
         self.queue.on_finished(lambda job, evicted: self.post_message(JobFinished(job, evicted)))
+        self.listener: Listener | None = None
+        """Our storage SCP for pushed studies while it runs in the app (F7)."""
         export_dir = Path(config.ui.export_dir or Path.home() / "tuiviewer-export")
         self.export_dir = export_dir.expanduser()
         """Where de-identified exports and report text go unless the user says otherwise."""
@@ -116,6 +121,11 @@ class Workstation(App[None]):
     def retry_retrieve(self, job: RetrieveJob) -> None:
         self.queue.retry(job)
 
+    def queue_send_back(self, node: Node, path: Path, study_uid: str, label: str) -> None:
+        """Send a report back to the sender of a received study through the queue (F4), which
+        shows the attempt and retries a failed one."""
+        self.queue.submit(send_back_job(node, path, study_uid, label))
+
     def _in_worker(self, run: Callable[[], None]) -> None:
         """How the queue runs a job: in a thread worker of the app (stopped when it exits)."""
         self.run_worker(
@@ -125,6 +135,35 @@ class Workstation(App[None]):
             exit_on_error=False,
             group="retrieve",
             description="Get",
+        )
+
+    # ---- studies pushed to us ---------------------------------------------------------------
+    def start_listener(self) -> Listener | None:
+        """Start the storage SCP of ``[listen]`` into the local store; None when the config has
+        no ``[listen]``. The Inbox (F6) follows the journal it writes.
+
+        Raises:
+            TuiviewerError: nobody may send, the port cannot be bound, TLS cannot be set up.
+        """
+        if self.config.listen is None:
+            return None
+        listener = Listener(self.config.listen, self.store, on_study=self._study_received)
+        listener.start()
+        self.listener = listener
+        return listener
+
+    def stop_listener(self) -> None:
+        """Stop the listener if it runs (associations in progress are aborted)."""
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.stop()
+
+    def _study_received(self, record: Received) -> None:
+        # From pynetdicom's thread: the Inbox follows the journal; this tells the reader.
+        self.call_from_thread(
+            self.notify,
+            f"Study received from {record.calling_aet} ({record.instances} instances, "
+            f"{record.series} series); F6 shows the Inbox.",
         )
 
     # ---- studies, reports, images -----------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.orthanc import DEBIAN_ORTHANC, Orthanc, OrthancPool, find_orthanc
+from tests.support.orthanc import DEBIAN_ORTHANC, Orthanc, OrthancConfig, OrthancPool, find_orthanc
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +60,15 @@ def orthanc_factory(
         yield pool
     finally:
         pool.stop_all()
+
+
+@pytest.fixture(scope="session")
+def dicomweb_orthanc(orthanc_factory: OrthancPool) -> Orthanc:
+    """An Orthanc with the Debian DICOMweb plugin, open to all (``orthanc.dicomweb_url``)."""
+    return orthanc_factory.start(OrthancConfig(dicomweb=True))
+
+
+@pytest.fixture(scope="session")
+def dicomweb_orthanc_auth(orthanc_factory: OrthancPool) -> Orthanc:
+    """An Orthanc with the DICOMweb plugin behind HTTP basic authentication (reader/s3cret)."""
+    return orthanc_factory.start(OrthancConfig(dicomweb=True, users={"reader": "s3cret"}))

@@ -2,8 +2,8 @@
 
 The integration tests and the benchmarks talk to a genuine peer instead of a mock: Orthanc is
 started with a generated configuration on free loopback ports, with its database in a work
-directory, no plugins and every DICOM service open. Plain Python (no pytest) so benchmarks can
-use it too.
+directory, no plugin but the Debian DICOMweb one when asked for, and every DICOM service open.
+Plain Python (no pytest) so benchmarks can use it too.
 
 pynetdicom logs C-FIND identifiers (patient names) at INFO by default; importing this module turns
 that off for the whole process.
@@ -11,6 +11,7 @@ that off for the whole process.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -49,6 +50,12 @@ _config.LOG_RESPONSE_IDENTIFIERS = False
 
 DEBIAN_ORTHANC = Path("/usr/sbin/Orthanc")
 """Where the Debian ``orthanc`` package installs the server (not on a normal user's PATH)."""
+
+DEBIAN_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+"""Where the Debian ``orthanc-dicomweb`` package installs the DICOMweb plugin."""
+
+DICOMWEB_ROOT = "/dicom-web"
+"""The plugin's root on Orthanc's HTTP port (its default)."""
 
 MAX_CONTEXTS = 128
 """PS3.8 9.3.2.2: presentation context IDs are odd numbers 1..255: 128 per association."""
@@ -110,6 +117,10 @@ class OrthancConfig:
     """Top-level keys merged last into the generated JSON (they win over everything above)."""
     verbose: bool = False
     """Start Orthanc with ``--verbose`` (more detail in ``orthanc.log`` when debugging a test)."""
+    dicomweb: bool = False
+    """Load the Debian DICOMweb plugin (QIDO-RS, WADO-RS, STOW-RS under ``/dicom-web``)."""
+    users: dict[str, str] = field(default_factory=dict)
+    """HTTP basic authentication: user -> password (``RegisteredUsers``); none when empty."""
 
 
 class Orthanc:
@@ -157,6 +168,11 @@ class Orthanc:
         return f"http://{self.host}:{self.http_port}"
 
     @property
+    def dicomweb_url(self) -> str:
+        """The DICOMweb base URL (needs ``OrthancConfig(dicomweb=True)``)."""
+        return f"{self.base_url}{DICOMWEB_ROOT}"
+
+    @property
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -171,13 +187,14 @@ class Orthanc:
             "StorageDirectory": str(self.storage_dir),
             "IndexDirectory": str(self.storage_dir),
             # An explicit empty list: the Debian plugins (web viewers, DICOMweb...) must not load.
-            "Plugins": [],
+            "Plugins": [str(DEBIAN_DICOMWEB_PLUGIN)] if self.config.dicomweb else [],
             "LuaScripts": [],
             "HttpServerEnabled": True,
             "HttpPort": http_port,
             "HttpDescribeErrors": True,
             "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
+            "AuthenticationEnabled": bool(self.config.users),
+            "RegisteredUsers": dict(self.config.users),
             "SslEnabled": False,
             "OrthancExplorerEnabled": False,
             "WebDavEnabled": False,
@@ -210,6 +227,20 @@ class Orthanc:
             "StorageCompression": False,
             "DicomTlsEnabled": self.config.tls is not None,
         }
+        if self.config.dicomweb:
+            if not DEBIAN_DICOMWEB_PLUGIN.is_file():
+                raise OrthancError(
+                    f"Orthanc's DICOMweb plugin {str(DEBIAN_DICOMWEB_PLUGIN)!r} is missing "
+                    "(install the Debian package 'orthanc-dicomweb')."
+                )
+            cfg["DicomWeb"] = {
+                "Enable": True,
+                "Root": DICOMWEB_ROOT + "/",
+                "EnableWado": False,
+                "Ssl": False,
+                "StudiesMetadata": "Full",
+                "SeriesMetadata": "Full",
+            }
         if self.config.tls is not None:
             tls = self.config.tls
             cfg["DicomTlsCertificate"] = str(tls.certificate)
@@ -302,9 +333,21 @@ class Orthanc:
                 )
             time.sleep(0.05)
 
+    def _request(
+        self, url: str, data: bytes | None = None, method: str = "GET"
+    ) -> urllib.request.Request:
+        """A request to Orthanc's HTTP port, with the first registered user's credentials."""
+        request = urllib.request.Request(url, data=data, method=method)
+        if self.config.users:
+            user, password = next(iter(self.config.users.items()))
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            request.add_header("Authorization", f"Basic {token}")
+        return request
+
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.base_url}/system", timeout=1) as response:
+            request = self._request(f"{self.base_url}/system")
+            with urllib.request.urlopen(request, timeout=1) as response:
                 system = json.loads(response.read())
         except (OSError, ValueError):
             return False
@@ -363,7 +406,7 @@ class Orthanc:
         Raises:
             OrthancError: the HTTP status is not 2xx or Orthanc cannot be reached.
         """
-        request = urllib.request.Request(f"{self.base_url}{path}", data=body, method=method)
+        request = self._request(f"{self.base_url}{path}", data=body, method=method)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 payload = response.read()

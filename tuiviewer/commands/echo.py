@@ -1,4 +1,5 @@
-"""``tuiviewer echo NODE``: C-ECHO a node and print the round-trip time."""
+"""``tuiviewer echo NODE``: C-ECHO a node (or a one-study QIDO-RS search of a DICOMweb node) and
+print the round-trip time."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import TextIO
 
 from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_traces, resolve
 from tuiviewer.config.nodes import Node
-from tuiviewer.net.echo import echo
 from tuiviewer.net.errors import NetError
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import echo
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -38,8 +39,9 @@ def run_echo(
     finally:
         if trace:
             print_traces([record], stderr)
-    print(
-        f"C-ECHO to {node.describe()}: success (0x{result.status:04X}) in {result.rtt_ms:.1f} ms.",
-        file=stdout,
-    )
+    if node.kind == "dicomweb":
+        text = f"QIDO-RS echo to {node.describe()}: success (HTTP {result.status})"
+    else:
+        text = f"C-ECHO to {node.describe()}: success (0x{result.status:04X})"
+    print(f"{text} in {result.rtt_ms:.1f} ms.", file=stdout)
     return EXIT_OK

@@ -19,8 +19,9 @@ from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_t
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import QueryLevel, to_row
 from tuiviewer.net.errors import NetError
-from tuiviewer.net.find import FindQuery, QueryModel, build_identifier, find
+from tuiviewer.net.find import FindQuery, QueryModel, build_identifier
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import find
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

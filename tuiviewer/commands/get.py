@@ -26,8 +26,9 @@ from tuiviewer.commands.common import (
 from tuiviewer.config.nodes import Node
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.errors import DimseStatusError
-from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
+from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import resume_study, retrieve_study
 from tuiviewer.store import InvalidUIDError, LocalStore, format_size, validate_uid
 
 
@@ -86,6 +87,13 @@ def run_get(
         return EXIT_USAGE
     node = resolve(node_text, "get", stderr, nodes)
     if node is None:
+        return EXIT_USAGE
+    if move and node.kind == "dicomweb":
+        print(
+            f"tuiviewer get: {node.describe()} is a DICOMweb node; it retrieves over WADO-RS, "
+            "so --move does not apply.",
+            file=stderr,
+        )
         return EXIT_USAGE
     try:
         store = LocalStore(root=dest) if dest is not None else LocalStore()

@@ -105,7 +105,7 @@ def run_report_new(
     )
     if node is None:
         return EXIT_OK
-    from tuiviewer.net.send import send_files
+    from tuiviewer.net.transport import send_files
 
     try:
         result = send_files(node, [written])

@@ -19,8 +19,9 @@ from tuiviewer.commands.common import (
 )
 from tuiviewer.config.nodes import Node
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.send import SendProgress, send_files
+from tuiviewer.net.send import SendProgress
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import send_files
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

@@ -1,7 +1,8 @@
 """Remote DICOM nodes (PACS) the user talks to, kept in ``nodes.toml`` in the config dir.
 
 The file holds one ``[nodes.NAME]`` table per node; ``[nodes.NAME.tls]`` switches on DICOM
-TLS. Anywhere a node is asked for, ``AET@HOST:PORT`` works too (:func:`resolve_node`).
+TLS. Anywhere a node is asked for, ``AET@HOST:PORT`` works too (:func:`resolve_node`), and a
+DICOMweb base URL for a ``kind = "dicomweb"`` node (:mod:`tuiviewer.config.dicomweb`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class Node:
     """Seconds to wait for each DIMSE response."""
     network_timeout: float = 60
     """Seconds of silence on the connection after which it is dropped."""
+
+    @property
+    def kind(self) -> str:
+        """``"dimse"``; a DICOMweb node (a subclass) says ``"dicomweb"``."""
+        return "dimse"
 
     @property
     def address(self) -> str:
@@ -145,7 +151,7 @@ def _validate_path(value: object, where: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-_NODE_KEYS = {f.name for f in fields(Node)} - {"name"}
+_NODE_KEYS = ({f.name for f in fields(Node)} - {"name"}) | {"kind"}
 _TLS_KEYS = {f.name for f in fields(TlsSettings)}
 _NAME_RE = re.compile(r"^[^\s@:]+$")
 
@@ -188,6 +194,13 @@ def node_from_mapping(name: str, table: Mapping[str, Any], base: Path = Path("."
     where = f"nodes.{name}"
     if not _NAME_RE.match(name):
         raise ValueError(f"Node name {name!r} must not contain spaces, '@' or ':'.")
+    kind = table.get("kind", "dimse")
+    if kind == "dicomweb":
+        from tuiviewer.config.dicomweb import web_node_from_mapping
+
+        return web_node_from_mapping(name, table, base)
+    if kind != "dimse":
+        raise ValueError(f"{where}.kind must be 'dimse' or 'dicomweb', not {kind!r}.")
     unknown = sorted(set(table) - _NODE_KEYS)
     if unknown:
         raise ValueError(
@@ -276,6 +289,11 @@ def _plain(value: object) -> object:
 def _node_table(node: Node) -> Table:
     """The ``[nodes.NAME]`` table of ``node``: address first, then what differs from the
     defaults, then ``[nodes.NAME.tls]``."""
+    if node.kind == "dicomweb":
+        from tuiviewer.config.dicomweb import DicomWebNode, web_node_table
+
+        assert isinstance(node, DicomWebNode)
+        return web_node_table(node)
     defaults = Node(name="", ae_title="", host="", port=1)
     table = tomlkit.table()
     for key in ("ae_title", "host", "port"):
@@ -411,6 +429,16 @@ def resolve_node(text: str, nodes: Mapping[str, Node] | None = None) -> Node:
     nodes = load_nodes() if nodes is None else nodes
     if text in nodes:
         return nodes[text]
+    from tuiviewer.config.dicomweb import is_web_url, parse_web_url
+
+    if is_web_url(text):
+        for node in nodes.values():  # a configured node's URL brings its auth and TLS along
+            if node.address == text.strip().rstrip("/"):
+                return node
+        try:
+            return parse_web_url(text)
+        except ValueError as exc:
+            raise ConfigError(str(exc), title="Unknown node") from exc
     if "@" in text:
         try:
             return parse_node_spec(text)
@@ -418,6 +446,7 @@ def resolve_node(text: str, nodes: Mapping[str, Node] | None = None) -> Node:
             raise ConfigError(str(exc), title="Unknown node") from exc
     known = ", ".join(repr(name) for name in nodes) or "none configured"
     raise ConfigError(
-        f"Node {text!r} is not configured (known: {known}); give a node name or AET@HOST:PORT.",
+        f"Node {text!r} is not configured (known: {known}); give a node name, AET@HOST:PORT "
+        "or a DICOMweb URL (http://host:port/dicom-web).",
         title="Unknown node",
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuiviewer import locations
+from tuiviewer.config.listen import ListenConfig, parse_listen
 from tuiviewer.config.toml import read_toml
 from tuiviewer.exceptions import ConfigError
 
@@ -67,6 +68,8 @@ class Config:
     presets: dict[str, tuple[Preset, ...]] = field(default_factory=dict)
     """User window presets by modality (upper case), in number-key order; see
     :func:`tuiviewer.render.presets.presets_for` for how they join the built-in ones."""
+    listen: ListenConfig | None = None
+    """The ``[listen]`` section: the storage SCP for pushed studies (None: not configured)."""
     source: Path | None = None
     """The file this was read from, if any."""
 
@@ -169,6 +172,9 @@ def load_config(path: Path | None = None) -> Config:
     for name, raw in data.items():
         if name == "presets":  # nested tables, unlike the flat sections below
             sections[name] = _presets(path, raw)
+            continue
+        if name == "listen":  # lists, [listen.tls] and [listen.reply]: see config/listen.py
+            sections[name] = parse_listen(path, raw)
             continue
         cls = _SECTIONS.get(name)
         if cls is None:

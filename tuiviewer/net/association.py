@@ -166,6 +166,11 @@ def associate(
         NoAcceptedContext: the peer accepted none of the proposed contexts.
         NetError: more than 128 contexts were given.
     """
+    if node.kind != "dimse":
+        raise NetError(
+            f"{node.describe()} is a {node.kind} node: it has no DICOM association; reach it "
+            "through tuiviewer.net.transport."
+        )
     trace = trace if trace is not None else AssociationTrace()
     requested = [_to_context(spec) for spec in contexts]
     if not requested:

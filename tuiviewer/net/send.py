@@ -170,6 +170,29 @@ def _accepts(assoc: Any, item: _Item) -> bool:
     return False
 
 
+def sendable(
+    paths: Sequence[Path], cancel: threading.Event | None = None
+) -> tuple[list[_Item], list[tuple[Path, str]], list[Path]]:
+    """The DICOM files under ``paths`` read for sending (headers only): the items, the files
+    that cannot be sent with the reason, and the files that are not DICOM.
+
+    Raises:
+        DicomReadError: a DICOMDIR cannot be parsed.
+    """
+    items: list[_Item] = []
+    failed: list[tuple[Path, str]] = []
+    skipped: list[Path] = []
+    for path in iter_candidate_files([Path(p) for p in paths], cancel=cancel):
+        header = _read_header(path)
+        if header is None:
+            skipped.append(path)
+        elif isinstance(header, str):
+            failed.append((path, f"File {str(path)!r} is not sent: {header}."))
+        else:
+            items.append(header)
+    return items, failed, skipped
+
+
 def send_files(
     node: Node,
     paths: Sequence[Path],
@@ -200,17 +223,7 @@ def send_files(
         DicomReadError: a DICOMDIR cannot be parsed.
     """
     started = time.monotonic()
-    items: list[_Item] = []
-    failed: list[tuple[Path, str]] = []
-    skipped: list[Path] = []
-    for path in iter_candidate_files([Path(p) for p in paths], cancel=cancel):
-        header = _read_header(path)
-        if header is None:
-            skipped.append(path)
-        elif isinstance(header, str):
-            failed.append((path, f"File {str(path)!r} is not sent: {header}."))
-        else:
-            items.append(header)
+    items, failed, skipped = sendable(paths, cancel)
 
     sent: list[Path] = []
     warnings: list[tuple[Path, str]] = []

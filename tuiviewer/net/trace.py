@@ -4,6 +4,10 @@ An :class:`AssociationTrace` is filled from pynetdicom's notification events (bo
 :func:`tuiviewer.net.association.associate`) and from the negotiated presentation contexts.
 It records only AE titles, addresses, UIDs, transfer syntaxes, DIMSE statuses and timings:
 never an identifier's contents, so it can be printed (``--trace``) and shown in the UI.
+
+A DICOMweb node fills the same trace with its HTTP requests instead (:class:`HttpRecord`:
+method, URL with the values of query parameters that could hold PHI replaced by ``…``, status,
+bytes and timing), so every screen and ``--trace`` show either kind without knowing which.
 """
 
 from __future__ import annotations
@@ -54,6 +58,46 @@ class DimseRecord:
 
 
 @dataclass
+class HttpRecord:
+    """One HTTP request to a DICOMweb server and its answer (no PHI: see :func:`safe_url`)."""
+
+    method: str
+    url: str
+    """Path and query with matching values hidden (``PatientName=…``)."""
+    status: int | None = None
+    """HTTP status; None when no answer came (connection lost, timeout)."""
+    content_type: str = ""
+    sent: int = 0
+    """Bytes of the request body."""
+    received: int = 0
+    """Bytes of the response body (as far as read)."""
+    elapsed_ms: float | None = None
+    """From sending the request to the end of the response body (or to the failure)."""
+    note: str = ""
+    """What went wrong, in words without PHI ("connection lost after 12 parts")."""
+
+
+#: Query parameters of PS3.18 8.3.4 whose values are never PHI.
+_SAFE_QUERY_KEYS = frozenset({"limit", "offset", "includefield", "fuzzymatching"})
+
+
+def safe_url(url: str) -> str:
+    """``url``'s path with the values of matching query parameters replaced by ``…``.
+
+    UIDs in the path stay (they are what the trace is for); ``PatientName=DOE^JOHN`` becomes
+    ``PatientName=…``; ``limit``, ``offset``, ``includefield`` and ``fuzzymatching`` are kept.
+    """
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    values: dict[str, list[str]] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        values.setdefault(key, []).append(value if key in _SAFE_QUERY_KEYS else "…")
+    shown = [f"{key}={','.join(dict.fromkeys(items))}" for key, items in values.items()]
+    return parts.path + ("?" + "&".join(shown) if shown else "")
+
+
+@dataclass
 class AssociationTrace:
     """Timeline of one association: negotiation, DIMSE exchanges and how it ended.
 
@@ -78,6 +122,9 @@ class AssociationTrace:
     peer_aborted: bool = False
     we_aborted: bool = False
     connection_closed: bool = False
+    base_url: str = ""
+    """Set for a DICOMweb node: its base URL (then ``http`` holds the exchange)."""
+    http: list[HttpRecord] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # --- recording (called by association.py) -------------------------------------------------
@@ -96,6 +143,12 @@ class AssociationTrace:
         with self._lock:
             if not self.outcome:
                 self.outcome = outcome
+
+    def record_http(self, record: HttpRecord) -> HttpRecord:
+        """Add one HTTP exchange (DICOMweb); the caller may fill in bytes and timing later."""
+        with self._lock:
+            self.http.append(record)
+        return record
 
     def record_proposed(self, contexts: list[Any]) -> None:
         """Record the presentation contexts we propose (pynetdicom ``PresentationContext``)."""
@@ -190,6 +243,8 @@ class AssociationTrace:
             return "\n".join(self._lines())
 
     def _lines(self) -> list[str]:
+        if self.base_url:
+            return self._http_lines()
         lines = [
             f"Association {self.calling_aet or '?'} -> {self.called_aet} at "
             f"{self.host}:{self.port} ({'TLS' if self.tls else 'plain TCP'})",
@@ -229,6 +284,42 @@ class AssociationTrace:
             lines.append(f"  {event}")
         lines.append(f"  Outcome: {self.outcome or 'open'}")
         return lines
+
+    def _http_lines(self) -> list[str]:
+        secure = "TLS" if self.base_url.startswith("https://") else "plain HTTP"
+        lines = [f"DICOMweb {self.base_url} ({secure})"]
+        if self.http:
+            lines.append("  HTTP:")
+            for rec in self.http:
+                lines.append("    " + _http_line(rec))
+        for event in self.events:
+            lines.append(f"  {event}")
+        lines.append(f"  Outcome: {self.outcome or 'open'}")
+        return lines
+
+
+def _http_line(rec: HttpRecord) -> str:
+    text = f"{rec.method} {rec.url} -> "
+    text += f"HTTP {rec.status}" if rec.status is not None else "no answer"
+    if rec.content_type:
+        text += f" ({rec.content_type.split(';')[0].strip()})"
+    if rec.sent:
+        text += f", sent {_bytes(rec.sent)}"
+    if rec.received:
+        text += f", received {_bytes(rec.received)}"
+    if rec.elapsed_ms is not None:
+        text += f" in {rec.elapsed_ms:.1f} ms"
+    if rec.note:
+        text += f"; {rec.note}"
+    return text
+
+
+def _bytes(count: int) -> str:
+    if count < 10_000:
+        return f"{count} B"
+    if count < 10_000_000:
+        return f"{count / 1e3:.1f} kB"
+    return f"{count / 1e6:.1f} MB"
 
 
 def _service(kind: str) -> str:

@@ -23,6 +23,8 @@ APP_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Local studies", "mode('local')", "Browse the files and studies on this computer"),
     ("Retrieve jobs", "mode('jobs')", "The retrieve queue: progress, cancel, retry"),
     ("Nodes", "mode('nodes')", "Add, edit and test the PACS nodes"),
+    ("Inbox", "mode('inbox')", "Studies senders pushed to us, and their reports sent back"),
+    ("Listener on/off", "toggle_listener", "Receive pushed studies while the app runs"),
     ("Quit", "quit", "Leave tuiviewer (asks first if something would be lost)"),
 )
 

@@ -181,6 +181,8 @@ class NodesScreen(Screen[None]):
         table.clear()
         for node in self.nodes().values():
             retrieve = "C-GET" if node.retrieve == "get" else f"C-MOVE → :{node.move_port}"
+            if node.kind == "dicomweb":
+                retrieve = "WADO-RS"
             table.add_row(
                 node.name,
                 node.address,
@@ -222,6 +224,9 @@ class NodesScreen(Screen[None]):
     def action_edit(self) -> None:
         node = self.current()
         if node is None:
+            return
+        if node.kind != "dimse":
+            self.notify(f"{node.describe()}: DICOMweb nodes are edited in nodes.toml.")
             return
         old = node.name
 

@@ -28,8 +28,9 @@ from tuiviewer.messages import (
     StudiesFound,
     echo_node,
 )
-from tuiviewer.net.find import FindQuery, find, validate_date_range
+from tuiviewer.net.find import FindQuery, validate_date_range
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import find
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.services.batches import batched

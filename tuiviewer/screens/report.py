@@ -28,8 +28,7 @@ from textual.widgets import Footer, Header, Label, Static, TextArea
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.retrieve import retrieve_study
-from tuiviewer.net.send import send_files
+from tuiviewer.net.transport import retrieve_study, send_files
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
 from tuiviewer.reports.model import (
     DocumentRef,
@@ -135,6 +134,8 @@ class ReportScreen(Screen[None]):
         """The SR file written last (what "send" sends)."""
         self.last_document: DocumentRef | None = None
         self.sent = False
+        self.offer_send_back = False
+        """Signing a study pushed to us: once the SR is written, offer to send it back."""
         self.original: Report | None = None
         """The final report an addendum is written to (read from its SR)."""
 
@@ -427,6 +428,10 @@ class ReportScreen(Screen[None]):
         self.sent = False
         self._update_status()
         self.notify(f"Report saved as DICOM SR: {path}")
+        if self.offer_send_back:
+            # A study pushed to us: signing offers to send the report back to its sender.
+            self.offer_send_back = False
+            self.action_send()
 
     def action_sign(self) -> None:
         ready = self._ready()
@@ -460,6 +465,7 @@ class ReportScreen(Screen[None]):
             self.notify(exc.message, severity="error")
             return
         self._touch()
+        self.offer_send_back = self.source.node is not None and self.source.node.kind == "inbox"
         self.write_sr(self.report, ctx)
 
     def _confirm(self, question: str, then: Callable[[], None]) -> None:
@@ -531,6 +537,13 @@ class ReportScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="send", description="Send SR")
     def send_sr(self, node: Node, path: Path) -> None:
+        if node.kind == "inbox":
+            # Back to the sender through the queue (F4), which shows it and retries it.
+            label = self.context.patient_name if self.context is not None else ""
+            queue = workstation(self).queue_send_back
+            self.app.call_from_thread(queue, node, path, self.source.study_uid, label)
+            self.app.call_from_thread(self._sent, node, True)
+            return
         try:
             result = send_files(node, [path])
         except TuiviewerError as exc:
@@ -542,7 +555,7 @@ class ReportScreen(Screen[None]):
             return
         self.app.call_from_thread(self._sent, node)
 
-    def _sent(self, node: Node) -> None:
+    def _sent(self, node: Node, queued: bool = False) -> None:
         self.sent = True
         if self.report is not None and self.report.status is ReportStatus.PRELIMINARY:
             # Sent documents are never changed in place: signing now makes a new SR that
@@ -553,7 +566,9 @@ class ReportScreen(Screen[None]):
             self.autosaver.forget(self.source.study_uid)
             self.drafts.discard(self.source.study_uid)
         self._update_status()
-        self.notify(f"Report sent to {node.name}.")
+        self.notify(
+            f"Report queued for {node.name} (F4)." if queued else f"Report sent to {node.name}."
+        )
 
     def action_export(self) -> None:
         if self.report is None or self.context is None:

@@ -32,7 +32,7 @@ from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import QueryLevel, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import StatesFound
-from tuiviewer.net.find import find
+from tuiviewer.net.transport import find
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.batches import BATCH_S, batched
 from tuiviewer.services.jobs import RetrieveJob, job_label
@@ -151,9 +151,13 @@ class WorklistScreen(Screen[None]):
             yield Static("", id="wl-counts")
             yield Static("", id="wl-status")
         with Horizontal(id="wl-main"):
-            yield StudyTable(self.rows, self.states, id="worklist")
+            yield self.study_table()
             yield PriorsPanel(self.states, id="wl-side")
         yield Footer()
+
+    def study_table(self) -> StudyTable:
+        """The table of studies (the Inbox adds columns to it)."""
+        return StudyTable(self.rows, self.states, id="worklist")
 
     def on_mount(self) -> None:
         self.set_interval(self.interval(), self._timer_refresh)

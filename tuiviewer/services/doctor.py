@@ -269,7 +269,7 @@ def _open_files(label: str, folder: Path) -> list[Finding]:
 def _echo_all(nodes: Mapping[str, object], timeout: float) -> dict[str, str]:
     """C-ECHO every node at once with short timeouts; the outcome text per node name."""
     from tuiviewer.config.nodes import Node
-    from tuiviewer.net.echo import echo
+    from tuiviewer.net.transport import echo
 
     def one(node: Node) -> str:
         quick = dataclasses.replace(

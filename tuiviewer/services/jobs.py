@@ -13,14 +13,15 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
+from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.transport import resume_study, retrieve_study
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.store import LocalStore
 
@@ -49,6 +50,9 @@ def _duration(seconds: float) -> str:
 @dataclass
 class RetrieveJob:
     """One retrieve, its progress and its outcome."""
+
+    what: ClassVar[str] = "Retrieve"
+    """What the queue's notifications call this kind of job (a subclass sends instead)."""
 
     node: Node
     study_uid: str
@@ -229,8 +233,16 @@ class JobQueue:
         return [job for job in self.jobs() if job.state == "running"]
 
     def active_for(self, study_uid: str) -> RetrieveJob | None:
-        """The unfinished job retrieving ``study_uid``, if any."""
-        return next((j for j in self.jobs() if j.study_uid == study_uid and not j.finished), None)
+        """The unfinished job retrieving ``study_uid``, if any (a report being sent back for
+        it is no retrieve)."""
+        return next(
+            (
+                j
+                for j in self.jobs()
+                if j.study_uid == study_uid and not j.finished and j.what == RetrieveJob.what
+            ),
+            None,
+        )
 
     def on_change(self, listener: JobListener) -> Callable[[], None]:
         """Call ``listener`` whenever a job progresses or ends; returns the unsubscribe call."""

@@ -17,7 +17,8 @@ from typing import Any
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import QueryLevel
 from tuiviewer.dicom.scanning import InstanceRecord
-from tuiviewer.net.find import FindQuery, find
+from tuiviewer.net.find import FindQuery
+from tuiviewer.net.transport import find
 from tuiviewer.reports.drafts import Draft, DraftStore
 from tuiviewer.reports.model import (
     KeyImage,

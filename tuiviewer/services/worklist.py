@@ -43,8 +43,8 @@ from tuiviewer.net.errors import (
     NetTimeout,
     TlsFailed,
 )
-from tuiviewer.net.find import FindQuery, find
-from tuiviewer.net.retrieve import resume_study
+from tuiviewer.net.find import FindQuery
+from tuiviewer.net.transport import find, resume_study
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus
 from tuiviewer.reports.sr import BASIC_TEXT_SR, ENHANCED_SR, SR_STORAGE_CLASSES

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -79,7 +79,12 @@ class StudyTable(DataTable[Any]):
 
     ``studies`` and ``states`` are the screen's: rows are kept for every study of the last
     answer (also those the state filter hides), states for every study seen (priors too).
+    A subclass adds columns after the study columns: :attr:`EXTRA_COLUMNS` and
+    :meth:`extra_cells`.
     """
+
+    EXTRA_COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """(key, header) of the columns a subclass adds after :data:`STUDY_COLUMNS`."""
 
     def __init__(
         self,
@@ -98,6 +103,12 @@ class StudyTable(DataTable[Any]):
         self.add_column("Report", key="state", width=13)
         for key, label, _ in STUDY_COLUMNS:
             self.add_column(label, key=key)
+        for key, label in self.EXTRA_COLUMNS:
+            self.add_column(label, key=key)
+
+    def extra_cells(self, row: StudyRow) -> tuple[Text, ...]:
+        """The cells of :attr:`EXTRA_COLUMNS` for ``row``."""
+        return ()
 
     def matches(self, uid: str) -> bool:
         """Whether study ``uid`` passes the report-state filter."""
@@ -138,7 +149,12 @@ class StudyTable(DataTable[Any]):
             self._add(self.studies[uid])
 
     def _add(self, row: StudyRow) -> None:
-        self.add_row(state_cell(self.states.get(row.uid)), *study_cells(row), key=row.uid)
+        self.add_row(
+            state_cell(self.states.get(row.uid)),
+            *study_cells(row),
+            *self.extra_cells(row),
+            key=row.uid,
+        )
 
     def ordered(self) -> list[str]:
         """Study UIDs newest first."""
