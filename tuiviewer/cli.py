@@ -61,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=_window, metavar="CENTER,WIDTH", help="window (default: the file's)"
     )
     p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
+    p_render.add_argument(
+        "--plane",
+        choices=("axial", "coronal", "sagittal"),
+        help="reformat the series in FILE (a folder, or a multi-frame file) through this plane",
+    )
+    p_render.add_argument(
+        "--at", type=_point, metavar="X,Y,Z", help="crosshair in patient mm (default: centre)"
+    )
+    p_render.add_argument("--slab", type=float, default=0.0, metavar="MM", help="slab thickness")
+    p_render.add_argument(
+        "--project", choices=("mip", "minip", "mean"), default="mip", help="slab projection"
+    )
 
     p_echo = sub.add_parser("echo", help="C-ECHO a node: is it there and how fast does it answer")
     p_echo.add_argument("node", metavar="NODE", help="node name from nodes.toml, or AET@HOST:PORT")
@@ -176,6 +188,16 @@ def _window(text: str) -> tuple[float, float]:
     if width < 1:
         raise argparse.ArgumentTypeError(f"window width must be at least 1, not {width:g}")
     return center, width
+
+
+def _point(text: str) -> tuple[float, float, float]:
+    try:
+        x, y, z = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not X,Y,Z in mm (e.g. 0,-20.5,110)"
+        ) from None
+    return x, y, z
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -323,6 +345,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tuiviewer.dicom.dump import run_dump
 
         return run_dump(args.files, as_json=args.json, stdout=sys.stdout, stderr=sys.stderr)
+    if args.command == "render" and args.plane is not None:
+        from tuiviewer.render.cli import run_render_plane
+
+        return run_render_plane(
+            args.file,
+            args.output,
+            plane=args.plane,
+            at=args.at,
+            slab=args.slab,
+            projection=args.project,
+            window=args.window,
+            size=args.size,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+        )
     if args.command == "render":
         from tuiviewer.render.cli import run_render
 
