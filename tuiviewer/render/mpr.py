@@ -320,11 +320,14 @@ def _rows_of_slices(volume: Volume, ks: np.ndarray, picker: tuple[Any, ...]) -> 
 
 
 def _blend(a: np.ndarray, b: np.ndarray, f: np.ndarray | float) -> np.ndarray:
+    """``a + (b - a) · f``: exact where ``a == b``, so a uniform region keeps its value."""
     if np.isscalar(f) or np.ndim(f) == 0:
         if float(f) == 0.0:
             return a
-        return a * np.float32(1 - float(f)) + b * np.float32(float(f))
-    return a * (1 - f) + b * f
+        scaled: np.ndarray = a + (b - a) * np.float32(float(f))
+        return scaled
+    blended: np.ndarray = a + (b - a) * f
+    return blended
 
 
 def _layer(
