@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -134,7 +133,9 @@ def peak_rss_child(folder: Path) -> None:
     extract_plane(
         volume, PlaneRequest(Plane.standard("coronal"), at=at, slab=20.0, size=PANE, window=WINDOW)
     )
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not getrusage: ru_maxrss survives fork + exec, so it would report the parent's peak.
+    with open("/proc/self/status", encoding="ascii") as status:
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     print(
         json.dumps(
             {

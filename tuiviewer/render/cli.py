@@ -55,6 +55,16 @@ def _window_function(ds: Dataset) -> VoiFunction:
     return VoiFunction(raw) if raw in VoiFunction.__members__ else VoiFunction.LINEAR
 
 
+def _failed(path: Path, exc: Exception, unexpected: str, stderr: TextIO) -> int:
+    """One line on ``stderr`` for a failure: our message, or ``unexpected`` and the reason."""
+    if isinstance(exc, TuiviewerError):
+        print(f"tuiviewer render: {path.name}: {exc.message}", file=stderr)
+    else:
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        print(f"tuiviewer render: {path.name}: {unexpected} ({reason}).", file=stderr)
+    return 1
+
+
 def run_render(
     path: str | Path,
     out: str | Path,
@@ -92,17 +102,10 @@ def run_render(
             write_png(out, image.pixels)
         except OSError as exc:
             raise RenderError(f"Cannot write {str(out)!r}: {exc.strerror or exc}.") from exc
-    except TuiviewerError as exc:
-        print(f"tuiviewer render: {path.name}: {exc.message}", file=stderr)
-        return 1
     except Exception as exc:  # noqa: BLE001 - a corrupt file must give one line, not a traceback
-        reason = str(exc).strip().rstrip(".") or type(exc).__name__
-        print(
-            f"tuiviewer render: {path.name}: the image cannot be decoded; the file is "
-            f"damaged or unusual ({reason}).",
-            file=stderr,
+        return _failed(
+            path, exc, "the image cannot be decoded; the file is damaged or unusual", stderr
         )
-        return 1
     height, width = image.pixels.shape[:2]
     used = f", window {image.window.center:g}/{image.window.width:g}" if image.window else ""
     print(f"Wrote {out} ({width}x{height} {image.mode}{used}).", file=stdout)
@@ -177,16 +180,8 @@ def run_render_plane(
             write_png(out, image.pixels)
         except OSError as exc:
             raise RenderError(f"Cannot write {str(out)!r}: {exc.strerror or exc}.") from exc
-    except TuiviewerError as exc:
-        print(f"tuiviewer render: {path.name}: {exc.message}", file=stderr)
-        return 1
     except Exception as exc:  # noqa: BLE001 - a corrupt file must give one line, not a traceback
-        reason = str(exc).strip().rstrip(".") or type(exc).__name__
-        print(
-            f"tuiviewer render: {path.name}: the series cannot be reformatted ({reason}).",
-            file=stderr,
-        )
-        return 1
+        return _failed(path, exc, "the series cannot be reformatted", stderr)
     height, width = image.pixels.shape
     x, y, z = image.at
     print(

@@ -326,6 +326,8 @@ def _blend(a: np.ndarray, b: np.ndarray, f: np.ndarray | float) -> np.ndarray:
             return a
         scaled: np.ndarray = a + (b - a) * np.float32(float(f))
         return scaled
+    if not np.any(f):
+        return a  # on the voxels: nothing to interpolate
     blended: np.ndarray = a + (b - a) * f
     return blended
 
@@ -383,12 +385,18 @@ def _reduce(stack: np.ndarray, projection: Projection) -> np.ndarray:
 def _resample(
     volume: Volume, layer: np.ndarray, axes: tuple[str, str], coords: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
-    """Separable linear resampling of ``layer`` (axes ``axes``) at output rows then columns."""
+    """Separable linear resampling of ``layer`` (axes ``axes``) at the output rows and columns,
+    in the order that keeps the intermediate image smaller (a tall coronal of 300 slices is
+    resampled along its 512 columns first)."""
     ay = _axis(volume, axes[0], coords[0])
-    rows = _blend(layer[ay.i0], layer[ay.i1], ay.f[:, None])
-    rows[~ay.valid] = np.nan
     ax = _axis(volume, axes[1], coords[1])
-    out = _blend(rows[:, ax.i0], rows[:, ax.i1], ax.f[None, :])
+    if len(ay.i0) * layer.shape[1] <= layer.shape[0] * len(ax.i0):
+        rows = _blend(layer[ay.i0], layer[ay.i1], ay.f[:, None])
+        out = _blend(rows[:, ax.i0], rows[:, ax.i1], ax.f[None, :])
+    else:
+        cols = _blend(layer[:, ax.i0], layer[:, ax.i1], ax.f[None, :])
+        out = _blend(cols[ay.i0], cols[ay.i1], ay.f[:, None])
+    out[~ay.valid] = np.nan
     out[:, ~ax.valid] = np.nan
     result: np.ndarray = np.ascontiguousarray(out, dtype=np.float32)
     return result

@@ -19,10 +19,10 @@ from pydicom.sr.codedict import codes
 from tuiviewer.reports.model import Code, KeyImage, ReportError
 from tuiviewer.reports.sr import (
     StudyContext,
-    _check_uid,
     _code_item,
     _content,
     _hierarchical,
+    check_reference,
     document_base,
     image_item,
     language_code,
@@ -72,17 +72,9 @@ def build_key_object_selection(
         modality="KO",
         series_number=series_number if series_number is not None else study.next_series_number + 2,
     )
-    for key in unique:
-        for uid, what in (
-            (key.study_uid, "Study Instance UID"),
-            (key.series_uid, "Series Instance UID"),
-            (key.sop_instance_uid, "SOP Instance UID"),
-            (key.sop_class_uid, "SOP Class UID"),
-        ):
-            _check_uid(uid, f"The key image's {what}")
     # Key Object Document Module (C.17.6.2): every referenced instance, of any study.
     ds.CurrentRequestedProcedureEvidenceSequence = _hierarchical(
-        (k.study_uid, k.series_uid, k.sop_class_uid, k.sop_instance_uid) for k in unique
+        check_reference(k, "The key image") for k in unique
     )
     ds.ValueType = "CONTAINER"
     ds.ConceptNameCodeSequence = [_code_item(OF_INTEREST)]

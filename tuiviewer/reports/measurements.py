@@ -47,10 +47,10 @@ from tuiviewer.reports.model import Code, KeyImage, ReportError
 from tuiviewer.reports.sr import (
     COMPREHENSIVE_SR,
     StudyContext,
-    _check_uid,
     _code_item,
     _content,
     _hierarchical,
+    check_reference,
     document_base,
     image_item,
     language_code,
@@ -510,24 +510,9 @@ def build_measurement_report(
     ds.VerificationFlag = "UNVERIFIED"
     ds.PerformedProcedureCodeSequence = []
     keys = list(dict.fromkeys(m.image for m in measurements if m.image is not None))
-    for key in keys:
-        for uid, what in (
-            (key.study_uid, "Study Instance UID"),
-            (key.series_uid, "Series Instance UID"),
-            (key.sop_instance_uid, "SOP Instance UID"),
-            (key.sop_class_uid, "SOP Class UID"),
-        ):
-            _check_uid(uid, f"The measured image's {what}")
-    own = [
-        (k.study_uid, k.series_uid, k.sop_class_uid, k.sop_instance_uid)
-        for k in keys
-        if k.study_uid == ds.StudyInstanceUID
-    ]
-    other = [
-        (k.study_uid, k.series_uid, k.sop_class_uid, k.sop_instance_uid)
-        for k in keys
-        if k.study_uid != ds.StudyInstanceUID
-    ]
+    refs = [check_reference(k, "The measured image") for k in keys]
+    own = [ref for ref in refs if ref[0] == ds.StudyInstanceUID]
+    other = [ref for ref in refs if ref[0] != ds.StudyInstanceUID]
     if own:
         ds.CurrentRequestedProcedureEvidenceSequence = _hierarchical(own)
     if other:

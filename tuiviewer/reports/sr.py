@@ -579,6 +579,22 @@ def with_file_meta(ds: Dataset) -> Dataset:
     return ds
 
 
+def check_reference(key: KeyImage, whose: str) -> tuple[str, str, str, str]:
+    """(study, series, class, instance) of ``key``, every UID validated.
+
+    Raises:
+        ReportError: a UID is invalid; the message starts with ``whose``.
+    """
+    for uid, what in (
+        (key.study_uid, "Study Instance UID"),
+        (key.series_uid, "Series Instance UID"),
+        (key.sop_instance_uid, "SOP Instance UID"),
+        (key.sop_class_uid, "SOP Class UID"),
+    ):
+        _check_uid(uid, f"{whose}'s {what}")
+    return key.study_uid, key.series_uid, key.sop_class_uid, key.sop_instance_uid
+
+
 def build_sr(
     report: Report,
     study: StudyContext,
@@ -648,13 +664,7 @@ def build_sr(
     own_uids = {i.sop_instance_uid for i in study.instances}
     other: list[tuple[str, str, str, str]] = []
     for key in report.key_images:
-        for uid, what in (
-            (key.study_uid, "Study Instance UID"),
-            (key.series_uid, "Series Instance UID"),
-            (key.sop_instance_uid, "SOP Instance UID"),
-            (key.sop_class_uid, "SOP Class UID"),
-        ):
-            _check_uid(uid, f"The key image's {what}")
+        check_reference(key, "The key image")
         ref = (key.study_uid, key.series_uid, key.sop_class_uid, key.sop_instance_uid)
         if key.study_uid == study_uid:
             if key.sop_instance_uid not in own_uids:
