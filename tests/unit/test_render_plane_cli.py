@@ -115,3 +115,13 @@ def test_the_command_line_takes_a_folder_and_a_plane(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert without.returncode == 1 and "add --plane axial, coronal or sagittal" in without.stderr
+
+
+def test_an_enhanced_multiframe_file_is_reformatted_too(tmp_path: Path) -> None:
+    src = imagegen.save(imagegen.enhanced_sphere(frames=20, rows=24, cols=28), tmp_path / "e.dcm")
+    out = tmp_path / "sag.png"
+    rc, stdout, stderr = _run(src, out, plane="sagittal")
+    assert rc == 0, stderr
+    png = np.asarray(Image.open(out))
+    assert png.shape == (20, 24)  # 20 frames of 1 mm, head at the top; 24 rows along y
+    assert "(24x20 L, window 40/400, sagittal" in stdout
