@@ -274,3 +274,15 @@ def test_a_crosshair_outside_the_volume_is_refused() -> None:
     volume, _ = build(slices=10)
     with pytest.raises(VolumeError, match=r"The point \(0.0, 0.0, 500.0\) mm lies outside"):
         plane(volume, "axial", (0.0, 0.0, 500.0))
+
+
+def test_a_slab_between_voxel_layers_interpolates_each_sample(
+    random_volume: tuple[Volume, np.ndarray],
+) -> None:
+    volume, values = random_volume
+    centre = np.add(volume.geometry.voxel_centre(5, 6, 7), volume.geometry.voxel_centre(5, 7, 7))
+    at = tuple(float(c) / 2 for c in centre)  # halfway between rows 6 and 7
+    image = plane(volume, "coronal", at, slab=2.0, projection=Projection.MEAN)  # type: ignore[arg-type]
+    rows = values[::-1].astype(np.float64)
+    expected = (0.5 * rows[:, 5] + rows[:, 6] + rows[:, 7] + 0.5 * rows[:, 8]) / 3
+    np.testing.assert_allclose(image.values, expected, atol=1e-3)
