@@ -286,3 +286,23 @@ def test_a_slab_between_voxel_layers_interpolates_each_sample(
     rows = values[::-1].astype(np.float64)
     expected = (0.5 * rows[:, 5] + rows[:, 6] + rows[:, 7] + 0.5 * rows[:, 8]) / 3
     np.testing.assert_allclose(image.values, expected, atol=1e-3)
+
+
+def test_a_step_recomputes_only_the_plane_it_moves() -> None:
+    volume, _ = build(slices=20, slice_spacing=2.0)
+    at = volume.geometry.centre()
+    first = mpr_planes(volume, at, size=(40, 40))
+    assert first is not None
+    moved = step_crosshair(volume, at, Plane.standard("axial"), 1)
+    second = mpr_planes(volume, moved, size=(40, 40), previous=first)
+    assert second is not None
+    assert second[0].pixels is not first[0].pixels  # the axial image moved
+    assert second[1].pixels is first[1].pixels and second[2].pixels is first[2].pixels
+    assert second[1].at == moved and second[1].crosshair != first[1].crosshair
+    fresh = mpr_planes(volume, moved, size=(40, 40))
+    assert fresh is not None
+    for a, b in zip(second, fresh, strict=True):
+        np.testing.assert_array_equal(a.pixels, b.pixels)
+    other_window = mpr_planes(volume, moved, size=(40, 40), window=Window(0, 100), previous=second)
+    assert other_window is not None
+    assert all(a.pixels is not b.pixels for a, b in zip(other_window, second, strict=True))

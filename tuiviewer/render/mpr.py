@@ -25,7 +25,7 @@ import math
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -223,6 +223,8 @@ class PlaneImage:
     fidelity: Fidelity
     notes: tuple[str, ...] = ()
     mode: str = "L"
+    key: tuple[object, ...] = field(default=(), repr=False, compare=False)
+    """What the pixels depend on (see :func:`mpr_planes`): the same key, the same image."""
 
     @property
     def orientation(self) -> tuple[float, float, float, float, float, float]:
@@ -585,6 +587,28 @@ def _slab_offsets(volume: Volume, plane: Plane, thickness: float) -> np.ndarray:
     return np.arange(-count, count + 1, dtype=np.float64) * step
 
 
+def _key(volume: Volume, request: PlaneRequest, at: np.ndarray) -> tuple[object, ...]:
+    """Everything a plane image depends on. In a pane (``size`` given) the grid is fixed by the
+    volume's section, so the crosshair counts only by its position along the plane normal;
+    at native resolution the grid is aligned on the crosshair, so all of it counts."""
+    along = round(float(at @ np.asarray(request.plane.normal)), 6)
+    where: object = along if request.size is not None else tuple(round(float(c), 6) for c in at)
+    return (
+        id(volume.data),
+        volume.loaded,
+        volume.downsample,
+        request.plane,
+        where,
+        request.slab,
+        request.projection,
+        request.size,
+        request.zoom,
+        request.pan,
+        request.window,
+        request.invert,
+    )
+
+
 def extract_plane(
     volume: Volume, request: PlaneRequest, *, cancel: threading.Event | None = None
 ) -> PlaneImage | None:
@@ -650,6 +674,7 @@ def extract_plane(
         holes=holes,
     )
     return PlaneImage(
+        key=_key(volume, request, at),
         values=values,
         pixels=pixels,
         window=window,
@@ -671,20 +696,29 @@ def mpr_planes(
     slab: float = 0.0,
     projection: Projection = Projection.MIP,
     planes: Sequence[Plane] | None = None,
+    previous: Sequence[PlaneImage] = (),
     cancel: threading.Event | None = None,
 ) -> list[PlaneImage] | None:
     """The three standard planes (or ``planes``) through ``at``: one crosshair step of a
-    three-pane layout. None when cancelled."""
+    three-pane layout. None when cancelled.
+
+    ``previous`` (the images shown now) are reused, with the new crosshair, for the planes the
+    step does not move: stepping the axial pane changes only the axial image, the coronal and
+    sagittal ones just move their crosshair. Their :attr:`PlaneImage.key` decides.
+    """
     chosen = planes or [Plane.standard(n) for n in ("axial", "coronal", "sagittal")]
+    centre = np.asarray(at if at is not None else volume.geometry.centre(), dtype=np.float64)
+    reusable = {image.key: image for image in previous if image.key}
     out = []
     for plane in chosen:
-        image = extract_plane(
-            volume,
-            PlaneRequest(
-                plane=plane, at=at, slab=slab, projection=projection, size=size, window=window
-            ),
-            cancel=cancel,
+        request = PlaneRequest(
+            plane=plane, at=_vec(centre), slab=slab, projection=projection, size=size, window=window
         )
+        same = reusable.get(_key(volume, request, centre))
+        if same is not None:
+            out.append(replace(same, at=_vec(centre)))
+            continue
+        image = extract_plane(volume, request, cancel=cancel)
         if image is None:
             return None
         out.append(image)
