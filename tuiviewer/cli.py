@@ -64,6 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=_window, metavar="CENTER,WIDTH", help="window (default: the file's)"
     )
     p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
+    p_render.add_argument(
+        "--plane",
+        choices=("axial", "coronal", "sagittal"),
+        help="reformat the series in FILE (a folder, or a multi-frame file) through this plane",
+    )
+    p_render.add_argument(
+        "--at", type=_point, metavar="X,Y,Z", help="crosshair in patient mm (default: centre)"
+    )
+    p_render.add_argument("--slab", type=float, default=0.0, metavar="MM", help="slab thickness")
+    p_render.add_argument(
+        "--project", choices=("mip", "minip", "mean"), default="mip", help="slab projection"
+    )
 
     p_echo = sub.add_parser("echo", help="C-ECHO a node: is it there and how fast does it answer")
     p_echo.add_argument(
@@ -193,6 +205,16 @@ def _window(text: str) -> tuple[float, float]:
     if width < 1:
         raise argparse.ArgumentTypeError(f"window width must be at least 1, not {width:g}")
     return center, width
+
+
+def _point(text: str) -> tuple[float, float, float]:
+    try:
+        x, y, z = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not X,Y,Z in mm (e.g. 0,-20.5,110)"
+        ) from None
+    return x, y, z
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -296,3 +296,153 @@ def save(ds: Dataset, path: Path) -> Path:
     """Write ``ds`` as a DICOM file (preamble, file meta) at ``path``; return the path."""
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Volumes whose answer is known: a sphere in patient space
+
+
+def sphere_hu(
+    points: np.ndarray, centre: tuple[float, float, float], radius: float, inside: int, outside: int
+) -> np.ndarray:
+    """HU at patient points ``(..., 3)``: ``inside`` within ``radius`` mm of ``centre``."""
+    distance = np.linalg.norm(np.asarray(points) - np.asarray(centre), axis=-1)
+    return np.where(distance <= radius, inside, outside).astype(np.int64)
+
+
+def _pixel_centres(
+    position: np.ndarray, row: np.ndarray, col: np.ndarray, rows: int, cols: int, spacing: float
+) -> np.ndarray:
+    """Patient position of each pixel centre of a slice (PS3.3 C.7.6.2.1.1), ``(rows, cols, 3)``."""
+    ii, jj = np.mgrid[0:rows, 0:cols]
+    return position + jj[..., None] * spacing * row + ii[..., None] * spacing * col
+
+
+def sphere_series(
+    *,
+    rows: int = 48,
+    cols: int = 48,
+    slices: int = 40,
+    spacing: float = 1.0,
+    slice_spacing: float = 1.0,
+    centre: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    radius: float = 12.0,
+    inside: int = 100,
+    outside: int = -1000,
+    tilt_degrees: float = 0.0,
+    missing: tuple[int, ...] = (),
+    rescales: tuple[tuple[float, float], ...] = ((1.0, -1024.0),),
+    orientation: str = "axial",
+    values: np.ndarray | None = None,
+) -> list[Dataset]:
+    """A CT series imaging a sphere: each pixel is ``inside`` HU when its centre is within
+    ``radius`` of ``centre``, else ``outside`` (no partial volume, so ROI means are exact).
+
+    The volume is centred on the origin. ``tilt_degrees`` tilts the slices about the x axis the
+    way a gantry does (column cosines (0, cos t, sin t), positions stepping along z only), so
+    the stack is sheared. Slices whose index is in ``missing`` are left out. Slice k uses
+    Rescale Slope/Intercept ``rescales[k % len(rescales)]``, stored values chosen so the HU
+    stay the same. ``orientation`` "sagittal" acquires sagittal slices stepping along x.
+    """
+    t = np.radians(tilt_degrees)
+    if orientation == "axial":
+        row, col = np.array([1.0, 0.0, 0.0]), np.array([0.0, np.cos(t), np.sin(t)])
+        # The table moves along z, tilted or not: with a tilt the slices are dz·cos t apart.
+        step = np.array([0.0, 0.0, slice_spacing])
+    elif orientation == "sagittal":
+        row, col = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0])
+        step = np.array([1.0, 0.0, 0.0]) * slice_spacing
+    else:
+        raise ValueError(f"orientation {orientation!r} is not axial or sagittal")
+    start = (
+        -row * spacing * (cols - 1) / 2.0
+        - col * spacing * (rows - 1) / 2.0
+        - step * (slices - 1) / 2.0
+    )
+    study, series, frame_of_reference = generate_uid(), generate_uid(), generate_uid()
+    out = []
+    for k in range(slices):
+        if k in missing:
+            continue
+        position = start + k * step
+        if values is not None:
+            hu = np.asarray(values[k], dtype=np.int64)
+        else:
+            centres = _pixel_centres(position, row, col, rows, cols, spacing)
+            hu = sphere_hu(centres, centre, radius, inside, outside)
+        slope, intercept = rescales[k % len(rescales)]
+        stored = np.rint((hu - intercept) / slope).astype(np.int64)
+        assert np.array_equal(stored * slope + intercept, hu), "pick exact rescales"
+        ds = _base(
+            CT_IMAGE, rows, cols, bits_stored=16, signed=bool(stored.min() < 0), modality="CT"
+        )
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.FrameOfReferenceUID = frame_of_reference
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
+        ds.ImageOrientationPatient = [f"{v:.8f}" for v in (*row, *col)]
+        ds.PixelSpacing = [f"{spacing:g}", f"{spacing:g}"]
+        ds.SliceThickness = "5"  # deliberately wrong: spacing must come from positions
+        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = f"{slope:g}", f"{intercept:g}", "HU"
+        ds.WindowCenter, ds.WindowWidth = "40", "400"
+        _set_pixels(ds, stored, "<i2" if ds.PixelRepresentation else "<u2")
+        out.append(ds)
+    return out
+
+
+def enhanced_sphere(
+    *,
+    rows: int = 40,
+    cols: int = 40,
+    frames: int = 30,
+    spacing: float = 1.0,
+    centre: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    radius: float = 10.0,
+    inside: int = 100,
+    outside: int = -1000,
+) -> Dataset:
+    """An Enhanced CT of a sphere (as :func:`sphere_series`): per-frame Plane Position, shared
+    Plane Orientation and Pixel Measures, and a per-frame Pixel Value Transformation whose
+    slope alternates 1 and 2 (stored values follow), frames stored in reverse z order."""
+    row, col = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    start = np.array([-(cols - 1) / 2.0, -(rows - 1) / 2.0, -(frames - 1) / 2.0]) * spacing
+    ds = _base(ENHANCED_CT, rows, cols, bits_stored=16, signed=True, modality="CT")
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
+    ds.InstanceNumber = 1
+    ds.NumberOfFrames = frames
+    shared = Dataset()
+    measures = Dataset()
+    measures.PixelSpacing = [f"{spacing:g}", f"{spacing:g}"]
+    measures.SliceThickness = f"{spacing:g}"
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = [f"{v:g}" for v in (*row, *col)]
+    voi = Dataset()
+    voi.WindowCenter, voi.WindowWidth = "40", "400"
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PlaneOrientationSequence = Sequence([orientation])
+    shared.FrameVOILUTSequence = Sequence([voi])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    per_frame, stored_frames = [], []
+    for n in range(frames):
+        k = frames - 1 - n  # frames in reverse order of position
+        position = start + np.array([0.0, 0.0, k * spacing])
+        hu = sphere_hu(
+            _pixel_centres(position, row, col, rows, cols, spacing), centre, radius, inside, outside
+        )
+        slope = 1 + n % 2
+        intercept = -1000 if slope == 1 else -2000
+        stored_frames.append((hu - intercept) // slope)
+        assert np.array_equal(stored_frames[-1] * slope + intercept, hu)
+        item = Dataset()
+        plane = Dataset()
+        plane.ImagePositionPatient = [f"{v:g}" for v in position]
+        item.PlanePositionSequence = Sequence([plane])
+        pvt = Dataset()
+        pvt.RescaleSlope, pvt.RescaleIntercept, pvt.RescaleType = str(slope), str(intercept), "HU"
+        item.PixelValueTransformationSequence = Sequence([pvt])
+        per_frame.append(item)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+    _set_pixels(ds, np.stack(stored_frames), "<i2")
+    return ds

@@ -1,4 +1,5 @@
-"""``tuiviewer render FILE -o OUT.png``: the viewer's image, written as a PNG.
+"""``tuiviewer render FILE -o OUT.png``: the viewer's image, written as a PNG; with ``--plane``,
+a reformat of the series in a folder (:func:`run_render_plane`).
 
 The argparse wiring lives in :mod:`tuiviewer.cli`; this module turns its arguments into one
 :func:`tuiviewer.render.pipeline.render` call and every failure into a single line on stderr
@@ -23,6 +24,19 @@ from tuiviewer.render.png import write_png
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """The parsed ``tuiviewer render`` command line."""
+    if args.plane is not None:
+        return run_render_plane(
+            args.file,
+            args.output,
+            plane=args.plane,
+            at=args.at,
+            slab=args.slab,
+            projection=args.project,
+            window=args.window,
+            size=args.size,
+            stdout=stdout,
+            stderr=stderr,
+        )
     return run_render(
         args.file,
         args.output,
@@ -44,7 +58,10 @@ def read_image_dataset(path: Path) -> Dataset:
     if not path.exists():
         raise DicomReadError(f"File {str(path)!r} does not exist.")
     if path.is_dir():
-        raise DicomReadError(f"{str(path)!r} is a folder, not a DICOM file.")
+        raise DicomReadError(
+            f"{str(path)!r} is a folder, not a DICOM file; to reformat the series in it, add "
+            "--plane axial, coronal or sagittal."
+        )
     try:
         return dcmread(path)
     except InvalidDicomError:
@@ -63,6 +80,16 @@ def read_image_dataset(path: Path) -> Dataset:
 def _window_function(ds: Dataset) -> VoiFunction:
     raw = str(ds.get("VOILUTFunction", "") or "").strip().upper()
     return VoiFunction(raw) if raw in VoiFunction.__members__ else VoiFunction.LINEAR
+
+
+def _failed(path: Path, exc: Exception, unexpected: str, stderr: TextIO) -> int:
+    """One line on ``stderr`` for a failure: our message, or ``unexpected`` and the reason."""
+    if isinstance(exc, TuiviewerError):
+        print(f"tuiviewer render: {path.name}: {exc.message}", file=stderr)
+    else:
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        print(f"tuiviewer render: {path.name}: {unexpected} ({reason}).", file=stderr)
+    return 1
 
 
 def run_render(
@@ -102,18 +129,97 @@ def run_render(
             write_png(out, image.pixels)
         except OSError as exc:
             raise RenderError(f"Cannot write {str(out)!r}: {exc.strerror or exc}.") from exc
-    except TuiviewerError as exc:
-        print(f"tuiviewer render: {path.name}: {exc.message}", file=stderr)
-        return 1
     except Exception as exc:  # noqa: BLE001 - a corrupt file must give one line, not a traceback
-        reason = str(exc).strip().rstrip(".") or type(exc).__name__
-        print(
-            f"tuiviewer render: {path.name}: the image cannot be decoded; the file is "
-            f"damaged or unusual ({reason}).",
-            file=stderr,
+        return _failed(
+            path, exc, "the image cannot be decoded; the file is damaged or unusual", stderr
         )
-        return 1
     height, width = image.pixels.shape[:2]
     used = f", window {image.window.center:g}/{image.window.width:g}" if image.window else ""
     print(f"Wrote {out} ({width}x{height} {image.mode}{used}).", file=stdout)
+    return 0
+
+
+def _series_files(path: Path) -> list[Path]:
+    """The image files of the one series in folder (or file) ``path``, header-scanned."""
+    from tuiviewer.dicom.scanning import scan
+
+    records = [r for batch in scan([path]) for r in batch]
+    images = [r for r in records if r.rows and r.columns]
+    if not images:
+        raise RenderError(f"{str(path)!r} holds no DICOM image.")
+    series = {r.series_uid for r in images}
+    if len(series) > 1:
+        raise RenderError(
+            f"{str(path)!r} holds {len(series)} series; give the folder of one series."
+        )
+    return [r.path for r in images]
+
+
+def run_render_plane(
+    path: str | Path,
+    out: str | Path,
+    *,
+    plane: str,
+    at: tuple[float, float, float] | None = None,
+    slab: float = 0.0,
+    projection: str = "mip",
+    window: tuple[float, float] | None = None,
+    size: tuple[int, int] | None = None,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """Render a reformat of the series in folder ``path`` (or of a multi-frame file) to PNG.
+
+    The plane passes through ``at`` (patient mm; default the volume's centre voxel), at the
+    volume's own resolution with square pixels unless ``size`` asks for a box; coronal and
+    sagittal have the patient's head at the top. Slices left out of the volume and gaps are
+    listed on ``stdout`` after the line saying what was written. Returns 0 or 1 like
+    :func:`run_render`.
+    """
+    from tuiviewer.render.mpr import Plane, PlaneRequest, Projection, extract_plane
+    from tuiviewer.render.volume import load_volume
+
+    path, out = Path(path), Path(out)
+    try:
+        if not path.exists():
+            raise DicomReadError(f"{str(path)!r} does not exist.")
+        try:
+            chosen_projection = Projection(projection.lower())
+        except ValueError:
+            raise RenderError(
+                f"Projection {projection!r} is not one of mip, minip, mean."
+            ) from None
+        volume, rejected = load_volume(_series_files(path))
+        chosen = None
+        if window is not None:
+            chosen = Window(float(window[0]), float(window[1]), explanation="command line")
+        request = PlaneRequest(
+            plane=Plane.standard(plane),
+            at=at,
+            slab=slab,
+            projection=chosen_projection,
+            size=size,
+            window=chosen,
+        )
+        image = extract_plane(volume, request)
+        assert image is not None  # no cancel event
+        try:
+            write_png(out, image.pixels)
+        except OSError as exc:
+            raise RenderError(f"Cannot write {str(out)!r}: {exc.strerror or exc}.") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt file must give one line, not a traceback
+        return _failed(path, exc, "the series cannot be reformatted", stderr)
+    height, width = image.pixels.shape
+    x, y, z = image.at
+    print(
+        f"Wrote {out} ({width}x{height} L, window {image.window.center:g}/{image.window.width:g}, "
+        f"{plane} at ({x:.1f}, {y:.1f}, {z:.1f}) mm, {image.pixel_mm:.3g} mm pixels).",
+        file=stdout,
+    )
+    for note in image.notes:
+        print(f"  {note[0].upper()}{note[1:]}.", file=stdout)
+    if rejected:
+        print(f"  {len(rejected)} image(s) left out of the volume:", file=stdout)
+        for item in rejected[:20]:
+            print(f"    {item.reason}", file=stdout)
     return 0

@@ -18,6 +18,8 @@ from pydicom.errors import InvalidDicomError
 from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from tuiviewer.config.nodes import Node, resolve_node
 from tuiviewer.exceptions import ConfigError, TuiviewerError
+from tuiviewer.reports.companions import write_companions
+from tuiviewer.reports.measurements import MeasurementStore
 from tuiviewer.reports.model import ReportStatus, sign
 from tuiviewer.reports.sr.build import write_sr
 from tuiviewer.reports.sr.context import study_context_from_paths
@@ -56,13 +58,16 @@ def run_report_new(
     stderr: TextIO,
     organization: str | None = None,
     nodes: dict[str, Node] | None = None,
+    measurements: MeasurementStore | None = None,
 ) -> int:
     """``tuiviewer report new STUDY --from REPORT.md -o OUT.dcm [--final --reader NAME]
     [--send NODE]``: build a Basic Text SR from Markdown about the study in STUDY (a folder
     or a file of the study), write it, and optionally C-STORE it to NODE.
 
     The document title comes from the template that fits the study's modality and body part,
-    unless the Markdown names one (``# CT Chest Report``).
+    unless the Markdown names one (``# CT Chest Report``). The study's saved measurements
+    (``measurements``, default the data dir's) go beside it as a TID 1500 measurement report
+    and key images as a key object selection (:func:`write_companions`), sent with it.
     """
     name = "tuiviewer report new"
     if final and not (reader or "").strip():
@@ -93,6 +98,9 @@ def run_report_new(
         elif reader:
             report = dataclasses.replace(report, reader=reader.strip(), organization=organization)
         written = write_sr(report, context, Path(out))
+        companions = write_companions(
+            report, context, Path(out), (measurements or MeasurementStore()).load(context.study_uid)
+        )
     except TuiviewerError as exc:
         print(f"{name}: {exc.message}", file=stderr)
         return EXIT_FAILURE
@@ -103,12 +111,14 @@ def run_report_new(
         f"section{'s' if count != 1 else ''}.",
         file=stdout,
     )
+    for path, what in companions:
+        print(f"Wrote {str(path)!r}: {what}.", file=stdout)
     if node is None:
         return EXIT_OK
     from tuiviewer.net.transport import send_files
 
     try:
-        result = send_files(node, [written])
+        result = send_files(node, [written, *(path for path, _ in companions)])
     except TuiviewerError as exc:
         print(f"{name}: the report was written but not sent: {exc.message}", file=stderr)
         return EXIT_FAILURE

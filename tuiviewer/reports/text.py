@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from tuiviewer.reports.measurements import Measurement, measurements_text
 from tuiviewer.reports.model import (
     DIAGNOSTIC_IMAGING_REPORT,
     REPORT_TITLES,
@@ -44,12 +45,15 @@ def _status_line(report: Report) -> str:
     return "Preliminary report, not signed"
 
 
-def to_text(report: Report) -> str:
+def to_text(report: Report, measurements: Sequence[Measurement] = ()) -> str:
     """Plain text: the title, status line, then each non-empty section as an upper-case heading
-    and its text, separated by blank lines; key images are counted at the end."""
+    and its text, separated by blank lines; then the measurements, one line each; key images
+    are counted at the end."""
     parts = [report.title.meaning.upper(), _status_line(report)]
     for section in report.written_sections():
         parts.append(f"{section.kind.title.upper()}\n{section.text}")
+    if measurements:
+        parts.append(f"MEASUREMENTS\n{measurements_text(measurements)}")
     if report.key_images:
         count = len(report.key_images)
         parts.append(f"Key images: {count}")

@@ -40,6 +40,7 @@ from tuiviewer.reports.model import (
     KEY_IMAGE_PURPOSE,
     KEY_IMAGES_HEADING,
     Code,
+    KeyImage,
     Report,
     ReportError,
     ReportStatus,
@@ -95,6 +96,23 @@ def _content(relationship: str, value_type: str, concept: Code) -> Dataset:
     item.RelationshipType = relationship
     item.ValueType = value_type
     item.ConceptNameCodeSequence = [_code_item(concept)]
+    return item
+
+
+def image_item(relationship: str, key: KeyImage, concept: Code | None = None) -> Dataset:
+    """An IMAGE content item referencing ``key`` (and its frame); ``concept`` names its purpose
+    (none in a key object selection)."""
+    item = Dataset()
+    item.RelationshipType = relationship
+    item.ValueType = "IMAGE"
+    if concept is not None:
+        item.ConceptNameCodeSequence = [_code_item(concept)]
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = key.sop_class_uid
+    ref.ReferencedSOPInstanceUID = key.sop_instance_uid
+    if key.frame is not None:
+        ref.ReferencedFrameNumber = key.frame
+    item.ReferencedSOPSequence = [ref]
     return item
 
 
@@ -163,6 +181,86 @@ def _check_uid(value: str, what: str) -> str:
         raise ReportError(exc.message) from exc
 
 
+def document_base(
+    study: StudyContext,
+    *,
+    sop_class_uid: str,
+    series_description: str,
+    now: dt.datetime | None = None,
+    series_uid: str | None = None,
+    sop_instance_uid: str | None = None,
+    modality: str = "SR",
+    series_number: int | None = None,
+) -> Dataset:
+    """The attributes every document tuiviewer writes about ``study`` shares: Patient and
+    General Study copied from the study, a new series and instance, SR/KO Document Series,
+    General Equipment, SOP Common (UTF-8), Content Date/Time. The TID 2000 report, the TID
+    1500 measurement report and the key object selection all start from it.
+
+    Raises:
+        ReportError: the study's UID is invalid.
+    """
+    study_uid = _check_uid(study.study_uid, "Study Instance UID")
+    now = now or dt.datetime.now().astimezone()
+    date, time = _da_tm(now)
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
+    ds.SOPClassUID = sop_class_uid
+    ds.SOPInstanceUID = sop_instance_uid or generate_uid()
+    ds.StudyDate = study.study_date
+    ds.ContentDate = date
+    ds.StudyTime = study.study_time
+    ds.ContentTime = time
+    ds.AccessionNumber = study.accession_number
+    ds.Modality = modality
+    ds.Manufacturer = MANUFACTURER
+    if study.institution_name:
+        ds.InstitutionName = study.institution_name
+    ds.ReferringPhysicianName = study.referring_physician
+    if study.study_description:
+        ds.StudyDescription = study.study_description
+    ds.SeriesDescription = series_description
+    ds.ReferencedPerformedProcedureStepSequence = DicomSequence([])
+    ds.PatientName = study.patient_name
+    ds.PatientID = study.patient_id
+    ds.PatientBirthDate = study.patient_birth_date
+    ds.PatientSex = study.patient_sex
+    ds.SoftwareVersions = __version__
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid or generate_uid()
+    ds.StudyID = study.study_id
+    ds.SeriesNumber = series_number if series_number is not None else study.next_series_number
+    ds.InstanceNumber = 1
+    return ds
+
+
+def with_file_meta(ds: Dataset) -> Dataset:
+    """``ds`` with File Meta (Explicit VR Little Endian) for writing as a Part 10 file."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    return ds
+
+
+def check_reference(key: KeyImage, whose: str) -> tuple[str, str, str, str]:
+    """(study, series, class, instance) of ``key``, every UID validated.
+
+    Raises:
+        ReportError: a UID is invalid; the message starts with ``whose``.
+    """
+    for uid, what in (
+        (key.study_uid, "Study Instance UID"),
+        (key.series_uid, "Series Instance UID"),
+        (key.sop_instance_uid, "SOP Instance UID"),
+        (key.sop_class_uid, "SOP Class UID"),
+    ):
+        _check_uid(uid, f"{whose}'s {what}")
+    return key.study_uid, key.series_uid, key.sop_class_uid, key.sop_instance_uid
+
+
 def build_sr(
     report: Report,
     study: StudyContext,
@@ -188,39 +286,16 @@ def build_sr(
         raise ReportError("The report is empty: write at least one section or mark a key image.")
     if report.status is ReportStatus.FINAL and not (report.reader or "").strip():
         raise ReportError("A final report needs the reader's name; none was given.")
-    study_uid = _check_uid(study.study_uid, "Study Instance UID")
     now = now or dt.datetime.now().astimezone()
-    date, time = _da_tm(now)
-
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
-    ds.SOPClassUID = BASIC_TEXT_SR
-    ds.SOPInstanceUID = sop_instance_uid or generate_uid()
-    ds.StudyDate = study.study_date
-    ds.ContentDate = date
-    ds.StudyTime = study.study_time
-    ds.ContentTime = time
-    ds.AccessionNumber = study.accession_number
-    ds.Modality = "SR"
-    ds.Manufacturer = MANUFACTURER
-    if study.institution_name:
-        ds.InstitutionName = study.institution_name
-    ds.ReferringPhysicianName = study.referring_physician
-    if study.study_description:
-        ds.StudyDescription = study.study_description
-    ds.SeriesDescription = f"{report.title.meaning} ({report.status.value})"
-    ds.ReferencedPerformedProcedureStepSequence = DicomSequence([])
-    ds.PatientName = study.patient_name
-    ds.PatientID = study.patient_id
-    ds.PatientBirthDate = study.patient_birth_date
-    ds.PatientSex = study.patient_sex
-    ds.SoftwareVersions = __version__
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid or generate_uid()
-    ds.StudyID = study.study_id
-    ds.SeriesNumber = study.next_series_number
-    ds.InstanceNumber = 1
+    ds = document_base(
+        study,
+        sop_class_uid=BASIC_TEXT_SR,
+        series_description=f"{report.title.meaning} ({report.status.value})",
+        now=now,
+        series_uid=series_uid,
+        sop_instance_uid=sop_instance_uid,
+    )
+    study_uid = str(ds.StudyInstanceUID)
 
     # SR Document Content Module: the root of TID 2000.
     ds.ValueType = "CONTAINER"
@@ -255,13 +330,7 @@ def build_sr(
     own_uids = {i.sop_instance_uid for i in study.instances}
     other: list[tuple[str, str, str, str]] = []
     for key in report.key_images:
-        for uid, what in (
-            (key.study_uid, "Study Instance UID"),
-            (key.series_uid, "Series Instance UID"),
-            (key.sop_instance_uid, "SOP Instance UID"),
-            (key.sop_class_uid, "SOP Class UID"),
-        ):
-            _check_uid(uid, f"The key image's {what}")
+        check_reference(key, "The key image")
         ref = (key.study_uid, key.series_uid, key.sop_class_uid, key.sop_instance_uid)
         if key.study_uid == study_uid:
             if key.sop_instance_uid not in own_uids:
@@ -278,12 +347,7 @@ def build_sr(
     ds.PreliminaryFlag = "FINAL" if final else "PRELIMINARY"
     ds.ContentSequence = _content_tree(report)
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    return ds
+    return with_file_meta(ds)
 
 
 def _content_tree(report: Report) -> list[Dataset]:
@@ -314,17 +378,9 @@ def _content_tree(report: Report) -> list[Dataset]:
     if report.key_images:
         container = _content("CONTAINS", "CONTAINER", KEY_IMAGES_HEADING)
         container.ContinuityOfContent = "SEPARATE"
-        images = []
-        for key in report.key_images:
-            image = _content("CONTAINS", "IMAGE", KEY_IMAGE_PURPOSE)
-            ref = Dataset()
-            ref.ReferencedSOPClassUID = key.sop_class_uid
-            ref.ReferencedSOPInstanceUID = key.sop_instance_uid
-            if key.frame is not None:
-                ref.ReferencedFrameNumber = key.frame
-            image.ReferencedSOPSequence = [ref]
-            images.append(image)
-        container.ContentSequence = images
+        container.ContentSequence = [
+            image_item("CONTAINS", key, KEY_IMAGE_PURPOSE) for key in report.key_images
+        ]
         items.append(container)
     return items
 

@@ -1,0 +1,241 @@
+"""How fast are reformats and slabs, and how much memory does a 1000-slice volume take?
+
+On a seeded 512² CT series (``wire_bytes.ensure_series``: 2.5 mm slices, σ = 10 HU noise):
+
+* time to build the volume from the files, then to the first coronal plane once it is built
+  (native resolution, and fitted to a pane);
+* p50/p95 of one crosshair step of the axial pane in a three-pane layout at 120×40 cells
+  (10×20-pixel cells: 400×720-pixel boxes), as the viewer does it: the axial plane extracted
+  and windowed, the coronal and sagittal images reused with the crosshair moved
+  (``mpr_planes(previous=...)``); this is the rendering part of the 60 ms three-pane target;
+* the same with all three planes recomputed (a W/L change, an oblique turn);
+* p95 of a 20 mm coronal MIP slab in a pane;
+* peak RSS of a separate process that builds the volume of ``--big`` slices and extracts
+  planes (target ≤ 400 MB for 1000 slices).
+
+Each time is also given as a ratio to the plainest peer, numpy indexing of the same volume
+held as one float32 HU array (what a naive implementation would keep, at 4 bytes a voxel):
+the ratio says what geometry checking, holes and per-slice rescale cost. ``--loaded`` repeats
+the figures with two processes burning both cores (each stops by itself after 10 minutes and is
+ended by this script).
+
+    .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --keep-big /tmp/bench/ct1000
+    .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --keep-big /tmp/bench/ct1000 --loaded
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from wire_bytes import ensure_series  # noqa: E402
+
+from tuiviewer.render.lut import Window, apply_window  # noqa: E402
+from tuiviewer.render.mpr import (  # noqa: E402
+    Plane,
+    PlaneRequest,
+    Projection,
+    extract_plane,
+    mpr_planes,
+    step_crosshair,
+)
+from tuiviewer.render.volume import load_volume  # noqa: E402
+
+PANE = (400, 720)
+WINDOW = Window(40.0, 400.0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def ms(values: list[float]) -> str:
+    v = [t * 1000 for t in values]
+    return f"p50 {statistics.median(v):6.1f} ms  p95 {percentile(v, 0.95):6.1f} ms"
+
+
+def naive_planes(hu: np.ndarray, k: int, i: int, j: int) -> None:
+    """The peer: three numpy slices of a float32 HU array, windowed (no resampling)."""
+    for plane in (hu[k], hu[::-1, i, :], hu[::-1, :, j]):
+        apply_window(plane, WINDOW)
+
+
+def measure(folder: Path, steps: int) -> dict[str, float | str]:
+    paths = sorted(folder.glob("*.dcm"))
+    start = time.perf_counter()
+    volume, _ = load_volume(paths)
+    built = time.perf_counter() - start
+    at = volume.geometry.centre()
+    start = time.perf_counter()
+    first = extract_plane(volume, PlaneRequest(Plane.standard("coronal"), at=at, window=WINDOW))
+    first_native = time.perf_counter() - start
+    start = time.perf_counter()
+    extract_plane(volume, PlaneRequest(Plane.standard("coronal"), at=at, size=PANE, window=WINDOW))
+    first_pane = time.perf_counter() - start
+    assert first is not None
+    axial = Plane.standard("axial")
+    step_times, full_times = [], []
+    shown = mpr_planes(volume, at, size=PANE, window=WINDOW) or []
+    for n in range(steps):
+        at = step_crosshair(volume, at, axial, 1 if n % 40 < 20 else -1)
+        start = time.perf_counter()
+        shown = mpr_planes(volume, at, size=PANE, window=WINDOW, previous=shown) or []
+        step_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        mpr_planes(volume, at, size=PANE, window=WINDOW)
+        full_times.append(time.perf_counter() - start)
+    slab_times = []
+    coronal = Plane.standard("coronal")
+    for n in range(max(steps // 2, 10)):
+        at = step_crosshair(volume, at, coronal, 1 if n % 20 < 10 else -1)
+        request = PlaneRequest(
+            coronal, at=at, size=PANE, slab=20.0, projection=Projection.MIP, window=WINDOW
+        )
+        start = time.perf_counter()
+        extract_plane(volume, request)
+        slab_times.append(time.perf_counter() - start)
+    # The peer holds the same volume as one float32 HU array.
+    hu = np.stack([volume.slice_values(k) for k in range(volume.geometry.slices)])
+    peer = []
+    g = volume.geometry
+    for n in range(steps):
+        k = (g.slices // 2 + n) % g.slices
+        start = time.perf_counter()
+        naive_planes(hu, k, g.rows // 2, g.cols // 2)
+        peer.append(time.perf_counter() - start)
+    return {
+        "slices": g.slices,
+        "build": built,
+        "first_native": first_native,
+        "first_pane": first_pane,
+        "native_size": f"{first.pixels.shape[1]}x{first.pixels.shape[0]}",
+        "step_p50": statistics.median(step_times),
+        "step_p95": percentile(step_times, 0.95),
+        "full_p50": statistics.median(full_times),
+        "full_p95": percentile(full_times, 0.95),
+        "slab_p50": statistics.median(slab_times),
+        "slab_p95": percentile(slab_times, 0.95),
+        "peer_p50": statistics.median(peer),
+        "peer_p95": percentile(peer, 0.95),
+        "bytes": int(volume.data.nbytes),
+        "downsample": volume.downsample,
+    }
+
+
+def peak_rss_child(folder: Path) -> None:
+    """Run in a child: build the volume, extract planes, print the peak RSS as JSON."""
+    volume, _ = load_volume(sorted(folder.glob("*.dcm")))
+    at = volume.geometry.centre()
+    mpr_planes(volume, at, size=PANE, window=WINDOW)
+    mpr_planes(volume, at, window=WINDOW)
+    extract_plane(
+        volume, PlaneRequest(Plane.standard("coronal"), at=at, slab=20.0, size=PANE, window=WINDOW)
+    )
+    # VmHWM, not getrusage: ru_maxrss survives fork + exec, so it would report the parent's peak.
+    with open("/proc/self/status", encoding="ascii") as status:
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(
+        json.dumps(
+            {
+                "peak_mib": peak_kib / 1024,
+                "downsample": volume.downsample,
+                "volume_mib": volume.data.nbytes / 2**20,
+                "slices": volume.geometry.slices,
+            }
+        )
+    )
+
+
+def burners() -> list[subprocess.Popen[bytes]]:
+    code = "import time\nend = time.time() + 600\nwhile time.time() < end: pass\n"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+
+
+def report(label: str, figures: dict[str, float | str], big: dict[str, float] | None) -> None:
+    f = figures
+    print(f"--- {label}: {f['slices']} slices of 512² CT, panes {PANE[0]}x{PANE[1]} px")
+    print(f"volume built from files      {float(f['build']):6.2f} s "
+          f"({float(f['bytes']) / 2**20:.0f} MiB, averaged {f['downsample']}x)")  # fmt: skip
+    print(f"first coronal, native {f['native_size']:>9}  {float(f['first_native']) * 1000:6.1f} ms")
+    print(f"first coronal, pane          {float(f['first_pane']) * 1000:6.1f} ms")
+    step_p95, full_p95, peer_p95 = (float(f[k]) for k in ("step_p95", "full_p95", "peer_p95"))
+    verdict = "ok" if step_p95 <= 0.060 else "over"
+    print(
+        f"axial step, 3 panes          p50 {float(f['step_p50']) * 1000:6.1f} ms  "
+        f"p95 {step_p95 * 1000:6.1f} ms ({verdict} vs the 60 ms three-pane target; coronal and "
+        "sagittal reused)"
+    )
+    verdict = "ok" if full_p95 <= 0.060 else "over"
+    print(
+        f"all 3 planes recomputed      p50 {float(f['full_p50']) * 1000:6.1f} ms  "
+        f"p95 {full_p95 * 1000:6.1f} ms ({verdict}; a W/L change or an oblique turn)"
+    )
+    print(
+        f"  peer: numpy slices of a float32 HU array  p95 {peer_p95 * 1000:6.1f} ms  "
+        f"(ratio all-3/peer {full_p95 / peer_p95:4.1f}×, peer keeps "
+        f"{float(f['bytes']) * 2 * (f['downsample'] ** 2) / 2**20:.0f} MiB)"  # type: ignore[operator]
+    )
+    print(
+        f"coronal MIP 20 mm slab       p50 {float(f['slab_p50']) * 1000:6.1f} ms  "
+        f"p95 {float(f['slab_p95']) * 1000:6.1f} ms"
+    )
+    if big is not None:
+        verdict = "within" if big["peak_mib"] <= 400 else "over"
+        print(
+            f"peak RSS, {big['slices']:.0f} slices       {big['peak_mib']:6.0f} MiB "
+            f"({verdict} the 400 MB target; volume {big['volume_mib']:.0f} MiB, averaged "
+            f"{big['downsample']:.0f}x{big['downsample']:.0f})"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="folder for the 300-slice series (reused)")
+    parser.add_argument("--keep-big", type=Path, help="folder for the 1000-slice series (reused)")
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--big", type=int, default=1000, help="slices for the RSS figure (0: skip)")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--loaded", action="store_true", help="also with both cores busy")
+    parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rss_child is not None:
+        peak_rss_child(args.rss_child)
+        return 0
+    folder = ensure_series(args.keep, args.slices)
+    big_folder = ensure_series(args.keep_big, args.big) if args.big else None
+
+    def big_figure() -> dict[str, float] | None:
+        if big_folder is None:
+            return None
+        done = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(big_folder)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    report("idle", measure(folder, args.steps), big_figure())
+    if args.loaded:
+        procs = burners()
+        try:
+            time.sleep(1.0)
+            report("loaded (2 cores burning)", measure(folder, args.steps), big_figure())
+        finally:
+            for proc in procs:
+                os.kill(proc.pid, 15)
+                proc.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
