@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from tuiviewer.reports.model import Code, KeyImage, ReportError
+from tuiviewer.reports.sr import LANGUAGE
 from tuiviewer.reports.sr.build import (
     _code_item,
     _content,
@@ -37,7 +38,6 @@ OF_INTEREST = Code(codes.DCM.OfInterest.value, "DCM", codes.DCM.OfInterest.meani
 _DESCRIPTION = Code(
     codes.DCM.KeyObjectDescription.value, "DCM", codes.DCM.KeyObjectDescription.meaning
 )
-_LANGUAGE = Code("121049", "DCM", "Language of Content Item and Descendants")
 
 
 def build_key_object_selection(
@@ -84,7 +84,7 @@ def build_key_object_selection(
     template.TemplateIdentifier = "2010"
     ds.ContentTemplateSequence = [template]
     content: list[Dataset] = []
-    language_item = _content("HAS CONCEPT MOD", "CODE", _LANGUAGE)
+    language_item = _content("HAS CONCEPT MOD", "CODE", LANGUAGE)
     language_item.ConceptCodeSequence = [_code_item(language_code(language))]
     content.append(language_item)
     if description.strip():

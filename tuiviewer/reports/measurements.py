@@ -44,7 +44,7 @@ from tuiviewer.dicom.roi import RoiStats
 from tuiviewer.exceptions import SaveError
 from tuiviewer.files import write_atomically
 from tuiviewer.reports.model import Code, KeyImage, ReportError
-from tuiviewer.reports.sr import COMPREHENSIVE_SR
+from tuiviewer.reports.sr import COMPREHENSIVE_SR, LANGUAGE, OBSERVER_TYPE, PERSON, PERSON_NAME
 from tuiviewer.reports.sr.build import (
     _code_item,
     _content,
@@ -112,9 +112,6 @@ _PIXEL_VALUE = Code("PIXVAL", "99TUIVIEWER", "Pixel value")
 #: CID 100 procedures by modality; others are "Imaging procedure".
 _PROCEDURES = {"CT": _code(codes.SCT.ComputedTomography)}
 _IMAGING_PROCEDURE = _code(codes.SCT.ImagingProcedure)
-_OBSERVER_TYPE = Code("121005", "DCM", "Observer Type")
-_PERSON = Code("121006", "DCM", "Person")
-_PERSON_NAME = Code("121008", "DCM", "Person Observer Name")
 
 
 class MeasurementKind(Enum):
@@ -519,15 +516,13 @@ def build_measurement_report(
         ds.PertinentOtherEvidenceSequence = _hierarchical(other)
 
     content: list[Dataset] = []
-    language_item = _content(
-        "HAS CONCEPT MOD", "CODE", Code("121049", "DCM", "Language of Content Item and Descendants")
-    )
+    language_item = _content("HAS CONCEPT MOD", "CODE", LANGUAGE)
     language_item.ConceptCodeSequence = [_code_item(language_code(language))]
     content.append(language_item)
     if observer and observer.strip():
-        kind = _content("HAS OBS CONTEXT", "CODE", _OBSERVER_TYPE)
-        kind.ConceptCodeSequence = [_code_item(_PERSON)]
-        name = _content("HAS OBS CONTEXT", "PNAME", _PERSON_NAME)
+        kind = _content("HAS OBS CONTEXT", "CODE", OBSERVER_TYPE)
+        kind.ConceptCodeSequence = [_code_item(PERSON)]
+        name = _content("HAS OBS CONTEXT", "PNAME", PERSON_NAME)
         name.PersonName = observer.strip()
         content.extend([kind, name])
     procedure = _content("HAS CONCEPT MOD", "CODE", _PROCEDURE_REPORTED)
