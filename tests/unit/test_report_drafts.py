@@ -95,6 +95,37 @@ def test_corrupt_draft_is_reported_with_its_path(tmp_path: Path) -> None:
         store.load(STUDY)
 
 
+def test_start_over_keeps_the_draft_as_a_backup_and_restore_swaps(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path)
+    assert store.keep_previous(STUDY) is None  # nothing to keep
+    store.save(_draft("yesterday's text"))
+    backup = store.keep_previous(STUDY)
+    assert backup == store.previous_path(STUDY) and backup.stat().st_mode & 0o777 == 0o600
+    assert store.load(STUDY) is None and store.has_previous(STUDY)
+    assert store.list() == []  # a backup is not an unfinished draft
+    store.save(_draft("today's text"))
+    restored = store.restore_previous(STUDY)
+    assert restored.report.text_of(SectionKind.FINDINGS) == "yesterday's text"
+    current = store.load(STUDY)
+    assert current is not None and current.report.text_of(SectionKind.FINDINGS) == (
+        "yesterday's text"
+    )
+    # What restore replaced is the backup now, so restoring again swaps back.
+    again = store.restore_previous(STUDY)
+    assert again.report.text_of(SectionKind.FINDINGS) == "today's text"
+    assert [i.study_uid for i in store.list()] == [STUDY]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{STUDY}.json",
+        f"{STUDY}.previous.json",
+    ]
+
+
+def test_restore_without_a_backup_says_so(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path)
+    with pytest.raises(DraftError, match="no earlier draft"):
+        store.restore_previous(STUDY)
+
+
 def test_autosaver_writes_within_the_delay_and_flushes(tmp_path: Path) -> None:
     store = DraftStore(tmp_path)
     saver = Autosaver(store, delay=0.2)

@@ -34,6 +34,8 @@ __all__ = ["Autosaver", "Draft", "DraftInfo", "DraftStore", "default_drafts_dir"
 _LOG = logging.getLogger(__name__)
 _FORMAT_VERSION = 1
 _SUFFIX = ".json"
+_PREVIOUS = ".previous"
+"""``<uid>.previous.json``: the draft replaced by "start over", which the editor can bring back."""
 
 
 def default_drafts_dir() -> Path:
@@ -101,6 +103,64 @@ class DraftStore:
         except InvalidUIDError as exc:
             raise DraftError(f"No draft can be kept for this study: {exc.message}") from exc
         return self.root / f"{uid}{_SUFFIX}"
+
+    def previous_path(self, study_uid: str) -> Path:
+        """The backup of the draft of ``study_uid`` that "start over" replaced."""
+        current = self.path_for(study_uid)
+        return current.with_name(current.stem + _PREVIOUS + _SUFFIX)
+
+    def keep_previous(self, study_uid: str) -> Path | None:
+        """Move the draft of ``study_uid`` aside as its backup, before a fresh report replaces it.
+
+        An older backup is replaced. Returns the backup's path (None when there was no draft).
+
+        Raises:
+            DraftError: invalid UID, or the file cannot be moved (the draft is then unchanged).
+        """
+        current = self.path_for(study_uid)
+        backup = self.previous_path(study_uid)
+        try:
+            os.replace(current, backup)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DraftError(
+                f"Cannot keep the draft {current.name!r} as a backup: {exc.strerror or exc}; "
+                "the draft is unchanged."
+            ) from exc
+        _fsync_dir(self.root)
+        return backup
+
+    def has_previous(self, study_uid: str) -> bool:
+        """True when a replaced draft of ``study_uid`` is kept as a backup."""
+        try:
+            return self.previous_path(study_uid).is_file()
+        except DraftError:
+            return False
+
+    def restore_previous(self, study_uid: str) -> Draft:
+        """Make the backup the draft again, and the draft the backup (so this can be undone).
+
+        Raises:
+            DraftError: there is no backup, it is unreadable, or the files cannot be swapped.
+        """
+        current = self.path_for(study_uid)
+        backup = self.previous_path(study_uid)
+        if not backup.is_file():
+            raise DraftError(f"There is no earlier draft of this study to restore ({backup.name}).")
+        previous = self._parse(backup, self._read(backup))
+        swap = current.with_name(f".{current.name}.swap")
+        try:
+            os.replace(backup, swap)
+            if current.exists():
+                os.replace(current, backup)
+            os.replace(swap, current)
+        except OSError as exc:
+            raise DraftError(
+                f"Cannot restore the earlier draft {backup.name!r}: {exc.strerror or exc}."
+            ) from exc
+        _fsync_dir(self.root)
+        return previous
 
     def save(self, draft: Draft) -> Draft:
         """Write ``draft`` atomically (0600); return it with ``saved_at`` set.
@@ -172,7 +232,9 @@ class DraftStore:
         path = self.path_for(study_uid)
         if not path.exists():
             return None
-        data = self._read(path)
+        return self._parse(path, self._read(path))
+
+    def _parse(self, path: Path, data: dict[str, Any]) -> Draft:
         try:
             report = Report.from_dict(data["report"])
             return Draft(
@@ -199,10 +261,12 @@ class DraftStore:
             return []
         infos: list[DraftInfo] = []
         for path in self.root.glob(f"*{_SUFFIX}"):
-            if path.name.startswith("."):
-                continue
+            if path.name.startswith(".") or path.name.endswith(_PREVIOUS + _SUFFIX):
+                continue  # temporary files and the backups of replaced drafts
             try:
                 data = self._read(path)
+                if self.path_for(str(data["study_uid"])) != path:
+                    raise DraftError(f"Draft {path.name!r} names another study.")
                 infos.append(
                     DraftInfo(
                         study_uid=str(data["study_uid"]),

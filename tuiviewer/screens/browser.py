@@ -411,9 +411,17 @@ class BrowserScreen(Screen[None]):
         if self.loaded is None or self.loaded.path not in self.edited:
             return
         path = self.loaded.path
-        del self.edited[path]
-        self.show_instance(path)
-        self.notify(f"Edits to {path.name} discarded.")
+
+        def confirmed(yes: bool | None) -> None:
+            if yes and path in self.edited:
+                del self.edited[path]
+                self.show_instance(path)
+                self.notify(f"Edits to {path.name} discarded.")
+
+        self.app.push_screen(
+            ConfirmDialog(f"Discard the unsaved edits to {path.name}?", yes="Discard", no="Keep"),
+            confirmed,
+        )
 
     def action_save(self) -> None:
         loaded = self._editable()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import pydicom
@@ -59,9 +60,24 @@ from tuiviewer.reports.templates import (
     load_templates,
 )
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
-from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
+from tuiviewer.screens.dialogs.common import ConfirmDialog, Option, PathDialog, QuestionDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.worklist import patient_studies
+
+
+class DraftChoice(Enum):
+    """The answers to "a draft of this report exists: resume it?" (Esc resumes)."""
+
+    RESUME = "resume"
+    START_OVER = "start over"
+
+
+class FinalChoice(Enum):
+    """The answers to "this study has a final report: write an addendum?" (Esc goes back)."""
+
+    ADDENDUM = "addendum"
+    NEW_REPORT = "new report"
+    BACK = "back"
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,7 @@ class ReportScreen(Screen[None]):
         Binding("ctrl+r", "export", "Export text"),
         Binding("ctrl+b", "copy", "Copy"),
         Binding("ctrl+o", "images", "Images"),
+        Binding("f8", "restore_previous", "Restore the previous draft", show=False),
         Binding("escape", "leave", "Back"),
     ]
 
@@ -251,48 +268,74 @@ class ReportScreen(Screen[None]):
         draft = self.drafts.load(ctx.study_uid)
         fresh = self._new_report(ctx)
         if draft is None and message.finals:
-            final = message.finals[0]
-
-            def addendum(yes: bool | None) -> None:
-                if yes:
-                    try:
-                        self.original = read_sr(final)
-                    except TuiviewerError as exc:
-                        self.notify(exc.message, severity="error")
-                        self._start(fresh)
-                        return
-                    self._start(Report(sections=(Section(SectionKind.ADDENDUM, ""),)))
-                else:
-                    self._start(fresh)
-
-            self.app.push_screen(
-                ConfirmDialog(
-                    "This study already has a final report (shown on the left). A signed report "
-                    "is never changed: write an addendum to it?",
-                    yes="Addendum",
-                    no="New report",
-                ),
-                addendum,
-            )
+            self._ask_addendum(message.finals[0], fresh)
         elif draft is None:
             self._start(fresh)
         elif not draft.report.written_sections():
             # Only key images marked in the viewer so far: the template, with those images.
             self._start(dataclasses.replace(fresh, key_images=draft.report.key_images))
         else:
-            saved = draft.saved_at.strftime("%Y-%m-%d %H:%M") if draft.saved_at else "earlier"
+            self._ask_resume(draft, fresh)
 
-            def answer(resume: bool | None) -> None:
-                self._start(draft.report if resume else fresh)
+    def _ask_addendum(self, final: Path, fresh: Report) -> None:
+        def answer(choice: FinalChoice) -> None:
+            if choice is FinalChoice.BACK:
+                self.app.pop_screen()
+                return
+            if choice is FinalChoice.NEW_REPORT:
+                self._start(fresh)
+                return
+            try:
+                self.original = read_sr(final)
+            except TuiviewerError as exc:
+                self.notify(exc.message, severity="error")
+                self._start(fresh)
+                return
+            self._start(Report(sections=(Section(SectionKind.ADDENDUM, ""),)))
 
-            self.app.push_screen(
-                ConfirmDialog(
-                    f"A draft of this report was saved {saved}. Resume it?",
-                    yes="Resume",
-                    no="Start over",
+        QuestionDialog(
+            "This study already has a final report (shown on the left). A signed report "
+            "is never changed: write an addendum to it?",
+            [
+                Option(FinalChoice.ADDENDUM, "Addendum", key="y", id="yes"),
+                Option(FinalChoice.NEW_REPORT, "New report", key="n", id="new-report"),
+                Option(FinalChoice.BACK, "Back", key="b", id="back"),
+            ],
+            escape=FinalChoice.BACK,
+        ).ask(self.app, answer)
+
+    def _ask_resume(self, draft: Draft, fresh: Report) -> None:
+        """Resume the draft, or start over with the draft kept as the backup (F8 restores it)."""
+        saved = draft.saved_at.strftime("%Y-%m-%d %H:%M") if draft.saved_at else "earlier"
+
+        def answer(choice: DraftChoice) -> None:
+            if choice is DraftChoice.RESUME:
+                self._start(draft.report)
+                return
+            try:
+                self.drafts.keep_previous(draft.study_uid)
+            except TuiviewerError as exc:
+                # Never replace a draft that could not be kept: resume it instead.
+                self.notify(f"{exc.message} The draft is resumed.", severity="error", timeout=15)
+                self._start(draft.report)
+                return
+            self._start(fresh)
+            self.notify("Started over; the earlier draft is kept: F8 brings it back.", timeout=10)
+
+        QuestionDialog(
+            f"A draft of this report was saved {saved}. Resume it?",
+            [
+                Option(DraftChoice.RESUME, "Resume", key="y", id="resume"),
+                Option(
+                    DraftChoice.START_OVER,
+                    "Start over (keep the draft as a backup)",
+                    key="n",
+                    destructive=True,
+                    id="start-over",
                 ),
-                answer,
-            )
+            ],
+            escape=DraftChoice.RESUME,
+        ).ask(self.app, answer)
 
     def _new_report(self, ctx: StudyContext) -> Report:
         try:
@@ -305,19 +348,28 @@ class ReportScreen(Screen[None]):
     def _start(self, report: Report) -> None:
         self.report = report
         container = self.query_one("#sections", VerticalScroll)
-        container.remove_children()
-        kinds = [section.kind for section in report.sections]
-        for kind in SectionKind:
-            if kind in kinds:
-                text = report.text_of(kind)
-                container.mount(Label(kind.title, classes="section-title"))
-                area = TextArea(text, id=f"section-{kind.value}", tab_behavior="focus")
-                area.show_line_numbers = False
-                container.mount(area)
+        container.mount_all(self._section_widgets(report))
         self._update_status()
         first = container.query(TextArea)
         if first:
             first.first().focus()
+
+    @staticmethod
+    def _section_widgets(report: Report) -> list[Label | TextArea]:
+        widgets: list[Label | TextArea] = []
+        kinds = [section.kind for section in report.sections]
+        for kind in SectionKind:
+            if kind in kinds:
+                widgets.append(Label(kind.title, classes="section-title"))
+                widgets.append(
+                    TextArea(
+                        report.text_of(kind),
+                        id=f"section-{kind.value}",
+                        tab_behavior="focus",
+                        show_line_numbers=False,
+                    )
+                )
+        return widgets
 
     # ---- editing ----------------------------------------------------------------------------
     @on(TextArea.Changed)
@@ -391,6 +443,8 @@ class ReportScreen(Screen[None]):
             text.append(" · sent", style="green")
         pending = " · draft saving…" if self.autosaver.pending else " · draft saved"
         text.append(pending, style="dim")
+        if self.context is not None and self.drafts.has_previous(self.context.study_uid):
+            text.append(" · F8: earlier draft", style="dim")
         self.query_one("#report-status", Static).update(text)
 
     # ---- outputs ----------------------------------------------------------------------------
@@ -603,6 +657,34 @@ class ReportScreen(Screen[None]):
             opener(self.source.study_uid, self.source.path)
         else:
             self.notify("The images of this study are not on disk: retrieve them first.")
+
+    def action_restore_previous(self) -> None:
+        """Bring back the draft that "start over" replaced; what is shown becomes the backup."""
+        ctx = self.context
+        if ctx is None or self.report is None:
+            return
+        if not self.drafts.has_previous(ctx.study_uid):
+            self.notify("No earlier draft of this report is kept.")
+            return
+        try:
+            self.autosaver.flush()  # what is on screen must be on disk, to become the backup
+            previous = self.drafts.restore_previous(ctx.study_uid)
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error", timeout=10)
+            return
+        self.call_later(self._replace_report, previous.report)
+        self.notify("The earlier draft is back; the text you had is now the backup (F8 swaps).")
+
+    async def _replace_report(self, report: Report) -> None:
+        """Show ``report`` in place of the one being edited."""
+        container = self.query_one("#sections", VerticalScroll)
+        await container.remove_children()
+        self.report = report
+        await container.mount_all(self._section_widgets(report))
+        areas = container.query(TextArea)
+        if areas:
+            areas.first().focus()
+        self._update_status()
 
     def action_leave(self) -> None:
         self.autosaver.flush()
