@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
@@ -27,6 +27,7 @@ from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.jobs import JobsScreen
+from tuiviewer.screens.keyorder import KeyOrder
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
@@ -81,6 +82,13 @@ class TuiviewerApp(App[None]):
         self.jobs: list[RetrieveJob] = []
         self.export_dir = Path(config.ui.export_dir or Path.home() / "tuiviewer-export")
         self.export_dir = self.export_dir.expanduser()
+        self.key_order = KeyOrder(self, super().on_event)
+        """Keys of one burst go, one at a time, to the focus of their turn."""
+
+    async def on_event(self, event: events.Event) -> None:
+        if await self.key_order.take(event):
+            return
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         self.theme = self.config.ui.theme

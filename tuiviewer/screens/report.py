@@ -62,6 +62,7 @@ from tuiviewer.reports.templates import (
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
 from tuiviewer.screens.dialogs.common import ConfirmDialog, Option, PathDialog, QuestionDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
+from tuiviewer.screens.keyorder import HoldsKeys
 from tuiviewer.worklist import patient_studies
 
 
@@ -108,7 +109,7 @@ def study_header(ctx: StudyContext) -> Text:
     return text
 
 
-class ReportScreen(Screen[None]):
+class ReportScreen(HoldsKeys, Screen[None]):
     """Write, save, sign and send the report of one study."""
 
     CSS_PATH = "report.tcss"
@@ -255,6 +256,7 @@ class ReportScreen(Screen[None]):
     @on(ContextFailed)
     def _context_failed(self, message: ContextFailed) -> None:
         self.query_one("#study-header", Static).update(Text(f"⚠ {message.reason}", style="red"))
+        self.keys_ready_now()
 
     @on(ContextReady)
     def _context_ready(self, message: ContextReady) -> None:
@@ -353,6 +355,7 @@ class ReportScreen(Screen[None]):
         first = container.query(TextArea)
         if first:
             first.first().focus()
+        self.keys_ready_now()
 
     @staticmethod
     def _section_widgets(report: Report) -> list[Label | TextArea]:
