@@ -267,13 +267,28 @@ class TuiviewerApp(App[None]):
                     paths.extend(screen.edited)
         return paths
 
+    def unsaved_reports(self) -> list[ReportScreen]:
+        """Report editors whose text is not on disk and cannot be written now."""
+        return [
+            screen
+            for stack in self._screen_stacks.values()
+            for screen in stack
+            if isinstance(screen, ReportScreen) and screen.unsaved_text()
+        ]
+
     async def action_quit(self) -> None:
         unsaved = self.unsaved()
         running = [job for job in self.jobs if job.state == "running"]
-        if not unsaved and not running:
+        reports = self.unsaved_reports()
+        if not unsaved and not running and not reports:
             self.exit()
             return
         parts = []
+        if reports:
+            parts.append(
+                f"lose the text of {len(reports)} report(s) that could not be saved "
+                "(Esc, then ctrl+r in the editor saves it elsewhere)"
+            )
         if unsaved:
             names = ", ".join(p.name for p in unsaved[:3]) + (" …" if len(unsaved) > 3 else "")
             parts.append(f"lose the unsaved edits to {names}")

@@ -179,7 +179,18 @@ def test_autosaver_reports_write_errors_and_retries(tmp_path: Path) -> None:
     blocked.unlink()
     saver.flush()
     assert DraftStore(blocked).load(STUDY) is not None
-    saver.close()
+    assert saver.close() is None
+
+
+def test_closing_with_a_draft_that_cannot_be_written_returns_the_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "drafts"
+    blocked.write_text("a file where the folder should be")
+    saver = Autosaver(DraftStore(blocked), delay=0.1)
+    saver.touch(_draft("text"))
+    error = saver.close()  # never raises: it runs while a screen or the app goes away
+    assert isinstance(error, DraftError) and str(blocked) in error.message
+    with pytest.raises(DraftError, match="drafts"):
+        DraftStore(blocked).check_writable()
 
 
 # --- a real process, really killed -------------------------------------------------------------

@@ -104,6 +104,22 @@ class DraftStore:
             raise DraftError(f"No draft can be kept for this study: {exc.message}") from exc
         return self.root / f"{uid}{_SUFFIX}"
 
+    def check_writable(self) -> None:
+        """Make sure a draft can be written here now (the folder exists and takes a file).
+
+        Raises:
+            DraftError: saying why not, with the folder.
+        """
+        self._ensure_root()
+        try:
+            fd, name = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=self.root)
+        except OSError as exc:
+            raise DraftError(
+                f"Drafts cannot be saved in {str(self.root)!r}: {exc.strerror or exc}."
+            ) from exc
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
+
     def previous_path(self, study_uid: str) -> Path:
         """The backup of the draft of ``study_uid`` that "start over" replaced."""
         current = self.path_for(study_uid)
@@ -367,15 +383,24 @@ class Autosaver:
                 self._pending = None
                 self._dirty_since = None
 
-    def close(self) -> None:
-        """Flush, then stop the thread. Errors of the last write are raised."""
+    def close(self) -> DraftError | None:
+        """Flush, then stop the thread; the error of that last write, None when all is on disk.
+
+        Never raises: it is called while a screen or the app goes away, where raising would
+        turn a disk problem into a crash (the caller has asked the user about unsaved text).
+        """
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         thread = self._thread
         if thread is not None:
             thread.join(timeout=10)
-        self.flush()
+        try:
+            self.flush()
+        except DraftError as exc:
+            _LOG.error("The last draft could not be written: %s", exc.message)
+            return exc
+        return None
 
     def _write_pending(self, *, raise_errors: bool) -> Draft | None:
         with self._cond:

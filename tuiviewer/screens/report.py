@@ -34,6 +34,7 @@ from tuiviewer.net.send import send_files
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
 from tuiviewer.reports.model import (
     DocumentRef,
+    DraftError,
     KeyImage,
     Report,
     ReportStatus,
@@ -79,6 +80,14 @@ class FinalChoice(Enum):
     ADDENDUM = "addendum"
     NEW_REPORT = "new report"
     BACK = "back"
+
+
+class LeaveChoice(Enum):
+    """Leaving an editor whose draft cannot be saved (Esc stays)."""
+
+    STAY = "stay"
+    SAVE_ELSEWHERE = "save elsewhere"
+    LOSE = "lose"
 
 
 @dataclass(frozen=True)
@@ -147,11 +156,20 @@ class ReportScreen(HoldsKeys, Screen[None]):
             super().__init__()
             self.reason = reason
 
+    class DraftNotSaved(Message):
+        """A draft could not be written (posted from the autosaver's thread)."""
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
     def __init__(self, source: ReportSource, *, drafts: DraftStore | None = None) -> None:
         super().__init__()
         self.source = source
         self.drafts = drafts or DraftStore()
-        self.autosaver = Autosaver(self.drafts, delay=1.0)
+        self.autosaver = Autosaver(self.drafts, delay=1.0, on_error=self._draft_failed)
+        self.save_problem: str | None = None
+        """Why drafts are not being saved right now (shown on a line of its own), or None."""
         self.context: StudyContext | None = None
         self.report: Report | None = None
         self.snippets: dict[str, str] = {}
@@ -173,6 +191,7 @@ class ReportScreen(HoldsKeys, Screen[None]):
                     yield Static("", id="priors")
             with Vertical(id="report-main"):
                 yield Static("", id="report-status")
+                yield Static("", id="draft-warning", markup=False)
                 yield VerticalScroll(id="sections")
         yield Footer()
 
@@ -187,7 +206,42 @@ class ReportScreen(HoldsKeys, Screen[None]):
         self.set_interval(0.5, self._update_status)
 
     def on_unmount(self) -> None:
+        # Never raises: leaving with text that could not be saved was asked about before.
         self.autosaver.close()
+
+    # ---- drafts that cannot be saved --------------------------------------------------------
+    def _draft_failed(self, error: DraftError) -> None:
+        """From the autosaver's thread: post_message is thread-safe."""
+        self.post_message(self.DraftNotSaved(error.message))
+
+    @on(DraftNotSaved)
+    def _not_saved(self, message: DraftNotSaved) -> None:
+        self.save_problem = message.reason
+        self._update_status()
+
+    def _show_save_problem(self) -> None:
+        saver = self.autosaver
+        if saver.last_error is not None:
+            self.save_problem = saver.last_error.message
+        elif saver.last_saved is not None and not saver.pending:
+            self.save_problem = None  # the disk took it again
+        warning = self.query_one("#draft-warning", Static)
+        if self.save_problem is None:
+            warning.display = False
+            return
+        warning.update(
+            f"⚠ The draft is NOT being saved: {self.save_problem} What you type stays in this "
+            "editor and saving is retried every few seconds; ctrl+r saves a copy elsewhere."
+        )
+        warning.display = True
+
+    def unsaved_text(self) -> bool:
+        """True when what is typed here is not on disk and cannot be written now."""
+        try:
+            self.autosaver.flush()
+        except DraftError:
+            return True
+        return False
 
     # ---- study context ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="Study")
@@ -215,6 +269,10 @@ class ReportScreen(HoldsKeys, Screen[None]):
         remote: list[str] = []
         if source.node is not None:
             remote = self._pacs_priors(source.node, context)
+        try:
+            self.drafts.check_writable()
+        except DraftError as exc:
+            self.post_message(self.DraftNotSaved(exc.message))  # said before anything is typed
         self.post_message(self.ContextReady(context, priors, remote, finals))
 
     def _pacs_priors(self, node: Node, context: StudyContext) -> list[str]:
@@ -444,11 +502,15 @@ class ReportScreen(HoldsKeys, Screen[None]):
             text.append(f" · saved {self.last_sr.name}", style="green")
         if self.sent:
             text.append(" · sent", style="green")
-        pending = " · draft saving…" if self.autosaver.pending else " · draft saved"
-        text.append(pending, style="dim")
+        if self.autosaver.pending and self.autosaver.last_error is not None:
+            text.append(" · draft NOT saved", style="bold red")
+        else:
+            pending = " · draft saving…" if self.autosaver.pending else " · draft saved"
+            text.append(pending, style="dim")
         if self.context is not None and self.drafts.has_previous(self.context.study_uid):
             text.append(" · F8: earlier draft", style="dim")
         self.query_one("#report-status", Static).update(text)
+        self._show_save_problem()
 
     # ---- outputs ----------------------------------------------------------------------------
     def _ready(self) -> tuple[Report, StudyContext] | None:
@@ -624,6 +686,10 @@ class ReportScreen(HoldsKeys, Screen[None]):
         self.notify(f"Report sent to {node.name}.")
 
     def action_export(self) -> None:
+        self._export()
+
+    def _export(self, then: Callable[[], None] | None = None) -> None:
+        """Ask where, then write the report as text and Markdown; ``then`` runs once written."""
         if self.report is None or self.context is None:
             return
         export_dir: Path = getattr(self.app, "export_dir", Path.home() / "tuiviewer-export")
@@ -641,9 +707,15 @@ class ReportScreen(HoldsKeys, Screen[None]):
                     target.write_text(text, encoding="utf-8")
                     target.chmod(0o600)
             except OSError as exc:
-                self.notify(f"Could not write {base}: {exc.strerror}", severity="error")
+                self.notify(
+                    f"Could not write {base}: {exc.strerror or exc}. Choose another place.",
+                    severity="error",
+                    timeout=10,
+                )
                 return
             self.notify(f"Wrote {base}.txt and {base}.md")
+            if then is not None:
+                then()
 
         title = "Export as text and Markdown (name without suffix)"
         self.app.push_screen(PathDialog(title, suggestion, allow_overwrite=False), chosen)
@@ -690,8 +762,36 @@ class ReportScreen(HoldsKeys, Screen[None]):
         self._update_status()
 
     def action_leave(self) -> None:
-        self.autosaver.flush()
+        try:
+            self.autosaver.flush()
+        except DraftError as exc:
+            self._ask_before_leaving(exc)
+            return
         self.app.pop_screen()
+
+    def _ask_before_leaving(self, error: DraftError) -> None:
+        """The text is only in memory: stay (Esc), save it elsewhere, or explicitly lose it."""
+
+        def leave() -> None:
+            self.autosaver.forget(self.source.study_uid)
+            self.app.pop_screen()
+
+        def answer(choice: LeaveChoice) -> None:
+            if choice is LeaveChoice.SAVE_ELSEWHERE:
+                self._export(then=leave)
+            elif choice is LeaveChoice.LOSE:
+                leave()
+
+        QuestionDialog(
+            f"The draft could not be saved: {error.message}\n"
+            "What you typed is only in this editor.",
+            [
+                Option(LeaveChoice.STAY, "Stay in the editor", id="stay"),
+                Option(LeaveChoice.SAVE_ELSEWHERE, "Save it elsewhere…", key="s", id="elsewhere"),
+                Option(LeaveChoice.LOSE, "Leave and lose it", key="l", destructive=True, id="lose"),
+            ],
+            escape=LeaveChoice.STAY,
+        ).ask(self.app, answer)
 
 
 def local_reports(folder: Path, limit: int = 20) -> list[tuple[Path, Dataset]]:
