@@ -219,7 +219,15 @@ class TuiviewerApp(App[None]):
                 return
         drafts = DraftStore()
         try:
-            draft = drafts.load(record.study_uid) or Draft(
+            found, damaged = drafts.load_or_set_aside(record.study_uid)
+            if damaged is not None:
+                self.notify(
+                    f"The draft of this study was damaged; it is kept as {damaged.name} and a "
+                    "new one holds the key image.",
+                    severity="warning",
+                    timeout=10,
+                )
+            draft = found or Draft(
                 record.study_uid,
                 Report(sections=()),
                 patient_name=record.patient_name,

@@ -160,3 +160,29 @@ async def test_an_unwritable_drafts_folder_is_said_on_opening_and_the_text_saved
         assert isinstance(app.screen, BrowserScreen)
     assert "Only in memory." in target.with_suffix(".txt").read_text()
     assert "Only in memory." in target.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("damage", [b'{"format": 1, "study_uid": "1.2', b"\x00\xff\xfe garbage"])
+async def test_w_on_a_damaged_draft_opens_a_fresh_editor_and_keeps_the_file(
+    ct_folder: Path, tmp_path: Path, private_user_dirs: Path, damage: bytes
+) -> None:
+    uid = str(pydicom.dcmread(ct_folder / "CT_small.dcm").StudyInstanceUID)
+    drafts = DraftStore()
+    drafts.root.mkdir(parents=True)
+    drafts.path_for(uid).write_bytes(damage)
+    app = app_for(ct_folder, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        # The "unfinished drafts" reminder at start does not trip over it either.
+        await settle(pilot)
+        for attempt in range(2):  # every time, not only the first
+            screen = await open_editor(pilot)
+            notice = screen.query_one("#draft-notice", Static)
+            if attempt == 0:
+                assert notice.display and "damaged" in str(notice.render())
+            assert screen.query_one("#section-findings", TextArea).text == ""
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, BrowserScreen)
+    kept = sorted(drafts.root.glob(f"{uid}.damaged-*.json"))
+    assert len(kept) == 1 and kept[0].read_bytes() == damage
+    assert kept[0].stat().st_mode & 0o777 == 0o600

@@ -265,3 +265,52 @@ def test_sigkill_loses_at_most_the_last_two_seconds(tmp_path: Path) -> None:
 
 def test_sighup_loses_at_most_the_last_two_seconds(tmp_path: Path) -> None:
     _type_then_kill(tmp_path, signal.SIGHUP)
+
+
+# --- damaged drafts ----------------------------------------------------------------------------
+
+
+def _damage(store: DraftStore, how: str) -> None:
+    path = store.path_for(STUDY)
+    if how == "truncated":
+        store.save(_draft("a long findings text"))
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif how == "not a draft":
+        path.write_text(json.dumps({"format": 1, "study_uid": STUDY, "report": "?"}))
+    elif how == "folder":
+        path.mkdir()
+    elif how == "fifo":
+        os.mkfifo(path)  # reading it would block the app for ever
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "not a draft", "folder", "fifo"])
+def test_a_damaged_draft_is_set_aside_and_never_blocks(tmp_path: Path, how: str) -> None:
+    store = DraftStore(tmp_path)
+    store.save(_draft("another study's draft", OTHER))
+    _damage(store, how)
+    assert store.has_draft(STUDY)
+    assert [i.study_uid for i in store.list()] == [OTHER]  # listing skips it, never raises
+    with pytest.raises(DraftError, match=STUDY):
+        store.load(STUDY)
+    draft, aside = store.load_or_set_aside(STUDY)
+    assert draft is None and aside is not None
+    assert aside.name.startswith(f"{STUDY}.damaged-") and aside.name.endswith(".json")
+    if how not in ("folder", "fifo"):
+        assert aside.stat().st_mode & 0o777 == 0o600
+    assert not store.has_draft(STUDY)
+    store.save(_draft("a fresh report"))  # the place is free for a new draft
+    assert [i.study_uid for i in store.list()] == [STUDY, OTHER]
+    assert aside.exists()
+
+
+def test_drafts_with_and_without_a_time_zone_are_listed_together(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path)
+    store.save(_draft("a", STUDY))
+    path = store.path_for(OTHER)
+    data = json.loads(store.path_for(STUDY).read_text())
+    data.update(study_uid=OTHER, saved_at="2020-01-01T08:00:00")
+    path.write_text(json.dumps(data))
+    assert [i.study_uid for i in store.list()] == [STUDY, OTHER]

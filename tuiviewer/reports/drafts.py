@@ -231,6 +231,9 @@ class DraftStore:
         )
 
     def _read(self, path: Path) -> dict[str, Any]:
+        if not path.is_file():
+            # A folder, a FIFO (reading it would block), a dangling link: not a draft.
+            raise DraftError(f"Draft {str(path)!r} cannot be read: it is not a regular file.")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -264,6 +267,38 @@ class DraftStore:
         except (KeyError, TypeError, ValueError, ReportError) as exc:
             raise DraftError(f"Draft {str(path)!r} is corrupt: {exc}.") from exc
 
+    def load_or_set_aside(self, study_uid: str) -> tuple[Draft | None, Path | None]:
+        """The draft of ``study_uid``; a damaged one is renamed aside instead of raising.
+
+        Returns ``(draft, None)``, or ``(None, where_the_damaged_file_went)`` when the file was
+        truncated, not JSON, not a draft or unreadable: it is kept (0600) as
+        ``<uid>.damaged-<timestamp>.json`` for a person to look at, and a fresh draft can be
+        written in its place.
+
+        Raises:
+            DraftError: the UID is invalid, or the damaged file could not be moved aside (then
+                nothing must be written over it).
+        """
+        path = self.path_for(study_uid)
+        if not path.exists() and not path.is_symlink():
+            return None, None
+        try:
+            return self.load(study_uid), None
+        except DraftError as damage:
+            stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S%f")
+            aside = path.with_name(f"{path.stem}.damaged-{stamp}{_SUFFIX}")
+            try:
+                os.replace(path, aside)
+                if aside.is_file() and not aside.is_symlink():
+                    os.chmod(aside, 0o600)
+            except OSError as exc:
+                raise DraftError(
+                    f"{damage.message} It could not be moved aside: {exc.strerror or exc}."
+                ) from exc
+            _fsync_dir(self.root)
+            _LOG.warning("Damaged draft %s moved aside as %s: %s", path.name, aside.name, damage)
+            return None, aside
+
     def has_draft(self, study_uid: str) -> bool:
         """True when a draft is saved for ``study_uid`` (False for an invalid UID)."""
         try:
@@ -276,17 +311,27 @@ class DraftStore:
         if not self.root.is_dir():
             return []
         infos: list[DraftInfo] = []
-        for path in self.root.glob(f"*{_SUFFIX}"):
+        try:
+            paths = sorted(self.root.glob(f"*{_SUFFIX}"))
+        except OSError as exc:
+            _LOG.warning("Cannot list the drafts in %s: %s", self.root, exc)
+            return []
+        for path in paths:
             if path.name.startswith(".") or path.name.endswith(_PREVIOUS + _SUFFIX):
                 continue  # temporary files and the backups of replaced drafts
+            if ".damaged-" in path.name:
+                continue  # set aside by load_or_set_aside
             try:
                 data = self._read(path)
                 if self.path_for(str(data["study_uid"])) != path:
                     raise DraftError(f"Draft {path.name!r} names another study.")
+                saved_at = dt.datetime.fromisoformat(data["saved_at"])
+                if saved_at.tzinfo is None:  # written by hand or by an older version
+                    saved_at = saved_at.astimezone()
                 infos.append(
                     DraftInfo(
                         study_uid=str(data["study_uid"]),
-                        saved_at=dt.datetime.fromisoformat(data["saved_at"]),
+                        saved_at=saved_at,
                         patient_name=str(data.get("patient_name", "")),
                         patient_id=str(data.get("patient_id", "")),
                         accession=str(data.get("accession", "")),

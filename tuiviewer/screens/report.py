@@ -192,6 +192,7 @@ class ReportScreen(HoldsKeys, Screen[None]):
             with Vertical(id="report-main"):
                 yield Static("", id="report-status")
                 yield Static("", id="draft-warning", markup=False)
+                yield Static("", id="draft-notice", markup=False)
                 yield VerticalScroll(id="sections")
         yield Footer()
 
@@ -325,7 +326,16 @@ class ReportScreen(HoldsKeys, Screen[None]):
         if message.remote:
             priors += ["On the PACS:", *message.remote]
         self.query_one("#priors", Static).update("\n\n".join(priors))
-        draft = self.drafts.load(ctx.study_uid)
+        try:
+            draft, damaged = self.drafts.load_or_set_aside(ctx.study_uid)
+        except TuiviewerError as exc:
+            draft, damaged = None, None
+            self._notice(f"⚠ {exc.message} A fresh report is open.")
+        if damaged is not None:
+            self._notice(
+                f"⚠ The saved draft of this report was damaged and could not be read; it is "
+                f"kept as {damaged} and a fresh report is open."
+            )
         fresh = self._new_report(ctx)
         if draft is None and message.finals:
             self._ask_addendum(message.finals[0], fresh)
@@ -396,6 +406,12 @@ class ReportScreen(HoldsKeys, Screen[None]):
             ],
             escape=DraftChoice.RESUME,
         ).ask(self.app, answer)
+
+    def _notice(self, text: str) -> None:
+        """A line that stays above the sections (not a toast that goes away)."""
+        notice = self.query_one("#draft-notice", Static)
+        notice.update(text)
+        notice.display = True
 
     def _new_report(self, ctx: StudyContext) -> Report:
         try:
