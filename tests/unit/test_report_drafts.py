@@ -17,6 +17,7 @@ import pytest
 
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
 from tuiviewer.reports.model import DraftError, Report, Section, SectionKind
+from tuiviewer.store import uid_name
 
 STUDY = "1.2.826.0.1.3680043.8.498.1"
 OTHER = "1.2.826.0.1.3680043.8.498.2"
@@ -67,11 +68,27 @@ def test_failed_rename_leaves_the_old_draft_intact(
 
 
 def test_invalid_study_uid_never_becomes_a_path(tmp_path: Path) -> None:
-    store = DraftStore(tmp_path)
-    with pytest.raises(DraftError, match=r"'\.\./\.\./etc'"):
-        store.save(_draft("x", study="../../etc"))
-    assert list(tmp_path.iterdir()) == []
+    store = DraftStore(tmp_path / "drafts")
+    store.save(_draft("x", study="../../etc"))
+    (saved,) = (tmp_path / "drafts").iterdir()
+    assert saved.name == f"{uid_name('../../etc')}.json"  # a hash, never the raw text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drafts"]
+    loaded = store.load("../../etc")
+    assert loaded is not None and loaded.study_uid == "../../etc"
+    assert [i.study_uid for i in store.list()] == ["../../etc"]
     assert not store.has_draft("../x")
+    with pytest.raises(DraftError, match="empty"):
+        store.save(_draft("x", study=""))
+
+
+def test_a_hex_study_uid_gets_a_draft_of_its_own(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path)
+    hex_uid = "6b8a4c2e9f0d4d7e8b1a2c3d4e5f6a7b"
+    store.save(_draft("hex study", study=hex_uid))
+    store.save(_draft("dotted study", study=STUDY))
+    loaded = store.load(hex_uid)
+    assert loaded is not None and loaded.report.text_of(SectionKind.FINDINGS) == "hex study"
+    assert store.path_for(hex_uid).name.startswith("x-")
 
 
 def test_list_newest_first_and_discard(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Report drafts that survive a crash, a ``kill -9`` or a dropped SSH connection.
 
-One JSON file per study (``<Study Instance UID>.json``) in ``data_dir()/drafts`` (0700), each
+One JSON file per study (``<Study Instance UID>.json``, or ``x-<hash>.json`` for a study whose
+UID is not conformant: :func:`tuiviewer.store.uid_name`) in ``data_dir()/drafts`` (0700), each
 written atomically: a temp file in the same folder, fsync, rename over the old draft, fsync of
 the folder. A crash at any point leaves either the old draft or the new one, never half a file.
 
@@ -27,7 +28,7 @@ from typing import Any
 
 from tuiviewer import locations
 from tuiviewer.reports.model import DraftError, Report, ReportError
-from tuiviewer.store import InvalidUIDError, validate_uid
+from tuiviewer.store import InvalidUIDError, uid_name
 
 __all__ = ["Autosaver", "Draft", "DraftInfo", "DraftStore", "default_drafts_dir"]
 
@@ -96,13 +97,14 @@ class DraftStore:
         """The draft file of ``study_uid``.
 
         Raises:
-            DraftError: ``study_uid`` is not a valid UID (so it never names another path).
+            DraftError: ``study_uid`` is empty or not an identifier (it never names a path
+                itself: see :func:`tuiviewer.store.uid_name`).
         """
         try:
-            uid = validate_uid(study_uid, "Study Instance UID")
+            name = uid_name(study_uid, "Study Instance UID")
         except InvalidUIDError as exc:
             raise DraftError(f"No draft can be kept for this study: {exc.message}") from exc
-        return self.root / f"{uid}{_SUFFIX}"
+        return self.root / f"{name}{_SUFFIX}"
 
     def check_writable(self) -> None:
         """Make sure a draft can be written here now (the folder exists and takes a file).

@@ -56,7 +56,7 @@ from tuiviewer.reports.model import (
     Section,
     SectionKind,
 )
-from tuiviewer.store import InvalidUIDError, validate_uid
+from tuiviewer.store import InvalidUIDError, foreign_uid
 
 __all__ = [
     "BASIC_TEXT_SR",
@@ -226,7 +226,7 @@ def study_context_from_paths(
         )
     study_uid = records[0].study_uid
     try:
-        validate_uid(study_uid, "Study Instance UID")
+        foreign_uid(study_uid, "Study Instance UID")
     except InvalidUIDError as exc:
         raise ReportError(f"Study {str(path)!r} cannot be reported on: {exc.message}") from exc
     images = [r for r in records if not _is_sr_class(r.sop_class_uid)]
@@ -283,7 +283,7 @@ def study_context_from_pacs(
     """
     from tuiviewer.net.find import FindQuery, QueryLevel, find
 
-    study_uid = validate_uid(study_uid, "Study Instance UID")
+    study_uid = foreign_uid(study_uid, "Study Instance UID")
     studies = list(
         find(
             node,
@@ -379,7 +379,7 @@ def find_reports_on_pacs(
     """
     from tuiviewer.net.find import FindQuery, QueryLevel, find
 
-    study_uid = validate_uid(study_uid, "Study Instance UID")
+    study_uid = foreign_uid(study_uid, "Study Instance UID")
     found: list[RemoteReport] = []
     for series in find(
         node,
@@ -492,8 +492,9 @@ def _dt(moment: dt.datetime) -> str:
 
 
 def _check_uid(value: str, what: str) -> str:
+    """A UID the report refers to, quoted as the study has it (even a non-conformant one)."""
     try:
-        return validate_uid(value, what)
+        return foreign_uid(value, what)
     except InvalidUIDError as exc:
         raise ReportError(exc.message) from exc
 
