@@ -239,16 +239,20 @@ def _run_app(
             )
             app.run()
         return 0
-    from tuiviewer.net.demo import DemoPacs, demo_ct, sample_files
+    from tuiviewer.demo import prepare_demo
+    from tuiviewer.net.demo import DemoPacs
 
     pacs = DemoPacs()
     try:
-        print("tuiviewer demo: starting the demo PACS (pynetdicom qrscp)…", file=sys.stderr)
-        node = pacs.start()
-        files = [*sample_files(), demo_ct(lambda text: print(text, file=sys.stderr))]
-        print(f"tuiviewer demo: loading sample studies into {node.address}…", file=sys.stderr)
-        result = pacs.load(files)
-        print(f"tuiviewer demo: {len(result.sent)} instances loaded.", file=sys.stderr)
+        content = prepare_demo(pacs.workdir, progress=lambda text: print(text, file=sys.stderr))
+        print("tuiviewer demo: starting the demo PACS…", file=sys.stderr)
+        node = pacs.start(content.paths, content.overrides)
+        patients = len({study.patient for study in content.studies})
+        print(
+            f"tuiviewer demo: {len(content.studies)} studies of {patients} patients "
+            f"({len(content.paths)} instances) on {node.address}.",
+            file=sys.stderr,
+        )
         with native_stderr_to(log_path):
             app = make_app(
                 config,
@@ -262,6 +266,9 @@ def _run_app(
             app.run()
     except TuiviewerError as exc:
         print(f"tuiviewer demo: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"tuiviewer demo: cannot prepare the demo studies: {exc}", file=sys.stderr)
         return 1
     finally:
         pacs.stop()
