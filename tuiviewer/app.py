@@ -21,17 +21,18 @@ from tuiviewer.graphics import ColorPlan, GraphicsDecision, GraphicsMode
 from tuiviewer.jobs import RetrieveJob
 from tuiviewer.messages import JobFinished
 from tuiviewer.net.nodes import Node, save_nodes
-from tuiviewer.reports.drafts import Draft, DraftStore
+from tuiviewer.reports.drafts import Draft, DraftInfo, DraftStore
 from tuiviewer.reports.model import KeyImage, Report
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
+from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.jobs import JobsScreen
 from tuiviewer.screens.keyorder import KeyOrder
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
-from tuiviewer.screens.viewer import ViewerScreen
+from tuiviewer.screens.viewer import HelpScreen, ViewerScreen
 from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.image_view import prepare_graphics
@@ -50,6 +51,7 @@ class TuiviewerApp(App[None]):
         Binding("f4", "mode('jobs')", "Jobs"),
         Binding("f5", "mode('nodes')", "Nodes"),
         Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
 
@@ -117,9 +119,66 @@ class TuiviewerApp(App[None]):
             more = f" and {len(drafts) - 3} more" if len(drafts) > 3 else ""
             self.call_from_thread(
                 self.notify,
-                f"Unfinished report drafts: {names}{more}. Open the study's report (W) to resume.",
+                f"Unfinished report drafts: {names}{more}. d on the worklist (or ctrl+p, "
+                "Unfinished drafts) lists them and opens one, whatever its date.",
                 timeout=15,
             )
+
+    # ---- drafts and help --------------------------------------------------------------------
+    def action_drafts(self) -> None:
+        """List the unfinished report drafts; the one chosen opens in the report editor."""
+        self.list_drafts()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="drafts", description="Drafts")
+    def list_drafts(self) -> None:
+        self.call_from_thread(self._choose_draft, DraftStore().list())
+
+    def _choose_draft(self, drafts: list[DraftInfo]) -> None:
+        if not drafts:
+            self.notify("No unfinished report drafts.")
+            return
+        labels = [
+            f"{d.saved_at:%Y-%m-%d %H:%M}  {d.patient_name.replace('^', ' ') or '(no name)'}  "
+            f"ID {d.patient_id or '—'}  acc. {d.accession or '—'}"
+            for d in drafts
+        ]
+
+        def chosen(index: int | None) -> None:
+            if index is not None:
+                self._open_draft(drafts[index].study_uid)
+
+        self.push_screen(ChooseDialog("Unfinished report drafts (newest first)", labels), chosen)
+
+    def _open_draft(self, study_uid: str) -> None:
+        """The report editor of a draft's study: from its images if retrieved, else the PACS."""
+        try:
+            folder: Path | None = self.store.study_dir(study_uid)
+        except TuiviewerError:
+            folder = None
+        if folder is not None and not any(folder.rglob("*.dcm")):
+            folder = None
+        node = self.nodes.get(self.default_node or "") or next(iter(self.nodes.values()), None)
+        if folder is None and node is None:
+            self.notify(
+                "This draft's study is neither on disk nor on a configured PACS.", severity="error"
+            )
+            return
+        self.open_report(study_uid, folder, node)
+
+    def action_help(self) -> None:
+        """The keys of the screen on show (each screen's own bindings, then the app's)."""
+        screen = self.screen
+        lines = []
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.system or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            lines.append(f"{self.get_key_display(binding):>14}  {binding.description}")
+        lines.append(f"{'ctrl+p':>14}  Command palette: every action by name")
+        title = f"{screen.sub_title or type(screen).__name__} keys"
+        self.push_screen(HelpScreen("\n".join(lines), title=title))
 
     def action_mode(self, mode: str) -> None:
         if self.current_mode != mode:

@@ -23,6 +23,8 @@ APP_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Local studies", "mode('local')", "Browse the files and studies on this computer"),
     ("Retrieve jobs", "mode('jobs')", "The retrieve queue: progress, cancel, retry"),
     ("Nodes", "mode('nodes')", "Add, edit and test the PACS nodes"),
+    ("Unfinished drafts", "drafts", "Report drafts not signed or sent yet, of any date: open one"),
+    ("Help", "help", "The keys of this screen (?)"),
     ("Quit", "quit", "Leave tuiviewer (asks first if something would be lost)"),
 )
 

@@ -93,19 +93,20 @@ TAGS_DEBOUNCE_S = 0.15
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every viewer key, from the viewer's own bindings."""
+    """Every key of a screen, from its own bindings (the viewer's, or any screen's: ``?``)."""
 
     BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, title: str = "Viewer keys") -> None:
         super().__init__()
         self.text = text
+        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Static("Viewer keys", classes="dialog-title")
+            yield Static(self.title_text, classes="dialog-title", markup=False)
             with VerticalScroll():
-                yield Static(self.text, id="help-text")
+                yield Static(self.text, id="help-text", markup=False)
             yield Static("Esc or ? closes.", classes="dialog-hint")
 
 

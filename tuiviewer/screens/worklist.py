@@ -39,16 +39,18 @@ from tuiviewer.reports.text import sr_to_text
 from tuiviewer.screens.query import STUDY_COLUMNS, study_cells
 from tuiviewer.store import LocalStore
 from tuiviewer.worklist import (
-    DEFAULT_DAYS,
     PACS_DOWN,
     ReportState,
     StudyStatus,
     WorklistQuery,
+    WorklistView,
     find_priors,
     first_image_series,
     images_on_disk,
     is_retrieved,
+    load_view,
     report_states,
+    save_view,
 )
 
 _STATE_STYLES = {
@@ -103,6 +105,7 @@ class WorklistScreen(Screen[None]):
         Binding("p", "focus_priors", "Priors"),
         Binding("slash", "focus_filters", "Filters"),
         Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("d", "app.drafts", "Drafts"),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -175,19 +178,26 @@ class WorklistScreen(Screen[None]):
         self._awaiting: dict[str, RetrieveJob] = {}
         self._priors_for: str | None = None
         self._priors_timer: Timer | None = None
+        self.view = load_view()
+        """The date window and filters of the last launch (config dir, worklist.json)."""
+        self.status_filter = next(
+            (state for label, state in _FILTERS if label.lower() == self.view.status), None
+        )
+        self._view_unsaved_said = False
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        today = dt.date.today()
-        start = today - dt.timedelta(days=DEFAULT_DAYS - 1)
+        start, end = self.view.window()
         with Horizontal(id="wl-filters"):
-            yield Input(f"{start:%Y%m%d}", placeholder="From YYYYMMDD", id="wl-from")
-            yield Input(f"{today:%Y%m%d}", placeholder="To YYYYMMDD", id="wl-to")
-            yield Input(placeholder="Modality", id="wl-modality")
+            yield Input(
+                f"{start:%Y%m%d}" if start else "", placeholder="From YYYYMMDD", id="wl-from"
+            )
+            yield Input(f"{end:%Y%m%d}" if end else "", placeholder="To YYYYMMDD", id="wl-to")
+            yield Input(self.view.modality, placeholder="Modality", id="wl-modality")
             yield Select[str](
                 [(label, label.lower()) for label, _ in _FILTERS],
-                value="all",
+                value=self.view.status,
                 allow_blank=False,
                 id="wl-status-filter",
                 compact=True,
@@ -195,6 +205,7 @@ class WorklistScreen(Screen[None]):
         with Horizontal(id="wl-bar"):
             yield Static("", id="wl-counts")
             yield Static("", id="wl-status")
+        yield Static("", id="wl-empty")
         with Horizontal(id="wl-main"):
             yield DataTable(id="worklist", cursor_type="row", zebra_stripes=True)
             with Vertical(id="wl-side"):
@@ -273,7 +284,27 @@ class WorklistScreen(Screen[None]):
     def _filters_submitted(self) -> None:
         # New criteria: whatever runs belongs to the old ones.
         self.start_refresh()
+        self._remember()
         self.query_one("#worklist", DataTable).focus()
+
+    def _remember(self) -> None:
+        """Keep the date window and filters for the next launch (worklist.json)."""
+        try:
+            query = self.build_query()
+        except ValueError:
+            return  # the status line says what is wrong; the last good view stays
+        select = self.query_one("#wl-status-filter", Select)
+        status = select.value if isinstance(select.value, str) else "all"
+        self.view = WorklistView.of(query.date_from, query.date_to, query.modality, status)
+        try:
+            save_view(self.view)
+        except OSError as exc:
+            if not self._view_unsaved_said:
+                self._view_unsaved_said = True
+                self.notify(
+                    f"The worklist filters cannot be kept for next time: {exc.strerror or exc}.",
+                    severity="warning",
+                )
 
     def start_refresh(self) -> None:
         """Ask the PACS again (cancels a refresh still running)."""
@@ -525,6 +556,40 @@ class WorklistScreen(Screen[None]):
         if pending:
             text.append(f"  ({pending} pending)", style="dim")
         self.query_one("#wl-counts", Static).update(text)
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """An empty list says why and what to do, instead of a blank table."""
+        empty = self.query_one("#wl-empty", Static)
+        table = self.query_one("#worklist", DataTable)
+        node = self.current_node()
+        if table.row_count or node is None or self.refreshed_at is None or self.pacs_error:
+            empty.display = False
+            return
+        if self.rows:
+            state = self.status_filter.value if self.status_filter else "shown"
+            count = len(self.rows)
+            empty.update(
+                f"None of the {count} {'study' if count == 1 else 'studies'} is {state}: "
+                "s shows the next report-state filter (All shows every study)."
+            )
+        else:
+            try:
+                query = self.build_query()
+            except ValueError:
+                return
+            start = f"{query.date_from:%Y-%m-%d}" if query.date_from else "the first study"
+            end = f"{query.date_to:%Y-%m-%d}" if query.date_to else "today"
+            modality = f" with modality {query.modality}" if query.modality else ""
+            empty.update(
+                Text.assemble(
+                    (f"No studies on {node.name} from {start} to {end}{modality}.\n", "bold"),
+                    "Widen the dates: / goes to the From date, Enter asks again.\n"
+                    "F2 searches the whole PACS; F5 picks another PACS (Enter on it).\n"
+                    "Report drafts of any date: d (or ctrl+p, Unfinished drafts).",
+                )
+            )
+        empty.display = True
 
     @on(Select.Changed, "#wl-status-filter")
     def _status_filter_changed(self, event: Select.Changed) -> None:
@@ -533,6 +598,8 @@ class WorklistScreen(Screen[None]):
             (state for label, state in _FILTERS if label.lower() == value), None
         )
         self._rebuild()
+        if value != self.view.status:
+            self._remember()
 
     def action_cycle_status(self) -> None:
         """Next status filter: all → unreported → draft → preliminary → final → all."""
