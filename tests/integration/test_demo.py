@@ -155,3 +155,39 @@ async def test_tuiviewer_demo_opens_on_studies(
         assert table.row_count >= 8
         descriptions = {row.description for row in screen.rows.values()}
         assert {"CT chest without contrast", "Chest radiograph PA", "MR head"} <= descriptions
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+def test_the_real_program_opens_on_studies_in_a_terminal(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """`tuiviewer demo` as a user starts it, in tmux: the first screen lists studies."""
+    import shutil
+    import sys
+
+    from tests.conftest import require_tool
+    from tests.support.tmux import Tmux
+
+    require_tool("tmux", shutil.which("tmux") is not None)
+    env = {
+        "TUIVIEWER_CONFIG_DIR": str(tmp_path / "config"),
+        "TUIVIEWER_DATA_DIR": str(tmp_path / "data"),
+        "TUIVIEWER_LOG_DIR": str(tmp_path / "log"),
+        "TUIVIEWER_CACHE_DIR": str(tmp_path / "cache"),
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+    }
+    tmux = Tmux(env)
+    exports = " ".join(f"{key}={value}" for key, value in env.items())
+    try:
+        tmux.new_session("demo", f"exec env {exports} {sys.executable} -m tuiviewer demo", *size)
+        screen = tmux.wait_for("demo", "studies on demo", timeout=90)
+        assert "0 studies" not in screen
+        assert "Demo Chest" in screen and "Demo Ribs" in screen
+        if size[0] >= 120:
+            # The study with the preliminary report by tuiviewer's SR writer.
+            assert "preliminary" in tmux.wait_for("demo", "preliminary", timeout=30)
+        tmux.keys("demo", "q")
+    finally:
+        tmux.kill_server()
