@@ -168,15 +168,20 @@ class TuiviewerApp(App[None]):
     def action_help(self) -> None:
         """The keys of the screen on show (each screen's own bindings, then the app's)."""
         screen = self.screen
-        lines = []
+        own: list[str] = []
+        widget: list[str] = []
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
             if not binding.description or binding.system or binding.action in seen:
                 continue
             seen.add(binding.action)
-            lines.append(f"{self.get_key_display(binding):>14}  {binding.description}")
-        lines.append(f"{'ctrl+p':>14}  Command palette: every action by name")
+            line = f"{self.get_key_display(binding):>14}  {binding.description}"
+            # The screen's and the app's keys first; Textual's cursor keys of the focus after.
+            mine = type(active.node).__module__.startswith("tuiviewer")
+            (own if mine else widget).append(line)
+        own.append(f"{'ctrl+p':>14}  Command palette: every action by name")
+        lines = own + (["", "In the focused list or box:", *widget] if widget else [])
         title = f"{screen.sub_title or type(screen).__name__} keys"
         self.push_screen(HelpScreen("\n".join(lines), title=title))
 
