@@ -73,3 +73,18 @@ async def burst(pilot: Pilot[None], *keys: str, timeout: float = 10) -> None:
     else:
         raise AssertionError(f"keys still waiting after {timeout} s")
     await pilot.pause()
+
+
+async def on_patient_position(pilot: Pilot[None]) -> BrowserScreen:
+    """Select rtplan.dcm and put the tag tree's cursor on its Patient Position (HFS)."""
+    from tests.functional.test_browser import PATIENT_SETUP_POSITION, select_file
+    from tuiviewer.widgets.tag_tree import TagTree
+
+    await settle(pilot)
+    await select_file(pilot, "rtplan.dcm")
+    screen = browser(pilot)
+    tags = screen.query_one(TagTree)
+    tags.focus()
+    tags.reveal(PATIENT_SETUP_POSITION)
+    await pilot.pause()
+    return screen

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Label, TextArea
 
-from tests.conftest import testdata as sample_file
-from tests.functional.helpers import browser, new_app, settle
+from tests.functional.helpers import new_app, on_patient_position, settle
 from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config import Config
 from tuiviewer.reports.drafts import DraftStore
@@ -23,7 +21,6 @@ from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.screens.nodes import NodeDialog, NodesScreen
 from tuiviewer.screens.report import ReportScreen
 from tuiviewer.store import LocalStore
-from tuiviewer.widgets.tag_tree import TagTree
 
 DRAFT_TEXT = "Draft findings the reader wrote yesterday."
 
@@ -68,14 +65,6 @@ async def test_esc_and_a_stray_enter_give_the_safe_answer(keys: tuple[str, ...])
         await pilot.press(*keys)
         await pilot.pause()
     assert app.answers == ["keep"]
-
-
-@pytest.fixture
-def ct_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "study"
-    folder.mkdir()
-    shutil.copy(sample_file("CT_small.dcm"), folder / "CT_small.dcm")
-    return folder
 
 
 def report_app(folder: Path, tmp_path: Path) -> TuiviewerApp:
@@ -225,17 +214,9 @@ async def test_esc_in_a_form_with_typing_asks_before_discarding(tmp_path: Path) 
 
 
 async def test_revert_asks_and_esc_keeps_the_edits(sample_folder: Path) -> None:
-    from tests.functional.test_browser import PATIENT_SETUP_POSITION, select_file
-
     app = new_app(sample_folder)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await select_file(pilot, "rtplan.dcm")
-        screen = browser(pilot)
-        tags = screen.query_one(TagTree)
-        tags.focus()
-        tags.reveal(PATIENT_SETUP_POSITION)
-        await pilot.pause()
+        screen = await on_patient_position(pilot)
         await pilot.press("e")
         await pilot.pause()
         dialog = app.screen

@@ -7,7 +7,6 @@ regular file stands where the drafts folder should be, so every mkdir and every 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pydicom
 import pytest
 from textual.widgets import Input, Static, TextArea
 
-from tests.conftest import testdata as sample_file
 from tests.functional.helpers import burst, settle
 from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config import Config
@@ -25,14 +23,6 @@ from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog, QuestionDialog
 from tuiviewer.screens.report import ReportScreen
 from tuiviewer.store import LocalStore
-
-
-@pytest.fixture
-def ct_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "study"
-    folder.mkdir()
-    shutil.copy(sample_file("CT_small.dcm"), folder / "CT_small.dcm")
-    return folder
 
 
 def app_for(folder: Path, tmp_path: Path) -> TuiviewerApp:

@@ -6,29 +6,17 @@ first is handled, which is what a terminal delivers when several keys come in on
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input, TextArea
 
-from tests.conftest import testdata as sample_file
-from tests.functional.helpers import browser, burst, new_app, settle
+from tests.functional.helpers import browser, burst, new_app, on_patient_position, settle
 from tuiviewer.app import make_app
 from tuiviewer.config import Config
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.report import ReportScreen
 from tuiviewer.store import LocalStore
-from tuiviewer.widgets.tag_tree import TagTree
-
-
-@pytest.fixture
-def ct_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "study"
-    folder.mkdir()
-    shutil.copy(sample_file("CT_small.dcm"), folder / "CT_small.dcm")
-    return folder
 
 
 def sections(screen: ReportScreen) -> list[str]:
@@ -77,17 +65,9 @@ async def test_keys_typed_right_after_w_go_into_the_editor(ct_folder: Path, tmp_
 
 
 async def test_keys_typed_right_after_e_go_into_the_edit_dialog(sample_folder: Path) -> None:
-    from tests.functional.test_browser import PATIENT_SETUP_POSITION, select_file
-
     app = new_app(sample_folder)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await select_file(pilot, "rtplan.dcm")
-        screen = browser(pilot)
-        tags = screen.query_one(TagTree)
-        tags.focus()
-        tags.reveal(PATIENT_SETUP_POSITION)
-        await pilot.pause()
+        screen = await on_patient_position(pilot)
         await burst(pilot, "e", "ctrl+u", *"HFP", "enter")
         assert isinstance(app.screen, BrowserScreen)
         loaded = screen.loaded

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pydicom
-import pytest
 from pydicom.dataset import Dataset
 from textual.widgets import Input, TextArea
 
-from tests.conftest import testdata as sample_file
 from tests.functional.helpers import settle
 from tests.support.orthanc import Orthanc, c_find
 from tuiviewer.app import TuiviewerApp, make_app
@@ -28,14 +25,6 @@ from tuiviewer.screens.report import ReportScreen
 from tuiviewer.store import LocalStore
 
 FINDINGS = "Kein Herdbefund. Légère atélectasie. Очаговых изменений нет."
-
-
-@pytest.fixture
-def ct_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "study"
-    folder.mkdir()
-    shutil.copy(sample_file("CT_small.dcm"), folder / "CT_small.dcm")
-    return folder
 
 
 def app_for(folder: Path, store_root: Path, node: Node | None = None) -> TuiviewerApp:

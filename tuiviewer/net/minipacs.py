@@ -366,14 +366,7 @@ class MiniPacs:
         yield _SUCCESS, None
 
     def _on_get(self, event: Any) -> Iterator[Any]:
-        try:
-            instances = self.select(event.identifier)
-        except ValueError as exc:
-            _LOG.info("C-GET refused: %s", exc)
-            yield 0
-            yield _IDENTIFIER_MISMATCH, None
-            return
-        yield from self._send(event, instances)
+        yield from self._retrieve(event, move=False)
 
     def _on_move(self, event: Any) -> Iterator[Any]:
         destination = self.destinations.get(str(event.move_destination).strip())
@@ -381,14 +374,17 @@ class MiniPacs:
             yield None, None  # pynetdicom answers 0xA801, Move Destination unknown
             return
         yield destination
+        yield from self._retrieve(event, move=True)
+
+    def _retrieve(self, event: Any, *, move: bool) -> Iterator[Any]:
         try:
             instances = self.select(event.identifier)
         except ValueError as exc:
-            _LOG.info("C-MOVE refused: %s", exc)
+            _LOG.info("%s refused: %s", "C-MOVE" if move else "C-GET", exc)
             yield 0
             yield _IDENTIFIER_MISMATCH, None
             return
-        yield from self._send(event, instances, move=True)
+        yield from self._send(event, instances, move=move)
 
     def _on_store(self, event: Any) -> int:
         ds = event.dataset

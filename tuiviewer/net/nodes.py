@@ -7,7 +7,6 @@ TLS. Anywhere a node is asked for, ``AET@HOST:PORT`` works too (:func:`resolve_n
 from __future__ import annotations
 
 import math
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -323,18 +322,7 @@ def save_nodes(nodes: Mapping[str, Node], path: Path | None = None) -> Path:
     for name, node in nodes.items():
         if name != node.name:
             raise ValueError(f"Node {node.name!r} is filed under a different name {name!r}.")
-    text = dumps_nodes(nodes)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return locations.write_private(path, dumps_nodes(nodes))
 
 
 # --- AET@HOST:PORT ------------------------------------------------------------------------------
