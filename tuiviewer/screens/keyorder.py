@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from textual import events
-from textual.app import App
+from textual.app import App, ScreenError
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
@@ -102,6 +102,10 @@ class KeyOrder:
         """Called by the App for every event; True when ``event`` is a key it now owns."""
         if not isinstance(event, events.Key | events.Paste) or event.is_forwarded:
             return False
+        try:
+            _ = self.app.screen
+        except ScreenError:
+            return False  # starting or closing: Textual's own handling
         self._held.append(_Held(event))
         await self._pump()
         return True
