@@ -522,7 +522,9 @@ class BrowserScreen(Screen[None]):
     def action_report(self) -> None:
         """Write the report of the study under the cursor."""
         tree = self.query_one(StudyTree)
-        node: TreeNode[StudyRef] | None = tree.cursor_node
+        # Right after a scan the cursor is placed on the next refresh: a W typed before that
+        # is for the study on show, the first one.
+        node: TreeNode[StudyRef] | None = tree.cursor_node or tree.first_instance_node()
         records = tree.stack_records(node) if node is not None else []
         opener = getattr(self.app, "open_report", None)
         if not records or opener is None:
