@@ -45,6 +45,15 @@ def sample_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def ct_folder(tmp_path: Path) -> Path:
+    """A study folder holding pydicom's CT_small.dcm alone."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(testdata("CT_small.dcm"), folder / "CT_small.dcm")
+    return folder
+
+
 def require_tool(name: str, found: bool) -> None:
     """Skip a test whose real tool is missing here; on CI (CI=true) that is a failure instead,
     since scripts/test installs every tool and a silent skip would hide a broken set-up."""

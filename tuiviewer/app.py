@@ -1,5 +1,6 @@
 """The Textual application: theme, global bindings, the six modes, the listener toggle,
-telling how jobs end, and quitting without losing work.
+telling how jobs end, the keys of a burst in order (:mod:`tuiviewer.screens.keyorder`), every
+screen's keys (?), the unfinished drafts (d), and quitting without losing work.
 
 Modes keep each screen's state while the user moves between them: the worklist (F1), the PACS
 query (F2), the local browser (F3), the job queue (F4), the node manager (F5) and the Inbox of
@@ -9,9 +10,10 @@ screen uses are in :class:`~tuiviewer.workstation.Workstation`.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
@@ -20,13 +22,18 @@ from tuiviewer.config.settings import Config
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import ColorPlan, GraphicsMode
 from tuiviewer.messages import JobFinished
+from tuiviewer.reports.drafts import DraftInfo
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
+from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.common import ConfirmDialog
+from tuiviewer.screens.dialogs.help import HelpScreen
 from tuiviewer.screens.inbox import InboxScreen
 from tuiviewer.screens.jobs import JobsScreen
+from tuiviewer.screens.keyorder import KeyOrder
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
+from tuiviewer.screens.report import ReportScreen
 from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.image_view import prepare_graphics
@@ -48,8 +55,19 @@ class TuiviewerApp(Workstation):
         Binding("f6", "mode('inbox')", "Inbox"),
         Binding("f7", "toggle_listener", "Listener"),
         Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
+
+    @cached_property
+    def key_order(self) -> KeyOrder:
+        """Keys of one burst go, one at a time, to the focus of their turn."""
+        return KeyOrder(self, super().on_event)
+
+    async def on_event(self, event: events.Event) -> None:
+        if await self.key_order.take(event):
+            return
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         self.theme = self.config.ui.theme
@@ -79,9 +97,71 @@ class TuiviewerApp(Workstation):
             more = f" and {len(drafts) - 3} more" if len(drafts) > 3 else ""
             self.call_from_thread(
                 self.notify,
-                f"Unfinished report drafts: {names}{more}. Open the study's report (W) to resume.",
+                f"Unfinished report drafts: {names}{more}. d on the worklist (or ctrl+p, "
+                "Unfinished drafts) lists them and opens one, whatever its date.",
                 timeout=15,
             )
+
+    # ---- drafts and help --------------------------------------------------------------------
+    def action_drafts(self) -> None:
+        """List the unfinished report drafts; the one chosen opens in the report editor."""
+        self.list_drafts()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="drafts", description="Drafts")
+    def list_drafts(self) -> None:
+        self.call_from_thread(self._choose_draft, self.drafts.list())
+
+    def _choose_draft(self, drafts: list[DraftInfo]) -> None:
+        if not drafts:
+            self.notify("No unfinished report drafts.")
+            return
+        labels = [
+            f"{d.saved_at:%Y-%m-%d %H:%M}  {d.patient_name.replace('^', ' ') or '(no name)'}  "
+            f"ID {d.patient_id or '—'}  acc. {d.accession or '—'}"
+            for d in drafts
+        ]
+
+        def chosen(index: int | None) -> None:
+            if index is not None:
+                self._open_draft(drafts[index].study_uid)
+
+        self.push_screen(ChooseDialog("Unfinished report drafts (newest first)", labels), chosen)
+
+    def _open_draft(self, study_uid: str) -> None:
+        """The report editor of a draft's study: from its images if retrieved, else the PACS."""
+        try:
+            folder: Path | None = self.store.study_dir(study_uid)
+        except TuiviewerError:
+            folder = None
+        if folder is not None and not any(folder.rglob("*.dcm")):
+            folder = None
+        node = self.current_node()
+        if folder is None and node is None:
+            self.notify(
+                "This draft's study is neither on disk nor on a configured PACS.", severity="error"
+            )
+            return
+        self.open_report(study_uid, folder, node)
+
+    def action_help(self) -> None:
+        """The keys of the screen on show (each screen's own bindings, then the app's)."""
+        screen = self.screen
+        own: list[str] = []
+        widget: list[str] = []
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.system or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            line = f"{self.get_key_display(binding):>14}  {binding.description}"
+            # The screen's and the app's keys first; Textual's cursor keys of the focus after.
+            mine = type(active.node).__module__.startswith("tuiviewer")
+            (own if mine else widget).append(line)
+        own.append(f"{'ctrl+p':>14}  Command palette: every action by name")
+        lines = own + (["", "In the focused list or box:", *widget] if widget else [])
+        title = f"{screen.sub_title or type(screen).__name__} keys"
+        self.push_screen(HelpScreen("\n".join(lines), title=title))
 
     def action_mode(self, mode: str) -> None:
         if self.current_mode != mode:
@@ -130,14 +210,29 @@ class TuiviewerApp(Workstation):
                     paths.extend(screen.edited)
         return paths
 
+    def unsaved_reports(self) -> list[ReportScreen]:
+        """Report editors whose text is not on disk and cannot be written now."""
+        return [
+            screen
+            for stack in self._screen_stacks.values()
+            for screen in stack
+            if isinstance(screen, ReportScreen) and screen.unsaved_text()
+        ]
+
     async def action_quit(self) -> None:
         unsaved = self.unsaved()
         running = self.queue.running()
-        if not unsaved and not running:
+        reports = self.unsaved_reports()
+        if not unsaved and not running and not reports:
             self.stop_listener()
             self.exit()
             return
         parts = []
+        if reports:
+            parts.append(
+                f"lose the text of {len(reports)} report(s) that could not be saved "
+                "(Esc, then ctrl+r in the editor saves it elsewhere)"
+            )
         if unsaved:
             names = ", ".join(p.name for p in unsaved[:3]) + (" …" if len(unsaved) > 3 else "")
             parts.append(f"lose the unsaved edits to {names}")

@@ -1,7 +1,8 @@
 """Writing files so that a crash, a kill or a full disk never leaves half a file: one atomic
 writer (temp file beside the destination, fsync, rename, fsync of the folder) for every file
-tuiviewer writes whole (saved DICOM files, SR documents, the UID map, nodes.toml), and one
-appender for the journals that grow a line at a time (received studies, reports sent back)."""
+tuiviewer writes whole (saved DICOM files, SR documents, the UID map, nodes.toml, worklist.json,
+report drafts), and one appender for the journals that grow a line at a time (received studies,
+reports sent back)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,20 @@ def write_atomically(
         temp.unlink(missing_ok=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SaveError(f"Could not write {dest.name!r}: {reason}.") from exc
+
+
+def write_private(dest: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``dest`` with :func:`write_atomically`, replacing it, readable
+    by the owner only (0600) whatever the mode of the file it replaces: the one writer of
+    nodes.toml, worklist.json and report drafts.
+
+    Raises:
+        SaveError: the folder is missing or the write failed; ``dest`` is left as it was.
+    """
+    write_atomically(
+        dest, lambda handle: handle.write(text.encode("utf-8")), overwrite=True, mode=0o600
+    )
+    return dest
 
 
 def append_line(path: Path, line: str) -> None:

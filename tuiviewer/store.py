@@ -1,15 +1,18 @@
 """The local study store: retrieved instances kept on disk, private to the user, bounded in size.
 
 Instances fetched by C-GET/C-MOVE are patient data at rest, often on a shared server. This module
-decides where they live (``<root>/<study>/<series>/<sop>.dcm``), refuses any UID that is not a
-PS3.5 §9.1 UID before it becomes a path component, keeps every directory 0700 and every file 0600
-whatever the umask, writes through a temporary file and an atomic rename so a crash never leaves
-a half-written instance under its final name, and bounds the store with least-recently-used
-eviction and an explicit ``tuiviewer purge`` (:mod:`tuiviewer.commands.purge`).
+decides where they live (``<root>/<study>/<series>/<sop>.dcm``), never lets raw text from a
+peer become a path component (a PS3.5 §9.1 UID is used as it is; anything else a PACS may
+hold, such as hex strings or over-long values, by a hash: :func:`uid_name`), keeps every
+directory 0700 and every file 0600 whatever the umask, writes through a temporary file and an
+atomic rename so a crash never leaves a half-written instance under its final name, and bounds
+the store with least-recently-used eviction and an explicit ``tuiviewer purge``
+(:mod:`tuiviewer.commands.purge`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -37,6 +40,10 @@ TEMP_SUFFIX = ".tmp"
 # instance file, and a listing of UIDs skips them without extra rules.
 ACCESS_MARKER = ".last-access"
 MAX_UID_LENGTH = 64
+MAX_FOREIGN_UID_LENGTH = 1024
+"""Longer values are not identifiers at all: refused even hashed."""
+HASHED_PREFIX = "x-"
+_HASHED_NAME = re.compile(r"x-[0-9a-f]{32}")
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -92,12 +99,60 @@ def validate_uid(uid: str, what: str = "UID") -> str:
     return str(uid)
 
 
+def uid_name(uid: str, what: str = "UID") -> str:
+    """The file or folder name for ``uid``: never raw text from a peer.
+
+    A valid DICOM UID (:func:`validate_uid`) is its own name, as before. A PACS can also hold
+    non-conformant ones (hex strings, letters, over-long values) that a workstation must still
+    retrieve, show and report on, as getscu does: those are named ``x-`` and the first 32 hex
+    digits of the SHA-256 of their UTF-8 text. A valid UID never starts with ``x``, so the two
+    kinds cannot collide. Trailing NUL and space padding is not part of the value.
+
+    :raises InvalidUIDError: the value is empty, not a string, or longer than
+        :data:`MAX_FOREIGN_UID_LENGTH` characters.
+    """
+    if not isinstance(uid, str):
+        raise InvalidUIDError(f"{what} {uid!r} is not a DICOM UID: it is not a string.")
+    text = uid.rstrip("\x00 ")
+    if not text:
+        raise InvalidUIDError(f"{what} {uid!r} is empty.")
+    try:
+        return validate_uid(text, what)
+    except InvalidUIDError:
+        pass
+    if len(text) > MAX_FOREIGN_UID_LENGTH:
+        raise InvalidUIDError(
+            f"{what} of {len(text)} characters is not an identifier (more than "
+            f"{MAX_FOREIGN_UID_LENGTH})."
+        )
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{HASHED_PREFIX}{digest[:32]}"
+
+
+def foreign_uid(uid: str, what: str = "UID") -> str:
+    """A UID as a peer gave it, to be quoted back as it is (queries, references in an SR).
+
+    Non-conformant values are accepted, as getscu accepts them, since a PACS may hold them;
+    only what cannot be an identifier at all is refused (see :func:`uid_name`). Trailing NUL
+    and space padding is removed.
+
+    :raises InvalidUIDError: empty, not a string, or absurdly long.
+    """
+    uid_name(uid, what)
+    return uid.rstrip("\x00 ")
+
+
+def is_uid_name(name: str) -> bool:
+    """Whether ``name`` is what :func:`uid_name` makes (a UID, or ``x-`` and 32 hex digits)."""
+    return bool(_HASHED_NAME.fullmatch(name)) or _is_valid_uid(name)
+
+
 @dataclass(frozen=True)
 class StoredStudy:
     """One study in the local store, as the store browser and ``tuiviewer purge`` show it."""
 
     study_uid: str
-    """Study Instance UID (also the directory name)."""
+    """The directory name: the Study Instance UID, or ``x-<hash>`` for a non-conformant one."""
     path: Path
     """The study's directory."""
     size_bytes: int
@@ -185,13 +240,7 @@ def _tree_usage(path: Path) -> tuple[int, int]:
 
 
 def _is_instance_name(name: str) -> bool:
-    if not name.endswith(INSTANCE_SUFFIX):
-        return False
-    try:
-        validate_uid(name[: -len(INSTANCE_SUFFIX)])
-    except InvalidUIDError:
-        return False
-    return True
+    return name.endswith(INSTANCE_SUFFIX) and is_uid_name(name[: -len(INSTANCE_SUFFIX)])
 
 
 def _is_temp_name(name: str) -> bool:
@@ -233,16 +282,19 @@ class LocalStore:
     # --- paths ---------------------------------------------------------------------------------
 
     def study_dir(self, study_uid: str) -> Path:
-        """The directory of a study (not created). :raises InvalidUIDError:"""
-        return self.root / validate_uid(study_uid, "Study Instance UID")
+        """The directory of a study (not created; named by :func:`uid_name`).
+
+        :raises InvalidUIDError: empty or absurdly long.
+        """
+        return self.root / uid_name(study_uid, "Study Instance UID")
 
     def series_dir(self, study_uid: str, series_uid: str) -> Path:
         """The directory of a series (not created). :raises InvalidUIDError:"""
-        return self.study_dir(study_uid) / validate_uid(series_uid, "Series Instance UID")
+        return self.study_dir(study_uid) / uid_name(series_uid, "Series Instance UID")
 
     def instance_path(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
         """Where an instance is (or would be) stored. :raises InvalidUIDError:"""
-        sop = validate_uid(sop_uid, "SOP Instance UID")
+        sop = uid_name(sop_uid, "SOP Instance UID")
         return self.series_dir(study_uid, series_uid) / f"{sop}{INSTANCE_SUFFIX}"
 
     def _ensure_series_dir(self, study_uid: str, series_uid: str) -> Path:
@@ -268,7 +320,7 @@ class LocalStore:
         :raises InvalidUIDError: if a UID is invalid.
         :raises StoreError: if the directory or file cannot be created.
         """
-        sop = validate_uid(sop_uid, "SOP Instance UID")
+        sop = uid_name(sop_uid, "SOP Instance UID")
         try:
             series = self._ensure_series_dir(study_uid, series_uid)
             fd, name = tempfile.mkstemp(prefix=f".{sop}.", suffix=TEMP_SUFFIX, dir=series)
@@ -338,9 +390,10 @@ class LocalStore:
         file_meta = getattr(ds, "file_meta", None)
         if not sop and file_meta is not None:
             sop = file_meta.get("MediaStorageSOPInstanceUID", "")
-        study = validate_uid(str(study or ""), "Study Instance UID")
-        series = validate_uid(str(series or ""), "Series Instance UID")
-        sop = validate_uid(str(sop or ""), "SOP Instance UID")
+        study, series, sop = str(study or ""), str(series or ""), str(sop or "")
+        uid_name(study, "Study Instance UID")
+        uid_name(series, "Series Instance UID")
+        uid_name(sop, "SOP Instance UID")
         if file_meta is None or not file_meta.get("TransferSyntaxUID"):
             raise StoreError(
                 f"Instance {sop!r} has no Transfer Syntax UID in its file meta information, so "
@@ -373,7 +426,9 @@ class LocalStore:
             return False
 
     def instance_uids(self, study_uid: str) -> set[str]:
-        """SOP Instance UIDs of the study's complete instance files, for resuming a retrieve.
+        """The names (:func:`uid_name`) of the study's complete instance files, for resuming.
+
+        A valid SOP Instance UID is its own name; compare others through :func:`uid_name`.
 
         :raises InvalidUIDError: if ``study_uid`` is invalid.
         """
@@ -455,7 +510,7 @@ class LocalStore:
 
         :raises InvalidUIDError: if ``study_uid`` is invalid.
         """
-        uid = validate_uid(study_uid, "Study Instance UID")
+        uid = uid_name(study_uid, "Study Instance UID")
         with self._lock:
             self._in_use[uid] += 1
         try:
@@ -468,8 +523,14 @@ class LocalStore:
 
     def is_in_use(self, study_uid: str) -> bool:
         """Whether some thread of this process holds :meth:`in_use` for the study."""
+        try:
+            return self._name_in_use(uid_name(study_uid))
+        except InvalidUIDError:
+            return False
+
+    def _name_in_use(self, name: str) -> bool:
         with self._lock:
-            return self._in_use.get(study_uid, 0) > 0
+            return self._in_use.get(name, 0) > 0
 
     def evict(self, *, cap_bytes: int | None = None, protected: Collection[str] = ()) -> list[str]:
         """Delete least-recently-used studies until the store fits in the cap.
@@ -488,7 +549,12 @@ class LocalStore:
             return []
         if cap < 0:
             raise StoreError(f"The store size cap {cap!r} is negative.")
-        keep = set(protected)
+        keep = set()
+        for uid in protected:
+            try:
+                keep.add(uid_name(uid))
+            except InvalidUIDError:
+                continue
         total = self.size_bytes()
         evicted: list[str] = []
         for study in reversed(self.studies()):
@@ -499,7 +565,7 @@ class LocalStore:
             # Holding the lock while deleting means a writer entering in_use() waits for the
             # deletion to finish and then recreates the directories, instead of losing files.
             with self._lock:
-                if self.is_in_use(study.study_uid):
+                if self._name_in_use(study.study_uid):
                     continue
                 self._remove_path(study.path)
             total -= study.size_bytes
@@ -533,7 +599,7 @@ class LocalStore:
         removed: list[str] = []
         for entry in _scandir(self.root):
             with self._lock:
-                if self.is_in_use(entry.name):
+                if self._name_in_use(entry.name):
                     continue
                 self._remove_path(Path(entry.path))
             if _is_uid(entry.name) and entry.is_dir(follow_symlinks=False):
@@ -556,12 +622,16 @@ def _scandir(path: Path) -> list[os.DirEntry[str]]:
         return []
 
 
-def _is_uid(name: str) -> bool:
+def _is_valid_uid(name: str) -> bool:
     try:
         validate_uid(name)
     except InvalidUIDError:
         return False
     return True
+
+
+def _is_uid(name: str) -> bool:
+    return is_uid_name(name)
 
 
 def format_size(size: int) -> str:

@@ -196,10 +196,17 @@ class Workstation(App[None]):
                 self.notify(f"Key image marked ({count} in the report).")
                 return
         try:
-            count = mark_in_draft(self.drafts, record, frame)
+            count, damaged = mark_in_draft(self.drafts, record, frame)
         except TuiviewerError as exc:
             self.notify(exc.message, severity="error")
             return
+        if damaged is not None:
+            self.notify(
+                f"The draft of this study was damaged; it is kept as {damaged.name} and a "
+                "new one holds the key image.",
+                severity="warning",
+                timeout=10,
+            )
         self.notify(f"Key image marked ({count} in the draft report; W opens it).")
 
     def view_study(self, study_uid: str, path: Path) -> None:

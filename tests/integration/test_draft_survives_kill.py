@@ -86,3 +86,38 @@ def test_draft_survives_the_process_being_killed(tmux: Tmux, study: Path, how: s
         raise AssertionError(f"the workstation survived {how}")
     screen = resume(tmux, "second", study)
     assert text in screen
+
+
+def test_a_burst_in_one_send_keys_lands_section_by_section(
+    tmux: Tmux, study: Path, tmp_path: Path
+) -> None:
+    """W and the report typed behind it arrive in one write to the terminal, as over SSH."""
+    import pydicom
+
+    from tuiviewer.reports.drafts import DraftStore
+    from tuiviewer.reports.model import SectionKind
+
+    uid = str(pydicom.dcmread(study / "CT_small.dcm").StudyInstanceUID)
+    tmux.start("burst", study)
+    tmux.wait_for("burst", "Scanned 1 files")
+    # One send-keys: tmux writes all of it into the terminal at once.
+    tmux.keys("burst", "W", "aaa", "Tab", "bbb", "Tab", "ccc")
+    tmux.wait_for("burst", "ccc", timeout=20)
+    drafts = DraftStore(tmp_path / "data" / "drafts")
+    deadline = time.monotonic() + 10
+    texts: tuple[str, str, str] = ("", "", "")
+    while time.monotonic() < deadline:
+        draft = drafts.load(uid)
+        if draft is not None:
+            report = draft.report
+            texts = (
+                report.text_of(SectionKind.HISTORY),
+                report.text_of(SectionKind.TECHNIQUE),
+                report.text_of(SectionKind.COMPARISON),
+            )
+            if texts[2] == "ccc":
+                break
+        time.sleep(0.2)
+    assert texts[0] == "aaa", texts
+    assert texts[1].startswith("bbb") and "ccc" not in texts[1], texts
+    assert texts[2] == "ccc", texts

@@ -166,8 +166,13 @@ def test_get_resume_after_deleting_files(
 @pytest.mark.orthanc
 def test_get_exit_codes(orthanc: Orthanc, tmp_path: Path) -> None:
     out, err = _streams()
-    assert run_get(_spec(orthanc), "not-a-uid", dest=tmp_path, stdout=out, stderr=err) == 2
-    assert "'not-a-uid' is not a valid DICOM UID" in err.getvalue()
+    assert run_get(_spec(orthanc), "", dest=tmp_path, stdout=out, stderr=err) == 2
+    assert "Study Instance UID '' is empty" in err.getvalue()
+    # A non-conformant UID is asked for as given (some archives hold them), as getscu does.
+    out, err = _streams()
+    assert run_get(_spec(orthanc), "not-a-uid", dest=tmp_path, stdout=out, stderr=err) == 1
+    assert "'not-a-uid' is not a conformant DICOM UID" in err.getvalue()
+    assert "found no instance of study" in err.getvalue()
     out, err = _streams()
     assert run_get(_spec(orthanc), generate_uid(), dest=tmp_path, stdout=out, stderr=err) == 1
     assert "found no instance of study" in err.getvalue()

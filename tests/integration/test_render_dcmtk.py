@@ -154,6 +154,22 @@ GENERATED: dict[str, tuple[Callable[[], Dataset], list[tuple[float, float]]]] = 
 }
 
 
+def test_big_endian_palette_colour_matches_dcmtk_and_its_twin(tmp_path: Path) -> None:
+    """dcmconv +tb writes the palette sample as Explicit VR Big Endian (LUT words swapped)."""
+    source = TEST_FILES / "examples_palette.dcm"
+    big = tmp_path / "palette-be.dcm"
+    subprocess.run(["dcmconv", "+tb", str(source), str(big)], check=True, timeout=60)
+    assert str(pydicom.dcmread(big).file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.2"
+    ours_little = _ours(source, tmp_path / "le.png").astype(int)
+    ours_big = _ours(big, tmp_path / "be.png").astype(int)
+    theirs = _dcmtk(big, tmp_path / "be-dcmtk.png")
+    assert theirs is not None
+    assert ours_little.mean() > 10
+    assert np.array_equal(ours_big, ours_little)
+    # dcmtk truncates where we round: ±1 on each channel.
+    assert np.abs(ours_big - theirs.astype(int)).max() <= 1
+
+
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_generated_objects_match_dcmtk(name: str, tmp_path: Path) -> None:
     build, windows = GENERATED[name]

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pydicom
-import pytest
 from pydicom.dataset import Dataset
 from textual.widgets import Input, TextArea
 
-from tests.conftest import testdata as sample_file
 from tests.functional.helpers import settle
 from tests.support.orthanc import Orthanc, c_find
 from tuiviewer.app import TuiviewerApp, make_app
@@ -22,20 +19,12 @@ from tuiviewer.config.settings import Config
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus, SectionKind
 from tuiviewer.reports.sr.read import read_sr
-from tuiviewer.screens.dialogs.common import ConfirmDialog
+from tuiviewer.screens.dialogs.common import ConfirmDialog, QuestionDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.screens.report import ReportScreen
 from tuiviewer.store import LocalStore
 
 FINDINGS = "Kein Herdbefund. Légère atélectasie. Очаговых изменений нет."
-
-
-@pytest.fixture
-def ct_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "study"
-    folder.mkdir()
-    shutil.copy(sample_file("CT_small.dcm"), folder / "CT_small.dcm")
-    return folder
 
 
 def app_for(folder: Path, store_root: Path, node: Node | None = None) -> TuiviewerApp:
@@ -51,7 +40,7 @@ async def open_report(pilot, app: TuiviewerApp) -> ReportScreen:  # type: ignore
         screen = app.screen
         if isinstance(screen, ReportScreen) and screen.report is not None:
             return screen
-        if isinstance(screen, ConfirmDialog):
+        if isinstance(screen, QuestionDialog):
             return screen  # type: ignore[return-value]
     raise AssertionError(f"the report editor did not open: {app.screen!r}")
 
@@ -160,9 +149,9 @@ async def test_a_draft_is_offered_again_in_the_next_session(
     app = app_for(ct_folder, tmp_path / "store")
     async with app.run_test(size=(120, 40)) as pilot:
         dialog = await open_report(pilot, app)
-        assert isinstance(dialog, ConfirmDialog)
+        assert isinstance(dialog, QuestionDialog)
         assert "Resume" in dialog.question
-        await pilot.click("#yes")
+        await pilot.click("#resume")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ReportScreen)
@@ -248,7 +237,7 @@ async def test_addendum_to_a_final_report(ct_folder: Path, tmp_path: Path) -> No
     app = app_for(ct_folder, tmp_path / "store")
     async with app.run_test(size=(120, 40)) as pilot:
         dialog = await open_report(pilot, app)
-        assert isinstance(dialog, ConfirmDialog) and "addendum" in dialog.question
+        assert isinstance(dialog, QuestionDialog) and "addendum" in dialog.question
         await pilot.click("#yes")
         await settle(pilot)
         screen = app.screen

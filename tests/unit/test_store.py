@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from tuiviewer.store import (
     LocalStore,
     StoreError,
     format_size,
+    is_uid_name,
+    uid_name,
     validate_uid,
 )
 
@@ -110,17 +113,41 @@ def test_validate_uid_says_which_rule_is_broken() -> None:
 
 @pytest.mark.parametrize("bad", BAD_UIDS)
 @pytest.mark.parametrize("position", [0, 1, 2])
-def test_instance_path_refuses_bad_uids_in_any_position(
+def test_a_non_conformant_uid_never_becomes_a_path(
     store: LocalStore, tmp_path: Path, bad: str, position: int
 ) -> None:
+    """A PACS may hold such UIDs; they are named by a hash, never by their raw text."""
     uids = ["1.2.3", "1.2.3.4", "1.2.3.4.5"]
     uids[position] = bad
     before = sorted(tmp_path.rglob("*"))
-    with pytest.raises(InvalidUIDError):
-        store.instance_path(*uids)
-    with pytest.raises(InvalidUIDError):
-        store.open_temp(*uids)
-    assert sorted(tmp_path.rglob("*")) == before
+    if not bad.rstrip("\x00 "):
+        with pytest.raises(InvalidUIDError):
+            store.instance_path(*uids)
+        with pytest.raises(InvalidUIDError):
+            store.open_temp(*uids)
+        assert sorted(tmp_path.rglob("*")) == before
+        return
+    path = store.instance_path(*uids)
+    parts = path.relative_to(store.root).parts
+    assert len(parts) == 3 and path.resolve().is_relative_to(store.root.resolve())
+    name = parts[position].removesuffix(".dcm")
+    if bad.rstrip("\x00 ") != "1.2":  # "1.2 " and "1.2\x00" are "1.2" padded
+        assert re.fullmatch(r"x-[0-9a-f]{32}", name), name
+    handle, temp = store.open_temp(*uids)
+    handle.close()
+    assert temp.parent == path.parent
+    assert all(p.resolve().is_relative_to(store.root.resolve()) for p in tmp_path.rglob("*"))
+
+
+def test_uid_names_are_stable_distinct_and_refuse_non_identifiers() -> None:
+    hex_uid = "6b8a4c2e9f0d4d7e8b1a2c3d4e5f6a7b"
+    assert uid_name(hex_uid) == uid_name(hex_uid) != uid_name(hex_uid.upper())
+    assert uid_name("1.2.840.10008.1") == "1.2.840.10008.1"
+    assert is_uid_name(uid_name(hex_uid)) and is_uid_name("1.2.3") and not is_uid_name("x-1")
+    with pytest.raises(InvalidUIDError, match="empty"):
+        uid_name("")
+    with pytest.raises(InvalidUIDError, match="not an identifier"):
+        uid_name("9" * 2000)
 
 
 def test_instance_path_is_under_root(store: LocalStore) -> None:
@@ -170,15 +197,17 @@ def test_write_dataset_uses_overriding_uids(store: LocalStore) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
-def test_write_dataset_refuses_path_like_uids_from_the_peer(
+def test_write_dataset_never_writes_a_path_like_uid_from_the_peer(
     store: LocalStore, tmp_path: Path
 ) -> None:
     ds = dcmread(_testdata("CT_small.dcm"))
     ds.StudyInstanceUID = "../../escaped"
-    with pytest.raises(InvalidUIDError, match="Study Instance UID"):
-        store.write_dataset(ds)
+    path = store.write_dataset(ds)
+    assert path.resolve().is_relative_to(store.root.resolve())
+    assert path.relative_to(store.root).parts[0] == uid_name("../../escaped")
     assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))
-    assert list(store.root.iterdir()) == []
+    assert [s.study_uid for s in store.studies()] == [uid_name("../../escaped")]
+    assert str(dcmread(path).StudyInstanceUID) == "../../escaped"  # the file keeps its value
 
 
 def test_write_dataset_without_transfer_syntax_leaves_nothing(store: LocalStore) -> None:

@@ -1,8 +1,9 @@
-"""``tuiviewer demo [--local]``: a demo PACS loaded with sample studies, and the workstation on it.
+"""``tuiviewer demo [--local]``: a demo PACS serving a day's reading list, and the workstation.
 
-pynetdicom's qrscp starts on a free loopback port with a temporary store, is loaded over
-C-STORE with pydicom's sample files and a generated CT, and is deleted when the user quits.
-``--local`` skips the PACS and opens pydicom's sample files in the local browser.
+Our mini PACS (:mod:`tuiviewer.net.minipacs`) starts in its own process on a free loopback port,
+serving the studies of :mod:`tuiviewer.services.demo` (pydicom's samples and generated series,
+dated from today), with a temporary store deleted when the user quits. ``--local`` skips the
+PACS and opens pydicom's sample files in the local browser.
 """
 
 from __future__ import annotations
@@ -56,19 +57,26 @@ def run_demo(
     except ConfigError as exc:
         print(f"tuiviewer: {exc.message}", file=stderr)
         return EXIT_USAGE
-    from tuiviewer.net.demo import DemoPacs, demo_ct, sample_files
+    from tuiviewer.net.demo import DemoPacs
+    from tuiviewer.services.demo import prepare_demo
 
     pacs = DemoPacs()
     try:
-        print("tuiviewer demo: starting the demo PACS (pynetdicom qrscp)…", file=stderr)
-        node = pacs.start()
-        files = [*sample_files(), demo_ct(lambda text: print(text, file=stderr))]
-        print(f"tuiviewer demo: loading sample studies into {node.address}…", file=stderr)
-        result = pacs.load(files)
-        print(f"tuiviewer demo: {len(result.sent)} instances loaded.", file=stderr)
+        content = prepare_demo(pacs.workdir, progress=lambda text: print(text, file=stderr))
+        print("tuiviewer demo: starting the demo PACS…", file=stderr)
+        node = pacs.start(content.paths, content.overrides)
+        patients = len({study.patient for study in content.studies})
+        print(
+            f"tuiviewer demo: {len(content.studies)} studies of {patients} patients "
+            f"({len(content.paths)} instances) on {node.address}.",
+            file=stderr,
+        )
         run_app(session, [], nodes={node.name: node}, default_node=node.name, nodes_file=None)
     except TuiviewerError as exc:
         print(f"tuiviewer demo: {exc.message}", file=stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"tuiviewer demo: cannot prepare the demo studies: {exc}", file=stderr)
         return EXIT_FAILURE
     finally:
         pacs.stop()

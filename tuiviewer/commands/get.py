@@ -29,7 +29,13 @@ from tuiviewer.net.errors import DimseStatusError
 from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.transport import resume_study, retrieve_study
-from tuiviewer.store import InvalidUIDError, LocalStore, format_size, validate_uid
+from tuiviewer.store import (
+    InvalidUIDError,
+    LocalStore,
+    foreign_uid,
+    format_size,
+    is_uid_name,
+)
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -79,9 +85,15 @@ def run_get(
     and keeps what arrived.
     """
     try:
-        validate_uid(study, "Study Instance UID")
-        for uid in series or ():
-            validate_uid(uid, "Series Instance UID")
+        for uid, what in [(study, "Study"), *((u, "Series") for u in series or ())]:
+            foreign_uid(uid, f"{what} Instance UID")
+            if not is_uid_name(uid):
+                # Some archives hold such UIDs; ask for it as given, as getscu does.
+                print(
+                    f"tuiviewer get: note: {what} Instance UID {uid!r} is not a conformant "
+                    "DICOM UID; asking the PACS for it anyway.",
+                    file=stderr,
+                )
     except InvalidUIDError as exc:
         print(f"tuiviewer get: {exc.message}", file=stderr)
         return EXIT_USAGE

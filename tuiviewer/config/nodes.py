@@ -20,7 +20,7 @@ from tomlkit.items import Table
 from tuiviewer import locations
 from tuiviewer.config.toml import read_toml
 from tuiviewer.exceptions import ConfigError
-from tuiviewer.files import write_atomically
+from tuiviewer.files import write_private
 
 NODES_FILE = "nodes.toml"
 DEFAULT_CALLING_AET = "TUIVIEWER"
@@ -379,10 +379,7 @@ def save_nodes(nodes: Mapping[str, Node], path: Path | None = None) -> Path:
         read_toml(path, what="Node file")  # a broken file is said, not overwritten
         previous = path.read_text(encoding="utf-8")
     text = dumps_nodes(nodes, previous, base=path.parent)
-    write_atomically(
-        path, lambda handle: handle.write(text.encode("utf-8")), overwrite=True, mode=0o600
-    )
-    return path
+    return write_private(path, text)
 
 
 # --- AET@HOST:PORT ------------------------------------------------------------------------------

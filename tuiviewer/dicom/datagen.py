@@ -29,6 +29,9 @@ from pydicom.uid import (
 
 Orientation = Literal["axial", "sagittal", "coronal"]
 
+CRImageStorage = UID("1.2.840.10008.5.1.4.1.1.1")
+"""Computed Radiography Image Storage (PS3.4 B.5)."""
+
 #: Row and column direction cosines (PS3.3 C.7.6.2.1.1) in the patient coordinate system
 #: (LPS: x to the patient's left, y posterior, z head).
 ORIENTATIONS: dict[str, tuple[float, float, float, float, float, float]] = {
@@ -274,6 +277,69 @@ def write_ct_series(
         )
         paths.append(_save(ds, dest, _file_name(ds, shuffle_names, seed)))
     return paths
+
+
+def write_radiograph(
+    dest: Path,
+    *,
+    seed: int = 0,
+    rows: int = 512,
+    cols: int = 512,
+    patient_name: str = "Demo^Radiograph",
+    patient_id: str = "DEMO002",
+    study_uid: str | None = None,
+) -> Path:
+    """Write one chest radiograph (CR, PA view, 12-bit MONOCHROME2) into ``dest``.
+
+    A projection of the CT phantom's body: two dark lung fields in a brighter thorax, ribs
+    as faint bands, and noise; Imager Pixel Spacing 0.35 mm (a distance at the detector).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    study = study_uid or _uid(seed, "cr-study", patient_id)
+    series = _uid(seed, "cr-series", study)
+    base = _base_dataset(
+        seed=seed,
+        sop_class=CRImageStorage,
+        modality="CR",
+        patient_name=patient_name,
+        patient_id=patient_id,
+        study_uid=study,
+        series_uid=series,
+        series_number=1,
+        series_description="Chest PA",
+        rows=rows,
+        cols=cols,
+    )
+    for keyword in (
+        "SliceThickness", "RescaleIntercept", "RescaleSlope", "RescaleType", "PixelSpacing",
+        "FrameOfReferenceUID", "PositionReferenceIndicator", "KVP",
+    ):  # fmt: skip
+        if keyword in base:
+            delattr(base, keyword)
+    base.ImageType = ["ORIGINAL", "PRIMARY"]
+    base.ViewPosition = "PA"
+    base.ImagerPixelSpacing = ["0.35", "0.35"]
+    base.WindowCenter, base.WindowWidth = "2048", "4096"
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    cy, cx = rows * 0.52, (cols - 1) / 2.0
+    thorax = ((yy - cy) / (0.45 * rows)) ** 2 + ((xx - cx) / (0.42 * cols)) ** 2
+    image = np.full((rows, cols), 300.0, dtype=np.float32)
+    image[thorax <= 1.0] = 2600.0
+    for side in (-1.0, 1.0):
+        lung = ((yy - cy) / (0.33 * rows)) ** 2 + (
+            (xx - (cx + side * 0.2 * cols)) / (0.14 * cols)
+        ) ** 2
+        image[lung <= 1.0] = 1100.0
+    ribs = (np.sin(yy / rows * 40.0) > 0.85) & (thorax <= 1.0)
+    image[ribs] += 500.0
+    image += rng.normal(0.0, 40.0, size=image.shape).astype(np.float32)
+    ds = copy.deepcopy(base)
+    ds.SOPInstanceUID = _uid(seed, "cr-sop", series)
+    ds.file_meta = _file_meta(CRImageStorage, ds.SOPInstanceUID)
+    ds.InstanceNumber = 1
+    ds.PixelData = np.clip(np.rint(image), 0, 4095).astype("<u2").tobytes()
+    return _save(ds, dest, f"CR{seed:05d}.dcm")
 
 
 def write_mixed_series(dest: Path, *, seed: int = 0) -> dict[str, list[Path]]:

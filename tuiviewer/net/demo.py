@@ -1,13 +1,16 @@
-"""The embedded demo PACS: pynetdicom's own ``qrscp`` app on a free loopback port.
+"""The embedded demo PACS: :mod:`tuiviewer.net.minipacs` in its own process on a free port.
 
-``tuiviewer demo`` starts it with a generated configuration and a temporary store, loads it over
-C-STORE with sample studies (pydicom's CT, MR, RT and SR files and a generated 120-slice 512×512
-CT series) and opens the workstation connected to it. A real Q/R SCP with a sqlite index, so
-C-ECHO, C-FIND, C-GET and C-MOVE behave as they would against a small PACS.
+``tuiviewer demo`` starts it on the demo's studies (:mod:`tuiviewer.services.demo`: pydicom's
+samples and generated CT and CR studies, dated today, yesterday... by the overrides it is given)
+with a temporary store for what the workstation sends, and opens the workstation connected to
+it. A real Q/R SCP answering like a PACS (descriptions, modalities in study, counts), so
+C-ECHO, C-FIND, C-GET, C-MOVE and C-STORE behave as they would against a small archive. It runs
+in a process of its own, as a PACS would, so serving a study never competes with the UI.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from tuiviewer import locations
@@ -107,7 +110,7 @@ def _make_private(folder: Path) -> None:
 
 
 class DemoPacs:
-    """A running qrscp with its own temporary store; use as a context manager."""
+    """A running mini PACS with its own temporary store; use as a context manager."""
 
     def __init__(self, *, aet: str = DEMO_AET, calling_aet: str = CALLING_AET) -> None:
         self.aet = aet
@@ -134,41 +137,45 @@ class DemoPacs:
             network_timeout=30,
         )
 
-    def _write_config(self) -> Path:
-        # qrscp's own format (pynetdicom/apps/qrscp/default.ini); identifiers are not logged.
-        config = self.workdir / "qrscp.ini"
-        config.write_text(
-            "[DEFAULT]\n"
-            f"    ae_title: {self.aet}\n"
-            f"    port: {self.port}\n"
-            "    max_pdu: 0\n"
-            "    acse_timeout: 30\n"
-            "    dimse_timeout: 30\n"
-            "    network_timeout: 30\n"
-            "    bind_address: 127.0.0.1\n"
-            f"    instance_location: {self.workdir / 'instances'}\n"
-            f"    database_location: {self.workdir / 'index.sqlite'}\n"
-            "    log_identifier: False\n"
-            "\n"
-            f"[{self.calling_aet}]\n"
-            "    address: 127.0.0.1\n"
-            f"    port: {self.move_port}\n"
-        )
-        return config
+    def start(
+        self,
+        paths: Sequence[Path] = (),
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
+        timeout: float = 30,
+    ) -> Node:
+        """Start the mini PACS serving ``paths`` and wait until it answers C-ECHO.
 
-    def start(self, timeout: float = 20) -> Node:
-        """Start qrscp and wait until it answers C-ECHO.
+        ``overrides``: per Study Instance UID, attributes every answer and instance carries.
 
         Raises:
-            DemoError: qrscp exited or did not answer within ``timeout`` seconds (the message
+            DemoError: it exited or did not answer within ``timeout`` seconds (the message
                 quotes the end of its log).
         """
         self.port = free_port()
         self.move_port = free_port()
-        config = self._write_config()
-        log = open(self.workdir / "qrscp.log", "wb")  # noqa: SIM115 - owned by the process
+        plan = self.workdir / "overrides.json"
+        plan.write_text(json.dumps({k: dict(v) for k, v in (overrides or {}).items()}))
+        os.chmod(plan, 0o600)
+        command = [
+            sys.executable,
+            "-m",
+            "tuiviewer.net.minipacs",
+            "--aet",
+            self.aet,
+            "--port",
+            str(self.port),
+            "--store",
+            str(self.workdir / "instances"),
+            "--overrides",
+            str(plan),
+            "--destination",
+            f"{self.calling_aet}=127.0.0.1:{self.move_port}",
+        ]
+        for path in paths:
+            command += ["--load", str(path)]
+        log = open(self.workdir / "pacs.log", "wb")  # noqa: SIM115 - owned by the process
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pynetdicom", "qrscp", "-c", str(config)],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -179,7 +186,7 @@ class DemoPacs:
         last: Exception | None = None
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise DemoError(f"The demo PACS (qrscp) exited at start: {self.log_tail()}")
+                raise DemoError(f"The demo PACS exited at start: {self.log_tail()}")
             try:
                 echo(self.node)
                 return self.node
@@ -199,13 +206,13 @@ class DemoPacs:
 
     def log_tail(self, lines: int = 10) -> str:
         try:
-            text = (self.workdir / "qrscp.log").read_text(errors="replace")
+            text = (self.workdir / "pacs.log").read_text(errors="replace")
         except OSError:
             return "(no log)"
         return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
     def stop(self) -> None:
-        """Stop qrscp and delete its store (the demo's PHI-free data goes with it)."""
+        """Stop the PACS and delete its store (what the workstation sent goes with it)."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()

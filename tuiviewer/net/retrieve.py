@@ -46,7 +46,7 @@ from tuiviewer.net.sopclasses import (
 )
 from tuiviewer.net.tls import server_ssl_context
 from tuiviewer.net.trace import AssociationTrace
-from tuiviewer.store import LocalStore, validate_uid
+from tuiviewer.store import LocalStore, foreign_uid, uid_name
 
 #: Study Root Query/Retrieve Information Model - GET and - MOVE (PS3.4 C.6.2).
 GET_MODEL = "1.2.840.10008.5.1.4.1.2.2.3"
@@ -636,16 +636,16 @@ def retrieve_study(
         (``result.error``) if the association died or a request failed mid-way.
 
     Raises:
-        InvalidUIDError: ``study_uid`` (or a series UID) is not a valid UID.
+        InvalidUIDError: ``study_uid`` (or a series UID) is empty or not an identifier.
         NetError: the retrieve could not start (connection, association, TLS, no Q/R
             context), or it failed before any instance arrived (e.g. 0xA801 "Move
             destination unknown", an abort before the first instance).
         TlsFailed: (a NetError) also when the PACS could not connect back to our storage
             SCP over TLS for a C-MOVE; the message gives the handshake's reason.
     """
-    validate_uid(study_uid, "Study Instance UID")
+    foreign_uid(study_uid, "Study Instance UID")
     for uid in [*(series_uids or ()), *([first_series] if first_series else [])]:
-        validate_uid(uid, "Series Instance UID")
+        foreign_uid(uid, "Series Instance UID")
     chosen = _resolve_method(node, method)
     inventory = _inventory_or_none(node, study_uid, cancel, find_trace)
     found_nothing = inventory is not None and not inventory.series
@@ -706,7 +706,7 @@ def resume_study(
         NetError: as :func:`retrieve_study`; also when the PACS does not answer the
             image-level C-FIND, since then nothing tells what is missing.
     """
-    validate_uid(study_uid, "Study Instance UID")
+    foreign_uid(study_uid, "Study Instance UID")
     chosen = _resolve_method(node, method)
     try:
         inventory = study_inventory(node, study_uid, cancel=cancel, trace=find_trace)
@@ -720,7 +720,9 @@ def resume_study(
     wanted = list(series_uids) if series_uids else list(inventory.series)
     plan: list[_Request] = []
     for series in wanted:
-        missing = [i.sop_uid for i in inventory.series.get(series, []) if i.sop_uid not in have]
+        missing = [
+            i.sop_uid for i in inventory.series.get(series, []) if uid_name(i.sop_uid) not in have
+        ]
         chunks = [
             missing[start : start + MAX_UIDS_PER_REQUEST]
             for start in range(0, len(missing), MAX_UIDS_PER_REQUEST)

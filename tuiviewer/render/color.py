@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut, convert_color_space
 
 from tuiviewer.exceptions import RenderError
+from tuiviewer.render.lut import _little_endian
 
 
 class Photometric(Enum):
@@ -79,6 +80,50 @@ def _partial_to_rgb(arr: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.stack([r, g, b], axis=-1)), 0, 255).astype(np.uint8)
 
 
+def palette_lut(ds: Dataset, colour: str) -> np.ndarray:
+    """One Palette Color LUT (``colour``: Red, Green or Blue) as a 1-D array of its entries.
+
+    PS3.3 C.7.6.3.1.5/6: the descriptor gives the number of entries (0 means 2^16), the first
+    pixel value mapped and the bits per entry; the data is OW, one 16-bit word per entry, in
+    the byte order of the transfer syntax (not the machine's: pydicom 3.0's apply_color_lut
+    reads it natively, which turns a big-endian file's LUT into near-black). An 8-bit LUT may
+    also be packed one byte per entry.
+
+    Raises:
+        ValueError: the descriptor and the data do not fit together.
+    """
+    entries = int(ds[f"{colour}PaletteColorLookupTableDescriptor"].value[0]) or 65536
+    raw = ds[f"{colour}PaletteColorLookupTableData"].value
+    if not isinstance(raw, bytes | bytearray):
+        values = np.asarray(list(raw) if not isinstance(raw, int) else [raw], dtype=np.uint16)
+    elif len(raw) == entries:
+        values = np.frombuffer(raw, dtype=np.uint8)
+    else:
+        order = "<u2" if _little_endian(ds) else ">u2"
+        values = np.frombuffer(raw[: len(raw) // 2 * 2], dtype=order)
+    if len(values) < entries:
+        raise ValueError(
+            f"the {colour} LUT holds {len(values)} entries, its descriptor says {entries}"
+        )
+    return values[:entries]
+
+
+def apply_palette(arr: np.ndarray, ds: Dataset) -> np.ndarray:
+    """Indices → ``(rows, cols, 3)`` LUT values (PS3.3 C.7.6.3.1.5).
+
+    Pixel values below the first mapped value take the first entry, values past the end the
+    last one; the first mapped value is SS when Pixel Representation is 1 (read as US here).
+    """
+    desc = ds.RedPaletteColorLookupTableDescriptor
+    first = int(desc[1])
+    if first >= 32768 and int(ds.get("PixelRepresentation", 0) or 0) == 1:
+        first -= 65536
+    luts = [palette_lut(ds, colour) for colour in ("Red", "Green", "Blue")]
+    entries = min(len(lut) for lut in luts)
+    index = np.clip(arr.astype(np.int64) - first, 0, entries - 1)
+    return np.stack([lut[index] for lut in luts], axis=-1)
+
+
 def to_rgb(arr: np.ndarray, photometric: str, planar_configuration: int, ds: Dataset) -> np.ndarray:
     """A decoded colour frame → uint8 ``(rows, columns, 3)`` RGB.
 
@@ -106,9 +151,12 @@ def to_rgb(arr: np.ndarray, photometric: str, planar_configuration: int, ds: Dat
         if arr.ndim != 2:
             raise RenderError(f"PALETTE COLOR expects one sample per pixel, got shape {arr.shape}.")
         try:
-            # Handles 8- and 16-bit entries and segmented LUTs (PS3.3 C.7.9.2).
-            rgb = apply_color_lut(arr, ds)
-        except (ValueError, AttributeError, KeyError) as exc:
+            if "RedPaletteColorLookupTableData" in ds:
+                rgb = apply_palette(arr, ds)
+            else:
+                # Segmented LUTs (PS3.3 C.7.9.2): pydicom expands them in the file's byte order.
+                rgb = apply_color_lut(arr, ds)
+        except (ValueError, AttributeError, KeyError, TypeError) as exc:
             raise RenderError(f"The palette colour LUTs cannot be applied: {exc}") from exc
         lut_bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
         return _to_uint8(rgb, 16 if lut_bits == 16 else 8)

@@ -1,8 +1,10 @@
 """Report drafts that survive a crash, a ``kill -9`` or a dropped SSH connection.
 
-One JSON file per study (``<Study Instance UID>.json``) in ``data_dir()/drafts`` (0700), each
-written atomically: a temp file in the same folder, fsync, rename over the old draft, fsync of
-the folder. A crash at any point leaves either the old draft or the new one, never half a file.
+One JSON file per study (``<Study Instance UID>.json``, or ``x-<hash>.json`` for a study whose
+UID is not conformant: :func:`tuiviewer.store.uid_name`) in ``data_dir()/drafts`` (0700), each
+written by :func:`tuiviewer.files.write_private` (0600): a temp file in the same folder, fsync,
+rename over the old draft, fsync of the folder. A crash at any point leaves either the old draft
+or the new one, never half a file.
 
 :class:`Autosaver` is what the editor calls on every keystroke. It uses a **background thread**
 (not a UI timer), so drafts keep being written even while the UI's event loop is busy: the
@@ -25,15 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from tuiviewer import locations
-from tuiviewer.files import fsync_dir
+from tuiviewer.exceptions import SaveError
+from tuiviewer.files import fsync_dir, write_private
 from tuiviewer.reports.model import DraftError, Report, ReportError
-from tuiviewer.store import InvalidUIDError, validate_uid
+from tuiviewer.store import InvalidUIDError, uid_name
 
 __all__ = ["Autosaver", "Draft", "DraftInfo", "DraftStore", "default_drafts_dir"]
 
 _LOG = logging.getLogger(__name__)
 _FORMAT_VERSION = 1
 _SUFFIX = ".json"
+_PREVIOUS = ".previous"
+"""``<uid>.previous.json``: the draft replaced by "start over", which the editor can bring back."""
 
 
 def default_drafts_dir() -> Path:
@@ -85,13 +90,88 @@ class DraftStore:
         """The draft file of ``study_uid``.
 
         Raises:
-            DraftError: ``study_uid`` is not a valid UID (so it never names another path).
+            DraftError: ``study_uid`` is empty or not an identifier (it never names a path
+                itself: see :func:`tuiviewer.store.uid_name`).
         """
         try:
-            uid = validate_uid(study_uid, "Study Instance UID")
+            name = uid_name(study_uid, "Study Instance UID")
         except InvalidUIDError as exc:
             raise DraftError(f"No draft can be kept for this study: {exc.message}") from exc
-        return self.root / f"{uid}{_SUFFIX}"
+        return self.root / f"{name}{_SUFFIX}"
+
+    def check_writable(self) -> None:
+        """Make sure a draft can be written here now (the folder exists and takes a file).
+
+        Raises:
+            DraftError: saying why not, with the folder.
+        """
+        self._ensure_root()
+        try:
+            fd, name = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=self.root)
+        except OSError as exc:
+            raise DraftError(
+                f"Drafts cannot be saved in {str(self.root)!r}: {exc.strerror or exc}."
+            ) from exc
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
+
+    def previous_path(self, study_uid: str) -> Path:
+        """The backup of the draft of ``study_uid`` that "start over" replaced."""
+        current = self.path_for(study_uid)
+        return current.with_name(current.stem + _PREVIOUS + _SUFFIX)
+
+    def keep_previous(self, study_uid: str) -> Path | None:
+        """Move the draft of ``study_uid`` aside as its backup, before a fresh report replaces it.
+
+        An older backup is replaced. Returns the backup's path (None when there was no draft).
+
+        Raises:
+            DraftError: invalid UID, or the file cannot be moved (the draft is then unchanged).
+        """
+        current = self.path_for(study_uid)
+        backup = self.previous_path(study_uid)
+        try:
+            os.replace(current, backup)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DraftError(
+                f"Cannot keep the draft {current.name!r} as a backup: {exc.strerror or exc}; "
+                "the draft is unchanged."
+            ) from exc
+        fsync_dir(self.root)
+        return backup
+
+    def has_previous(self, study_uid: str) -> bool:
+        """True when a replaced draft of ``study_uid`` is kept as a backup."""
+        try:
+            return self.previous_path(study_uid).is_file()
+        except DraftError:
+            return False
+
+    def restore_previous(self, study_uid: str) -> Draft:
+        """Make the backup the draft again, and the draft the backup (so this can be undone).
+
+        Raises:
+            DraftError: there is no backup, it is unreadable, or the files cannot be swapped.
+        """
+        current = self.path_for(study_uid)
+        backup = self.previous_path(study_uid)
+        if not backup.is_file():
+            raise DraftError(f"There is no earlier draft of this study to restore ({backup.name}).")
+        previous = self._parse(backup, self._read(backup))
+        swap = current.with_name(f".{current.name}.swap")
+        try:
+            os.replace(backup, swap)
+            if current.exists():
+                os.replace(current, backup)
+            os.replace(swap, current)
+        except OSError as exc:
+            raise DraftError(
+                f"Cannot restore the earlier draft {backup.name!r}: {exc.strerror or exc}."
+            ) from exc
+        fsync_dir(self.root)
+        return previous
 
     def save(self, draft: Draft) -> Draft:
         """Write ``draft`` atomically (0600); return it with ``saved_at`` set.
@@ -111,31 +191,14 @@ class DraftStore:
             "saved_at": saved_at.isoformat(),
             "report": draft.report.to_dict(),
         }
-        data = json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8")
+        text = json.dumps(payload, ensure_ascii=False, indent=1)
         try:
-            fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
-        except OSError as exc:
+            write_private(path, text)
+        except SaveError as exc:
             raise DraftError(
-                f"Cannot save the draft in {str(self.root)!r}: {exc.strerror or exc}."
+                f"Could not save the draft {path.name!r}: {exc.message} "
+                "The previous draft is unchanged."
             ) from exc
-        temp = Path(temp_name)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-            fsync_dir(self.root)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise DraftError(
-                f"Could not save the draft {path.name!r}: {exc.strerror or exc}; "
-                "the previous draft is unchanged."
-            ) from exc
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
         return Draft(
             draft.study_uid,
             draft.report,
@@ -146,6 +209,9 @@ class DraftStore:
         )
 
     def _read(self, path: Path) -> dict[str, Any]:
+        if not path.is_file():
+            # A folder, a FIFO (reading it would block), a dangling link: not a draft.
+            raise DraftError(f"Draft {str(path)!r} cannot be read: it is not a regular file.")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -163,7 +229,9 @@ class DraftStore:
         path = self.path_for(study_uid)
         if not path.exists():
             return None
-        data = self._read(path)
+        return self._parse(path, self._read(path))
+
+    def _parse(self, path: Path, data: dict[str, Any]) -> Draft:
         try:
             report = Report.from_dict(data["report"])
             return Draft(
@@ -177,6 +245,38 @@ class DraftStore:
         except (KeyError, TypeError, ValueError, ReportError) as exc:
             raise DraftError(f"Draft {str(path)!r} is corrupt: {exc}.") from exc
 
+    def load_or_set_aside(self, study_uid: str) -> tuple[Draft | None, Path | None]:
+        """The draft of ``study_uid``; a damaged one is renamed aside instead of raising.
+
+        Returns ``(draft, None)``, or ``(None, where_the_damaged_file_went)`` when the file was
+        truncated, not JSON, not a draft or unreadable: it is kept (0600) as
+        ``<uid>.damaged-<timestamp>.json`` for a person to look at, and a fresh draft can be
+        written in its place.
+
+        Raises:
+            DraftError: the UID is invalid, or the damaged file could not be moved aside (then
+                nothing must be written over it).
+        """
+        path = self.path_for(study_uid)
+        if not path.exists() and not path.is_symlink():
+            return None, None
+        try:
+            return self.load(study_uid), None
+        except DraftError as damage:
+            stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S%f")
+            aside = path.with_name(f"{path.stem}.damaged-{stamp}{_SUFFIX}")
+            try:
+                os.replace(path, aside)
+                if aside.is_file() and not aside.is_symlink():
+                    os.chmod(aside, 0o600)
+            except OSError as exc:
+                raise DraftError(
+                    f"{damage.message} It could not be moved aside: {exc.strerror or exc}."
+                ) from exc
+            fsync_dir(self.root)
+            _LOG.warning("Damaged draft %s moved aside as %s: %s", path.name, aside.name, damage)
+            return None, aside
+
     def has_draft(self, study_uid: str) -> bool:
         """True when a draft is saved for ``study_uid`` (False for an invalid UID)."""
         try:
@@ -189,15 +289,27 @@ class DraftStore:
         if not self.root.is_dir():
             return []
         infos: list[DraftInfo] = []
-        for path in self.root.glob(f"*{_SUFFIX}"):
-            if path.name.startswith("."):
-                continue
+        try:
+            paths = sorted(self.root.glob(f"*{_SUFFIX}"))
+        except OSError as exc:
+            _LOG.warning("Cannot list the drafts in %s: %s", self.root, exc)
+            return []
+        for path in paths:
+            if path.name.startswith(".") or path.name.endswith(_PREVIOUS + _SUFFIX):
+                continue  # temporary files and the backups of replaced drafts
+            if ".damaged-" in path.name:
+                continue  # set aside by load_or_set_aside
             try:
                 data = self._read(path)
+                if self.path_for(str(data["study_uid"])) != path:
+                    raise DraftError(f"Draft {path.name!r} names another study.")
+                saved_at = dt.datetime.fromisoformat(data["saved_at"])
+                if saved_at.tzinfo is None:  # written by hand or by an older version
+                    saved_at = saved_at.astimezone()
                 infos.append(
                     DraftInfo(
                         study_uid=str(data["study_uid"]),
-                        saved_at=dt.datetime.fromisoformat(data["saved_at"]),
+                        saved_at=saved_at,
                         patient_name=str(data.get("patient_name", "")),
                         patient_id=str(data.get("patient_id", "")),
                         accession=str(data.get("accession", "")),
@@ -294,15 +406,24 @@ class Autosaver:
                 self._pending = None
                 self._dirty_since = None
 
-    def close(self) -> None:
-        """Flush, then stop the thread. Errors of the last write are raised."""
+    def close(self) -> DraftError | None:
+        """Flush, then stop the thread; the error of that last write, None when all is on disk.
+
+        Never raises: it is called while a screen or the app goes away, where raising would
+        turn a disk problem into a crash (the caller has asked the user about unsaved text).
+        """
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         thread = self._thread
         if thread is not None:
             thread.join(timeout=10)
-        self.flush()
+        try:
+            self.flush()
+        except DraftError as exc:
+            _LOG.error("The last draft could not be written: %s", exc.message)
+            return exc
+        return None
 
     def _write_pending(self, *, raise_errors: bool) -> Draft | None:
         with self._cond:

@@ -412,9 +412,17 @@ class BrowserScreen(Screen[None]):
         if self.loaded is None or self.loaded.path not in self.edited:
             return
         path = self.loaded.path
-        del self.edited[path]
-        self.show_instance(path)
-        self.notify(f"Edits to {path.name} discarded.")
+
+        def confirmed(yes: bool | None) -> None:
+            if yes and path in self.edited:
+                del self.edited[path]
+                self.show_instance(path)
+                self.notify(f"Edits to {path.name} discarded.")
+
+        self.app.push_screen(
+            ConfirmDialog(f"Discard the unsaved edits to {path.name}?", yes="Discard", no="Keep"),
+            confirmed,
+        )
 
     def action_save(self) -> None:
         loaded = self._editable()
@@ -515,7 +523,9 @@ class BrowserScreen(Screen[None]):
     def action_report(self) -> None:
         """Write the report of the study under the cursor."""
         tree = self.query_one(StudyTree)
-        node: TreeNode[StudyRef] | None = tree.cursor_node
+        # Right after a scan the cursor is placed on the next refresh: a W typed before that
+        # is for the study on show, the first one.
+        node: TreeNode[StudyRef] | None = tree.cursor_node or tree.first_instance_node()
         records = tree.stack_records(node) if node is not None else []
         if not records:
             self.notify("Select a study (or anything in it) to report.", severity="warning")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.message import Message
 from textual.widgets import Input
@@ -39,6 +40,8 @@ class InboxScreen(WorklistScreen):
     """Studies received from senders, their report state and the report sent back."""
 
     POLL_S: ClassVar[float] = 2.0
+    REMEMBERS_VIEW: ClassVar[bool] = False
+    """The worklist's remembered date window is not the Inbox's (it has none)."""
 
     @dataclass
     class Polled(Message):
@@ -76,6 +79,15 @@ class InboxScreen(WorklistScreen):
 
     def current_node(self) -> Node | None:
         return inbox_node(workstation(self).store)
+
+    def nothing_found(self, node: Node) -> Text | None:
+        modality = self.query_one("#wl-modality", Input).value.strip()
+        return Text.assemble(
+            (f"No study{f' with modality {modality}' if modality else ''} received yet.\n", "bold"),
+            "Studies sent to this workstation appear here as they arrive: F7 starts the "
+            "listener ([listen] in config.toml), or run tuiviewer listen.\n"
+            "Report drafts of any date: d (or ctrl+p, Unfinished drafts).",
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inbox", description="Inbox")
     def poll(self) -> None:

@@ -11,14 +11,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
 
 from tuiviewer.config.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import EchoAnswered, echo_node
 from tuiviewer.screens.base import workstation
-from tuiviewer.screens.dialogs.common import ConfirmDialog
+from tuiviewer.screens.dialogs.common import ConfirmDialog, FormDialog
 
 FIELDS = (
     ("name", "Name"),
@@ -33,10 +33,8 @@ FIELDS = (
 )
 
 
-class NodeDialog(ModalScreen[Node | None]):
+class NodeDialog(FormDialog[Node]):
     """Create or edit a node; the values are checked as nodes.toml would check them."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, node: Node | None, taken: set[str]) -> None:
         super().__init__()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import pydicom
@@ -27,11 +28,13 @@ from textual.widgets import Footer, Header, Label, Static, TextArea
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
-from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.exceptions import SaveError, TuiviewerError
+from tuiviewer.files import write_private
 from tuiviewer.net.transport import retrieve_study, send_files
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
 from tuiviewer.reports.model import (
     DocumentRef,
+    DraftError,
     KeyImage,
     Report,
     ReportStatus,
@@ -51,10 +54,34 @@ from tuiviewer.reports.templates import (
 )
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
 from tuiviewer.screens.base import workstation
-from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
+from tuiviewer.screens.dialogs.common import ConfirmDialog, Option, PathDialog, QuestionDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
+from tuiviewer.screens.keyorder import HoldsKeys
 from tuiviewer.services.reporting import RemoteReport, find_reports_on_pacs, study_context_from_pacs
 from tuiviewer.services.worklist import patient_studies
+
+
+class DraftChoice(Enum):
+    """The answers to "a draft of this report exists: resume it?" (Esc resumes)."""
+
+    RESUME = "resume"
+    START_OVER = "start over"
+
+
+class FinalChoice(Enum):
+    """The answers to "this study has a final report: write an addendum?" (Esc goes back)."""
+
+    ADDENDUM = "addendum"
+    NEW_REPORT = "new report"
+    BACK = "back"
+
+
+class LeaveChoice(Enum):
+    """Leaving an editor whose draft cannot be saved (Esc stays)."""
+
+    STAY = "stay"
+    SAVE_ELSEWHERE = "save elsewhere"
+    LOSE = "lose"
 
 
 @dataclass(frozen=True)
@@ -85,7 +112,7 @@ def study_header(ctx: StudyContext) -> Text:
     return text
 
 
-class ReportScreen(Screen[None]):
+class ReportScreen(HoldsKeys, Screen[None]):
     """Write, save, sign and send the report of one study."""
 
     CSS_PATH = "report.tcss"
@@ -98,6 +125,7 @@ class ReportScreen(Screen[None]):
         Binding("ctrl+r", "export", "Export text"),
         Binding("ctrl+b", "copy", "Copy"),
         Binding("ctrl+o", "images", "Images"),
+        Binding("f8", "restore_previous", "Restore the previous draft", show=False),
         Binding("escape", "leave", "Back"),
     ]
 
@@ -122,11 +150,20 @@ class ReportScreen(Screen[None]):
             super().__init__()
             self.reason = reason
 
+    class DraftNotSaved(Message):
+        """A draft could not be written (posted from the autosaver's thread)."""
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
     def __init__(self, source: ReportSource, *, drafts: DraftStore | None = None) -> None:
         super().__init__()
         self.source = source
         self.drafts = drafts or DraftStore()
-        self.autosaver = Autosaver(self.drafts, delay=1.0)
+        self.autosaver = Autosaver(self.drafts, delay=1.0, on_error=self._draft_failed)
+        self.save_problem: str | None = None
+        """Why drafts are not being saved right now (shown on a line of its own), or None."""
         self.context: StudyContext | None = None
         self.report: Report | None = None
         self.snippets: dict[str, str] = {}
@@ -150,6 +187,8 @@ class ReportScreen(Screen[None]):
                     yield Static("", id="priors")
             with Vertical(id="report-main"):
                 yield Static("", id="report-status")
+                yield Static("", id="draft-warning", markup=False)
+                yield Static("", id="draft-notice", markup=False)
                 yield VerticalScroll(id="sections")
         yield Footer()
 
@@ -164,7 +203,42 @@ class ReportScreen(Screen[None]):
         self.set_interval(0.5, self._update_status)
 
     def on_unmount(self) -> None:
+        # Never raises: leaving with text that could not be saved was asked about before.
         self.autosaver.close()
+
+    # ---- drafts that cannot be saved --------------------------------------------------------
+    def _draft_failed(self, error: DraftError) -> None:
+        """From the autosaver's thread: post_message is thread-safe."""
+        self.post_message(self.DraftNotSaved(error.message))
+
+    @on(DraftNotSaved)
+    def _not_saved(self, message: DraftNotSaved) -> None:
+        self.save_problem = message.reason
+        self._update_status()
+
+    def _show_save_problem(self) -> None:
+        saver = self.autosaver
+        if saver.last_error is not None:
+            self.save_problem = saver.last_error.message
+        elif saver.last_saved is not None and not saver.pending:
+            self.save_problem = None  # the disk took it again
+        warning = self.query_one("#draft-warning", Static)
+        if self.save_problem is None:
+            warning.display = False
+            return
+        warning.update(
+            f"⚠ The draft is NOT being saved: {self.save_problem} What you type stays in this "
+            "editor and saving is retried every few seconds; ctrl+r saves a copy elsewhere."
+        )
+        warning.display = True
+
+    def unsaved_text(self) -> bool:
+        """True when what is typed here is not on disk and cannot be written now."""
+        try:
+            self.autosaver.flush()
+        except DraftError:
+            return True
+        return False
 
     # ---- study context ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="Study")
@@ -192,6 +266,10 @@ class ReportScreen(Screen[None]):
         remote: list[str] = []
         if source.node is not None:
             remote = self._pacs_priors(source.node, context)
+        try:
+            self.drafts.check_writable()
+        except DraftError as exc:
+            self.post_message(self.DraftNotSaved(exc.message))  # said before anything is typed
         self.post_message(self.ContextReady(context, priors, remote, finals))
 
     def _pacs_priors(self, node: Node, context: StudyContext) -> list[str]:
@@ -233,6 +311,7 @@ class ReportScreen(Screen[None]):
     @on(ContextFailed)
     def _context_failed(self, message: ContextFailed) -> None:
         self.query_one("#study-header", Static).update(Text(f"⚠ {message.reason}", style="red"))
+        self.keys_ready_now()
 
     @on(ContextReady)
     def _context_ready(self, message: ContextReady) -> None:
@@ -243,51 +322,92 @@ class ReportScreen(Screen[None]):
         if message.remote:
             priors += ["On the PACS:", *message.remote]
         self.query_one("#priors", Static).update("\n\n".join(priors))
-        draft = self.drafts.load(ctx.study_uid)
+        try:
+            draft, damaged = self.drafts.load_or_set_aside(ctx.study_uid)
+        except TuiviewerError as exc:
+            draft, damaged = None, None
+            self._notice(f"⚠ {exc.message} A fresh report is open.")
+        if damaged is not None:
+            self._notice(
+                f"⚠ The saved draft of this report was damaged and could not be read; it is "
+                f"kept as {damaged} and a fresh report is open."
+            )
         fresh = self._new_report(ctx)
         if draft is None and message.finals:
-            final = message.finals[0]
-
-            def addendum(yes: bool | None) -> None:
-                if yes:
-                    try:
-                        self.original = read_sr(final)
-                    except TuiviewerError as exc:
-                        self.notify(exc.message, severity="error")
-                        self._start(fresh)
-                        return
-                    self._start(Report(sections=(Section(SectionKind.ADDENDUM, ""),)))
-                else:
-                    self._start(fresh)
-
-            self.app.push_screen(
-                ConfirmDialog(
-                    "This study already has a final report (shown on the left). A signed report "
-                    "is never changed: write an addendum to it?",
-                    yes="Addendum",
-                    no="New report",
-                ),
-                addendum,
-            )
+            self._ask_addendum(message.finals[0], fresh)
         elif draft is None:
             self._start(fresh)
         elif not draft.report.written_sections():
             # Only key images marked in the viewer so far: the template, with those images.
             self._start(dataclasses.replace(fresh, key_images=draft.report.key_images))
         else:
-            saved = draft.saved_at.strftime("%Y-%m-%d %H:%M") if draft.saved_at else "earlier"
+            self._ask_resume(draft, fresh)
 
-            def answer(resume: bool | None) -> None:
-                self._start(draft.report if resume else fresh)
+    def _ask_addendum(self, final: Path, fresh: Report) -> None:
+        def answer(choice: FinalChoice) -> None:
+            if choice is FinalChoice.BACK:
+                self.app.pop_screen()
+                return
+            if choice is FinalChoice.NEW_REPORT:
+                self._start(fresh)
+                return
+            try:
+                self.original = read_sr(final)
+            except TuiviewerError as exc:
+                self.notify(exc.message, severity="error")
+                self._start(fresh)
+                return
+            self._start(Report(sections=(Section(SectionKind.ADDENDUM, ""),)))
 
-            self.app.push_screen(
-                ConfirmDialog(
-                    f"A draft of this report was saved {saved}. Resume it?",
-                    yes="Resume",
-                    no="Start over",
+        QuestionDialog(
+            "This study already has a final report (shown on the left). A signed report "
+            "is never changed: write an addendum to it?",
+            [
+                Option(FinalChoice.ADDENDUM, "Addendum", key="y", id="yes"),
+                Option(FinalChoice.NEW_REPORT, "New report", key="n", id="new-report"),
+                Option(FinalChoice.BACK, "Back", key="b", id="back"),
+            ],
+            escape=FinalChoice.BACK,
+        ).ask(self.app, answer)
+
+    def _ask_resume(self, draft: Draft, fresh: Report) -> None:
+        """Resume the draft, or start over with the draft kept as the backup (F8 restores it)."""
+        saved = draft.saved_at.strftime("%Y-%m-%d %H:%M") if draft.saved_at else "earlier"
+
+        def answer(choice: DraftChoice) -> None:
+            if choice is DraftChoice.RESUME:
+                self._start(draft.report)
+                return
+            try:
+                self.drafts.keep_previous(draft.study_uid)
+            except TuiviewerError as exc:
+                # Never replace a draft that could not be kept: resume it instead.
+                self.notify(f"{exc.message} The draft is resumed.", severity="error", timeout=15)
+                self._start(draft.report)
+                return
+            self._start(fresh)
+            self.notify("Started over; the earlier draft is kept: F8 brings it back.", timeout=10)
+
+        QuestionDialog(
+            f"A draft of this report was saved {saved}. Resume it?",
+            [
+                Option(DraftChoice.RESUME, "Resume", key="y", id="resume"),
+                Option(
+                    DraftChoice.START_OVER,
+                    "Start over (keep the draft as a backup)",
+                    key="n",
+                    destructive=True,
+                    id="start-over",
                 ),
-                answer,
-            )
+            ],
+            escape=DraftChoice.RESUME,
+        ).ask(self.app, answer)
+
+    def _notice(self, text: str) -> None:
+        """A line that stays above the sections (not a toast that goes away)."""
+        notice = self.query_one("#draft-notice", Static)
+        notice.update(text)
+        notice.display = True
 
     def _new_report(self, ctx: StudyContext) -> Report:
         try:
@@ -300,19 +420,29 @@ class ReportScreen(Screen[None]):
     def _start(self, report: Report) -> None:
         self.report = report
         container = self.query_one("#sections", VerticalScroll)
-        container.remove_children()
-        kinds = [section.kind for section in report.sections]
-        for kind in SectionKind:
-            if kind in kinds:
-                text = report.text_of(kind)
-                container.mount(Label(kind.title, classes="section-title"))
-                area = TextArea(text, id=f"section-{kind.value}", tab_behavior="focus")
-                area.show_line_numbers = False
-                container.mount(area)
+        container.mount_all(self._section_widgets(report))
         self._update_status()
         first = container.query(TextArea)
         if first:
             first.first().focus()
+        self.keys_ready_now()
+
+    @staticmethod
+    def _section_widgets(report: Report) -> list[Label | TextArea]:
+        widgets: list[Label | TextArea] = []
+        kinds = [section.kind for section in report.sections]
+        for kind in SectionKind:
+            if kind in kinds:
+                widgets.append(Label(kind.title, classes="section-title"))
+                widgets.append(
+                    TextArea(
+                        report.text_of(kind),
+                        id=f"section-{kind.value}",
+                        tab_behavior="focus",
+                        show_line_numbers=False,
+                    )
+                )
+        return widgets
 
     # ---- editing ----------------------------------------------------------------------------
     @on(TextArea.Changed)
@@ -384,9 +514,15 @@ class ReportScreen(Screen[None]):
             text.append(f" · saved {self.last_sr.name}", style="green")
         if self.sent:
             text.append(" · sent", style="green")
-        pending = " · draft saving…" if self.autosaver.pending else " · draft saved"
-        text.append(pending, style="dim")
+        if self.autosaver.pending and self.autosaver.last_error is not None:
+            text.append(" · draft NOT saved", style="bold red")
+        else:
+            pending = " · draft saving…" if self.autosaver.pending else " · draft saved"
+            text.append(pending, style="dim")
+        if self.context is not None and self.drafts.has_previous(self.context.study_uid):
+            text.append(" · F8: earlier draft", style="dim")
         self.query_one("#report-status", Static).update(text)
+        self._show_save_problem()
 
     # ---- outputs ----------------------------------------------------------------------------
     def _ready(self) -> tuple[Report, StudyContext] | None:
@@ -571,6 +707,10 @@ class ReportScreen(Screen[None]):
         )
 
     def action_export(self) -> None:
+        self._export()
+
+    def _export(self, then: Callable[[], None] | None = None) -> None:
+        """Ask where, then write the report as text and Markdown; ``then`` runs once written."""
         if self.report is None or self.context is None:
             return
         export_dir = workstation(self).export_dir
@@ -584,13 +724,20 @@ class ReportScreen(Screen[None]):
             try:
                 base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 for suffix, text in ((".txt", to_text(report)), (".md", to_markdown(report))):
-                    target = base.with_suffix(suffix)
-                    target.write_text(text, encoding="utf-8")
-                    target.chmod(0o600)
+                    write_private(base.with_suffix(suffix), text)
+            except SaveError as exc:
+                self.notify(f"{exc.message} Choose another place.", severity="error", timeout=10)
+                return
             except OSError as exc:
-                self.notify(f"Could not write {base}: {exc.strerror}", severity="error")
+                self.notify(
+                    f"Could not write {base}: {exc.strerror or exc}. Choose another place.",
+                    severity="error",
+                    timeout=10,
+                )
                 return
             self.notify(f"Wrote {base}.txt and {base}.md")
+            if then is not None:
+                then()
 
         title = "Export as text and Markdown (name without suffix)"
         self.app.push_screen(PathDialog(title, suggestion, allow_overwrite=False), chosen)
@@ -607,9 +754,65 @@ class ReportScreen(Screen[None]):
         else:
             self.notify("The images of this study are not on disk: retrieve them first.")
 
+    def action_restore_previous(self) -> None:
+        """Bring back the draft that "start over" replaced; what is shown becomes the backup."""
+        ctx = self.context
+        if ctx is None or self.report is None:
+            return
+        if not self.drafts.has_previous(ctx.study_uid):
+            self.notify("No earlier draft of this report is kept.")
+            return
+        try:
+            self.autosaver.flush()  # what is on screen must be on disk, to become the backup
+            previous = self.drafts.restore_previous(ctx.study_uid)
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error", timeout=10)
+            return
+        self.call_later(self._replace_report, previous.report)
+        self.notify("The earlier draft is back; the text you had is now the backup (F8 swaps).")
+
+    async def _replace_report(self, report: Report) -> None:
+        """Show ``report`` in place of the one being edited."""
+        container = self.query_one("#sections", VerticalScroll)
+        await container.remove_children()
+        self.report = report
+        await container.mount_all(self._section_widgets(report))
+        areas = container.query(TextArea)
+        if areas:
+            areas.first().focus()
+        self._update_status()
+
     def action_leave(self) -> None:
-        self.autosaver.flush()
+        try:
+            self.autosaver.flush()
+        except DraftError as exc:
+            self._ask_before_leaving(exc)
+            return
         self.app.pop_screen()
+
+    def _ask_before_leaving(self, error: DraftError) -> None:
+        """The text is only in memory: stay (Esc), save it elsewhere, or explicitly lose it."""
+
+        def leave() -> None:
+            self.autosaver.forget(self.source.study_uid)
+            self.app.pop_screen()
+
+        def answer(choice: LeaveChoice) -> None:
+            if choice is LeaveChoice.SAVE_ELSEWHERE:
+                self._export(then=leave)
+            elif choice is LeaveChoice.LOSE:
+                leave()
+
+        QuestionDialog(
+            f"The draft could not be saved: {error.message}\n"
+            "What you typed is only in this editor.",
+            [
+                Option(LeaveChoice.STAY, "Stay in the editor", id="stay"),
+                Option(LeaveChoice.SAVE_ELSEWHERE, "Save it elsewhere…", key="s", id="elsewhere"),
+                Option(LeaveChoice.LOSE, "Leave and lose it", key="l", destructive=True, id="lose"),
+            ],
+            escape=LeaveChoice.STAY,
+        ).ask(self.app, answer)
 
 
 def local_reports(folder: Path, limit: int = 20) -> list[tuple[Path, Dataset]]:

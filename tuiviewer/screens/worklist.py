@@ -30,22 +30,24 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import QueryLevel, StudyRow, to_row
-from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.exceptions import SaveError, TuiviewerError
 from tuiviewer.messages import StatesFound
 from tuiviewer.net.transport import find
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.batches import BATCH_S, batched
 from tuiviewer.services.jobs import RetrieveJob, job_label
 from tuiviewer.services.worklist import (
-    DEFAULT_DAYS,
     PACS_DOWN,
     ReportState,
     StudyStatus,
     WorklistQuery,
+    WorklistView,
     first_image_series,
     images_on_disk,
     is_retrieved,
+    load_view,
     report_states,
+    save_view,
 )
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.priors_panel import PriorsPanel
@@ -69,6 +71,8 @@ class WorklistScreen(Screen[None]):
 
     CSS_PATH = "worklist.tcss"
     REFRESH_S: ClassVar[float] = 60.0
+    REMEMBERS_VIEW: ClassVar[bool] = True
+    """The date window and filters are kept for the next launch (worklist.json)."""
     """Seconds between automatic refreshes (unless the screen is given another interval)."""
     BINDINGS = [
         Binding("o", "open", "Open"),
@@ -78,6 +82,7 @@ class WorklistScreen(Screen[None]):
         Binding("p", "focus_priors", "Priors"),
         Binding("slash", "focus_filters", "Filters"),
         Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("d", "app.drafts", "Drafts"),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -130,19 +135,23 @@ class WorklistScreen(Screen[None]):
         self._started = 0.0
         self._received = 0
         self._awaiting: dict[str, RetrieveJob] = {}
+        self.view = load_view() if self.REMEMBERS_VIEW else WorklistView()
+        """The date window and filters of the last launch (config dir, worklist.json)."""
+        self._view_unsaved_said = False
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        today = dt.date.today()
-        start = today - dt.timedelta(days=DEFAULT_DAYS - 1)
+        start, end = self.view.window()
         with Horizontal(id="wl-filters"):
-            yield Input(f"{start:%Y%m%d}", placeholder="From YYYYMMDD", id="wl-from")
-            yield Input(f"{today:%Y%m%d}", placeholder="To YYYYMMDD", id="wl-to")
-            yield Input(placeholder="Modality", id="wl-modality")
+            yield Input(
+                f"{start:%Y%m%d}" if start else "", placeholder="From YYYYMMDD", id="wl-from"
+            )
+            yield Input(f"{end:%Y%m%d}" if end else "", placeholder="To YYYYMMDD", id="wl-to")
+            yield Input(self.view.modality, placeholder="Modality", id="wl-modality")
             yield Select[str](
                 [(label, label.lower()) for label, _ in FILTERS],
-                value="all",
+                value=self.view.status,
                 allow_blank=False,
                 id="wl-status-filter",
                 compact=True,
@@ -150,8 +159,13 @@ class WorklistScreen(Screen[None]):
         with Horizontal(id="wl-bar"):
             yield Static("", id="wl-counts")
             yield Static("", id="wl-status")
+        yield Static("", id="wl-empty")
         with Horizontal(id="wl-main"):
-            yield self.study_table()
+            table = self.study_table()
+            table.status_filter = next(
+                (state for label, state in FILTERS if label.lower() == self.view.status), None
+            )
+            yield table
             yield PriorsPanel(self.states, id="wl-side")
         yield Footer()
 
@@ -232,7 +246,29 @@ class WorklistScreen(Screen[None]):
     def _filters_submitted(self) -> None:
         # New criteria: whatever runs belongs to the old ones.
         self.start_refresh()
+        self._remember()
         self.table.focus()
+
+    def _remember(self) -> None:
+        """Keep the date window and filters for the next launch (worklist.json)."""
+        if not self.REMEMBERS_VIEW:
+            return
+        try:
+            query = self.build_query()
+        except ValueError:
+            return  # the status line says what is wrong; the last good view stays
+        select = self.query_one("#wl-status-filter", Select)
+        status = select.value if isinstance(select.value, str) else "all"
+        self.view = WorklistView.of(query.date_from, query.date_to, query.modality, status)
+        try:
+            save_view(self.view)
+        except SaveError as exc:
+            if not self._view_unsaved_said:
+                self._view_unsaved_said = True
+                self.notify(
+                    f"The worklist filters cannot be kept for next time: {exc.message}",
+                    severity="warning",
+                )
 
     def start_refresh(self) -> None:
         """Ask the PACS again (cancels a refresh still running)."""
@@ -395,6 +431,45 @@ class WorklistScreen(Screen[None]):
 
     def _show_counts(self) -> None:
         self.query_one("#wl-counts", Static).update(self.table.counts_text())
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """An empty list says why and what to do, instead of a blank table."""
+        empty = self.query_one("#wl-empty", Static)
+        node = self.current_node()
+        if self.table.row_count or node is None or self.refreshed_at is None or self.pacs_error:
+            empty.display = False
+            return
+        if self.rows:
+            state = self.status_filter.value if self.status_filter else "shown"
+            count = len(self.rows)
+            empty.update(
+                f"None of the {count} {'study' if count == 1 else 'studies'} is {state}: "
+                "s shows the next report-state filter (All shows every study)."
+            )
+        else:
+            text = self.nothing_found(node)
+            if text is None:
+                return
+            empty.update(text)
+        empty.display = True
+
+    def nothing_found(self, node: Node) -> Text | None:
+        """What to do when the PACS has no study for the filters (None: the filters are
+        invalid, which the status line says)."""
+        try:
+            query = self.build_query()
+        except ValueError:
+            return None
+        start = f"{query.date_from:%Y-%m-%d}" if query.date_from else "the first study"
+        end = f"{query.date_to:%Y-%m-%d}" if query.date_to else "today"
+        modality = f" with modality {query.modality}" if query.modality else ""
+        return Text.assemble(
+            (f"No studies on {node.name} from {start} to {end}{modality}.\n", "bold"),
+            "Widen the dates: / goes to the From date, Enter asks again.\n"
+            "F2 searches the whole PACS; F5 picks another PACS (Enter on it).\n"
+            "Report drafts of any date: d (or ctrl+p, Unfinished drafts).",
+        )
 
     @on(Select.Changed, "#wl-status-filter")
     def _status_filter_changed(self, event: Select.Changed) -> None:
@@ -404,6 +479,8 @@ class WorklistScreen(Screen[None]):
         )
         self.table.rebuild()
         self._show_counts()
+        if value != self.view.status:
+            self._remember()
 
     def action_cycle_status(self) -> None:
         """Next status filter: all → unreported → draft → preliminary → final → all."""

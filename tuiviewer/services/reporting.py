@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from tuiviewer.config.nodes import Node
@@ -32,7 +33,7 @@ from tuiviewer.reports.sr.context import (
     study_context,
     study_text,
 )
-from tuiviewer.store import validate_uid
+from tuiviewer.store import foreign_uid
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def find_reports_on_pacs(
     Raises:
         NetError: the queries failed.
     """
-    study_uid = validate_uid(study_uid, "Study Instance UID")
+    study_uid = foreign_uid(study_uid, "Study Instance UID")
     found: list[RemoteReport] = []
     for series in find(
         node,
@@ -116,7 +117,7 @@ def study_context_from_pacs(
         ReportError: the PACS does not know the study.
         NetError: the queries failed (connection, association, status).
     """
-    study_uid = validate_uid(study_uid, "Study Instance UID")
+    study_uid = foreign_uid(study_uid, "Study Instance UID")
     studies = list(
         find(
             node,
@@ -182,17 +183,23 @@ def key_image_of(record: InstanceRecord, frame: int | None) -> KeyImage:
     )
 
 
-def mark_in_draft(drafts: DraftStore, record: InstanceRecord, frame: int | None) -> int:
-    """Add the key image to the saved draft of its study (a new draft when there is none).
+def mark_in_draft(
+    drafts: DraftStore, record: InstanceRecord, frame: int | None
+) -> tuple[int, Path | None]:
+    """Add the key image to the saved draft of its study (a new draft when there is none, or
+    when the saved one is damaged: that file is renamed aside first).
 
     Returns:
-        How many key images the draft holds now (marking one twice changes nothing).
+        How many key images the draft holds now (marking one twice changes nothing), and where
+        a damaged draft was moved (None when there was none).
 
     Raises:
-        DraftError: the draft cannot be read or written; what was on disk is unchanged.
+        DraftError: the draft cannot be written, or a damaged one cannot be moved aside; what
+            was on disk is unchanged.
     """
     image = key_image_of(record, frame)
-    draft = drafts.load(record.study_uid) or Draft(
+    found, damaged = drafts.load_or_set_aside(record.study_uid)
+    draft = found or Draft(
         record.study_uid,
         Report(sections=()),
         patient_name=record.patient_name,
@@ -202,4 +209,4 @@ def mark_in_draft(drafts: DraftStore, record: InstanceRecord, frame: int | None)
     if image not in draft.report.key_images:
         report = replace(draft.report, key_images=(*draft.report.key_images, image))
         draft = drafts.save(replace(draft, report=report))
-    return len(draft.report.key_images)
+    return len(draft.report.key_images), damaged

@@ -20,6 +20,7 @@ never twice: an SR already in the local store is read from disk. Nothing here im
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +33,11 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from tuiviewer import locations
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import QueryLevel, SeriesRow, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.files import write_private
 from tuiviewer.net.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -58,6 +61,9 @@ __all__ = [
     "ReportState",
     "StudyStatus",
     "WorklistQuery",
+    "WorklistView",
+    "load_view",
+    "save_view",
     "classify",
     "find_priors",
     "first_image_series",
@@ -246,6 +252,95 @@ class WorklistQuery:
         return FindQuery(
             level=QueryLevel.STUDY, study_date=dates, modality=self.modality.strip().upper()
         )
+
+
+@dataclass(frozen=True)
+class WorklistView:
+    """The worklist's date window and filters, remembered between launches.
+
+    A window that ended today is kept as a number of days, so it moves on with the calendar
+    (the last 7 days stay the last 7 days); any other range is kept as its dates.
+    """
+
+    days: int | None = DEFAULT_DAYS
+    """Days up to today, today included (None: the dates below)."""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    modality: str = ""
+    status: str = "all"
+    """The report-state filter: all, unreported, draft, preliminary or final."""
+
+    @classmethod
+    def of(
+        cls,
+        date_from: dt.date | None,
+        date_to: dt.date | None,
+        modality: str,
+        status: str,
+        *,
+        today: dt.date | None = None,
+    ) -> WorklistView:
+        """The view for what the filters show now."""
+        today = today or dt.date.today()
+        if date_to == today and date_from is not None and date_from <= today:
+            return cls((today - date_from).days + 1, None, None, modality, status)
+        return cls(None, date_from, date_to, modality, status)
+
+    def window(self, *, today: dt.date | None = None) -> tuple[dt.date | None, dt.date | None]:
+        """The first and last study dates to show."""
+        today = today or dt.date.today()
+        if self.days is not None:
+            return today - dt.timedelta(days=max(self.days, 1) - 1), today
+        return self.date_from, self.date_to
+
+
+_STATUSES = ("all", *(state.value for state in ReportState))
+
+
+def view_path() -> Path:
+    """``worklist.json`` in the config dir: app state, written by the worklist, not by hand."""
+    return locations.config_dir() / "worklist.json"
+
+
+def load_view(path: Path | None = None) -> WorklistView:
+    """The remembered view; the default (last 7 days, no filter) when there is none or it is
+    unreadable (it is only a convenience: a bad file is ignored, not an error)."""
+    path = path or view_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        days = data.get("days")
+        status = str(data.get("status", "all"))
+        return WorklistView(
+            days=int(days) if days is not None and int(days) >= 1 else None,
+            date_from=_day(data.get("from")),
+            date_to=_day(data.get("to")),
+            modality=str(data.get("modality", ""))[:16],
+            status=status if status in _STATUSES else "all",
+        )
+    except (OSError, ValueError, TypeError, AttributeError):
+        return WorklistView()
+
+
+def _day(value: object) -> dt.date | None:
+    return dt.date.fromisoformat(str(value)) if value else None
+
+
+def save_view(view: WorklistView, path: Path | None = None) -> Path:
+    """Write ``view`` atomically (:func:`tuiviewer.files.write_private`: temporary file, fsync,
+    rename), readable by the owner only.
+
+    Raises:
+        SaveError: the config dir cannot be written (the caller says so; nothing is lost).
+    """
+    path = path or view_path()
+    data = {
+        "days": view.days,
+        "from": view.date_from.isoformat() if view.date_from else None,
+        "to": view.date_to.isoformat() if view.date_to else None,
+        "modality": view.modality,
+        "status": view.status,
+    }
+    return write_private(path, json.dumps(data))
 
 
 # --- report states from the PACS -------------------------------------------------------------

@@ -63,6 +63,22 @@ def test_palette_colour_looks_up_each_index_in_the_16_bit_luts() -> None:
         assert rgb[y, x].tolist() == expected
 
 
+def test_a_big_endian_palette_renders_like_its_little_endian_twin() -> None:
+    """The LUT words of an Explicit VR Big Endian file are big-endian (PS3.5 7.3)."""
+    from pydicom.uid import ExplicitVRBigEndian
+
+    little = pydicom.dcmread(sample("examples_palette.dcm"))
+    arr, photometric = decode_frame_with_photometric(little)
+    big = pydicom.dcmread(sample("examples_palette.dcm"))
+    big.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    for colour in ("Red", "Green", "Blue"):
+        words = np.frombuffer(big[f"{colour}PaletteColorLookupTableData"].value, dtype="<u2")
+        big[f"{colour}PaletteColorLookupTableData"].value = words.astype(">u2").tobytes()
+    expected = to_rgb(arr, photometric, 0, little)
+    assert expected.mean() > 10  # not the near-black image the bug gave
+    assert np.array_equal(to_rgb(arr, photometric, 0, big), expected)
+
+
 def test_grey_interpretation_is_refused_by_to_rgb() -> None:
     ds = imagegen.ct_slice()
     with pytest.raises(RenderError, match="grey scale"):

@@ -17,6 +17,7 @@ import pytest
 
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
 from tuiviewer.reports.model import DraftError, Report, Section, SectionKind
+from tuiviewer.store import uid_name
 
 STUDY = "1.2.826.0.1.3680043.8.498.1"
 OTHER = "1.2.826.0.1.3680043.8.498.2"
@@ -67,11 +68,27 @@ def test_failed_rename_leaves_the_old_draft_intact(
 
 
 def test_invalid_study_uid_never_becomes_a_path(tmp_path: Path) -> None:
-    store = DraftStore(tmp_path)
-    with pytest.raises(DraftError, match=r"'\.\./\.\./etc'"):
-        store.save(_draft("x", study="../../etc"))
-    assert list(tmp_path.iterdir()) == []
+    store = DraftStore(tmp_path / "drafts")
+    store.save(_draft("x", study="../../etc"))
+    (saved,) = (tmp_path / "drafts").iterdir()
+    assert saved.name == f"{uid_name('../../etc')}.json"  # a hash, never the raw text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drafts"]
+    loaded = store.load("../../etc")
+    assert loaded is not None and loaded.study_uid == "../../etc"
+    assert [i.study_uid for i in store.list()] == ["../../etc"]
     assert not store.has_draft("../x")
+    with pytest.raises(DraftError, match="empty"):
+        store.save(_draft("x", study=""))
+
+
+def test_a_hex_study_uid_gets_a_draft_of_its_own(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path)
+    hex_uid = "6b8a4c2e9f0d4d7e8b1a2c3d4e5f6a7b"
+    store.save(_draft("hex study", study=hex_uid))
+    store.save(_draft("dotted study", study=STUDY))
+    loaded = store.load(hex_uid)
+    assert loaded is not None and loaded.report.text_of(SectionKind.FINDINGS) == "hex study"
+    assert store.path_for(hex_uid).name.startswith("x-")
 
 
 def test_list_newest_first_and_discard(tmp_path: Path) -> None:
@@ -93,6 +110,37 @@ def test_corrupt_draft_is_reported_with_its_path(tmp_path: Path) -> None:
     store.path_for(STUDY).write_text(json.dumps({"format": 1, "study_uid": STUDY}))
     with pytest.raises(DraftError, match=f"{STUDY}.json"):
         store.load(STUDY)
+
+
+def test_start_over_keeps_the_draft_as_a_backup_and_restore_swaps(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path)
+    assert store.keep_previous(STUDY) is None  # nothing to keep
+    store.save(_draft("yesterday's text"))
+    backup = store.keep_previous(STUDY)
+    assert backup == store.previous_path(STUDY) and backup.stat().st_mode & 0o777 == 0o600
+    assert store.load(STUDY) is None and store.has_previous(STUDY)
+    assert store.list() == []  # a backup is not an unfinished draft
+    store.save(_draft("today's text"))
+    restored = store.restore_previous(STUDY)
+    assert restored.report.text_of(SectionKind.FINDINGS) == "yesterday's text"
+    current = store.load(STUDY)
+    assert current is not None and current.report.text_of(SectionKind.FINDINGS) == (
+        "yesterday's text"
+    )
+    # What restore replaced is the backup now, so restoring again swaps back.
+    again = store.restore_previous(STUDY)
+    assert again.report.text_of(SectionKind.FINDINGS) == "today's text"
+    assert [i.study_uid for i in store.list()] == [STUDY]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{STUDY}.json",
+        f"{STUDY}.previous.json",
+    ]
+
+
+def test_restore_without_a_backup_says_so(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path)
+    with pytest.raises(DraftError, match="no earlier draft"):
+        store.restore_previous(STUDY)
 
 
 def test_autosaver_writes_within_the_delay_and_flushes(tmp_path: Path) -> None:
@@ -148,7 +196,18 @@ def test_autosaver_reports_write_errors_and_retries(tmp_path: Path) -> None:
     blocked.unlink()
     saver.flush()
     assert DraftStore(blocked).load(STUDY) is not None
-    saver.close()
+    assert saver.close() is None
+
+
+def test_closing_with_a_draft_that_cannot_be_written_returns_the_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "drafts"
+    blocked.write_text("a file where the folder should be")
+    saver = Autosaver(DraftStore(blocked), delay=0.1)
+    saver.touch(_draft("text"))
+    error = saver.close()  # never raises: it runs while a screen or the app goes away
+    assert isinstance(error, DraftError) and str(blocked) in error.message
+    with pytest.raises(DraftError, match="drafts"):
+        DraftStore(blocked).check_writable()
 
 
 # --- a real process, really killed -------------------------------------------------------------
@@ -223,3 +282,52 @@ def test_sigkill_loses_at_most_the_last_two_seconds(tmp_path: Path) -> None:
 
 def test_sighup_loses_at_most_the_last_two_seconds(tmp_path: Path) -> None:
     _type_then_kill(tmp_path, signal.SIGHUP)
+
+
+# --- damaged drafts ----------------------------------------------------------------------------
+
+
+def _damage(store: DraftStore, how: str) -> None:
+    path = store.path_for(STUDY)
+    if how == "truncated":
+        store.save(_draft("a long findings text"))
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif how == "not a draft":
+        path.write_text(json.dumps({"format": 1, "study_uid": STUDY, "report": "?"}))
+    elif how == "folder":
+        path.mkdir()
+    elif how == "fifo":
+        os.mkfifo(path)  # reading it would block the app for ever
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "not a draft", "folder", "fifo"])
+def test_a_damaged_draft_is_set_aside_and_never_blocks(tmp_path: Path, how: str) -> None:
+    store = DraftStore(tmp_path)
+    store.save(_draft("another study's draft", OTHER))
+    _damage(store, how)
+    assert store.has_draft(STUDY)
+    assert [i.study_uid for i in store.list()] == [OTHER]  # listing skips it, never raises
+    with pytest.raises(DraftError, match=STUDY):
+        store.load(STUDY)
+    draft, aside = store.load_or_set_aside(STUDY)
+    assert draft is None and aside is not None
+    assert aside.name.startswith(f"{STUDY}.damaged-") and aside.name.endswith(".json")
+    if how not in ("folder", "fifo"):
+        assert aside.stat().st_mode & 0o777 == 0o600
+    assert not store.has_draft(STUDY)
+    store.save(_draft("a fresh report"))  # the place is free for a new draft
+    assert [i.study_uid for i in store.list()] == [STUDY, OTHER]
+    assert aside.exists()
+
+
+def test_drafts_with_and_without_a_time_zone_are_listed_together(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path)
+    store.save(_draft("a", STUDY))
+    path = store.path_for(OTHER)
+    data = json.loads(store.path_for(STUDY).read_text())
+    data.update(study_uid=OTHER, saved_at="2020-01-01T08:00:00")
+    path.write_text(json.dumps(data))
+    assert [i.study_uid for i in store.list()] == [STUDY, OTHER]

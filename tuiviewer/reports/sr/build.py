@@ -54,7 +54,7 @@ from tuiviewer.reports.sr import (
     PERSON_ORG,
 )
 from tuiviewer.reports.sr.context import StudyContext
-from tuiviewer.store import InvalidUIDError, validate_uid
+from tuiviewer.store import InvalidUIDError, foreign_uid
 
 MANUFACTURER = "tuiviewer"
 
@@ -175,8 +175,9 @@ def _dt(moment: dt.datetime) -> str:
 
 
 def _check_uid(value: str, what: str) -> str:
+    """A UID the report refers to, quoted as the study has it (even a non-conformant one)."""
     try:
-        return validate_uid(value, what)
+        return foreign_uid(value, what)
     except InvalidUIDError as exc:
         raise ReportError(exc.message) from exc
 

@@ -19,7 +19,7 @@ from tuiviewer.reports.model import (
     ReportError,
 )
 from tuiviewer.reports.sr import is_sr_class
-from tuiviewer.store import InvalidUIDError, validate_uid
+from tuiviewer.store import InvalidUIDError, foreign_uid
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def study_context_from_paths(
         )
     study_uid = records[0].study_uid
     try:
-        validate_uid(study_uid, "Study Instance UID")
+        foreign_uid(study_uid, "Study Instance UID")
     except InvalidUIDError as exc:
         raise ReportError(f"Study {str(path)!r} cannot be reported on: {exc.message}") from exc
     images = [r for r in records if not is_sr_class(r.sop_class_uid)]

@@ -6,20 +6,18 @@ from collections.abc import Callable
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label
+
+from tuiviewer.screens.dialogs.common import FormDialog
 
 Apply = Callable[[str], str | None]
 """Applies the typed text; returns None when done, else the sentence saying why not (nothing
 changed)."""
 
 
-class EditValueDialog(ModalScreen[str | None]):
+class EditValueDialog(FormDialog[str]):
     """Type a new value; invalid input shows the reason inline and nothing is returned."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, heading: str, current: str, apply: Apply) -> None:
         super().__init__()
@@ -49,10 +47,8 @@ class EditValueDialog(ModalScreen[str | None]):
         self.dismiss(event.value)
 
 
-class AddElementDialog(ModalScreen[tuple[str, str, str] | None]):
+class AddElementDialog(FormDialog[tuple[str, str, str]]):
     """Ask for tag (number or keyword), VR (blank: from the dictionary) and value."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, where: str, apply: Callable[[str, str, str], str | None]) -> None:
         super().__init__()

@@ -26,7 +26,8 @@ def keys_of(binding: Binding) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key of a screen; Esc or ? closes."""
+    """Every key of a screen, from its own bindings (the viewer's, or any screen's: ``?``);
+    Esc or ? closes."""
 
     BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
 
@@ -37,7 +38,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Static(self.title_text, classes="dialog-title")
+            yield Static(self.title_text, classes="dialog-title", markup=False)
             with VerticalScroll():
-                yield Static(self.text, id="help-text")
+                yield Static(self.text, id="help-text", markup=False)
             yield Static("Esc or ? closes.", classes="dialog-hint")

@@ -1,0 +1,111 @@
+"""Keys that arrive in one burst (as over a laggy SSH link) land where the focus was at each key.
+
+Every test sends its keys with :func:`burst`: all of them are in the app's queue before the
+first is handled, which is what a terminal delivers when several keys come in one packet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, TextArea
+
+from tests.functional.helpers import browser, burst, new_app, on_patient_position, settle
+from tuiviewer.app import make_app
+from tuiviewer.config.settings import Config
+from tuiviewer.screens.browser import BrowserScreen
+from tuiviewer.screens.nodes import NodesScreen
+from tuiviewer.screens.report import ReportScreen
+from tuiviewer.store import LocalStore
+
+
+def sections(screen: ReportScreen) -> list[str]:
+    return [area.text for area in screen.query("#sections TextArea").results(TextArea)]
+
+
+async def editor(pilot) -> ReportScreen:  # type: ignore[no-untyped-def]
+    for _ in range(500):
+        await pilot.pause(0.02)
+        screen = pilot.app.screen
+        if isinstance(screen, ReportScreen) and screen.report is not None:
+            await pilot.pause()
+            return screen
+    raise AssertionError(f"the report editor did not open: {pilot.app.screen!r}")
+
+
+async def test_tab_in_a_burst_moves_the_typing_to_the_next_section(
+    ct_folder: Path, tmp_path: Path
+) -> None:
+    app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("W")
+        screen = await editor(pilot)
+        await burst(pilot, *"aaa", "tab", *"bbb", "tab", *"ccc")
+        first, second, third = sections(screen)[:3]
+        assert first == "aaa"
+        assert second.startswith("bbb") and "a" not in second[:3] and "ccc" not in second
+        assert third == "ccc"
+
+
+async def test_keys_typed_right_after_w_go_into_the_editor(ct_folder: Path, tmp_path: Path) -> None:
+    app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        # W opens the editor, which reads the study in a worker before it has any text box:
+        # the keys behind W wait for it instead of running the browser's commands.
+        await burst(pilot, "W", *"Lungs clear.")
+        screen = await editor(pilot)
+        for _ in range(200):
+            if sections(screen) and sections(screen)[0] == "Lungs clear.":
+                break
+            await pilot.pause(0.02)
+        assert sections(screen)[0] == "Lungs clear."
+        assert isinstance(app.screen, ReportScreen)
+
+
+async def test_keys_typed_right_after_e_go_into_the_edit_dialog(sample_folder: Path) -> None:
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_patient_position(pilot)
+        await burst(pilot, "e", "ctrl+u", *"HFP", "enter")
+        assert isinstance(app.screen, BrowserScreen)
+        loaded = screen.loaded
+        assert loaded is not None and loaded.path in screen.edited
+        assert loaded.dataset.PatientSetupSequence[0].PatientPosition == "HFP"
+
+
+async def test_the_node_dialog_takes_a_burst_field_by_field(tmp_path: Path) -> None:
+    nodes_file = tmp_path / "nodes.toml"
+    app = make_app(Config(), [], nodes={}, nodes_file=nodes_file)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, NodesScreen)
+        await burst(
+            pilot,
+            "a",
+            *"main",
+            "tab",
+            *"ORTHANC",
+            "tab",
+            *"pacs.example.org",
+            "tab",
+            "ctrl+u",
+            *"4242",
+            "enter",
+        )
+        assert isinstance(app.screen, NodesScreen), app.screen
+        node = app.nodes["main"]
+        assert (node.ae_title, node.host, node.port) == ("ORTHANC", "pacs.example.org", 4242)
+        assert "[nodes.main]" in nodes_file.read_text()
+
+
+async def test_a_search_burst_in_the_browser_still_lands_in_the_search_box(
+    sample_folder: Path,
+) -> None:
+    app = new_app(sample_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await burst(pilot, "/", *"0018,5100")
+        search = browser(pilot).query_one("#search", Input)
+        assert search.value == "0018,5100"

@@ -1,0 +1,289 @@
+"""Keys that arrive in one burst land where the focus was at each key.
+
+Over SSH a reader's keys often arrive several to a packet. Textual (8.x, ``App.on_event``) takes
+each key from the app's queue, runs the priority bindings and *posts* the key to the focused
+widget's queue, then goes straight on with the next key. So when "aaa Tab bbb" arrive together,
+all seven keys are queued on the first text box before it has handled the Tab (which it ignores:
+the Tab bubbles up to the screen's ``focus_next`` binding), and "bbb" lands in the first box too.
+A key that opens a dialog is the same: the dialog's field takes the focus in its ``on_mount``,
+after the keys behind it went to the old focus, or to the dialog screen itself and were lost.
+
+:class:`KeyOrder` fixes this once, for every screen: it holds each key (and paste) that arrives
+while an earlier one is still being handled, and releases the next only when that one is done
+(a widget stopped it, or it bubbled up to the App and its bindings ran) and what it started has
+settled (a pushed screen is mounted, a deferred focus applied). Each key then goes to the focus
+of its turn. A screen that cannot take typing yet (the report editor while it reads its study)
+mixes in :class:`HoldsKeys`: the keys that reach it wait until it is ready, while a dialog it
+puts up first (the "resume the draft?" question) gets only the keys typed once it is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from textual import events
+from textual.app import App, ScreenError
+from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.widgets import Input, TextArea
+
+__all__ = ["HoldsKeys", "KeyOrder"]
+
+_LOG = logging.getLogger(__name__)
+
+#: A key still not handled after this long (its handler awaits something else, e.g. a dialog)
+#: no longer holds the keys behind it.
+STUCK_AFTER = 1.0
+#: Keys wait at most this long for a screen that is not ready for them, then go to it anyway.
+HOLD_LIMIT = 20.0
+#: How often held keys are looked at again while a screen is not ready for them.
+RECHECK = 0.05
+#: Settling rounds after a key (each lets every widget of the screen handle what it was sent).
+MAX_ROUNDS = 8
+
+
+class HoldsKeys:
+    """Mixed into a Screen that cannot take typing at once; it calls :meth:`keys_ready_now`."""
+
+    keys_ready: bool = False
+    """False until the screen can take the keys typed into it (set by :meth:`keys_ready_now`)."""
+
+    def keys_ready_now(self) -> None:
+        """From now on the keys typed into this screen reach it.
+
+        Takes effect on the App's next turn, after a ``focus()`` the screen has just asked for
+        (Textual applies it there), so the first key released goes to that focus.
+        """
+        assert isinstance(self, Screen), "HoldsKeys is for screens"
+
+        def ready() -> None:
+            self.keys_ready = True
+
+        self.app.call_later(ready)
+
+
+def _is_escape(item: _Held) -> bool:
+    return isinstance(item.event, events.Key) and item.event.key == "escape"
+
+
+@dataclass
+class _Held:
+    event: events.Key | events.Paste
+    owner: Screen[Any] | None = None
+    """The screen that was not ready when this key's turn came; it waits for that screen."""
+    parked_at: float = 0.0
+
+
+class KeyOrder:
+    """Serialises the app's keys: each is handled, and its effects settled, before the next."""
+
+    def __init__(self, app: App[Any], dispatch: Callable[[events.Event], Awaitable[None]]) -> None:
+        self.app = app
+        self._dispatch = dispatch
+        """Textual's own ``App.on_event``: priority bindings, then forward to the focus."""
+        self._held: deque[_Held] = deque()
+        self._busy = False
+        self._generation = 0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._recheck_armed = False
+
+    @property
+    def idle(self) -> bool:
+        """No key is being handled or waiting."""
+        return not self._busy and not self._held
+
+    async def take(self, event: events.Event) -> bool:
+        """Called by the App for every event; True when ``event`` is a key it now owns."""
+        if not isinstance(event, events.Key | events.Paste) or event.is_forwarded:
+            return False
+        try:
+            _ = self.app.screen
+        except ScreenError:
+            return False  # starting or closing: Textual's own handling
+        self._held.append(_Held(event))
+        await self._pump()
+        return True
+
+    # ---- releasing ----------------------------------------------------------------------------
+    def _ready(self, screen: Screen[Any]) -> bool:
+        return not isinstance(screen, HoldsKeys) or screen.keys_ready
+
+    def _next(self) -> _Held | None:
+        """The first key whose turn it is, or None while every key waits for its screen."""
+        app = self.app
+        screen = app.screen
+        now = time.monotonic()
+        dropped = [item for item in self._held if item.owner and not item.owner.is_attached]
+        if dropped:
+            for item in dropped:
+                self._held.remove(item)
+            # Typed into a screen that closed before it could take them (e.g. Esc on the
+            # question it asked first): sending them to another screen would run its commands.
+            _LOG.info("%d keys dropped: their screen closed before it was ready", len(dropped))
+            app.notify(
+                f"{len(dropped)} keys typed while the screen was opening were not used: "
+                "it closed before it could take them.",
+                severity="warning",
+            )
+        for item in self._held:
+            if item.owner is None:
+                if self._ready(screen):
+                    return item
+                item.owner = screen
+                item.parked_at = now
+            if item.owner is screen:
+                if self._ready(screen) or now - item.parked_at > HOLD_LIMIT:
+                    return item
+                # Wait for the screen (the keys behind are its too), but Esc always leaves.
+                return next(
+                    (i for i in self._held if _is_escape(i) and i.owner in (None, screen)), None
+                )
+            # Its screen is covered (by a dialog it put up): the dialog's keys may go first.
+        return None
+
+    async def _pump(self) -> None:
+        while not self._busy and self._held:
+            item = self._next()
+            if item is None:
+                self._recheck_later()
+                return
+            self._held.remove(item)
+            await self._send(item.event)
+
+    def _recheck_later(self) -> None:
+        if self._recheck_armed:
+            return
+        self._recheck_armed = True
+
+        def recheck() -> None:
+            self._recheck_armed = False
+            self.app.call_later(self._pump)
+
+        self.app.set_timer(RECHECK, recheck)
+
+    async def _send(self, event: events.Key | events.Paste) -> None:
+        app = self.app
+        self._busy = True
+        self._generation += 1
+        generation = self._generation
+        self._watchdog = asyncio.get_running_loop().call_later(STUCK_AFTER, self._stuck, generation)
+        before = self._state()
+        await self._dispatch(event)
+        if event.is_forwarded and self._types_text(event):
+            # A character typed into a text box never moves the focus: the box takes the next
+            # one in its own queue's order, so there is nothing to wait for.
+            await self._finish(generation)
+        elif event.is_forwarded:
+            target: DOMNode = app.focused or app.screen
+            self._follow(target, event, generation, before)
+        else:
+            self._done(generation, before)  # a priority binding handled it in the App
+
+    # ---- knowing when a key is done -----------------------------------------------------------
+    def _types_text(self, event: events.Key | events.Paste) -> bool:
+        focused = self.app.focused
+        if not isinstance(event, events.Key) or not event.is_printable:
+            return False
+        if isinstance(focused, TextArea):
+            return not focused.read_only
+        return isinstance(focused, Input)
+
+    def _state(self) -> tuple[Screen[Any], object, int]:
+        app = self.app
+        return (app.screen, app.focused, len(app.screen_stack))
+
+    def _follow(
+        self,
+        node: DOMNode,
+        event: events.Event,
+        generation: int,
+        before: tuple[Screen[Any], object, int],
+    ) -> None:
+        """Step up the DOM behind the key: done when stopped, or when the App has handled it."""
+
+        def step(here: DOMNode) -> None:
+            if generation != self._generation:
+                return
+            parent = here.parent
+            if event._stop_propagation or parent is None:
+                self._done(generation, before)
+            elif not parent.call_later(step, parent):
+                self._done(generation, before)
+
+        if not node.call_later(step, node):
+            self._done(generation, before)
+
+    def _done(self, generation: int, before: tuple[Screen[Any], object, int]) -> None:
+        """The key was handled. Unless it changed the screens, the next may go."""
+
+        async def check() -> None:
+            # One more turn of the App's queue: a focus() in the key's handler is applied there.
+            if generation != self._generation:
+                return
+            screen, _focus, depth = self._state()
+            if (screen, depth) == (before[0], before[2]):
+                # Same screen: a focus move (Tab) is applied by now, nothing else is pending.
+                await self._finish(generation)
+            else:
+                self._settle(generation)  # a screen was pushed or popped: let it mount
+
+        self.app.call_later(check)
+
+    def _settle(self, generation: int, rounds: int = 0) -> None:
+        """Let every widget of the screen handle what it was sent, until nothing moves."""
+        if generation != self._generation:
+            return
+        app = self.app
+        before = self._state()
+        nodes: list[DOMNode] = [app, *app.screen.walk_children(with_self=True)]
+        remaining = 0
+
+        def done() -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0:
+                app.call_later(self._round_done, generation, before, rounds)
+
+        for node in nodes:
+            if node.call_later(done):
+                remaining += 1
+        if remaining == 0:
+            app.call_later(self._round_done, generation, before, rounds)
+
+    async def _round_done(
+        self,
+        generation: int,
+        before: tuple[Screen[Any], object, int],
+        rounds: int,
+    ) -> None:
+        if generation != self._generation:
+            return
+        if self._state() != before and rounds < MAX_ROUNDS:
+            self._settle(generation, rounds + 1)
+            return
+        await self._finish(generation)
+
+    async def _finish(self, generation: int) -> None:
+        if generation != self._generation:
+            return
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._busy = False
+        await self._pump()
+
+    def _stuck(self, generation: int) -> None:
+        if generation != self._generation or not self._busy:
+            return
+        # Its handler waits on something (a dialog, a long await): do not hold the rest.
+        _LOG.debug("A key was not handled within %.1f s; releasing the next", STUCK_AFTER)
+        self._generation += 1
+        self._busy = False
+        self._watchdog = None
+        self.app.call_later(self._pump)
