@@ -41,6 +41,7 @@ from pydicom.valuerep import DT
 
 from tuiviewer import __version__
 from tuiviewer.dicom.editing import write_atomically
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.dicom.scanning import NO_SOP_INSTANCE_UID, InstanceRecord, read_record, scan
 from tuiviewer.exceptions import DicomReadError
 from tuiviewer.reports.model import (
@@ -234,7 +235,9 @@ def study_context_from_paths(
     if wanted is not None and path.is_file():
         source = next((r for r in records if r.path == path), source)
     try:
-        header = pydicom.dcmread(source.path, stop_before_pixels=True, force=True)
+        header = read_dicom(source.path, stop_before_pixels=True, force=True)
+    except DicomReadError as exc:
+        raise ReportError(exc.message) from exc
     except (OSError, InvalidDicomError, ValueError) as exc:
         raise ReportError(f"File {str(source.path)!r} cannot be read: {exc}.") from exc
     modalities = Counter(r.modality for r in images if r.modality)
@@ -895,7 +898,9 @@ def read_sr(path: Path) -> Report:
     """
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path)
+        ds = read_dicom(path)
+    except DicomReadError as exc:
+        raise ReportError(exc.message) from exc
     except (OSError, InvalidDicomError, ValueError) as exc:
         raise ReportError(f"Report file {str(path)!r} cannot be read: {exc}.") from exc
     try:
