@@ -223,6 +223,9 @@ def _run_app(
         print(f"tuiviewer: {exc.message}", file=sys.stderr)
         return 2
     log_path = setup_logging(config.logging.level, phi=config.logging.phi)
+    from tuiviewer import limits
+
+    limits.configure(config.limits)
     if local_demo:
         paths = demo_paths()
     if not demo:
@@ -278,6 +281,19 @@ def demo_paths() -> list[Path]:
     return [Path(sample).parent]
 
 
+def _configure_limits(config_path: Path | None) -> str | None:
+    """Apply ``[limits]`` of the configuration; the error message if it is invalid."""
+    from tuiviewer import limits
+    from tuiviewer.config import load_config
+    from tuiviewer.exceptions import ConfigError
+
+    try:
+        limits.configure(load_config(config_path).limits)
+    except ConfigError as exc:
+        return exc.message
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # A bare `tuiviewer PATH` means `tuiviewer open PATH` when PATH is not a sub-command.
@@ -301,6 +317,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tuiviewer.logsetup import setup_logging
 
         setup_logging()
+        problem = _configure_limits(args.config)
+        if problem is not None:
+            print(f"tuiviewer: {problem}", file=sys.stderr)
+            return 2
+    if args.command not in (None, "open", "demo"):
+        # Values from files and PACS answers are printed: nothing raw reaches the terminal.
+        from tuiviewer.safetext import TerminalStream
+
+        as_json = bool(getattr(args, "json", False))
+        if not isinstance(sys.stdout, TerminalStream):
+            sys.stdout = TerminalStream(sys.stdout, json=as_json)
+        if not isinstance(sys.stderr, TerminalStream):
+            sys.stderr = TerminalStream(sys.stderr)
     if args.command is None:
         return _run_app(args.config, [])
     if args.command == "open":

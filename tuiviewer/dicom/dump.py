@@ -23,6 +23,7 @@ from pydicom.uid import UID_dictionary
 from tuiviewer.dicom.elements import ElementRow, dataset_rows, meta_rows
 from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.safetext import clean
 
 __all__ = ["BULK_DATA_THRESHOLD", "dump_json", "dump_text", "run_dump"]
 
@@ -49,7 +50,7 @@ def dump_text(loaded: LoadedFile) -> str:
         _dump_rows(lines, ds, dataset_rows(ds), 0, encoding)
     for problem in loaded.problems:
         where = f" at byte {problem.offset}" if problem.offset is not None else ""
-        lines.append(f"# Problem{where}: {problem.message}")
+        lines.append(f"# Problem{where}: {clean(problem.message)}")
     return "\n".join(lines) + "\n"
 
 
@@ -241,7 +242,7 @@ def _hex_bytes(data: bytes, vr: str = "OB") -> str:
 
 
 def _shorten(text: str) -> str:
-    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    text = clean(text)  # control characters (CR, LF, ESC, C1...) escaped, as \r, \n, \x1b
     if len(text) > _PRINT_LIMIT:
         return text[:_PRINT_LIMIT] + "..."
     return text

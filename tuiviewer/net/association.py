@@ -41,6 +41,7 @@ from tuiviewer.net.errors import (
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.tls import ssl_context, ssl_reason
 from tuiviewer.net.trace import AssociationTrace, uid_name
+from tuiviewer.safetext import clean
 
 # pynetdicom logs whole C-FIND/C-GET identifiers (patient names, IDs) at INFO by default.
 _config.LOG_REQUEST_IDENTIFIERS = False
@@ -421,7 +422,7 @@ def check_status(service: str, status: Dataset | None, assoc: Association | None
             text = f"{where} answered the {service} request with {format_status(service, code)}."
         comment = status.get("ErrorComment")
         if comment:
-            text = text[:-1] + f" ({str(comment)[:200]})."
+            text = text[:-1] + f" ({clean(str(comment)[:200])})."
         raise DimseStatusError(text, code=code, meaning=meaning, category=category)
     return code
 

@@ -27,6 +27,7 @@ from tuiviewer.net.nodes import Node, resolve_node
 from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, resume_study, retrieve_study
 from tuiviewer.net.send import SendProgress, send_files
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.safetext import clean
 from tuiviewer.store import InvalidUIDError, LocalStore, format_size, validate_uid
 
 EXIT_OK = 0
@@ -139,11 +140,12 @@ def parse_keys(keys: Sequence[str], level: QueryLevel) -> FindQuery:
 
 
 def _cell(value: object) -> str:
+    """A table cell as the PACS sent it, cleaned to one safe line."""
     if value is None:
         return ""
     if isinstance(value, tuple):
-        return "\\".join(str(v) for v in value)
-    return str(value)
+        return clean("\\".join(str(v) for v in value))
+    return clean(value)
 
 
 def _table(level: QueryLevel, matches: Sequence[Dataset]) -> str:
@@ -369,14 +371,14 @@ def _report_get(
     if result.warning:
         print(f"{result.warning} sub-operations completed with warnings.", file=stdout)
     for sop, reason in result.refused:
-        print(f"tuiviewer get: instance {sop} not kept: {reason}", file=stderr)
+        print(f"tuiviewer get: instance {clean(sop)} not kept: {clean(reason)}", file=stderr)
     if result.failed or result.failed_sops:
         print(
             f"tuiviewer get: {result.failed} sub-operations failed at the PACS.",
             file=stderr,
         )
         for sop in result.failed_sops:
-            print(f"  failed: {sop}", file=stderr)
+            print(f"  failed: {clean(sop)}", file=stderr)
     if result.cancelled:
         print(
             f"tuiviewer get: cancelled; the {count} {noun} received are kept "

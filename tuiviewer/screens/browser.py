@@ -40,10 +40,12 @@ from tuiviewer.messages import (
     InstancesFound,
     ScanProgressed,
 )
+from tuiviewer.safetext import clean
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog, ValueDialog
 from tuiviewer.screens.dialogs.edit import AddElementDialog, EditValueDialog
 from tuiviewer.screens.diff import DiffScreen
 from tuiviewer.screens.viewer import ViewerScreen
+from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.study_tree import StudyRef, StudyTree
 from tuiviewer.widgets.tag_tree import META_KEY, TagTree
 
@@ -115,7 +117,7 @@ class BrowserScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = ", ".join(str(p) for p in self.paths)
+        self.sub_title = clean(", ".join(str(p) for p in self.paths))
         self.query_one("#banner").display = False
         self.query_one("#search").display = False
         self.query_one(StudyTree).focus()
@@ -129,7 +131,7 @@ class BrowserScreen(Screen[None]):
         """Scan more files or folders into the same tree (a retrieved study, a folder)."""
         new = [p for p in paths if p not in self.paths]
         self.paths.extend(new)
-        self.sub_title = ", ".join(str(p) for p in self.paths)
+        self.sub_title = clean(", ".join(str(p) for p in self.paths))
         if new:
             self._auto_selected = False
             self.scan_files(new)
@@ -230,7 +232,7 @@ class BrowserScreen(Screen[None]):
             return
         self.loaded = None
         banner = self.query_one("#banner", Static)
-        banner.update(Text(f"⚠ {message.reason}", style="bold"))
+        banner.update(shown(f"⚠ {message.reason}", style="bold"))
         banner.display = True
         banner.set_class(True, "error")
         self.query_one(TagTree).clear()
@@ -248,7 +250,7 @@ class BrowserScreen(Screen[None]):
         loaded = self.loaded
         parts: list[Text] = []
         if loaded is not None and loaded.banner:
-            parts.append(Text(f"⚠ {loaded.banner}", style="bold"))
+            parts.append(shown(f"⚠ {loaded.banner}", style="bold"))
         if loaded is not None and loaded.path in self.edited:
             parts.append(Text("✎ modified, not saved: s saves as a new file, R reverts"))
         banner.update(Text("\n").join(parts))
@@ -256,7 +258,7 @@ class BrowserScreen(Screen[None]):
         banner.set_class(loaded is not None and bool(loaded.problems), "error")
 
     def _set_tag_status(self, text: str) -> None:
-        self.query_one("#tag-status", Static).update(text)
+        self.query_one("#tag-status", Static).update(shown(text))
 
     # ---- search -----------------------------------------------------------------------------
     def action_search(self) -> None:

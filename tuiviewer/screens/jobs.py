@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tuiviewer.jobs import RetrieveJob
 from tuiviewer.screens.dialogs.common import ValueDialog
+from tuiviewer.widgets.safe import cell, shown
 
 STATE_STYLE = {
     "queued": "dim",
@@ -70,8 +71,8 @@ class JobsScreen(Screen[None]):
         for job in jobs:
             cells = (
                 str(job.id),
-                job.node.name,
-                job.label,
+                cell(job.node.name),
+                cell(job.label),
                 Text(job.state, style=STATE_STYLE[job.state]),
                 bar(job.fraction()),
                 job.summary(),
@@ -96,7 +97,10 @@ class JobsScreen(Screen[None]):
                 detail = f"{detail}  ⚠ {current.error}".strip()
             if current.result is not None and current.result.failed_sops:
                 detail += f"\nFailed instances: {', '.join(current.result.failed_sops[:5])}"
-        self.query_one("#job-detail", Static).update(detail)
+            if current.result is not None:
+                for sop, reason in current.result.refused[:5]:
+                    detail += f"\nRefused {sop}: {reason}"
+        self.query_one("#job-detail", Static).update(shown(detail, lines=True))
 
     def current_job(self) -> RetrieveJob | None:
         table = self.query_one(DataTable)

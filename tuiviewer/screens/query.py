@@ -42,6 +42,7 @@ from tuiviewer.net.find import (
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.screens.dialogs.common import ValueDialog
+from tuiviewer.widgets.safe import cell, shown
 
 STUDY_COLUMNS: tuple[tuple[str, str, Callable[[StudyRow], Any]], ...] = (
     ("patient", "Patient", lambda r: r.patient_name),
@@ -60,17 +61,21 @@ def _count(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def study_cells(row: StudyRow) -> tuple[str, ...]:
-    return (
-        row.patient_name.replace("^", " ").strip(),
-        row.patient_id,
-        display_date(row.birth_date),
-        display_date(row.date),
-        "/".join(row.modalities),
-        row.description,
-        row.accession,
-        _count(row.series_count),
-        _count(row.instance_count),
+def study_cells(row: StudyRow) -> tuple[Text, ...]:
+    """The study's cells, as the PACS said them but cleaned and never read as markup."""
+    return tuple(
+        cell(value)
+        for value in (
+            row.patient_name.replace("^", " ").strip(),
+            row.patient_id,
+            display_date(row.birth_date),
+            display_date(row.date),
+            "/".join(row.modalities),
+            row.description,
+            row.accession,
+            _count(row.series_count),
+            _count(row.instance_count),
+        )
     )
 
 
@@ -154,7 +159,9 @@ class QueryScreen(Screen[None]):
         return nodes.get(value) if isinstance(value, str) else None
 
     def _status(self, text: str | Text) -> None:
-        self.query_one("#query-status", Static).update(text)
+        self.query_one("#query-status", Static).update(
+            shown(text) if isinstance(text, str) else text
+        )
 
     # ---- query ------------------------------------------------------------------------------
     def action_focus_form(self) -> None:
@@ -188,7 +195,7 @@ class QueryScreen(Screen[None]):
         try:
             query = self.build_query()
         except (TuiviewerError, ValueError) as exc:
-            self._status(Text(f"⚠ {exc}", style="bold red"))
+            self._status(shown(f"⚠ {exc}", style="bold red"))
             return
         self.query_id += 1
         self.rows.clear()
@@ -255,7 +262,7 @@ class QueryScreen(Screen[None]):
         if message.cancelled:
             text.append("  (cancelled: showing what arrived)", style="yellow")
         if message.error:
-            text = Text(f"⚠ {message.error}", style="bold red")
+            text = shown(f"⚠ {message.error}", style="bold red")
             if count:
                 text.append(f"  ({count} studies arrived before)", style="yellow")
         self._status(text)
@@ -301,7 +308,7 @@ class QueryScreen(Screen[None]):
                     rows.append(row)
         except TuiviewerError as exc:
             self.app.call_from_thread(
-                self.query_one("#series-title", Static).update, f"Series: ⚠ {exc.message}"
+                self.query_one("#series-title", Static).update, shown(f"Series: ⚠ {exc.message}")
             )
             return
         rows.sort(key=lambda r: (r.number is None, r.number or 0, r.description))
@@ -328,10 +335,10 @@ class QueryScreen(Screen[None]):
         for row in rows:
             table.add_row(
                 "" if row.number is None else str(row.number),
-                row.modality,
-                row.description,
+                cell(row.modality),
+                cell(row.description),
                 _count(row.instance_count),
-                row.body_part,
+                cell(row.body_part),
                 "✔" if row.uid in on_disk else "",
                 key=row.uid,
             )
@@ -438,7 +445,7 @@ class QueryScreen(Screen[None]):
     @on(EchoAnswered)
     def _echo_answered(self, message: EchoAnswered) -> None:
         if message.error:
-            self._status(Text(f"⚠ {message.error}", style="bold red"))
+            self._status(shown(f"⚠ {message.error}", style="bold red"))
         else:
             self._status(f"C-ECHO {message.node_name}: OK, {message.rtt_ms:.1f} ms")
 

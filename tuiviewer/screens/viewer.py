@@ -49,6 +49,7 @@ from tuiviewer.messages import FrameRendered, RenderFailed
 from tuiviewer.render.lut import Window, full_range_window
 from tuiviewer.render.pipeline import RenderedImage, RenderRequest, render_frame
 from tuiviewer.render.presets import Preset, presets_for
+from tuiviewer.safetext import clean
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.viewing import (
     DEFAULT_FRAME_CACHE_BYTES,
@@ -74,6 +75,7 @@ from tuiviewer.viewing import (
     view_mapping,
 )
 from tuiviewer.widgets.image_view import ImageView
+from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.tag_tree import TagTree
 
 #: Rendered frames kept for instant redisplay (a 120×80 grey frame is ~10 KB).
@@ -460,7 +462,7 @@ class ViewerScreen(Screen[None]):
             return
         self.failures.append(message.reason)
         name = self.slices[message.job.index].path.name
-        self.query_one("#badge", Static).update(Text(f"⚠ {name}: {message.reason}", "bold red"))
+        self.query_one("#badge", Static).update(shown(f"⚠ {name}: {message.reason}", "bold red"))
         self.notify(message.reason, title=f"Cannot show {name}", severity="error")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prefetch", description="Read")
@@ -539,8 +541,13 @@ class ViewerScreen(Screen[None]):
 
     # ---- texts ------------------------------------------------------------------------------
     def _set(self, selector: str, content: str | Text) -> None:
-        """Update a text only when it changed, without a layout pass (their sizes are fixed)."""
+        """Update a text only when it changed, without a layout pass (their sizes are fixed).
+
+        Plain strings hold names and descriptions from the file: shown literally, cleaned.
+        """
         widget = self.query_one(selector, Static)
+        if isinstance(content, str):
+            content = shown(content, lines=True)
         if widget.content != content:
             widget.update(content, layout=False)
 
@@ -635,7 +642,7 @@ class ViewerScreen(Screen[None]):
         elif len(self.ruler) == 1:
             parts.append("ruler: move the cursor, m sets the end")
         widget.display = bool(parts)
-        widget.update("  ·  ".join(parts))
+        widget.update(Text(clean("  ·  ".join(parts))))
 
     # ---- slices -----------------------------------------------------------------------------
     def go(self, index: int) -> None:
@@ -942,7 +949,7 @@ class ViewerScreen(Screen[None]):
         self._tags_wanted = None
         self._tags_loaded = None
         self.tag_tree.clear()
-        self._set("#tags-title", Text(f"⚠ {message.path.name}: {message.reason}", "bold red"))
+        self._set("#tags-title", shown(f"⚠ {message.path.name}: {message.reason}", "bold red"))
 
     def _update_tags_title(self) -> None:
         """Two lines: which slice (or frame) the tags belong to, then the file."""
@@ -1134,7 +1141,7 @@ class ViewerScreen(Screen[None]):
         if message.link is not self.link:
             return
         name = message.link.slices[message.job.index].path.name
-        self._set("#link-info", Text(f"⚠ {name}: {message.reason}", "bold red"))
+        self._set("#link-info", shown(f"⚠ {name}: {message.reason}", "bold red"))
         self.notify(message.reason, title=f"Cannot show {name}", severity="error")
 
     def _display_link(self, message: LinkRendered) -> None:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import pydicom
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -31,6 +30,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.dicom.display import display_date
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.jobs import RetrieveJob, job_label
 from tuiviewer.net.find import QueryLevel, StudyRow, find, to_row
@@ -38,6 +38,7 @@ from tuiviewer.net.nodes import Node
 from tuiviewer.reports.text import sr_to_text
 from tuiviewer.screens.query import STUDY_COLUMNS, study_cells
 from tuiviewer.store import LocalStore
+from tuiviewer.widgets.safe import cell, shown
 from tuiviewer.worklist import (
     DEFAULT_DAYS,
     PACS_DOWN,
@@ -56,6 +57,7 @@ _STATE_STYLES = {
     ReportState.DRAFT: "cyan",
     ReportState.PRELIMINARY: "yellow",
     ReportState.FINAL: "green",
+    ReportState.UNREADABLE: "bold red",
 }
 _FILTERS: tuple[tuple[str, ReportState | None], ...] = (
     ("All", None),
@@ -63,6 +65,7 @@ _FILTERS: tuple[tuple[str, ReportState | None], ...] = (
     ("Draft", ReportState.DRAFT),
     ("Preliminary", ReportState.PRELIMINARY),
     ("Final", ReportState.FINAL),
+    ("Unreadable report", ReportState.UNREADABLE),
 )
 _BATCH_S = 0.05
 _BATCH_ROWS = 50
@@ -207,14 +210,14 @@ class WorklistScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#worklist", DataTable)
-        # Wide enough for "preliminary ⚠": states arrive after the rows, widths do not follow.
-        table.add_column("Report", key="state", width=13)
+        # Wide enough for "unreadable report ⚠": states arrive after the rows, widths do not follow.
+        table.add_column("Report", key="state", width=19)
         for key, label, _ in STUDY_COLUMNS:
             table.add_column(label, key=key)
         priors = self.query_one("#priors", DataTable)
         for key, label in (("date", "Date"), ("mod", "Mod"), ("desc", "Description")):
             priors.add_column(label, key=key)
-        priors.add_column("Report", key="state", width=13)
+        priors.add_column("Report", key="state", width=19)
         self.set_interval(self.interval(), self._timer_refresh)
         self.set_interval(0.05, self._check_awaiting)
         node = self.current_node()
@@ -247,7 +250,8 @@ class WorklistScreen(Screen[None]):
         return store if isinstance(store, LocalStore) else None
 
     def _status(self, text: str | Text) -> None:
-        self.query_one("#wl-status", Static).update(text)
+        content = shown(text) if isinstance(text, str) else text
+        self.query_one("#wl-status", Static).update(content)
 
     # ---- refreshing -------------------------------------------------------------------------
     def build_query(self) -> WorklistQuery:
@@ -283,7 +287,7 @@ class WorklistScreen(Screen[None]):
         try:
             query = self.build_query()
         except ValueError as exc:
-            self._status(Text(f"⚠ {exc}", style="bold red"))
+            self._status(shown(f"⚠ {exc}", style="bold red"))
             return
         store = self._store()
         if store is None:
@@ -361,7 +365,7 @@ class WorklistScreen(Screen[None]):
         # Failures the core reports arrive as messages; this is for the ones it did not expect.
         if event.worker.group == "worklist" and event.state is WorkerState.ERROR:
             self.refreshing = False
-            self._status(Text(f"⚠ The refresh failed: {event.worker.error}", style="bold red"))
+            self._status(shown(f"⚠ The refresh failed: {event.worker.error}", style="bold red"))
 
     @on(RowsFound)
     def _rows_found(self, message: RowsFound) -> None:
@@ -394,7 +398,7 @@ class WorklistScreen(Screen[None]):
             self.pacs_error = message.error
             when = f"{self.refreshed_at:%H:%M:%S}" if self.refreshed_at else "never"
             what = "unreachable" if message.unreachable else "refused the worklist query"
-            text = Text(f"⚠ {name} {what}: {message.error}", style="bold red")
+            text = shown(f"⚠ {name} {what}: {message.error}", style="bold red")
             if self.rows:
                 text.append(f"  Showing {len(self.rows)} studies from {when}.", style="yellow")
             self._status(text)
@@ -450,7 +454,7 @@ class WorklistScreen(Screen[None]):
             node = self.current_node()
             name = node.name if node else "the PACS"
             self.pacs_error = message.error
-            self._status(Text(f"⚠ {name} stopped answering: {message.error}", style="bold red"))
+            self._status(shown(f"⚠ {name} stopped answering: {message.error}", style="bold red"))
             return
         if self.status_filter is not None:
             self._sort()
@@ -680,7 +684,7 @@ class WorklistScreen(Screen[None]):
         node, store = self.current_node(), self._store()
         if node is None or store is None:
             return
-        title.update(f"Priors of {study.patient_name.replace('^', ' ')}: asking…")
+        title.update(shown(f"Priors of {study.patient_name.replace('^', ' ')}: asking…"))
         self.query_one("#priors", DataTable).clear()
         self.run_priors(node, study, store)
 
@@ -706,7 +710,7 @@ class WorklistScreen(Screen[None]):
     def _priors_found(self, message: PriorsFound) -> None:
         if message.error:
             if message.study_uid == self._priors_for:
-                self.query_one("#priors-title", Static).update(f"Priors: ⚠ {message.error}")
+                self.query_one("#priors-title", Static).update(shown(f"Priors: ⚠ {message.error}"))
             return
         self.priors[message.study_uid] = message.rows
         if message.study_uid == self._priors_for:
@@ -719,8 +723,8 @@ class WorklistScreen(Screen[None]):
         for row in rows:
             table.add_row(
                 display_date(row.date),
-                "/".join(row.modalities),
-                row.description,
+                cell("/".join(row.modalities)),
+                cell(row.description),
                 _state_cell(self.states.get(row.uid)),
                 key=row.uid,
             )
@@ -755,7 +759,9 @@ class WorklistScreen(Screen[None]):
         node, store = self.current_node(), self._store()
         if node is None or store is None:
             return
-        self.query_one("#report-title", Static).update(f"Report of {job_label(study)}: reading…")
+        self.query_one("#report-title", Static).update(
+            shown(f"Report of {job_label(study)}: reading…")
+        )
         self.run_read_report(node, study, store, self.states.get(study.uid))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="Report")
@@ -777,13 +783,16 @@ class WorklistScreen(Screen[None]):
             self.post_message(self.ReportShown(title, f"No report on the PACS ({state})."))
             return
         try:
-            text = sr_to_text(pydicom.dcmread(status.reports[0]))
-        except (TuiviewerError, OSError, ValueError) as exc:
+            text = sr_to_text(read_dicom(status.reports[0]))
+        except TuiviewerError as exc:
+            self.post_message(self.ReportShown(title, f"⚠ {exc.message}"))
+            return
+        except (OSError, ValueError) as exc:
             self.post_message(self.ReportShown(title, f"⚠ Cannot read the report: {exc}"))
             return
         self.post_message(self.ReportShown(f"{title} ({status.state.value})", text))
 
     @on(ReportShown)
     def _report_shown(self, message: ReportShown) -> None:
-        self.query_one("#report-title", Static).update(message.title)
-        self.query_one("#report-text", Static).update(Text(message.text))
+        self.query_one("#report-title", Static).update(shown(message.title))
+        self.query_one("#report-text", Static).update(shown(message.text, lines=True))

@@ -14,6 +14,7 @@ from textual.widgets.tree import TreeNode
 
 from tuiviewer.dicom.elements import ElementRow, ItemRow, TagPath, dataset_rows, meta_rows
 from tuiviewer.dicom.loading import LoadedFile
+from tuiviewer.safetext import clean
 
 META_KEY: TagPath = (-1,)
 """Node data of the "File Meta Information" heading (not an element)."""
@@ -26,7 +27,7 @@ def element_label(row: ElementRow) -> Text:
     label.append(f" {row.vm:>2} ", style="dim")
     if row.is_private:
         name = row.keyword or row.name or "private"
-        creator = f" [{row.private_creator}]" if row.private_creator else ""
+        creator = f" [{clean(row.private_creator)}]" if row.private_creator else ""
         label.append(f"{name}{creator}", style="magenta")
     else:
         label.append(row.keyword or row.name or "(unknown)", style="green")
@@ -35,11 +36,11 @@ def element_label(row: ElementRow) -> Text:
         label.append(f"  {count} {'item' if count == 1 else 'items'}", style="dim")
     else:
         label.append("  ")
-        label.append(row.value)
+        label.append(clean(row.value))
         if row.summarised:
             label.append("  [x: expand]", style="dim italic")
     if row.problem:
-        label.append(f"  ⚠ {row.problem}", style="bold yellow")
+        label.append(f"  ⚠ {clean(row.problem)}", style="bold yellow")
     return label
 
 
@@ -61,7 +62,7 @@ class TagTree(Tree[TagPath]):
         self._by_path.clear()
         self.meta = meta_rows(loaded.dataset)
         self.rows = dataset_rows(loaded.dataset, loaded.problems)
-        self.root.set_label(Text(loaded.path.name, style="bold"))
+        self.root.set_label(Text(clean(loaded.path.name), style="bold"))
         self._index(self.meta)
         self._index(self.rows)
         if self.meta:
