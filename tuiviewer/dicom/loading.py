@@ -18,7 +18,6 @@ import mmap
 import re
 import struct
 import warnings
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,10 @@ from pydicom.util.hexutil import bytes2hex
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.values import convert_string, empty_value_for_VR
 
+from tuiviewer import limits as _limits
+from tuiviewer.dicom.reading import elements_error, how_to_raise, inflate_bytes
 from tuiviewer.exceptions import DicomReadError, NotDicomError
+from tuiviewer.limits import ReadLimits
 
 __all__ = ["LoadProblem", "LoadedFile", "TagPath", "load_file", "tag_text"]
 
@@ -59,13 +61,9 @@ _SEQ_DELIM = 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
-# Deeper nesting than this only happens in hostile or corrupt files; Python's own recursion
-# limit would otherwise turn it into a RecursionError.
-_MAX_DEPTH = 64
-# A deflated data set may legitimately expand ~1000:1; beyond this we stop inflating rather
-# than let a corrupt stream eat the machine's memory.
-_MAX_INFLATED = 1 << 30
-_INFLATE_CHUNK = 1 << 16
+# Nesting depth, element count and inflated size are bounded by [limits] (tuiviewer.limits):
+# deeper nesting only happens in hostile or corrupt files, and a deflated data set may expand
+# 1000:1, so reading stops there with a problem that says which limit and how to raise it.
 # pydicom appends a link to PS3.5 to every validation warning; it drowns the banner.
 _PLEASE_SEE = re.compile(r"\s*Please see <[^>]*>[^.]*\.")
 _QUOTED = re.compile(r"'[^']*'")
@@ -147,13 +145,24 @@ def _is_vr_bytes(two: bytes) -> bool:
 class _Parser:
     """Walks one byte stream (the file, or the inflated data set) and records problems."""
 
-    def __init__(self, buf: Any, problems: list[LoadProblem], *, inflated: bool) -> None:
+    def __init__(
+        self,
+        buf: Any,
+        problems: list[LoadProblem],
+        *,
+        inflated: bool,
+        name: str = "",
+        limits: ReadLimits | None = None,
+    ) -> None:
         self.buf = buf
         self.size = len(buf)
         self.problems = problems
         self.inflated = inflated
+        self.name = name
+        self.limits = limits or _limits.current()
         self.stopped = False
         self.complete = 0
+        self.elements = 0
 
     # -- problems -----------------------------------------------------------------------
     def where(self, pos: int) -> str:
@@ -319,6 +328,14 @@ class _Parser:
                 break
             if stop_before_pixels and depth == 0 and tag in _PIXEL_TAGS:
                 return elems, pos, False, encoding
+            self.elements += 1
+            if self.elements > self.limits.max_elements:
+                error = elements_error(self.name, pos, self.limits)
+                self.problem(
+                    error.message, pos, short=f"more than {self.limits.max_elements:,} elements"
+                )
+                self.stopped = True
+                break
             elem, pos = self.element(
                 tag, vr, length, pos, vpos, end, implicit, little, encoding, creators, depth
             )
@@ -441,12 +458,14 @@ class _Parser:
         undefined: bool,
     ) -> tuple[list[Dataset], int]:
         items: list[Dataset] = []
-        if depth > _MAX_DEPTH:
+        if depth > self.limits.max_depth:
             self.problem(
                 f"Sequence {_describe(seq_tag)} at {self.where(pos)} is nested more than "
-                f"{_MAX_DEPTH} levels deep; reading stopped there.",
+                f"{self.limits.max_depth} levels deep; reading stopped there. If the file is "
+                f"genuine, {how_to_raise('max_depth', self.limits)}.",
                 pos,
                 seq_tag,
+                short=f"sequences nested more than {self.limits.max_depth} levels deep",
             )
             self.stopped = True
             return items, end
@@ -644,42 +663,31 @@ def _find_start(buf: Any, limit: int = 256) -> int | None:
     return None
 
 
-def _inflate(buf: Any, pos: int, problems: list[LoadProblem], name: str) -> tuple[bytes, bool]:
-    """Inflate the deflated data set; returns (bytes, complete)."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out: list[bytes] = []
-    produced = 0
-    size = len(buf)
-    at = pos
-    while at < size:
-        chunk = bytes(buf[at : at + _INFLATE_CHUNK])
-        try:
-            data = inflater.decompress(chunk, _MAX_INFLATED - produced)
-        except zlib.error as exc:
-            problems.append(
-                LoadProblem(
-                    f"The deflated data set of {name!r} is corrupt within bytes {at}-"
-                    f"{at + len(chunk)} ({exc}); only what was inflated before is shown.",
-                    at,
-                    short=f"deflated data corrupt near byte {at}",
-                )
+def _inflate(buf: Any, pos: int, problems: list[LoadProblem], name: str) -> tuple[bytearray, bool]:
+    """Inflate the deflated data set within the limits; returns (bytes, complete)."""
+    with memoryview(buf) as view:
+        inflated, complete, corrupt, over = inflate_bytes(view[pos:], name=name)
+    if over is not None:
+        problems.append(
+            LoadProblem(
+                over.message + " Only what was inflated before is shown.",
+                None,
+                short=f"the deflated data set inflates beyond {over.limit}",
             )
-            return b"".join(out), False
-        out.append(data)
-        produced += len(data)
-        if inflater.unconsumed_tail:
-            problems.append(
-                LoadProblem(
-                    f"The deflated data set of {name!r} inflates to more than "
-                    f"{_MAX_INFLATED} bytes; the rest was not read.",
-                    at,
-                )
+        )
+        return inflated, False
+    if corrupt is not None:
+        problems.append(
+            LoadProblem(
+                f"The deflated data set of {name!r} is corrupt after {len(inflated)} inflated "
+                f"bytes ({corrupt}); only what was inflated before is shown.",
+                None,
+                short=f"deflated data corrupt after {len(inflated)} inflated bytes",
             )
-            return b"".join(out), False
-        if inflater.eof:
-            break
-        at += len(chunk)
-    if not inflater.eof:
+        )
+        return inflated, False
+    if not complete:
+        size = len(buf)
         problems.append(
             LoadProblem(
                 f"The deflated data set of {name!r} ends before its end marker: file truncated "
@@ -688,9 +696,8 @@ def _inflate(buf: Any, pos: int, problems: list[LoadProblem], name: str) -> tupl
                 short=f"file truncated at byte {size} in the deflated data set",
             )
         )
-        out.append(inflater.flush())
-        return b"".join(out), False
-    return b"".join(out), True
+        return inflated, False
+    return inflated, True
 
 
 def _uid_name(uid: str | None) -> str:
@@ -871,7 +878,7 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
     problems: list[LoadProblem] = []
     has_preamble = size >= 132 and bytes(buf[128:132]) == b"DICM"
     pos = 132 if has_preamble else 0
-    parser = _Parser(buf, problems, inflated=False)
+    parser = _Parser(buf, problems, inflated=False, name=name)
 
     if not has_preamble:
         # A bare data set (pydicom force=True) is accepted only if it starts like one.
@@ -951,7 +958,8 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
     if deflated and pos < size:
         inflated, _ = _inflate(buf, pos, problems, name)
         data_buf = inflated
-        data_parser = _Parser(inflated, problems, inflated=True)
+        data_parser = _Parser(inflated, problems, inflated=True, name=name, limits=parser.limits)
+        data_parser.elements = parser.elements
         start = 0
     elif pos < size and not implicit:
         if len(data_buf) - start >= 6 and not _is_vr_bytes(bytes(data_buf[start + 4 : start + 6])):

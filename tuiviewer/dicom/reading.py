@@ -107,7 +107,8 @@ class ReadLimitError(DicomReadError):
         """Byte offset (in the inflated data set when deflated) where reading stopped."""
 
 
-def _advice(key: str, limits: ReadLimits) -> str:
+def how_to_raise(key: str, limits: ReadLimits) -> str:
+    """``raise [limits] KEY (now N) in config.toml``, the end of every limit message."""
     return _HOW_TO_RAISE.format(key=key, value=getattr(limits, key))
 
 
@@ -122,9 +123,31 @@ def inflation_error(name: str, cap: int, limits: ReadLimits, declared: int = 0) 
     return ReadLimitError(
         f"The deflated data set of {name!r} inflates to more than {cap / _MIB:.0f} MiB"
         f"{pixels}; it was not read further. If the file is genuine, "
-        f"{_advice('max_inflated_mb', limits)}.",
+        f"{how_to_raise('max_inflated_mb', limits)}.",
         limit="max_inflated_mb",
         position=cap,
+    )
+
+
+def elements_error(name: str, pos: int, limits: ReadLimits) -> ReadLimitError:
+    """The error for a file of ``name`` holding more than ``max_elements`` elements."""
+    return ReadLimitError(
+        f"File {name!r} has more than {limits.max_elements:,} data elements; it was not read "
+        f"further. If the file is genuine, {how_to_raise('max_elements', limits)}.",
+        limit="max_elements",
+        position=pos,
+    )
+
+
+def depth_error(name: str, pos: int, limits: ReadLimits, *, inflated: bool) -> ReadLimitError:
+    """The error for sequences nested deeper than ``max_depth`` at byte ``pos``."""
+    where = f"byte {pos}" + (" of the inflated data set" if inflated else "")
+    return ReadLimitError(
+        f"File {name!r} has sequences nested more than {limits.max_depth} levels deep (at "
+        f"{where}); it was not read further. If the file is genuine, "
+        f"{how_to_raise('max_depth', limits)}.",
+        limit="max_depth",
+        position=pos,
     )
 
 
@@ -529,12 +552,7 @@ def check_structure(
         elements += 1
         if elements > max_elements:
             found.elements = elements
-            raise ReadLimitError(
-                f"File {name!r} has more than {max_elements:,} data elements; it was not "
-                f"read further. If the file is genuine, {_advice('max_elements', limits)}.",
-                limit="max_elements",
-                position=pos,
-            )
+            raise elements_error(name, pos, limits)
         if raw_vr is None or raw_vr == b"SQ" or raw_vr == b"UN" or length == _UNDEFINED:
             peek = b""
             if raw_vr != b"SQ" and length >= 4 and value_at + 4 <= avail:
@@ -545,14 +563,7 @@ def check_structure(
                 if depth > found.depth:
                     found.depth = depth
                 if depth > max_depth:
-                    where = f"byte {pos}" + (" of the inflated data set" if inflated else "")
-                    raise ReadLimitError(
-                        f"File {name!r} nests sequences more than {max_depth} levels deep (at "
-                        f"{where}); it was not read further. If the file is genuine, "
-                        f"{_advice('max_depth', limits)}.",
-                        limit="max_depth",
-                        position=pos,
-                    )
+                    raise depth_error(name, pos, limits, inflated=inflated)
                 stack.append(_Frame("seq", _clamp(value_at, length, top.end if top else None)))
                 pos = value_at
                 continue
@@ -679,8 +690,8 @@ def read_dicom(
     if isinstance(source, str | Path):
         path = Path(source)
         with open(path, "rb", buffering=1 << 16) as fh:
-            return _read(fh, path.name, stop_before_pixels, stop_when, specific_tags, force, limits)
-    name = Path(str(getattr(source, "name", "") or "")).name or "(data set)"
+            return _read(fh, str(path), stop_before_pixels, stop_when, specific_tags, force, limits)
+    name = str(getattr(source, "name", "") or "") or "(data set)"
     return _read(source, name, stop_before_pixels, stop_when, specific_tags, force, limits)
 
 
@@ -765,9 +776,7 @@ def _read(
                 on_pixel_size=pixel_size,
             )
             fh.seek(start)
-            stream = cast(
-                BinaryIO, InflatingReader(fh, cap=probe.produced + 1, name=name, limits=limits)
-            )
+            stream = cast(BinaryIO, InflatingReader(fh, cap=probe.cap, name=name, limits=limits))
             implicit, little = False, True
         try:
             dataset = read_dataset(stream, implicit, little, stop_when=stop, specific_tags=tags)
@@ -779,7 +788,7 @@ def _read(
         # The walk bounds the nesting pydicom sees; this guards the walk's blind spots.
         raise ReadLimitError(
             f"File {name!r} nests its elements too deeply to be read; it was not read "
-            f"further. If the file is genuine, {_advice('max_depth', limits)}.",
+            f"further. If the file is genuine, {how_to_raise('max_depth', limits)}.",
             limit="max_depth",
         ) from exc
     if command_set:
