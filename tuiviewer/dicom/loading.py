@@ -17,11 +17,12 @@ from __future__ import annotations
 import mmap
 import re
 import struct
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydicom.charset import convert_encodings
 from pydicom.datadict import (
@@ -50,7 +51,10 @@ from tuiviewer.dicom.reading import elements_error, how_to_raise, inflate_bytes
 from tuiviewer.exceptions import DicomReadError, NotDicomError
 from tuiviewer.limits import ReadLimits
 
-__all__ = ["LoadProblem", "LoadedFile", "TagPath", "load_file", "tag_text"]
+__all__ = ["PREVIEW_ELEMENTS", "LoadProblem", "LoadedFile", "TagPath", "load_file", "tag_text"]
+
+PREVIEW_ELEMENTS = 2000
+"""Top-level elements of a first screen (``load_file(head=...)``) while a large file loads."""
 
 TagPath = tuple[int, ...]
 """Alternating tag, item index, tag ...: ``(0x300A0180, 0, 0x00185100)``."""
@@ -73,6 +77,19 @@ def withhold_values(text: str) -> str:
     """pydicom quotes the offending value in its warnings; a value can be a patient's name
     read with the wrong VR, so messages (shown and logged) name the element, not the value."""
     return _QUOTED.sub("(value not shown)", text)
+
+
+class ElementSink(Protocol):
+    """Receives a file's top-level elements one at a time: ``load_file(path, sink=...)``
+    streams a file (``dump`` of a million elements) without holding its data set."""
+
+    def begin(self, header: LoadedFile) -> None:
+        """Called once before the first element: the file meta, transfer syntax and the
+        problems found so far (``header.dataset`` has no elements)."""
+
+    def element(self, ds: Dataset, tag: BaseTag) -> None:
+        """One top-level element, converted (``ds[tag]``), in a data set that also holds
+        the Specific Character Set and the private creators seen so far."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,9 @@ class LoadedFile:
     """The declared Transfer Syntax UID, or the one guessed when the meta header lacks it."""
     element_count: int = field(default=0)
     """Data elements read, file meta and nested ones included (items and delimiters not)."""
+    partial: bool = False
+    """Only the first top-level elements were read (``load_file(head=N)``): a preview of a
+    large file, shown while the whole file is read; never to be edited or saved."""
 
     @property
     def ok(self) -> bool:
@@ -163,6 +183,14 @@ class _Parser:
         self.stopped = False
         self.complete = 0
         self.elements = 0
+        self.cancel: threading.Event | None = None
+        self.sink: (
+            Callable[[BaseTag, RawDataElement | DataElement, str | list[str]], None] | None
+        ) = None
+        """Receives the top-level elements one by one instead of the data set (streaming)."""
+        self.head: int | None = None
+        """Stop after this many top-level elements (a preview); ``partial`` says it did."""
+        self.partial = False
 
     # -- problems -----------------------------------------------------------------------
     def where(self, pos: int) -> str:
@@ -295,6 +323,9 @@ class _Parser:
         elems: dict[BaseTag, RawDataElement | DataElement] = {}
         creators: dict[int, str] = {}
         previous = -1
+        sink = self.sink if depth == 0 and not meta else None
+        seen: set[int] = set()
+        top = 0
         while pos < end and not self.stopped:
             if meta:
                 if end - pos < 2 or struct.unpack_from("<H", self.buf, pos)[0] != 2:
@@ -328,7 +359,13 @@ class _Parser:
                 break
             if stop_before_pixels and depth == 0 and tag in _PIXEL_TAGS:
                 return elems, pos, False, encoding
+            if depth == 0 and not meta and self.head is not None and top >= self.head:
+                self.partial = True
+                return elems, pos, False, encoding
             self.elements += 1
+            if not self.elements & 0xFFF and self.cancel is not None and self.cancel.is_set():
+                self.stopped = True
+                break
             if self.elements > self.limits.max_elements:
                 error = elements_error(self.name, pos, self.limits)
                 self.problem(
@@ -342,7 +379,7 @@ class _Parser:
             if elem is None:
                 break
             btag = BaseTag(tag)
-            if btag in elems:
+            if btag in elems or (sink is not None and tag in seen):
                 self.problem(
                     f"Element {_describe(tag)} appears twice in the same data set (again at "
                     f"{self.where(head[3])}); the first one is shown.",
@@ -358,13 +395,18 @@ class _Parser:
                     tag,
                 )
             previous = max(previous, tag)
-            elems[btag] = elem
+            top += 1
             if isinstance(elem, RawDataElement) and elem.value is not None:
                 group, number = tag >> 16, tag & 0xFFFF
                 if group % 2 and 0x10 <= number <= 0xFF:
                     creators[tag] = elem.value.strip(b" \0").decode("latin-1")
                 if tag == 0x00080005:
                     encoding = self.charset(elem, little, encoding)
+            if sink is not None:
+                seen.add(tag)
+                sink(btag, elem, encoding)
+            else:
+                elems[btag] = elem
         return elems, pos, False, encoding
 
     def charset(
@@ -759,37 +801,109 @@ def _convert_all(
     ds: Dataset, path: TagPath, problems: list[LoadProblem], offsets_known: bool
 ) -> None:
     """Convert every raw value now so that conversion trouble is reported at load time."""
-    for tag in sorted(ds._dict):
+    # One warnings context for the whole data set: entering one per element cost a third of
+    # the time of a million-element file.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _convert(ds, path, problems, offsets_known, caught)
+
+
+def _convert(
+    ds: Dataset,
+    path: TagPath,
+    problems: list[LoadProblem],
+    offsets_known: bool,
+    caught: list[warnings.WarningMessage],
+    tags: list[BaseTag] | None = None,
+) -> None:
+    for tag in sorted(ds._dict) if tags is None else tags:
         raw = ds._dict[tag]
-        here = (*path, int(tag))
-        offset = raw.value_tell if offsets_known and isinstance(raw, RawDataElement) else None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                elem = ds[tag]
-                if elem.VR != "SQ":
-                    # Rendering the value is what the UI does; make it fail now, not there.
-                    str(elem.value)
-            except Exception as exc:  # noqa: BLE001 - any converter failure keeps the raw bytes
-                elem = _keep_raw(ds, tag, raw)
-                problems.append(
-                    LoadProblem(
-                        f"Element {_describe(tag)} could not be converted "
-                        f"(VR {getattr(raw, 'VR', None) or 'unknown'}): {exc}; it is shown as "
-                        "raw bytes (UN).",
-                        offset,
-                        int(tag),
-                        here,
-                    )
-                )
-        for w in caught:
-            text = withhold_values(_PLEASE_SEE.sub("", str(w.message)).strip())
+        before = len(caught)
+        try:
+            elem = ds[tag]
+            if elem.VR != "SQ":
+                # Rendering the value is what the UI does; make it fail now, not there.
+                str(elem.value)
+        except Exception as exc:  # noqa: BLE001 - any converter failure keeps the raw bytes
+            elem = _keep_raw(ds, tag, raw)
             problems.append(
-                LoadProblem(f"Element {_describe(tag)}: {text}", offset, int(tag), here)
+                LoadProblem(
+                    f"Element {_describe(tag)} could not be converted "
+                    f"(VR {getattr(raw, 'VR', None) or 'unknown'}): {exc}; it is shown as "
+                    "raw bytes (UN).",
+                    _offset(raw, offsets_known),
+                    int(tag),
+                    (*path, int(tag)),
+                )
             )
+        if len(caught) > before:
+            offset, here = _offset(raw, offsets_known), (*path, int(tag))
+            for w in caught[before:]:
+                text = withhold_values(_PLEASE_SEE.sub("", str(w.message)).strip())
+                problems.append(
+                    LoadProblem(f"Element {_describe(tag)}: {text}", offset, int(tag), here)
+                )
+            del caught[before:]
         if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            here = (*path, int(tag))
             for index, item in enumerate(elem.value):
-                _convert_all(item, (*here, index), problems, offsets_known)
+                _convert(item, (*here, index), problems, offsets_known, caught)
+
+
+#: What later elements need of earlier ones: the character set, and what pydicom resolves
+#: ambiguous VRs (US or SS, OB or OW) with (PS3.5 Annex A, pydicom's correct_ambiguous_vr).
+_CONTEXT_TAGS = frozenset(
+    {0x00080005, 0x00280100, 0x00280103, 0x00283002, 0x54001004, 0x00280002, 0x00280004}
+)
+
+
+def _streamer(
+    sink: ElementSink,
+    implicit: bool,
+    little: bool,
+    problems: list[LoadProblem],
+    offsets_known: bool,
+    counted: list[int],
+    caught: list[warnings.WarningMessage],
+) -> Callable[[BaseTag, RawDataElement | DataElement, str | list[str]], None]:
+    """The parser's per-element callback for ``load_file(sink=...)``: convert, count, hand on,
+    keeping only what later elements need (character set, private creators)."""
+    context: set[BaseTag] = set()
+    # One data set reused for every element (making a Dataset costs more than converting):
+    # it holds the context elements and, in turn, each element handed on.
+    one = Dataset()
+    one.set_original_encoding(implicit, little, "iso8859")
+    current: list[Any] = [None, "iso8859"]
+
+    def element(
+        tag: BaseTag, elem: RawDataElement | DataElement, encoding: str | list[str]
+    ) -> None:
+        previous = current[0]
+        if previous is not None and previous not in context:
+            del one._dict[previous]
+        if encoding != current[1]:
+            one.set_original_encoding(implicit, little, encoding)
+            current[1] = encoding
+        one._dict[tag] = elem
+        current[0] = tag
+        del caught[:]
+        _convert(one, (), problems, offsets_known, caught, [tag])
+        converted = one._dict[tag]
+        counted[0] += 1 + (
+            sum(_count(item) for item in converted.value)
+            if converted.VR == "SQ" and isinstance(converted.value, Sequence)
+            else 0
+        )
+        sink.element(one, tag)
+        number = int(tag)
+        if number in _CONTEXT_TAGS or (number >> 16 & 1 and 0x10 <= number & 0xFFFF <= 0xFF):
+            context.add(tag)
+
+    return element
+
+
+def _offset(raw: RawDataElement | DataElement, offsets_known: bool) -> int | None:
+    return raw.value_tell if offsets_known and isinstance(raw, RawDataElement) else None
 
 
 def _keep_raw(ds: Dataset, tag: BaseTag, raw: RawDataElement | DataElement) -> DataElement:
@@ -805,10 +919,14 @@ def _keep_raw(ds: Dataset, tag: BaseTag, raw: RawDataElement | DataElement) -> D
 
 def _attach_paths(problems: list[LoadProblem], ds: Dataset, meta: Dataset) -> list[LoadProblem]:
     """Give parser problems a path when their tag occurs exactly once in the file."""
+    wanted = {p.tag for p in problems if p.path is None and p.tag is not None}
+    if not wanted:
+        return problems
     where: dict[int, list[TagPath]] = {}
     for source in (meta, ds):
         for tag, path in _paths(source, ()):
-            where.setdefault(tag, []).append(path)
+            if tag in wanted:
+                where.setdefault(tag, []).append(path)
     result = []
     for p in problems:
         if p.path is None and p.tag is not None and len(where.get(p.tag, ())) == 1:
@@ -839,12 +957,24 @@ def _paths(ds: Dataset, base: TagPath) -> Iterator[tuple[int, TagPath]]:
                 yield from _paths(item, (*here, index))
 
 
-def load_file(path: Path | str, *, stop_before_pixels: bool = False) -> LoadedFile:
+def load_file(
+    path: Path | str,
+    *,
+    stop_before_pixels: bool = False,
+    head: int | None = None,
+    cancel: threading.Event | None = None,
+    sink: ElementSink | None = None,
+) -> LoadedFile:
     """Read ``path`` as DICOM, keeping everything that can be read.
 
     Parameters:
         path: the file to read.
         stop_before_pixels: stop at the top-level Pixel Data (or Float/Double Float Pixel Data).
+        head: read only the first ``head`` top-level elements (with everything nested in them),
+            for a first screen of a large file; the result says ``partial`` if more remain.
+        cancel: once set, reading stops soon (the result is then incomplete: discard it).
+        sink: stream the top-level elements to it instead of keeping them; the result then
+            has an empty data set but every problem (conversion problems included).
 
     Returns:
         A :class:`LoadedFile`; its ``problems`` list every defect found (truncation, bad
@@ -861,7 +991,7 @@ def load_file(path: Path | str, *, stop_before_pixels: bool = False) -> LoadedFi
             if size == 0:
                 raise NotDicomError(f"File {path.name!r} is not DICOM: it is empty (0 bytes).")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _load(path, buf, stop_before_pixels)
+                return _load(path, buf, stop_before_pixels, head, cancel, sink)
     except IsADirectoryError as exc:
         raise DicomReadError(f"Cannot read {str(path)!r}: it is a directory.") from exc
     except FileNotFoundError as exc:
@@ -872,7 +1002,14 @@ def load_file(path: Path | str, *, stop_before_pixels: bool = False) -> LoadedFi
         raise DicomReadError(f"Cannot read {str(path)!r}: {exc}.") from exc
 
 
-def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
+def _load(
+    path: Path,
+    buf: Any,
+    stop_before_pixels: bool,
+    head: int | None = None,
+    cancel: threading.Event | None = None,
+    sink: ElementSink | None = None,
+) -> LoadedFile:
     name = path.name
     size = len(buf)
     problems: list[LoadProblem] = []
@@ -971,15 +1108,30 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
                 )
             )
             implicit = True
-    elems, _, _, encoding = data_parser.dataset(
-        start,
-        len(data_buf),
-        implicit,
-        little,
-        "iso8859",
-        depth=0,
-        stop_before_pixels=stop_before_pixels,
-    )
+    data_parser.head = head
+    data_parser.cancel = cancel
+    streamed = [0]
+    if sink is not None:
+        empty = FileDataset(
+            str(path), Dataset(), bytes(buf[:128]) if has_preamble else None, meta, implicit, little
+        )
+        sink.begin(LoadedFile(path, empty, problems, has_preamble, used))
+    with warnings.catch_warnings(record=True) as caught:
+        # One context for a streamed file, whose elements are converted as they are read.
+        warnings.simplefilter("always")
+        if sink is not None:
+            data_parser.sink = _streamer(
+                sink, implicit, little, problems, not deflated, streamed, caught
+            )
+        elems, _, _, encoding = data_parser.dataset(
+            start,
+            len(data_buf),
+            implicit,
+            little,
+            "iso8859",
+            depth=0,
+            stop_before_pixels=stop_before_pixels,
+        )
     complete = parser.complete + (data_parser.complete if data_parser is not parser else 0)
     if complete == 0:
         detail = "; ".join(p.message for p in problems[:1])
@@ -996,6 +1148,17 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
     preamble = bytes(buf[:128]) if has_preamble else None
     fds = FileDataset(str(path), dataset, preamble, meta, implicit, little)
     fds.set_original_encoding(implicit, little, encoding)
+    if cancel is not None and cancel.is_set():
+        return LoadedFile(path, fds, problems, has_preamble, used, partial=True)
+    if sink is not None:
+        return LoadedFile(
+            path,
+            fds,
+            _innermost_first(problems),
+            has_preamble,
+            used,
+            element_count=_count(meta) + streamed[0],
+        )
     _convert_all(fds, (), problems, not deflated)
     problems = _attach_paths(_innermost_first(problems), fds, meta)
     return LoadedFile(
@@ -1005,4 +1168,5 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
         has_preamble=has_preamble,
         transfer_syntax=used,
         element_count=_count(meta) + _count(fds),
+        partial=data_parser.partial,
     )

@@ -30,7 +30,7 @@ from tuiviewer.dicom.editing import (
 )
 from tuiviewer.dicom.elements import TagPath, full_value, search
 from tuiviewer.dicom.index import StudyIndex
-from tuiviewer.dicom.loading import LoadedFile, load_file
+from tuiviewer.dicom.loading import PREVIEW_ELEMENTS, LoadedFile, load_file
 from tuiviewer.dicom.scanning import ScanProgress, scan
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import (
@@ -213,12 +213,18 @@ class BrowserScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Read")
     def load_instance(self, path: Path) -> None:
+        cancel = get_current_worker().cancelled_event
         try:
-            loaded = load_file(path)
+            # A large file shows its first elements at once, then the whole file.
+            loaded = load_file(path, head=PREVIEW_ELEMENTS, cancel=cancel)
+            if loaded.partial and not cancel.is_set():
+                self.post_message(FileLoaded(loaded))
+                loaded = load_file(path, cancel=cancel)
         except TuiviewerError as exc:
             self.post_message(FileLoadFailed(path, exc.message))
             return
-        self.post_message(FileLoaded(loaded))
+        if not cancel.is_set():
+            self.post_message(FileLoaded(loaded))
 
     @on(FileLoaded)
     def _file_loaded(self, message: FileLoaded) -> None:
@@ -249,7 +255,14 @@ class BrowserScreen(Screen[None]):
         banner = self.query_one("#banner", Static)
         loaded = self.loaded
         parts: list[Text] = []
-        if loaded is not None and loaded.banner:
+        if loaded is not None and loaded.partial:
+            parts.append(
+                Text(
+                    f"Showing the first {len(loaded.dataset._dict):,} elements while the rest of "
+                    "the file is read…"
+                )
+            )
+        elif loaded is not None and loaded.banner:
             parts.append(shown(f"⚠ {loaded.banner}", style="bold"))
         if loaded is not None and loaded.path in self.edited:
             parts.append(Text("✎ modified, not saved: s saves as a new file, R reverts"))
@@ -281,12 +294,14 @@ class BrowserScreen(Screen[None]):
         """Search as the user types: the cursor follows the first hit."""
         tags = self.query_one(TagTree)
         query = event.value.strip()
-        self.hits = search(tags.meta + tags.rows, query) if query else []
+        rows, left_out = tags.searchable()
+        self.hits = search(rows, query) if query else []
         self.hit_index = -1
         if self.hits:
             self.action_next_hit()
         else:
-            self._set_tag_status(f"No element matches {query!r}" if query else "")
+            beyond = f" in the first {len(rows):,} elements" if left_out else ""
+            self._set_tag_status(f"No element matches {query!r}{beyond}" if query else "")
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
@@ -328,6 +343,10 @@ class BrowserScreen(Screen[None]):
     def _editable(self) -> LoadedFile | None:
         if self.loaded is None:
             self.notify("Select an instance first.", severity="warning")
+            return None
+        if self.loaded.partial:
+            # Editing a preview and saving it would drop every element not read yet.
+            self.notify("The file is still being read: edit it once all its tags are shown.")
             return None
         return self.loaded
 

@@ -41,7 +41,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.config import Config
 from tuiviewer.dicom.display import display_date
-from tuiviewer.dicom.loading import LoadedFile, load_file
+from tuiviewer.dicom.loading import PREVIEW_ELEMENTS, LoadedFile, load_file
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import GraphicsDecision, GraphicsMode
@@ -923,18 +923,25 @@ class ViewerScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tags", description="Tags")
     def read_tags(self, path: Path) -> None:
+        cancel = get_current_worker().cancelled_event
         try:
-            loaded = load_file(path)
+            # A large file shows its first elements at once, then the whole file.
+            loaded = load_file(path, head=PREVIEW_ELEMENTS, cancel=cancel)
+            if loaded.partial and not cancel.is_set():
+                self.post_message(self.TagsLoaded(loaded))
+                loaded = load_file(path, cancel=cancel)
         except TuiviewerError as exc:
             self.post_message(self.TagsFailed(path, exc.message))
             return
-        self.post_message(self.TagsLoaded(loaded))
+        if not cancel.is_set():
+            self.post_message(self.TagsLoaded(loaded))
 
     @on(TagsLoaded)
     def _tags_loaded_message(self, message: TagsLoaded) -> None:
         if message.loaded.path != self._tags_wanted:
             return  # the user has moved on; the newer read is under way
-        self._tags_wanted = None
+        if not message.loaded.partial:  # a preview: the whole file follows
+            self._tags_wanted = None
         self._tags_loaded = message.loaded
         tree = self.tag_tree
         # The element the reader follows (say Slice Location) stays under the cursor.
