@@ -314,7 +314,16 @@ def _study_status(
     if missing and not (cancel is not None and cancel.is_set()):
         series = list(dict.fromkeys(r.series_uid for r in missing))
         try:
-            result = resume_study(node, study_uid, store=store, series_uids=series, cancel=cancel)
+            # Report documents travel deflated when stored so, and are inflated within the
+            # reading limits on arrival: a bomb is refused and quarantined there, never read.
+            result = resume_study(
+                node,
+                study_uid,
+                store=store,
+                series_uids=series,
+                cancel=cancel,
+                accept_deflated=True,
+            )
         except PACS_DOWN:
             raise
         except NetError as exc:

@@ -271,7 +271,9 @@ class InflatingReader(io.RawIOBase):
         elif whence == io.SEEK_CUR:
             target = self._pos + offset
         else:
-            self._fill(self.cap + 1)
+            while not self._done:  # to the end, keeping only the window
+                self._pos = self.produced
+                self._fill(self.produced + _OUT_CHUNK)
             target = self.produced + offset
         if target < self._start:
             raise OSError(

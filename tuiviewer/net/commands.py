@@ -372,6 +372,8 @@ def _report_get(
         print(f"{result.warning} sub-operations completed with warnings.", file=stdout)
     for sop, reason in result.refused:
         print(f"tuiviewer get: instance {clean(sop)} not kept: {clean(reason)}", file=stderr)
+    for call in result.rejected_calls:
+        print(f"tuiviewer get: our storage SCP {clean(call)}.", file=stderr)
     if result.failed or result.failed_sops:
         print(
             f"tuiviewer get: {result.failed} sub-operations failed at the PACS.",

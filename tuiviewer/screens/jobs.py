@@ -98,8 +98,10 @@ class JobsScreen(Screen[None]):
             if current.result is not None and current.result.failed_sops:
                 detail += f"\nFailed instances: {', '.join(current.result.failed_sops[:5])}"
             if current.result is not None:
-                for sop, reason in current.result.refused[:5]:
-                    detail += f"\nRefused {sop}: {reason}"
+                for _sop, reason in current.result.refused[:5]:
+                    detail += f"\n{reason}"
+                for call in current.result.rejected_calls[:3]:
+                    detail += f"\nOur storage SCP {call}."
         self.query_one("#job-detail", Static).update(shown(detail, lines=True))
 
     def current_job(self) -> RetrieveJob | None:
