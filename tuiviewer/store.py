@@ -30,6 +30,7 @@ import platformdirs
 from pydicom.dataset import Dataset
 
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.locations import private_dirs
 
 APP_NAME = "tuiviewer"
 INSTANCE_SUFFIX = ".dcm"
@@ -142,25 +143,8 @@ def default_store_root() -> Path:
 
 
 def _make_private_dirs(path: Path) -> None:
-    """Create ``path`` and any missing parents 0700, then force ``path`` itself to 0700.
-
-    ``mkdir(mode=...)`` is filtered by the umask, hence the explicit ``chmod``; parents that
-    already existed are not ours to change.
-    """
-    missing: list[Path] = []
-    probe = path
-    while not probe.exists() and not probe.is_symlink():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            pass  # Another process made it between our check and now.
-        os.chmod(directory, DIR_MODE)
-    os.chmod(path, DIR_MODE)
+    """Create ``path`` and any missing parents 0700 (see :func:`locations.private_dirs`)."""
+    private_dirs(path)
 
 
 def _remove_tree(path: Path) -> None:

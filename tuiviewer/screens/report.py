@@ -27,6 +27,7 @@ from textual.widgets import Footer, Header, Label, Static, TextArea
 from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.locations import private_dirs
 from tuiviewer.net.nodes import Node
 from tuiviewer.net.retrieve import retrieve_study
 from tuiviewer.net.send import send_files
@@ -583,7 +584,7 @@ class ReportScreen(Screen[None]):
                 return
             base = result[0].with_suffix("")
             try:
-                base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dirs(base.parent)  # the export folder too: 0700, like the rest
                 for suffix, text in ((".txt", to_text(report)), (".md", to_markdown(report))):
                     target = base.with_suffix(suffix)
                     target.write_text(text, encoding="utf-8")
