@@ -175,6 +175,8 @@ class _Parser:
         limits: ReadLimits | None = None,
     ) -> None:
         self.buf = buf
+        # Slicing a bytearray copies, and bytes() copies again: values are cut from a view.
+        self.view: Any = memoryview(buf) if isinstance(buf, bytearray) else buf
         self.size = len(buf)
         self.problems = problems
         self.inflated = inflated
@@ -191,6 +193,16 @@ class _Parser:
         self.head: int | None = None
         """Stop after this many top-level elements (a preview); ``partial`` says it did."""
         self.partial = False
+
+    def copy(self, start: int, end: int) -> bytes:
+        """The bytes from ``start`` to ``end``, copied once."""
+        return bytes(self.view[start:end])
+
+    def release(self) -> None:
+        """Drop the buffer (an inflated data set) once its elements are read."""
+        if isinstance(self.view, memoryview):
+            self.view.release()
+        self.view = self.buf = b""
 
     # -- problems -----------------------------------------------------------------------
     def where(self, pos: int) -> str:
@@ -484,7 +496,7 @@ class _Parser:
             empty = empty_value_for_VR(vr, raw=True)
             value = empty if isinstance(empty, bytes) else None
         else:
-            value = bytes(self.buf[vpos:value_end])
+            value = self.copy(vpos, value_end)
         return RawDataElement(BaseTag(tag), vr, length, value, vpos, implicit, little), value_end
 
     def sequence(
@@ -607,11 +619,11 @@ class _Parser:
                     tag,
                     short=f"{self.ends_where(end)} in {_describe(tag)}",
                 )
-                return bytes(self.buf[vpos:end]), end
+                return self.copy(vpos, end), end
             group, elem, length = struct.unpack_from(endian + "HHL", self.buf, pos)
             item = group << 16 | elem
             if item == _SEQ_DELIM:
-                return bytes(self.buf[vpos:pos]), pos + 8
+                return self.copy(vpos, pos), pos + 8
             if item != _ITEM:
                 # Not fragments: fall back to pydicom's search for the delimiter bytes.
                 delim = struct.pack(endian + "HHL", 0xFFFE, 0xE0DD, 0)
@@ -624,8 +636,8 @@ class _Parser:
                         tag,
                         short=f"{self.ends_where(end)} in {_describe(tag)}",
                     )
-                    return bytes(self.buf[vpos:end]), end
-                return bytes(self.buf[vpos:found]), found + 8
+                    return self.copy(vpos, end), end
+                return self.copy(vpos, found), found + 8
             if length > end - pos - 8:
                 self.problem(
                     f"A fragment of {_describe(tag)} at {self.where(pos)} declares {length} bytes "
@@ -634,7 +646,7 @@ class _Parser:
                     tag,
                     short=f"{self.ends_where(end)} in {_describe(tag)}",
                 )
-                return bytes(self.buf[vpos:end]), end
+                return self.copy(vpos, end), end
             pos += 8 + length
 
 
@@ -707,8 +719,9 @@ def _find_start(buf: Any, limit: int = 256) -> int | None:
 
 def _inflate(buf: Any, pos: int, problems: list[LoadProblem], name: str) -> tuple[bytearray, bool]:
     """Inflate the deflated data set within the limits; returns (bytes, complete)."""
-    with memoryview(buf) as view:
-        inflated, complete, corrupt, over = inflate_bytes(view[pos:], name=name)
+    # A copy of the compressed bytes (the file's size): a view into the map would keep it
+    # from closing if inflating fails.
+    inflated, complete, corrupt, over = inflate_bytes(bytes(buf[pos:]), name=name)
     if over is not None:
         problems.append(
             LoadProblem(
@@ -1093,9 +1106,8 @@ def _load(
     data_buf: Any = buf
     start = pos
     if deflated and pos < size:
-        inflated, _ = _inflate(buf, pos, problems, name)
-        data_buf = inflated
-        data_parser = _Parser(inflated, problems, inflated=True, name=name, limits=parser.limits)
+        data_buf, _ = _inflate(buf, pos, problems, name)
+        data_parser = _Parser(data_buf, problems, inflated=True, name=name, limits=parser.limits)
         data_parser.elements = parser.elements
         start = 0
     elif pos < size and not implicit:
@@ -1133,6 +1145,11 @@ def _load(
             stop_before_pixels=stop_before_pixels,
         )
     complete = parser.complete + (data_parser.complete if data_parser is not parser else 0)
+    if data_parser is not parser:
+        # The inflated data set: every value is copied out, so it goes before conversion
+        # (which makes text of the values) doubles what is held.
+        data_parser.release()
+        data_buf = None
     if complete == 0:
         detail = "; ".join(p.message for p in problems[:1])
         raise NotDicomError(

@@ -326,7 +326,9 @@ def inflate_bytes(
             del buf[cap:]
     elif over is not None:
         declared = declared_pixel_bytes(buf)
-        over = inflation_error(name, ceiling, limits, declared) if declared else over
+        cap = limits.inflation_cap(declared)
+        over = inflation_error(name, cap, limits, declared)
+        del buf[cap:]  # what is shown stops where the limit does
     return buf, reader.complete and over is None, reader.corrupt, over
 
 
