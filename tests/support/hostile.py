@@ -363,15 +363,23 @@ def running_hostile_scp(
         yield 0x0000, None
 
     def on_get(event: Any) -> Iterator[Any]:
-        yield len(files)
+        # pynetdicom's C-GET service would re-encode datasets; the files go as they are, by
+        # hand, over the C-GET's own association; then it reports no sub-operations of its own.
         for path in files:
             record.sent.append(path.name)
-            yield 0xFF00, path
+            try:
+                status = event.assoc.send_c_store(path)
+            except ValueError:  # no accepted context for the file's class and syntax
+                record.store_statuses.append(-1)
+                continue
+            record.store_statuses.append(int(status.Status) if "Status" in status else -1)
+        yield 0
 
     def push(address: tuple[str, int], calling: str, called: str, paths: Sequence[Path]) -> None:
         ae = AE(ae_title=calling)
         for uid in sop_classes:
-            ae.add_requested_context(uid, [*TRANSFER_SYNTAXES, DEFLATED])
+            for syntax in (*TRANSFER_SYNTAXES, DEFLATED):  # one context each: files go as is
+                ae.add_requested_context(uid, [syntax])
         kwargs: dict[str, Any] = {}
         if move_source:
             kwargs["bind_address"] = (move_source, 0)

@@ -352,7 +352,9 @@ def _report_get(
     if resume and result.total == 0:
         print(f"Nothing to resume: study {result.study_uid} is complete in the store.", file=stdout)
         return EXIT_OK
-    if not count and not (result.completed or result.failed or result.cancelled or result.error):
+    if not count and not (
+        result.completed or result.failed or result.cancelled or result.error or result.refused
+    ):
         print(
             f"tuiviewer get: the PACS sent no instance of study {result.study_uid}; "
             "it may not hold that study.",
