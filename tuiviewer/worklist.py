@@ -331,8 +331,9 @@ def _study_status(
         else:
             if result.error is not None:
                 error = result.error.message
-            if result.refused:  # refused on arrival beyond the limits: quarantined then
-                unreadable.update({q.sop_uid: q.reason for q in store.quarantined(study_uid)})
+        # Documents refused on arrival beyond the limits are quarantined by then (the PACS
+        # may well answer the refusal with a failure status, which raised above).
+        unreadable.update({q.sop_uid: q.reason for q in store.quarantined(study_uid)})
     items: list[Dataset | RemoteReportLike] = list(remotes)
     found: list[tuple[str, Path]] = []
     for remote in wanted:

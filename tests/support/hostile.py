@@ -53,8 +53,17 @@ OSC0 = "\x1b]0;pwned\x07"  # set the window title
 CSI2J = "\x1b[2J"  # clear the screen
 C1_CSI = "\x9b31m"  # CSI as a single C1 character, then "31m" (red)
 MARKUP = "[link=https://evil.example/]click[/link] [/]"
-RAW_SEQUENCES = (b"\x1b]52", b"\x1b]0;pwned", b"\x1b[2J", b"\xc2\x9b31m", b"\x9b31m")
-"""Byte strings that must never reach a terminal: they can only come from the data."""
+RAW_SEQUENCES = (
+    b"\x1b]52;c;aGFja2Vk",
+    b"\x1b]0;pwned",
+    b"\x1b[2Jdesc",
+    b"\x1b[2J^Who",
+    b"\x1b[2Jgone",
+    b"\x9b31m",
+    b"\x9b2J",
+)
+"""Byte strings that must never reach a terminal: with their payloads they can only come from
+the data (the UI's own output has ESC sequences, never these)."""
 
 
 # --------------------------------------------------------------------------------------------

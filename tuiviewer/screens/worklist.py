@@ -519,6 +519,8 @@ class WorklistScreen(Screen[None]):
         counts = self.counts()
         text = Text()
         for label, state in _FILTERS:
+            if state is ReportState.UNREADABLE and not counts.get(state):
+                continue  # shown only when some report could not be read
             style = _STATE_STYLES[state] if state is not None else ""
             if state is self.status_filter:
                 style = "reverse"
@@ -540,10 +542,16 @@ class WorklistScreen(Screen[None]):
 
     def action_cycle_status(self) -> None:
         """Next status filter: all → unreported → draft → preliminary → final → all."""
-        values = [label.lower() for label, _ in _FILTERS]
+        counts = self.counts()
+        values = [
+            label.lower()
+            for label, state in _FILTERS
+            if state is not ReportState.UNREADABLE or counts.get(state)
+        ]
         select = self.query_one("#wl-status-filter", Select)
         current = select.value if isinstance(select.value, str) else "all"
-        select.value = values[(values.index(current) + 1) % len(values)]
+        at = values.index(current) if current in values else -1
+        select.value = values[(at + 1) % len(values)]
 
     def action_focus_filters(self) -> None:
         self.query_one("#wl-from", Input).focus()
