@@ -201,10 +201,22 @@ def element_bomb(path: Path, elements: int, *, deflated: bool = False) -> Made:
     )
 
 
-def depth_bomb(path: Path, levels: int, *, syntax: str = str(ExplicitVRLittleEndian)) -> Made:
+def depth_bomb(
+    path: Path, levels: int, *, syntax: str = str(ExplicitVRLittleEndian), image: bool = False
+) -> Made:
     """A Basic Text SR whose Content Sequence nests ``levels`` deep (undefined lengths), in
-    ``syntax`` (explicit or implicit VR little endian, explicit big endian, deflated)."""
+    ``syntax`` (explicit or implicit VR little endian, explicit big endian, deflated); with
+    ``image``, a 16x16 Secondary Capture image whose pixel data follows the nest."""
     ds = sr_header()
+    if image:
+        ds.SOPClassUID = SECONDARY_CAPTURE
+        ds.Modality = "OT"
+        ds.Rows, ds.Columns = 16, 16
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit = 7
+        ds.PixelRepresentation = 0
     implicit = syntax == str(ImplicitVRLittleEndian)
     little = syntax != str(ExplicitVRBigEndian)
     endian = "<" if little else ">"
@@ -217,16 +229,21 @@ def depth_bomb(path: Path, levels: int, *, syntax: str = str(ExplicitVRLittleEnd
         endian + "HHL", 0xFFFE, 0xE0DD, 0
     )
     body = _encode(ds, implicit=implicit, little=little) + (seq + item) * levels + close * levels
+    if image:
+        pixels = Dataset()
+        pixels.PixelData = bytes(range(256))
+        pixels["PixelData"].VR = "OB"
+        body += _encode(pixels, implicit=implicit, little=little)
     if syntax == DEFLATED:
         compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
         body = compressor.compress(body) + compressor.flush()
-    path.write_bytes(_meta(BASIC_TEXT_SR, str(ds.SOPInstanceUID), syntax) + body)
+    path.write_bytes(_meta(str(ds.SOPClassUID), str(ds.SOPInstanceUID), syntax) + body)
     return Made(
         path,
         str(ds.StudyInstanceUID),
         str(ds.SeriesInstanceUID),
         str(ds.SOPInstanceUID),
-        BASIC_TEXT_SR,
+        str(ds.SOPClassUID),
     )
 
 

@@ -25,6 +25,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
 from tuiviewer.dicom.loading import LoadProblem, TagPath, tag_text
+from tuiviewer.safetext import clean
 
 __all__ = [
     "LAZY_ROWS",
@@ -426,7 +427,8 @@ def _summary(ds: Dataset, elem: DataElement) -> tuple[str, bool, str]:
 
 
 def _control_char(match: re.Match[str]) -> str:
-    return "⏎" if match.group() in ("\r\n", "\n", "\r") else "·"
+    # Line breaks read as such; any other control character shows as its escape (\x1b).
+    return "⏎" if match.group() in ("\r\n", "\n", "\r") else clean(match.group())
 
 
 def _text(elem: DataElement) -> str:
