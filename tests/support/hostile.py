@@ -543,19 +543,28 @@ def run_with_memory_limit(
 ) -> Limited:
     """Run ``args`` with RLIMIT_AS set to ``address_space``; report its peak RSS and time.
 
-    The child's own rusage comes from ``wait4`` (``RUSAGE_CHILDREN`` would report the largest
-    child of the whole test session).
+    The peak is the child's own high-water mark (``VmHWM`` in ``/proc/PID/status``), read
+    while it runs: ``ru_maxrss`` of a forked child counts the parent's memory at the fork,
+    which in a test session is the whole pytest process.
     """
     import os
     import resource
-    import signal
     import subprocess
     import tempfile
-    import threading
     import time
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    def high_water(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.monotonic()
@@ -567,14 +576,16 @@ def run_with_memory_limit(
             preexec_fn=limit,  # the limit is set in the child only
             env={**os.environ, **(env or {})},
         )
-        timer = threading.Timer(timeout, lambda: os.kill(child.pid, signal.SIGKILL))
-        timer.start()
+        peak = 0
         try:
-            _, status, usage = os.wait4(child.pid, 0)
+            while child.poll() is None:
+                peak = max(peak, high_water(child.pid))
+                if time.monotonic() - started > timeout:
+                    child.kill()
+                time.sleep(0.02)
         finally:
-            timer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)
+            child.wait()
         seconds = time.monotonic() - started
         out.seek(0)
         err.seek(0)
-        return Limited(child.returncode, out.read(), err.read(), usage.ru_maxrss * 1024, seconds)
+        return Limited(child.returncode, out.read(), err.read(), peak, seconds)

@@ -317,7 +317,9 @@ def _value_text(elem: DataElement) -> str:
         return _shorten("\\".join(_number(v, elem.VR) for v in items))
     if elem.VR == "UI" and len(items) == 1 and str(items[0]) in UID_dictionary:
         return "=" + str(UID_dictionary[str(items[0])][4] or UID_dictionary[str(items[0])][0])
-    return _shorten("[" + "\\".join(str(v) for v in items) + "]")
+    # Only the start of each value is needed (a text may be hundreds of MB long).
+    head = "[" + "\\".join(str(v)[: _PRINT_LIMIT + 1] for v in items[: _PRINT_LIMIT + 1])
+    return _shorten(head + "]" if len(head) <= _PRINT_LIMIT + 1 else head)
 
 
 def _number(value: Any, vr: str) -> str:
@@ -334,7 +336,9 @@ def _hex_bytes(data: bytes, vr: str = "OB") -> str:
 
 
 def _shorten(text: str) -> str:
-    text = clean(text)  # control characters (CR, LF, ESC, C1...) escaped, as \r, \n, \x1b
+    # Control characters (CR, LF, ESC, C1...) escaped as \r, \n, \x1b; each escape is at
+    # least one character, so the first PRINT_LIMIT + 1 characters decide the line.
+    text = clean(text[: _PRINT_LIMIT + 1])
     if len(text) > _PRINT_LIMIT:
         return text[:_PRINT_LIMIT] + "..."
     return text

@@ -420,10 +420,11 @@ def _summary(ds: Dataset, elem: DataElement) -> tuple[str, bool, str]:
         text = f"<{len(value)} bytes>" + (f" {head}" if head else "") + (" …" if more else "")
         return text, more, ""
     whole = _text(elem)
-    line = _CONTROL.sub(_control_char, whole)
+    head = whole[:_SEARCH_TEXT_LIMIT]  # a value may be hundreds of MB: look at its start only
+    line = _CONTROL.sub(_control_char, head)
     if len(line) > SUMMARY_WIDTH:
-        return line[: SUMMARY_WIDTH - 1] + "…", True, whole[:_SEARCH_TEXT_LIMIT]
-    return line, line != whole, whole[:_SEARCH_TEXT_LIMIT]
+        return line[: SUMMARY_WIDTH - 1] + "…", True, head
+    return line, line != whole, head
 
 
 def _control_char(match: re.Match[str]) -> str:

@@ -309,27 +309,18 @@ def inflate_bytes(
         the pixel data its header declares.
     """
     limits = limits or _limits.current()
-    ceiling = limits.inflation_cap(limits.max_inflated_bytes)
-    reader = InflatingReader(io.BytesIO(data), cap=ceiling, name=name, limits=limits)
+    reader = InflatingReader(io.BytesIO(data), cap=limits.inflation_cap(), name=name, limits=limits)
     reader.WINDOW = 1 << 62  # keep everything: the caller wants the bytes
     over: ReadLimitError | None = None
     try:
-        reader._fill(ceiling + 1)
+        # The header comes first: what pixel data it declares sets the cap for the rest.
+        reader._fill(4 * _MIB)
+        reader.declared = declared_pixel_bytes(reader._buf)
+        reader.cap = max(reader.cap, limits.inflation_cap(reader.declared))
+        reader._fill(reader.cap + 1)
     except ReadLimitError as exc:
         over = exc
-    buf = reader._buf
-    if over is None and reader.produced > limits.max_inflated_bytes:
-        declared = declared_pixel_bytes(buf)
-        cap = limits.inflation_cap(declared)
-        if reader.produced > cap:
-            over = inflation_error(name, cap, limits, declared)
-            del buf[cap:]
-    elif over is not None:
-        declared = declared_pixel_bytes(buf)
-        cap = limits.inflation_cap(declared)
-        over = inflation_error(name, cap, limits, declared)
-        del buf[cap:]  # what is shown stops where the limit does
-    return buf, reader.complete and over is None, reader.corrupt, over
+    return reader._buf, reader.complete and over is None, reader.corrupt, over
 
 
 def declared_pixel_bytes(data: bytes | bytearray | memoryview, *, little: bool = True) -> int:

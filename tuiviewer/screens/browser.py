@@ -175,7 +175,16 @@ class BrowserScreen(Screen[None]):
             node = tree.first_instance_node()
             if node is not None:
                 self._auto_selected = True
-                self.call_after_refresh(tree.move_cursor, node)
+                self.call_after_refresh(self._select_first, node, 40)
+
+    def _select_first(self, node: TreeNode[StudyRef], tries: int) -> None:
+        """Put the cursor on the first instance once the tree has laid it out (a node just
+        added has no line yet; after a long scan the first refresh can come too early)."""
+        tree = self.query_one(StudyTree)
+        if node.line >= 0:
+            tree.move_cursor(node)
+        elif tries:
+            self.set_timer(0.05, lambda: self._select_first(node, tries - 1))
 
     @on(ScanProgressed)
     def _scan_progressed(self, message: ScanProgressed) -> None:
