@@ -24,6 +24,19 @@ from tests.support.hostile import (
 )
 
 
+def _drain(fd: int, output: bytearray) -> bool:
+    """Add what the app wrote within 0.1 s to ``output``; False once the pty is closed."""
+    ready, _, _ = select.select([fd], [], [], 0.1)
+    if not ready:
+        return True
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        return False
+    output += chunk
+    return bool(chunk)
+
+
 def run_in_pty(
     args: list[str], env: dict[str, str], *, seconds: float, keys: list[bytes], until: bytes
 ) -> bytes:
@@ -38,15 +51,8 @@ def run_in_pty(
     typed = False
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
+            if not _drain(fd, output):
+                break
             if not typed and until in output:
                 typed = True
                 for key in keys:
@@ -56,15 +62,8 @@ def run_in_pty(
         os.write(fd, b"q")
         end = time.monotonic() + 5
         while time.monotonic() < end:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
+            if not _drain(fd, output):
+                break
             finished, _ = os.waitpid(pid, os.WNOHANG)
             if finished:
                 pid = 0

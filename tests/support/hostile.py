@@ -201,6 +201,16 @@ def element_bomb(path: Path, elements: int, *, deflated: bool = False) -> Made:
     )
 
 
+def _grey16x16(ds: Dataset) -> None:
+    """The Image Pixel attributes of a 16x16 8-bit grey image (PS3.3 C.7.6.3)."""
+    ds.Rows, ds.Columns = 16, 16
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+
+
 def depth_bomb(
     path: Path, levels: int, *, syntax: str = str(ExplicitVRLittleEndian), image: bool = False
 ) -> Made:
@@ -211,12 +221,7 @@ def depth_bomb(
     if image:
         ds.SOPClassUID = SECONDARY_CAPTURE
         ds.Modality = "OT"
-        ds.Rows, ds.Columns = 16, 16
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = ds.BitsStored = 8
-        ds.HighBit = 7
-        ds.PixelRepresentation = 0
+        _grey16x16(ds)
     implicit = syntax == str(ImplicitVRLittleEndian)
     little = syntax != str(ExplicitVRBigEndian)
     endian = "<" if little else ">"
@@ -279,12 +284,7 @@ def escape_image(
     ds.InstanceNumber = 1
     for keyword, value in escape_values().items():
         setattr(ds, keyword, value)
-    ds.Rows, ds.Columns = 16, 16
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
+    _grey16x16(ds)
     ds.PixelData = (np.arange(256, dtype=np.uint8)).tobytes()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian

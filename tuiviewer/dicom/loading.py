@@ -36,7 +36,6 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -47,7 +46,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.values import convert_string, empty_value_for_VR
 
 from tuiviewer import limits as _limits
-from tuiviewer.dicom.reading import elements_error, how_to_raise, inflate_bytes
+from tuiviewer.dicom.reading import elements_error, how_to_raise, inflate_bytes, syntax_encoding
 from tuiviewer.exceptions import DicomReadError, NotDicomError
 from tuiviewer.limits import ReadLimits
 
@@ -763,12 +762,9 @@ def _uid_name(uid: str | None) -> str:
 
 def _encoding_for(uid: str, problems: list[LoadProblem]) -> tuple[bool, bool, bool]:
     """Return (implicit, little endian, deflated) for a declared transfer syntax."""
-    if uid == ImplicitVRLittleEndian:
-        return True, True, False
-    if uid == ExplicitVRBigEndian:
-        return False, False, False
-    if uid == DeflatedExplicitVRLittleEndian:
-        return False, True, True
+    known = syntax_encoding(uid)
+    if known is not None:
+        return known
     # UID() itself warns on malformed values, so look the dictionary up directly.
     if UID_dictionary.get(uid, ("", ""))[1] != "Transfer Syntax":
         problems.append(

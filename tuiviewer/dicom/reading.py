@@ -611,6 +611,21 @@ def _skip_fragments(
 # Reading
 
 
+def syntax_encoding(uid: str) -> tuple[bool, bool, bool] | None:
+    """(implicit, little endian, deflated) of the native transfer syntaxes (PS3.5 A.1-A.5,
+    explicit little endian included); None for any other (encapsulated ones are explicit VR
+    little endian, PS3.5 A.4)."""
+    return _NATIVE.get(str(uid))
+
+
+_NATIVE = {
+    str(ImplicitVRLittleEndian): (True, True, False),
+    str(ExplicitVRLittleEndian): (False, True, False),
+    str(ExplicitVRBigEndian): (False, False, False),
+    str(DeflatedExplicitVRLittleEndian): (False, True, True),
+}
+
+
 def _encoding(file_meta: FileMetaDataset, fp: BinaryIO) -> tuple[bool, bool, bool]:
     """(implicit, little endian, deflated) as pydicom's ``read_partial`` decides them."""
     syntax = file_meta.get("TransferSyntaxUID")
@@ -629,14 +644,9 @@ def _encoding(file_meta: FileMetaDataset, fp: BinaryIO) -> tuple[bool, bool, boo
             return False, group < 1024, False
         return True, True, False
     syntax = UID(str(syntax))
-    if syntax == ImplicitVRLittleEndian:
-        return True, True, False
-    if syntax == ExplicitVRLittleEndian:
-        return False, True, False
-    if syntax == ExplicitVRBigEndian:
-        return False, False, False
-    if syntax == DeflatedExplicitVRLittleEndian:
-        return False, True, True
+    known = syntax_encoding(syntax)
+    if known is not None:
+        return known
     if syntax in PrivateTransferSyntaxes:
         known = PrivateTransferSyntaxes[PrivateTransferSyntaxes.index(syntax)]
         return known.is_implicit_VR, known.is_little_endian, known.is_deflated
