@@ -6,10 +6,12 @@ file of a million tiny elements (10 MB), each read by a child process with RLIMI
 * ``read``  — :func:`tuiviewer.dicom.reading.read_dicom` (what scan/render/SR/send use);
 * ``dump``  — ``tuiviewer dump FILE`` (streams element by element);
 * ``tree``  — the browser opening the file, until its tag tree shows the first screen (a
-  headless Textual app: the preview's rows are in the tree), and until the whole file is in;
+  headless Textual app: the preview's rows are in the tree), counted from the process start
+  and from the moment the scan selected the file, and until the whole file is in;
 * ``dcmdump FILE`` for comparison (dcmtk; it inflates everything it is given).
 
-Targets (issue 15): peak RSS ≤ 1.5 GiB for any input file; first screen of the tag tree ≤ 2 s.
+Targets (issue 15): peak RSS ≤ 1.5 GiB for any input file; first screen of the tag tree ≤ 2 s
+(once the file is selected: the scan of the folder comes before, and is measured with it).
 
     .venv/bin/python benchmarks/hostile.py [--keep /tmp/bench/hostile] [--quick]
 """
@@ -55,7 +57,7 @@ from tuiviewer.widgets.tag_tree import TagTree
 async def main() -> None:
     started = time.monotonic()
     app = make_app(Config(), [Path(sys.argv[1])])
-    first = whole = None
+    first = whole = chosen = None
     async with app.run_test(size=(120, 40)) as pilot:
         deadline = started + 600
         while time.monotonic() < deadline:
@@ -63,6 +65,8 @@ async def main() -> None:
             screen = app.screen
             loaded = getattr(screen, "loaded", None)
             tree = screen.query(TagTree)
+            if chosen is None and getattr(screen, "_requested", None) is not None:
+                chosen = time.monotonic() - started
             if loaded is not None and tree and tree.first().rows and first is None:
                 first = time.monotonic() - started
             if loaded is not None and not loaded.partial and tree and tree.first().rows:
@@ -71,7 +75,9 @@ async def main() -> None:
     def shown(seconds: float | None) -> str:
         return "never" if seconds is None else f"{seconds:.2f} s"
 
-    print(f"first screen {shown(first)}, whole file {shown(whole)}")
+    after = None if first is None or chosen is None else first - chosen
+    print(f"first screen {shown(first)} ({shown(after)} after the file was selected), "
+          f"whole file {shown(whole)}")
 
 asyncio.run(main())
 """

@@ -54,6 +54,7 @@ when asked for, so a million-element file shows its first screen at once."""
 # PS3.5 7.1.2: these VRs have a 4-byte length field in explicit VR.
 _LONG_HEADER_VRS = frozenset("OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_LONG_TEXT = 64 * 1024
 #: Bytes per value of the binary number VRs (PS3.5 Table 6.2-1).
 _BINARY_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8}
 _CONTROL = re.compile(r"\r\n|[\x00-\x1f\x7f]")
@@ -466,6 +467,10 @@ def _length(ds: Dataset, elem: DataElement) -> int | None:
     if value is None:
         return 0
     if isinstance(value, bytes | bytearray):
+        return len(value) + len(value) % 2
+    if isinstance(value, str) and len(value) > _LONG_TEXT and value.isascii():
+        # A long text (a report, a bomb's 256 MiB): ASCII is one byte a character, padded
+        # to even length; encoding it all to count would copy it twice.
         return len(value) + len(value) % 2
     size = _BINARY_SIZES.get(str(elem.VR))
     if size is not None:  # fixed-size binary numbers: no need to encode them to know
