@@ -14,12 +14,14 @@ from pathlib import Path
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import ColorPlan, GraphicsMode
 from tuiviewer.messages import JobFinished
+from tuiviewer.safetext import clean
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
 from tuiviewer.screens.dialogs.common import ConfirmDialog
@@ -82,6 +84,28 @@ class TuiviewerApp(Workstation):
                 f"Unfinished report drafts: {names}{more}. Open the study's report (W) to resume.",
                 timeout=15,
             )
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification, from every screen: its text cleaned and shown literally.
+
+        Messages quote names, UIDs and error comments from files and PACS answers, so they
+        are cleaned (:func:`tuiviewer.safetext.clean`) and not read as markup.
+        """
+        super().notify(
+            clean(message, lines=True),
+            title=clean(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     def action_mode(self, mode: str) -> None:
         if self.current_mode != mode:

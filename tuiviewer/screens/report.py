@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from rich.text import Text
@@ -27,7 +26,9 @@ from textual.widgets import Footer, Header, Label, Static, TextArea
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.locations import private_dirs
 from tuiviewer.net.transport import retrieve_study, send_files
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
 from tuiviewer.reports.model import (
@@ -50,11 +51,13 @@ from tuiviewer.reports.templates import (
     load_templates,
 )
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
+from tuiviewer.safetext import clean
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.services.reporting import RemoteReport, find_reports_on_pacs, study_context_from_pacs
 from tuiviewer.services.worklist import patient_studies
+from tuiviewer.widgets.safe import shown
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class ReportSource:
 
 def study_header(ctx: StudyContext) -> Text:
     """Patient, ID, birth date, sex, accession, date, description, modality."""
-    text = Text(ctx.patient_name.replace("^", " ").strip() or "(no name)", style="bold")
+    text = shown(ctx.patient_name.replace("^", " ").strip() or "(no name)", style="bold")
     rows = (
         ("ID", ctx.patient_id),
         ("Born", display_date(ctx.patient_birth_date)),
@@ -81,7 +84,7 @@ def study_header(ctx: StudyContext) -> Text:
     )
     for label, value in rows:
         text.append(f"\n{label:<10}", style="dim")
-        text.append(value or "—")
+        text.append(clean(value) or "—")
     return text
 
 
@@ -223,8 +226,8 @@ class ReportScreen(Screen[None]):
                 continue
             for path in result.received:
                 try:
-                    ds = pydicom.dcmread(path)
-                except (InvalidDicomError, OSError):
+                    ds = read_dicom(path)
+                except (InvalidDicomError, OSError, TuiviewerError):
                     continue
                 if is_report(ds):
                     texts.append(sr_to_text(ds))
@@ -232,7 +235,7 @@ class ReportScreen(Screen[None]):
 
     @on(ContextFailed)
     def _context_failed(self, message: ContextFailed) -> None:
-        self.query_one("#study-header", Static).update(Text(f"⚠ {message.reason}", style="red"))
+        self.query_one("#study-header", Static).update(shown(f"⚠ {message.reason}", style="red"))
 
     @on(ContextReady)
     def _context_ready(self, message: ContextReady) -> None:
@@ -242,7 +245,7 @@ class ReportScreen(Screen[None]):
         priors = message.priors or ["No report of this study on disk."]
         if message.remote:
             priors += ["On the PACS:", *message.remote]
-        self.query_one("#priors", Static).update("\n\n".join(priors))
+        self.query_one("#priors", Static).update(shown("\n\n".join(priors), lines=True))
         draft = self.drafts.load(ctx.study_uid)
         fresh = self._new_report(ctx)
         if draft is None and message.finals:
@@ -306,7 +309,10 @@ class ReportScreen(Screen[None]):
             if kind in kinds:
                 text = report.text_of(kind)
                 container.mount(Label(kind.title, classes="section-title"))
-                area = TextArea(text, id=f"section-{kind.value}", tab_behavior="focus")
+                # Text from an SR on the PACS may hold control characters: shown escaped.
+                area = TextArea(
+                    clean(text, lines=True), id=f"section-{kind.value}", tab_behavior="focus"
+                )
                 area.show_line_numbers = False
                 container.mount(area)
         self._update_status()
@@ -582,7 +588,7 @@ class ReportScreen(Screen[None]):
                 return
             base = result[0].with_suffix("")
             try:
-                base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dirs(base.parent)  # the export folder too: 0700, like the rest
                 for suffix, text in ((".txt", to_text(report)), (".md", to_markdown(report))):
                     target = base.with_suffix(suffix)
                     target.write_text(text, encoding="utf-8")
@@ -620,8 +626,8 @@ def local_reports(folder: Path, limit: int = 20) -> list[tuple[Path, Dataset]]:
             continue
         try:
             # Reports carry no pixel data: do not read the images' (a CT study is hundreds of MB).
-            ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError):
+            ds = read_dicom(path, force=True, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError, TuiviewerError):
             continue
         if "ContentSequence" in ds and is_report(ds):
             found.append((path, ds))

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from tuiviewer.widgets.safe import shown
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """Ask a yes/no question; Escape answers no."""
@@ -25,7 +27,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-text")
+            yield Static(shown(self.question, lines=True), classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.yes, variant="warning", id="yes")
                 yield Button(self.no, id="no")
@@ -47,9 +49,9 @@ class ValueDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(shown(self.title_text), classes="dialog-title")
             with VerticalScroll(id="value-scroll"):
-                yield Static(self.text, markup=False, id="full-value")
+                yield Static(shown(self.text, lines=True), markup=False, id="full-value")
             yield Label("Esc closes", classes="dialog-hint")
 
 
@@ -66,7 +68,7 @@ class PathDialog(ModalScreen[tuple[Path, bool] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(shown(self.title_text), classes="dialog-title")
             yield Input(str(self.suggestion), id="path")
             if self.allow_overwrite:
                 yield Checkbox("Overwrite if the file exists", id="overwrite")

@@ -11,6 +11,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from tuiviewer.safetext import clean
+from tuiviewer.widgets.safe import shown
+
 Apply = Callable[[str], str | None]
 """Applies the typed text; returns None when done, else the sentence saying why not (nothing
 changed)."""
@@ -29,8 +32,9 @@ class EditValueDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.heading, classes="dialog-title")
-            yield Input(self.current, id="value")
+            yield Label(shown(self.heading), classes="dialog-title")
+            # Shown as the reader sees it: control characters from the file are escaped.
+            yield Input(clean(self.current), id="value")
             yield Label("", id="value-error", classes="error")
             yield Label(
                 "Multiple values: separate with \\ · Enter saves · Esc cancels",
@@ -44,7 +48,7 @@ class EditValueDialog(ModalScreen[str | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         problem = self.apply(event.value)
         if problem:
-            self.query_one("#value-error", Label).update(problem)
+            self.query_one("#value-error", Label).update(shown(problem))
             return
         self.dismiss(event.value)
 
