@@ -16,6 +16,7 @@ from pathlib import Path
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
@@ -23,6 +24,7 @@ from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics import ColorPlan, GraphicsMode
 from tuiviewer.messages import JobFinished
 from tuiviewer.reports.drafts import DraftInfo
+from tuiviewer.safetext import clean
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
 from tuiviewer.screens.dialogs.choose import ChooseDialog
@@ -162,6 +164,28 @@ class TuiviewerApp(Workstation):
         lines = own + (["", "In the focused list or box:", *widget] if widget else [])
         title = f"{screen.sub_title or type(screen).__name__} keys"
         self.push_screen(HelpScreen("\n".join(lines), title=title))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification, from every screen: its text cleaned and shown literally.
+
+        Messages quote names, UIDs and error comments from files and PACS answers, so they
+        are cleaned (:func:`tuiviewer.safetext.clean`) and not read as markup.
+        """
+        super().notify(
+            clean(message, lines=True),
+            title=clean(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     def action_mode(self, mode: str) -> None:
         if self.current_mode != mode:

@@ -250,8 +250,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tuiviewer.logsetup import setup_logging
 
         setup_logging()
+        from tuiviewer.commands.common import configure_limits
+
+        problem = configure_limits(args.config)
+        if problem is not None:
+            print(f"tuiviewer: {problem}", file=sys.stderr)
+            return 2
+    stdout, stderr = sys.stdout, sys.stderr
+    if args.command not in (None, "open", "demo"):
+        # Values from files and PACS answers are printed: nothing raw reaches the terminal.
+        from tuiviewer.safetext import TerminalStream
+
+        as_json = bool(getattr(args, "json", False))
+        if not isinstance(stdout, TerminalStream):
+            stdout = sys.stdout = TerminalStream(stdout, json=as_json)
+        if not isinstance(stderr, TerminalStream):
+            stderr = sys.stderr = TerminalStream(stderr)
     # Each sub-command is the module of that name in tuiviewer.commands, imported only when
     # asked for: a network command does not pay for numpy, a dump does not pay for Textual.
     module = importlib.import_module(f"tuiviewer.commands.{args.command or 'open'}")
-    status: int = module.run(args, sys.stdout, sys.stderr)
+    status: int = module.run(args, stdout, stderr)
     return status

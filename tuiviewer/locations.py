@@ -12,10 +12,44 @@ APP_NAME = "tuiviewer"
 _dirs = PlatformDirs(APP_NAME, appauthor=False)
 
 
+DIR_MODE = 0o700
+
+
+def private_dirs(path: Path) -> Path:
+    """Create ``path`` and any missing parents 0700, then force ``path`` itself to 0700.
+
+    ``mkdir(mode=...)`` is filtered by the umask, hence the explicit ``chmod``; parents that
+    already existed are not ours to change.
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and not probe.is_symlink():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass  # another process made it between our check and now
+        os.chmod(directory, DIR_MODE)
+    os.chmod(path, DIR_MODE)
+    return path
+
+
 def _private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed and make it readable by the owner only."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    """Create ``path`` (and parents) 0700 if needed and make it readable by the owner only.
+
+    The folder named after the app above it (``~/.local/state/tuiviewer`` above its ``log``)
+    is ours as well, and made 0700 even if an earlier version created it open.
+    """
+    private_dirs(path)
+    for parent in path.parents:
+        if parent.name == APP_NAME and parent.is_dir() and not parent.is_symlink():
+            if parent.stat().st_uid == os.getuid():
+                os.chmod(parent, DIR_MODE)
+            break
     return path
 
 

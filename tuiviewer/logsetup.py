@@ -11,6 +11,15 @@ from pathlib import Path
 from typing import TextIO
 
 from tuiviewer import locations
+from tuiviewer.safetext import clean
+
+
+class _CleanFormatter(logging.Formatter):
+    """Log lines quote AE titles, UIDs and error comments from peers: a log read with ``cat``
+    or ``tail -f`` must not drive the terminal either, so the line is cleaned."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record), lines=True)
 
 
 def _withhold_pydicom_values(record: logging.LogRecord) -> bool:
@@ -35,7 +44,7 @@ def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
     os.close(fd)
     os.chmod(path, 0o600)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     if not phi:
         handler.addFilter(_withhold_pydicom_values)
     root = logging.getLogger()

@@ -32,6 +32,7 @@ from pydicom.dataset import Dataset
 
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.files import fsync_dir
+from tuiviewer.locations import private_dirs
 
 APP_NAME = "tuiviewer"
 INSTANCE_SUFFIX = ".dcm"
@@ -39,6 +40,12 @@ TEMP_SUFFIX = ".tmp"
 # Dot-prefixed names can never be UIDs, so they cannot collide with a series directory or an
 # instance file, and a listing of UIDs skips them without extra rules.
 ACCESS_MARKER = ".last-access"
+#: Instances that could not be read within the reading limits: ``<root>/.quarantine/<study>/
+#: <series>/<sop>.dcm.bad`` with the reason beside it in ``<sop>.reason``. Out of the study's
+#: folder, so nothing that opens a study reads them again.
+QUARANTINE_DIR = ".quarantine"
+QUARANTINE_SUFFIX = ".dcm.bad"
+REASON_SUFFIX = ".reason"
 MAX_UID_LENGTH = 64
 MAX_FOREIGN_UID_LENGTH = 1024
 """Longer values are not identifiers at all: refused even hashed."""
@@ -47,6 +54,7 @@ _HASHED_NAME = re.compile(r"x-[0-9a-f]{32}")
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 # PS3.5 §9.1: components of ASCII digits, no leading zero unless the component is exactly "0".
 # [0-9] rather than \d so that non-ASCII digits (e.g. Arabic-Indic) are refused too.
@@ -148,6 +156,19 @@ def is_uid_name(name: str) -> bool:
 
 
 @dataclass(frozen=True)
+class QuarantinedInstance:
+    """An instance moved aside because it could not be read within the reading limits."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    reason: str
+    """The full sentence that said why (the file, the limit and how to raise it)."""
+    path: Path
+    """Where the bytes are kept (``….dcm.bad``), for a look with other tools."""
+
+
+@dataclass(frozen=True)
 class StoredStudy:
     """One study in the local store, as the store browser and ``tuiviewer purge`` show it."""
 
@@ -176,25 +197,8 @@ def default_store_root() -> Path:
 
 
 def _make_private_dirs(path: Path) -> None:
-    """Create ``path`` and any missing parents 0700, then force ``path`` itself to 0700.
-
-    ``mkdir(mode=...)`` is filtered by the umask, hence the explicit ``chmod``; parents that
-    already existed are not ours to change.
-    """
-    missing: list[Path] = []
-    probe = path
-    while not probe.exists() and not probe.is_symlink():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            pass  # Another process made it between our check and now.
-        os.chmod(directory, DIR_MODE)
-    os.chmod(path, DIR_MODE)
+    """Create ``path`` and any missing parents 0700 (see :func:`locations.private_dirs`)."""
+    private_dirs(path)
 
 
 def _remove_tree(path: Path) -> None:
@@ -415,6 +419,95 @@ class LocalStore:
             temp.unlink(missing_ok=True)
             raise
 
+    # --- quarantine ----------------------------------------------------------------------------
+
+    def _quarantine_paths(self, study_uid: str, series_uid: str, sop_uid: str) -> tuple[Path, Path]:
+        study = validate_uid(study_uid, "Study Instance UID")
+        series = validate_uid(series_uid, "Series Instance UID")
+        sop = validate_uid(sop_uid, "SOP Instance UID")
+        folder = self.root / QUARANTINE_DIR / study / series
+        return folder / f"{sop}{QUARANTINE_SUFFIX}", folder / f"{sop}{REASON_SUFFIX}"
+
+    def quarantine(
+        self,
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        reason: str,
+        *,
+        data: bytes | None = None,
+    ) -> Path:
+        """Move an instance that cannot be read within the limits out of its study, for good.
+
+        The bytes go to ``.quarantine/<study>/<series>/<sop>.dcm.bad`` (0600, in 0700
+        folders) and ``reason`` beside them, so the instance is neither read again at the next
+        start nor fetched again from the PACS (:meth:`is_quarantined`). Purging or evicting
+        the study removes its quarantine too.
+
+        :param reason: why, as the reader said it (file, limit, how to raise it).
+        :param data: the instance's bytes when it never reached the store (refused on
+            arrival); otherwise the stored instance file is moved.
+        :returns: where the bytes are now.
+        :raises InvalidUIDError: if a UID is invalid.
+        :raises StoreError: if the files cannot be moved or written.
+        """
+        bad, why = self._quarantine_paths(study_uid, series_uid, sop_uid)
+        try:
+            _make_private_dirs(bad.parent)
+            if data is None:
+                source = self.instance_path(study_uid, series_uid, sop_uid)
+                if source.is_file() and not source.is_symlink():
+                    os.replace(source, bad)
+            else:
+                fd = os.open(bad, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, FILE_MODE)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+            if bad.exists():
+                os.chmod(bad, FILE_MODE)
+            fd = os.open(why, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, FILE_MODE)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(reason + "\n")
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot put instance {sop_uid!r} aside in the local store's quarantine: "
+                f"{exc.strerror or exc}."
+            ) from exc
+        return bad
+
+    def is_quarantined(self, study_uid: str, series_uid: str, sop_uid: str) -> bool:
+        """Whether the instance was put aside by :meth:`quarantine`."""
+        return self._quarantine_paths(study_uid, series_uid, sop_uid)[1].is_file()
+
+    def quarantined(self, study_uid: str) -> list[QuarantinedInstance]:
+        """The study's quarantined instances, by series and SOP Instance UID.
+
+        :raises InvalidUIDError: if ``study_uid`` is invalid.
+        """
+        folder = self.root / QUARANTINE_DIR / validate_uid(study_uid, "Study Instance UID")
+        found: list[QuarantinedInstance] = []
+        for series in sorted(_scandir(folder), key=lambda e: e.name):
+            if not series.is_dir(follow_symlinks=False) or not _is_uid(series.name):
+                continue
+            for entry in sorted(_scandir(Path(series.path)), key=lambda e: e.name):
+                name = entry.name
+                if not name.endswith(REASON_SUFFIX) or not _is_uid(name[: -len(REASON_SUFFIX)]):
+                    continue
+                sop = name[: -len(REASON_SUFFIX)]
+                try:
+                    reason = Path(entry.path).read_text(encoding="utf-8").strip()
+                except (OSError, UnicodeDecodeError):
+                    reason = "It could not be read within the reading limits."
+                found.append(
+                    QuarantinedInstance(
+                        study_uid,
+                        series.name,
+                        sop,
+                        reason,
+                        Path(series.path) / f"{sop}{QUARANTINE_SUFFIX}",
+                    )
+                )
+        return found
+
     # --- reading -------------------------------------------------------------------------------
 
     def has_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> bool:
@@ -568,6 +661,7 @@ class LocalStore:
                 if self._name_in_use(study.study_uid):
                     continue
                 self._remove_path(study.path)
+                self._remove_path(self.root / QUARANTINE_DIR / study.study_uid)
             total -= study.size_bytes
             evicted.append(study.study_uid)
         return evicted
@@ -595,6 +689,7 @@ class LocalStore:
                         "finishes or is cancelled."
                     )
                 self._remove_path(path)
+                self._remove_path(self.root / QUARANTINE_DIR / study_uid)
             return [study_uid]
         removed: list[str] = []
         for entry in _scandir(self.root):

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pydicom.uid import generate_uid
 
 from tests.integration.test_worklist import tiny_study
+from tests.support.hostile import spoofed_file
 from tests.support.ports import free_port
 from tests.support.webfaults import Answer, FaultServer, Seen, qido_instance
 from tuiviewer.commands.echo import run_echo
@@ -136,6 +138,27 @@ def test_a_part_of_another_study_is_refused_not_stored(
     result = retrieve_study(_node(server), study, store=LocalStore(tmp_path / "store"))
     assert len(result.received) == 1 and len(result.refused) == 1
     assert "belongs to study" in result.refused[0][1]
+
+
+def test_a_part_whose_data_set_names_another_instance_is_refused(
+    server: FaultServer, series_files: list[Path], tmp_path: Path
+) -> None:
+    study, series = _inventory(server, series_files)
+    real = dcmread(series_files[1])
+    announced = generate_uid()
+    # The file meta announces one instance, the data set is another: nothing is filed under
+    # either UID (as over C-GET, where the C-STORE announces it).
+    spoof = spoofed_file(tmp_path / "spoof.dcm", announced, real)
+    server.answer(
+        f"/studies/{study}/series/{series}",
+        Answer(parts=[series_files[0].read_bytes(), spoof.read_bytes()]),
+    )
+    store = LocalStore(tmp_path / "store")
+    result = retrieve_study(_node(server), study, store=store)
+    assert len(result.received) == 1 and [r.sop_uid for r in result.refused] == [announced]
+    reason = result.refused[0].reason
+    assert str(real.SOPInstanceUID) in reason and "its file meta announced" in reason
+    assert store.instance_uids(study) == {str(dcmread(series_files[0]).SOPInstanceUID)}
 
 
 def test_stow_413_splits_the_batch_and_failures_come_per_file(

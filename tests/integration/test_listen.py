@@ -17,15 +17,17 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.pdu import P_DATA_TF
 
 from tests.conftest import require_tool
+from tests.support.hostile import deflate_bomb, spoofed_file
 from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, store_files
 from tests.support.ports import LOOPBACK, free_port
 from tuiviewer.commands.listen import run_listen
 from tuiviewer.config.listen import ListenConfig
 from tuiviewer.dicom.datagen import write_ct_series
+from tuiviewer.dicom.reading import ReadLimitError, read_dicom
 from tuiviewer.net.listen import Listener, Received, read_journal
 from tuiviewer.store import LocalStore
 
@@ -226,6 +228,53 @@ def test_a_full_disk_refuses_with_out_of_resources(store: LocalStore, tmp_path: 
         [record] = run.wait_studies(1)
     assert record.refused == 5 and record.instances == 0
     assert not list(store.root.rglob("*.dcm"))
+
+
+def _push_as_is(port: int, paths: list[Path], calling: str = "CLINIC") -> list[int]:
+    """C-STORE each file as it is on disk (its file meta's SOP Instance UID announced, its
+    data set sent unparsed, deflated or not); the statuses."""
+    ae = AE(ae_title=calling)
+    for path in paths:
+        meta = dcmread(path, stop_before_pixels=True).file_meta
+        ae.add_requested_context(meta.MediaStorageSOPClassUID, [meta.TransferSyntaxUID])
+    assoc = ae.associate(LOOPBACK, port, ae_title="READER")
+    assert assoc.is_established
+    chunked = _config.STORE_SEND_CHUNKED_DATASET
+    _config.STORE_SEND_CHUNKED_DATASET = True  # the file's bytes and its meta's UIDs, as they are
+    try:
+        return [int(assoc.send_c_store(path).Status) for path in paths]
+    finally:
+        _config.STORE_SEND_CHUNKED_DATASET = chunked
+        assoc.release()
+
+
+def test_an_instance_whose_data_set_is_another_is_refused(
+    running: Running, store: LocalStore, tmp_path: Path
+) -> None:
+    paths = two_series(tmp_path / "spoof", seed=151, slices=(2, 1))
+    real = dcmread(paths[1])
+    announced = generate_uid()
+    spoof = spoofed_file(tmp_path / "spoof.dcm", announced, real)
+    assert _push_as_is(running.port, [paths[0], spoof]) == [0x0000, 0xC000]
+    [record] = running.wait_studies(1)
+    assert record.instances == 1 and record.refused == 1
+    study = str(real.StudyInstanceUID)
+    assert store.instance_uids(study) == {str(dcmread(paths[0]).SOPInstanceUID)}
+
+
+def test_a_deflate_bomb_pushed_is_refused_and_quarantined(
+    running: Running, store: LocalStore, tmp_path: Path
+) -> None:
+    bomb = deflate_bomb(tmp_path / "bomb.dcm", 1024)
+    fine = deflate_bomb(tmp_path / "fine.dcm", 1, study_uid=bomb.study_uid)
+    assert _push_as_is(running.port, [bomb.path, fine.path]) == [0xA700, 0x0000]
+    [record] = running.wait_studies(1)
+    assert record.refused == 1 and record.instances == 1
+    assert store.instance_uids(bomb.study_uid) == {fine.sop_uid}
+    [kept] = store.quarantined(bomb.study_uid)
+    assert kept.sop_uid == bomb.sop_uid and "max_inflated_mb" in kept.reason
+    with pytest.raises(ReadLimitError):
+        read_dicom(kept.path)
 
 
 def test_orthanc_pushes_a_study_with_its_rest_store(

@@ -21,7 +21,7 @@ from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, TlsFiles
 from tests.support.ports import LOOPBACK, free_port
 from tuiviewer.config.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.dicom.datagen import write_ct_series
-from tuiviewer.net.errors import TlsFailed
+from tuiviewer.net.errors import NetError, TlsFailed
 from tuiviewer.net.move import InstanceWriter, StorageScp, listen_address
 from tuiviewer.net.retrieve import retrieve_study
 from tuiviewer.net.tls import server_ssl_context
@@ -267,14 +267,33 @@ def test_server_context_errors_name_the_file(pki: Pki, tmp_path: Path) -> None:
         ("127.0.0.1", "", "127.0.0.1"),
         ("localhost", "", "127.0.0.1"),
         ("::1", "", "::1"),
-        ("192.0.2.10", "", "0.0.0.0"),  # TEST-NET-1 (RFC 5737): some other computer
-        ("2001:db8::10", "", "::"),  # documentation prefix (RFC 3849)
         ("192.0.2.10", "10.1.2.3", "10.1.2.3"),
     ],
 )
 def test_listen_address_follows_the_pacs(host: str, move_bind: str, expected: str) -> None:
     node = Node(name="n", ae_title="PACS", host=host, port=104, move_bind=move_bind)
     assert listen_address(node) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "family"),
+    [
+        ("192.0.2.10", socket.AF_INET),  # TEST-NET-1 (RFC 5737): some other computer
+        ("2001:db8::10", socket.AF_INET6),  # documentation prefix (RFC 3849)
+    ],
+)
+def test_listen_address_for_a_remote_pacs_is_ours_on_its_route_never_a_wildcard(
+    host: str, family: socket.AddressFamily
+) -> None:
+    node = Node(name="n", ae_title="PACS", host=host, port=104)
+    try:
+        address = listen_address(node)
+    except NetError as exc:  # no route to that network from this computer
+        assert "move_bind" in exc.message and host in exc.message
+        return
+    assert address not in ("0.0.0.0", "::", "")
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((address, 0))  # an address of this computer: binding it works
 
 
 def test_move_bind_is_read_from_the_node_table() -> None:

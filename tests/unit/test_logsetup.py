@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CHILD = """
 import os, sys
 from pathlib import Path
@@ -31,3 +33,25 @@ def test_native_writes_to_fd_2_go_to_the_log_and_the_ui_keeps_the_terminal(
     assert "Corrupt JPEG data" not in run.stderr
     assert "Corrupt JPEG data" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_app_folder_above_the_log_folder_is_private_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import stat
+
+    from tuiviewer import locations
+
+    state = tmp_path / "state" / "tuiviewer"
+    state.mkdir(parents=True, mode=0o755)
+    os.chmod(state, 0o755)  # as an earlier version left ~/.local/state/tuiviewer
+    monkeypatch.setenv("TUIVIEWER_LOG_DIR", str(state / "log"))
+    log = locations.log_dir()
+    assert stat.S_IMODE(log.stat().st_mode) == 0o700
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    fresh = tmp_path / "new" / "tuiviewer" / "log"
+    monkeypatch.setenv("TUIVIEWER_LOG_DIR", str(fresh))
+    locations.log_dir()
+    for folder in (fresh, fresh.parent, fresh.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

@@ -460,3 +460,29 @@ def test_run_purge_of_empty_store(store: LocalStore) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert run_purge(None, yes=True, stdout=out, stderr=err, store=store) == 0
     assert "empty" in out.getvalue()
+
+
+def test_a_quarantined_instance_leaves_its_study_and_is_remembered(tmp_path: Path) -> None:
+    from pydicom.uid import generate_uid
+
+    store = LocalStore(tmp_path / "store")
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    handle, temp = store.open_temp(study, series, sop)
+    with handle:
+        handle.write(b"not read again")
+    path = store.commit(temp, study, series, sop)
+    moved = store.quarantine(study, series, sop, "It inflates beyond the limit.")
+    assert not path.exists() and moved.read_bytes() == b"not read again"
+    assert not store.has_instance(study, series, sop)
+    assert store.instance_uids(study) == set()
+    assert store.is_quarantined(study, series, sop)
+    [kept] = store.quarantined(study)
+    assert (kept.sop_uid, kept.reason) == (sop, "It inflates beyond the limit.")
+    assert stat.S_IMODE(moved.stat().st_mode) == 0o600
+    assert stat.S_IMODE(moved.parent.stat().st_mode) == 0o700
+    # Bytes refused on arrival go straight there; purging the study removes its quarantine.
+    other = generate_uid()
+    store.quarantine(study, series, other, "Refused on arrival.", data=b"bomb")
+    assert {q.sop_uid for q in store.quarantined(study)} == {sop, other}
+    store.purge(study)
+    assert store.quarantined(study) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from tuiviewer.config.nodes import Node, resolve_node
@@ -31,6 +32,19 @@ def resolve(
     except ConfigError as exc:
         print(f"tuiviewer {command}: {exc.message}", file=stderr)
         return None
+
+
+def configure_limits(config_path: Path | None) -> str | None:
+    """Apply ``[limits]`` of the configuration to every read of this process; the error
+    message if the configuration is invalid."""
+    from tuiviewer.config import limits
+    from tuiviewer.config.settings import load_config
+
+    try:
+        limits.configure(load_config(config_path).limits)
+    except ConfigError as exc:
+        return exc.message
+    return None
 
 
 def print_traces(traces: Sequence[AssociationTrace | None], stderr: TextIO) -> None:

@@ -22,6 +22,7 @@ from tuiviewer.net.errors import NetError
 from tuiviewer.net.find import FindQuery, QueryModel, build_identifier
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.transport import find
+from tuiviewer.safetext import clean
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -93,11 +94,12 @@ def parse_keys(keys: Sequence[str], level: QueryLevel) -> FindQuery:
 
 
 def _cell(value: object) -> str:
+    """A table cell as the PACS sent it, cleaned to one safe line."""
     if value is None:
         return ""
     if isinstance(value, tuple):
-        return "\\".join(str(v) for v in value)
-    return str(value)
+        return clean("\\".join(str(v) for v in value))
+    return clean(value)
 
 
 def _table(level: QueryLevel, matches: Sequence[Dataset]) -> str:

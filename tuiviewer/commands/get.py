@@ -29,6 +29,7 @@ from tuiviewer.net.errors import DimseStatusError
 from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.transport import resume_study, retrieve_study
+from tuiviewer.safetext import clean
 from tuiviewer.store import (
     InvalidUIDError,
     LocalStore,
@@ -160,7 +161,9 @@ def _report_get(
     if resume and result.total == 0:
         print(f"Nothing to resume: study {result.study_uid} is complete in the store.", file=stdout)
         return EXIT_OK
-    if not count and not (result.completed or result.failed or result.cancelled or result.error):
+    if not count and not (
+        result.completed or result.failed or result.cancelled or result.error or result.refused
+    ):
         print(
             f"tuiviewer get: the PACS sent no instance of study {result.study_uid}; "
             "it may not hold that study.",
@@ -179,14 +182,16 @@ def _report_get(
     if result.warning:
         print(f"{result.warning} sub-operations completed with warnings.", file=stdout)
     for sop, reason in result.refused:
-        print(f"tuiviewer get: instance {sop} not kept: {reason}", file=stderr)
+        print(f"tuiviewer get: instance {clean(sop)} not kept: {clean(reason)}", file=stderr)
+    for call in result.rejected_calls:
+        print(f"tuiviewer get: our storage SCP {clean(call)}.", file=stderr)
     if result.failed or result.failed_sops:
         print(
             f"tuiviewer get: {result.failed} sub-operations failed at the PACS.",
             file=stderr,
         )
         for sop in result.failed_sops:
-            print(f"  failed: {sop}", file=stderr)
+            print(f"  failed: {clean(sop)}", file=stderr)
     if result.cancelled:
         print(
             f"tuiviewer get: cancelled; the {count} {noun} received are kept "

@@ -62,6 +62,9 @@ def start_session(
     config = load_config(config_path)
     nodes = load_nodes() if with_nodes else {}
     log_path = setup_logging(config.logging.level, phi=config.logging.phi)
+    from tuiviewer.config import limits
+
+    limits.configure(config.limits)
     return Session(config, nodes, log_path, color, mode, low_bandwidth)
 
 

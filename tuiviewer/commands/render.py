@@ -12,10 +12,10 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.exceptions import DicomReadError, NotDicomError, RenderError, TuiviewerError
 from tuiviewer.render.lut import VoiFunction, Window
 from tuiviewer.render.pipeline import RenderRequest, render
@@ -63,15 +63,19 @@ def read_image_dataset(path: Path) -> Dataset:
             "--plane axial, coronal or sagittal."
         )
     try:
-        return dcmread(path)
+        return read_dicom(path)
     except InvalidDicomError:
         pass
+    except DicomReadError:
+        raise
     except (OSError, ValueError, EOFError) as exc:
         raise DicomReadError(f"File {path.name!r} cannot be read: {exc}") from exc
     try:
-        ds = dcmread(path, force=True)
+        ds = read_dicom(path, force=True)
         if "PixelData" in ds or "SOPClassUID" in ds:
             return ds
+    except DicomReadError:
+        raise
     except Exception:  # noqa: BLE001 - any parse failure of a forced read means "not DICOM"
         pass
     raise NotDicomError(f"File {path.name!r} is not DICOM: no 'DICM' at offset 128.")

@@ -12,12 +12,12 @@ import dataclasses
 from pathlib import Path
 from typing import TextIO
 
-import pydicom
 from pydicom.errors import InvalidDicomError
 
 from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from tuiviewer.config.nodes import Node, resolve_node
-from tuiviewer.exceptions import ConfigError, TuiviewerError
+from tuiviewer.dicom.reading import read_dicom
+from tuiviewer.exceptions import ConfigError, DicomReadError, TuiviewerError
 from tuiviewer.reports.companions import write_companions
 from tuiviewer.reports.measurements import MeasurementStore
 from tuiviewer.reports.model import ReportStatus, sign
@@ -134,7 +134,10 @@ def run_report_show(path: Path, *, stdout: TextIO, stderr: TextIO) -> int:
     """``tuiviewer report show SR.dcm``: print any SR document as indented text."""
     name = "tuiviewer report show"
     try:
-        ds = pydicom.dcmread(Path(path))
+        ds = read_dicom(Path(path))
+    except DicomReadError as exc:
+        print(f"{name}: {exc.message}", file=stderr)
+        return EXIT_FAILURE
     except (OSError, InvalidDicomError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         print(f"{name}: cannot read {str(path)!r}: {reason}.", file=stderr)

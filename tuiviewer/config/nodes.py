@@ -62,7 +62,12 @@ class Node:
     """Port of our storage SCP that receives C-MOVE sub-operations."""
     move_bind: str = ""
     """Address our storage SCP listens on; when empty, loopback if the peer is on this
-    computer, else every interface (the peer must reach us; this keeps others out)."""
+    computer, else this computer's address on the route to the peer (never every interface).
+    Only the peer (its AE title, from its address) may connect to it."""
+    accept_deflated: bool = False
+    """Offer (C-GET) and accept (C-MOVE) Deflated Explicit VR Little Endian for images; off,
+    the PACS sends them inflated. Report documents are always fetched deflated when stored
+    so: they travel small, and are inflated within the reading limits."""
     tls: TlsSettings | None = None
     """DICOM TLS settings; plain TCP when None."""
     connect_timeout: float = 10
@@ -133,6 +138,12 @@ def _validate_host(value: object, where: str) -> str:
     if any(c.isspace() for c in host) or "/" in host:
         raise ValueError(f"{where} {value!r} is not a valid host name or IP address.")
     return host
+
+
+def _validate_flag(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, not {value!r}.")
+    return value
 
 
 def _validate_timeout(value: object, where: str) -> float:
@@ -233,6 +244,9 @@ def node_from_mapping(name: str, table: Mapping[str, Any], base: Path = Path("."
             _validate_host(table["move_bind"], f"{where}.move_bind")
             if table.get("move_bind", "") != ""
             else ""
+        ),
+        accept_deflated=_validate_flag(
+            table.get("accept_deflated", False), f"{where}.accept_deflated"
         ),
         tls=tls,
         **timeouts,

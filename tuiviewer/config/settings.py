@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuiviewer import locations
+from tuiviewer.config.limits import ReadLimits
 from tuiviewer.config.listen import ListenConfig, parse_listen
 from tuiviewer.config.toml import read_toml
 from tuiviewer.exceptions import ConfigError
@@ -65,6 +66,8 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     pacs: PacsConfig = field(default_factory=PacsConfig)
+    limits: ReadLimits = field(default_factory=ReadLimits)
+    """How much of a file or PACS answer is read (see :mod:`tuiviewer.config.limits`)."""
     presets: dict[str, tuple[Preset, ...]] = field(default_factory=dict)
     """User window presets by modality (upper case), in number-key order; see
     :func:`tuiviewer.render.presets.presets_for` for how they join the built-in ones."""
@@ -79,6 +82,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "logging": LoggingConfig,
     "store": StoreConfig,
     "pacs": PacsConfig,
+    "limits": ReadLimits,
 }
 
 
@@ -98,7 +102,10 @@ def _section(path: Path, name: str, raw: object, cls: type[Any]) -> Any:
                 f"In {path}: [{name}] {key} must be a {expected.__name__}, not {value!r}."
             )
         values[key] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"In {path}: {exc.message}") from exc
 
 
 #: Modality is a CS value (PS3.5 6.2): at most 16 of A-Z, 0-9, space and underscore. Any such

@@ -1,15 +1,20 @@
 """The engine of ``tuiviewer dump``: a dcmdump-like text listing or the DICOM JSON model.
 
 It works from :func:`tuiviewer.dicom.loading.load_file`, so a damaged file is dumped as far as
-it could be read, followed by the problems found, instead of ending in a traceback.
+it could be read, followed by the problems found, instead of ending in a traceback. The text
+listing streams: each top-level element is written as soon as it is read and then dropped
+(:class:`_TextDump` is the loader's sink), so a million-element file is dumped in bounded
+memory. Values are cleaned (:mod:`tuiviewer.safetext`): nothing from the file drives the
+terminal.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from pydicom.dataelem import DataElement
@@ -18,11 +23,13 @@ from pydicom.encaps import generate_fragments
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import UID_dictionary
 
-from tuiviewer.dicom.elements import ElementRow, dataset_rows, meta_rows
+from tuiviewer.dicom.elements import ElementRow, converted, dataset_rows, element_row, meta_rows
 from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.safetext import clean
 
 __all__ = ["BULK_DATA_THRESHOLD", "dump_json", "dump_text", "run_dump"]
 
@@ -37,20 +44,65 @@ _NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "IS", 
 def dump_text(loaded: LoadedFile) -> str:
     """Return a dcmdump-like listing of ``loaded``, problems appended as comment lines."""
     ds = loaded.dataset
+    lines = _header_lines(loaded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _dump_rows(lines, ds, dataset_rows(ds), 0, _encoding(ds))
+    lines.extend(_problem_lines(loaded))
+    return "\n".join(lines) + "\n"
+
+
+def _header_lines(loaded: LoadedFile) -> list[str]:
+    ds = loaded.dataset
     lines = ["", "# Dicom-File-Format", "", "# Dicom-Meta-Information-Header"]
     lines.append("# Used TransferSyntax: Little Endian Explicit")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         meta = getattr(ds, "file_meta", None) or Dataset()
         _dump_rows(lines, meta, meta_rows(ds), 0, (False, True))
-        lines.extend(["", "# Dicom-Data-Set"])
-        lines.append(f"# Used TransferSyntax: {_ts_name(loaded.transfer_syntax)}")
-        encoding = _encoding(ds)
-        _dump_rows(lines, ds, dataset_rows(ds), 0, encoding)
+    lines.extend(["", "# Dicom-Data-Set"])
+    lines.append(f"# Used TransferSyntax: {_ts_name(loaded.transfer_syntax)}")
+    return lines
+
+
+def _problem_lines(loaded: LoadedFile) -> Iterator[str]:
     for problem in loaded.problems:
         where = f" at byte {problem.offset}" if problem.offset is not None else ""
-        lines.append(f"# Problem{where}: {problem.message}")
-    return "\n".join(lines) + "\n"
+        yield f"# Problem{where}: {clean(problem.message)}"
+
+
+class _TextDump:
+    """The loader's sink for ``dump``: writes each top-level element as it is read."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.encoding = (False, True)
+
+    def begin(self, header: LoadedFile) -> None:
+        self.out.write("\n".join(_header_lines(header)) + "\n")
+        self.encoding = _encoding(header.dataset)
+
+    def element(self, ds: Dataset, tag: BaseTag) -> None:
+        lines: list[str] = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _dump_rows(lines, ds, [element_row(ds, tag)], 0, self.encoding)
+        self.out.write("\n".join(lines) + "\n")
+
+
+def stream_text(path: str, out: TextIO) -> LoadedFile:
+    """Write the listing of ``path`` to ``out`` as it is read; return what was read (its
+    data set left empty) for the exit status.
+
+    Raises:
+        TuiviewerError: the file cannot be read at all (nothing was written then).
+    """
+    sink = _TextDump(out)
+    loaded = load_file(path, sink=sink)
+    lines = list(_problem_lines(loaded))
+    if lines:
+        out.write("\n".join(lines) + "\n")
+    return loaded
 
 
 def dump_json(loaded: LoadedFile) -> dict[str, Any]:
@@ -80,6 +132,9 @@ def run_dump(paths: Sequence[str], *, as_json: bool, stdout: TextIO, stderr: Tex
     documents: list[dict[str, Any]] = []
     several = len(paths) > 1
     for path in paths:
+        if not as_json:
+            status = max(status, _dump_one_text(path, several, stdout, stderr))
+            continue
         try:
             loaded = load_file(path)
         except TuiviewerError as exc:
@@ -93,15 +148,9 @@ def run_dump(paths: Sequence[str], *, as_json: bool, stdout: TextIO, stderr: Tex
         if loaded.problems:
             status = 1
         try:
-            if as_json:
-                documents.append(dump_json(loaded))
-                for problem in loaded.problems:
-                    stderr.write(f"tuiviewer dump: {path}: {problem.message}\n")
-            else:
-                text = dump_text(loaded)
-                if several:
-                    stdout.write(f"# File: {path}\n")
-                stdout.write(text)
+            documents.append(dump_json(loaded))
+            for problem in loaded.problems:
+                stderr.write(f"tuiviewer dump: {path}: {problem.message}\n")
         except Exception as exc:  # noqa: BLE001 - the command promises no traceback
             stderr.write(f"tuiviewer dump: {path}: cannot dump: {exc!r}\n")
             status = 1
@@ -113,6 +162,50 @@ def run_dump(paths: Sequence[str], *, as_json: bool, stdout: TextIO, stderr: Tex
             json.dump(documents[0], stdout, indent=2)
             stdout.write("\n")
     return status
+
+
+def _dump_one_text(path: str, several: bool, stdout: TextIO, stderr: TextIO) -> int:
+    """Stream one file's listing; its exit status (see :func:`run_dump`)."""
+    # The listing is written while the file is read; a file that cannot be read at all
+    # writes nothing to stdout, so the header goes out only once the first element is in.
+    pending = io.StringIO()
+    target = _FirstWrite(pending, stdout, f"# File: {path}\n" if several else "")
+    try:
+        loaded = stream_text(path, target)  # type: ignore[arg-type]
+    except TuiviewerError as exc:
+        stderr.write(f"tuiviewer dump: {path}: {exc.message}\n")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the command promises no traceback
+        target.flush_pending()
+        stderr.write(f"tuiviewer dump: {path}: cannot dump: {exc!r}\n")
+        return 1
+    target.flush_pending()
+    return 1 if loaded.problems else 0
+
+
+class _FirstWrite(io.TextIOBase):
+    """Holds the header back until the first element proves the file is readable DICOM."""
+
+    def __init__(self, pending: io.StringIO, out: TextIO, prefix: str) -> None:
+        super().__init__()
+        self.pending: io.StringIO | None = pending
+        self.out = out
+        self.prefix = prefix
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        if self.pending is not None and self.writes == 1:
+            self.pending.write(text)  # the header: held until an element follows
+            return len(text)
+        self.flush_pending()
+        self.out.write(text)
+        return len(text)
+
+    def flush_pending(self) -> None:
+        if self.pending is not None:
+            self.out.write(self.prefix + self.pending.getvalue())
+            self.pending = None
 
 
 # -- text -------------------------------------------------------------------------------------
@@ -127,7 +220,7 @@ def _dump_rows(
 ) -> None:
     indent = "  " * depth
     for row in rows:
-        elem = ds[row.tag]
+        elem = converted(ds, row.tag)
         tag = f"({row.tag >> 16:04x},{row.tag & 0xFFFF:04x})"
         label = row.keyword.replace(" ", "") if row.keyword else _fallback_keyword(row)
         if row.vr == "SQ":
@@ -224,7 +317,9 @@ def _value_text(elem: DataElement) -> str:
         return _shorten("\\".join(_number(v, elem.VR) for v in items))
     if elem.VR == "UI" and len(items) == 1 and str(items[0]) in UID_dictionary:
         return "=" + str(UID_dictionary[str(items[0])][4] or UID_dictionary[str(items[0])][0])
-    return _shorten("[" + "\\".join(str(v) for v in items) + "]")
+    # Only the start of each value is needed (a text may be hundreds of MB long).
+    head = "[" + "\\".join(str(v)[: _PRINT_LIMIT + 1] for v in items[: _PRINT_LIMIT + 1])
+    return _shorten(head + "]" if len(head) <= _PRINT_LIMIT + 1 else head)
 
 
 def _number(value: Any, vr: str) -> str:
@@ -241,7 +336,9 @@ def _hex_bytes(data: bytes, vr: str = "OB") -> str:
 
 
 def _shorten(text: str) -> str:
-    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    # Control characters (CR, LF, ESC, C1...) escaped as \r, \n, \x1b; each escape is at
+    # least one character, so the first PRINT_LIMIT + 1 characters decide the line.
+    text = clean(text[: _PRINT_LIMIT + 1])
     if len(text) > _PRINT_LIMIT:
         return text[:_PRINT_LIMIT] + "..."
     return text

@@ -38,6 +38,7 @@ from pydicom.uid import (
 )
 
 from tuiviewer.dicom.loading import TagPath, tag_text
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.exceptions import EditError, SaveError, ValueValidationError
 from tuiviewer.files import write_atomically
 
@@ -629,7 +630,7 @@ def _original_uids(source: Path | None) -> tuple[str | None, str | None]:
     if source is None or not source.is_file():
         return None, None
     try:
-        disk = pydicom.dcmread(
+        disk = read_dicom(
             source, force=True, stop_before_pixels=True, specific_tags=[0x00080016, 0x00080018]
         )
     except Exception:

@@ -7,12 +7,14 @@ computed here once, from a pydicom dataset, without any Textual import.
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, overload
 
 from pydicom.datadict import get_entry, get_private_entry
 from pydicom.dataelem import DataElement
@@ -20,16 +22,21 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag, Tag
+from pydicom.tag import BaseTag
 
 from tuiviewer.dicom.loading import LoadProblem, TagPath, tag_text
+from tuiviewer.safetext import clean
 
 __all__ = [
+    "LAZY_ROWS",
     "ElementRow",
     "ItemRow",
+    "RowSequence",
     "TagPath",
     "dataset_rows",
     "element_at",
+    "converted",
+    "element_row",
     "full_value",
     "meta_rows",
     "search",
@@ -41,9 +48,15 @@ SUMMARY_WIDTH = 64
 HEX_DUMP_LIMIT = 64 * 1024
 """``full_value`` shows at most this many bytes of a binary value."""
 _SEARCH_TEXT_LIMIT = 8192
+LAZY_ROWS = 2000
+"""A data set with more elements than this gets a :class:`RowSequence`: its rows are made
+when asked for, so a million-element file shows its first screen at once."""
 # PS3.5 7.1.2: these VRs have a 4-byte length field in explicit VR.
 _LONG_HEADER_VRS = frozenset("OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_LONG_TEXT = 64 * 1024
+#: Bytes per value of the binary number VRs (PS3.5 Table 6.2-1).
+_BINARY_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8}
 _CONTROL = re.compile(r"\r\n|[\x00-\x1f\x7f]")
 _TAG_FORM = re.compile(r"^\(?\s*([0-9a-f]{4})\s*[,\s]?\s*([0-9a-f]{4})\s*\)?$")
 _GROUP_FORM = re.compile(r"^\(?\s*([0-9a-f]{4})\s*,?\s*\)?$")
@@ -74,32 +87,104 @@ class ElementRow:
     """e.g. ``GEMS_ACQU_01`` for (0019,10xx); None for the creator element itself."""
     is_meta: bool
     items: tuple[ItemRow, ...]
-    """Only for SQ; empty otherwise."""
+    """Only for SQ; empty otherwise. Each item makes its rows when first asked."""
     problem: str | None = None
     """A LoadProblem message attached to this element, if any."""
     search_text: str = field(default="", repr=False, compare=False)
     """The whole textual value (capped at 8 KiB) that search looks in; "" for binary."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ItemRow:
-    """One item of a sequence."""
+    """One item of a sequence; its rows are made the first time they are asked for."""
 
     path: TagPath
     """Even length: ``(seq_tag, index)``, or longer inside nested sequences."""
     index: int
-    rows: tuple[ElementRow, ...]
+    source: Dataset = field(repr=False)
+    """The item's data set."""
+    problems: dict[Any, list[str]] = field(repr=False, default_factory=dict)
+    is_meta: bool = False
+
+    @cached_property
+    def rows(self) -> Sequence[ElementRow]:
+        """The item's elements (a :class:`RowSequence` for a very large item)."""
+        return _rows(self.source, self.problems, self.path, is_meta=self.is_meta)
+
+
+class RowSequence(Sequence["ElementRow"]):
+    """The rows of a large data set, made on demand (and kept once made).
+
+    Iterating makes every row without keeping them, so a search over a million elements
+    costs time, not memory.
+    """
+
+    def __init__(
+        self, ds: Dataset, problems: dict[Any, list[str]], base: TagPath, *, is_meta: bool
+    ) -> None:
+        self.ds = ds
+        self.problems = problems
+        self.base = base
+        self.is_meta = is_meta
+        self.tags = sorted(ds._dict)
+        self._made: dict[int, ElementRow] = {}
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def _make(self, index: int, keep: bool = True) -> ElementRow:
+        row = self._made.get(index)
+        if row is None:
+            tag = self.tags[index]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                row = _row(
+                    self.ds,
+                    converted(self.ds, tag),
+                    (*self.base, int(tag)),
+                    self.problems,
+                    self.is_meta,
+                )
+            if keep:
+                self._made[index] = row
+        return row
+
+    @overload
+    def __getitem__(self, index: int) -> ElementRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ElementRow]: ...
+    def __getitem__(self, index: int | slice) -> ElementRow | Sequence[ElementRow]:
+        if isinstance(index, slice):
+            return tuple(self._make(i) for i in range(*index.indices(len(self.tags))))
+        if index < 0:
+            index += len(self.tags)
+        if not 0 <= index < len(self.tags):
+            raise IndexError(f"Row {index} is beyond the {len(self.tags)} rows.")
+        return self._make(index)
+
+    def __iter__(self) -> Iterator[ElementRow]:
+        for index in range(len(self.tags)):
+            yield self._make(index, keep=False)
+
+    def index_of(self, tag: int) -> int | None:
+        """Position of the row of ``tag``, or None."""
+        at = bisect.bisect_left(self.tags, tag)
+        return at if at < len(self.tags) and self.tags[at] == tag else None
 
 
 def dataset_rows(
     ds: Dataset, problems: Sequence[LoadProblem] = (), *, base: TagPath = ()
-) -> tuple[ElementRow, ...]:
+) -> Sequence[ElementRow]:
     """Return the rows of ``ds`` (its file meta excluded), sequences expanded into items.
 
     Parameters:
         ds: the dataset, or a sequence item when ``base`` is its item path.
         problems: load problems to attach to the rows they concern (by path, else by tag).
         base: the item path of ``ds`` inside its top-level dataset; ``()`` at the top.
+
+    Returns:
+        A tuple, or a :class:`RowSequence` when ``ds`` has more than :data:`LAZY_ROWS`
+        elements.
     """
     # Rows are built while the UI owns the terminal: a stray warning would garble it, and
     # load_file has already reported every conversion warning as a LoadProblem.
@@ -108,7 +193,20 @@ def dataset_rows(
         return _rows(ds, _problem_index(problems), base, is_meta=False)
 
 
-def meta_rows(ds: Dataset, problems: Sequence[LoadProblem] = ()) -> tuple[ElementRow, ...]:
+def converted(ds: Dataset, tag: int) -> DataElement:
+    """``ds[tag]``, without pydicom's lookup when the element is converted already."""
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    return elem if isinstance(elem, DataElement) else ds[tag]
+
+
+def element_row(ds: Dataset, tag: int, problems: Sequence[LoadProblem] = ()) -> ElementRow:
+    """The row of the top-level element ``tag`` of ``ds`` (as :func:`dataset_rows` makes it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _row(ds, converted(ds, tag), (int(tag),), _problem_index(problems), False)
+
+
+def meta_rows(ds: Dataset, problems: Sequence[LoadProblem] = ()) -> Sequence[ElementRow]:
     """Return the rows of ``ds.file_meta`` (empty when it has none), with ``is_meta`` set."""
     meta = getattr(ds, "file_meta", None)
     if meta is None:
@@ -126,7 +224,7 @@ def walk(rows: Iterable[ElementRow]) -> Iterator[ElementRow]:
             yield from walk(item.rows)
 
 
-def search(rows: Sequence[ElementRow], query: str) -> list[TagPath]:
+def search(rows: Iterable[ElementRow], query: str) -> list[TagPath]:
     """Return the paths of rows matching ``query``, depth-first.
 
     Case-insensitive; matches keyword or name substrings, a tag in the forms ``0018,5100``,
@@ -212,10 +310,14 @@ def _problem_index(problems: Sequence[LoadProblem]) -> dict[Any, list[str]]:
 
 def _rows(
     ds: Dataset, problems: dict[Any, list[str]], base: TagPath, *, is_meta: bool
-) -> tuple[ElementRow, ...]:
+) -> Sequence[ElementRow]:
+    if len(ds._dict) > LAZY_ROWS:
+        return RowSequence(ds, problems, base, is_meta=is_meta)
     rows = []
-    for elem in ds:
-        rows.append(_row(ds, elem, (*base, int(elem.tag)), problems, is_meta))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for elem in ds:
+            rows.append(_row(ds, elem, (*base, int(elem.tag)), problems, is_meta))
     return tuple(rows)
 
 
@@ -231,7 +333,7 @@ def _row(
     items: tuple[ItemRow, ...] = ()
     if elem.VR == "SQ":
         items = tuple(
-            ItemRow((*path, index), index, _rows(item, problems, (*path, index), is_meta=is_meta))
+            ItemRow((*path, index), index, item, problems, is_meta)
             for index, item in enumerate(elem.value)
         )
     summary, summarised, search_text = _summary(ds, elem)
@@ -290,7 +392,7 @@ def _creator(ds: Dataset, tag: BaseTag) -> str | None:
     block = tag.element >> 8
     if block < 0x10:
         return None  # (gggg,0001-00FF) are not in any private block
-    creator_elem = ds.get(Tag(tag.group, block))
+    creator_elem = ds._dict.get(tag.group << 16 | block)  # type: ignore[call-overload]
     if creator_elem is None or creator_elem.value in (None, b"", ""):
         return None
     value = creator_elem.value
@@ -319,14 +421,16 @@ def _summary(ds: Dataset, elem: DataElement) -> tuple[str, bool, str]:
         text = f"<{len(value)} bytes>" + (f" {head}" if head else "") + (" …" if more else "")
         return text, more, ""
     whole = _text(elem)
-    line = _CONTROL.sub(_control_char, whole)
+    head = whole[:_SEARCH_TEXT_LIMIT]  # a value may be hundreds of MB: look at its start only
+    line = _CONTROL.sub(_control_char, head)
     if len(line) > SUMMARY_WIDTH:
-        return line[: SUMMARY_WIDTH - 1] + "…", True, whole[:_SEARCH_TEXT_LIMIT]
-    return line, line != whole, whole[:_SEARCH_TEXT_LIMIT]
+        return line[: SUMMARY_WIDTH - 1] + "…", True, head
+    return line, line != whole, head
 
 
 def _control_char(match: re.Match[str]) -> str:
-    return "⏎" if match.group() in ("\r\n", "\n", "\r") else "·"
+    # Line breaks read as such; any other control character shows as its escape (\x1b).
+    return "⏎" if match.group() in ("\r\n", "\n", "\r") else clean(match.group())
 
 
 def _text(elem: DataElement) -> str:
@@ -364,6 +468,15 @@ def _length(ds: Dataset, elem: DataElement) -> int | None:
         return 0
     if isinstance(value, bytes | bytearray):
         return len(value) + len(value) % 2
+    if isinstance(value, str) and len(value) > _LONG_TEXT and value.isascii():
+        # A long text (a report, a bomb's 256 MiB): ASCII is one byte a character, padded
+        # to even length; encoding it all to count would copy it twice.
+        return len(value) + len(value) % 2
+    size = _BINARY_SIZES.get(str(elem.VR))
+    if size is not None:  # fixed-size binary numbers: no need to encode them to know
+        if isinstance(value, MultiValue | list | tuple):
+            return size * len(value)
+        return size if value != "" else 0
     try:
         fp = DicomBytesIO()
         fp.is_little_endian = True

@@ -17,12 +17,12 @@ from __future__ import annotations
 import mmap
 import re
 import struct
+import threading
 import warnings
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydicom.charset import convert_encodings
 from pydicom.datadict import (
@@ -36,7 +36,6 @@ from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -46,9 +45,15 @@ from pydicom.util.hexutil import bytes2hex
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.values import convert_string, empty_value_for_VR
 
+from tuiviewer.config import limits as _limits
+from tuiviewer.config.limits import ReadLimits
+from tuiviewer.dicom.reading import elements_error, how_to_raise, inflate_bytes, syntax_encoding
 from tuiviewer.exceptions import DicomReadError, NotDicomError
 
-__all__ = ["LoadProblem", "LoadedFile", "TagPath", "load_file", "tag_text"]
+__all__ = ["PREVIEW_ELEMENTS", "LoadProblem", "LoadedFile", "TagPath", "load_file", "tag_text"]
+
+PREVIEW_ELEMENTS = 2000
+"""Top-level elements of a first screen (``load_file(head=...)``) while a large file loads."""
 
 TagPath = tuple[int, ...]
 """Alternating tag, item index, tag ...: ``(0x300A0180, 0, 0x00185100)``."""
@@ -59,13 +64,9 @@ _SEQ_DELIM = 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
-# Deeper nesting than this only happens in hostile or corrupt files; Python's own recursion
-# limit would otherwise turn it into a RecursionError.
-_MAX_DEPTH = 64
-# A deflated data set may legitimately expand ~1000:1; beyond this we stop inflating rather
-# than let a corrupt stream eat the machine's memory.
-_MAX_INFLATED = 1 << 30
-_INFLATE_CHUNK = 1 << 16
+# Nesting depth, element count and inflated size are bounded by [limits] (tuiviewer.config.limits):
+# deeper nesting only happens in hostile or corrupt files, and a deflated data set may expand
+# 1000:1, so reading stops there with a problem that says which limit and how to raise it.
 # pydicom appends a link to PS3.5 to every validation warning; it drowns the banner.
 _PLEASE_SEE = re.compile(r"\s*Please see <[^>]*>[^.]*\.")
 _QUOTED = re.compile(r"'[^']*'")
@@ -75,6 +76,19 @@ def withhold_values(text: str) -> str:
     """pydicom quotes the offending value in its warnings; a value can be a patient's name
     read with the wrong VR, so messages (shown and logged) name the element, not the value."""
     return _QUOTED.sub("(value not shown)", text)
+
+
+class ElementSink(Protocol):
+    """Receives a file's top-level elements one at a time: ``load_file(path, sink=...)``
+    streams a file (``dump`` of a million elements) without holding its data set."""
+
+    def begin(self, header: LoadedFile) -> None:
+        """Called once before the first element: the file meta, transfer syntax and the
+        problems found so far (``header.dataset`` has no elements)."""
+
+    def element(self, ds: Dataset, tag: BaseTag) -> None:
+        """One top-level element, converted (``ds[tag]``), in a data set that also holds
+        the Specific Character Set and the private creators seen so far."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,9 @@ class LoadedFile:
     """The declared Transfer Syntax UID, or the one guessed when the meta header lacks it."""
     element_count: int = field(default=0)
     """Data elements read, file meta and nested ones included (items and delimiters not)."""
+    partial: bool = False
+    """Only the first top-level elements were read (``load_file(head=N)``): a preview of a
+    large file, shown while the whole file is read; never to be edited or saved."""
 
     @property
     def ok(self) -> bool:
@@ -147,13 +164,44 @@ def _is_vr_bytes(two: bytes) -> bool:
 class _Parser:
     """Walks one byte stream (the file, or the inflated data set) and records problems."""
 
-    def __init__(self, buf: Any, problems: list[LoadProblem], *, inflated: bool) -> None:
+    def __init__(
+        self,
+        buf: Any,
+        problems: list[LoadProblem],
+        *,
+        inflated: bool,
+        name: str = "",
+        limits: ReadLimits | None = None,
+    ) -> None:
         self.buf = buf
+        # Slicing a bytearray copies, and bytes() copies again: values are cut from a view.
+        self.view: Any = memoryview(buf) if isinstance(buf, bytearray) else buf
         self.size = len(buf)
         self.problems = problems
         self.inflated = inflated
+        self.name = name
+        self.limits = limits or _limits.current()
         self.stopped = False
         self.complete = 0
+        self.elements = 0
+        self.cancel: threading.Event | None = None
+        self.sink: (
+            Callable[[BaseTag, RawDataElement | DataElement, str | list[str]], None] | None
+        ) = None
+        """Receives the top-level elements one by one instead of the data set (streaming)."""
+        self.head: int | None = None
+        """Stop after this many top-level elements (a preview); ``partial`` says it did."""
+        self.partial = False
+
+    def copy(self, start: int, end: int) -> bytes:
+        """The bytes from ``start`` to ``end``, copied once."""
+        return bytes(self.view[start:end])
+
+    def release(self) -> None:
+        """Drop the buffer (an inflated data set) once its elements are read."""
+        if isinstance(self.view, memoryview):
+            self.view.release()
+        self.view = self.buf = b""
 
     # -- problems -----------------------------------------------------------------------
     def where(self, pos: int) -> str:
@@ -286,6 +334,9 @@ class _Parser:
         elems: dict[BaseTag, RawDataElement | DataElement] = {}
         creators: dict[int, str] = {}
         previous = -1
+        sink = self.sink if depth == 0 and not meta else None
+        seen: set[int] = set()
+        top = 0
         while pos < end and not self.stopped:
             if meta:
                 if end - pos < 2 or struct.unpack_from("<H", self.buf, pos)[0] != 2:
@@ -319,13 +370,27 @@ class _Parser:
                 break
             if stop_before_pixels and depth == 0 and tag in _PIXEL_TAGS:
                 return elems, pos, False, encoding
+            if depth == 0 and not meta and self.head is not None and top >= self.head:
+                self.partial = True
+                return elems, pos, False, encoding
+            self.elements += 1
+            if not self.elements & 0xFFF and self.cancel is not None and self.cancel.is_set():
+                self.stopped = True
+                break
+            if self.elements > self.limits.max_elements:
+                error = elements_error(self.name, pos, self.limits)
+                self.problem(
+                    error.message, pos, short=f"more than {self.limits.max_elements:,} elements"
+                )
+                self.stopped = True
+                break
             elem, pos = self.element(
                 tag, vr, length, pos, vpos, end, implicit, little, encoding, creators, depth
             )
             if elem is None:
                 break
             btag = BaseTag(tag)
-            if btag in elems:
+            if btag in elems or (sink is not None and tag in seen):
                 self.problem(
                     f"Element {_describe(tag)} appears twice in the same data set (again at "
                     f"{self.where(head[3])}); the first one is shown.",
@@ -341,13 +406,18 @@ class _Parser:
                     tag,
                 )
             previous = max(previous, tag)
-            elems[btag] = elem
+            top += 1
             if isinstance(elem, RawDataElement) and elem.value is not None:
                 group, number = tag >> 16, tag & 0xFFFF
                 if group % 2 and 0x10 <= number <= 0xFF:
                     creators[tag] = elem.value.strip(b" \0").decode("latin-1")
                 if tag == 0x00080005:
                     encoding = self.charset(elem, little, encoding)
+            if sink is not None:
+                seen.add(tag)
+                sink(btag, elem, encoding)
+            else:
+                elems[btag] = elem
         return elems, pos, False, encoding
 
     def charset(
@@ -425,7 +495,7 @@ class _Parser:
             empty = empty_value_for_VR(vr, raw=True)
             value = empty if isinstance(empty, bytes) else None
         else:
-            value = bytes(self.buf[vpos:value_end])
+            value = self.copy(vpos, value_end)
         return RawDataElement(BaseTag(tag), vr, length, value, vpos, implicit, little), value_end
 
     def sequence(
@@ -441,12 +511,14 @@ class _Parser:
         undefined: bool,
     ) -> tuple[list[Dataset], int]:
         items: list[Dataset] = []
-        if depth > _MAX_DEPTH:
+        if depth > self.limits.max_depth:
             self.problem(
                 f"Sequence {_describe(seq_tag)} at {self.where(pos)} is nested more than "
-                f"{_MAX_DEPTH} levels deep; reading stopped there.",
+                f"{self.limits.max_depth} levels deep; reading stopped there. If the file is "
+                f"genuine, {how_to_raise('max_depth', self.limits)}.",
                 pos,
                 seq_tag,
+                short=f"sequences nested more than {self.limits.max_depth} levels deep",
             )
             self.stopped = True
             return items, end
@@ -546,11 +618,11 @@ class _Parser:
                     tag,
                     short=f"{self.ends_where(end)} in {_describe(tag)}",
                 )
-                return bytes(self.buf[vpos:end]), end
+                return self.copy(vpos, end), end
             group, elem, length = struct.unpack_from(endian + "HHL", self.buf, pos)
             item = group << 16 | elem
             if item == _SEQ_DELIM:
-                return bytes(self.buf[vpos:pos]), pos + 8
+                return self.copy(vpos, pos), pos + 8
             if item != _ITEM:
                 # Not fragments: fall back to pydicom's search for the delimiter bytes.
                 delim = struct.pack(endian + "HHL", 0xFFFE, 0xE0DD, 0)
@@ -563,8 +635,8 @@ class _Parser:
                         tag,
                         short=f"{self.ends_where(end)} in {_describe(tag)}",
                     )
-                    return bytes(self.buf[vpos:end]), end
-                return bytes(self.buf[vpos:found]), found + 8
+                    return self.copy(vpos, end), end
+                return self.copy(vpos, found), found + 8
             if length > end - pos - 8:
                 self.problem(
                     f"A fragment of {_describe(tag)} at {self.where(pos)} declares {length} bytes "
@@ -573,7 +645,7 @@ class _Parser:
                     tag,
                     short=f"{self.ends_where(end)} in {_describe(tag)}",
                 )
-                return bytes(self.buf[vpos:end]), end
+                return self.copy(vpos, end), end
             pos += 8 + length
 
 
@@ -644,42 +716,32 @@ def _find_start(buf: Any, limit: int = 256) -> int | None:
     return None
 
 
-def _inflate(buf: Any, pos: int, problems: list[LoadProblem], name: str) -> tuple[bytes, bool]:
-    """Inflate the deflated data set; returns (bytes, complete)."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out: list[bytes] = []
-    produced = 0
-    size = len(buf)
-    at = pos
-    while at < size:
-        chunk = bytes(buf[at : at + _INFLATE_CHUNK])
-        try:
-            data = inflater.decompress(chunk, _MAX_INFLATED - produced)
-        except zlib.error as exc:
-            problems.append(
-                LoadProblem(
-                    f"The deflated data set of {name!r} is corrupt within bytes {at}-"
-                    f"{at + len(chunk)} ({exc}); only what was inflated before is shown.",
-                    at,
-                    short=f"deflated data corrupt near byte {at}",
-                )
+def _inflate(buf: Any, pos: int, problems: list[LoadProblem], name: str) -> tuple[bytearray, bool]:
+    """Inflate the deflated data set within the limits; returns (bytes, complete)."""
+    # A copy of the compressed bytes (the file's size): a view into the map would keep it
+    # from closing if inflating fails.
+    inflated, complete, corrupt, over = inflate_bytes(bytes(buf[pos:]), name=name)
+    if over is not None:
+        problems.append(
+            LoadProblem(
+                over.message + " Only what was inflated before is shown.",
+                None,
+                short=f"the deflated data set inflates beyond {over.limit}",
             )
-            return b"".join(out), False
-        out.append(data)
-        produced += len(data)
-        if inflater.unconsumed_tail:
-            problems.append(
-                LoadProblem(
-                    f"The deflated data set of {name!r} inflates to more than "
-                    f"{_MAX_INFLATED} bytes; the rest was not read.",
-                    at,
-                )
+        )
+        return inflated, False
+    if corrupt is not None:
+        problems.append(
+            LoadProblem(
+                f"The deflated data set of {name!r} is corrupt after {len(inflated)} inflated "
+                f"bytes ({corrupt}); only what was inflated before is shown.",
+                None,
+                short=f"deflated data corrupt after {len(inflated)} inflated bytes",
             )
-            return b"".join(out), False
-        if inflater.eof:
-            break
-        at += len(chunk)
-    if not inflater.eof:
+        )
+        return inflated, False
+    if not complete:
+        size = len(buf)
         problems.append(
             LoadProblem(
                 f"The deflated data set of {name!r} ends before its end marker: file truncated "
@@ -688,9 +750,8 @@ def _inflate(buf: Any, pos: int, problems: list[LoadProblem], name: str) -> tupl
                 short=f"file truncated at byte {size} in the deflated data set",
             )
         )
-        out.append(inflater.flush())
-        return b"".join(out), False
-    return b"".join(out), True
+        return inflated, False
+    return inflated, True
 
 
 def _uid_name(uid: str | None) -> str:
@@ -701,12 +762,9 @@ def _uid_name(uid: str | None) -> str:
 
 def _encoding_for(uid: str, problems: list[LoadProblem]) -> tuple[bool, bool, bool]:
     """Return (implicit, little endian, deflated) for a declared transfer syntax."""
-    if uid == ImplicitVRLittleEndian:
-        return True, True, False
-    if uid == ExplicitVRBigEndian:
-        return False, False, False
-    if uid == DeflatedExplicitVRLittleEndian:
-        return False, True, True
+    known = syntax_encoding(uid)
+    if known is not None:
+        return known
     # UID() itself warns on malformed values, so look the dictionary up directly.
     if UID_dictionary.get(uid, ("", ""))[1] != "Transfer Syntax":
         problems.append(
@@ -752,37 +810,109 @@ def _convert_all(
     ds: Dataset, path: TagPath, problems: list[LoadProblem], offsets_known: bool
 ) -> None:
     """Convert every raw value now so that conversion trouble is reported at load time."""
-    for tag in sorted(ds._dict):
+    # One warnings context for the whole data set: entering one per element cost a third of
+    # the time of a million-element file.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _convert(ds, path, problems, offsets_known, caught)
+
+
+def _convert(
+    ds: Dataset,
+    path: TagPath,
+    problems: list[LoadProblem],
+    offsets_known: bool,
+    caught: list[warnings.WarningMessage],
+    tags: list[BaseTag] | None = None,
+) -> None:
+    for tag in sorted(ds._dict) if tags is None else tags:
         raw = ds._dict[tag]
-        here = (*path, int(tag))
-        offset = raw.value_tell if offsets_known and isinstance(raw, RawDataElement) else None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                elem = ds[tag]
-                if elem.VR != "SQ":
-                    # Rendering the value is what the UI does; make it fail now, not there.
-                    str(elem.value)
-            except Exception as exc:  # noqa: BLE001 - any converter failure keeps the raw bytes
-                elem = _keep_raw(ds, tag, raw)
-                problems.append(
-                    LoadProblem(
-                        f"Element {_describe(tag)} could not be converted "
-                        f"(VR {getattr(raw, 'VR', None) or 'unknown'}): {exc}; it is shown as "
-                        "raw bytes (UN).",
-                        offset,
-                        int(tag),
-                        here,
-                    )
-                )
-        for w in caught:
-            text = withhold_values(_PLEASE_SEE.sub("", str(w.message)).strip())
+        before = len(caught)
+        try:
+            elem = ds[tag]
+            if elem.VR != "SQ":
+                # Rendering the value is what the UI does; make it fail now, not there.
+                str(elem.value)
+        except Exception as exc:  # noqa: BLE001 - any converter failure keeps the raw bytes
+            elem = _keep_raw(ds, tag, raw)
             problems.append(
-                LoadProblem(f"Element {_describe(tag)}: {text}", offset, int(tag), here)
+                LoadProblem(
+                    f"Element {_describe(tag)} could not be converted "
+                    f"(VR {getattr(raw, 'VR', None) or 'unknown'}): {exc}; it is shown as "
+                    "raw bytes (UN).",
+                    _offset(raw, offsets_known),
+                    int(tag),
+                    (*path, int(tag)),
+                )
             )
+        if len(caught) > before:
+            offset, here = _offset(raw, offsets_known), (*path, int(tag))
+            for w in caught[before:]:
+                text = withhold_values(_PLEASE_SEE.sub("", str(w.message)).strip())
+                problems.append(
+                    LoadProblem(f"Element {_describe(tag)}: {text}", offset, int(tag), here)
+                )
+            del caught[before:]
         if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            here = (*path, int(tag))
             for index, item in enumerate(elem.value):
-                _convert_all(item, (*here, index), problems, offsets_known)
+                _convert(item, (*here, index), problems, offsets_known, caught)
+
+
+#: What later elements need of earlier ones: the character set, and what pydicom resolves
+#: ambiguous VRs (US or SS, OB or OW) with (PS3.5 Annex A, pydicom's correct_ambiguous_vr).
+_CONTEXT_TAGS = frozenset(
+    {0x00080005, 0x00280100, 0x00280103, 0x00283002, 0x54001004, 0x00280002, 0x00280004}
+)
+
+
+def _streamer(
+    sink: ElementSink,
+    implicit: bool,
+    little: bool,
+    problems: list[LoadProblem],
+    offsets_known: bool,
+    counted: list[int],
+    caught: list[warnings.WarningMessage],
+) -> Callable[[BaseTag, RawDataElement | DataElement, str | list[str]], None]:
+    """The parser's per-element callback for ``load_file(sink=...)``: convert, count, hand on,
+    keeping only what later elements need (character set, private creators)."""
+    context: set[BaseTag] = set()
+    # One data set reused for every element (making a Dataset costs more than converting):
+    # it holds the context elements and, in turn, each element handed on.
+    one = Dataset()
+    one.set_original_encoding(implicit, little, "iso8859")
+    current: list[Any] = [None, "iso8859"]
+
+    def element(
+        tag: BaseTag, elem: RawDataElement | DataElement, encoding: str | list[str]
+    ) -> None:
+        previous = current[0]
+        if previous is not None and previous not in context:
+            del one._dict[previous]
+        if encoding != current[1]:
+            one.set_original_encoding(implicit, little, encoding)
+            current[1] = encoding
+        one._dict[tag] = elem
+        current[0] = tag
+        del caught[:]
+        _convert(one, (), problems, offsets_known, caught, [tag])
+        converted = one._dict[tag]
+        counted[0] += 1 + (
+            sum(_count(item) for item in converted.value)
+            if converted.VR == "SQ" and isinstance(converted.value, Sequence)
+            else 0
+        )
+        sink.element(one, tag)
+        number = int(tag)
+        if number in _CONTEXT_TAGS or (number >> 16 & 1 and 0x10 <= number & 0xFFFF <= 0xFF):
+            context.add(tag)
+
+    return element
+
+
+def _offset(raw: RawDataElement | DataElement, offsets_known: bool) -> int | None:
+    return raw.value_tell if offsets_known and isinstance(raw, RawDataElement) else None
 
 
 def _keep_raw(ds: Dataset, tag: BaseTag, raw: RawDataElement | DataElement) -> DataElement:
@@ -798,10 +928,14 @@ def _keep_raw(ds: Dataset, tag: BaseTag, raw: RawDataElement | DataElement) -> D
 
 def _attach_paths(problems: list[LoadProblem], ds: Dataset, meta: Dataset) -> list[LoadProblem]:
     """Give parser problems a path when their tag occurs exactly once in the file."""
+    wanted = {p.tag for p in problems if p.path is None and p.tag is not None}
+    if not wanted:
+        return problems
     where: dict[int, list[TagPath]] = {}
     for source in (meta, ds):
         for tag, path in _paths(source, ()):
-            where.setdefault(tag, []).append(path)
+            if tag in wanted:
+                where.setdefault(tag, []).append(path)
     result = []
     for p in problems:
         if p.path is None and p.tag is not None and len(where.get(p.tag, ())) == 1:
@@ -832,12 +966,24 @@ def _paths(ds: Dataset, base: TagPath) -> Iterator[tuple[int, TagPath]]:
                 yield from _paths(item, (*here, index))
 
 
-def load_file(path: Path | str, *, stop_before_pixels: bool = False) -> LoadedFile:
+def load_file(
+    path: Path | str,
+    *,
+    stop_before_pixels: bool = False,
+    head: int | None = None,
+    cancel: threading.Event | None = None,
+    sink: ElementSink | None = None,
+) -> LoadedFile:
     """Read ``path`` as DICOM, keeping everything that can be read.
 
     Parameters:
         path: the file to read.
         stop_before_pixels: stop at the top-level Pixel Data (or Float/Double Float Pixel Data).
+        head: read only the first ``head`` top-level elements (with everything nested in them),
+            for a first screen of a large file; the result says ``partial`` if more remain.
+        cancel: once set, reading stops soon (the result is then incomplete: discard it).
+        sink: stream the top-level elements to it instead of keeping them; the result then
+            has an empty data set but every problem (conversion problems included).
 
     Returns:
         A :class:`LoadedFile`; its ``problems`` list every defect found (truncation, bad
@@ -854,7 +1000,7 @@ def load_file(path: Path | str, *, stop_before_pixels: bool = False) -> LoadedFi
             if size == 0:
                 raise NotDicomError(f"File {path.name!r} is not DICOM: it is empty (0 bytes).")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _load(path, buf, stop_before_pixels)
+                return _load(path, buf, stop_before_pixels, head, cancel, sink)
     except IsADirectoryError as exc:
         raise DicomReadError(f"Cannot read {str(path)!r}: it is a directory.") from exc
     except FileNotFoundError as exc:
@@ -865,13 +1011,20 @@ def load_file(path: Path | str, *, stop_before_pixels: bool = False) -> LoadedFi
         raise DicomReadError(f"Cannot read {str(path)!r}: {exc}.") from exc
 
 
-def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
+def _load(
+    path: Path,
+    buf: Any,
+    stop_before_pixels: bool,
+    head: int | None = None,
+    cancel: threading.Event | None = None,
+    sink: ElementSink | None = None,
+) -> LoadedFile:
     name = path.name
     size = len(buf)
     problems: list[LoadProblem] = []
     has_preamble = size >= 132 and bytes(buf[128:132]) == b"DICM"
     pos = 132 if has_preamble else 0
-    parser = _Parser(buf, problems, inflated=False)
+    parser = _Parser(buf, problems, inflated=False, name=name)
 
     if not has_preamble:
         # A bare data set (pydicom force=True) is accepted only if it starts like one.
@@ -949,9 +1102,9 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
     data_buf: Any = buf
     start = pos
     if deflated and pos < size:
-        inflated, _ = _inflate(buf, pos, problems, name)
-        data_buf = inflated
-        data_parser = _Parser(inflated, problems, inflated=True)
+        data_buf, _ = _inflate(buf, pos, problems, name)
+        data_parser = _Parser(data_buf, problems, inflated=True, name=name, limits=parser.limits)
+        data_parser.elements = parser.elements
         start = 0
     elif pos < size and not implicit:
         if len(data_buf) - start >= 6 and not _is_vr_bytes(bytes(data_buf[start + 4 : start + 6])):
@@ -963,16 +1116,36 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
                 )
             )
             implicit = True
-    elems, _, _, encoding = data_parser.dataset(
-        start,
-        len(data_buf),
-        implicit,
-        little,
-        "iso8859",
-        depth=0,
-        stop_before_pixels=stop_before_pixels,
-    )
+    data_parser.head = head
+    data_parser.cancel = cancel
+    streamed = [0]
+    if sink is not None:
+        empty = FileDataset(
+            str(path), Dataset(), bytes(buf[:128]) if has_preamble else None, meta, implicit, little
+        )
+        sink.begin(LoadedFile(path, empty, problems, has_preamble, used))
+    with warnings.catch_warnings(record=True) as caught:
+        # One context for a streamed file, whose elements are converted as they are read.
+        warnings.simplefilter("always")
+        if sink is not None:
+            data_parser.sink = _streamer(
+                sink, implicit, little, problems, not deflated, streamed, caught
+            )
+        elems, _, _, encoding = data_parser.dataset(
+            start,
+            len(data_buf),
+            implicit,
+            little,
+            "iso8859",
+            depth=0,
+            stop_before_pixels=stop_before_pixels,
+        )
     complete = parser.complete + (data_parser.complete if data_parser is not parser else 0)
+    if data_parser is not parser:
+        # The inflated data set: every value is copied out, so it goes before conversion
+        # (which makes text of the values) doubles what is held.
+        data_parser.release()
+        data_buf = None
     if complete == 0:
         detail = "; ".join(p.message for p in problems[:1])
         raise NotDicomError(
@@ -988,6 +1161,17 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
     preamble = bytes(buf[:128]) if has_preamble else None
     fds = FileDataset(str(path), dataset, preamble, meta, implicit, little)
     fds.set_original_encoding(implicit, little, encoding)
+    if cancel is not None and cancel.is_set():
+        return LoadedFile(path, fds, problems, has_preamble, used, partial=True)
+    if sink is not None:
+        return LoadedFile(
+            path,
+            fds,
+            _innermost_first(problems),
+            has_preamble,
+            used,
+            element_count=_count(meta) + streamed[0],
+        )
     _convert_all(fds, (), problems, not deflated)
     problems = _attach_paths(_innermost_first(problems), fds, meta)
     return LoadedFile(
@@ -997,4 +1181,5 @@ def _load(path: Path, buf: Any, stop_before_pixels: bool) -> LoadedFile:
         has_preamble=has_preamble,
         transfer_syntax=used,
         element_count=_count(meta) + _count(fds),
+        partial=data_parser.partial,
     )

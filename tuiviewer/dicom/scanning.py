@@ -19,15 +19,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_partial
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.uid import MediaStorageDirectoryStorage
 
+from tuiviewer.dicom.reading import ReadLimitError, read_dicom
 from tuiviewer.exceptions import DicomReadError
 
 logger = logging.getLogger(__name__)
@@ -136,7 +135,9 @@ def _dicomdir_references(path: Path, ds: Dataset | None = None) -> list[Path]:
     """
     if ds is None:
         try:
-            ds = dcmread(path)
+            ds = read_dicom(path)
+        except ReadLimitError:
+            raise
         except (OSError, InvalidDicomError, ValueError, EOFError) as exc:
             raise DicomReadError(f"Cannot read the DICOMDIR {str(path)!r}: {exc}") from exc
     root = path.parent
@@ -327,12 +328,16 @@ def _inspect(path: Path) -> InstanceRecord | _Dicomdir | None:
                 return stopped
 
             try:
-                ds = read_partial(
+                ds = read_dicom(
                     f,
                     stop_when=stop_after_last_tag,
                     force=not has_prefix,
                     specific_tags=_SPECIFIC_TAGS,
                 )
+            except ReadLimitError:
+                if not has_prefix:
+                    return None
+                raise
             except Exception as exc:  # pydicom raises many types on corrupt headers
                 if not has_prefix:
                     return None

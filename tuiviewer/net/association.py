@@ -41,6 +41,17 @@ from tuiviewer.net.errors import (
 )
 from tuiviewer.net.tls import ssl_context, ssl_reason
 from tuiviewer.net.trace import AssociationTrace, uid_name
+from tuiviewer.safetext import clean
+
+#: OpenSSL's reasons when the peer answered our ClientHello with something that is not TLS.
+_NOT_TLS_SIGNS = (
+    "wrong version number",
+    "unexpected eof",
+    "packet length too long",
+    "record layer failure",
+    "http request",
+    "unknown protocol",
+)
 
 # pynetdicom logs whole C-FIND/C-GET identifiers (patient names, IDs) at INFO by default.
 _config.LOG_REQUEST_IDENTIFIERS = False
@@ -319,7 +330,14 @@ def _failure(node: Node, assoc: Association, trace: AssociationTrace) -> NetErro
     if trace.connect_ms is None:
         verb = "over TLS " if node.tls is not None else ""
         if isinstance(error, ssl.SSLError):
-            return TlsFailed(f"The TLS handshake with {where} failed: {ssl_reason(error)}.")
+            reason = ssl_reason(error)
+            hint = ""
+            if any(sign in reason for sign in _NOT_TLS_SIGNS):
+                hint = (
+                    "; the peer may not speak TLS on this port (a plain DICOM port answers a TLS "
+                    "handshake like this): check the port, or remove the node's TLS settings"
+                )
+            return TlsFailed(f"The TLS handshake with {where} failed: {reason}{hint}.")
         if isinstance(error, TimeoutError | socket.timeout):
             return NetTimeout(
                 f"Connecting {verb}to {where} timed out after {node.connect_timeout:g} s "
@@ -350,7 +368,11 @@ def _failure(node: Node, assoc: Association, trace: AssociationTrace) -> NetErro
             f"{where} closed the TLS connection during association negotiation "
             "(it may have refused our client certificate)."
         )
-    return AssociationAborted(f"{where} closed the connection during association negotiation.")
+    name = node.name or "NAME"
+    return AssociationAborted(
+        f"{where} closed the connection during association negotiation; the port may accept "
+        f"DICOM TLS only: if so, give the node TLS settings ([nodes.{name}.tls] in nodes.toml)."
+    )
 
 
 def require_context(assoc: Association, abstract_syntaxes: Sequence[str]) -> str:
@@ -413,7 +435,7 @@ def check_status(service: str, status: Dataset | None, assoc: Association | None
             text = f"{where} answered the {service} request with {format_status(service, code)}."
         comment = status.get("ErrorComment")
         if comment:
-            text = text[:-1] + f" ({str(comment)[:200]})."
+            text = text[:-1] + f" ({clean(str(comment)[:200])})."
         raise DimseStatusError(text, code=code, meaning=meaning, category=category)
     return code
 

@@ -11,7 +11,10 @@ takes it into the same local store that ``tuiviewer get`` fills, for as long as 
 * each instance is written to a 0600 temporary file in its series folder, fsynced and renamed
   before the C-STORE is answered with 0x0000, so an instance we acknowledged is never lost;
   a disk below the configured free space gets 0xA700 (out of resources), a data set without
-  valid UIDs 0xC000; an instance already in the store is acknowledged and not written again;
+  valid UIDs, or whose SOP Instance UID is not the one its C-STORE named, 0xC000; a deflated
+  one is inflated within the reading limits first, and beyond them quarantined in the store
+  and refused with 0xA700; an instance already in the store is acknowledged and not written
+  again;
 * a client that disconnects mid-association loses only the instance in flight (never
   acknowledged, no file left);
 * who sent which study (calling AE title, address, time, counts) goes into a small 0600
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 from pynetdicom.utils import make_target
 
@@ -49,7 +53,12 @@ from tuiviewer.files import append_line, write_atomically
 from tuiviewer.net.association import disable_nagle
 from tuiviewer.net.echo import VERIFICATION
 from tuiviewer.net.errors import NetError
-from tuiviewer.net.move import _StorageServer, identifying_uids
+from tuiviewer.net.move import (
+    _StorageServer,
+    deflated_problem,
+    identity_problem,
+    instance_identity,
+)
 from tuiviewer.net.sopclasses import RANKED_STORAGE_CLASSES
 from tuiviewer.net.tls import server_ssl_context
 from tuiviewer.store import InvalidUIDError, LocalStore, StoreError, validate_uid
@@ -392,21 +401,38 @@ class Listener:
     def _on_store(self, event: Any) -> int | Dataset:
         session = self._session(event)
         request = event.request
-        sop = str(request.AffectedSOPInstanceUID or "")
+        sop = str(request.AffectedSOPInstanceUID or "").strip()
         try:
             syntax = str(event.context.transfer_syntax)
             data = request.DataSet.getvalue()  # the data set as received, never decoded
-            study, series = identifying_uids(data[:_PEEK], syntax)
-            if not study or not series:
-                return self._refuse(
-                    session, study, STATUS_CANNOT_UNDERSTAND, "no Study/Series Instance UID"
+            found = instance_identity(data[:_PEEK], syntax)
+            study, series = found.study_uid, found.series_uid
+            # Any study may arrive, but the data set must be the instance its C-STORE named.
+            problem = identity_problem(sop, found, None)
+            if problem is not None:
+                logger.warning("Listener: %s", problem)
+                comment = (
+                    "identity mismatch" if study and series else "no Study/Series Instance UID"
                 )
+                return self._refuse(session, study, STATUS_CANNOT_UNDERSTAND, comment)
             tally = self._tally(session, study)
             if self.store.has_instance(study, series, sop):
                 with self._lock:
                     tally.duplicates += 1
                     tally.series.add(series)
                 return STATUS_SUCCESS
+            if UID(syntax).is_deflated:
+                over = deflated_problem(data, sop)
+                if over is not None:
+                    # Kept aside, never stored as an instance: nothing opens or reads it again.
+                    meta = file_meta_bytes(
+                        str(request.AffectedSOPClassUID), sop, syntax, session.calling_aet
+                    )
+                    self.store.quarantine(study, series, sop, over.message, data=meta + data)
+                    logger.warning("Listener: refused instance %s: %s", sop, over.message)
+                    return self._refuse(
+                        session, study, STATUS_OUT_OF_RESOURCES, "beyond our reading limits"
+                    )
             free = shutil.disk_usage(self.store.root).free
             if free - len(data) < self.config.min_free_mb * 1e6:
                 logger.error(

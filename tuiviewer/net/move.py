@@ -7,8 +7,16 @@ writes each instance to disk the moment it arrives (file meta + the bytes as rec
 decoded, never a whole study in memory) through the store's temporary-file-then-rename path.
 
 The storage SCP receives PHI from whoever connects, so it listens only while a C-MOVE runs,
-on loopback when the PACS is on this computer, and over DICOM TLS (the PACS's certificate
-required) when the node uses TLS.
+on the address through which the PACS reaches this computer (loopback when the PACS is on it),
+over DICOM TLS (the PACS's certificate required) when the node uses TLS, and it accepts only
+the PACS: the called AE title we announced, the PACS's calling AE title, from the PACS's
+address; anyone else gets an A-ASSOCIATE-RJ with the reason.
+
+Every instance received, by C-GET or C-MOVE, is checked before it is kept: its SOP Instance
+UID must be the one its C-STORE announced, its study and series the ones asked for (and, for
+a list of instances, one of them); a deflated data set is inflated through the capped reader
+of :mod:`tuiviewer.dicom.reading` first. Anything else is refused with a failure status and
+recorded as a :class:`Refusal` (which instance, and why) in the retrieve's result.
 """
 
 from __future__ import annotations
@@ -19,13 +27,12 @@ import queue
 import socket
 import ssl
 import threading
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -36,12 +43,15 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 from pynetdicom.transport import ThreadedAssociationServer
 from pynetdicom.utils import make_target
 
+from tuiviewer.config.limits import current as current_limits
 from tuiviewer.config.nodes import Node
+from tuiviewer.dicom.reading import InflatingReader, ReadLimitError, check_structure
 from tuiviewer.net.association import disable_nagle
 from tuiviewer.net.errors import NetError
 from tuiviewer.net.sopclasses import RANKED_STORAGE_CLASSES
 from tuiviewer.net.tls import ssl_reason
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.safetext import clean
 from tuiviewer.store import InvalidUIDError, LocalStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -50,35 +60,160 @@ logger = logging.getLogger(__name__)
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC000
 
+#: PS3.8 7.1.1.9 / Table 9-21: A-ASSOCIATE-RJ result "rejected-permanent", source
+#: "DICOM UL service-user", reasons "calling AE title not recognized" and "called AE title
+#: not recognized".
+_RJ_PERMANENT, _RJ_SERVICE_USER = 0x01, 0x01
+_RJ_CALLING_AET, _RJ_CALLED_AET = 0x03, 0x07
+
 _PREAMBLE = b"\x00" * 128 + b"DICM"
 _LAST_IDENTIFYING_TAG = 0x0020000E  # Series Instance UID
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 # A deflated data set is inflated only this far to find its UIDs.
 _INFLATE_PEEK = 256 * 1024
 
 
-def identifying_uids(raw: bytes, transfer_syntax: str) -> tuple[str, str]:
-    """``(study_uid, series_uid)`` from an encoded data set, parsing only its first elements.
+class Identity(NamedTuple):
+    """The UIDs an instance's data set says it has ("" when absent or unreadable)."""
 
-    Either is ``""`` when absent or unreadable; the pixel data is never touched.
-    """
+    sop_uid: str
+    study_uid: str
+    series_uid: str
+
+
+class Refusal(NamedTuple):
+    """An instance we did not keep, and why (shown in the retrieve queue and by ``get``)."""
+
+    sop_uid: str
+    """The SOP Instance UID the C-STORE announced (cleaned: it came from the peer)."""
+    reason: str
+    """A full sentence: which rule it broke, quoting the values."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the running request asked for: received instances must fit it."""
+
+    study_uid: str
+    series_uid: str | None = None
+    """The series asked for; None for a study-level request."""
+    sop_uids: frozenset[str] = frozenset()
+    """The instances asked for (image level, or a series known from the C-FIND); empty: any
+    instance of the series or study."""
+
+
+def instance_identity(raw: bytes, transfer_syntax: str) -> Identity:
+    """The SOP Instance, Study and Series UIDs of an encoded data set, parsing only its first
+    elements (the pixel data is never touched; a deflated one is inflated 256 KiB at most)."""
     ts = UID(transfer_syntax)
-    data = raw
-    if ts.is_deflated:
-        try:
-            data = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, _INFLATE_PEEK)
-        except zlib.error:
-            return "", ""
     try:
+        if ts.is_deflated:
+            reader = InflatingReader(BytesIO(raw), cap=_INFLATE_PEEK, name="received data set")
+            try:
+                data = reader.read(_INFLATE_PEEK)
+            except ReadLimitError:
+                data = bytes(reader._buf)
+        else:
+            data = raw
         ds = read_dataset(
             BytesIO(data),
             ts.is_implicit_VR,
             ts.is_little_endian,
             stop_when=lambda tag, vr, length: int(tag) > _LAST_IDENTIFYING_TAG,
-            specific_tags=[0x0020000D, 0x0020000E],
+            specific_tags=[0x00080018, 0x0020000D, 0x0020000E],
         )
-        return str(ds.get("StudyInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
+        return Identity(
+            str(ds.get("SOPInstanceUID", "") or "").strip(),
+            str(ds.get("StudyInstanceUID", "") or "").strip(),
+            str(ds.get("SeriesInstanceUID", "") or "").strip(),
+        )
     except Exception:  # pydicom raises many types on a malformed stream; the caller decides
-        return "", ""
+        return Identity("", "", "")
+
+
+def identifying_uids(raw: bytes, transfer_syntax: str) -> tuple[str, str]:
+    """``(study_uid, series_uid)`` from an encoded data set (see :func:`instance_identity`)."""
+    found = instance_identity(raw, transfer_syntax)
+    return found.study_uid, found.series_uid
+
+
+def identity_problem(
+    announced: str, found: Identity, expected: Expected | None, *, by: str = "its C-STORE"
+) -> str | None:
+    """Why an instance does not belong to the request, as a sentence; None when it does.
+
+    ``announced`` is the SOP Instance UID ``by`` named (the C-STORE request, a WADO-RS part's
+    file meta); ``expected`` None (a pushed study) checks only that the data set names that
+    instance, a study and a series.
+    """
+    sop = clean(announced)
+    if not found.sop_uid:
+        return f"Instance {sop} was refused: its data set has no SOP Instance UID (0008,0018)."
+    if found.sop_uid != announced:
+        return (
+            f"Instance {sop} was refused: its data set says SOP Instance UID "
+            f"{clean(found.sop_uid)!r}, not the {sop!r} {by} announced."
+        )
+    if not found.study_uid:
+        return f"Instance {sop} was refused: its data set has no Study Instance UID (0020,000D)."
+    if expected is not None and found.study_uid != expected.study_uid:
+        return (
+            f"Instance {sop} was refused: it belongs to study {clean(found.study_uid)!r}, not "
+            f"to study {expected.study_uid} being retrieved."
+        )
+    if not found.series_uid:
+        return f"Instance {sop} was refused: its data set has no Series Instance UID (0020,000E)."
+    if expected is None:
+        return None
+    if expected.series_uid is not None and found.series_uid != expected.series_uid:
+        return (
+            f"Instance {sop} was refused: it belongs to series {clean(found.series_uid)!r}, "
+            f"not to series {expected.series_uid} asked for."
+        )
+    if expected.sop_uids and announced not in expected.sop_uids:
+        return f"Instance {sop} was refused: it is not one of the instances asked for."
+    return None
+
+
+def deflated_problem(raw: bytes, sop_uid: str) -> ReadLimitError | None:
+    """Inflate a received deflated data set through the capped reader (keeping nothing):
+    the :class:`ReadLimitError` if it goes beyond the reading limits."""
+    limits = current_limits()
+    name = f"instance {clean(sop_uid)}"
+    reader = InflatingReader(BytesIO(raw), cap=limits.inflation_cap(), name=name, limits=limits)
+
+    def pixel_size(declared: int) -> None:
+        reader.declared = declared
+        reader.cap = max(reader.produced, limits.inflation_cap(declared))
+
+    try:
+        check_structure(
+            reader,
+            0,
+            implicit=False,
+            little=True,
+            limits=limits,
+            name=name,
+            inflated=True,
+            on_pixel_size=pixel_size,
+        )
+        reader.seek(0, 2)  # inflate to the end: the cap holds for what the walk skipped too
+    except ReadLimitError as exc:
+        return exc
+    return None
+
+
+def _file_bytes(meta: Any, raw: bytes) -> bytes:
+    """The instance as a Part 10 file: preamble, file meta, the data set as received."""
+    meta_bytes = DicomBytesIO()
+    write_file_meta_info(meta_bytes, meta, enforce_standard=True)
+    return _PREAMBLE + meta_bytes.getvalue() + raw
+
+
+def _aet(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip()
 
 
 def _refusal(code: int, comment: str) -> Dataset:
@@ -126,8 +261,8 @@ class InstanceWriter:
         self.store = store
         self.study_uid = study_uid
         self.on_written = on_written
-        self.fallback_series: str | None = None
-        """Series being retrieved, used when an instance does not carry its Series UID."""
+        self.expected = Expected(study_uid)
+        """What the running request asked for (see :meth:`expect`)."""
         self.skip: set[str] = set()
         """SOP Instance UIDs already received in this retrieve: acknowledged, not rewritten."""
         self.received: list[Path] = []
@@ -135,30 +270,41 @@ class InstanceWriter:
         self.bytes = 0
         self.requests = 0
         """C-STORE requests handled, written or not."""
-        self.refused: list[tuple[str, str]] = []
-        """``(sop_instance_uid, reason)`` of instances we could not keep."""
+        self.refused: list[Refusal] = []
+        """Instances we did not keep, and why."""
         self._lock = threading.Lock()
         self._queue: queue.Queue[_Written | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
+    def expect(self, series_uid: str | None, sop_uids: Collection[str] = ()) -> None:
+        """The next request asks for this series (None: the whole study) and, if given,
+        these instances only; anything else that arrives is refused."""
+        self.expected = Expected(self.study_uid, series_uid, frozenset(sop_uids))
+
     def handle(self, event: Any) -> int | Dataset:
-        """Write the instance; return 0x0000, or a failure status with an ErrorComment."""
+        """Check and write the instance; return 0x0000, or a failure status with a comment."""
         with self._lock:
             self.requests += 1
-        sop_uid = str(event.request.AffectedSOPInstanceUID or "")
+        sop_uid = str(event.request.AffectedSOPInstanceUID or "").strip()
         try:
             meta = event.file_meta
+            syntax = str(meta.TransferSyntaxUID)
             raw = event.encoded_dataset(include_meta=False)
-            study, series = identifying_uids(raw, str(meta.TransferSyntaxUID))
-            if study and study != self.study_uid:
-                return self._refuse(
-                    sop_uid,
-                    STATUS_CANNOT_UNDERSTAND,
-                    f"Instance {sop_uid} belongs to study {study}, not to the study "
-                    f"{self.study_uid} being retrieved.",
-                    "not part of the study being retrieved",
-                )
-            series = series or self.fallback_series or ""
+            found = instance_identity(raw, syntax)
+            problem = identity_problem(sop_uid, found, self.expected)
+            if problem is not None:
+                return self._refuse(sop_uid, STATUS_CANNOT_UNDERSTAND, problem, "identity mismatch")
+            series = found.series_uid
+            if syntax == _DEFLATED:
+                over = deflated_problem(raw, sop_uid)
+                if over is not None:
+                    # Kept aside, never stored as an instance: no start reads or fetches it again.
+                    self.store.quarantine(
+                        self.study_uid, series, sop_uid, over.message, data=_file_bytes(meta, raw)
+                    )
+                    return self._refuse(
+                        sop_uid, STATUS_OUT_OF_RESOURCES, over.message, "beyond our reading limits"
+                    )
             with self._lock:
                 if sop_uid in self.skip:
                     return 0x0000
@@ -208,7 +354,7 @@ class InstanceWriter:
             item.temp.unlink(missing_ok=True)
             with self._lock:
                 self.skip.discard(item.sop_uid)
-                self.refused.append((item.sop_uid, exc.message))
+                self.refused.append(Refusal(item.sop_uid, exc.message))
             return
         with self._lock:
             self.received.append(path)
@@ -231,31 +377,69 @@ class InstanceWriter:
             self._thread = None
 
     def _refuse(self, sop_uid: str, code: int, reason: str, comment: str) -> Dataset:
+        logger.warning("Refused a received instance: %s", reason)
         with self._lock:
-            self.refused.append((sop_uid, reason))
+            self.refused.append(Refusal(clean(sop_uid), reason))
         return _refusal(code, comment)
 
 
-def listen_address(node: Node) -> str:
-    """The address our C-MOVE storage SCP binds for ``node``.
+def peer_addresses(node: Node) -> frozenset[str]:
+    """Every address ``node.host`` resolves to: where its C-MOVE sub-operations may come from."""
+    try:
+        infos = socket.getaddrinfo(node.host, node.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return frozenset()
+    return frozenset(_plain(str(info[4][0])) for info in infos)
 
-    ``node.move_bind`` when set; the loopback address when the PACS is on this computer (no
-    one else needs to reach us then); otherwise every interface (``"0.0.0.0"``, or ``"::"``
-    when the PACS is reached over IPv6), since the PACS calls back to an address we do not
-    know.
+
+def _plain(address: str) -> str:
+    """``::ffff:10.0.0.1`` and ``fe80::1%eth0`` as the peer's address compares with them."""
+    address = address.split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def listen_address(node: Node) -> str:
+    """The address our C-MOVE storage SCP binds for ``node``: never every interface.
+
+    ``node.move_bind`` when set; the loopback address when the PACS is on this computer;
+    otherwise the address of this computer on the route to the PACS (what the kernel would
+    use as source address to reach it), so only that network can reach the SCP.
+
+    Raises:
+        NetError: the PACS's host does not resolve or no route leads to it; set move_bind.
     """
     if node.move_bind:
         return node.move_bind
     try:
         infos = socket.getaddrinfo(node.host, node.port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return "0.0.0.0"  # the association will fail and say why; listen as before meanwhile
+    except (OSError, UnicodeError) as exc:
+        raise NetError(
+            f"Cannot choose the address our C-MOVE storage SCP listens on: {node.host!r} does "
+            f"not resolve ({exc}); set move_bind for node {node.name!r}."
+        ) from exc
     # The address family association.py dials: IPv4 first.
     infos.sort(key=lambda info: info[0] != socket.AF_INET)
     family, address = infos[0][0], str(infos[0][4][0])
     if ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
         return "127.0.0.1" if family == socket.AF_INET else "::1"
-    return "0.0.0.0" if family == socket.AF_INET else "::"
+    probe = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        probe.connect((address, node.port))  # UDP: chooses the route, sends nothing
+        return _plain(str(probe.getsockname()[0]))
+    except OSError as exc:
+        raise NetError(
+            f"Cannot choose the address our C-MOVE storage SCP listens on: no route from this "
+            f"computer to {node.describe()} ({exc.strerror or exc}); set move_bind for node "
+            f"{node.name!r}."
+        ) from exc
+    finally:
+        probe.close()
 
 
 class _StorageServer(ThreadedAssociationServer):
@@ -318,6 +502,9 @@ class StorageScp:
         network_timeout: float = 60,
         dimse_timeout: float = 60,
         acse_timeout: float = 30,
+        peer_aets: Collection[str] = (),
+        peer_addresses: Collection[str] = (),
+        accept_deflated: bool = False,
     ) -> None:
         """Args:
         ae_title: our AE title, the C-MOVE destination the PACS knows us by.
@@ -330,6 +517,11 @@ class StorageScp:
         trace: incoming associations, TLS handshake failures and C-STORE requests are noted
             in it.
         acse_timeout: also the time a connecting PACS has to finish the TLS handshake.
+        peer_aets: the calling AE titles accepted (the PACS's); empty accepts any.
+        peer_addresses: the addresses accepted (the PACS's, see :func:`peer_addresses`);
+            empty accepts any. Whoever else calls, or calls another AE title than
+            ``ae_title``, gets an A-ASSOCIATE-RJ (PS3.8 9.3.4) with the reason.
+        accept_deflated: also accept Deflated Explicit VR Little Endian.
         """
         self.ae_title = ae_title
         self.port = port
@@ -340,9 +532,14 @@ class StorageScp:
         self._timeouts = (network_timeout, dimse_timeout, acse_timeout)
         self._server: Any = None
         self._lock = threading.Lock()
+        self.peer_aets = frozenset(a.strip() for a in peer_aets)
+        self.peer_addresses = frozenset(_plain(a) for a in peer_addresses)
+        self.accept_deflated = accept_deflated
         self.associations = 0
         self.tls_failures: list[str] = []
         """One sentence per connection refused at the TLS handshake (address and reason)."""
+        self.rejections: list[str] = []
+        """One sentence per association we rejected (who called, from where, why)."""
 
     def __enter__(self) -> StorageScp:
         self.start()
@@ -372,12 +569,16 @@ class StorageScp:
         ae = AE(ae_title=self.ae_title)
         ae.network_timeout, ae.dimse_timeout, ae.acse_timeout = self._timeouts
         # An SCP may support any number of contexts; the 128 limit binds the requestor.
+        syntaxes = [
+            ts for ts in ALL_TRANSFER_SYNTAXES if self.accept_deflated or str(ts) != _DEFLATED
+        ]
         for uid in RANKED_STORAGE_CLASSES:
-            ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
+            ae.add_supported_context(uid, syntaxes)
         ae.maximum_associations = 4
         handlers: list[tuple[Any, ...]] = [
             (evt.EVT_C_STORE, self._handler),
             (evt.EVT_CONN_OPEN, disable_nagle),
+            (evt.EVT_CONN_OPEN, self._guard),
             (evt.EVT_ACCEPTED, self._on_accepted),
         ]
         if self.trace is not None:
@@ -417,6 +618,57 @@ class StorageScp:
             else:
                 security = "DICOM TLS, PACS certificate not checked"
             self.trace.note(f"storage SCP listening on {self.where} ({security})")
+
+    def _refusal_reason(self, calling: str, called: str, address: str) -> tuple[int, str] | None:
+        """The A-ASSOCIATE-RJ reason and its sentence for a caller we do not accept."""
+        who = f"{clean(calling)!r} at {clean(address)}"
+        if called != self.ae_title.strip():
+            return _RJ_CALLED_AET, (
+                f"rejected an association from {who} to port {self.port}: it called AE title "
+                f"{clean(called)!r}, not ours ({self.ae_title!r})"
+            )
+        if self.peer_aets and calling not in self.peer_aets:
+            known = ", ".join(repr(a) for a in sorted(self.peer_aets))
+            return _RJ_CALLING_AET, (
+                f"rejected an association from {who} to port {self.port}: only {known} may "
+                "send us the instances of this retrieve"
+            )
+        if self.peer_addresses and _plain(address) not in self.peer_addresses:
+            known = ", ".join(sorted(self.peer_addresses))
+            return _RJ_CALLING_AET, (
+                f"rejected an association from {who} to port {self.port}: it does not come "
+                f"from the PACS's address ({known})"
+            )
+        return None
+
+    def _guard(self, event: Any) -> None:
+        """Before the association is negotiated: reject callers other than the PACS."""
+        assoc = event.assoc
+        acse = assoc.acse
+        negotiate = acse._negotiate_as_acceptor
+        address = str(event.address[0]) if isinstance(event.address, tuple) else str(event.address)
+
+        def checked() -> None:
+            request = assoc.requestor.primitive
+            calling = _aet(getattr(request, "calling_ae_title", ""))
+            called = _aet(getattr(request, "called_ae_title", ""))
+            refused = self._refusal_reason(calling, called, address)
+            if refused is None:
+                negotiate()
+                return
+            reason, text = refused
+            with self._lock:
+                self.rejections.append(text)
+            logger.warning("Storage SCP %s", text)
+            if self.trace is not None:
+                self.trace.note(f"storage SCP {text}")
+            acse.send_reject(_RJ_PERMANENT, _RJ_SERVICE_USER, reason)
+            evt.trigger(assoc, evt.EVT_REJECTED, {})
+            assoc.kill()
+
+        # pynetdicom checks AE titles only against fixed lists, and addresses not at all: the
+        # acceptor's negotiation of this one association is wrapped instead.
+        acse._negotiate_as_acceptor = checked
 
     def _on_accepted(self, event: Any) -> None:
         with self._lock:

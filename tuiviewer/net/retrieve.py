@@ -38,7 +38,7 @@ from tuiviewer.net.errors import (
     status_meaning,
 )
 from tuiviewer.net.find import FindQuery, QueryLevel, _CancelWatcher, find
-from tuiviewer.net.move import InstanceWriter, StorageScp, listen_address
+from tuiviewer.net.move import InstanceWriter, Refusal, StorageScp, listen_address, peer_addresses
 from tuiviewer.net.sopclasses import (
     broad_storage_contexts,
     scp_roles,
@@ -114,8 +114,11 @@ class RetrieveResult:
     """Instances the retrieve asked for (from the image-level C-FIND), None when unknown."""
     bytes: int = 0
     elapsed_s: float = 0.0
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    """Instances we could not keep: ``(sop_instance_uid, reason)`` (disk full, wrong study)."""
+    refused: list[Refusal] = field(default_factory=list)
+    """Instances we did not keep, and why (disk full, another study, a SOP Instance UID that
+    differs from its C-STORE's, beyond the reading limits)."""
+    rejected_calls: list[str] = field(default_factory=list)
+    """C-MOVE: associations our storage SCP rejected (not the PACS, or not its address)."""
     inventory_used: bool = True
     """False when the image-level C-FIND failed and the broad context set was proposed."""
 
@@ -387,12 +390,12 @@ def _resolve_method(node: Node, method: Method | None) -> Method:
 
 
 def _storage_contexts(
-    inventory: StudyInventory | None, series: Sequence[str], budget: int
+    inventory: StudyInventory | None, series: Sequence[str], budget: int, deflate: bool
 ) -> list[tuple[str, list[str]]]:
     if inventory is not None:
         classes, complete = inventory.classes(series)
         if complete and classes and len(classes) <= budget:
-            return storage_contexts(classes, budget)
+            return storage_contexts(classes, budget, deflate=deflate)
         known = list(classes)
     else:
         known = []
@@ -417,6 +420,7 @@ def _execute(
     cancel: threading.Event | None,
     trace: AssociationTrace | None,
     on_series_done: Callable[[str], None] | None,
+    deflate: bool = False,
 ) -> RetrieveResult:
     run = _Run(study_uid, total, progress)
     writer = InstanceWriter(store, study_uid, on_written=lambda path, size: run.report())
@@ -430,7 +434,7 @@ def _execute(
 
     if method == "get":
         series = [r.series_uid for r in plan if r.series_uid]
-        storage = _storage_contexts(inventory, series, MAX_CONTEXTS - 1)
+        storage = _storage_contexts(inventory, series, MAX_CONTEXTS - 1, deflate)
         contexts: list[tuple[str, list[str]]] = [(model, _QR_SYNTAXES), *storage]
         roles = scp_roles(uid for uid, _ in storage)
         handlers: list[tuple[Any, ...]] = [(evt.EVT_C_STORE, writer.handle)]
@@ -451,6 +455,10 @@ def _execute(
                 network_timeout=node.network_timeout,
                 dimse_timeout=node.dimse_timeout,
                 acse_timeout=node.acse_timeout,
+                # Only the PACS we move from may deliver: its AE title, from its address.
+                peer_aets=[node.ae_title],
+                peer_addresses=peer_addresses(node),
+                accept_deflated=deflate,
             )
             scp.start()
         try:
@@ -460,7 +468,7 @@ def _execute(
                     if cancel is not None and cancel.is_set():
                         cancelled = True
                         break
-                    writer.fallback_series = request.series_uid
+                    writer.expect(request.series_uid, _asked(request, inventory))
                     run.series_uid = request.series_uid or ""
                     identifier = _identifier(study_uid, request)
                     if method == "get":
@@ -516,8 +524,18 @@ def _execute(
         bytes=writer.bytes,
         elapsed_s=time.monotonic() - run.started,
         refused=list(writer.refused),
+        rejected_calls=list(scp.rejections) if scp is not None else [],
         inventory_used=inventory is not None,
     )
+
+
+def _asked(request: _Request, inventory: StudyInventory | None) -> tuple[str, ...]:
+    """The instances a request asks for: named ones, else the series' from the C-FIND."""
+    if request.sop_uids:
+        return request.sop_uids
+    if inventory is not None and request.series_uid:
+        return tuple(item.sop_uid for item in inventory.series.get(request.series_uid, []))
+    return ()
 
 
 def _tls_hint(error: NetError, node: Node, scp: StorageScp) -> TlsFailed:
@@ -609,6 +627,7 @@ def retrieve_study(
     trace: AssociationTrace | None = None,
     find_trace: AssociationTrace | None = None,
     on_series_done: Callable[[str], None] | None = None,
+    accept_deflated: bool | None = None,
 ) -> RetrieveResult:
     """Retrieve a study (or some of its series) into ``store``, series by series.
 
@@ -630,6 +649,9 @@ def retrieve_study(
             incoming associations and C-STOREs).
         find_trace: filled with the image-level C-FIND association.
         on_series_done: called with each series' UID once its request finished.
+        accept_deflated: offer (C-GET) or accept (C-MOVE) Deflated Explicit VR Little Endian;
+            default ``node.accept_deflated``. Deflated instances are inflated within the
+            reading limits as they arrive, and refused (and quarantined) beyond them.
 
     Returns:
         What arrived, the PACS's sub-operation counts and failed instances, and the error
@@ -668,6 +690,7 @@ def retrieve_study(
             cancel=cancel,
             trace=trace,
             on_series_done=on_series_done,
+            deflate=node.accept_deflated if accept_deflated is None else accept_deflated,
         )
     except DimseStatusError as exc:
         if not found_nothing:
@@ -694,13 +717,15 @@ def resume_study(
     trace: AssociationTrace | None = None,
     find_trace: AssociationTrace | None = None,
     on_series_done: Callable[[str], None] | None = None,
+    accept_deflated: bool | None = None,
 ) -> RetrieveResult:
     """Fetch only the instances of a study that are not in ``store`` yet.
 
     An image-level C-FIND lists the study; what ``store.instance_uids`` lacks is requested
     with image-level C-GETs (or C-MOVEs) naming the missing SOP Instance UIDs, at most
     :data:`MAX_UIDS_PER_REQUEST` per request, one series after the other. ``total`` in the
-    result and progress is the number of missing instances.
+    result and progress is the number of missing instances. ``accept_deflated`` as for
+    :func:`retrieve_study`.
 
     Raises:
         NetError: as :func:`retrieve_study`; also when the PACS does not answer the
@@ -756,6 +781,7 @@ def resume_study(
         cancel=cancel,
         trace=trace,
         on_series_done=on_series_done,
+        deflate=node.accept_deflated if accept_deflated is None else accept_deflated,
     )
 
 

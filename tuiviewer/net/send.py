@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -26,12 +25,14 @@ from pydicom.uid import (
 )
 
 from tuiviewer.config.nodes import Node
+from tuiviewer.dicom.reading import ReadLimitError, read_dicom
 from tuiviewer.dicom.scanning import iter_candidate_files
 from tuiviewer.exceptions import DicomReadError
 from tuiviewer.net.association import MAX_CONTEXTS, associate, check_status
 from tuiviewer.net.errors import NetError, format_status, status_meaning
 from tuiviewer.net.sopclasses import UNCOMPRESSED
 from tuiviewer.net.trace import AssociationTrace, uid_name
+from tuiviewer.safetext import clean
 
 _HEADER_TAGS = [0x00080016, 0x00080018]  # SOP Class UID, SOP Instance UID
 _FIRST_GROUPS = (0x0002, 0x0008)
@@ -105,12 +106,14 @@ def _read_header(path: Path) -> _Item | str | None:
                 if group_le not in _FIRST_GROUPS and group_be not in _FIRST_GROUPS:
                     return None
             fh.seek(0)
-            ds = dcmread(
+            ds = read_dicom(
                 fh, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=not has_prefix
             )
         size = path.stat().st_size
     except InvalidDicomError:
         return None
+    except ReadLimitError as exc:
+        return exc.message
     except OSError as exc:
         return f"cannot be read: {exc.strerror or exc}"
     except Exception as exc:  # pydicom raises many types on corrupt headers
@@ -138,7 +141,7 @@ def _read_header(path: Path) -> _Item | str | None:
 
 
 def _load(item: _Item) -> Dataset:
-    ds = dcmread(item.path, force=not item.has_meta)
+    ds = read_dicom(item.path, force=not item.has_meta)
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
         ds.file_meta = FileMetaDataset(meta) if meta is not None else FileMetaDataset()
@@ -302,6 +305,8 @@ def _send_one(assoc: Any, item: _Item, msg_id: int) -> tuple[str, str] | None:
         )
     try:
         ds = _load(item)
+    except ReadLimitError as exc:
+        return ("failure", exc.message)
     except (OSError, InvalidDicomError, DicomReadError) as exc:
         return ("failure", f"File {name!r} cannot be read: {exc}.")
     try:
@@ -315,7 +320,7 @@ def _send_one(assoc: Any, item: _Item, msg_id: int) -> tuple[str, str] | None:
     if category in ("Success",):
         return None
     comment = status.get("ErrorComment")
-    detail = f" ({str(comment)[:200]})" if comment else ""
+    detail = f" ({clean(str(comment)[:200])})" if comment else ""
     text = f"File {name!r}: the peer answered {format_status('C-STORE', code)}{detail}."
     if category == "Warning":
         return ("warning", text)

@@ -48,9 +48,12 @@ COMMON_COMPRESSED: tuple[str, ...] = (
     str(JPEGExtended12Bit),
     str(JPEGLossless),
     str(JPEGLSNearLossless),
-    str(DeflatedExplicitVRLittleEndian),
     str(HTJ2KLossless),
 )
+
+DEFLATED = str(DeflatedExplicitVRLittleEndian)
+"""Offered only when asked (``deflate=True``): a deflated data set can inflate 1000:1, so it
+is inflated within the reading limits on arrival (:mod:`tuiviewer.net.move`)."""
 
 #: Storage SOP classes seen in everyday radiology, radiotherapy and reporting, most common
 #: first; the broad fallback starts with these before the rest of the standard's list.
@@ -136,13 +139,17 @@ def is_uncompressed(transfer_syntax: str) -> bool:
     return str(transfer_syntax) in (*UNCOMPRESSED, str(ExplicitVRBigEndian))
 
 
-def storage_contexts(classes: Mapping[str, Collection[str]], budget: int) -> ContextList:
+def storage_contexts(
+    classes: Mapping[str, Collection[str]], budget: int, *, deflate: bool = False
+) -> ContextList:
     """Storage contexts for the SOP classes a study holds, within ``budget`` contexts.
 
     Args:
         classes: SOP Class UID -> transfer syntaxes the PACS says its instances use (empty
             when it does not say, the usual case).
         budget: how many contexts may be proposed (128 minus the Q/R context).
+        deflate: also offer Deflated Explicit VR Little Endian (the PACS's own or as a guess);
+            otherwise a PACS holding a deflated instance sends it inflated, or fails it.
 
     Returns:
         ``(sop_class, [transfer_syntax, ...])`` pairs: for every class one context with the
@@ -168,11 +175,11 @@ def storage_contexts(classes: Mapping[str, Collection[str]], budget: int) -> Con
 
     for uid, syntaxes in classes.items():
         for ts in syntaxes:
-            if ts and ts not in UNCOMPRESSED:
+            if ts and ts not in UNCOMPRESSED and (deflate or str(ts) != DEFLATED):
                 add(uid, str(ts))
     # Only guess compressed syntaxes for classes whose syntaxes the PACS did not tell us.
     unknown = [uid for uid, syntaxes in classes.items() if not any(syntaxes)]
-    for ts in COMMON_COMPRESSED:
+    for ts in (*COMMON_COMPRESSED, *((DEFLATED,) if deflate else ())):
         for uid in unknown:
             add(uid, ts)
     return contexts

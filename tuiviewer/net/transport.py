@@ -84,6 +84,7 @@ class Transport(Protocol):
         trace: AssociationTrace | None = None,
         find_trace: AssociationTrace | None = None,
         on_series_done: Callable[[str], None] | None = None,
+        accept_deflated: bool | None = None,
     ) -> RetrieveResult: ...
 
     def resume_study(
@@ -99,6 +100,7 @@ class Transport(Protocol):
         trace: AssociationTrace | None = None,
         find_trace: AssociationTrace | None = None,
         on_series_done: Callable[[str], None] | None = None,
+        accept_deflated: bool | None = None,
     ) -> RetrieveResult: ...
 
     def send_files(
@@ -153,6 +155,7 @@ class DimseTransport:
         trace: AssociationTrace | None = None,
         find_trace: AssociationTrace | None = None,
         on_series_done: Callable[[str], None] | None = None,
+        accept_deflated: bool | None = None,
     ) -> RetrieveResult:
         return _retrieve.retrieve_study(
             node,
@@ -166,6 +169,7 @@ class DimseTransport:
             trace=trace,
             find_trace=find_trace,
             on_series_done=on_series_done,
+            accept_deflated=accept_deflated,
         )
 
     def resume_study(
@@ -181,6 +185,7 @@ class DimseTransport:
         trace: AssociationTrace | None = None,
         find_trace: AssociationTrace | None = None,
         on_series_done: Callable[[str], None] | None = None,
+        accept_deflated: bool | None = None,
     ) -> RetrieveResult:
         return _retrieve.resume_study(
             node,
@@ -193,6 +198,7 @@ class DimseTransport:
             trace=trace,
             find_trace=find_trace,
             on_series_done=on_series_done,
+            accept_deflated=accept_deflated,
         )
 
     def send_files(
@@ -273,8 +279,13 @@ def retrieve_study(
     trace: AssociationTrace | None = None,
     find_trace: AssociationTrace | None = None,
     on_series_done: Callable[[str], None] | None = None,
+    accept_deflated: bool | None = None,
 ) -> RetrieveResult:
-    """Retrieve a study into ``store`` series by series (C-GET/C-MOVE or WADO-RS)."""
+    """Retrieve a study into ``store`` series by series (C-GET/C-MOVE or WADO-RS).
+
+    ``accept_deflated`` (DIMSE only) offers or accepts Deflated Explicit VR Little Endian,
+    inflated within the reading limits on arrival; default the node's ``accept_deflated``.
+    """
     return transport_for(node).retrieve_study(
         node,
         study_uid,
@@ -287,6 +298,7 @@ def retrieve_study(
         trace=trace,
         find_trace=find_trace,
         on_series_done=on_series_done,
+        accept_deflated=accept_deflated,
     )
 
 
@@ -302,8 +314,10 @@ def resume_study(
     trace: AssociationTrace | None = None,
     find_trace: AssociationTrace | None = None,
     on_series_done: Callable[[str], None] | None = None,
+    accept_deflated: bool | None = None,
 ) -> RetrieveResult:
-    """Fetch only what of a study is not in ``store`` yet."""
+    """Fetch only what of a study is not in ``store`` yet (``accept_deflated`` as for
+    :func:`retrieve_study`)."""
     return transport_for(node).resume_study(
         node,
         study_uid,
@@ -315,6 +329,7 @@ def resume_study(
         trace=trace,
         find_trace=find_trace,
         on_series_done=on_series_done,
+        accept_deflated=accept_deflated,
     )
 
 

@@ -177,16 +177,50 @@ def decode_frame_with_photometric(ds: Dataset, index: int = 0) -> tuple[np.ndarr
                 f"{_describe(uid)} with {precision}-bit samples needs pylibjpeg-libjpeg: "
                 "pip install pylibjpeg-libjpeg."
             ) from exc
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RenderError(
-            f"The pixel data of frame {int(index) + 1} cannot be decoded: {first_line}"
-        ) from exc
+        raise RenderError(decode_failure(exc, uid, int(index))) from exc
     photometric = str(
         meta.get("photometric_interpretation", ds.get("PhotometricInterpretation", ""))
     )
     # pydicom's PhotometricInterpretation enum prints as its value through str() of .value.
     photometric = getattr(meta.get("photometric_interpretation"), "value", photometric)
     return arr, str(photometric)
+
+
+_SHORT = re.compile(r"less than expected \((\d+) vs (\d+) bytes\)")
+#: Plugin reasons that say nothing about the data (gdcm's wheel failing on its own input).
+_NOISE = ("'NoneType' object has no attribute",)
+
+
+def decode_failure(exc: BaseException, uid: UID, index: int) -> str:
+    """A decoder's failure as a sentence for the reader, not a library's line.
+
+    pydicom's "Unable to decode as exceptions were raised by all available plugins:" is
+    followed by one line per plugin: those reasons are quoted (the ones that say something),
+    after a sentence that says what it means.
+    """
+    text = str(exc).strip()
+    frame = f"frame {index + 1}"
+    short = _SHORT.search(text)
+    if short:
+        have, need = int(short.group(1)), int(short.group(2))
+        return (
+            f"The pixel data of {frame} cannot be decoded: the file holds {have} bytes of pixel "
+            f"data where its Rows, Columns, Bits Allocated and Samples per Pixel need {need}; "
+            "it is probably truncated, or those attributes are wrong."
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and "all available plugins" in lines[0]:
+        reasons = [
+            line.rstrip(".") for line in lines[1:] if not any(noise in line for noise in _NOISE)
+        ]
+        said = f" The decoders said: {'; '.join(reasons)}." if reasons else ""
+        return (
+            f"The {_describe(uid)} pixel data of {frame} cannot be decoded: it looks damaged "
+            f"or incomplete.{said}"
+        )
+    first = lines[0].rstrip(".:") if lines else type(exc).__name__
+    first = first[:1].lower() + first[1:]
+    return f"The pixel data of {frame} cannot be decoded ({_describe(uid)}): {first}."
 
 
 def decode_frame(ds: Dataset, index: int = 0) -> np.ndarray:

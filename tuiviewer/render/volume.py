@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.exceptions import DicomReadError, RenderError
 from tuiviewer.render.decode import frame_count
 from tuiviewer.render.lut import ModalityParams, Window, functional_item, modality_lut
@@ -804,7 +804,9 @@ class VolumeBuilder:
             RenderError: pixel data that cannot be decoded.
         """
         try:
-            ds = dcmread(path, force=True)
+            ds = read_dicom(path, force=True)
+        except DicomReadError:
+            raise
         except (OSError, InvalidDicomError, ValueError, EOFError, TypeError) as exc:
             raise DicomReadError(f"Cannot read {path.name!r}: {exc}") from exc
         number = ds.get("InstanceNumber")

@@ -30,7 +30,7 @@ from tuiviewer.dicom.editing import (
 )
 from tuiviewer.dicom.elements import TagPath, full_value, search
 from tuiviewer.dicom.index import StudyIndex
-from tuiviewer.dicom.loading import LoadedFile, load_file
+from tuiviewer.dicom.loading import PREVIEW_ELEMENTS, LoadedFile, load_file
 from tuiviewer.dicom.scanning import ScanProgress, scan
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import (
@@ -40,11 +40,13 @@ from tuiviewer.messages import (
     InstancesFound,
     ScanProgressed,
 )
+from tuiviewer.safetext import clean
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog, ValueDialog
 from tuiviewer.screens.dialogs.edit import AddElementDialog, EditValueDialog
 from tuiviewer.screens.diff import DiffScreen
 from tuiviewer.screens.viewer import ViewerScreen
+from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.study_tree import StudyRef, StudyTree
 from tuiviewer.widgets.tag_tree import META_KEY, TagTree
 
@@ -116,7 +118,7 @@ class BrowserScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = ", ".join(str(p) for p in self.paths)
+        self.sub_title = clean(", ".join(str(p) for p in self.paths))
         self.query_one("#banner").display = False
         self.query_one("#search").display = False
         self.query_one(StudyTree).focus()
@@ -130,7 +132,7 @@ class BrowserScreen(Screen[None]):
         """Scan more files or folders into the same tree (a retrieved study, a folder)."""
         new = [p for p in paths if p not in self.paths]
         self.paths.extend(new)
-        self.sub_title = ", ".join(str(p) for p in self.paths)
+        self.sub_title = clean(", ".join(str(p) for p in self.paths))
         if new:
             self._auto_selected = False
             self.scan_files(new)
@@ -174,7 +176,16 @@ class BrowserScreen(Screen[None]):
             node = tree.first_instance_node()
             if node is not None:
                 self._auto_selected = True
-                self.call_after_refresh(tree.move_cursor, node)
+                self.call_after_refresh(self._select_first, node, 40)
+
+    def _select_first(self, node: TreeNode[StudyRef], tries: int) -> None:
+        """Put the cursor on the first instance once the tree has laid it out (a node just
+        added has no line yet; after a long scan the first refresh can come too early)."""
+        tree = self.query_one(StudyTree)
+        if node.line >= 0:
+            tree.move_cursor(node)
+        elif tries:
+            self.set_timer(0.05, lambda: self._select_first(node, tries - 1))
 
     @on(ScanProgressed)
     def _scan_progressed(self, message: ScanProgressed) -> None:
@@ -212,12 +223,18 @@ class BrowserScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Read")
     def load_instance(self, path: Path) -> None:
+        cancel = get_current_worker().cancelled_event
         try:
-            loaded = load_file(path)
+            # A large file shows its first elements at once, then the whole file.
+            loaded = load_file(path, head=PREVIEW_ELEMENTS, cancel=cancel)
+            if loaded.partial and not cancel.is_set():
+                self.post_message(FileLoaded(loaded))
+                loaded = load_file(path, cancel=cancel)
         except TuiviewerError as exc:
             self.post_message(FileLoadFailed(path, exc.message))
             return
-        self.post_message(FileLoaded(loaded))
+        if not cancel.is_set():
+            self.post_message(FileLoaded(loaded))
 
     @on(FileLoaded)
     def _file_loaded(self, message: FileLoaded) -> None:
@@ -231,7 +248,7 @@ class BrowserScreen(Screen[None]):
             return
         self.loaded = None
         banner = self.query_one("#banner", Static)
-        banner.update(Text(f"⚠ {message.reason}", style="bold"))
+        banner.update(shown(f"⚠ {message.reason}", style="bold"))
         banner.display = True
         banner.set_class(True, "error")
         self.query_one(TagTree).clear()
@@ -248,8 +265,15 @@ class BrowserScreen(Screen[None]):
         banner = self.query_one("#banner", Static)
         loaded = self.loaded
         parts: list[Text] = []
-        if loaded is not None and loaded.banner:
-            parts.append(Text(f"⚠ {loaded.banner}", style="bold"))
+        if loaded is not None and loaded.partial:
+            parts.append(
+                Text(
+                    f"Showing the first {len(loaded.dataset._dict):,} elements while the rest of "
+                    "the file is read…"
+                )
+            )
+        elif loaded is not None and loaded.banner:
+            parts.append(shown(f"⚠ {loaded.banner}", style="bold"))
         if loaded is not None and loaded.path in self.edited:
             parts.append(Text("✎ modified, not saved: s saves as a new file, R reverts"))
         banner.update(Text("\n").join(parts))
@@ -257,7 +281,7 @@ class BrowserScreen(Screen[None]):
         banner.set_class(loaded is not None and bool(loaded.problems), "error")
 
     def _set_tag_status(self, text: str) -> None:
-        self.query_one("#tag-status", Static).update(text)
+        self.query_one("#tag-status", Static).update(shown(text))
 
     # ---- search -----------------------------------------------------------------------------
     def action_search(self) -> None:
@@ -280,12 +304,14 @@ class BrowserScreen(Screen[None]):
         """Search as the user types: the cursor follows the first hit."""
         tags = self.query_one(TagTree)
         query = event.value.strip()
-        self.hits = search(tags.meta + tags.rows, query) if query else []
+        rows, left_out = tags.searchable()
+        self.hits = search(rows, query) if query else []
         self.hit_index = -1
         if self.hits:
             self.action_next_hit()
         else:
-            self._set_tag_status(f"No element matches {query!r}" if query else "")
+            beyond = f" in the first {len(rows):,} elements" if left_out else ""
+            self._set_tag_status(f"No element matches {query!r}{beyond}" if query else "")
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
@@ -327,6 +353,10 @@ class BrowserScreen(Screen[None]):
     def _editable(self) -> LoadedFile | None:
         if self.loaded is None:
             self.notify("Select an instance first.", severity="warning")
+            return None
+        if self.loaded.partial:
+            # Editing a preview and saving it would drop every element not read yet.
+            self.notify("The file is still being read: edit it once all its tags are shown.")
             return None
         return self.loaded
 

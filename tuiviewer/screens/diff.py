@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from tuiviewer.dicom.diff import DiffRow
 from tuiviewer.dicom.elements import TagPath
 from tuiviewer.dicom.loading import tag_text
+from tuiviewer.widgets.safe import cell, shown
 
 KIND_STYLE = {"added": "green", "removed": "red", "changed": "yellow"}
 
@@ -43,7 +44,7 @@ class DiffScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         counts = {kind: sum(1 for row in self.rows if row.kind == kind) for kind in KIND_STYLE}
-        summary = Text(f"{self.left_name}  ⟷  {self.right_name}   ", style="bold")
+        summary = shown(f"{self.left_name}  ⟷  {self.right_name}   ", style="bold")
         if not self.rows:
             summary.append("identical", style="green")
         for kind, count in counts.items():
@@ -57,18 +58,20 @@ class DiffScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "Diff"
         table = self.query_one(DataTable)
-        table.add_columns("Element", "Keyword", "Change", self.left_name, self.right_name)
+        table.add_columns(
+            "Element", "Keyword", "Change", cell(self.left_name), cell(self.right_name)
+        )
         for row in self.rows:
             style = KIND_STYLE[row.kind]
             table.add_row(
                 path_text(row.path, row.tag_text),
                 row.keyword,
                 Text(row.kind, style=style),
-                Text(
+                cell(
                     row.left if row.left is not None else "—",
                     style="red" if row.kind == "removed" else "",
                 ),
-                Text(
+                cell(
                     row.right if row.right is not None else "—",
                     style="green" if row.kind == "added" else "",
                 ),

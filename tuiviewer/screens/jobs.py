@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.services.jobs import RetrieveJob
+from tuiviewer.widgets.safe import cell, shown
 
 STATE_STYLE = {
     "queued": "dim",
@@ -100,8 +101,8 @@ class JobsScreen(Screen[None]):
         for job in jobs:
             cells = (
                 str(job.id),
-                job.node.name,
-                job.label,
+                cell(job.node.name),
+                cell(job.label),
                 Text(job.state, style=STATE_STYLE[job.state]),
                 bar(job.fraction()),
                 job.summary(),
@@ -126,7 +127,12 @@ class JobsScreen(Screen[None]):
                 detail = f"{detail}  ⚠ {current.error}".strip()
             if current.result is not None and current.result.failed_sops:
                 detail += f"\nFailed instances: {', '.join(current.result.failed_sops[:5])}"
-        self.query_one("#job-detail", Static).update(detail)
+            if current.result is not None:
+                for _sop, reason in current.result.refused[:5]:
+                    detail += f"\n{reason}"
+                for call in current.result.rejected_calls[:3]:
+                    detail += f"\nOur storage SCP {call}."
+        self.query_one("#job-detail", Static).update(shown(detail, lines=True))
 
     def current_job(self) -> RetrieveJob | None:
         table = self.query_one(DataTable)

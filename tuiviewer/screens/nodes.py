@@ -118,6 +118,7 @@ class NodeDialog(FormDialog[Node]):
                 node,
                 connect_timeout=self.node.connect_timeout,
                 move_bind=self.node.move_bind,
+                accept_deflated=self.node.accept_deflated,
                 acse_timeout=self.node.acse_timeout,
                 dimse_timeout=self.node.dimse_timeout,
                 network_timeout=self.node.network_timeout,

@@ -35,6 +35,7 @@ from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.services.batches import batched
 from tuiviewer.services.jobs import RetrieveJob, job_label
+from tuiviewer.widgets.safe import cell, shown
 from tuiviewer.widgets.study_table import STUDY_COLUMNS, count_cell, study_cells
 
 
@@ -117,7 +118,9 @@ class QueryScreen(Screen[None]):
         return workstation(self).nodes.get(value) if isinstance(value, str) else None
 
     def _status(self, text: str | Text) -> None:
-        self.query_one("#query-status", Static).update(text)
+        self.query_one("#query-status", Static).update(
+            shown(text) if isinstance(text, str) else text
+        )
 
     # ---- query ------------------------------------------------------------------------------
     def action_focus_form(self) -> None:
@@ -151,7 +154,7 @@ class QueryScreen(Screen[None]):
         try:
             query = self.build_query()
         except (TuiviewerError, ValueError) as exc:
-            self._status(Text(f"⚠ {exc}", style="bold red"))
+            self._status(shown(f"⚠ {exc}", style="bold red"))
             return
         self.query_id += 1
         self.rows.clear()
@@ -212,7 +215,7 @@ class QueryScreen(Screen[None]):
         if message.cancelled:
             text.append("  (cancelled: showing what arrived)", style="yellow")
         if message.error:
-            text = Text(f"⚠ {message.error}", style="bold red")
+            text = shown(f"⚠ {message.error}", style="bold red")
             if count:
                 text.append(f"  ({count} studies arrived before)", style="yellow")
         self._status(text)
@@ -258,7 +261,7 @@ class QueryScreen(Screen[None]):
                     rows.append(row)
         except TuiviewerError as exc:
             self.app.call_from_thread(
-                self.query_one("#series-title", Static).update, f"Series: ⚠ {exc.message}"
+                self.query_one("#series-title", Static).update, shown(f"Series: ⚠ {exc.message}")
             )
             return
         rows.sort(key=lambda r: (r.number is None, r.number or 0, r.description))
@@ -283,10 +286,10 @@ class QueryScreen(Screen[None]):
         for row in rows:
             table.add_row(
                 "" if row.number is None else str(row.number),
-                row.modality,
-                row.description,
+                cell(row.modality),
+                cell(row.description),
                 count_cell(row.instance_count),
-                row.body_part,
+                cell(row.body_part),
                 "✔" if row.uid in on_disk else "",
                 key=row.uid,
             )
@@ -386,7 +389,7 @@ class QueryScreen(Screen[None]):
     @on(EchoAnswered)
     def _echo_answered(self, message: EchoAnswered) -> None:
         if message.error:
-            self._status(Text(f"⚠ {message.error}", style="bold red"))
+            self._status(shown(f"⚠ {message.error}", style="bold red"))
         else:
             self._status(f"C-ECHO {message.node_name}: OK, {message.rtt_ms:.1f} ms")
 

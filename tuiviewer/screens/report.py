@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from rich.text import Text
@@ -28,8 +27,10 @@ from textual.widgets import Footer, Header, Label, Static, TextArea
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.exceptions import SaveError, TuiviewerError
 from tuiviewer.files import write_private
+from tuiviewer.locations import private_dirs
 from tuiviewer.net.transport import retrieve_study, send_files
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
 from tuiviewer.reports.model import (
@@ -53,12 +54,14 @@ from tuiviewer.reports.templates import (
     load_templates,
 )
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
+from tuiviewer.safetext import clean
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ConfirmDialog, Option, PathDialog, QuestionDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.screens.keyorder import HoldsKeys
 from tuiviewer.services.reporting import RemoteReport, find_reports_on_pacs, study_context_from_pacs
 from tuiviewer.services.worklist import patient_studies
+from tuiviewer.widgets.safe import shown
 
 
 class DraftChoice(Enum):
@@ -95,7 +98,7 @@ class ReportSource:
 
 def study_header(ctx: StudyContext) -> Text:
     """Patient, ID, birth date, sex, accession, date, description, modality."""
-    text = Text(ctx.patient_name.replace("^", " ").strip() or "(no name)", style="bold")
+    text = shown(ctx.patient_name.replace("^", " ").strip() or "(no name)", style="bold")
     rows = (
         ("ID", ctx.patient_id),
         ("Born", display_date(ctx.patient_birth_date)),
@@ -108,7 +111,7 @@ def study_header(ctx: StudyContext) -> Text:
     )
     for label, value in rows:
         text.append(f"\n{label:<10}", style="dim")
-        text.append(value or "—")
+        text.append(clean(value) or "—")
     return text
 
 
@@ -301,8 +304,8 @@ class ReportScreen(HoldsKeys, Screen[None]):
                 continue
             for path in result.received:
                 try:
-                    ds = pydicom.dcmread(path)
-                except (InvalidDicomError, OSError):
+                    ds = read_dicom(path)
+                except (InvalidDicomError, OSError, TuiviewerError):
                     continue
                 if is_report(ds):
                     texts.append(sr_to_text(ds))
@@ -310,7 +313,7 @@ class ReportScreen(HoldsKeys, Screen[None]):
 
     @on(ContextFailed)
     def _context_failed(self, message: ContextFailed) -> None:
-        self.query_one("#study-header", Static).update(Text(f"⚠ {message.reason}", style="red"))
+        self.query_one("#study-header", Static).update(shown(f"⚠ {message.reason}", style="red"))
         self.keys_ready_now()
 
     @on(ContextReady)
@@ -321,7 +324,7 @@ class ReportScreen(HoldsKeys, Screen[None]):
         priors = message.priors or ["No report of this study on disk."]
         if message.remote:
             priors += ["On the PACS:", *message.remote]
-        self.query_one("#priors", Static).update("\n\n".join(priors))
+        self.query_one("#priors", Static).update(shown("\n\n".join(priors), lines=True))
         try:
             draft, damaged = self.drafts.load_or_set_aside(ctx.study_uid)
         except TuiviewerError as exc:
@@ -435,8 +438,9 @@ class ReportScreen(HoldsKeys, Screen[None]):
             if kind in kinds:
                 widgets.append(Label(kind.title, classes="section-title"))
                 widgets.append(
+                    # Text from an SR on the PACS may hold control characters: shown escaped.
                     TextArea(
-                        report.text_of(kind),
+                        clean(report.text_of(kind), lines=True),
                         id=f"section-{kind.value}",
                         tab_behavior="focus",
                         show_line_numbers=False,
@@ -722,7 +726,7 @@ class ReportScreen(HoldsKeys, Screen[None]):
                 return
             base = result[0].with_suffix("")
             try:
-                base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_dirs(base.parent)  # the export folder too: 0700, like the rest
                 for suffix, text in ((".txt", to_text(report)), (".md", to_markdown(report))):
                     write_private(base.with_suffix(suffix), text)
             except SaveError as exc:
@@ -823,8 +827,8 @@ def local_reports(folder: Path, limit: int = 20) -> list[tuple[Path, Dataset]]:
             continue
         try:
             # Reports carry no pixel data: do not read the images' (a CT study is hundreds of MB).
-            ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError):
+            ds = read_dicom(path, force=True, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError, TuiviewerError):
             continue
         if "ContentSequence" in ds and is_report(ds):
             found.append((path, ds))

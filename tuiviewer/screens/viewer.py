@@ -64,6 +64,7 @@ from tuiviewer.services.viewer.texts import (
 )
 from tuiviewer.widgets.corner_texts import CornerTexts
 from tuiviewer.widgets.image_view import ImageView
+from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.stack_pane import StackPane
 from tuiviewer.widgets.tag_panel import TagPanel
 from tuiviewer.widgets.tag_tree import TagTree
@@ -350,7 +351,7 @@ class ViewerScreen(Screen[None]):
         if stack is None:
             return
         name = stack.slices[message.job.index].path.name
-        reason = Text(f"⚠ {name}: {message.reason}", "bold red")
+        reason = shown(f"⚠ {name}: {message.reason}", "bold red")
         if message.pane is self.pane:
             self.failures.append(message.reason)
             self.query_one("#badge", Static).update(reason)
@@ -369,8 +370,13 @@ class ViewerScreen(Screen[None]):
 
     # ---- texts ------------------------------------------------------------------------------
     def _set(self, selector: str, content: str | Text) -> None:
-        """Update a text only when it changed, without a layout pass (their sizes are fixed)."""
+        """Update a text only when it changed, without a layout pass (their sizes are fixed).
+
+        Plain strings hold names and descriptions from the file: shown literally, cleaned.
+        """
         widget = self.query_one(selector, Static)
+        if isinstance(content, str):
+            content = shown(content, lines=True)
         if widget.content != content:
             widget.update(content, layout=False)
 
@@ -421,7 +427,7 @@ class ViewerScreen(Screen[None]):
         text = self.pointer.text(self.pane.shown_slice())
         widget.display = bool(text)
         if text:
-            widget.update(text)
+            widget.update(shown(text))
 
     # ---- slices -----------------------------------------------------------------------------
     def go(self, index: int) -> None:

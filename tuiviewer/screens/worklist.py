@@ -51,6 +51,7 @@ from tuiviewer.services.worklist import (
 )
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.priors_panel import PriorsPanel
+from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.study_table import FILTERS, StudyTable
 
 
@@ -220,7 +221,8 @@ class WorklistScreen(Screen[None]):
         return workstation(self).store
 
     def _status(self, text: str | Text) -> None:
-        self.query_one("#wl-status", Static).update(text)
+        content = shown(text) if isinstance(text, str) else text
+        self.query_one("#wl-status", Static).update(content)
 
     # ---- refreshing -------------------------------------------------------------------------
     def build_query(self) -> WorklistQuery:
@@ -278,7 +280,7 @@ class WorklistScreen(Screen[None]):
         try:
             query = self.build_query()
         except ValueError as exc:
-            self._status(Text(f"⚠ {exc}", style="bold red"))
+            self._status(shown(f"⚠ {exc}", style="bold red"))
             return
         store = self._store()
         if store is None:
@@ -345,7 +347,7 @@ class WorklistScreen(Screen[None]):
         # Failures the core reports arrive as messages; this is for the ones it did not expect.
         if event.worker.group == "worklist" and event.state is WorkerState.ERROR:
             self.refreshing = False
-            self._status(Text(f"⚠ The refresh failed: {event.worker.error}", style="bold red"))
+            self._status(shown(f"⚠ The refresh failed: {event.worker.error}", style="bold red"))
 
     @on(RowsFound)
     def _rows_found(self, message: RowsFound) -> None:
@@ -369,7 +371,7 @@ class WorklistScreen(Screen[None]):
             self.pacs_error = message.error
             when = f"{self.refreshed_at:%H:%M:%S}" if self.refreshed_at else "never"
             what = "unreachable" if message.unreachable else "refused the worklist query"
-            text = Text(f"⚠ {name} {what}: {message.error}", style="bold red")
+            text = shown(f"⚠ {name} {what}: {message.error}", style="bold red")
             if self.rows:
                 text.append(f"  Showing {len(self.rows)} studies from {when}.", style="yellow")
             self._status(text)
@@ -410,7 +412,7 @@ class WorklistScreen(Screen[None]):
             node = self.current_node()
             name = node.name if node else "the PACS"
             self.pacs_error = message.error
-            self._status(Text(f"⚠ {name} stopped answering: {message.error}", style="bold red"))
+            self._status(shown(f"⚠ {name} stopped answering: {message.error}", style="bold red"))
             return
         if self.status_filter is not None:
             self.table.newest_first()
@@ -484,10 +486,16 @@ class WorklistScreen(Screen[None]):
 
     def action_cycle_status(self) -> None:
         """Next status filter: all → unreported → draft → preliminary → final → all."""
-        values = [label.lower() for label, _ in FILTERS]
+        counts = self.counts()
+        values = [
+            label.lower()
+            for label, state in FILTERS
+            if state is not ReportState.UNREADABLE or counts.get(state)
+        ]
         select = self.query_one("#wl-status-filter", Select)
         current = select.value if isinstance(select.value, str) else "all"
-        select.value = values[(values.index(current) + 1) % len(values)]
+        at = values.index(current) if current in values else -1
+        select.value = values[(at + 1) % len(values)]
 
     def action_focus_filters(self) -> None:
         self.query_one("#wl-from", Input).focus()

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from tuiviewer.config.listen import ListenConfig
 from tuiviewer.config.nodes import Node
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.dicom.rows import QueryLevel
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.files import append_line
@@ -140,8 +140,9 @@ def reply_node(
 
 def _header(path: Path, tags: Sequence[str]) -> Dataset | None:
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(tags))
-    except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, KeyError):
+        # A pushed file is someone else's bytes: read within the limits like every other.
+        return read_dicom(path, stop_before_pixels=True, specific_tags=list(tags))
+    except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, KeyError, TuiviewerError):
         return None
 
 
@@ -309,6 +310,7 @@ class InboxTransport:
         trace: AssociationTrace | None = None,
         find_trace: AssociationTrace | None = None,
         on_series_done: Callable[[str], None] | None = None,
+        accept_deflated: bool | None = None,
     ) -> RetrieveResult:
         return self._nothing(study_uid)
 
@@ -325,6 +327,7 @@ class InboxTransport:
         trace: AssociationTrace | None = None,
         find_trace: AssociationTrace | None = None,
         on_series_done: Callable[[str], None] | None = None,
+        accept_deflated: bool | None = None,
     ) -> RetrieveResult:
         return self._nothing(study_uid)
 

@@ -11,7 +11,10 @@ report state is worked out here from those documents (PS3.3 C.17.2 SR Document G
 * a report listed in another report's Predecessor Documents Sequence is superseded; the state
   comes from the newest report nothing supersedes: *final* when complete, verified and not
   marked preliminary, *preliminary* otherwise;
-* an unreported study with a local draft is *draft*.
+* an unreported study with a local draft is *draft*;
+* a study whose report document cannot be read within the reading limits (a deflated SR that
+  inflates to gigabytes, say) is *unreadable report*: the document is quarantined in the
+  store, so it is neither read nor fetched again at the next start.
 
 Only the SR documents are retrieved to read their root concept (they are a few kilobytes), and
 never twice: an SR already in the local store is read from disk. Nothing here imports Textual.
@@ -29,12 +32,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from tuiviewer import locations
 from tuiviewer.config.nodes import Node
+from tuiviewer.dicom.reading import ReadLimitError, read_dicom
 from tuiviewer.dicom.rows import QueryLevel, SeriesRow, StudyRow, to_row
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.files import write_private
@@ -87,13 +90,15 @@ class ReportState(Enum):
 
     ``UNREPORTED``: no report document; ``DRAFT``: none on the PACS but a local draft;
     ``PRELIMINARY``: the newest report is not complete, verified and final; ``FINAL``:
-    Completion Flag COMPLETE, Verification Flag VERIFIED, Preliminary Flag not PRELIMINARY.
+    Completion Flag COMPLETE, Verification Flag VERIFIED, Preliminary Flag not PRELIMINARY;
+    ``UNREADABLE``: a report document goes beyond the reading limits (it is quarantined).
     """
 
     UNREPORTED = "unreported"
     DRAFT = "draft"
     PRELIMINARY = "preliminary"
     FINAL = "final"
+    UNREADABLE = "unreadable report"
 
 
 class RemoteReportLike(Protocol):
@@ -360,9 +365,16 @@ class StudyStatus:
 
 
 def _read(path: Path) -> Dataset | None:
+    """The SR document at ``path``, None if it is not readable DICOM.
+
+    Raises:
+        ReadLimitError: it goes beyond the reading limits (the caller quarantines it).
+    """
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, KeyError):
+        return read_dicom(path, stop_before_pixels=True)
+    except ReadLimitError:
+        raise
+    except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, KeyError, TuiviewerError):
         return None
 
 
@@ -380,14 +392,28 @@ def _study_status(
 ) -> StudyStatus:
     remotes = find_reports_on_pacs(node, study_uid, cancel=cancel)
     wanted = [r for r in remotes if _fetchable(r)]
+    # Known bad documents are never fetched or read again (they could kill every start).
+    unreadable = {q.sop_uid: q.reason for q in store.quarantined(study_uid)}
     missing = [
-        r for r in wanted if not store.has_instance(study_uid, r.series_uid, r.sop_instance_uid)
+        r
+        for r in wanted
+        if r.sop_instance_uid not in unreadable
+        and not store.has_instance(study_uid, r.series_uid, r.sop_instance_uid)
     ]
     error: str | None = None
     if missing and not (cancel is not None and cancel.is_set()):
         series = list(dict.fromkeys(r.series_uid for r in missing))
         try:
-            result = resume_study(node, study_uid, store=store, series_uids=series, cancel=cancel)
+            # Report documents travel deflated when stored so, and are inflated within the
+            # reading limits on arrival: a bomb is refused and quarantined there, never read.
+            result = resume_study(
+                node,
+                study_uid,
+                store=store,
+                series_uids=series,
+                cancel=cancel,
+                accept_deflated=True,
+            )
         except PACS_DOWN:
             raise
         except NetError as exc:
@@ -395,17 +421,30 @@ def _study_status(
         else:
             if result.error is not None:
                 error = result.error.message
+        # Documents refused on arrival beyond the limits are quarantined by then (the PACS
+        # may well answer the refusal with a failure status, which raised above).
+        unreadable.update({q.sop_uid: q.reason for q in store.quarantined(study_uid)})
     items: list[Dataset | RemoteReportLike] = list(remotes)
     found: list[tuple[str, Path]] = []
     for remote in wanted:
+        if remote.sop_instance_uid in unreadable:
+            continue
         path = store.instance_path(study_uid, remote.series_uid, remote.sop_instance_uid)
-        ds = _read(path) if path.is_file() else None
+        try:
+            ds = _read(path) if path.is_file() else None
+        except ReadLimitError as exc:
+            store.quarantine(study_uid, remote.series_uid, remote.sop_instance_uid, exc.message)
+            unreadable[remote.sop_instance_uid] = exc.message
+            continue
         if ds is not None:
             items.append(ds)
             if is_report(ds):
                 found.append((_from_dataset(ds).when, path))
-    state = classify(study_uid, items, has_draft)
     ordered = [path for _, path in sorted(found, key=lambda item: item[0], reverse=True)]
+    if unreadable:
+        reason = next(iter(unreadable.values()))
+        return StudyStatus(study_uid, ReportState.UNREADABLE, tuple(ordered), reason)
+    state = classify(study_uid, items, has_draft)
     return StudyStatus(study_uid, state, tuple(ordered), error)
 
 
@@ -549,8 +588,8 @@ def images_on_disk(store: LocalStore, study_uid: str) -> int:
         if not files:
             continue
         try:
-            head = pydicom.dcmread(files[0], stop_before_pixels=True, specific_tags=["SOPClassUID"])
-        except (InvalidDicomError, OSError, ValueError, EOFError):
+            head = read_dicom(files[0], stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        except (InvalidDicomError, OSError, ValueError, EOFError, TuiviewerError):
             continue
         if not str(head.get("SOPClassUID", "")).startswith(_SR_PREFIX):
             count += len(files)

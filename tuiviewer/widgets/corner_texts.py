@@ -8,6 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from tuiviewer.widgets.safe import shown
+
 
 class CornerTexts(Vertical):
     """A column of corner texts; ``side`` "left" holds tl/bl, "right" tr/br."""
@@ -32,7 +34,10 @@ class CornerTexts(Vertical):
 
     def _set(self, widget_id: str, content: str | Text) -> None:
         """Update a text only when it changed, without a layout pass (their sizes are fixed,
-        so a slice step stays cheap)."""
+        so a slice step stays cheap). Plain strings hold names and descriptions from the file:
+        shown literally, cleaned."""
         widget = self.query_one(f"#{widget_id}", Static)
+        if isinstance(content, str):
+            content = shown(content, lines=True)
         if widget.content != content:
             widget.update(content, layout=False)

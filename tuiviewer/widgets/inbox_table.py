@@ -12,6 +12,7 @@ from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.net.listen import Received
 from tuiviewer.services.inbox import Reply
 from tuiviewer.services.worklist import StudyStatus
+from tuiviewer.widgets.safe import cell
 from tuiviewer.widgets.study_table import StudyTable
 
 
@@ -19,7 +20,7 @@ def sender_cell(record: Received | None) -> Text:
     """The sender's AE title, ``⚠`` when its association did not end cleanly."""
     if record is None:
         return Text("")
-    text = Text(record.calling_aet)
+    text = cell(record.calling_aet)  # the sender's own words: cleaned, never markup
     if not record.complete:
         text.append(" ⚠", style="yellow")
     return text

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import pydicom
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -24,6 +22,7 @@ from textual.worker import get_current_worker
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import StatesFound
@@ -32,7 +31,8 @@ from tuiviewer.screens.base import workstation
 from tuiviewer.services.jobs import job_label
 from tuiviewer.services.worklist import StudyStatus, find_priors, report_states
 from tuiviewer.store import LocalStore
-from tuiviewer.widgets.study_table import state_cell
+from tuiviewer.widgets.safe import cell, shown
+from tuiviewer.widgets.study_table import STATE_WIDTH, state_cell
 
 #: Seconds the cursor rests on a study before its priors are asked for.
 PRIORS_DELAY_S = 0.3
@@ -82,7 +82,7 @@ class PriorsPanel(Vertical):
         table = self.table
         for key, label in (("date", "Date"), ("mod", "Mod"), ("desc", "Description")):
             table.add_column(label, key=key)
-        table.add_column("Report", key="state", width=13)
+        table.add_column("Report", key="state", width=STATE_WIDTH)
 
     @property
     def table(self) -> DataTable[object]:
@@ -112,7 +112,7 @@ class PriorsPanel(Vertical):
         if pacs is None:
             return
         title = self.query_one("#priors-title", Static)
-        title.update(f"Priors of {study.patient_name.replace('^', ' ')}: asking…")
+        title.update(shown(f"Priors of {study.patient_name.replace('^', ' ')}: asking…"))
         self.table.clear()
         self.run_priors(*pacs, study)
 
@@ -138,7 +138,7 @@ class PriorsPanel(Vertical):
     def _priors_found(self, message: PriorsFound) -> None:
         if message.error:
             if message.study_uid == self.showing:
-                self.query_one("#priors-title", Static).update(f"Priors: ⚠ {message.error}")
+                self.query_one("#priors-title", Static).update(shown(f"Priors: ⚠ {message.error}"))
             return
         self.priors[message.study_uid] = message.rows
         if message.study_uid == self.showing:
@@ -151,8 +151,8 @@ class PriorsPanel(Vertical):
         for row in rows:
             table.add_row(
                 display_date(row.date),
-                "/".join(row.modalities),
-                row.description,
+                cell("/".join(row.modalities)),
+                cell(row.description),
                 state_cell(self.states.get(row.uid)),
                 key=row.uid,
             )
@@ -187,7 +187,9 @@ class PriorsPanel(Vertical):
         pacs = self._pacs()
         if pacs is None:
             return
-        self.query_one("#report-title", Static).update(f"Report of {job_label(study)}: reading…")
+        self.query_one("#report-title", Static).update(
+            shown(f"Report of {job_label(study)}: reading…")
+        )
         self.run_read_report(*pacs, study, self.states.get(study.uid))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="Report")
@@ -209,13 +211,16 @@ class PriorsPanel(Vertical):
             self.post_message(self.ReportShown(title, f"No report on the PACS ({state})."))
             return
         try:
-            text = sr_to_text(pydicom.dcmread(status.reports[0]))
-        except (TuiviewerError, OSError, ValueError) as exc:
+            text = sr_to_text(read_dicom(status.reports[0]))
+        except TuiviewerError as exc:
+            self.post_message(self.ReportShown(title, f"⚠ {exc.message}"))
+            return
+        except (OSError, ValueError) as exc:
             self.post_message(self.ReportShown(title, f"⚠ Cannot read the report: {exc}"))
             return
         self.post_message(self.ReportShown(f"{title} ({status.state.value})", text))
 
     @on(ReportShown)
     def _report_shown(self, message: ReportShown) -> None:
-        self.query_one("#report-title", Static).update(message.title)
-        self.query_one("#report-text", Static).update(Text(message.text))
+        self.query_one("#report-title", Static).update(shown(message.title))
+        self.query_one("#report-text", Static).update(shown(message.text, lines=True))

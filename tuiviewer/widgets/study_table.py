@@ -13,12 +13,14 @@ from textual.widgets import DataTable
 from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.services.worklist import ReportState, StudyStatus
+from tuiviewer.widgets.safe import cell
 
 STATE_STYLES = {
     ReportState.UNREPORTED: "bold",
     ReportState.DRAFT: "cyan",
     ReportState.PRELIMINARY: "yellow",
     ReportState.FINAL: "green",
+    ReportState.UNREADABLE: "bold red",
 }
 #: The report-state filters, in the order ``s`` cycles through them.
 FILTERS: tuple[tuple[str, ReportState | None], ...] = (
@@ -27,7 +29,10 @@ FILTERS: tuple[tuple[str, ReportState | None], ...] = (
     ("Draft", ReportState.DRAFT),
     ("Preliminary", ReportState.PRELIMINARY),
     ("Final", ReportState.FINAL),
+    ("Unreadable report", ReportState.UNREADABLE),
 )
+#: Wide enough for "unreadable report ⚠": states arrive after the rows, widths do not follow.
+STATE_WIDTH = 19
 
 
 def state_cell(status: StudyStatus | None) -> Text:
@@ -59,18 +64,22 @@ def count_cell(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def study_cells(row: StudyRow) -> tuple[str, ...]:
-    """The cells of :data:`STUDY_COLUMNS` for ``row``."""
-    return (
-        row.patient_name.replace("^", " ").strip(),
-        row.patient_id,
-        display_date(row.birth_date),
-        display_date(row.date),
-        "/".join(row.modalities),
-        row.description,
-        row.accession,
-        count_cell(row.series_count),
-        count_cell(row.instance_count),
+def study_cells(row: StudyRow) -> tuple[Text, ...]:
+    """The cells of :data:`STUDY_COLUMNS` for ``row``, as the PACS said them but cleaned and
+    never read as markup."""
+    return tuple(
+        cell(value)
+        for value in (
+            row.patient_name.replace("^", " ").strip(),
+            row.patient_id,
+            display_date(row.birth_date),
+            display_date(row.date),
+            "/".join(row.modalities),
+            row.description,
+            row.accession,
+            count_cell(row.series_count),
+            count_cell(row.instance_count),
+        )
     )
 
 
@@ -99,8 +108,7 @@ class StudyTable(DataTable[Any]):
         self.status_filter: ReportState | None = None
 
     def on_mount(self) -> None:
-        # Wide enough for "preliminary ⚠": states arrive after the rows, widths do not follow.
-        self.add_column("Report", key="state", width=13)
+        self.add_column("Report", key="state", width=STATE_WIDTH)
         for key, label, _ in STUDY_COLUMNS:
             self.add_column(label, key=key)
         for key, label in self.EXTRA_COLUMNS:
@@ -202,6 +210,8 @@ class StudyTable(DataTable[Any]):
         counts = self.counts()
         text = Text()
         for label, state in FILTERS:
+            if state is ReportState.UNREADABLE and not counts.get(state):
+                continue  # shown only when some report could not be read
             style = STATE_STYLES[state] if state is not None else ""
             if state is self.status_filter:
                 style = "reverse"

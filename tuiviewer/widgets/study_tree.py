@@ -20,6 +20,7 @@ from tuiviewer.dicom.index import (
     slice_location,
 )
 from tuiviewer.dicom.scanning import InstanceRecord
+from tuiviewer.safetext import clean
 
 NodeKind = Literal["patient", "study", "series", "stack", "instance"]
 
@@ -38,29 +39,29 @@ def _date(text: str) -> str:
 
 
 def patient_label(patient: PatientNode) -> Text:
-    label = Text(patient.name or "(no name)", style="bold")
-    label.append(f"  {patient.patient_id or '(no ID)'}", style="dim")
+    label = Text(clean(patient.name) or "(no name)", style="bold")
+    label.append(f"  {clean(patient.patient_id) or '(no ID)'}", style="dim")
     if patient.birth_date:
-        label.append(f"  b. {_date(patient.birth_date)}", style="dim")
+        label.append(f"  b. {clean(_date(patient.birth_date))}", style="dim")
     if patient.sex:
-        label.append(f"  {patient.sex}", style="dim")
+        label.append(f"  {clean(patient.sex)}", style="dim")
     return label
 
 
 def study_label(study: StudyNode) -> Text:
-    label = Text(_date(study.date))
-    label.append(f"  {'/'.join(study.modalities) or '?'}", style="cyan")
-    label.append(f"  {study.description or '(no description)'}")
+    label = Text(clean(_date(study.date)))
+    label.append(f"  {clean('/'.join(study.modalities)) or '?'}", style="cyan")
+    label.append(f"  {clean(study.description) or '(no description)'}")
     if study.accession:
-        label.append(f"  acc {study.accession}", style="dim")
+        label.append(f"  acc {clean(study.accession)}", style="dim")
     return label
 
 
 def series_label(series: SeriesNode) -> Text:
     number = "?" if series.number is None else str(series.number)
     label = Text(f"#{number} ", style="bold")
-    label.append(series.modality or "?", style="cyan")
-    label.append(f"  {series.description or '(no description)'}")
+    label.append(clean(series.modality) or "?", style="cyan")
+    label.append(f"  {clean(series.description) or '(no description)'}")
     count = series.instance_count
     label.append(f"  {count} {'instance' if count == 1 else 'instances'}", style="dim")
     return label
@@ -74,7 +75,7 @@ def instance_label(record: InstanceRecord) -> Text:
         label.append(f"{location:8.1f} mm ", style="dim")
     if record.frames > 1:
         label.append(f"{record.frames} frames ", style="cyan")
-    label.append(record.path.name)
+    label.append(clean(record.path.name))
     if record.problem:
         label.append(" ⚠", style="bold yellow")
     return label
@@ -134,7 +135,7 @@ class StudyTree(Tree[StudyRef]):
         senode.remove_children()
         for stack, key in zip(series.stacks, new_keys, strict=True):
             self._stacks[key] = stack
-            label = Text(stack.label, style="italic")
+            label = Text(clean(stack.label), style="italic")
             node = senode.add(label, data=StudyRef("stack", key))
             if key in expanded:
                 self._fill_stack(node)

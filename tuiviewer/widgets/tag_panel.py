@@ -17,11 +17,12 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from tuiviewer.dicom.loading import LoadedFile, load_file
+from tuiviewer.dicom.loading import PREVIEW_ELEMENTS, LoadedFile, load_file
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.services.viewer.slices import SliceRef
+from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.tag_tree import TagTree
 
 DEBOUNCE_S = 0.15
@@ -94,18 +95,25 @@ class TagPanel(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tags", description="Tags")
     def read_tags(self, path: Path) -> None:
+        cancel = get_current_worker().cancelled_event
         try:
-            loaded = load_file(path)
+            # A large file shows its first elements at once, then the whole file.
+            loaded = load_file(path, head=PREVIEW_ELEMENTS, cancel=cancel)
+            if loaded.partial and not cancel.is_set():
+                self.post_message(self.TagsLoaded(loaded))
+                loaded = load_file(path, cancel=cancel)
         except TuiviewerError as exc:
             self.post_message(self.TagsFailed(path, exc.message))
             return
-        self.post_message(self.TagsLoaded(loaded))
+        if not cancel.is_set():
+            self.post_message(self.TagsLoaded(loaded))
 
     @on(TagsLoaded)
     def _tags_loaded(self, message: TagsLoaded) -> None:
         if message.loaded.path != self._wanted:
             return  # the user has moved on; the newer read is under way
-        self._wanted = None
+        if not message.loaded.partial:  # a preview: the whole file follows
+            self._wanted = None
         self._loaded = message.loaded
         tree = self.tag_tree
         # The element the reader follows (say Slice Location) stays under the cursor.
@@ -120,7 +128,7 @@ class TagPanel(Vertical):
         self._wanted = None
         self._loaded = None
         self.tag_tree.clear()
-        self._title(Text(f"⚠ {message.path.name}: {message.reason}", "bold red"))
+        self._title(shown(f"⚠ {message.path.name}: {message.reason}", "bold red"))
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -144,5 +152,7 @@ class TagPanel(Vertical):
 
     def _title(self, content: str | Text) -> None:
         title = self.query_one("#tags-title", Static)
+        if isinstance(content, str):
+            content = shown(content, lines=True)  # the file's name: shown literally, cleaned
         if title.content != content:
             title.update(content, layout=False)

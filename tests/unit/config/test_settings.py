@@ -130,3 +130,18 @@ def test_the_other_sections_stay_strict(tmp_path: Path) -> None:
         load_config(write(tmp_path, '[store]\ncap_gb = "big"\n[presets.CT]\nb = [1, 2]\n'))
     with pytest.raises(ConfigError, match=r"unknown section \[preset\]"):
         load_config(write(tmp_path, "[preset.CT]\nb = [1, 2]\n"))
+
+
+def test_limits_are_read_and_checked(tmp_path: Path) -> None:
+    from tuiviewer.config.limits import ReadLimits
+
+    path = tmp_path / "config.toml"
+    path.write_text("[limits]\nmax_inflated_mb = 64\nmax_elements = 2_000_000\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.limits == ReadLimits(max_inflated_mb=64, max_elements=2_000_000)
+    path.write_text("[limits]\nmax_depth = 1000\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"In .*config.toml: \[limits\] max_depth 1000"):
+        load_config(path)
+    path.write_text("[limits]\nmax_inflate_mb = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown key 'max_inflate_mb'"):
+        load_config(path)

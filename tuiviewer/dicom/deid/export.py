@@ -35,6 +35,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, UID_dictionary, generat
 from tuiviewer import locations
 from tuiviewer.dicom.deid.profile import BASIC_PROFILE
 from tuiviewer.dicom.editing import save_as
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.exceptions import DicomReadError, ExportError, TuiviewerError
 from tuiviewer.files import write_atomically
 
@@ -330,7 +331,7 @@ class ExportSummary:
 
 def _read_source(path: Path) -> Dataset:
     try:
-        return pydicom.dcmread(path)
+        return read_dicom(path)
     except InvalidDicomError:
         pass
     # Files without the Part 10 header (as old RT systems write them) are still DICOM when
@@ -339,7 +340,7 @@ def _read_source(path: Path) -> Dataset:
         # A forced read of a non-DICOM file warns about guessed encodings; the check below
         # turns that case into a clear failure instead.
         warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path, force=True)
+        ds = read_dicom(path, force=True)
     if "SOPInstanceUID" not in ds:
         raise DicomReadError(
             f"{path.name!r} is not DICOM: no 'DICM' prefix and no SOP Instance UID."

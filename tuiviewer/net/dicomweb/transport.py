@@ -68,6 +68,7 @@ class DicomWebTransport:
         trace: AssociationTrace | None = None,
         find_trace: AssociationTrace | None = None,
         on_series_done: Callable[[str], None] | None = None,
+        accept_deflated: bool | None = None,
     ) -> RetrieveResult:
         _no_move(node, method)
         return wado.retrieve_study(
@@ -96,6 +97,7 @@ class DicomWebTransport:
         trace: AssociationTrace | None = None,
         find_trace: AssociationTrace | None = None,
         on_series_done: Callable[[str], None] | None = None,
+        accept_deflated: bool | None = None,
     ) -> RetrieveResult:
         _no_move(node, method)
         return wado.resume_study(

@@ -42,7 +42,7 @@ from tuiviewer.net.dicomweb.multipart import MultipartError, MultipartReader, bo
 from tuiviewer.net.dicomweb.qido import search
 from tuiviewer.net.errors import AssociationAborted, NetError
 from tuiviewer.net.find import FindQuery
-from tuiviewer.net.move import identifying_uids
+from tuiviewer.net.move import Expected, Identity, Refusal, identity_problem, instance_identity
 from tuiviewer.net.retrieve import (
     InstanceInfo,
     RetrieveProgress,
@@ -51,6 +51,7 @@ from tuiviewer.net.retrieve import (
 )
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.transport import nothing_to_fetch
+from tuiviewer.safetext import clean
 from tuiviewer.store import InvalidUIDError, LocalStore, StoreError, validate_uid
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ class _Head:
     study: str
     series: str
     sop: str
+    """The SOP Instance UID the file meta announces."""
+    data_sop: str = ""
+    """The SOP Instance UID the data set itself says (checked against ``sop``)."""
 
 
 def read_head(head: bytes, complete: bool) -> _Head | None:
@@ -117,8 +121,8 @@ def read_head(head: bytes, complete: bool) -> _Head | None:
     if syntax.is_deflated:
         if not complete and len(head) < _HEAD_LIMIT:
             return None  # inflating a part of the stream could cut a UID short
-        study, series = identifying_uids(head[meta_end:], ts)
-        return _Head(study, series, sop)
+        found = instance_identity(head[meta_end:], ts)
+        return _Head(found.study_uid, found.series_uid, sop, found.sop_uid)
     passed: list[bool] = []
 
     def stop(tag: Any, vr: Any, length: Any) -> bool:
@@ -133,15 +137,20 @@ def read_head(head: bytes, complete: bool) -> _Head | None:
             syntax.is_implicit_VR,
             syntax.is_little_endian,
             stop_when=stop,
-            specific_tags=[0x0020000D, 0x0020000E],
+            specific_tags=[0x00080018, 0x0020000D, 0x0020000E],
         )
     except Exception:  # a malformed or cut stream; decide below
         ds = None
     if not passed and not complete and len(head) < _HEAD_LIMIT:
         return None  # an element past the Series UID proves both UIDs arrived whole
-    study = str(ds.get("StudyInstanceUID", "") or "") if ds is not None else ""
-    series = str(ds.get("SeriesInstanceUID", "") or "") if ds is not None else ""
-    return _Head(study, series, sop)
+    if ds is None:
+        return _Head("", "", sop)
+    return _Head(
+        str(ds.get("StudyInstanceUID", "") or "").strip(),
+        str(ds.get("SeriesInstanceUID", "") or "").strip(),
+        sop,
+        str(ds.get("SOPInstanceUID", "") or "").strip(),
+    )
 
 
 @dataclass
@@ -154,7 +163,7 @@ class _Run:
     started: float = field(default_factory=time.monotonic)
     series_uid: str = ""
     received: list[Path] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
     bytes: int = 0
     _queue: queue.Queue[tuple[LocalStore, Path, str, str, int] | None] = field(
         default_factory=queue.Queue
@@ -182,7 +191,7 @@ class _Run:
                     path = store.commit(temp, self.study_uid, series, sop, touch=False)
                 except StoreError as exc:
                     temp.unlink(missing_ok=True)
-                    self.refused.append((sop, exc.message))
+                    self.refused.append(Refusal(sop, exc.message))
                     continue
                 self.received.append(path)
                 self.bytes += size
@@ -227,7 +236,7 @@ def _store_part(
     chunks: Iterator[bytes],
     store: LocalStore,
     run: _Run,
-    fallback_series: str | None,
+    expected: Expected,
     cancel: threading.Event | None,
 ) -> None:
     """Write one part into the store, or record why not; a cut stream raises MultipartError."""
@@ -248,7 +257,7 @@ def _store_part(
             info = read_head(bytes(head), complete=False)
             if info is None:
                 continue
-            handle, temp = _open(store, run, info, fallback_series)
+            handle, temp = _open(store, run, info, expected)
             if handle is None:
                 break  # refused: the rest of the part is skipped by the reader
             handle.write(head)
@@ -256,22 +265,21 @@ def _store_part(
             if handle is None:  # the whole part was shorter than the head we wanted
                 info = read_head(bytes(head), complete=True)
                 assert info is not None
-                handle, temp = _open(store, run, info, fallback_series)
+                handle, temp = _open(store, run, info, expected)
                 if handle is not None:
                     handle.write(head)
         if handle is None or temp is None or info is None:
             return
         handle.close()
         handle = None
-        series = info.series or fallback_series or ""
-        run.commit_later(store, temp, series, info.sop, size)
+        run.commit_later(store, temp, info.series, info.sop, size)
         temp = None
     except ValueError as exc:
         if isinstance(exc, MultipartError):
             raise
-        run.refused.append(("", f"A part of the answer was not kept: {exc}."))
+        run.refused.append(Refusal("", f"A part of the answer was not kept: {exc}."))
     except StoreError as exc:
-        run.refused.append((info.sop if info else "", exc.message))
+        run.refused.append(Refusal(clean(info.sop) if info else "", exc.message))
     finally:
         if handle is not None:
             handle.close()
@@ -280,21 +288,19 @@ def _store_part(
 
 
 def _open(
-    store: LocalStore, run: _Run, info: _Head, fallback_series: str | None
+    store: LocalStore, run: _Run, info: _Head, expected: Expected
 ) -> tuple[BinaryIO | None, Path | None]:
-    if info.study and info.study != run.study_uid:
-        run.refused.append(
-            (
-                info.sop,
-                f"Instance {info.sop} belongs to study {info.study}, not to {run.study_uid}.",
-            )
-        )
+    # As over C-GET: the part must be the instance its file meta names, of what was asked for.
+    found = Identity(info.data_sop, info.study, info.series)
+    problem = identity_problem(info.sop, found, expected, by="its file meta")
+    if problem is not None:
+        logger.warning("Refused a received instance: %s", problem)
+        run.refused.append(Refusal(clean(info.sop), problem))
         return None, None
-    series = info.series or fallback_series or ""
     try:
-        handle, temp = store.open_temp(run.study_uid, series, info.sop)
+        handle, temp = store.open_temp(run.study_uid, info.series, info.sop)
     except InvalidUIDError as exc:
-        run.refused.append((info.sop, exc.message))
+        run.refused.append(Refusal(clean(info.sop), exc.message))
         return None, None
     return handle, temp
 
@@ -338,6 +344,8 @@ def _fetch(
         else f"study {study}"
     )
     url = _url(node, study, request)
+    asked = frozenset({request.sop_uid}) if request.sop_uid else frozenset()
+    expected = Expected(study, request.series_uid, asked)
     # DICOM data gains little from gzip and costs both sides CPU: ask for it as it is.
     headers = {"Accept": accept_header(), "Accept-Encoding": "identity"}
     response = web.get(url, what, headers=headers, stream=True)
@@ -358,12 +366,12 @@ def _fetch(
                         "unexpected content type",
                     )
                 # Not standard (PS3.18 8.6.1.2), but some servers send one instance bare.
-                _store_part(chunks, store, run, request.series_uid, cancel)
+                _store_part(chunks, store, run, expected, cancel)
                 return
             reader = MultipartReader(chunks, boundary)
             try:
                 for part in reader.parts():
-                    _store_part(part.chunks(), store, run, request.series_uid, cancel)
+                    _store_part(part.chunks(), store, run, expected, cancel)
             except MultipartError as exc:
                 raise AssociationAborted(
                     f"The answer of {node.describe()} to {what} broke off: {exc}"

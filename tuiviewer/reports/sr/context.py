@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.dicom.scanning import NO_SOP_INSTANCE_UID, InstanceRecord, read_record, scan
 from tuiviewer.exceptions import DicomReadError
 from tuiviewer.reports.model import (
@@ -159,7 +159,9 @@ def study_context_from_paths(
     if wanted is not None and path.is_file():
         source = next((r for r in records if r.path == path), source)
     try:
-        header = pydicom.dcmread(source.path, stop_before_pixels=True, force=True)
+        header = read_dicom(source.path, stop_before_pixels=True, force=True)
+    except DicomReadError as exc:
+        raise ReportError(exc.message) from exc
     except (OSError, InvalidDicomError, ValueError) as exc:
         raise ReportError(f"File {str(source.path)!r} cannot be read: {exc}.") from exc
     modalities = Counter(r.modality for r in images if r.modality)

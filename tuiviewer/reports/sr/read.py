@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.valuerep import DT
 
+from tuiviewer.dicom.reading import read_dicom
+from tuiviewer.exceptions import DicomReadError
 from tuiviewer.reports.model import (
     REPORT_TITLES,
     Code,
@@ -238,7 +239,9 @@ def read_sr(path: Path) -> Report:
     """
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path)
+        ds = read_dicom(path)
+    except DicomReadError as exc:
+        raise ReportError(exc.message) from exc
     except (OSError, InvalidDicomError, ValueError) as exc:
         raise ReportError(f"Report file {str(path)!r} cannot be read: {exc}.") from exc
     try:

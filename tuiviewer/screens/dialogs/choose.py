@@ -14,6 +14,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 
+from tuiviewer.widgets.safe import shown
+
 
 class ChooseDialog(ModalScreen[int | None]):
     """A titled list; Enter or a click chooses, Escape cancels."""
@@ -34,8 +36,8 @@ class ChooseDialog(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield OptionList(*self.items, id="choices")
+            yield Label(shown(self.title_text), classes="dialog-title")
+            yield OptionList(*(shown(item) for item in self.items), id="choices")
             yield Label(self.hint, classes="dialog-hint")
 
     def on_mount(self) -> None:

@@ -17,6 +17,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from tuiviewer.widgets.safe import shown
+
 T = TypeVar("T")
 
 
@@ -66,7 +68,7 @@ class QuestionDialog(ModalScreen[T]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-text", markup=False)
+            yield Static(shown(self.question, lines=True), classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 for option, button_id in zip(self.options, self._ids, strict=True):
                     label = f"{option.label} ({option.key})" if option.key else option.label
@@ -181,9 +183,9 @@ class ValueDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(shown(self.title_text), classes="dialog-title")
             with VerticalScroll(id="value-scroll"):
-                yield Static(self.text, markup=False, id="full-value")
+                yield Static(shown(self.text, lines=True), markup=False, id="full-value")
             yield Label("Esc closes", classes="dialog-hint")
 
 
@@ -198,7 +200,7 @@ class PathDialog(FormDialog[tuple[Path, bool]]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(shown(self.title_text), classes="dialog-title")
             yield Input(str(self.suggestion), id="path")
             if self.allow_overwrite:
                 yield Checkbox("Overwrite if the file exists", id="overwrite")

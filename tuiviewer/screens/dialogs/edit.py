@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label
 
+from tuiviewer.safetext import clean
 from tuiviewer.screens.dialogs.common import FormDialog
+from tuiviewer.widgets.safe import shown
 
 Apply = Callable[[str], str | None]
 """Applies the typed text; returns None when done, else the sentence saying why not (nothing
@@ -27,8 +29,9 @@ class EditValueDialog(FormDialog[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.heading, classes="dialog-title")
-            yield Input(self.current, id="value")
+            yield Label(shown(self.heading), classes="dialog-title")
+            # Shown as the reader sees it: control characters from the file are escaped.
+            yield Input(clean(self.current), id="value")
             yield Label("", id="value-error", classes="error")
             yield Label(
                 "Multiple values: separate with \\ · Enter saves · Esc cancels",
@@ -42,7 +45,7 @@ class EditValueDialog(FormDialog[str]):
     def _submitted(self, event: Input.Submitted) -> None:
         problem = self.apply(event.value)
         if problem:
-            self.query_one("#value-error", Label).update(problem)
+            self.query_one("#value-error", Label).update(shown(problem))
             return
         self.dismiss(event.value)
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from tuiviewer.dicom.display import display_date
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import DicomReadError, RenderError
 from tuiviewer.render.decode import frame_count
@@ -234,7 +234,9 @@ class SliceSource:
             if cached is not None:
                 return cached
         try:
-            ds = dcmread(ref.path, force=True)
+            ds = read_dicom(ref.path, force=True)
+        except DicomReadError:
+            raise
         except (OSError, InvalidDicomError, ValueError, EOFError, TypeError) as exc:
             raise DicomReadError(f"Cannot read {ref.path.name!r}: {exc}") from exc
         if ref.frames > 1:
