@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from textual.dom import DOMNode
+
+from tuiviewer.config.nodes import Node
 
 if TYPE_CHECKING:
     from tuiviewer.workstation import Workstation
@@ -13,3 +17,23 @@ if TYPE_CHECKING:
 def workstation(node: DOMNode) -> Workstation:
     """The workstation (the app) that ``node`` runs in: its services and moves, typed."""
     return cast("Workstation", node.app)
+
+
+@dataclass(frozen=True)
+class StudyInView:
+    """The study a screen is about (the row under the cursor, the series on show)."""
+
+    study_uid: str
+    path: Path | None
+    """Its images on disk (a folder or file), if any."""
+    node: Node | None
+    """The PACS it came from or lives on, if any."""
+
+
+@runtime_checkable
+class ShowsStudy(Protocol):
+    """A screen that can say which study it is about, so app-wide keys (the report) act on it."""
+
+    def study_in_view(self) -> StudyInView | None:
+        """The study the reader is on, or None when there is none (an empty list)."""
+        ...
