@@ -17,7 +17,6 @@ from tuiviewer.config import Config
 from tuiviewer.dicom.index import StudyIndex
 from tuiviewer.dicom.scanning import InstanceRecord, scan
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.graphics import ColorPlan, GraphicsDecision, GraphicsMode
 from tuiviewer.jobs import RetrieveJob
 from tuiviewer.messages import JobFinished
 from tuiviewer.net.nodes import Node, save_nodes
@@ -33,7 +32,8 @@ from tuiviewer.screens.report import ReportScreen, ReportSource
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.store import LocalStore
-from tuiviewer.widgets.image_view import prepare_graphics
+from tuiviewer.widgets.image.probe import ColorPlan, GraphicsDecision, GraphicsMode
+from tuiviewer.widgets.image.view import prepare_graphics
 
 
 class TuiviewerApp(App[None]):

@@ -199,7 +199,7 @@ def _run_app(
 ) -> int:
     import os
 
-    from tuiviewer.graphics import GraphicsMode, plan_colors
+    from tuiviewer.widgets.image.probe import GraphicsMode, plan_colors
 
     # Before Textual is imported: it reads TEXTUAL_COLOR_SYSTEM once, at import.
     color = plan_colors(os.environ)

@@ -27,7 +27,7 @@ from platformdirs import PlatformDirs
 
 from tuiviewer import __version__
 from tuiviewer.exceptions import ConfigError, TuiviewerError
-from tuiviewer.graphics import GraphicsMode, decide_graphics, may_probe, plan_colors
+from tuiviewer.widgets.image.probe import GraphicsMode, decide_graphics, may_probe, plan_colors
 
 __all__ = ["Finding", "check_paths", "run_doctor"]
 

@@ -22,10 +22,10 @@ from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config import Config, load_config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.dicom.elements import walk
-from tuiviewer.graphics import GraphicsMode
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.viewer import ViewerScreen
-from tuiviewer.widgets.image_view import ImageView
+from tuiviewer.widgets.image.probe import GraphicsMode
+from tuiviewer.widgets.image.view import ImageView
 from tuiviewer.widgets.study_tree import StudyTree
 
 SLICES = 40
@@ -610,7 +610,7 @@ async def test_low_bandwidth_repaints_only_the_rows_a_cursor_move_changes(ct_fol
 async def test_sixel_frames_are_encoded_at_source_size_and_decode_to_what_is_shown(
     ct_folder: Path,
 ) -> None:
-    from tests.unit.test_sixel import decode_sixel
+    from tests.unit.test_image_sixel import decode_sixel
 
     app = make_app(Config(), [ct_folder], graphics=GraphicsMode.SIXEL)
     async with app.run_test(size=(120, 40)) as pilot:

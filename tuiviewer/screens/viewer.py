@@ -44,7 +44,6 @@ from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.graphics import GraphicsDecision, GraphicsMode
 from tuiviewer.messages import FrameRendered, RenderFailed
 from tuiviewer.render.lut import Window, full_range_window
 from tuiviewer.render.pipeline import RenderedImage, RenderRequest, render_frame
@@ -73,7 +72,8 @@ from tuiviewer.viewing import (
     slices_of,
     view_mapping,
 )
-from tuiviewer.widgets.image_view import ImageView
+from tuiviewer.widgets.image.probe import GraphicsDecision, GraphicsMode
+from tuiviewer.widgets.image.view import ImageView
 from tuiviewer.widgets.tag_tree import TagTree
 
 #: Rendered frames kept for instant redisplay (a 120×80 grey frame is ~10 KB).

@@ -14,7 +14,7 @@ it, already sized to the widget's cells by the render pipeline:
   repaint of anything else re-sends nothing and a repaint of this widget re-encodes nothing;
 - Kitty: the PNG (grey "L" stays grey, a third of RGB) goes through Textual's own driver
   queue once per frame, then only the Unicode placeholders of textual-image are drawn;
-- Sixel: our own vectorised encoder (:mod:`tuiviewer.widgets.sixel`) at the frame's size,
+- Sixel: our own vectorised encoder (:mod:`tuiviewer.widgets.image.sixel`) at the frame's size,
   never enlarged (a Sixel pixel is a terminal pixel), sent by a child widget that leaves its
   cells unwritten and emits the sequence with its last line, as textual-image's Sixel widget
   does, but without its Python encoder (~100 ms a 512² slice) and its re-compose per image.
@@ -26,7 +26,7 @@ the previous frame are repainted.
 
 :func:`prepare_graphics` imports textual-image before the app starts, because it probes the
 terminal at import time, and blinds those probes where they are unsafe (SSH, tmux, forced
-mode; see :mod:`tuiviewer.graphics`).
+mode; see :mod:`tuiviewer.widgets.image.probe`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tuiviewer.graphics import (
+from tuiviewer.widgets.image.probe import (
     ColorPlan,
     GraphicsDecision,
     GraphicsMode,
@@ -63,7 +63,12 @@ from tuiviewer.graphics import (
     may_probe,
     plan_colors,
 )
-from tuiviewer.widgets.sixel import DEFAULT_GREY_LEVELS, DEFAULT_RGB_LEVELS, encode_sixel, quantised
+from tuiviewer.widgets.image.sixel import (
+    DEFAULT_GREY_LEVELS,
+    DEFAULT_RGB_LEVELS,
+    encode_sixel,
+    quantised,
+)
 
 _UPPER_HALF = "▀"
 _SHADES = np.array(["█", "▓", "▒", "░", " "][::-1])  # dark → light as grey rises

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuiviewer.graphics import (
+from tuiviewer.widgets.image.probe import (
     GraphicsMode,
     decide_graphics,
     may_probe,

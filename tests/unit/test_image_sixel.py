@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from tuiviewer.widgets.sixel import encode_sixel, quantised
+from tuiviewer.widgets.image.sixel import encode_sixel, quantised
 
 _NUMBERS = re.compile(r"\d+(?:;\d+)*")
 
