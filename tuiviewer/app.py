@@ -32,8 +32,14 @@ from tuiviewer.screens.report import ReportScreen, ReportSource
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.store import LocalStore
-from tuiviewer.widgets.image.probe import ColorPlan, GraphicsDecision, GraphicsMode
-from tuiviewer.widgets.image.view import prepare_graphics
+from tuiviewer.widgets.image.driver import driver_for
+from tuiviewer.widgets.image.probe import (
+    ColorPlan,
+    GraphicsDecision,
+    GraphicsMode,
+    TerminalProbe,
+    prepare_graphics,
+)
 
 
 class TuiviewerApp(App[None]):
@@ -292,20 +298,28 @@ def make_app(
     graphics: GraphicsMode = GraphicsMode.AUTO,
     color: ColorPlan | None = None,
     low_bandwidth: bool = False,
+    probe: TerminalProbe | None = None,
 ) -> TuiviewerApp:
     """The one factory the CLI and the tests use.
 
-    The viewer's graphics mode is decided here, before the app runs: textual-image probes the
-    terminal when first imported, which no longer works once Textual reads the keyboard.
-    ``low_bandwidth`` (or ``[ui] low_bandwidth`` in the config) makes the viewer send less.
+    The viewer's graphics protocol is decided here, before the app runs: the terminal is asked
+    (``probe``, or now) while nobody else reads the keyboard, and the app's driver replays the
+    keys typed meanwhile and drops answers that come late (see
+    :mod:`tuiviewer.widgets.image.driver`). ``low_bandwidth`` (or ``[ui] low_bandwidth`` in
+    the config) makes the viewer send less.
     """
-    return TuiviewerApp(
+    decision = prepare_graphics(graphics, color=color, probe=probe)
+    app = TuiviewerApp(
         config,
         paths,
         nodes=nodes,
         default_node=default_node,
         nodes_file=nodes_file,
         store=store,
-        graphics=prepare_graphics(graphics, color=color),
+        graphics=decision,
         low_bandwidth=low_bandwidth,
     )
+    driver = driver_for(decision.probe)
+    if driver is not None:
+        app.driver_class = driver
+    return app

@@ -156,9 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _graphics_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--graphics",
-        choices=("auto", "kitty", "sixel", "halfcell"),
+        choices=("auto", "kitty", "iterm2", "sixel", "halfcell"),
         default="auto",
-        help="how the viewer draws images (default: detect; half-blocks over SSH and in tmux)",
+        help="how the viewer draws images (default: ask the terminal, also over SSH and in tmux)",
     )
     parser.add_argument(
         "--low-bandwidth",
@@ -199,12 +199,13 @@ def _run_app(
 ) -> int:
     import os
 
-    from tuiviewer.widgets.image.probe import GraphicsMode, plan_colors
+    from tuiviewer.widgets.image.probe import GraphicsMode, probe_and_plan
 
-    # Before Textual is imported: it reads TEXTUAL_COLOR_SYSTEM once, at import.
-    color = plan_colors(os.environ)
-    os.environ.update(color.env)
+    # Before Textual is imported (it reads TEXTUAL_COLOR_SYSTEM once, at import) and reads the
+    # keyboard (the terminal's answers would be lost): ask the terminal what it can show.
     mode = GraphicsMode(graphics)
+    probe, color = probe_and_plan(mode, os.environ)
+    os.environ.update(color.env)
 
     from tuiviewer.app import make_app
     from tuiviewer.config import load_config
@@ -236,6 +237,7 @@ def _run_app(
                 graphics=mode,
                 color=color,
                 low_bandwidth=low_bandwidth,
+                probe=probe,
             )
             app.run()
         return 0
@@ -258,6 +260,7 @@ def _run_app(
                 graphics=mode,
                 color=color,
                 low_bandwidth=low_bandwidth,
+                probe=probe,
             )
             app.run()
     except TuiviewerError as exc:

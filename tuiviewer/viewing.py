@@ -31,7 +31,7 @@ from tuiviewer.exceptions import DicomReadError, RenderError
 from tuiviewer.render.decode import frame_count
 from tuiviewer.render.lut import Window, functional_item, modality_lut
 from tuiviewer.render.overlay import overlay_planes
-from tuiviewer.render.pipeline import Frame, RenderedImage, load_frame
+from tuiviewer.render.pipeline import Frame, RenderedImage, displayed_spacing, load_frame
 from tuiviewer.render.resample import display_size
 
 K = TypeVar("K", bound=Hashable)
@@ -332,8 +332,10 @@ def view_mapping(
     size: tuple[int, int] | None,
     zoom: float = 1.0,
     pan: tuple[float, float] = (0.0, 0.0),
+    pixel_aspect: float = 1.0,
 ) -> ViewMapping:
     """The same geometry :func:`tuiviewer.render.pipeline.render_frame` uses for a request."""
+    spacing = displayed_spacing(spacing, pixel_aspect)
     if size is None:
         fit_w, fit_h = cols, rows
     else:
@@ -448,7 +450,10 @@ class RenderJob:
     box: tuple[int, int] | None
     """Pixel box of the image widget (None: native resolution)."""
     cap_to_source: bool = False
-    """Never enlarge beyond the source (Kitty and Sixel terminals scale the image themselves)."""
+    """Never enlarge beyond the source (pixel protocols: the terminal shows pixels, and Kitty
+    and iTerm2 terminals enlarge for free)."""
+    pixel_aspect: float = 1.0
+    """Height over width of one output pixel on screen (half-blocks: half a cell)."""
     asked_at: float = 0.0
     """``time.perf_counter()`` when the key arrived."""
 

@@ -224,6 +224,9 @@ def terminal_argv(
             "foreground=#ffffff",
             "-o",
             "cursor_blink_interval=0",
+            # No display to sync to under Xvfb: render every frame as soon as it is ready.
+            "-o",
+            "sync_to_monitor=no",
             "-o",
             "enable_audio_bell=no",
             "-o",

@@ -73,7 +73,7 @@ from tuiviewer.viewing import (
     view_mapping,
 )
 from tuiviewer.widgets.image.probe import GraphicsDecision, GraphicsMode
-from tuiviewer.widgets.image.view import ImageView
+from tuiviewer.widgets.image.view import ImageView, badge_text
 from tuiviewer.widgets.tag_tree import TagTree
 
 #: Rendered frames kept for instant redisplay (a 120×80 grey frame is ~10 KB).
@@ -198,6 +198,8 @@ class ViewerScreen(Screen[None]):
         Binding("z", "zoom(1)", "Zoom in", show=False),
         Binding("x", "zoom(-1)", "Zoom out", show=False),
         Binding("f", "fit", "Fit", show=False),
+        Binding("equals_sign", "actual_pixels", "Actual pixels (1:1)", show=False),
+        Binding("ctrl+l", "redraw", "Redraw the image", show=False),
         Binding("H", "pan(-1, 0)", "Pan left", show=False),
         Binding("L", "pan(1, 0)", "Pan right", show=False),
         Binding("K", "pan(0, -1)", "Pan up", show=False),
@@ -318,6 +320,8 @@ class ViewerScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.decision.warning:
+            self.notify(self.decision.warning, title="Graphics", severity="warning", timeout=10)
         self.query_one("#goto", Input).display = False
         self.query_one("#readout").display = False
         if not self.slices:
@@ -372,13 +376,14 @@ class ViewerScreen(Screen[None]):
             index=self.index,
             state=self.view,
             box=box,
-            cap_to_source=self.image_view.mode in (GraphicsMode.KITTY, GraphicsMode.SIXEL),
+            cap_to_source=self.image_view.native_pixels,
+            pixel_aspect=self.image_view.pixel_aspect,
             asked_at=time.perf_counter(),
         )
 
     @staticmethod
     def _cache_key(job: RenderJob) -> tuple[object, ...]:
-        return (job.stack, job.index, job.state, job.box, job.cap_to_source)
+        return (job.stack, job.index, job.state, job.box, job.cap_to_source, job.pixel_aspect)
 
     def request_render(self) -> None:
         """Ask for the current slice and view; shown at once when already rendered."""
@@ -427,6 +432,7 @@ class ViewerScreen(Screen[None]):
             size=size,
             zoom=state.zoom,
             pan=state.pan,
+            pixel_aspect=job.pixel_aspect,
         )
         return render_frame(loaded.ds, loaded.frame, request), loaded, size
 
@@ -510,7 +516,7 @@ class ViewerScreen(Screen[None]):
         frame = message.loaded.frame
         self._mapping = view_mapping(
             frame.rows, frame.columns, frame.pixel_spacing, message.size, job.state.zoom,
-            job.state.pan,
+            job.state.pan, job.pixel_aspect,
         )  # fmt: skip
         self._redraw()
         self._update_texts()
@@ -597,25 +603,10 @@ class ViewerScreen(Screen[None]):
         return "\n".join(lines)
 
     def _update_badge(self, image: RenderedImage) -> None:
-        parts = []
-        if self.low_bandwidth:
-            parts.append("low-bandwidth")
-        if image.downsampled > 1.0:
-            parts.append(f"downsampled {image.downsampled:.1f}:1")
-        quantisation = self.image_view.quantisation
-        if quantisation is not None:
-            parts.append(f"quantised: {quantisation}")
-        elif self.image_view.mode is GraphicsMode.HALFCELL and self.decision.color_system not in (
-            "truecolor",
-            "auto",
-        ):
-            parts.append(f"quantised: {self.decision.color_system} colours")
-        if image.lossy:
-            parts.append("lossy compressed source")
-        if parts:
-            self._set("#badge", Text("◩ not the full image: " + " · ".join(parts), "bold"))
-        else:
-            self._set("#badge", Text("full image, 1:1", "dim"))
+        mapping = self._mapping
+        step = max(mapping.step_x, mapping.step_y) if mapping is not None else 1.0
+        shown = self.image_view.shown
+        self._set("#badge", badge_text(shown, image, step, low_bandwidth=self.low_bandwidth))
 
     def _update_readout(self) -> None:
         widget = self.query_one("#readout", Static)
@@ -777,9 +768,36 @@ class ViewerScreen(Screen[None]):
         self._set_view(replace(self.view, pan=pan))
 
     def action_fit(self) -> None:
+        for view in (self.image_view, self.link_view):
+            view.actual_pixels = False
         self._set_view(replace(self.view, zoom=1.0, pan=(0.0, 0.0)))
+        self._render_all()
+
+    def action_actual_pixels(self) -> None:
+        """One source pixel on one terminal pixel (half-blocks: on half a cell); H/J/K/L pan
+        where the image is larger than the pane. Again, or f, fits the image back."""
+        if self.image_view.actual_pixels:
+            self.action_fit()
+            return
+        mapping = self._mapping
+        if mapping is None:
+            return
+        for view in (self.image_view, self.link_view):
+            view.actual_pixels = True
+        # Zoom so that a frame pixel covers exactly one source pixel.
+        zoom = round(self.view.zoom * min(mapping.step_x, mapping.step_y), 6)
+        self._set_view(replace(self.view, zoom=max(zoom, 1e-3)))
+        self._render_all()
+
+    def action_redraw(self) -> None:
+        """Send the image again (after tmux or another program painted over it)."""
+        self.image_view.redraw()
+        if self.link is not None:
+            self.link_view.redraw()
 
     def action_reset(self) -> None:
+        for view in (self.image_view, self.link_view):
+            view.actual_pixels = False
         self.stop_cine()
         self.cursor_mode = False
         self.ruler = []
@@ -1078,7 +1096,8 @@ class ViewerScreen(Screen[None]):
             index=link.index,
             state=self.view,
             box=box,
-            cap_to_source=self.link_view.mode in (GraphicsMode.KITTY, GraphicsMode.SIXEL),
+            cap_to_source=self.link_view.native_pixels,
+            pixel_aspect=self.link_view.pixel_aspect,
             asked_at=time.perf_counter(),
         )
         image = link.rendered.get(self._cache_key(job))

@@ -1,406 +1,135 @@
-"""The image area of the viewer: one 8-bit frame shown with Kitty, Sixel or half-blocks.
+"""The image area of the viewer: one 8-bit frame shown with Kitty, iTerm2, Sixel or half-blocks.
 
-This is the only module that touches textual-image. It does not use textual-image's ``Image``
-widget as is, for reasons read in its 0.12 source: that widget builds a new renderable on every
-``render()``, so a Kitty image is transmitted again whenever the widget is redrawn; its
-half-cell renderable resizes with PIL and creates a ``Style`` per pixel on each redraw (~15-25 ms
-for one 80×40 slice); and its Kitty renderable writes to ``sys.__stdout__`` directly, racing
-Textual's writer thread. Here a frame is encoded once, when :meth:`ImageView.show` receives
-it, already sized to the widget's cells by the render pipeline:
+A frame is encoded once, when :meth:`ImageView.show` receives it (already sized by the render
+pipeline to :meth:`ImageView.pixel_box`), and sent once; repaints of anything else re-send
+nothing. How each protocol meets Textual's cell-based screen:
 
-- half-blocks: ``▀`` cells with the upper pixel as foreground and the lower as background
-  (a space on the background where both are equal: one colour to send instead of two),
-  runs of equal cells merged and styles cached, kept as ready-made strips (the line API), so a
-  repaint of anything else re-sends nothing and a repaint of this widget re-encodes nothing;
-- Kitty: the PNG (grey "L" stays grey, a third of RGB) goes through Textual's own driver
-  queue once per frame, then only the Unicode placeholders of textual-image are drawn;
-- Sixel: our own vectorised encoder (:mod:`tuiviewer.widgets.image.sixel`) at the frame's size,
-  never enlarged (a Sixel pixel is a terminal pixel), sent by a child widget that leaves its
-  cells unwritten and emits the sequence with its last line, as textual-image's Sixel widget
-  does, but without its Python encoder (~100 ms a 512² slice) and its re-compose per image.
+- half-blocks and shade characters are ready-made strips (line API);
+- pixel protocols own **every cell of the pane**: the frame is padded with black to the pane's
+  whole cells (:mod:`tuiviewer.widgets.image.pixels`), so no cell of the pane ever shows an
+  older frame, a glyph fragment or the terminal's background under the last cell row;
+- Sixel and iTerm2 images live in the cells (text written over a cell erases them): the pane's
+  lines are left unwritten and the sequence rides on the last line of each repaint of the pane,
+  cursor moved to the pane's top-left and back;
+- Kitty images are uploaded under one id per pane through Textual's writer queue and shown by
+  Unicode placeholder cells (text that tmux and dialogs handle like text), or, where the
+  terminal has none, by a placement at the pane's top-left that is deleted whenever the pane
+  changes size, is covered by another screen, or goes away.
 
-In low-bandwidth mode (``--low-bandwidth``) half-block and Kitty frames are quantised to
-:data:`LOW_BANDWIDTH_LEVELS` levels per channel and Sixel to fewer colours, so neighbouring cells
-merge into runs (and PNGs compress better), and only the half-block cell rows that differ from
-the previous frame are repainted.
+On a change of pane size the old frame is dropped at once and the pane painted black until the
+frame rendered for the new size arrives: nothing of a previous frame outlives a layout change,
+a dialog, a resize or a screen switch.
 
-:func:`prepare_graphics` imports textual-image before the app starts, because it probes the
-terminal at import time, and blinds those probes where they are unsafe (SSH, tmux, forced
-mode; see :mod:`tuiviewer.widgets.image.probe`).
+Progressive frames: while frames follow each other faster than :data:`REFINE_AFTER_S` (a held
+key) on a slow link (``--low-bandwidth``, a slow probe round trip or Textual's writer backing
+up), each is sent cheaply (Sixel with 16 greys, Kitty/iTerm2 at half resolution, half-blocks
+with 16 levels); once the reader pauses, the last frame is sent again at full quality.
+:attr:`ImageView.shown` says what the screen holds, for the badge.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import os
-import sys
-from collections.abc import Callable, Hashable, Iterator, Mapping
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image as PILImage
-from rich.color import Color
 from rich.control import Control
 from rich.segment import ControlType, Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
-from textual.dom import NoScreen
-from textual.errors import NoWidget
 from textual.geometry import Region
 from textual.message import Message
+from textual.screen import Screen
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 
+from tuiviewer.render.pipeline import RenderedImage
+from tuiviewer.widgets.image import iterm2, kitty
+from tuiviewer.widgets.image.halfcell import (
+    BLACK,
+    Placement,
+    StyleCache,
+    changed_rows,
+    halfcell_aspect,
+    halfcell_lines,
+    shade_lines,
+)
+from tuiviewer.widgets.image.pixels import Footprint, footprint, grey_count, pad, quantised
+from tuiviewer.widgets.image.png import PngEncoder
 from tuiviewer.widgets.image.probe import (
-    ColorPlan,
+    PIXEL_MODES,
     GraphicsDecision,
     GraphicsMode,
-    decide_graphics,
-    may_probe,
-    plan_colors,
+    cell_from_winsize,
+    read_winsize,
+    tmux_wrap,
 )
-from tuiviewer.widgets.image.sixel import (
-    DEFAULT_GREY_LEVELS,
-    DEFAULT_RGB_LEVELS,
-    encode_sixel,
-    quantised,
-)
-
-_UPPER_HALF = "▀"
-_SHADES = np.array(["█", "▓", "▒", "░", " "][::-1])  # dark → light as grey rises
-_BLACK = Style(bgcolor=Color.from_rgb(0, 0, 0))
-_STYLE_CACHE_LIMIT = 70_000
-_NULL_STYLE = Style()
+from tuiviewer.widgets.image.sixel import MAX_GREY_LEVELS, encode_sixel
+from tuiviewer.widgets.image.sixel import grey_levels as sixel_grey_levels
 
 LOW_BANDWIDTH_LEVELS = 32
-"""Grey levels (per channel for colour) of half-block frames in low-bandwidth mode."""
+"""Grey levels (per channel for colour) of half-block and Kitty frames in low-bandwidth mode."""
 SIXEL_LOW_GREY_LEVELS = 16
-SIXEL_LOW_RGB_LEVELS = 4
-"""Sixel palettes in low-bandwidth mode: 16 greys, or 4³ = 64 colours."""
+"""Sixel greys in low-bandwidth mode."""
+CHEAP_LEVELS = 16
+"""Levels of a cheap (draft) Sixel or half-block frame while a key is held on a slow link."""
+REFINE_AFTER_S = 0.15
+"""A pause this long after a frame makes it the one the reader looks at: full quality."""
+SLOW_PROBE_S = 0.06
+"""A probe round trip slower than this marks the link as slow (cheap frames while keys repeat)."""
+BACKLOG = 2
+"""Writes queued in Textual's writer thread from which the link counts as backed up."""
 
-
-class _NotATerminal:
-    """``sys.__stdout__`` as textual-image must see it when it may not probe."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def isatty(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-@contextmanager
-def _probes_disabled() -> Iterator[None]:
-    saved = sys.__stdout__
-    sys.__stdout__ = _NotATerminal(saved)  # type: ignore[misc,assignment]
-    try:
-        yield
-    finally:
-        sys.__stdout__ = saved  # type: ignore[misc]
-
-
-def prepare_graphics(
-    requested: GraphicsMode = GraphicsMode.AUTO,
-    env: Mapping[str, str] | None = None,
-    color: ColorPlan | None = None,
-) -> GraphicsDecision:
-    """Import textual-image (probing the terminal only where safe) and decide the mode.
-
-    Call before the app runs: once Textual reads stdin, the terminal's answers are lost.
-    """
-    env = os.environ if env is None else env
-    is_tty = bool(sys.__stdout__ is not None and sys.__stdout__.isatty())
-    probe = may_probe(requested, env, is_tty=is_tty)
-    detected: GraphicsMode | None = None
-    if probe:
-        import textual_image.renderable as auto
-        import textual_image.widget  # noqa: F401 - measures the cell size while it still can
-        from textual_image.renderable.sixel import Image as SixelRenderable
-        from textual_image.renderable.tgp import Image as TGPRenderable
-
-        if auto.Image is TGPRenderable:
-            detected = GraphicsMode.KITTY
-        elif auto.Image is SixelRenderable:
-            detected = GraphicsMode.SIXEL
-        else:
-            detected = GraphicsMode.HALFCELL
-    else:
-        with _probes_disabled():
-            import textual_image.renderable  # noqa: F401
-            import textual_image.widget  # noqa: F401
-    from textual_image._terminal import get_cell_size
-
-    cell = get_cell_size()
-    return decide_graphics(
-        requested,
-        env,
-        is_tty=is_tty,
-        detected=detected,
-        cell_size=(int(cell.width), int(cell.height)),
-        color=color or plan_colors(env),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Encoders
+_NULL_STYLE = Style()
 
 
 @dataclass(frozen=True)
-class Placement:
-    """Where the image sits in the widget, in cells, and its size in pixels."""
+class Shown:
+    """What the screen holds: the badge says exactly this."""
 
-    left: int
-    top: int
+    protocol: str
+    """``Kitty``, ``iTerm2``, ``Sixel``, ``half-blocks`` or ``shade``."""
+    width: int
+    height: int
+    """Pixels of the frame as rendered (before padding)."""
+    scale: float
+    """Terminal pixels per frame pixel (1.0: 1:1; half-blocks: a pixel is half a cell)."""
+    grey_levels: int | None
+    """Greys that reach the screen, None for a colour frame."""
+    source_greys: int | None
+    """Greys the frame has, None for a colour frame."""
+    cheap: bool = False
+    """A draft frame sent while a key is held; the full one follows when the reader pauses."""
+    pixel_exact: bool = False
+    """One frame pixel is one terminal pixel (pixel protocols only)."""
+    colours: int | None = None
+    """Palette colours for the pixels that are not grey (Sixel), None when not counted."""
+
+
+@dataclass
+class _Frame:
+    """One encoded frame for a pane of ``cols`` × ``rows`` cells."""
+
+    key: Hashable
+    pixels: np.ndarray
+    """The frame as rendered (a cheap frame is refined from it)."""
     cols: int
     rows: int
-    width_px: int
-    height_px: int
-
-
-class _StyleCache:
-    """Half-block styles by (upper, lower) colour: a grey slice reuses at most 65,536."""
-
-    def __init__(self) -> None:
-        self._styles: dict[Hashable, Style] = {}
-
-    def get(self, upper: Hashable, lower: Hashable) -> Style:
-        key = (upper, lower)
-        style = self._styles.get(key)
-        if style is None:
-            if len(self._styles) > _STYLE_CACHE_LIMIT:
-                self._styles.clear()
-            if upper == lower:
-                # Drawn as a space: one colour in the escape sequence instead of two.
-                style = Style(bgcolor=_rgb(lower))
-            else:
-                style = Style(color=_rgb(upper), bgcolor=_rgb(lower))
-            self._styles[key] = style
-        return style
-
-
-def _rgb(value: Hashable) -> Color:
-    if isinstance(value, tuple):
-        return Color.from_rgb(*value)
-    grey = int(value)  # type: ignore[call-overload]
-    return Color.from_rgb(grey, grey, grey)
-
-
-def _runs(keys: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of runs of equal values along a 1-D array."""
-    if keys.size == 0:
-        return []
-    edges = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    starts = np.concatenate(([0], edges))
-    ends = np.concatenate((edges, [keys.size]))
-    return list(zip(starts.tolist(), (ends - starts).tolist(), strict=True))
-
-
-def halfcell_strips(
-    pixels: np.ndarray, width: int, height: int, styles: _StyleCache
-) -> tuple[list[Strip], Placement]:
-    """Strips of ``▀`` for a uint8 image, centred in ``width`` × ``height`` cells."""
-    img = pixels
-    if img.shape[0] % 2:
-        pad = np.zeros((1, *img.shape[1:]), dtype=np.uint8)
-        img = np.concatenate([img, pad])
-    rows, cols = img.shape[0] // 2, min(img.shape[1], width)
-    rows = min(rows, height)
-    img = img[: rows * 2, :cols]
-    left = max(0, (width - cols) // 2)
-    top = max(0, (height - rows) // 2)
-    right = max(0, width - cols - left)
-    blank = Strip([Segment(" " * width, _BLACK)], width)
-    strips = [blank] * top
-    grey = img.ndim == 2
-    for r in range(rows):
-        upper, lower = img[2 * r], img[2 * r + 1]
-        if grey:
-            keys = upper.astype(np.int32) * 256 + lower
-        else:
-            packed_u = (upper[:, 0].astype(np.int64) << 16) | (upper[:, 1] << 8) | upper[:, 2]
-            packed_l = (lower[:, 0].astype(np.int64) << 16) | (lower[:, 1] << 8) | lower[:, 2]
-            keys = (packed_u << 24) | packed_l
-        segments = [Segment(" " * left, _BLACK)] if left else []
-        for start, length in _runs(keys):
-            fg: Hashable = int(upper[start]) if grey else tuple(upper[start].tolist())
-            bg: Hashable = int(lower[start]) if grey else tuple(lower[start].tolist())
-            # A cell of one colour is a space on that background (shorter escape sequence).
-            glyph = " " if fg == bg else _UPPER_HALF
-            segments.append(Segment(glyph * length, styles.get(fg, bg)))
-        if right:
-            segments.append(Segment(" " * right, _BLACK))
-        strips.append(Strip(segments, width))
-    strips.extend([blank] * max(0, height - top - rows))
-    return strips, Placement(left, top, cols, rows, cols, rows * 2)
-
-
-def shade_strips(pixels: np.ndarray, width: int, height: int) -> tuple[list[Strip], Placement]:
-    """One shade character per cell (rows averaged in pairs: a cell is two pixels tall)."""
-    img = pixels if pixels.ndim == 2 else pixels.mean(axis=2)
-    if img.shape[0] % 2:
-        img = np.concatenate([img, img[-1:]])
-    cells = (img[0::2].astype(np.float32) + img[1::2]) / 2.0
-    rows, cols = min(cells.shape[0], height), min(cells.shape[1], width)
-    cells = cells[:rows, :cols]
-    index = np.clip((cells * len(_SHADES) / 256.0).astype(np.int64), 0, len(_SHADES) - 1)
-    left, top = max(0, (width - cols) // 2), max(0, (height - rows) // 2)
-    blank = Strip([Segment(" " * width)], width)
-    strips = [blank] * top
-    for r in range(rows):
-        text = " " * left + "".join(_SHADES[index[r]].tolist())
-        strips.append(Strip([Segment(text.ljust(width))], width))
-    strips.extend([blank] * max(0, height - top - rows))
-    return strips, Placement(left, top, cols, rows, cols, rows * 2)
-
-
-def kitty_transmit(image_id: int, png: bytes) -> str:
-    """Escape sequences that upload a PNG under ``image_id`` (chunks of 4096 base64 bytes)."""
-    data = base64.standard_b64encode(png).decode("ascii")
-    parts = []
-    first = True
-    while data:
-        chunk, data = data[:4096], data[4096:]
-        keys = f"a=t,f=100,i={image_id},q=2," if first else ""
-        parts.append(f"\x1b_G{keys}m={1 if data else 0};{chunk}\x1b\\")
-        first = False
-    return "".join(parts)
-
-
-def kitty_place(image_id: int, cols: int, rows: int) -> str:
-    """A virtual placement that Unicode placeholders of ``cols`` × ``rows`` cells display."""
-    return f"\x1b_Ga=p,U=1,i={image_id},c={cols},r={rows},q=2\x1b\\"
-
-
-def kitty_delete(image_id: int) -> str:
-    """Delete the image and free its data (``d=I``; textual-image's ``a=d,I=`` keeps it)."""
-    return f"\x1b_Ga=d,d=I,i={image_id},q=2\x1b\\"
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    mode = "L" if pixels.ndim == 2 else "RGB"
-    buffer = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(pixels), mode).save(
-        buffer, format="png", compress_level=2
-    )
-    return buffer.getvalue()
-
-
-def kitty_strips(
-    image_id: int, cols: int, rows: int, width: int, height: int
-) -> tuple[list[Strip], int, int]:
-    """textual-image's placeholder lines for the image, centred; returns (strips, left, top)."""
-    from textual_image.renderable.tgp import Image as TGPRenderable
-
-    # _render_diacritics only reads terminal_image_id; no image data is involved.
-    holder = TGPRenderable.__new__(TGPRenderable)
-    holder.terminal_image_id = image_id
-    lines = list(holder._render_diacritics(cols, rows))
-    left, top = max(0, (width - cols) // 2), max(0, (height - rows) // 2)
-    right = max(0, width - cols - left)
-    blank = Strip([Segment(" " * width, _BLACK)], width)
-    strips = [blank] * top
-    for line in lines:
-        segments = [Segment(" " * left, _BLACK)] if left else []
-        segments.append(Segment(line.text.rstrip("\n"), line.style))
-        if right:
-            segments.append(Segment(" " * right, _BLACK))
-        strips.append(Strip(segments, width))
-    strips.extend([blank] * max(0, height - top - rows))
-    return strips, left, top
-
-
-def next_kitty_id() -> int:
-    """An image id from textual-image's counter, so ids never clash with its own images."""
-    from textual_image.renderable.tgp import Image as TGPRenderable
-
-    # Ids must fit 24 bits of placeholder colour plus one diacritic byte (32 bits).
-    return int(next(TGPRenderable._image_id_counter)) % (2**32 - 1) + 1
-
-
-def changed_rows(
-    before: np.ndarray,
-    after: np.ndarray,
-    placed_before: Placement | None,
-    placed_after: Placement | None,
-) -> list[Region] | None:
-    """Regions of the half-block widget to repaint between two frames (None: all of it).
-
-    A cell row is repainted from the widget's left edge up to its last changed cell (Textual
-    writes a line's dirty span from the start of the widget's chop): the air around a body and
-    the anatomy that a slice step leaves alike are not sent again.
-    """
-    if placed_before is None or placed_after is None or placed_before != placed_after:
-        return None
-    if before.shape != after.shape:
-        return None
-    rows, cols = placed_after.rows, placed_after.cols
-    differs = before[: rows * 2, :cols] != after[: rows * 2, :cols]
-    if differs.ndim == 3:
-        differs = differs.any(axis=2)
-    if differs.shape[0] % 2:
-        differs = np.concatenate([differs, np.zeros((1, differs.shape[1]), dtype=bool)])
-    per_cell = differs[0::2] | differs[1::2]
-    regions = []
-    for row in np.flatnonzero(per_cell.any(axis=1)).tolist():
-        last = int(np.flatnonzero(per_cell[row])[-1])
-        regions.append(Region(0, placed_after.top + row, placed_after.left + last + 1, 1))
-    return regions
-
-
-class SixelCanvas(Widget, can_focus=False):
-    """Where a Sixel image lands: its cells are never written, the image comes with its last line.
-
-    Text written into a cell erases the Sixel pixels under it in most terminals, so every line
-    but the last is an empty strip (the compositor writes nothing there), and the last line
-    moves the cursor to the top-left cell, writes the image, and moves back to where the line
-    ends. The sequence is only written when this widget's last line is repainted: a new frame,
-    a resize, or something that covered the image going away.
-    """
-
-    DEFAULT_CSS = """
-    SixelCanvas {
-        width: auto;
-        height: auto;
-    }
-    """
-
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(id=id)
-        self.data = ""
-        """The Sixel sequence of the frame on screen ("" for nothing)."""
-        self.writes = 0
-        """How many times the sequence was handed to the compositor."""
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        empty = [Strip([])] * crop.height
-        if not self.data or crop.height < 1 or crop.bottom < self.size.height:
-            return empty
-        try:
-            region = self.screen.find_widget(self).region
-        except (NoScreen, NoWidget):
-            return empty
-        if not self.screen.is_active:
-            return empty  # a dialog on top: drawing now would paint over it
-        # The compositor writes the chops of one line one after another: the line must go on
-        # where this widget's last line ends, so the cursor is put back there.
-        segments = [
-            Control.move_to(region.x, region.y).segment,
-            Segment(self.data, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
-            Control.move_to(region.right, region.bottom - 1).segment,
-        ]
-        self.writes += 1
-        return [*empty[:-1], Strip(segments, crop.width)]
-
-
-# --------------------------------------------------------------------------------------------
-# The widget
+    sent: np.ndarray | None = None
+    """What was encoded, when that differs from :attr:`pixels` (fewer levels)."""
+    sequence: str = ""
+    """Sixel or iTerm2 escape sequence sent with each repaint of the pane."""
+    strips: list[Strip] | None = None
+    """Lines of a character mode or of Kitty placeholders."""
+    place: Footprint | None = None
+    placement: Placement | None = None
+    shown: Shown | None = None
+    cheap: bool = False
 
 
 class ImageView(Widget):
@@ -452,26 +181,64 @@ class ImageView(Widget):
         self.mode = decision.mode
         self.low_bandwidth = low_bandwidth
         """Fewer levels, and only the changed rows repainted (half-blocks)."""
-        self._key: Hashable | None = None
-        self._strips: list[Strip] = []
-        self._placement: Placement | None = None
-        self._styles = _StyleCache()
-        self._kitty_id: int | None = None
-        self._sixel: SixelCanvas | None = None
-        self._pixels: np.ndarray | None = None
+        self._actual_pixels = False
+        self._cell = decision.cell
+        self._frame: _Frame | None = None
+        self._styles = StyleCache()
+        self._png = PngEncoder()
+        self._kitty_id = kitty.image_id(id_seed(self))
+        self._kitty_uploaded = False
+        self._kitty_placed = False
+        self._last_show = -1e9
+        self._refine: Timer | None = None
+        self._placeholder_cache: tuple[tuple[int, int], list[Strip]] | None = None
+        self._painted: tuple[int, Region, tuple[int, int]] | None = None
+        """(frame, pane region, screen size) of the image known intact on screen: a repaint
+        that finds it so sends nothing."""
+        self._frame_no = 0
         self.frames_sent = 0
         """Frames encoded and handed to the terminal (a repeated frame is not counted)."""
         self.bytes_encoded = 0
-        """Bytes written outside the cell text (Kitty uploads, placements and deletions)."""
+        """Bytes of graphics written (Kitty uploads and placements, Sixel and iTerm2
+        sequences each time they are sent)."""
+        self.writes = 0
+        """How many times a Sixel or iTerm2 sequence went to the terminal."""
         self.on_frame_drawn: Callable[[Hashable], None] | None = None
-        """Called the first time the strips of a new frame are handed to the compositor."""
+        """Called the first time the lines of a new frame are handed to the compositor."""
         self._drawn_key: Hashable | None = None
 
     # ---- geometry ---------------------------------------------------------------------------
     @property
+    def actual_pixels(self) -> bool:
+        """Show frames 1:1 (Kitty and iTerm2 terminals do not enlarge them); else they fill
+        the pane."""
+        return self._actual_pixels
+
+    @actual_pixels.setter
+    def actual_pixels(self, value: bool) -> None:
+        if value == self._actual_pixels:
+            return
+        self._actual_pixels = value
+        frame = self._frame
+        if frame is not None and self.mode in PIXEL_MODES:
+            self._show(frame.pixels, frame.key, frame.cols, frame.rows, cheap=False)
+
+    @property
     def cell_pixels(self) -> tuple[int, int]:
         """Terminal pixels per cell (width, height)."""
-        return self.decision.cell_size or (10, 20)
+        return self._cell
+
+    @property
+    def pixel_aspect(self) -> float:
+        """Height over width of one frame pixel on screen (half-blocks: a half cell)."""
+        if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.SHADE):
+            return halfcell_aspect(self._cell)
+        return 1.0
+
+    @property
+    def native_pixels(self) -> bool:
+        """Frames are never enlarged beyond the source: the terminal shows pixels."""
+        return self.mode in PIXEL_MODES
 
     def pixel_box(self) -> tuple[int, int] | None:
         """The pixel size a frame should be rendered to fit in; None before layout."""
@@ -480,163 +247,470 @@ class ImageView(Widget):
             return None
         if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.SHADE):
             return width, height * 2
-        cell_w, cell_h = self.cell_pixels
+        cell_w, cell_h = self._cell
         return width * cell_w, height * cell_h
 
     def cell_to_pixel(self, x: int, y: int) -> tuple[float, float] | None:
         """Output-pixel position at the centre of widget cell (x, y), if over the image."""
-        placement = self._placement
+        frame = self._frame
+        placement = frame.placement if frame is not None else None
         if placement is None:
             return None
-        col, row = x - placement.left, y - placement.top
+        col, row = x + 0.5 - placement.left, y + 0.5 - placement.top
         if not (0 <= col < placement.cols and 0 <= row < placement.rows):
             return None
         return (
-            (col + 0.5) * placement.width_px / placement.cols,
-            (row + 0.5) * placement.height_px / placement.rows,
+            col * placement.width_px / placement.cols,
+            row * placement.height_px / placement.rows,
         )
 
     @property
-    def quantisation(self) -> str | None:
-        """What this widget drops from an 8-bit frame (for the badge), None when nothing."""
-        if self.mode is GraphicsMode.SHADE:
-            return "5 shades"
-        if self.mode is GraphicsMode.SIXEL:
-            grey, rgb = self._sixel_levels()
-            return f"{grey} grey levels (Sixel), {rgb**3} colours"
-        if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.KITTY) and self.low_bandwidth:
-            return f"{LOW_BANDWIDTH_LEVELS} levels"
-        return None
+    def shown(self) -> Shown | None:
+        """What is on screen now (None: nothing)."""
+        return self._frame.shown if self._frame is not None else None
 
-    def _sixel_levels(self) -> tuple[int, int]:
-        if self.low_bandwidth:
-            return SIXEL_LOW_GREY_LEVELS, SIXEL_LOW_RGB_LEVELS
-        return DEFAULT_GREY_LEVELS, DEFAULT_RGB_LEVELS
+    @property
+    def _pixels(self) -> np.ndarray | None:
+        """The frame on screen, as encoded (before padding)."""
+        frame = self._frame
+        if frame is None:
+            return None
+        return frame.sent if frame.sent is not None else frame.pixels
+
+    @property
+    def _placement(self) -> Placement | None:
+        return self._frame.placement if self._frame is not None else None
 
     # ---- showing frames ---------------------------------------------------------------------
-    def compose(self) -> ComposeResult:
-        if self.mode is GraphicsMode.SIXEL:
-            self._sixel = SixelCanvas(id="sixel")
-            yield self._sixel
-
     def show(self, pixels: np.ndarray, key: Hashable) -> bool:
         """Display ``pixels`` (uint8 grey or RGB, sized by :meth:`pixel_box`).
 
         ``key`` identifies the frame: showing the same key again does nothing, so an unchanged
         frame is never re-sent. Returns whether anything new was sent.
         """
-        if key == self._key and self._strips:
-            return False
+        frame = self._frame
         width, height = self.content_size.width, self.content_size.height
+        if frame is not None and key == frame.key and (frame.cols, frame.rows) == (width, height):
+            return False
         if width < 1 or height < 1:
             return False
-        self._key = key
-        if self.low_bandwidth and self.mode in (GraphicsMode.HALFCELL, GraphicsMode.KITTY):
-            # Fewer levels merge half-block runs and let the PNG's deflate find repeats.
-            pixels = quantised(pixels, LOW_BANDWIDTH_LEVELS)
-        previous, placement = self._pixels, self._placement
-        self._pixels = pixels
-        self._encode(pixels, width, height)
-        self.frames_sent += 1
-        changed = None
-        if self.low_bandwidth and self.mode is GraphicsMode.HALFCELL and previous is not None:
-            changed = changed_rows(previous, pixels, placement, self._placement)
-        if changed is None:
-            self.refresh()
-        elif changed:
-            self.refresh(*changed)
+        now = time.monotonic()
+        # Half-blocks already send fewer levels and only changed rows in low-bandwidth mode;
+        # pixel protocols send every frame whole, so a draft saves on each one.
+        cheap = (
+            self.mode in PIXEL_MODES
+            and now - self._last_show < REFINE_AFTER_S
+            and self._slow_link()
+        )
+        self._last_show = now
+        self._cancel_refine()
+        self._show(pixels, key, width, height, cheap=cheap)
+        if cheap:
+            self._refine = self.set_timer(REFINE_AFTER_S, self._refine_now)
         return True
+
+    def _refine_now(self) -> None:
+        self._refine = None
+        frame = self._frame
+        if frame is not None and frame.cheap:
+            self._show(frame.pixels, frame.key, frame.cols, frame.rows, cheap=False)
+
+    def _cancel_refine(self) -> None:
+        if self._refine is not None:
+            self._refine.stop()
+            self._refine = None
+
+    def _slow_link(self) -> bool:
+        if self.low_bandwidth:
+            return True
+        probe = self.decision.probe
+        if probe is not None and probe.completed and probe.asked:
+            rounds = 2 if "XTSMGRAPHICS" in probe.asked else 1
+            if probe.elapsed / rounds > SLOW_PROBE_S:
+                return True
+        return self._backlog() >= BACKLOG
+
+    def _backlog(self) -> int:
+        """Writes waiting in Textual's writer thread (0 when it cannot be told)."""
+        writer = getattr(getattr(self.app, "_driver", None), "_writer_thread", None)
+        queue = getattr(writer, "_queue", None)
+        try:
+            return int(queue.qsize()) if queue is not None else 0
+        except (AttributeError, NotImplementedError):
+            return 0
+
+    def _show(
+        self, pixels: np.ndarray, key: Hashable, width: int, height: int, *, cheap: bool
+    ) -> None:
+        previous = self._frame
+        if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.SHADE):
+            frame = self._encode_cells(pixels, key, width, height, cheap)
+        elif self.mode is GraphicsMode.KITTY:
+            frame = self._encode_kitty(pixels, key, width, height, cheap)
+        else:
+            frame = self._encode_sequence(pixels, key, width, height, cheap)
+        self._frame = frame
+        self._frame_no += 1
+        self.frames_sent += 1
+        if self.mode is GraphicsMode.KITTY:
+            self._send_kitty(frame, previous)
+            return
+        spans = None
+        if (
+            self.low_bandwidth
+            and self.mode is GraphicsMode.HALFCELL
+            and previous is not None
+            and previous.strips is not None
+        ):
+            before = previous.sent if previous.sent is not None else previous.pixels
+            after = frame.sent if frame.sent is not None else frame.pixels
+            spans = changed_rows(before, after, previous.placement, frame.placement)
+        if spans is None:
+            self.refresh()
+        elif spans:
+            self.refresh(*[Region(0, y, right, 1) for y, right in spans])
 
     def clear(self) -> None:
         """Show nothing (black)."""
-        self._key = None
-        self._pixels = None
-        self._strips = []
-        self._placement = None
-        self._drop_kitty()
-        if self._sixel is not None:
-            self._sixel.data = ""
-            self._sixel.refresh()
+        self._cancel_refine()
+        self._frame = None
+        self._painted = None
+        self._hide_kitty()
         self.refresh()
 
-    def on_resize(self, event: events.Resize) -> None:
-        if self._pixels is not None:
-            # The screen re-renders for the new size; until then keep the old frame centred.
-            self._encode(self._pixels, event.size.width, event.size.height)
-        # The screen's own resize does not cover a panel opening beside the image.
-        self.post_message(self.Resized(self))
+    def redraw(self) -> None:
+        """Send the frame on screen again (after tmux or something else painted over it)."""
+        frame = self._frame
+        if frame is None:
+            return
+        self._painted = None
+        if self.mode is GraphicsMode.KITTY:
+            self._kitty_uploaded = False
+            self._send_kitty(frame, None)
+        self.refresh()
 
-    def on_unmount(self) -> None:
-        self._drop_kitty()
+    # ---- encoders ---------------------------------------------------------------------------
+    def _greys(self, pixels: np.ndarray) -> int | None:
+        return grey_count(pixels)
 
+    def _encode_cells(
+        self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
+    ) -> _Frame:
+        source_greys = self._greys(pixels)
+        levels = CHEAP_LEVELS if cheap else LOW_BANDWIDTH_LEVELS if self.low_bandwidth else 256
+        shown = pixels if levels >= 256 else quantised(pixels, levels)
+        if self.mode is GraphicsMode.SHADE:
+            lines, placement = shade_lines(shown, width, height)
+            greys = 5
+            protocol = "shade"
+        else:
+            lines, placement = halfcell_lines(shown, width, height, self._styles)
+            greys = min(levels, self.decision.grey_levels)
+            protocol = "half-blocks"
+        strips = [Strip(segments, width) for segments in lines]
+        h, w = pixels.shape[:2]
+        info = Shown(
+            protocol,
+            w,
+            h,
+            float(self._cell[0]),
+            min(greys, source_greys) if source_greys is not None else None,
+            source_greys,
+            cheap=cheap,
+        )
+        return _Frame(key, pixels, width, height, sent=shown, strips=strips,
+                      placement=placement, shown=info, cheap=cheap)  # fmt: skip
+
+    def _fit(
+        self, pixels: np.ndarray, width: int, height: int
+    ) -> tuple[np.ndarray, Footprint, float]:
+        """How a frame fills a pane of ``width`` × ``height`` cells: the frame (cut to the
+        pane if it is larger and the protocol cannot shrink it), its padding to the whole pane,
+        and the terminal pixels per frame pixel (1 for Sixel and in 1:1 mode)."""
+        cell_w, cell_h = self._cell
+        pane_w, pane_h = width * cell_w, height * cell_h
+        h, w = pixels.shape[:2]
+        fits = min(pane_w / w, pane_h / h)
+        if self.mode is GraphicsMode.SIXEL:
+            scale = 1.0  # a Sixel pixel is a terminal pixel
+            pixels = pixels[:pane_h, :pane_w]
+        elif self.actual_pixels:
+            scale = min(1.0, fits)
+        else:
+            scale = fits
+        h, w = pixels.shape[:2]
+        return pixels, footprint(w, h, (cell_w, cell_h), width, height, scale=scale), scale
+
+    def _placement_of(self, pixels: np.ndarray, place: Footprint, scale: float) -> Placement:
+        cell_w, cell_h = self._cell
+        h, w = pixels.shape[:2]
+        return Placement(
+            place.pad_left * scale / cell_w,
+            place.pad_top * scale / cell_h,
+            w * scale / cell_w,
+            h * scale / cell_h,
+            w,
+            h,
+        )
+
+    def _encode_sequence(
+        self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
+    ) -> _Frame:
+        shown, place, scale = self._fit(pixels, width, height)
+        source_greys = self._greys(pixels)
+        h, w = shown.shape[:2]
+        padded = pad(shown, place)
+        if self.mode is GraphicsMode.SIXEL:
+            levels = SIXEL_LOW_GREY_LEVELS if self.low_bandwidth else MAX_GREY_LEVELS
+            if cheap:
+                levels = min(levels, CHEAP_LEVELS)
+            image = encode_sixel(padded, registers=self.decision.registers, grey_levels=levels)
+            sequence = image.data
+            shown_greys, frame_greys = sixel_grey_levels(shown, image.grey_cap)
+            info = Shown(
+                "Sixel", w, h, scale, shown_greys if frame_greys else None,
+                frame_greys or None, cheap, pixel_exact=True, colours=image.colours or None,
+            )  # fmt: skip
+        else:
+            png = self._png.encode(padded[::2, ::2] if cheap else padded)
+            sequence = iterm2.inline_image(png, width, height)
+            exact = abs(scale - 1.0) < 1e-9 and not cheap
+            info = Shown("iTerm2", w, h, scale, source_greys, source_greys, cheap, exact)
+        if self.decision.tmux:
+            sequence = tmux_wrap(sequence)
+        return _Frame(key, pixels, width, height, sequence=sequence, place=place,
+                      placement=self._placement_of(shown, place, scale), shown=info,
+                      cheap=cheap)  # fmt: skip
+
+    def _encode_kitty(
+        self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
+    ) -> _Frame:
+        shown, place, scale = self._fit(pixels, width, height)
+        source_greys = self._greys(pixels)
+        h, w = shown.shape[:2]
+        padded = pad(shown, place)
+        greys = source_greys
+        if self.low_bandwidth:
+            padded = quantised(padded, LOW_BANDWIDTH_LEVELS)
+            greys = min(greys, LOW_BANDWIDTH_LEVELS) if greys is not None else None
+        if cheap:
+            padded = padded[::2, ::2]
+        exact = abs(scale - 1.0) < 1e-9 and not cheap
+        info = Shown("Kitty", w, h, scale, greys, source_greys, cheap, exact)
+        frame = _Frame(key, pixels, width, height, place=place,
+                       placement=self._placement_of(shown, place, scale), shown=info,
+                       cheap=cheap)  # fmt: skip
+        frame.sequence = kitty.transmit(self._kitty_id, self._png.encode(padded))
+        if self.decision.kitty_placeholders:
+            frame.strips = self._placeholder_strips(width, height)
+        return frame
+
+    def _placeholder_strips(self, width: int, height: int) -> list[Strip]:
+        cached = self._placeholder_cache
+        if cached is not None and cached[0] == (width, height):
+            return cached[1]
+        from rich.color import Color
+
+        style = Style(color=Color.from_ansi(kitty.colour_of(self._kitty_id)), bgcolor="black")
+        rows = kitty.placeholder_rows(
+            self._kitty_id, min(width, kitty.MAX_CELLS), min(height, kitty.MAX_CELLS)
+        )
+        strips = [Strip([Segment(text, style)], min(width, kitty.MAX_CELLS)) for text in rows]
+        self._placeholder_cache = ((width, height), strips)
+        return strips
+
+    # ---- Kitty ------------------------------------------------------------------------------
     def _write(self, data: str) -> None:
+        if self.decision.tmux:
+            data = tmux_wrap(data)
         self.bytes_encoded += len(data)
         driver = getattr(self.app, "_driver", None)
         if driver is not None and not self.app.is_headless:
             # Through Textual's writer queue: ordered with the screen updates, never interleaved.
             driver.write(data)
 
-    def _drop_kitty(self) -> None:
-        if self._kitty_id is not None:
-            self._write(kitty_delete(self._kitty_id))
-            self._kitty_id = None
+    def _send_kitty(self, frame: _Frame, previous: _Frame | None) -> None:
+        cols, rows = min(frame.cols, kitty.MAX_CELLS), min(frame.rows, kitty.MAX_CELLS)
+        if self.decision.kitty_placeholders:
+            # The data replaces the image and drops its placement: a new virtual one follows.
+            self._write(frame.sequence + kitty.place_virtual(self._kitty_id, cols, rows))
+            self._kitty_uploaded = True
+            if previous is None or previous.strips is not frame.strips:
+                self.refresh()
+            return
+        region = self._screen_region()
+        if region is None or not self._on_active_screen():
+            self._write(frame.sequence)
+            self._kitty_uploaded = True
+            self._kitty_placed = False
+            return
+        move = Control.move_to(region.x, region.y).segment.text
+        self._write(frame.sequence + move + kitty.place_here(self._kitty_id, cols, rows))
+        self._kitty_uploaded = True
+        self._kitty_placed = True
+        size = self.screen.size
+        self._painted = (self._frame_no, region, (size.width, size.height))
 
-    def _encode(self, pixels: np.ndarray, width: int, height: int) -> None:
-        if self.mode is GraphicsMode.HALFCELL:
-            self._strips, self._placement = halfcell_strips(pixels, width, height, self._styles)
-        elif self.mode is GraphicsMode.SHADE:
-            self._strips, self._placement = shade_strips(pixels, width, height)
-        elif self.mode is GraphicsMode.KITTY:
-            self._encode_kitty(pixels, width, height)
-        else:
-            self._encode_sixel(pixels, width, height)
+    def _hide_kitty(self, *, free: bool = False) -> None:
+        if self.mode is not GraphicsMode.KITTY or not self._kitty_uploaded:
+            return
+        if free:
+            self._write(kitty.delete(self._kitty_id))
+            self._kitty_uploaded = False
+        elif not self.decision.kitty_placeholders and self._kitty_placed:
+            self._write(kitty.delete_placements(self._kitty_id))
+        self._kitty_placed = False
 
-    def _footprint(self, pixels: np.ndarray, width: int, height: int) -> tuple[int, int]:
-        cell_w, cell_h = self.cell_pixels
-        h, w = pixels.shape[:2]
-        scale = min(width * cell_w / w, height * cell_h / h)
-        cols = max(1, min(width, round(w * scale / cell_w)))
-        rows = max(1, min(height, round(h * scale / cell_h)))
-        return cols, rows
+    def _screen_region(self) -> Region | None:
+        try:
+            return self.screen.find_widget(self).region
+        except Exception:  # noqa: BLE001 - not on screen (NoScreen, NoWidget)
+            return None
 
-    def _encode_kitty(self, pixels: np.ndarray, width: int, height: int) -> None:
-        self._drop_kitty()
-        cols, rows = self._footprint(pixels, width, height)
-        image_id = next_kitty_id()
-        self._write(kitty_transmit(image_id, _png(pixels)) + kitty_place(image_id, cols, rows))
-        self._kitty_id = image_id
-        self._strips, left, top = kitty_strips(image_id, cols, rows, width, height)
-        h, w = pixels.shape[:2]
-        self._placement = Placement(left, top, cols, rows, w, h)
+    def _on_active_screen(self) -> bool:
+        try:
+            return self.screen.is_active
+        except Exception:  # noqa: BLE001 - no screen yet
+            return False
 
-    def _encode_sixel(self, pixels: np.ndarray, width: int, height: int) -> None:
-        # One Sixel pixel per terminal pixel: the frame covers whole cells plus a remainder.
-        cell_w, cell_h = self.cell_pixels
-        h, w = pixels.shape[:2]
-        cols, rows = min(width, -(-w // cell_w)), min(height, -(-h // cell_h))
-        left, top = max(0, (width - cols) // 2), max(0, (height - rows) // 2)
-        self._placement = Placement(left, top, cols, rows, cols * cell_w, rows * cell_h)
-        blank = Strip([Segment(" " * width, _BLACK)], width)
-        self._strips = [blank] * height
-        if self._sixel is not None:
-            # A frame larger than the widget (before the re-render for a smaller size) is cut.
-            shown = pixels[: rows * cell_h, : cols * cell_w]
-            grey, rgb = self._sixel_levels()
-            self._sixel.data = encode_sixel(shown, grey_levels=grey, rgb_levels=rgb)
-            self.bytes_encoded += len(self._sixel.data)
-            self._sixel.styles.width = cols
-            self._sixel.styles.height = rows
-            self._sixel.styles.offset = (left, top)
-            self._sixel.refresh()
+    # ---- Textual ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if screen is not self.screen:
+            # Covered (a dialog) or left (another mode): a placed Kitty image would stay on top,
+            # and the other screen's text erases Sixel and iTerm2 images.
+            self._painted = None
+            self._hide_kitty()
+
+    def _overlapped(self) -> bool:
+        """Another widget is drawn over part of the pane (a notification): the image must wait
+        for it to go, or it would be painted over it."""
+        try:
+            compositor = self.screen._compositor
+            mine = compositor.find_widget(self)
+            for widget, (region, clip) in compositor.visible_widgets.items():
+                if widget is self or widget in self.ancestors:
+                    continue
+                if clip.intersection(region).overlaps(mine.region):
+                    if compositor.find_widget(widget).order > mine.order:
+                        return True
+        except Exception:  # noqa: BLE001 - Textual internals: assume nothing is on top
+            return False
+        return False
+
+    def on_resize(self, event: events.Resize) -> None:
+        winsize = read_winsize(1)
+        cell = cell_from_winsize(winsize) if self.decision.cell_source == "TIOCGWINSZ" else None
+        if cell is not None:
+            self._cell = cell  # the font may have changed size
+        frame = self._frame
+        if frame is not None and (frame.cols, frame.rows) != (event.size.width, event.size.height):
+            # Drop the old frame at once: the pane is black until the new one arrives.
+            self._cancel_refine()
+            self._frame = None
+            self._hide_kitty()
+            self.refresh()
+        self._painted = None
+        # The screen's own resize does not cover a panel opening beside the image.
+        self.post_message(self.Resized(self))
+
+    def on_unmount(self) -> None:
+        self._cancel_refine()
+        self._hide_kitty(free=True)
+
+    def _blank(self, width: int) -> Strip:
+        return Strip([Segment(" " * width, BLACK)], width)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        frame = self._frame
+        if frame is not None and self._drawn_key != frame.key:
+            self._drawn_key = frame.key
+            if self.on_frame_drawn is not None:
+                self.on_frame_drawn(frame.key)
+        if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.SHADE):
+            return super().render_lines(crop)
+        width = crop.width
+        size = self.content_size
+        if (
+            frame is None
+            or (frame.strips is None and not frame.sequence)
+            or (frame.cols, frame.rows) != (size.width, size.height)
+        ):
+            # Nothing yet, or a frame made for another pane size (the layout changed and the
+            # resize has not reached us yet): black, never the old frame at the new place.
+            self._painted = None
+            return [self._blank(width)] * crop.height
+        if self.mode is GraphicsMode.KITTY:
+            return self._kitty_lines(frame, crop)
+        # Sixel, iTerm2: the cells are left alone (the cursor skips them: nothing written, and
+        # what lies below the widget does not show through), the image comes with the last line.
+        empty = [_skip(crop.width)] * crop.height
+        region = self._screen_region()
+        if crop.height < 1 or region is None or not self._on_active_screen():
+            return empty
+        if self._overlapped():
+            self._painted = None  # what covers the pane erased the image under it
+            return empty
+        painted = (self._frame_no, region, (self.screen.size.width, self.screen.size.height))
+        if self._painted == painted:
+            return empty  # intact on screen: a repaint of the layout sends nothing
+        self._painted = painted
+        y = region.y + crop.y + crop.height - 1
+        segments = [
+            Control.move_to(region.x, region.y).segment,
+            Segment(frame.sequence, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
+            # The compositor writes the chops of a line one after another: the line goes on
+            # where this widget's part of it ends.
+            Control.move_to(region.x + crop.x + crop.width, y).segment,
+        ]
+        self.writes += 1
+        self.bytes_encoded += len(frame.sequence)
+        return [*empty[:-1], Strip(segments, crop.width)]
+
+    def _kitty_lines(self, frame: _Frame, crop: Region) -> list[Strip]:
+        if frame.strips is not None:  # placeholders
+            lines = []
+            for y in range(crop.y, crop.y + crop.height):
+                strip = frame.strips[y] if y < len(frame.strips) else self._blank(frame.cols)
+                lines.append(strip.crop(crop.x, crop.x + crop.width))
+            return lines
+        lines = [self._blank(crop.width)] * crop.height
+        region = self._screen_region()
+        if region is None or not self._on_active_screen() or not self._kitty_uploaded:
+            return lines
+        if self._overlapped():
+            # A notification over the pane: the placed image would hide it.
+            self._hide_kitty()
+            self._painted = None
+            return lines
+        painted = (self._frame_no, region, (self.screen.size.width, self.screen.size.height))
+        if self._kitty_placed and self._painted == painted:
+            return lines
+        # A repaint of the pane (a dialog closed, the screen came back): place it again.
+        self._painted = painted
+        cols, rows = min(frame.cols, kitty.MAX_CELLS), min(frame.rows, kitty.MAX_CELLS)
+        place = kitty.place_here(self._kitty_id, cols, rows)
+        if self.decision.tmux:
+            place = tmux_wrap(place)
+        self._kitty_placed = True
+        self.bytes_encoded += len(place)
+        y = region.y + crop.y + crop.height - 1
+        segments = [
+            Segment(" " * crop.width, BLACK),
+            Control.move_to(region.x, region.y).segment,
+            Segment(place, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
+            Control.move_to(region.x + crop.x + crop.width, y).segment,
+        ]
+        return [*lines[:-1], Strip(segments, crop.width)]
 
     def render_line(self, y: int) -> Strip:
-        if self._drawn_key != self._key and self._key is not None:
-            self._drawn_key = self._key
-            if self.on_frame_drawn is not None:
-                self.on_frame_drawn(self._key)
-        if 0 <= y < len(self._strips):
-            return self._strips[y]
-        return Strip([Segment(" " * self.content_size.width, _BLACK)], self.content_size.width)
+        frame = self._frame
+        strips = frame.strips if frame is not None else None
+        if strips is not None and 0 <= y < len(strips):
+            return strips[y]
+        return self._blank(self.content_size.width)
 
     # ---- mouse ------------------------------------------------------------------------------
     def on_click(self, event: events.Click) -> None:
@@ -655,3 +729,65 @@ class ImageView(Widget):
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
         self.post_message(self.Wheeled(-1))
+
+
+def _skip(width: int) -> Strip:
+    """A line that moves the cursor over ``width`` cells and writes nothing."""
+    forward = Segment(f"\x1b[{width}C", None, [(ControlType.CURSOR_FORWARD, width)])
+    return Strip([forward], width)
+
+
+_ids = iter(range(1, 1 << 30))
+
+
+def id_seed(view: ImageView) -> int:
+    """A seed for the pane's Kitty image id: the process and a counter (two panes of one app
+    differ; two apps in one terminal rarely collide)."""
+    return os.getpid() * 7919 + next(_ids) * 104729
+
+
+def badge_text(
+    shown: Shown | None, image: RenderedImage, source_per_pixel: float, *, low_bandwidth: bool
+) -> Text:
+    """The line under the image: protocol, pixel size, ratio to the source, grey levels.
+
+    ``source_per_pixel`` is source pixels per frame pixel along the coarser axis (above 1:
+    downsampled, below 1: enlarged by zooming). "1:1" only when one source pixel is one
+    terminal pixel; anything the screen does not show of the source marks the line ``◩``.
+    """
+    parts: list[str] = []
+    lost = False
+    if shown is None:
+        return Text("")
+    parts.append(f"{shown.protocol} {shown.width}×{shown.height} px")
+    exact = abs(source_per_pixel - 1.0) < 1e-6
+    if source_per_pixel > 1.0 + 1e-6:
+        parts.append(f"downsampled {source_per_pixel:.1f}:1")
+        lost = True
+    elif not exact:
+        parts.append(f"zoomed ×{1 / source_per_pixel:.2f}")
+    if shown.protocol in ("half-blocks", "shade"):
+        parts.append("1 px = ½ cell" if shown.protocol == "half-blocks" else "1 px = ½ shade")
+    elif abs(shown.scale - 1.0) > 1e-6:
+        parts.append(f"×{shown.scale:.2f} by the terminal")
+    elif exact and shown.pixel_exact:
+        parts.append("1:1")
+    if shown.source_greys is None:
+        parts.append("colour")
+    elif shown.grey_levels is not None and shown.grey_levels < shown.source_greys:
+        parts.append(f"{shown.grey_levels} of {shown.source_greys} grey levels")
+        lost = True
+    else:
+        parts.append(f"all {shown.source_greys} grey levels")
+    if shown.colours:
+        parts.append(f"{shown.colours} colours")
+    if shown.cheap:
+        parts.append("draft while keys repeat")
+        lost = True
+    if low_bandwidth:
+        parts.append("low-bandwidth")
+    if image.lossy:
+        parts.append("lossy compressed source")
+        lost = True
+    line = " · ".join(parts)
+    return Text("◩ " + line, "bold") if lost else Text(line, "dim")
