@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +128,7 @@ def check_layout_changes(view: Viewing, shot: np.ndarray, rect: Rect, tolerance:
 
 
 def why_line(terminal: Terminal) -> str:
-    found = re.findall(r"(?:sixel|kitty|iterm2|halfcell): [^\n\r]* px \([^\n\r]*", terminal.text())
+    found = re.findall(r"(?:sixel|kitty|iterm2|halfcell): [^\n\r]* · cell [^\n\r]*", terminal.text())
     assert found, "the line that says why this mode is on screen"
     return found[-1]
 
@@ -296,5 +297,50 @@ def test_over_ssh_the_terminal_is_asked_and_8x16_cells_put_the_image_in_place(
         left, right = red[:, : rect.x].any(), red[:, rect.right :].any()
         assert above and below and left and right, "a label is missing around the image"
         check_layout_changes(view, shot, rect, SIXEL_LEVEL)
+    finally:
+        terminal.close()
+
+
+def tmux_viewer(tmp_path: Path, cards: Path, passthrough: str) -> list[str]:
+    """A private tmux server whose only pane runs the viewer."""
+    conf = tmp_path / "tmux.conf"
+    conf.write_text(f"set -g allow-passthrough {passthrough}\nset -g status off\n")
+    socket = str(tmp_path / "tmux.sock")
+    inner = shlex.join(viewer_command(cards))
+    return ["tmux", "-S", socket, "-f", str(conf), "new-session", f"exec {inner}"]
+
+
+def test_inside_tmux_sixel_passes_through_and_is_the_slice(
+    display: Display, cards: Path, tmp_path: Path
+) -> None:
+    require_tool("tmux", shutil.which("tmux") is not None)
+    terminal = Terminal(display, "xterm", tmux_viewer(tmp_path, cards, "on"), tmp_path)
+    terminal.start()
+    view = Viewing(terminal, cards, tmp_path)
+    try:
+        open_viewer(terminal, SLICES, SLICES)
+        line = why_line(terminal)
+        assert line.startswith("sixel: DA1 lists Sixel"), line
+        assert "tmux repaints erase it: Ctrl+L redraws" in line, "said, as it may vanish"
+        shot, rect = check_pixels_1_to_1(view, "tmux", SIXEL_LEVEL)
+        view.step()
+        check_pixels_1_to_1(view, "tmux-step", SIXEL_LEVEL)
+    finally:
+        terminal.close()
+
+
+def test_inside_tmux_without_passthrough_the_pane_says_the_line_to_add(
+    display: Display, cards: Path, tmp_path: Path
+) -> None:
+    require_tool("tmux", shutil.which("tmux") is not None)
+    command = tmux_viewer(tmp_path, cards, "off")
+    command[-1] = command[-1].replace("open", "open --graphics sixel", 1)
+    terminal = Terminal(display, "xterm", command, tmp_path)
+    terminal.start()
+    try:
+        open_viewer(terminal, SLICES, SLICES)
+        # Forced Sixel wins, but is never a blank pane without a word: the warning says why.
+        terminal.wait_for_text(r"tmux swallows these images")
+        terminal.wait_for_text(r"set -g allow-passthrough on")
     finally:
         terminal.close()

@@ -153,9 +153,15 @@ def place_virtual(image_id: int, cols: int, rows: int) -> str:
     return _command(f"a=p,U=1,i={image_id},c={cols},r={rows},q=2")
 
 
-def place_here(image_id: int, cols: int, rows: int) -> str:
-    """Show the image over ``cols`` × ``rows`` cells from the cursor, leaving the cursor."""
-    return _command(f"a=p,i={image_id},p={PLACEMENT_ID},c={cols},r={rows},C=1,z={Z_INDEX},q=2")
+def place_here(
+    image_id: int, cols: int, rows: int, *, source: tuple[int, int] | None = None
+) -> str:
+    """Show the image over ``cols`` × ``rows`` cells from the cursor, leaving the cursor; only
+    its top-left ``source`` (width, height) pixels when given (the rest is covered)."""
+    part = f"x=0,y=0,w={source[0]},h={source[1]}," if source is not None else ""
+    return _command(
+        f"a=p,i={image_id},p={PLACEMENT_ID},{part}c={cols},r={rows},C=1,z={Z_INDEX},q=2"
+    )
 
 
 def delete_placements(image_id: int) -> str:

@@ -795,7 +795,7 @@ def _tmux_warning(decision: GraphicsDecision, tmux: TmuxState | None) -> str:
         return ""
     if decision.mode is GraphicsMode.KITTY and decision.kitty_placeholders:
         return ""
-    return "tmux redraws erase the image (switching windows): Ctrl+L draws it again"
+    return "tmux repaints erase it: Ctrl+L redraws"
 
 
 def _forced(

@@ -127,6 +127,10 @@ class _Frame:
     strips: list[Strip] | None = None
     """Lines of a character mode or of Kitty placeholders."""
     place: Footprint | None = None
+    padded: np.ndarray | None = None
+    """The frame padded to the whole pane (pixel protocols), for partial redraws."""
+    scale: float = 1.0
+    levels: int = MAX_GREY_LEVELS
     placement: Placement | None = None
     shown: Shown | None = None
     cheap: bool = False
@@ -192,7 +196,8 @@ class ImageView(Widget):
         self._last_show = -1e9
         self._refine: Timer | None = None
         self._placeholder_cache: tuple[tuple[int, int], list[Strip]] | None = None
-        self._painted: tuple[int, Region, tuple[int, int]] | None = None
+        self._painted: tuple[int, Region, tuple[int, int], int] | None = None
+        self._partial_cache: tuple[int, int, str] | None = None
         """(frame, pane region, screen size) of the image known intact on screen: a repaint
         that finds it so sends nothing."""
         self._frame_no = 0
@@ -460,10 +465,10 @@ class ImageView(Widget):
         source_greys = self._greys(pixels)
         h, w = shown.shape[:2]
         padded = pad(shown, place)
+        levels = SIXEL_LOW_GREY_LEVELS if self.low_bandwidth else MAX_GREY_LEVELS
+        if cheap:
+            levels = min(levels, CHEAP_LEVELS)
         if self.mode is GraphicsMode.SIXEL:
-            levels = SIXEL_LOW_GREY_LEVELS if self.low_bandwidth else MAX_GREY_LEVELS
-            if cheap:
-                levels = min(levels, CHEAP_LEVELS)
             image = encode_sixel(padded, registers=self.decision.registers, grey_levels=levels)
             sequence = image.data
             shown_greys, frame_greys = sixel_grey_levels(shown, image.grey_cap)
@@ -479,8 +484,29 @@ class ImageView(Widget):
         if self.decision.tmux:
             sequence = tmux_wrap(sequence)
         return _Frame(key, pixels, width, height, sequence=sequence, place=place,
+                      padded=padded, scale=scale, levels=levels,
                       placement=self._placement_of(shown, place, scale), shown=info,
                       cheap=cheap)  # fmt: skip
+
+    def _partial(self, frame: _Frame, rows: int) -> str:
+        """The frame's sequence for its top ``rows`` cell rows only (something covers the
+        rest: drawing all of it would paint over that)."""
+        cached = self._partial_cache
+        if cached is not None and cached[:2] == (self._frame_no, rows):
+            return cached[2]
+        assert frame.padded is not None
+        height = round(rows * self._cell[1] / frame.scale)
+        top = np.ascontiguousarray(frame.padded[:height])
+        if self.mode is GraphicsMode.SIXEL:
+            sequence = encode_sixel(
+                top, registers=self.decision.registers, grey_levels=frame.levels
+            ).data
+        else:
+            sequence = iterm2.inline_image(self._png.encode(top), frame.cols, rows)
+        if self.decision.tmux:
+            sequence = tmux_wrap(sequence)
+        self._partial_cache = (self._frame_no, rows, sequence)
+        return sequence
 
     def _encode_kitty(
         self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
@@ -493,11 +519,15 @@ class ImageView(Widget):
         if self.low_bandwidth:
             padded = quantised(padded, LOW_BANDWIDTH_LEVELS)
             greys = min(greys, LOW_BANDWIDTH_LEVELS) if greys is not None else None
+        full = padded
         if cheap:
             padded = padded[::2, ::2]
         exact = abs(scale - 1.0) < 1e-9 and not cheap
         info = Shown("Kitty", w, h, scale, greys, source_greys, cheap, exact)
-        frame = _Frame(key, pixels, width, height, place=place,
+        # What was uploaded, and terminal pixels per uploaded pixel (a draft is half size).
+        uploaded_scale = scale * full.shape[1] / padded.shape[1]
+        frame = _Frame(key, pixels, width, height, place=place, padded=padded,
+                       scale=uploaded_scale,
                        placement=self._placement_of(shown, place, scale), shown=info,
                        cheap=cheap)  # fmt: skip
         frame.sequence = kitty.transmit(self._kitty_id, self._png.encode(padded))
@@ -544,12 +574,22 @@ class ImageView(Widget):
             self._kitty_uploaded = True
             self._kitty_placed = False
             return
+        free = min(self._free_rows(), rows)
         move = Control.move_to(region.x, region.y).segment.text
-        self._write(frame.sequence + move + kitty.place_here(self._kitty_id, cols, rows))
+        place = self._kitty_place(frame, cols, rows, free) if free else ""
+        self._write(frame.sequence + (move + place if place else ""))
         self._kitty_uploaded = True
-        self._kitty_placed = True
+        self._kitty_placed = bool(place)
         size = self.screen.size
-        self._painted = (self._frame_no, region, (size.width, size.height))
+        self._painted = (self._frame_no, region, (size.width, size.height), free)
+
+    def _kitty_place(self, frame: _Frame, cols: int, rows: int, free: int) -> str:
+        """The placement of a direct Kitty image over the pane's ``free`` top rows."""
+        if free >= rows:
+            return kitty.place_here(self._kitty_id, cols, rows)
+        assert frame.padded is not None
+        width, height = frame.padded.shape[1], round(free * self._cell[1] / frame.scale)
+        return kitty.place_here(self._kitty_id, cols, free, source=(width, height))
 
     def _hide_kitty(self, *, free: bool = False) -> None:
         if self.mode is not GraphicsMode.KITTY or not self._kitty_uploaded:
@@ -584,21 +624,23 @@ class ImageView(Widget):
             self._painted = None
             self._hide_kitty()
 
-    def _overlapped(self) -> bool:
-        """Another widget is drawn over part of the pane (a notification): the image must wait
-        for it to go, or it would be painted over it."""
+    def _free_rows(self) -> int:
+        """How many cell rows of the pane, from its top, nothing else is drawn over (a
+        notification at the bottom right covers the rows below it; all of them when nothing)."""
+        rows = self.content_size.height
         try:
             compositor = self.screen._compositor
             mine = compositor.find_widget(self)
+            top = mine.region.y
             for widget, (region, clip) in compositor.visible_widgets.items():
                 if widget is self or widget in self.ancestors:
                     continue
-                if clip.intersection(region).overlaps(mine.region):
-                    if compositor.find_widget(widget).order > mine.order:
-                        return True
+                covering = clip.intersection(region).intersection(mine.region)
+                if covering.area and compositor.find_widget(widget).order > mine.order:
+                    rows = min(rows, covering.y - top)
         except Exception:  # noqa: BLE001 - Textual internals: assume nothing is on top
-            return False
-        return False
+            return self.content_size.height
+        return max(0, rows)
 
     def on_resize(self, event: events.Resize) -> None:
         winsize = read_winsize(1)
@@ -650,23 +692,27 @@ class ImageView(Widget):
         region = self._screen_region()
         if crop.height < 1 or region is None or not self._on_active_screen():
             return empty
-        if self._overlapped():
+        free = self._free_rows()
+        if free < 1:
             self._painted = None  # what covers the pane erased the image under it
             return empty
-        painted = (self._frame_no, region, (self.screen.size.width, self.screen.size.height))
+        screen = (self.screen.size.width, self.screen.size.height)
+        painted = (self._frame_no, region, screen, free)
         if self._painted == painted:
             return empty  # intact on screen: a repaint of the layout sends nothing
         self._painted = painted
+        # Something over the lower rows (a notification): only the rows above it are drawn.
+        sequence = frame.sequence if free >= frame.rows else self._partial(frame, free)
         y = region.y + crop.y + crop.height - 1
         segments = [
             Control.move_to(region.x, region.y).segment,
-            Segment(frame.sequence, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
+            Segment(sequence, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
             # The compositor writes the chops of a line one after another: the line goes on
             # where this widget's part of it ends.
             Control.move_to(region.x + crop.x + crop.width, y).segment,
         ]
         self.writes += 1
-        self.bytes_encoded += len(frame.sequence)
+        self.bytes_encoded += len(sequence)
         return [*empty[:-1], Strip(segments, crop.width)]
 
     def _kitty_lines(self, frame: _Frame, crop: Region) -> list[Strip]:
@@ -680,18 +726,20 @@ class ImageView(Widget):
         region = self._screen_region()
         if region is None or not self._on_active_screen() or not self._kitty_uploaded:
             return lines
-        if self._overlapped():
-            # A notification over the pane: the placed image would hide it.
-            self._hide_kitty()
+        free = min(self._free_rows(), kitty.MAX_CELLS)
+        if free < 1:
+            self._hide_kitty()  # a dialog-like widget over the pane: the image would hide it
             self._painted = None
             return lines
-        painted = (self._frame_no, region, (self.screen.size.width, self.screen.size.height))
+        screen = (self.screen.size.width, self.screen.size.height)
+        painted = (self._frame_no, region, screen, free)
         if self._kitty_placed and self._painted == painted:
             return lines
-        # A repaint of the pane (a dialog closed, the screen came back): place it again.
+        # A repaint of the pane (a dialog closed, the screen came back, a notification came or
+        # went): place it again, over the rows nothing else covers.
         self._painted = painted
         cols, rows = min(frame.cols, kitty.MAX_CELLS), min(frame.rows, kitty.MAX_CELLS)
-        place = kitty.place_here(self._kitty_id, cols, rows)
+        place = self._kitty_place(frame, cols, rows, free)
         if self.decision.tmux:
             place = tmux_wrap(place)
         self._kitty_placed = True
