@@ -128,7 +128,9 @@ def check_layout_changes(view: Viewing, shot: np.ndarray, rect: Rect, tolerance:
 
 
 def why_line(terminal: Terminal) -> str:
-    found = re.findall(r"(?:sixel|kitty|iterm2|halfcell): [^\n\r]* · cell [^\n\r]*", terminal.text())
+    found = re.findall(
+        r"(?:sixel|kitty|iterm2|halfcell): [^\n\r]* · cell [^\n\r]*", terminal.text()
+    )
     assert found, "the line that says why this mode is on screen"
     return found[-1]
 

@@ -230,3 +230,17 @@ def test_quantised_keeps_levels_evenly_spaced() -> None:
     assert len(np.unique(out)) == 32
     assert out[0] == 0 and out[-1] == 255
     assert np.abs(out.astype(int) - ramp).max() <= 127.5 / 31 + 0.5
+
+
+def test_fewer_levels_spread_over_the_frames_own_greys_and_black_stays_black() -> None:
+    """A windowed CT spans a few dozen greys; 16 levels over 0..255 would keep 4 of them."""
+    from tuiviewer.widgets.image.sixel import grey_levels
+
+    pixels = np.zeros((12, 60), dtype=np.uint8)
+    pixels[:, 10:] = np.arange(100, 150, dtype=np.uint8)[None, :]  # black air, 50 greys
+    image = encode_sixel(pixels, grey_levels=16)
+    decoded = decode_sixel(image.data)[..., 0]
+    assert (decoded[:, :10] == 0).all(), "black stays black"
+    assert len(np.unique(decoded[:, 10:])) == 16
+    assert np.abs(decoded[:, 10:] - pixels[:, 10:]).max() <= 50 / 15 / 2 + 1.3
+    assert grey_levels(pixels, 16) == (17, 51), "16 levels and black, of 51 greys"

@@ -531,7 +531,9 @@ class ViewerScreen(Screen[None]):
             ruler = (self.ruler[0], cursor)
         pixels = draw_marks(message.image.pixels, self._mapping, cursor, ruler)
         job = message.job
-        self.image_view.show(pixels, (*self._cache_key(job), cursor, ruler))
+        # A newer frame already being rendered means keys are coming: a draft may do.
+        key = (*self._cache_key(job), cursor, ruler)
+        self.image_view.show(pixels, key, hurry=self.coalescer.busy)
 
     def _presets_for(self, loaded: LoadedSlice) -> list[Preset]:
         if not loaded.frame.is_grey:
@@ -1162,7 +1164,7 @@ class ViewerScreen(Screen[None]):
             return  # closed, or a newer frame is up
         link.shown_seq = job.seq
         link.shown_index = job.index
-        self.link_view.show(message.image.pixels, self._cache_key(job))
+        self.link_view.show(message.image.pixels, self._cache_key(job), hurry=link.coalescer.busy)
         self._update_link_text()
 
     def _update_link_text(self) -> None:

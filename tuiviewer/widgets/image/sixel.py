@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuiviewer.widgets.image.pixels import check_pixels, quantise_grey
+from tuiviewer.widgets.image.pixels import check_pixels
 
 SIXEL_START = '\x1bP0;1;0q"1;1;'
 """DCS introducer (1:1 aspect, 0-bits transparent) and the start of the raster attributes."""
@@ -85,14 +85,27 @@ def _dense(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return dense[index], used
 
 
+def _quantise_span(values: np.ndarray, levels: int) -> np.ndarray:
+    """``values`` (uint8) moved to the nearest of ``levels`` greys evenly spaced over the range
+    of the values that are not black (a windowed CT spans a few dozen greys: 16 levels over
+    0..255 would show 4 of them). Black stays black: the padding around a frame, and air."""
+    lit = values > 0
+    if not lit.any():
+        return values
+    low, high = int(values[lit].min()), int(values.max())
+    if high - low < levels:
+        return values
+    steps = levels - 1
+    index = ((values.astype(np.int64) - low) * steps * 2 + (high - low)) // ((high - low) * 2)
+    greys = low + (index * (high - low) * 2 + steps) // (steps * 2)
+    return np.where(lit, greys, 0).astype(np.uint8)
+
+
 def _grey_registers(values: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
     """Register per grey pixel (dense) and each register's percent, for at most ``levels``."""
-    if levels >= MAX_GREY_LEVELS:
-        percent = to_percent(values)
-    else:
-        index, greys = quantise_grey(values, levels)
-        percent = to_percent(greys)[index]
-    return _dense(percent, MAX_GREY_LEVELS)
+    if levels < MAX_GREY_LEVELS:
+        values = _quantise_span(values, levels)
+    return _dense(to_percent(values), MAX_GREY_LEVELS)
 
 
 def _median_cut(rgb: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +169,7 @@ def fit_palette(
         pixels: uint8 grey ``(H, W)`` or RGB ``(H, W, 3)``.
         registers: the terminal's colour registers (16..4096; only 256 are used at most).
         grey_levels: at most this many greys (2..101; fewer for a cheap frame), evenly spaced
-            when the frame has more.
+            over the frame's own range when it has more.
 
     Raises:
         ValueError: wrong dtype or shape, or a register or level count out of range.
@@ -219,12 +232,12 @@ def grey_levels(pixels: np.ndarray, levels: int = MAX_GREY_LEVELS) -> tuple[int,
     if values.size == 0:
         return 0, 0
     present = np.flatnonzero(np.bincount(values, minlength=256)).astype(np.uint8)
-    if levels >= MAX_GREY_LEVELS:
-        shown = np.unique(to_percent(present))
-    else:
-        index, greys = quantise_grey(present, levels)
-        shown = np.unique(to_percent(greys[index]))
-    return int(shown.size), int(present.size)
+    if levels < MAX_GREY_LEVELS:
+        # The same span as the palette's (padding is black, which the span leaves out).
+        present = _quantise_span(present, levels)
+    return int(np.unique(to_percent(present)).size), int(
+        np.count_nonzero(np.bincount(values, minlength=256))
+    )
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ LOW_BANDWIDTH_LEVELS = 32
 SIXEL_LOW_GREY_LEVELS = 16
 """Sixel greys in low-bandwidth mode."""
 CHEAP_LEVELS = 16
-"""Levels of a cheap (draft) Sixel or half-block frame while a key is held on a slow link."""
+"""Greys of a draft Sixel frame while a key is held on a slow link (half as many as
+low-bandwidth mode's when that is on)."""
 REFINE_AFTER_S = 0.15
 """A pause this long after a frame makes it the one the reader looks at: full quality."""
 SLOW_PROBE_S = 0.06
@@ -287,11 +288,14 @@ class ImageView(Widget):
         return self._frame.placement if self._frame is not None else None
 
     # ---- showing frames ---------------------------------------------------------------------
-    def show(self, pixels: np.ndarray, key: Hashable) -> bool:
+    def show(self, pixels: np.ndarray, key: Hashable, *, hurry: bool = False) -> bool:
         """Display ``pixels`` (uint8 grey or RGB, sized by :meth:`pixel_box`).
 
         ``key`` identifies the frame: showing the same key again does nothing, so an unchanged
-        frame is never re-sent. Returns whether anything new was sent.
+        frame is never re-sent. ``hurry``: a newer frame is already on its way (a held key).
+        On a slow link a hurried frame, or one that follows the last within
+        :data:`REFINE_AFTER_S`, is sent as a draft, and refined once the reader pauses.
+        Returns whether anything new was sent.
         """
         frame = self._frame
         width, height = self.content_size.width, self.content_size.height
@@ -302,14 +306,11 @@ class ImageView(Widget):
         now = time.monotonic()
         # Half-blocks already send fewer levels and only changed rows in low-bandwidth mode;
         # pixel protocols send every frame whole, so a draft saves on each one.
-        cheap = (
-            self.mode in PIXEL_MODES
-            and now - self._last_show < REFINE_AFTER_S
-            and self._slow_link()
-        )
-        self._last_show = now
+        quick = hurry or now - self._last_show < REFINE_AFTER_S
+        cheap = self.mode in PIXEL_MODES and quick and self._slow_link()
         self._cancel_refine()
         self._show(pixels, key, width, height, cheap=cheap)
+        self._last_show = time.monotonic()
         if cheap:
             self._refine = self.set_timer(REFINE_AFTER_S, self._refine_now)
         return True
@@ -467,7 +468,7 @@ class ImageView(Widget):
         padded = pad(shown, place)
         levels = SIXEL_LOW_GREY_LEVELS if self.low_bandwidth else MAX_GREY_LEVELS
         if cheap:
-            levels = min(levels, CHEAP_LEVELS)
+            levels = CHEAP_LEVELS if levels > CHEAP_LEVELS else max(4, levels // 2)
         if self.mode is GraphicsMode.SIXEL:
             image = encode_sixel(padded, registers=self.decision.registers, grey_levels=levels)
             sequence = image.data
