@@ -99,10 +99,16 @@ async def test_kitty_placeholders_keep_one_id_and_the_same_cells_from_frame_to_f
         uploads = [data for data in written if "a=t," in data]
         assert len(uploads) == 3 and all("a=p,U=1" in data for data in uploads)
         assert view._frame is not None and view._frame.strips is cells, "cells not resent"
-        # The placeholder cells carry the id: low byte as the 256-colour foreground.
-        style = cells[0]._segments[0].style
-        assert style is not None and style.color is not None
-        assert style.color.number == kitty.colour_of(view._kitty_id)
+        # The placeholder cells carry the id: low byte as the 256-colour foreground; the
+        # cells around them are black.
+        place = frame.place
+        assert place is not None
+        segments = [s for s in cells[place.top] if kitty.PLACEHOLDER in s.text]
+        assert len(segments) == 1 and segments[0].style is not None
+        colour = segments[0].style.color
+        assert colour is not None and colour.number == kitty.colour_of(view._kitty_id)
+        assert segments[0].text.count(kitty.PLACEHOLDER) == place.cols
+        assert not any(kitty.PLACEHOLDER in s.text for s in cells[place.top - 1])
 
 
 async def test_placed_kitty_images_are_taken_off_when_the_pane_changes_or_is_covered(

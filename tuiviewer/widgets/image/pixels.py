@@ -9,7 +9,8 @@ mode quantise it to fewer levels; the badge counts the grey levels a frame has.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,6 +73,9 @@ class Footprint:
     width: int
     height: int
     """Size of the padded image in pixels."""
+    left: int = 0
+    top: int = 0
+    """Where the cells start in the pane, in cells."""
 
 
 def footprint(
@@ -92,14 +96,28 @@ def footprint(
         raise ValueError(f"Scale {scale!r} must be positive.")
     padded_w = round(cols * cell_w / scale)
     padded_h = round(rows * cell_h / scale)
-    if width > padded_w or height > padded_h:
+    if width > padded_w + 1 or height > padded_h + 1:
         raise ValueError(
             f"An image of {width}×{height} px at ×{scale:g} does not fit {cols}×{rows} cells "
             f"of {cell_w}×{cell_h} px."
         )
+    padded_w, padded_h = max(padded_w, width), max(padded_h, height)  # rounding at scale ≠ 1
     return Footprint(
         cols, rows, (padded_w - width) // 2, (padded_h - height) // 2, padded_w, padded_h
     )
+
+
+def centred(
+    width: int, height: int, cell: tuple[int, int], pane: tuple[int, int], scale: float = 1.0
+) -> Footprint:
+    """The whole cells a ``width`` × ``height`` image needs at ``scale``, centred in a pane of
+    ``pane`` (columns, rows) cells, and the padding that fills them (see :func:`footprint`)."""
+    cell_w, cell_h = cell
+    # Whole cells, forgiving the float error of a scale computed from a cell count.
+    cols = min(pane[0], max(1, math.ceil(width * scale / cell_w - 1e-6)))
+    rows = min(pane[1], max(1, math.ceil(height * scale / cell_h - 1e-6)))
+    place = footprint(width, height, cell, cols, rows, scale=scale)
+    return replace(place, left=(pane[0] - cols) // 2, top=(pane[1] - rows) // 2)
 
 
 def pad(pixels: np.ndarray, place: Footprint) -> np.ndarray:

@@ -5,12 +5,16 @@ pipeline to :meth:`ImageView.pixel_box`), and sent once; repaints of anything el
 nothing. How each protocol meets Textual's cell-based screen:
 
 - half-blocks and shade characters are ready-made strips (line API);
-- pixel protocols own **every cell of the pane**: the frame is padded with black to the pane's
-  whole cells (:mod:`tuiviewer.widgets.image.pixels`), so no cell of the pane ever shows an
-  older frame, a glyph fragment or the terminal's background under the last cell row;
-- Sixel and iTerm2 images live in the cells (text written over a cell erases them): the pane's
-  lines are left unwritten and the sequence rides on the last line of each repaint of the pane,
-  cursor moved to the pane's top-left and back;
+- pixel protocols pad the frame with black to the whole cells it covers
+  (:mod:`tuiviewer.widgets.image.pixels`) and paint the rest of the pane with black cells, so no
+  cell of the pane ever shows an older frame, a glyph fragment or the terminal's background
+  under the image's last cell row;
+- Sixel and iTerm2 images live in the cells (text written over a cell erases them): the
+  image's cells are skipped (``CSI n C``: nothing written, nothing below shows through) and the
+  sequence rides on the last line of a repaint, cursor moved to the image's cell and back;
+  it is sent again only when something may have erased it (another screen, a notification, a
+  resize). Inside tmux it follows the update instead of riding in it: tmux drops passthrough
+  that arrives during a synchronized update;
 - Kitty images are uploaded under one id per pane through Textual's writer queue and shown by
   Unicode placeholder cells (text that tmux and dialogs handle like text), or, where the
   terminal has none, by a placement at the pane's top-left that is deleted whenever the pane
@@ -59,7 +63,7 @@ from tuiviewer.widgets.image.halfcell import (
     halfcell_lines,
     shade_lines,
 )
-from tuiviewer.widgets.image.pixels import Footprint, footprint, grey_count, pad, quantised
+from tuiviewer.widgets.image.pixels import Footprint, centred, grey_count, pad, quantised
 from tuiviewer.widgets.image.png import PngEncoder
 from tuiviewer.widgets.image.probe import (
     PIXEL_MODES,
@@ -196,7 +200,7 @@ class ImageView(Widget):
         self._kitty_placed = False
         self._last_show = -1e9
         self._refine: Timer | None = None
-        self._placeholder_cache: tuple[tuple[int, int], list[Strip]] | None = None
+        self._placeholder_cache: tuple[tuple[int, ...], list[Strip]] | None = None
         self._painted: tuple[int, Region, tuple[int, int], int] | None = None
         self._partial_cache: tuple[int, int, str] | None = None
         """(frame, pane region, screen size) of the image known intact on screen: a repaint
@@ -430,9 +434,10 @@ class ImageView(Widget):
     def _fit(
         self, pixels: np.ndarray, width: int, height: int
     ) -> tuple[np.ndarray, Footprint, float]:
-        """How a frame fills a pane of ``width`` × ``height`` cells: the frame (cut to the
-        pane if it is larger and the protocol cannot shrink it), its padding to the whole pane,
-        and the terminal pixels per frame pixel (1 for Sixel and in 1:1 mode)."""
+        """How a frame sits in a pane of ``width`` × ``height`` cells: the frame (cut to the
+        pane if it is larger and the protocol cannot shrink it), the whole cells it covers,
+        centred, with the padding that fills them, and the terminal pixels per frame pixel (1
+        for Sixel and in 1:1 mode)."""
         cell_w, cell_h = self._cell
         pane_w, pane_h = width * cell_w, height * cell_h
         h, w = pixels.shape[:2]
@@ -445,14 +450,14 @@ class ImageView(Widget):
         else:
             scale = fits
         h, w = pixels.shape[:2]
-        return pixels, footprint(w, h, (cell_w, cell_h), width, height, scale=scale), scale
+        return pixels, centred(w, h, (cell_w, cell_h), (width, height), scale), scale
 
     def _placement_of(self, pixels: np.ndarray, place: Footprint, scale: float) -> Placement:
         cell_w, cell_h = self._cell
         h, w = pixels.shape[:2]
         return Placement(
-            place.pad_left * scale / cell_w,
-            place.pad_top * scale / cell_h,
+            place.left + place.pad_left * scale / cell_w,
+            place.top + place.pad_top * scale / cell_h,
             w * scale / cell_w,
             h * scale / cell_h,
             w,
@@ -479,7 +484,7 @@ class ImageView(Widget):
             )  # fmt: skip
         else:
             png = self._png.encode(padded[::2, ::2] if cheap else padded)
-            sequence = iterm2.inline_image(png, width, height)
+            sequence = iterm2.inline_image(png, place.cols, place.rows)
             exact = abs(scale - 1.0) < 1e-9 and not cheap
             info = Shown("iTerm2", w, h, scale, source_greys, source_greys, cheap, exact)
         if self.decision.tmux:
@@ -490,8 +495,8 @@ class ImageView(Widget):
                       cheap=cheap)  # fmt: skip
 
     def _partial(self, frame: _Frame, rows: int) -> str:
-        """The frame's sequence for its top ``rows`` cell rows only (something covers the
-        rest: drawing all of it would paint over that)."""
+        """The frame's sequence for the top ``rows`` cell rows of its cells only (something
+        covers the rest: drawing all of it would paint over that)."""
         cached = self._partial_cache
         if cached is not None and cached[:2] == (self._frame_no, rows):
             return cached[2]
@@ -503,7 +508,8 @@ class ImageView(Widget):
                 top, registers=self.decision.registers, grey_levels=frame.levels
             ).data
         else:
-            sequence = iterm2.inline_image(self._png.encode(top), frame.cols, rows)
+            assert frame.place is not None
+            sequence = iterm2.inline_image(self._png.encode(top), frame.place.cols, rows)
         if self.decision.tmux:
             sequence = tmux_wrap(sequence)
         self._partial_cache = (self._frame_no, rows, sequence)
@@ -533,21 +539,32 @@ class ImageView(Widget):
                        cheap=cheap)  # fmt: skip
         frame.sequence = kitty.transmit(self._kitty_id, self._png.encode(padded))
         if self.decision.kitty_placeholders:
-            frame.strips = self._placeholder_strips(width, height)
+            frame.strips = self._placeholder_strips(width, height, place)
         return frame
 
-    def _placeholder_strips(self, width: int, height: int) -> list[Strip]:
+    def _placeholder_strips(self, width: int, height: int, place: Footprint) -> list[Strip]:
+        """The pane's lines: black, with placeholder cells where the image goes."""
+        key = (width, height, place.left, place.top, place.cols, place.rows)
         cached = self._placeholder_cache
-        if cached is not None and cached[0] == (width, height):
+        if cached is not None and cached[0] == key:
             return cached[1]
         from rich.color import Color
 
         style = Style(color=Color.from_ansi(kitty.colour_of(self._kitty_id)), bgcolor="black")
-        rows = kitty.placeholder_rows(
-            self._kitty_id, min(width, kitty.MAX_CELLS), min(height, kitty.MAX_CELLS)
-        )
-        strips = [Strip([Segment(text, style)], min(width, kitty.MAX_CELLS)) for text in rows]
-        self._placeholder_cache = ((width, height), strips)
+        cols, rows = min(place.cols, kitty.MAX_CELLS), min(place.rows, kitty.MAX_CELLS)
+        cells = kitty.placeholder_rows(self._kitty_id, cols, rows)
+        right = width - place.left - cols
+        strips = []
+        for y in range(height):
+            if place.top <= y < place.top + rows:
+                segments = [Segment(" " * place.left, BLACK)] if place.left else []
+                segments.append(Segment(cells[y - place.top], style))
+                if right > 0:
+                    segments.append(Segment(" " * right, BLACK))
+                strips.append(Strip(segments, width))
+            else:
+                strips.append(self._blank(width))
+        self._placeholder_cache = (key, strips)
         return strips
 
     # ---- Kitty ------------------------------------------------------------------------------
@@ -555,13 +572,18 @@ class ImageView(Widget):
         if self.decision.tmux:
             data = tmux_wrap(data)
         self.bytes_encoded += len(data)
+        # Through Textual's writer queue: ordered with the screen updates, never interleaved.
+        self._write_raw(data)
+
+    def _write_raw(self, data: str) -> None:
+        """Write ``data`` as it is (already wrapped for tmux) through Textual's queue."""
         driver = getattr(self.app, "_driver", None)
         if driver is not None and not self.app.is_headless:
-            # Through Textual's writer queue: ordered with the screen updates, never interleaved.
             driver.write(data)
 
     def _send_kitty(self, frame: _Frame, previous: _Frame | None) -> None:
-        cols, rows = min(frame.cols, kitty.MAX_CELLS), min(frame.rows, kitty.MAX_CELLS)
+        assert frame.place is not None
+        cols, rows = min(frame.place.cols, kitty.MAX_CELLS), min(frame.place.rows, kitty.MAX_CELLS)
         if self.decision.kitty_placeholders:
             # The data replaces the image and drops its placement: a new virtual one follows.
             self._write(frame.sequence + kitty.place_virtual(self._kitty_id, cols, rows))
@@ -575,22 +597,28 @@ class ImageView(Widget):
             self._kitty_uploaded = True
             self._kitty_placed = False
             return
-        free = min(self._free_rows(), rows)
-        move = Control.move_to(region.x, region.y).segment.text
-        place = self._kitty_place(frame, cols, rows, free) if free else ""
-        self._write(frame.sequence + (move + place if place else ""))
+        free = self._free_rows()
+        place = self._kitty_place(frame, region, free)
+        self._write(frame.sequence + place)
         self._kitty_uploaded = True
         self._kitty_placed = bool(place)
         size = self.screen.size
         self._painted = (self._frame_no, region, (size.width, size.height), free)
 
-    def _kitty_place(self, frame: _Frame, cols: int, rows: int, free: int) -> str:
-        """The placement of a direct Kitty image over the pane's ``free`` top rows."""
-        if free >= rows:
-            return kitty.place_here(self._kitty_id, cols, rows)
-        assert frame.padded is not None
-        width, height = frame.padded.shape[1], round(free * self._cell[1] / frame.scale)
-        return kitty.place_here(self._kitty_id, cols, free, source=(width, height))
+    def _kitty_place(self, frame: _Frame, region: Region, free: int) -> str:
+        """Cursor to the image's cells and the placement of a direct Kitty image over those of
+        its rows above ``free`` (the pane's rows nothing covers); "" when none is free."""
+        place = frame.place
+        assert place is not None and frame.padded is not None
+        cols, rows = min(place.cols, kitty.MAX_CELLS), min(place.rows, kitty.MAX_CELLS)
+        visible = min(rows, free - place.top)
+        if visible < 1:
+            return ""
+        move = Control.move_to(region.x + place.left, region.y + place.top).segment.text
+        if visible >= rows:
+            return move + kitty.place_here(self._kitty_id, cols, rows)
+        width, height = frame.padded.shape[1], round(visible * self._cell[1] / frame.scale)
+        return move + kitty.place_here(self._kitty_id, cols, visible, source=(width, height))
 
     def _hide_kitty(self, *, free: bool = False) -> None:
         if self.mode is not GraphicsMode.KITTY or not self._kitty_uploaded:
@@ -634,7 +662,9 @@ class ImageView(Widget):
             mine = compositor.find_widget(self)
             top = mine.region.y
             for widget, (region, clip) in compositor.visible_widgets.items():
-                if widget is self or widget in self.ancestors:
+                # Containers (the notifications' rack spans the screen) paint through their
+                # children; only what has none paints over the pane.
+                if widget is self or widget in self.ancestors or widget.children:
                     continue
                 covering = clip.intersection(region).intersection(mine.region)
                 if covering.area and compositor.find_widget(widget).order > mine.order:
@@ -687,34 +717,66 @@ class ImageView(Widget):
             return [self._blank(width)] * crop.height
         if self.mode is GraphicsMode.KITTY:
             return self._kitty_lines(frame, crop)
-        # Sixel, iTerm2: the cells are left alone (the cursor skips them: nothing written, and
-        # what lies below the widget does not show through), the image comes with the last line.
-        empty = [_skip(crop.width)] * crop.height
+        # Sixel, iTerm2: the image's cells are left alone (the cursor skips them: nothing is
+        # written, and what lies below the widget does not show through), the cells around it
+        # are black, and the image comes with the last line.
+        place = frame.place
+        assert place is not None
         region = self._screen_region()
-        if crop.height < 1 or region is None or not self._on_active_screen():
-            return empty
-        free = self._free_rows()
-        if free < 1:
+        active = crop.height > 0 and region is not None and self._on_active_screen()
+        free = self._free_rows() if active else 0
+        visible = min(place.rows, free - place.top)
+        lines = self._image_lines(crop, place, place.top + max(0, visible))
+        if not active or region is None:
+            return lines
+        if visible < 1:
             self._painted = None  # what covers the pane erased the image under it
-            return empty
+            return lines
         screen = (self.screen.size.width, self.screen.size.height)
         painted = (self._frame_no, region, screen, free)
         if self._painted == painted:
-            return empty  # intact on screen: a repaint of the layout sends nothing
+            return lines  # intact on screen: a repaint of the layout sends nothing
         self._painted = painted
         # Something over the lower rows (a notification): only the rows above it are drawn.
-        sequence = frame.sequence if free >= frame.rows else self._partial(frame, free)
+        sequence = frame.sequence if visible >= place.rows else self._partial(frame, visible)
+        self.writes += 1
+        self.bytes_encoded += len(sequence)
+        move = Control.move_to(region.x + place.left, region.y + place.top).segment
+        if self.decision.tmux:
+            # tmux drops passthrough that arrives inside a synchronized update (Textual's
+            # screen updates are): the image follows the update, through the same queue.
+            self.call_after_refresh(self._write_raw, move.text + sequence)
+            return lines
         y = region.y + crop.y + crop.height - 1
         segments = [
-            Control.move_to(region.x, region.y).segment,
+            *list(lines[-1]),
+            move,
             Segment(sequence, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
             # The compositor writes the chops of a line one after another: the line goes on
             # where this widget's part of it ends.
             Control.move_to(region.x + crop.x + crop.width, y).segment,
         ]
-        self.writes += 1
-        self.bytes_encoded += len(sequence)
-        return [*empty[:-1], Strip(segments, crop.width)]
+        return [*lines[:-1], Strip(segments, crop.width)]
+
+    def _image_lines(self, crop: Region, place: Footprint, image_bottom: int) -> list[Strip]:
+        """Lines of ``crop``: black, but the image's cells above ``image_bottom`` skipped."""
+        lines = []
+        left, right = crop.x, crop.x + crop.width
+        cells_left, cells_right = place.left, place.left + place.cols
+        for y in range(crop.y, crop.y + crop.height):
+            if not place.top <= y < image_bottom:
+                lines.append(self._blank(crop.width))
+                continue
+            before = max(0, min(right, cells_left) - left)
+            inside = max(0, min(right, cells_right) - max(left, cells_left))
+            after = crop.width - before - inside
+            segments = [Segment(" " * before, BLACK)] if before else []
+            if inside:
+                segments.append(_skip_segment(inside))
+            if after:
+                segments.append(Segment(" " * after, BLACK))
+            lines.append(Strip(segments, crop.width))
+        return lines
 
     def _kitty_lines(self, frame: _Frame, crop: Region) -> list[Strip]:
         if frame.strips is not None:  # placeholders
@@ -727,8 +789,8 @@ class ImageView(Widget):
         region = self._screen_region()
         if region is None or not self._on_active_screen() or not self._kitty_uploaded:
             return lines
-        free = min(self._free_rows(), kitty.MAX_CELLS)
-        if free < 1:
+        free = self._free_rows()
+        if free <= (frame.place.top if frame.place is not None else 0):
             self._hide_kitty()  # a dialog-like widget over the pane: the image would hide it
             self._painted = None
             return lines
@@ -739,8 +801,7 @@ class ImageView(Widget):
         # A repaint of the pane (a dialog closed, the screen came back, a notification came or
         # went): place it again, over the rows nothing else covers.
         self._painted = painted
-        cols, rows = min(frame.cols, kitty.MAX_CELLS), min(frame.rows, kitty.MAX_CELLS)
-        place = self._kitty_place(frame, cols, rows, free)
+        place = self._kitty_place(frame, region, free)
         if self.decision.tmux:
             place = tmux_wrap(place)
         self._kitty_placed = True
@@ -748,7 +809,6 @@ class ImageView(Widget):
         y = region.y + crop.y + crop.height - 1
         segments = [
             Segment(" " * crop.width, BLACK),
-            Control.move_to(region.x, region.y).segment,
             Segment(place, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
             Control.move_to(region.x + crop.x + crop.width, y).segment,
         ]
@@ -780,10 +840,9 @@ class ImageView(Widget):
         self.post_message(self.Wheeled(-1))
 
 
-def _skip(width: int) -> Strip:
-    """A line that moves the cursor over ``width`` cells and writes nothing."""
-    forward = Segment(f"\x1b[{width}C", None, [(ControlType.CURSOR_FORWARD, width)])
-    return Strip([forward], width)
+def _skip_segment(width: int) -> Segment:
+    """Moves the cursor over ``width`` cells and writes nothing."""
+    return Segment(f"\x1b[{width}C", None, [(ControlType.CURSOR_FORWARD, width)])
 
 
 _ids = iter(range(1, 1 << 30))
