@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from rich.color import Color
@@ -65,21 +66,12 @@ class StyleCache:
         return style
 
 
+@lru_cache(maxsize=4096)
 def _rgb(value: Hashable) -> Color:
     if isinstance(value, tuple):
         return Color.from_rgb(*value)
     grey = int(value)  # type: ignore[call-overload]
     return Color.from_rgb(grey, grey, grey)
-
-
-def _runs(keys: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of runs of equal values along a 1-D array."""
-    if keys.size == 0:
-        return []
-    edges = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    starts = np.concatenate(([0], edges))
-    ends = np.concatenate((edges, [keys.size]))
-    return list(zip(starts.tolist(), (ends - starts).tolist(), strict=True))
 
 
 def _blank(width: int) -> list[Segment]:
@@ -89,7 +81,11 @@ def _blank(width: int) -> list[Segment]:
 def halfcell_lines(
     pixels: np.ndarray, width: int, height: int, styles: StyleCache
 ) -> tuple[list[list[Segment]], Placement]:
-    """Lines of ``▀`` for a uint8 image, centred in ``width`` × ``height`` cells."""
+    """Lines of ``▀`` for a uint8 image, centred in ``width`` × ``height`` cells.
+
+    Runs of equal cells are found for the whole image at once; each distinct (upper, lower)
+    pair becomes a glyph and a style once per frame (a noisy CT slice has thousands of runs).
+    """
     img = pixels
     if img.shape[0] % 2:
         pad = np.zeros((1, *img.shape[1:]), dtype=np.uint8)
@@ -101,27 +97,43 @@ def halfcell_lines(
     top = max(0, (height - rows) // 2)
     right = max(0, width - cols - left)
     lines = [_blank(width) for _ in range(top)]
-    grey = img.ndim == 2
+    upper, lower = img[0::2], img[1::2]
+    if img.ndim == 2:
+        keys = upper.astype(np.int64) * 256 + lower
+    else:
+        packed_u = (upper[..., 0].astype(np.int64) << 16) | (upper[..., 1] << 8) | upper[..., 2]
+        packed_l = (lower[..., 0].astype(np.int64) << 16) | (lower[..., 1] << 8) | lower[..., 2]
+        keys = (packed_u << 24) | packed_l
+    starts = np.ones(keys.shape, dtype=bool)
+    np.not_equal(keys[:, 1:], keys[:, :-1], out=starts[:, 1:])
+    shift = 24 if img.ndim == 3 else 8
+    mask = (1 << shift) - 1
+    looks: dict[int, tuple[str, Style]] = {}
+    left_pad = [Segment(" " * left, BLACK)] if left else []
+    right_pad = [Segment(" " * right, BLACK)] if right else []
     for r in range(rows):
-        upper, lower = img[2 * r], img[2 * r + 1]
-        if grey:
-            keys = upper.astype(np.int32) * 256 + lower
-        else:
-            packed_u = (upper[:, 0].astype(np.int64) << 16) | (upper[:, 1] << 8) | upper[:, 2]
-            packed_l = (lower[:, 0].astype(np.int64) << 16) | (lower[:, 1] << 8) | lower[:, 2]
-            keys = (packed_u << 24) | packed_l
-        segments = [Segment(" " * left, BLACK)] if left else []
-        for start, length in _runs(keys):
-            fg: Hashable = int(upper[start]) if grey else tuple(upper[start].tolist())
-            bg: Hashable = int(lower[start]) if grey else tuple(lower[start].tolist())
-            # A cell of one colour is a space on that background (shorter escape sequence).
-            glyph = " " if fg == bg else UPPER_HALF
-            segments.append(Segment(glyph * length, styles.get(fg, bg)))
-        if right:
-            segments.append(Segment(" " * right, BLACK))
+        at = np.flatnonzero(starts[r])
+        lengths = np.diff(np.append(at, cols)).tolist()
+        segments = list(left_pad)
+        for key, length in zip(keys[r, at].tolist(), lengths, strict=True):
+            look = looks.get(key)
+            if look is None:
+                fg, bg = _colour(key >> shift, img.ndim), _colour(key & mask, img.ndim)
+                # A cell of one colour is a space on that background (shorter escape sequence).
+                look = (" " if fg == bg else UPPER_HALF, styles.get(fg, bg))
+                looks[key] = look
+            segments.append(Segment(look[0] * length, look[1]))
+        segments.extend(right_pad)
         lines.append(segments)
     lines.extend(_blank(width) for _ in range(max(0, height - top - rows)))
     return lines, Placement(left, top, cols, rows, cols, rows * 2)
+
+
+def _colour(packed: int, ndim: int) -> Hashable:
+    """A grey (int) or an RGB triple from a packed key half."""
+    if ndim == 2:
+        return packed
+    return (packed >> 16) & 0xFF, (packed >> 8) & 0xFF, packed & 0xFF
 
 
 def shade_lines(

@@ -206,6 +206,8 @@ class ImageView(Widget):
         """(frame, pane region, screen size) of the image known intact on screen: a repaint
         that finds it so sends nothing."""
         self._frame_no = 0
+        self._stale_lines: set[int] = set()
+        """Half-block lines changed since the last render."""
         self.frames_sent = 0
         """Frames encoded and handed to the terminal (a repeated frame is not counted)."""
         self.bytes_encoded = 0
@@ -376,8 +378,10 @@ class ImageView(Widget):
             after = frame.sent if frame.sent is not None else frame.pixels
             spans = changed_rows(before, after, previous.placement, frame.placement)
         if spans is None:
+            self._stale_lines = set(range(height))
             self.refresh()
         elif spans:
+            self._stale_lines |= {y for y, _ in spans}
             self.refresh(*[Region(0, y, right, 1) for y, right in spans])
 
     def clear(self) -> None:
@@ -703,7 +707,21 @@ class ImageView(Widget):
             if self.on_frame_drawn is not None:
                 self.on_frame_drawn(frame.key)
         if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.SHADE):
-            return super().render_lines(crop)
+            # The strips are final (no border, padding or tint to add): straight to the
+            # compositor, past Textual's per-line styling (most of a frame's time otherwise).
+            # Lines a frame left alone are taken as they are, as Textual's cache would.
+            strips = frame.strips if frame is not None else None
+            lines = []
+            for y in crop.line_range:
+                if strips is not None and y < len(strips) and y not in self._stale_lines:
+                    line = strips[y]
+                else:
+                    line = self.render_line(y)
+                lines.append(
+                    line.crop(crop.x, crop.right) if crop.width != line.cell_length else line
+                )
+            self._stale_lines = set()
+            return lines
         width = crop.width
         size = self.content_size
         if (
