@@ -106,6 +106,17 @@ def check_pixels_1_to_1(view: Viewing, name: str, tolerance: float) -> tuple[np.
     return shot, rect
 
 
+def fitted_then_1_to_1(view: Viewing, protocol: str) -> tuple[np.ndarray, Rect]:
+    """The terminal enlarges the fitted image without distorting it; ``=`` shows it 1:1,
+    exactly the slice."""
+    shot, rect = view.look("fit")
+    assert min(rect.width, rect.height) > CARD, f"{rect}: not enlarged to the pane"
+    assert abs(rect.width - rect.height) <= 2, f"{rect}: distorted"
+    view.terminal.keys("equal")
+    view.terminal.wait_for_text(rf"{protocol} 384×384 px · 1:1")
+    return check_pixels_1_to_1(view, "1to1", 1.0)
+
+
 def check_layout_changes(view: Viewing, shot: np.ndarray, rect: Rect, tolerance: float) -> None:
     """``t`` (tag panel), ``t`` again, ``?`` then Esc: the image moves, is redrawn, and no
     pixel of the old frame stays where it was."""
@@ -208,11 +219,7 @@ def test_mlterm_iterm2_inline_images_fill_the_pane_and_are_exact_at_1_to_1(
 ) -> None:
     view = start(display, "mlterm", cards, tmp_path, "--graphics", "iterm2", font=16)
     try:
-        shot, rect = view.look("fit")
-        assert rect.width > CARD and abs(rect.width - rect.height) <= 2, "enlarged, undistorted"
-        view.terminal.keys("equal")
-        view.terminal.wait_for_text(r"iTerm2 384×384 px · 1:1")
-        shot, rect = check_pixels_1_to_1(view, "1to1", 1.0)
+        shot, rect = fitted_then_1_to_1(view, "iTerm2")
         check_layout_changes(view, shot, rect, 1.0)
     finally:
         view.terminal.close()
@@ -225,11 +232,7 @@ def test_kitty_0_26_places_images_it_can_parse_and_removes_them(
     try:
         line = why_line(view.terminal)
         assert "kitty 0.26.5 has no Unicode placeholders (0.28+)" in line
-        shot, rect = view.look("fit")
-        assert rect.height > CARD and abs(rect.width - rect.height) <= 2, "enlarged, undistorted"
-        view.terminal.keys("equal")
-        view.terminal.wait_for_text(r"Kitty 384×384 px · 1:1")
-        shot, rect = check_pixels_1_to_1(view, "1to1", 1.0)
+        shot, rect = fitted_then_1_to_1(view, "Kitty")
         check_layout_changes(view, shot, rect, 1.0)
         view.step()
         check_pixels_1_to_1(view, "step", 1.0)

@@ -46,7 +46,6 @@ NEAR_GREY = 3
 _MIN_COLOUR_REGISTERS = 16
 """Registers kept for the colours of an RGB frame, whatever its greys need (half of them on a
 terminal with fewer than 32)."""
-_POPCOUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
 _REPEAT_FROM = 4
 """Runs this long or longer are written ``!n c`` (shorter ones as the characters)."""
 
@@ -195,7 +194,8 @@ def fit_palette(
         levels = min(grey_levels, registers)
         index, percent = _grey_registers(grey, levels)
         shown = np.repeat(from_percent(percent)[:, None], 3, axis=1)
-        return Palette(index, shown, len(percent), int(np.unique(grey).size), levels)
+        distinct = int(np.count_nonzero(np.bincount(grey.ravel(), minlength=256)))
+        return Palette(index, shown, len(percent), distinct, levels)
     colour_min = min(_MIN_COLOUR_REGISTERS, registers // 2)
     levels = max(2, min(grey_levels, registers - colour_min))
     greys = grey[grey_mask]
@@ -258,6 +258,18 @@ class SixelImage:
     """The most grey levels the palette could have had (see :func:`grey_levels`)."""
 
 
+def _join(table: list[str], codes: np.ndarray) -> str:
+    """``"".join(table[c] for c in codes)`` for ASCII tokens, gathered as bytes with numpy (a
+    noisy slice has a few hundred thousand tokens)."""
+    data = np.frombuffer("".join(table).encode("ascii"), dtype=np.uint8)
+    sizes = np.array([len(token) for token in table], dtype=np.int64)
+    offsets = np.cumsum(sizes) - sizes
+    lengths = sizes[codes]
+    starts = np.repeat(offsets[codes] - (np.cumsum(lengths) - lengths), lengths)
+    picked = data[starts + np.arange(int(lengths.sum()), dtype=np.int64)]
+    return picked.tobytes().decode("ascii")
+
+
 def encode_sixel(
     pixels: np.ndarray,
     *,
@@ -296,11 +308,15 @@ def encode_sixel(
     masks = masks[:, :ncolours, :]
     # The band's most common colour is painted first over the whole band: its pass becomes one
     # run, and the other colours' passes paint over it (0-bits leave pixels alone).
-    dominant = _POPCOUNT[masks].sum(axis=2, dtype=np.int64).argmax(axis=1)
+    # Pixels of each colour in each band (the padding rows count for the dropped colour).
+    band_keys = (np.arange(bands * BAND) // BAND)[:, None] * (ncolours + 1) + padded
+    counts = np.bincount(band_keys.ravel(), minlength=bands * (ncolours + 1))
+    counts = counts.reshape(bands, ncolours + 1)[:, :ncolours]
+    dominant = counts.argmax(axis=1)
     full = np.full(bands, (1 << BAND) - 1, dtype=np.uint8)
     full[-1] = (1 << (height - (bands - 1) * BAND)) - 1
     masks[np.arange(bands), dominant, :] = full[:, None]
-    band_of, colour_of = np.nonzero(masks.any(axis=2))  # band-major, colours ascending
+    band_of, colour_of = np.nonzero(counts)  # band-major, colours ascending
     first = colour_of != dominant[band_of]
     order = np.lexsort((colour_of, first, band_of))
     band_of, colour_of = band_of[order], colour_of[order]
@@ -326,7 +342,7 @@ def encode_sixel(
     short = [c * n for c in chars for n in range(_REPEAT_FROM)]
     repeat = [f"!{n}" for n in range(width + 1)]
     select = [f"#{c}" for c in range(ncolours)]
-    table = np.array([*short, *repeat, *chars, *select, "$", "-"], dtype=object)
+    table = [*short, *repeat, *chars, *select, "$", "-"]
     at_repeat = len(short)
     at_char = at_repeat + len(repeat)
     at_select = at_char + len(chars)
@@ -351,7 +367,7 @@ def encode_sixel(
 
     percent = to_percent(colours)
     definitions = "".join(f"#{c};2;{r};{g};{b}" for c, (r, g, b) in enumerate(percent.tolist()))
-    body = "".join(table[codes].tolist())
+    body = _join(table, codes)
     return SixelImage(
         f"{SIXEL_START}{width};{height}{definitions}{body}{SIXEL_END}",
         palette.grey_levels,

@@ -73,7 +73,7 @@ from tuiviewer.widgets.image.probe import (
     read_winsize,
     tmux_wrap,
 )
-from tuiviewer.widgets.image.sixel import MAX_GREY_LEVELS, encode_sixel
+from tuiviewer.widgets.image.sixel import MAX_GREY_LEVELS, SixelImage, encode_sixel
 from tuiviewer.widgets.image.sixel import grey_levels as sixel_grey_levels
 
 LOW_BANDWIDTH_LEVELS = 32
@@ -437,11 +437,11 @@ class ImageView(Widget):
 
     def _fit(
         self, pixels: np.ndarray, width: int, height: int
-    ) -> tuple[np.ndarray, Footprint, float]:
+    ) -> tuple[np.ndarray, Footprint, float, np.ndarray]:
         """How a frame sits in a pane of ``width`` × ``height`` cells: the frame (cut to the
         pane if it is larger and the protocol cannot shrink it), the whole cells it covers,
-        centred, with the padding that fills them, and the terminal pixels per frame pixel (1
-        for Sixel and in 1:1 mode)."""
+        centred, with the padding that fills them, the terminal pixels per frame pixel (1 for
+        Sixel and in 1:1 mode), and the frame padded to those cells."""
         cell_w, cell_h = self._cell
         pane_w, pane_h = width * cell_w, height * cell_h
         h, w = pixels.shape[:2]
@@ -454,7 +454,8 @@ class ImageView(Widget):
         else:
             scale = fits
         h, w = pixels.shape[:2]
-        return pixels, centred(w, h, (cell_w, cell_h), (width, height), scale), scale
+        place = centred(w, h, (cell_w, cell_h), (width, height), scale)
+        return pixels, place, scale, pad(pixels, place)
 
     def _placement_of(self, pixels: np.ndarray, place: Footprint, scale: float) -> Placement:
         cell_w, cell_h = self._cell
@@ -471,32 +472,41 @@ class ImageView(Widget):
     def _encode_sequence(
         self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
     ) -> _Frame:
-        shown, place, scale = self._fit(pixels, width, height)
-        source_greys = self._greys(pixels)
-        h, w = shown.shape[:2]
-        padded = pad(shown, place)
+        shown, place, scale, padded = self._fit(pixels, width, height)
+        source_greys, (h, w) = self._greys(pixels), shown.shape[:2]
         levels = SIXEL_LOW_GREY_LEVELS if self.low_bandwidth else MAX_GREY_LEVELS
         if cheap:
             levels = CHEAP_LEVELS if levels > CHEAP_LEVELS else max(4, levels // 2)
-        if self.mode is GraphicsMode.SIXEL:
-            image = encode_sixel(padded, registers=self.decision.registers, grey_levels=levels)
-            sequence = image.data
+        sequence, image = self._sequence_of(padded, place.cols, place.rows, levels, cheap)
+        if image is not None:
             shown_greys, frame_greys = sixel_grey_levels(shown, image.grey_cap)
             info = Shown(
                 "Sixel", w, h, scale, shown_greys if frame_greys else None,
                 frame_greys or None, cheap, pixel_exact=True, colours=image.colours or None,
             )  # fmt: skip
         else:
-            png = self._png.encode(padded[::2, ::2] if cheap else padded)
-            sequence = iterm2.inline_image(png, place.cols, place.rows)
             exact = abs(scale - 1.0) < 1e-9 and not cheap
             info = Shown("iTerm2", w, h, scale, source_greys, source_greys, cheap, exact)
-        if self.decision.tmux:
-            sequence = tmux_wrap(sequence)
         return _Frame(key, pixels, width, height, sequence=sequence, place=place,
                       padded=padded, scale=scale, levels=levels,
                       placement=self._placement_of(shown, place, scale), shown=info,
                       cheap=cheap)  # fmt: skip
+
+    def _sequence_of(
+        self, padded: np.ndarray, cols: int, rows: int, levels: int, cheap: bool
+    ) -> tuple[str, SixelImage | None]:
+        """The Sixel or iTerm2 sequence of padded pixels over ``cols`` × ``rows`` cells (tmux
+        wrapped when needed), and the Sixel image's palette facts."""
+        image = None
+        if self.mode is GraphicsMode.SIXEL:
+            image = encode_sixel(padded, registers=self.decision.registers, grey_levels=levels)
+            sequence = image.data
+        else:
+            png = self._png.encode(padded[::2, ::2] if cheap else padded)
+            sequence = iterm2.inline_image(png, cols, rows)
+        if self.decision.tmux:
+            sequence = tmux_wrap(sequence)
+        return sequence, image
 
     def _partial(self, frame: _Frame, rows: int) -> str:
         """The frame's sequence for the top ``rows`` cell rows of its cells only (something
@@ -505,27 +515,18 @@ class ImageView(Widget):
         if cached is not None and cached[:2] == (self._frame_no, rows):
             return cached[2]
         assert frame.padded is not None
+        assert frame.place is not None
         height = round(rows * self._cell[1] / frame.scale)
         top = np.ascontiguousarray(frame.padded[:height])
-        if self.mode is GraphicsMode.SIXEL:
-            sequence = encode_sixel(
-                top, registers=self.decision.registers, grey_levels=frame.levels
-            ).data
-        else:
-            assert frame.place is not None
-            sequence = iterm2.inline_image(self._png.encode(top), frame.place.cols, rows)
-        if self.decision.tmux:
-            sequence = tmux_wrap(sequence)
+        sequence, _ = self._sequence_of(top, frame.place.cols, rows, frame.levels, frame.cheap)
         self._partial_cache = (self._frame_no, rows, sequence)
         return sequence
 
     def _encode_kitty(
         self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
     ) -> _Frame:
-        shown, place, scale = self._fit(pixels, width, height)
-        source_greys = self._greys(pixels)
-        h, w = shown.shape[:2]
-        padded = pad(shown, place)
+        shown, place, scale, padded = self._fit(pixels, width, height)
+        source_greys, (h, w) = self._greys(pixels), shown.shape[:2]
         greys = source_greys
         if self.low_bandwidth:
             padded = quantised(padded, LOW_BANDWIDTH_LEVELS)
