@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -307,7 +308,7 @@ def test_over_ssh_the_terminal_is_asked_and_8x16_cells_put_the_image_in_place(
 
 
 def tmux_viewer(tmp_path: Path, cards: Path, passthrough: str) -> list[str]:
-    """A private tmux server whose only pane runs the viewer."""
+    """A private tmux server whose only pane runs the viewer (see :func:`end_tmux`)."""
     conf = tmp_path / "tmux.conf"
     conf.write_text(f"set -g allow-passthrough {passthrough}\nset -g status off\n")
     socket = str(tmp_path / "tmux.sock")
@@ -332,6 +333,7 @@ def test_inside_tmux_sixel_passes_through_and_is_the_slice(
         check_pixels_1_to_1(view, "tmux-step", SIXEL_LEVEL)
     finally:
         terminal.close()
+        end_tmux(tmp_path)
 
 
 def test_inside_tmux_without_passthrough_the_pane_says_the_line_to_add(
@@ -349,3 +351,10 @@ def test_inside_tmux_without_passthrough_the_pane_says_the_line_to_add(
         terminal.wait_for_text(r"set -g allow-passthrough on")
     finally:
         terminal.close()
+        end_tmux(tmp_path)
+
+
+def end_tmux(tmp_path: Path) -> None:
+    """The tmux server outlives its client (it is a daemon): end it."""
+    socket = str(tmp_path / "tmux.sock")
+    subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True, check=False)

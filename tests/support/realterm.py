@@ -55,6 +55,42 @@ def missing_tools(names: Sequence[str] = ()) -> list[str]:
     return sorted({package for tool, package in wanted.items() if shutil.which(tool) is None})
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 class Display:
     """A private Xvfb server (its display number chosen by Xvfb itself)."""
 
@@ -310,19 +346,20 @@ class Terminal:
                 time.sleep(0.1)
 
     def close(self) -> None:
+        """End the terminal and everything below it. ``script`` starts the program in a session
+        of its own, so a signal to the terminal's group would leave both running."""
         process, self._process = self._process, None
         if process is None:
             return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        below = descendants(process.pid)
+        for pid in [*reversed(below), process.pid]:
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(pid) for pid in [*below, process.pid]):
+            time.sleep(0.05)
+        for pid in [*below, process.pid]:
+            _signal(pid, signal.SIGKILL)
+        process.wait(timeout=5)
 
     def log_tail(self) -> str:
         try:
