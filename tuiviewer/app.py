@@ -21,7 +21,7 @@ from textual.notifications import SeverityLevel
 from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.graphics import ColorPlan, GraphicsMode
+from tuiviewer.graphics.probe import ColorPlan, GraphicsMode, TerminalProbe, prepare_graphics
 from tuiviewer.messages import JobFinished
 from tuiviewer.reports.drafts import DraftInfo
 from tuiviewer.safetext import clean
@@ -38,7 +38,7 @@ from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen
 from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.store import LocalStore
-from tuiviewer.widgets.image_view import prepare_graphics
+from tuiviewer.widgets.image.driver import driver_for
 from tuiviewer.workstation import Workstation
 
 
@@ -284,20 +284,28 @@ def make_app(
     graphics: GraphicsMode = GraphicsMode.AUTO,
     color: ColorPlan | None = None,
     low_bandwidth: bool = False,
+    probe: TerminalProbe | None = None,
 ) -> TuiviewerApp:
     """The one factory the CLI and the tests use.
 
-    The viewer's graphics mode is decided here, before the app runs: textual-image probes the
-    terminal when first imported, which no longer works once Textual reads the keyboard.
-    ``low_bandwidth`` (or ``[ui] low_bandwidth`` in the config) makes the viewer send less.
+    The viewer's graphics protocol is decided here, before the app runs: the terminal is asked
+    (``probe``, or now) while nobody else reads the keyboard, and the app's driver replays the
+    keys typed meanwhile and drops answers that come late (see
+    :mod:`tuiviewer.widgets.image.driver`). ``low_bandwidth`` (or ``[ui] low_bandwidth`` in
+    the config) makes the viewer send less.
     """
-    return TuiviewerApp(
+    decision = prepare_graphics(graphics, color=color, probe=probe)
+    app = TuiviewerApp(
         config,
         paths,
         nodes=nodes,
         default_node=default_node,
         nodes_file=nodes_file,
         store=store,
-        graphics=prepare_graphics(graphics, color=color),
+        graphics=decision,
         low_bandwidth=low_bandwidth,
     )
+    driver = driver_for(decision.probe)
+    if driver is not None:
+        app.driver_class = driver
+    return app

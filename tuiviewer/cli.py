@@ -185,9 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _graphics_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--graphics",
-        choices=("auto", "kitty", "sixel", "halfcell"),
+        choices=("auto", "kitty", "iterm2", "sixel", "halfcell"),
         default="auto",
-        help="how the viewer draws images (default: detect; half-blocks over SSH and in tmux)",
+        help="how the viewer draws images (default: ask the terminal, also over SSH and in tmux)",
     )
     parser.add_argument(
         "--low-bandwidth",

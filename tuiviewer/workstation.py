@@ -20,7 +20,7 @@ from tuiviewer.config.nodes import Node, save_nodes
 from tuiviewer.config.settings import Config
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.graphics import GraphicsDecision, GraphicsMode
+from tuiviewer.graphics.probe import GraphicsDecision, GraphicsMode
 from tuiviewer.messages import JobFinished
 from tuiviewer.net.listen import Listener, Received
 from tuiviewer.reports.drafts import DraftStore

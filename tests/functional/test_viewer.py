@@ -22,10 +22,10 @@ from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config.settings import Config, load_config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.dicom.elements import walk
-from tuiviewer.graphics import GraphicsMode
+from tuiviewer.graphics.probe import ColorPlan, GraphicsMode
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.viewer import ViewerScreen
-from tuiviewer.widgets.image_view import ImageView
+from tuiviewer.widgets.image.view import ImageView
 from tuiviewer.widgets.study_tree import StudyTree
 
 SLICES = 40
@@ -523,14 +523,18 @@ async def test_low_bandwidth_from_config_says_so_in_the_badge_and_quantises(
 ) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[ui]\nlow_bandwidth = true\n")
-    app = make_app(load_config(path), [ct_folder], graphics=GraphicsMode.HALFCELL)
+    truecolor = ColorPlan("truecolor", "test")
+    app = make_app(load_config(path), [ct_folder], graphics=GraphicsMode.HALFCELL, color=truecolor)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_viewer(pilot)
-        badge = text(screen, "#badge")
-        assert "low-bandwidth" in badge and "quantised: 32 levels" in badge
         shown = screen.image_view._pixels
         assert shown is not None
         assert len(np.unique(shown)) <= 32, "no more than 32 grey levels are sent"
+        source = screen.image_view.shown
+        assert source is not None and source.source_greys is not None
+        badge = text(screen, "#badge")
+        assert "low-bandwidth" in badge
+        assert f"{min(32, source.source_greys)} of {source.source_greys} grey levels" in badge
         assert app.animation_level == "none"
 
 
@@ -607,33 +611,44 @@ async def test_low_bandwidth_repaints_only_the_rows_a_cursor_move_changes(ct_fol
         assert len(set(drawn)) < placement.rows
 
 
-async def test_sixel_frames_are_encoded_at_source_size_and_decode_to_what_is_shown(
+async def test_sixel_frames_fill_the_pane_keep_source_size_and_the_badge_tells_the_truth(
     ct_folder: Path,
 ) -> None:
-    from tests.unit.widgets.test_sixel import decode_sixel
+    from tests.unit.graphics.test_sixel import decode_sixel
 
     app = make_app(Config(), [ct_folder], graphics=GraphicsMode.SIXEL)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_viewer(pilot)
         view = screen.image_view
-        canvas = view.query_one("#sixel")
         shown = view._pixels
-        assert shown is not None
-        # A 64² slice in a widget hundreds of terminal pixels wide is never enlarged.
+        frame = view._frame
+        assert shown is not None and frame is not None and frame.place is not None
+        # A 64² slice in a widget hundreds of terminal pixels wide is never enlarged...
         assert shown.shape == (64, 64)
-        data = canvas.data  # type: ignore[attr-defined]
-        decoded = decode_sixel(data)
-        assert decoded.shape[:2] == shown.shape
-        assert np.abs(decoded[..., 0] - shown.astype(int)).max() <= 127.5 / 63 + 1.3
-        assert "quantised: 64 grey levels (Sixel)" in text(screen, "#badge")
-        writes = canvas.writes  # type: ignore[attr-defined]
-        assert writes >= 1
+        decoded = decode_sixel(frame.sequence)
+        # ...and it covers every pixel of the whole cells it needs, black around it.
+        cell_w, cell_h = view.cell_pixels
+        place = frame.place
+        assert decoded.shape[:2] == (place.rows * cell_h, place.cols * cell_w)
+        assert place.rows * cell_h - 64 < cell_h and place.cols * cell_w - 64 < cell_w
+        top, left = frame.place.pad_top, frame.place.pad_left
+        inside = decoded[top : top + 64, left : left + 64, 0]
+        assert np.abs(inside - shown.astype(int)).max() <= 1.3 + 0.5
+        outside = decoded[..., 0].copy()
+        outside[top : top + 64, left : left + 64] = 0
+        assert (decoded >= 0).all() and outside.max() == 0
+        greys = len(np.unique(shown))
+        assert "Sixel 64×64 px" in text(screen, "#badge")
+        assert f"{len(np.unique(inside))} of {greys} grey levels" in text(screen, "#badge")
+        writes = view.writes
+        assert writes == 1, "the frame is sent once"
         screen.query_one("#badge", Static).update("status changed")
         await settle(pilot)
-        assert canvas.writes == writes, "an unrelated repaint does not resend the image"  # type: ignore[attr-defined]
+        assert view.writes == writes, "an unrelated repaint does not resend the image"
         await pilot.press("down")
         await settle(pilot)
-        assert canvas.data != data and canvas.writes > writes  # type: ignore[attr-defined]
+        assert view._frame is not None and view._frame.sequence != frame.sequence
+        assert view.writes == writes + 1
 
 
 async def test_a_click_in_the_middle_of_the_image_puts_the_cursor_on_the_middle_pixel(

@@ -446,3 +446,76 @@ def enhanced_sphere(
     ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
     _set_pixels(ds, np.stack(stored_frames), "<i2")
     return ds
+
+
+# ---- test cards for the real-terminal tests ----------------------------------------------------
+
+CARD_WINDOW = (40.0, 400.0)
+"""(center, width) in HU of the test cards: display value d comes from HU = 400 d / 255 - 160."""
+
+
+def card_display(rows: int, cols: int, index: int) -> np.ndarray:
+    """Display values (uint8, 40..250, never black) of test card ``index``.
+
+    A horizontal and a vertical ramp (smooth: a resampled card stays close to the source), a
+    fine texture of period 3 px (an image shown at the wrong scale or offset differs from it),
+    a disc and an 8-px checkerboard that move with ``index`` (every slice differs from the
+    previous one, so a leftover of an earlier frame can be told apart from the current one).
+    """
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    value = 48 + 150 * xx / max(cols - 1, 1) + 40 * yy / max(rows - 1, 1)
+    value += 5 * ((xx // 1 + yy // 1) % 3 - 1)
+    cy, cx = rows * (0.3 + 0.08 * (index % 5)), cols * (0.35 + 0.06 * (index % 7))
+    value = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < (min(rows, cols) * 0.12) ** 2, 235, value)
+    top, left = int(rows * 0.62), int(cols * (0.1 + 0.05 * (index % 6)))
+    size = max(16, min(rows, cols) // 6)
+    block = (slice(top, top + size), slice(left, left + size))
+    checker = ((yy[block] // 8 + xx[block] // 8) % 2) * 150 + 60
+    value[block] = checker
+    return np.clip(np.rint(value), 40, 250).astype(np.uint8)
+
+
+def write_card_series(dest: Path, *, slices: int = 6, rows: int = 384, cols: int = 384) -> Path:
+    """A CT series of test cards (:func:`card_display` under :data:`CARD_WINDOW`) with position
+    and orientation, so the viewer shows its edge labels; returns the folder."""
+    from tuiviewer.dicom.datagen import write_ct_series
+
+    paths = write_ct_series(
+        dest, slices=slices, rows=rows, cols=cols, seed=9, noise_hu=0.0, shuffle_names=False
+    )
+    center, width = CARD_WINDOW
+    for index, path in enumerate(paths):
+        ds = pydicom_read(path)
+        hu = card_display(rows, cols, index).astype(np.float64) * width / 255 + center - width / 2
+        stored = np.rint(hu + 1024).astype("<u2")
+        ds.PixelData = stored.tobytes()
+        ds.WindowCenter, ds.WindowWidth = f"{center:g}", f"{width:g}"
+        ds.save_as(path, enforce_file_format=True)
+    return dest
+
+
+def ultrasound_rgb(rows: int = 240, cols: int = 320) -> Dataset:
+    """An RGB ultrasound frame: a near-grey image of 201 grey levels (R, G, B within 2 of each
+    other, as scanners write them) with a red/blue colour-Doppler patch."""
+    ds = _base("1.2.840.10008.5.1.4.1.1.6.1", rows, cols, bits_allocated=8, samples=3,
+               photometric="RGB", modality="US")  # fmt: skip
+    ds.PlanarConfiguration = 0
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    grey = 30 + (200 * (xx + yy) / (rows + cols - 2))  # 30..230: 201 levels
+    image = np.repeat(np.rint(grey)[..., None], 3, axis=2)
+    image[..., 0] += (xx % 3 == 0) * 2  # the tint of a real scanner's grey
+    image[..., 2] += (yy % 4 == 0) * 1
+    patch = (slice(rows // 4, rows // 4 + rows // 5), slice(cols // 2, cols // 2 + cols // 4))
+    ramp_x = np.broadcast_to(
+        np.linspace(0, 1, patch[1].stop - patch[1].start)[None, :],
+        (patch[0].stop - patch[0].start, patch[1].stop - patch[1].start),
+    )
+    image[patch] = np.stack([200 * ramp_x + 40, 30 + 0 * ramp_x, 220 * (1 - ramp_x) + 20], axis=-1)
+    _set_pixels(ds, np.clip(image, 0, 255), "u1")
+    return ds
+
+
+def pydicom_read(path: Path) -> Dataset:
+    import pydicom
+
+    return pydicom.dcmread(path)

@@ -21,12 +21,20 @@ UI_MODULES = (
     "tuiviewer.widgets",
 )
 TEXTUAL = ("textual", "textual_image")
+#: Image modules of the UI that are plain numpy (and Rich for half-block segments), kept free of
+#: Textual like the terminal protocols below the UI (tuiviewer.graphics).
+PURE_WIDGET_MODULES = ("tuiviewer.widgets.image.png", "tuiviewer.widgets.image.halfcell")
+GRAPHICS_MODULES = tuple(
+    f"tuiviewer.graphics.{name}" for name in ("probe", "pixels", "sixel", "kitty", "iterm2")
+)
 
 
 def headless_modules() -> list[str]:
     names = []
     for info in pkgutil.walk_packages(tuiviewer.__path__, "tuiviewer."):
-        if info.name.startswith(UI_MODULES) or info.name == "tuiviewer.__main__":
+        if info.name == "tuiviewer.__main__":
+            continue
+        if info.name.startswith(UI_MODULES) and info.name not in PURE_WIDGET_MODULES:
             continue
         names.append(info.name)
     return names
@@ -36,6 +44,8 @@ def test_there_are_headless_modules_to_check() -> None:
     names = headless_modules()
     for room in ("dicom.loading", "net.find", "render.lut", "services.jobs", "config.nodes", "cli"):
         assert f"tuiviewer.{room}" in names
+    checked = set(PURE_WIDGET_MODULES + GRAPHICS_MODULES)
+    assert checked <= set(names), "every protocol module exists and is checked"
 
 
 @pytest.mark.parametrize("module", headless_modules())

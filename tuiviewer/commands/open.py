@@ -1,9 +1,10 @@
 """``tuiviewer open PATH...`` (and bare ``tuiviewer [PATH...]``): the workstation itself.
 
-The terminal's colour plan is settled before Textual is imported (it reads
-``TEXTUAL_COLOR_SYSTEM`` once, at import), the configuration and nodes are read strictly (a
-mistake is exit status 2 with the file and key), logging goes to the private log file, and
-what C libraries print to fd 2 goes there too while the UI owns the terminal.
+The terminal is asked what it can show and the colour plan settled before Textual is imported
+(it reads ``TEXTUAL_COLOR_SYSTEM`` once, at import) and reads the keyboard, the configuration
+and nodes are read strictly (a mistake is exit status 2 with the file and key), logging goes to
+the private log file, and what C libraries print to fd 2 goes there too while the UI owns the
+terminal.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from tuiviewer.graphics import ColorPlan, GraphicsMode, plan_colors
+from tuiviewer.graphics.probe import ColorPlan, GraphicsMode, TerminalProbe, probe_and_plan
 
 if TYPE_CHECKING:
     from tuiviewer.config.nodes import Node
@@ -35,6 +36,8 @@ class Session:
     color: ColorPlan
     graphics: GraphicsMode
     low_bandwidth: bool
+    probe: TerminalProbe | None = None
+    """The terminal's answers (None: output is not a terminal)."""
 
 
 def start_session(
@@ -44,16 +47,17 @@ def start_session(
     low_bandwidth: bool = False,
     with_nodes: bool = True,
 ) -> Session:
-    """Settle colours, read the configuration (and ``nodes.toml`` unless ``with_nodes`` is
-    false), set up the log.
+    """Ask the terminal, settle colours, read the configuration (and ``nodes.toml`` unless
+    ``with_nodes`` is false), set up the log.
 
     Raises:
         ConfigError: a configuration file is invalid; the message names the file and key.
     """
-    # Before Textual is imported: it reads TEXTUAL_COLOR_SYSTEM once, at import.
-    color = plan_colors(os.environ)
-    os.environ.update(color.env)
+    # Before Textual is imported (it reads TEXTUAL_COLOR_SYSTEM once, at import) and reads the
+    # keyboard (the terminal's answers would be lost): ask the terminal what it can show.
     mode = GraphicsMode(graphics)
+    probe, color = probe_and_plan(mode, os.environ)
+    os.environ.update(color.env)
 
     from tuiviewer.config.nodes import load_nodes
     from tuiviewer.config.settings import load_config
@@ -65,7 +69,7 @@ def start_session(
     from tuiviewer.config import limits
 
     limits.configure(config.limits)
-    return Session(config, nodes, log_path, color, mode, low_bandwidth)
+    return Session(config, nodes, log_path, color, mode, low_bandwidth, probe)
 
 
 def run_app(
@@ -90,6 +94,7 @@ def run_app(
             graphics=session.graphics,
             color=session.color,
             low_bandwidth=session.low_bandwidth,
+            probe=session.probe,
         )
         app.run()
 

@@ -97,10 +97,15 @@ class RenderRequest:
     pan: tuple[float, float] = (0.0, 0.0)
     """Image shift in output pixels (x right, y down), applied when zoomed or panned."""
     interpolation: Interpolation = Interpolation.AUTO
+    pixel_aspect: float = 1.0
+    """Height over width of one output pixel where it is shown (a half-block pixel on a 10×19
+    cell is 0.95): the image keeps its physical aspect there."""
 
     def __post_init__(self) -> None:
         if self.frame < 0:
             raise RenderError(f"Frame index {self.frame} is negative.")
+        if not (math.isfinite(self.pixel_aspect) and self.pixel_aspect > 0):
+            raise RenderError(f"Pixel aspect {self.pixel_aspect!r} must be a positive number.")
         if not (math.isfinite(self.zoom) and self.zoom > 0):
             raise RenderError(f"Zoom {self.zoom!r} must be a positive number.")
         if self.size is not None and (self.size[0] < 1 or self.size[1] < 1):
@@ -170,9 +175,21 @@ def load_frame(ds: Dataset, index: int = 0) -> Frame:
     )
 
 
+def displayed_spacing(
+    spacing: tuple[float, float] | None, pixel_aspect: float
+) -> tuple[float, float] | None:
+    """Pixel spacing (row, column) that fits an image for output pixels ``pixel_aspect`` times
+    taller than wide: rows count as that much shorter, so fewer of them fill the height."""
+    if pixel_aspect == 1.0:
+        return spacing
+    row, col = spacing if spacing else (1.0, 1.0)
+    return row / pixel_aspect, col
+
+
 def _geometry(
     rows: int, cols: int, spacing: tuple[float, float] | None, request: RenderRequest
 ) -> tuple[AxisMap, AxisMap]:
+    spacing = displayed_spacing(spacing, request.pixel_aspect)
     if request.size is None:
         fit_w, fit_h = cols, rows
     else:

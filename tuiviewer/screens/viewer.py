@@ -33,7 +33,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from tuiviewer.dicom.scanning import InstanceRecord
-from tuiviewer.graphics import GraphicsDecision, GraphicsMode
+from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.render.lut import Window, full_range_window
 from tuiviewer.render.presets import Preset, presets_for
 from tuiviewer.screens.base import workstation
@@ -54,7 +54,6 @@ from tuiviewer.services.viewer.slices import (
 )
 from tuiviewer.services.viewer.stack import Stack
 from tuiviewer.services.viewer.texts import (
-    badge_parts,
     link_caption,
     patient_text,
     position_text,
@@ -63,7 +62,7 @@ from tuiviewer.services.viewer.texts import (
     view_text,
 )
 from tuiviewer.widgets.corner_texts import CornerTexts
-from tuiviewer.widgets.image_view import ImageView
+from tuiviewer.widgets.image.view import ImageView, badge_text
 from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.stack_pane import StackPane
 from tuiviewer.widgets.tag_panel import TagPanel
@@ -119,6 +118,8 @@ class ViewerScreen(Screen[None]):
         Binding("z", "zoom(1)", "Zoom in", show=False),
         Binding("x", "zoom(-1)", "Zoom out", show=False),
         Binding("f", "fit", "Fit", show=False),
+        Binding("equals_sign", "actual_pixels", "Actual pixels (1:1)", show=False),
+        Binding("ctrl+l", "redraw", "Redraw the image", show=False),
         Binding("H", "pan(-1, 0)", "Pan left", show=False),
         Binding("L", "pan(1, 0)", "Pan right", show=False),
         Binding("K", "pan(0, -1)", "Pan up", show=False),
@@ -280,6 +281,8 @@ class ViewerScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.decision.warning:
+            self.notify(self.decision.warning, title="Graphics", severity="warning", timeout=10)
         self.query_one("#goto", Input).display = False
         self.query_one("#readout").display = False
         if not self.slices:
@@ -404,22 +407,12 @@ class ViewerScreen(Screen[None]):
         labels = edge_labels(info.orientation)
         for side in ("top", "bottom", "left", "right"):
             self._set(f"#edge-{side}", getattr(labels, side) if labels else "")
-        view = self.image_view
-        colours = self.decision.color_system
-        parts = badge_parts(
-            shown.image,
-            low_bandwidth=self.low_bandwidth,
-            quantisation=view.quantisation,
-            halfcell_colours=(
-                colours
-                if view.mode is GraphicsMode.HALFCELL and colours not in ("truecolor", "auto")
-                else None
-            ),
+        mapping = self.pane.mapping
+        step = max(mapping.step_x, mapping.step_y) if mapping is not None else 1.0
+        badge = badge_text(
+            self.image_view.shown, shown.image, step, low_bandwidth=self.low_bandwidth
         )
-        if parts:
-            self._set("#badge", Text("◩ not the full image: " + " · ".join(parts), "bold"))
-        else:
-            self._set("#badge", Text("full image, 1:1", "dim"))
+        self._set("#badge", badge)
         self._update_readout()
 
     def _update_readout(self) -> None:
@@ -564,9 +557,36 @@ class ViewerScreen(Screen[None]):
         self._set_view(replace(self.view, pan=pan))
 
     def action_fit(self) -> None:
+        for view in (self.image_view, self.link_view):
+            view.actual_pixels = False
         self._set_view(replace(self.view, zoom=1.0, pan=(0.0, 0.0)))
+        self._render_all()
+
+    def action_actual_pixels(self) -> None:
+        """One source pixel on one terminal pixel (half-blocks: on half a cell); H/J/K/L pan
+        where the image is larger than the pane. Again, or f, fits the image back."""
+        if self.image_view.actual_pixels:
+            self.action_fit()
+            return
+        mapping = self.pane.mapping
+        if mapping is None:
+            return
+        for view in (self.image_view, self.link_view):
+            view.actual_pixels = True
+        # Zoom so that a frame pixel covers exactly one source pixel.
+        zoom = round(self.view.zoom * min(mapping.step_x, mapping.step_y), 6)
+        self._set_view(replace(self.view, zoom=max(zoom, 1e-3)))
+        self._render_all()
+
+    def action_redraw(self) -> None:
+        """Send the image again (after tmux or another program painted over it)."""
+        self.image_view.redraw()
+        if self.link is not None:
+            self.link_view.redraw()
 
     def action_reset(self) -> None:
+        for view in (self.image_view, self.link_view):
+            view.actual_pixels = False
         self.stop_cine()
         self.pointer.active = False
         self.pointer.ruler = []

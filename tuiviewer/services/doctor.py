@@ -27,7 +27,14 @@ from platformdirs import PlatformDirs
 
 from tuiviewer import __version__
 from tuiviewer.exceptions import ConfigError, TuiviewerError
-from tuiviewer.graphics import GraphicsMode, decide_graphics, may_probe, plan_colors
+from tuiviewer.graphics.probe import (
+    QUERY_NAMES,
+    GraphicsMode,
+    decide_graphics,
+    may_probe,
+    plan_colors,
+    tmux_state,
+)
 
 __all__ = ["DoctorReport", "Finding", "check_paths", "examine"]
 
@@ -35,7 +42,6 @@ __all__ = ["DoctorReport", "Finding", "check_paths", "examine"]
 #: transfer syntaxes display).
 _DISTRIBUTIONS = (
     "textual",
-    "textual-image",
     "rich",
     "pydicom",
     "pynetdicom",
@@ -166,17 +172,29 @@ def _terminal(report: DoctorReport, env: Mapping[str, str], stdout: TextIO) -> N
     report.section("Graphics")
     colors = plan_colors(env)
     report.item("colours", f"{colors.system}: {colors.reason}")
-    decision = decide_graphics(GraphicsMode.AUTO, env, is_tty=tty, detected=None, color=colors)
-    if may_probe(GraphicsMode.AUTO, env, is_tty=tty):
+    if may_probe(GraphicsMode.AUTO, is_tty=tty):
+        ssh = " (over SSH too)" if env.get("SSH_TTY") or env.get("SSH_CONNECTION") else ""
+        asked = ", ".join(dict.fromkeys(QUERY_NAMES.values()))
         report.item(
             "mode",
-            "decided at start by textual-image's probe (Kitty, Sixel, else half-blocks); "
+            f"decided when the viewer starts by asking the terminal{ssh}: {asked}; "
             "the doctor does not probe",
         )
     else:
+        decision = decide_graphics(GraphicsMode.AUTO, env, is_tty=tty, color=colors)
         report.item("mode", f"{decision.mode.value}: {decision.reason}")
     if env.get("TMUX"):
-        report.item("tmux", "set allow-passthrough on for Kitty/Sixel; see the README")
+        state = tmux_state(env)
+        if state is None or state.passthrough is None:
+            report.item("tmux", "could not ask tmux whether allow-passthrough is on")
+        elif state.passthrough:
+            report.item("tmux", f"tmux {state.version}: allow-passthrough is on")
+        else:
+            report.item(
+                "tmux",
+                f"tmux {state.version}: allow-passthrough is off; add "
+                "'set -g allow-passthrough on' to ~/.tmux.conf for Kitty, iTerm2 or Sixel",
+            )
 
 
 # -- paths --------------------------------------------------------------------------------------

@@ -22,13 +22,13 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.graphics import GraphicsDecision, GraphicsMode
+from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.messages import FrameRendered, RenderFailed
 from tuiviewer.services.viewer.geometry import ViewMapping, view_mapping
 from tuiviewer.services.viewer.marks import Marks, draw_marks
 from tuiviewer.services.viewer.slices import LoadedSlice, RenderJob, ViewState, prefetch_order
 from tuiviewer.services.viewer.stack import Stack, render_job, size_for
-from tuiviewer.widgets.image_view import ImageView
+from tuiviewer.widgets.image.view import ImageView
 
 
 class LinkedImageView(ImageView):
@@ -120,7 +120,7 @@ class StackPane(Widget):
 
     @staticmethod
     def cache_key(job: RenderJob) -> tuple[object, ...]:
-        return (job.stack, job.index, job.state, job.box, job.cap_to_source)
+        return (job.stack, job.index, job.state, job.box, job.cap_to_source, job.pixel_aspect)
 
     def request(self) -> None:
         """Ask for the stack's current slice with :attr:`view`; ready at once when rendered
@@ -138,7 +138,8 @@ class StackPane(Widget):
             index=stack.index,
             state=self.view,
             box=box,
-            cap_to_source=self.image_view.mode in (GraphicsMode.KITTY, GraphicsMode.SIXEL),
+            cap_to_source=self.image_view.native_pixels,
+            pixel_aspect=self.image_view.pixel_aspect,
             asked_at=time.perf_counter(),
         )
         image = stack.rendered.get(self.cache_key(job))
@@ -228,7 +229,7 @@ class StackPane(Widget):
         frame = message.loaded.frame
         self.mapping = view_mapping(
             frame.rows, frame.columns, frame.pixel_spacing, message.size, job.state.zoom,
-            job.state.pan,
+            job.state.pan, job.pixel_aspect,
         )  # fmt: skip
         self.post_message(self.Shown(self))
 
@@ -244,7 +245,9 @@ class StackPane(Widget):
             return
         cursor, ruler = self.marks
         pixels = draw_marks(message.image.pixels, self.mapping, cursor, ruler)
-        self.image_view.show(pixels, (*self.cache_key(message.job), cursor, ruler))
+        # A newer frame already being rendered means keys are coming: a draft may do.
+        key = (*self.cache_key(message.job), cursor, ruler)
+        self.image_view.show(pixels, key, hurry=message.stack.coalescer.busy)
 
     def shown_slice(self) -> LoadedSlice | None:
         """The decoded slice on screen, if any."""

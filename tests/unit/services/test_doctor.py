@@ -113,10 +113,10 @@ def test_nothing_printed_names_a_patient_or_an_address(home: dict[str, str]) -> 
     assert code == 0, err
     for secret in (*PHI, "Canary", "Reader^Doc", "10.9.8.7", "/dev/pts/77", "tmux-1000"):
         assert secret not in out + err, secret
-    # The facts themselves are there: over SSH, half-blocks and why.
+    # The facts themselves are there: the viewer asks the terminal, over SSH too.
     assert "SSH_TTY                set" in out
     mode = next(line for line in out.splitlines() if line.strip().startswith("mode"))
-    assert "halfcell" in mode and "SSH" in mode
+    assert "asking the terminal (over SSH too)" in mode and "DA1" in mode
 
 
 def test_nodes_are_listed_and_a_dead_one_is_a_problem(home: dict[str, str]) -> None:

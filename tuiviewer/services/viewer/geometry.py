@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tuiviewer.render.pipeline import displayed_spacing
 from tuiviewer.render.resample import display_size
 from tuiviewer.services.viewer.slices import SliceRef
 
@@ -131,8 +132,10 @@ def view_mapping(
     size: tuple[int, int] | None,
     zoom: float = 1.0,
     pan: tuple[float, float] = (0.0, 0.0),
+    pixel_aspect: float = 1.0,
 ) -> ViewMapping:
     """The same geometry :func:`tuiviewer.render.pipeline.render_frame` uses for a request."""
+    spacing = displayed_spacing(spacing, pixel_aspect)
     if size is None:
         fit_w, fit_h = cols, rows
     else:

@@ -114,7 +114,10 @@ class RenderJob:
     box: tuple[int, int] | None
     """Pixel box of the image widget (None: native resolution)."""
     cap_to_source: bool = False
-    """Never enlarge beyond the source (Kitty and Sixel terminals scale the image themselves)."""
+    """Never enlarge beyond the source (pixel protocols: the terminal shows pixels, and Kitty
+    and iTerm2 terminals enlarge for free)."""
+    pixel_aspect: float = 1.0
+    """Height over width of one output pixel on screen (half-blocks: half a cell)."""
     asked_at: float = 0.0
     """``time.perf_counter()`` when the key arrived."""
 

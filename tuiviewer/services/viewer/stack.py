@@ -108,5 +108,6 @@ def render_job(
         size=size,
         zoom=state.zoom,
         pan=state.pan,
+        pixel_aspect=job.pixel_aspect,
     )
     return render_frame(loaded.ds, loaded.frame, request), loaded, size

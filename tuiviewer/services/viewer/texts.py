@@ -1,4 +1,5 @@
-"""What the viewer writes beside its images: corner texts, the badge, the side-by-side caption.
+"""What the viewer writes beside its images: corner texts and the side-by-side caption (the badge
+under an image says what the terminal shows: :func:`tuiviewer.widgets.image.view.badge_text`).
 
 Pure functions of what is shown, so they are tested without a terminal and every pane words
 things the same way.
@@ -64,32 +65,6 @@ def view_text(state: ViewState, image: RenderedImage, cine_fps: int | None) -> s
     if cine_fps is not None:
         lines.append(f"cine {cine_fps} fps")
     return "\n".join(lines)
-
-
-def badge_parts(
-    image: RenderedImage,
-    *,
-    low_bandwidth: bool,
-    quantisation: str | None,
-    halfcell_colours: str | None,
-) -> list[str]:
-    """Why the image on screen is not the full image (empty when it is).
-
-    ``quantisation`` is what the graphics protocol drops; ``halfcell_colours`` the colour
-    system half-blocks are drawn with when it is not truecolor.
-    """
-    parts = []
-    if low_bandwidth:
-        parts.append("low-bandwidth")
-    if image.downsampled > 1.0:
-        parts.append(f"downsampled {image.downsampled:.1f}:1")
-    if quantisation is not None:
-        parts.append(f"quantised: {quantisation}")
-    elif halfcell_colours is not None:
-        parts.append(f"quantised: {halfcell_colours} colours")
-    if image.lossy:
-        parts.append("lossy compressed source")
-    return parts
 
 
 def series_label(records: Sequence[InstanceRecord], *, prior: bool) -> str:

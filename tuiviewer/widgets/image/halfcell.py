@@ -1,0 +1,187 @@
+"""Pixels as characters: half-blocks (two pixels a cell) and shade characters (one).
+
+A half-block cell is ``▀`` with the upper pixel as foreground and the lower one as background
+(a space on the background where both are equal: one colour to send instead of two). Each
+pixel is therefore half a cell tall; on a 10×20-px cell that is square, on kitty's 8×19 it is
+19 % taller than wide, so the viewer renders frames for the cell's real aspect
+(:func:`halfcell_aspect`) and this module only lays pixel rows out in pairs. Runs of equal
+cells are merged and styles cached, so a repaint costs no re-encoding. Lines are Rich segments
+(no Textual): the widget wraps them in strips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+
+UPPER_HALF = "▀"
+_SHADES = np.array(["█", "▓", "▒", "░", " "][::-1])  # dark → light as grey rises
+BLACK = Style(bgcolor=Color.from_rgb(0, 0, 0))
+_STYLE_CACHE_LIMIT = 70_000
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the image lies in the widget, in cells (fractional for padded pixel images),
+    and its size in pixels of the frame."""
+
+    left: float
+    top: float
+    cols: float
+    rows: float
+    width_px: int
+    height_px: int
+
+
+def halfcell_aspect(cell: tuple[int, int]) -> float:
+    """Height over width of one half-block pixel on cells of ``cell`` (width, height) px."""
+    width, height = cell
+    return height / 2 / width
+
+
+class StyleCache:
+    """Half-block styles by (upper, lower) colour: a grey slice reuses at most 65,536."""
+
+    def __init__(self) -> None:
+        self._styles: dict[Hashable, Style] = {}
+
+    def get(self, upper: Hashable, lower: Hashable) -> Style:
+        key = (upper, lower)
+        style = self._styles.get(key)
+        if style is None:
+            if len(self._styles) > _STYLE_CACHE_LIMIT:
+                self._styles.clear()
+            if upper == lower:
+                # Drawn as a space: one colour in the escape sequence instead of two.
+                style = Style(bgcolor=_rgb(lower))
+            else:
+                style = Style(color=_rgb(upper), bgcolor=_rgb(lower))
+            self._styles[key] = style
+        return style
+
+
+@lru_cache(maxsize=4096)
+def _rgb(value: Hashable) -> Color:
+    if isinstance(value, tuple):
+        return Color.from_rgb(*value)
+    grey = int(value)  # type: ignore[call-overload]
+    return Color.from_rgb(grey, grey, grey)
+
+
+def _blank(width: int) -> list[Segment]:
+    return [Segment(" " * width, BLACK)]
+
+
+def halfcell_lines(
+    pixels: np.ndarray, width: int, height: int, styles: StyleCache
+) -> tuple[list[list[Segment]], Placement]:
+    """Lines of ``▀`` for a uint8 image, centred in ``width`` × ``height`` cells.
+
+    Runs of equal cells are found for the whole image at once; each distinct (upper, lower)
+    pair becomes a glyph and a style once per frame (a noisy CT slice has thousands of runs).
+    """
+    img = pixels
+    if img.shape[0] % 2:
+        pad = np.zeros((1, *img.shape[1:]), dtype=np.uint8)
+        img = np.concatenate([img, pad])
+    rows, cols = img.shape[0] // 2, min(img.shape[1], width)
+    rows = min(rows, height)
+    img = img[: rows * 2, :cols]
+    left = max(0, (width - cols) // 2)
+    top = max(0, (height - rows) // 2)
+    right = max(0, width - cols - left)
+    lines = [_blank(width) for _ in range(top)]
+    upper, lower = img[0::2], img[1::2]
+    if img.ndim == 2:
+        keys = upper.astype(np.int64) * 256 + lower
+    else:
+        packed_u = (upper[..., 0].astype(np.int64) << 16) | (upper[..., 1] << 8) | upper[..., 2]
+        packed_l = (lower[..., 0].astype(np.int64) << 16) | (lower[..., 1] << 8) | lower[..., 2]
+        keys = (packed_u << 24) | packed_l
+    starts = np.ones(keys.shape, dtype=bool)
+    np.not_equal(keys[:, 1:], keys[:, :-1], out=starts[:, 1:])
+    shift = 24 if img.ndim == 3 else 8
+    mask = (1 << shift) - 1
+    looks: dict[int, tuple[str, Style]] = {}
+    left_pad = [Segment(" " * left, BLACK)] if left else []
+    right_pad = [Segment(" " * right, BLACK)] if right else []
+    for r in range(rows):
+        at = np.flatnonzero(starts[r])
+        lengths = np.diff(np.append(at, cols)).tolist()
+        segments = list(left_pad)
+        for key, length in zip(keys[r, at].tolist(), lengths, strict=True):
+            look = looks.get(key)
+            if look is None:
+                fg, bg = _colour(key >> shift, img.ndim), _colour(key & mask, img.ndim)
+                # A cell of one colour is a space on that background (shorter escape sequence).
+                look = (" " if fg == bg else UPPER_HALF, styles.get(fg, bg))
+                looks[key] = look
+            segments.append(Segment(look[0] * length, look[1]))
+        segments.extend(right_pad)
+        lines.append(segments)
+    lines.extend(_blank(width) for _ in range(max(0, height - top - rows)))
+    return lines, Placement(left, top, cols, rows, cols, rows * 2)
+
+
+def _colour(packed: int, ndim: int) -> Hashable:
+    """A grey (int) or an RGB triple from a packed key half."""
+    if ndim == 2:
+        return packed
+    return (packed >> 16) & 0xFF, (packed >> 8) & 0xFF, packed & 0xFF
+
+
+def shade_lines(
+    pixels: np.ndarray, width: int, height: int
+) -> tuple[list[list[Segment]], Placement]:
+    """One shade character per cell (rows averaged in pairs: a cell is two pixels tall)."""
+    img = pixels if pixels.ndim == 2 else pixels.mean(axis=2)
+    if img.shape[0] % 2:
+        img = np.concatenate([img, img[-1:]])
+    cells = (img[0::2].astype(np.float32) + img[1::2]) / 2.0
+    rows, cols = min(cells.shape[0], height), min(cells.shape[1], width)
+    cells = cells[:rows, :cols]
+    index = np.clip((cells * len(_SHADES) / 256.0).astype(np.int64), 0, len(_SHADES) - 1)
+    left, top = max(0, (width - cols) // 2), max(0, (height - rows) // 2)
+    lines = [[Segment(" " * width)] for _ in range(top)]
+    for r in range(rows):
+        text = " " * left + "".join(_SHADES[index[r]].tolist())
+        lines.append([Segment(text.ljust(width))])
+    lines.extend([Segment(" " * width)] for _ in range(max(0, height - top - rows)))
+    return lines, Placement(left, top, cols, rows, cols, rows * 2)
+
+
+def changed_rows(
+    before: np.ndarray,
+    after: np.ndarray,
+    placed_before: Placement | None,
+    placed_after: Placement | None,
+) -> list[tuple[int, int]] | None:
+    """Half-block lines to repaint between two frames, as (line, cells from the left edge);
+    None: all of them.
+
+    A line is repainted from the widget's left edge up to its last changed cell (Textual
+    writes a line's dirty span from the start of the widget's chop): the air around a body and
+    the anatomy that a slice step leaves alike are not sent again.
+    """
+    if placed_before is None or placed_after is None or placed_before != placed_after:
+        return None
+    if before.shape != after.shape:
+        return None
+    rows, cols = int(placed_after.rows), int(placed_after.cols)
+    differs = before[: rows * 2, :cols] != after[: rows * 2, :cols]
+    if differs.ndim == 3:
+        differs = differs.any(axis=2)
+    if differs.shape[0] % 2:
+        differs = np.concatenate([differs, np.zeros((1, differs.shape[1]), dtype=bool)])
+    per_cell = differs[0::2] | differs[1::2]
+    spans = []
+    for row in np.flatnonzero(per_cell.any(axis=1)).tolist():
+        last = int(np.flatnonzero(per_cell[row])[-1])
+        spans.append((int(placed_after.top) + row, int(placed_after.left) + last + 1))
+    return spans
