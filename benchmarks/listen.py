@@ -18,7 +18,6 @@ Each client runs in a child process, ``--repeat`` times, alternating; medians ar
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shutil
 import signal
@@ -34,7 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from loadgen import busy_machine  # noqa: E402
 from pydicom import dcmread  # noqa: E402
 
 from tests.support.orthanc import Orthanc, OrthancConfig, store_files  # noqa: E402
@@ -173,11 +174,6 @@ def retrieve(work: Path, paths: list[Path], repeat: int) -> tuple[float, float]:
     return statistics.median(web), statistics.median(get)
 
 
-def _burn() -> None:  # pragma: no cover - a busy loop in a child process
-    while True:
-        pass
-
-
 def run(work: Path, slices: int, repeat: int, load: bool) -> None:
     for tool in ("storescu", "storescp"):
         if shutil.which(tool) is None:
@@ -185,26 +181,14 @@ def run(work: Path, slices: int, repeat: int, load: bool) -> None:
     paths = write_ct_series(work / "ct", slices=slices, rows=512, cols=512, seed=900)
     size = sum(p.stat().st_size for p in paths)
     print(f"study             {slices} slices 512x512, {size / 1e6:.1f} MB")
-    burners: list[multiprocessing.Process] = []
-    if load:
-        for _ in range(os.cpu_count() or 1):
-            burner = multiprocessing.Process(target=_burn, daemon=True)
-            burner.start()
-            burners.append(burner)
-        print(f"machine           loaded: {len(burners)} busy processes")
-    else:
-        print("machine           idle")
-    try:
+    with busy_machine(load) as state:
+        print(f"machine           {state}")
         print("receiving (dcmtk storescu pushes the study)")
         ours, theirs = receive(work, paths, repeat)
         print(f"  ratio             {ours / theirs:.2f}  (tuiviewer / storescp, target >= 0.8)")
         print("retrieving from Orthanc (tuiviewer get)")
         web, get = retrieve(work, paths, repeat)
         print(f"  ratio             {web / get:.2f}  (WADO-RS time / C-GET time)")
-    finally:
-        for burner in burners:
-            burner.terminate()
-            burner.join()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TextIO
 
 from tuiviewer import locations
@@ -55,14 +58,66 @@ def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
     # pydicom warns about odd values while reading; on the terminal those warnings would be
     # written over the UI, so they go to the log like everything else.
     logging.captureWarnings(True)
-    try:
-        from pynetdicom import _config as pynetdicom_config
 
-        pynetdicom_config.LOG_REQUEST_IDENTIFIERS = phi
-        pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = phi
-    except ImportError:  # pragma: no cover - pynetdicom is a hard dependency
-        pass
+    def identifiers(config: ModuleType) -> None:
+        config.LOG_REQUEST_IDENTIFIERS = phi  # type: ignore[attr-defined]
+        config.LOG_RESPONSE_IDENTIFIERS = phi  # type: ignore[attr-defined]
+
+    # Importing pynetdicom costs a fifth of a second that `dump` and `render` do not need, so its
+    # switches are set now if it is loaded, else the moment it is.
+    when_imported("pynetdicom._config", identifiers)
     return path
+
+
+class _RunAfter(importlib.abc.Loader):
+    """A loader that runs the real one, then ``action`` on the fresh module."""
+
+    def __init__(self, loader: importlib.abc.Loader, action: Callable[[ModuleType], None]):
+        self._loader = loader
+        self._action = action
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        self._action(module)
+
+
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the loader of one module so ``action`` runs once it is loaded."""
+
+    def __init__(self, name: str, action: Callable[[ModuleType], None]):
+        self.name = name
+        self.action = action
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        for finder in sys.meta_path:
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _RunAfter(spec.loader, self.action)
+                return spec
+        return None
+
+
+def when_imported(name: str, action: Callable[[ModuleType], None]) -> None:
+    """Run ``action(module)`` now if ``name`` is imported, else right after it is first imported.
+
+    A later call for the same module replaces an earlier one that has not run yet.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        action(module)
+        return
+    for finder in list(sys.meta_path):
+        if isinstance(finder, _WhenImported) and finder.name == name:
+            sys.meta_path.remove(finder)
+    sys.meta_path.insert(0, _WhenImported(name, action))
 
 
 @contextmanager

@@ -55,3 +55,30 @@ def test_the_app_folder_above_the_log_folder_is_private_too(
     locations.log_dir()
     for folder in (fresh, fresh.parent, fresh.parent.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+PYNETDICOM_LATE = """
+import os, sys
+os.environ["TUIVIEWER_LOG_DIR"] = sys.argv[1]
+from tuiviewer.logsetup import setup_logging
+setup_logging(phi=sys.argv[2] == "phi")
+print("pynetdicom" in sys.modules)
+from pynetdicom import _config
+print(_config.LOG_REQUEST_IDENTIFIERS, _config.LOG_RESPONSE_IDENTIFIERS)
+"""
+
+
+def test_pynetdicom_loaded_after_logging_starts_still_keeps_identifiers_out(
+    tmp_path: Path,
+) -> None:
+    """`dump` does not load pynetdicom; when a command does later, its PHI switches are set."""
+    for phi, expected in (("", "False False"), ("phi", "True True")):
+        run = subprocess.run(
+            [sys.executable, "-c", PYNETDICOM_LATE, str(tmp_path), phi],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        loaded_early, switches = run.stdout.split("\n")[:2]
+        assert loaded_early == "False"
+        assert switches == expected

@@ -1,0 +1,115 @@
+"""How long the command-line tools take, start to finish, next to dcmtk's in the same run.
+
+1. ``tuiviewer dump`` of one CT slice (pydicom's CT_small.dcm) against ``dcmdump``
+   (target: ≤ 120 ms).
+2. ``tuiviewer echo`` against ``echoscu``, to an Orthanc on loopback.
+3. ``tuiviewer find`` of ``--studies`` studies against ``findscu`` with the same return keys,
+   from that Orthanc (target: ≤ 2× findscu).
+
+Every command runs ``--repeat`` times, alternating with its peer; medians are printed with the
+ratio. The whole set runs idle, then with a busy loop on every core (``--load``: loaded only).
+
+    .venv/bin/python benchmarks/startup.py --studies 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import busy_machine  # noqa: E402
+from pydicom.data import get_testdata_file  # noqa: E402
+from worklist import load  # noqa: E402
+
+from tests.support.orthanc import Orthanc  # noqa: E402
+from tuiviewer.net.find import FindQuery, build_identifier  # noqa: E402
+
+TUIVIEWER = str(Path(sys.executable).with_name("tuiviewer"))
+
+
+def _seconds(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def compare(label: str, ours: list[str], peer: list[str], repeat: int, target: str) -> None:
+    mine, theirs = [], []
+    for _ in range(repeat):
+        mine.append(_seconds(ours))
+        theirs.append(_seconds(peer))
+    a, b = statistics.median(mine), statistics.median(theirs)
+    print(
+        f"  {label:6} tuiviewer {a * 1000:7.0f} ms   {Path(peer[0]).name:8} {b * 1000:6.0f} ms"
+        f"   ratio {a / b:5.1f}   ({target})"
+    )
+
+
+def findscu_keys() -> list[str]:
+    """``-k`` arguments for every key of the identifier ``tuiviewer find`` sends."""
+    identifier = build_identifier(FindQuery())
+    keys: list[str] = []
+    for element in identifier:
+        value = "" if element.value is None else str(element.value)
+        keys += ["-k", f"{element.keyword}={value}" if value else element.keyword]
+    return keys
+
+
+def run(orthanc: Orthanc, studies: int, repeat: int) -> None:
+    ct = get_testdata_file("CT_small.dcm", download=False)
+    assert ct is not None
+    node = f"{orthanc.aet}@{orthanc.host}:{orthanc.dicom_port}"
+    compare("dump", [TUIVIEWER, "dump", ct], ["dcmdump", ct], repeat, "target ≤ 120 ms")
+    compare(
+        "echo",
+        [TUIVIEWER, "echo", node],
+        ["echoscu", "-aec", orthanc.aet, orthanc.host, str(orthanc.dicom_port)],
+        repeat,
+        "no target",
+    )
+    findscu = ["findscu", "-S", "-aec", orthanc.aet, *findscu_keys()]
+    compare(
+        "find",
+        [TUIVIEWER, "find", node],
+        [*findscu, orthanc.host, str(orthanc.dicom_port)],
+        repeat,
+        f"{studies} studies, target ratio ≤ 2",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--studies", type=int, default=1000, help="studies in the PACS (1000)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each command (5)")
+    parser.add_argument("--load", action="store_true", help="only the run with the machine loaded")
+    args = parser.parse_args(argv)
+    for tool in ("dcmdump", "echoscu", "findscu"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} (dcmtk) is not installed.")
+    with tempfile.TemporaryDirectory(prefix="tuiviewer-startup-") as tmp:
+        work = Path(tmp)
+        for name in ("CONFIG", "DATA", "LOG"):
+            os.environ[f"TUIVIEWER_{name}_DIR"] = str(work / name.lower())
+        with Orthanc(work / "orthanc") as orthanc:
+            loaded = load(orthanc, args.studies)
+            print(f"{args.studies} one-image studies loaded into Orthanc in {loaded:.1f} s")
+            for state in (True,) if args.load else (False, True):
+                with busy_machine(state) as described:
+                    print(f"machine {described}, medians of {args.repeat} runs")
+                    run(orthanc, args.studies, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
