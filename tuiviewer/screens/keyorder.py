@@ -91,6 +91,7 @@ class KeyOrder:
         self._busy = False
         self._generation = 0
         self._watchdog: asyncio.TimerHandle | None = None
+        self._sent_at = 0.0
         self._recheck_armed = False
 
     @property
@@ -172,7 +173,8 @@ class KeyOrder:
         self._busy = True
         self._generation += 1
         generation = self._generation
-        self._watchdog = asyncio.get_running_loop().call_later(STUCK_AFTER, self._stuck, generation)
+        self._sent_at = time.monotonic()
+        self._arm(generation)
         before = self._state()
         await self._dispatch(event)
         if event.is_forwarded and self._types_text(event):
@@ -278,8 +280,23 @@ class KeyOrder:
         self._busy = False
         await self._pump()
 
+    def _arm(self, generation: int) -> None:
+        self._armed_at = time.monotonic()
+        self._watchdog = asyncio.get_running_loop().call_later(STUCK_AFTER, self._stuck, generation)
+
+    def _still_working(self) -> bool:
+        """The app is behind rather than stuck: the watchdog itself ran late (the loop had no
+        CPU, as on a loaded server), or widgets of the screen still have messages to handle."""
+        if time.monotonic() - self._armed_at > 1.5 * STUCK_AFTER:
+            return True
+        nodes: list[DOMNode] = [self.app, *self.app.screen.walk_children(with_self=True)]
+        return any(not node._message_queue.empty() for node in nodes)
+
     def _stuck(self, generation: int) -> None:
         if generation != self._generation or not self._busy:
+            return
+        if self._still_working() and time.monotonic() - self._sent_at < HOLD_LIMIT:
+            self._arm(generation)  # a busy machine: keep the order, look again later
             return
         # Its handler waits on something (a dialog, a long await): do not hold the rest.
         _LOG.debug("A key was not handled within %.1f s; releasing the next", STUCK_AFTER)
