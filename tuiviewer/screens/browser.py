@@ -182,6 +182,10 @@ class BrowserScreen(Screen[None]):
         """Put the cursor on the first instance once the tree has laid it out (a node just
         added has no line yet; after a long scan the first refresh can come too early)."""
         tree = self.query_one(StudyTree)
+        # last_line lays the tree's lines out if they are stale (node.line is -1 until then);
+        # a node still not on a line was replaced when a later batch rebuilt its stack.
+        if tree.last_line >= 0 and node.line < 0:
+            node = tree.first_instance_node() or node
         if node.line >= 0:
             tree.move_cursor(node)
         elif tries:
