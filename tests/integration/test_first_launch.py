@@ -28,6 +28,7 @@ from tuiviewer.reports.drafts import Draft, DraftStore
 from tuiviewer.reports.model import Report, Section, SectionKind
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.help import HelpScreen
+from tuiviewer.screens.inbox import InboxScreen
 from tuiviewer.screens.report import ReportScreen
 from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.services.worklist import view_path
@@ -110,6 +111,29 @@ async def test_the_date_window_and_filters_are_remembered(
         assert screen.query_one("#wl-to", Input).value == f"{TODAY:%Y%m%d}"
         assert screen.query_one("#wl-status-filter", Select).value == "unreported"
         assert screen.query_one("#worklist", DataTable).row_count == 1
+
+
+async def test_the_inbox_remembers_nothing_and_says_how_studies_arrive(
+    pacs: tuple[MiniPacs, Node], tmp_path: Path
+) -> None:
+    _archive, node = pacs
+    app = app_on(node, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await burst(pilot, "slash", "ctrl+u", *"20000101", "enter")
+        await settle(pilot)
+        saved = view_path().read_text()
+        await pilot.press("f6")
+        await settle(pilot)
+        inbox = app.screen
+        assert isinstance(inbox, InboxScreen)
+        await wait_for(pilot, lambda: empty_text(inbox) != "")
+        text = empty_text(inbox)
+        assert "No study received yet" in text and "F7" in text
+        assert "Widen the dates" not in text
+        await pilot.press("s")  # the Inbox's status filter is not the worklist's
+        await settle(pilot)
+        assert view_path().read_text() == saved
 
 
 async def test_a_draft_outside_the_window_is_reachable_from_the_reminder(
