@@ -94,8 +94,12 @@ def start(display: Display, kind: str, cards: Path, tmp_path: Path, *options: st
         display, kind, viewer_command(cards, *options), tmp_path, cols=cols, rows=rows,
         font_size=font,
     )  # fmt: skip
-    terminal.start()
-    open_viewer(terminal, SLICES, SLICES)
+    try:
+        terminal.start()
+        open_viewer(terminal, SLICES, SLICES)
+    except BaseException:
+        terminal.close()  # the terminal and the viewer in it must not outlive a failed start
+        raise
     return Viewing(terminal, cards, tmp_path)
 
 

@@ -319,6 +319,14 @@ class Terminal:
             argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
+        try:
+            self._find_window(timeout)
+        except BaseException:
+            self.close()  # a terminal that did not come up must not outlive the test
+            raise
+
+    def _find_window(self, timeout: float) -> None:
+        assert self._process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
