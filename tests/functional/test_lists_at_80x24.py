@@ -278,3 +278,86 @@ async def test_diff_shows_both_values(pacs: Scp, tmp_path: Path, size: tuple[int
         assert "plan_original.dcm: PLANNING CT HEAD AND NECK\n" in text
         assert "plan_edited.dcm: PLANNING CT HEAD AND NECK (EDITED)" in text
         assert_fits(lines, size[0])
+
+
+async def test_every_list_says_which_study_it_is_on(pacs: Scp, tmp_path: Path) -> None:
+    """The app-wide report key acts on ``study_in_view()``: the study under the cursor."""
+    from tuiviewer.screens.base import ShowsStudy
+
+    app = app_on(pacs, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        worklist = app.screen
+        assert isinstance(worklist, WorklistScreen) and isinstance(worklist, ShowsStudy)
+        await pilot.press("down")
+        seen = worklist.study_in_view()
+        assert seen is not None and seen.study_uid == study(1).StudyInstanceUID
+        assert seen.path is None and seen.node is not None and seen.node.name == "pacs"
+        await pilot.press("f2")
+        await settle(pilot)
+        query = app.screen
+        assert isinstance(query, QueryScreen) and isinstance(query, ShowsStudy)
+        query.studies.focus()
+        await pilot.press("down", "down")
+        seen = query.study_in_view()
+        assert seen is not None and seen.study_uid == study(2).StudyInstanceUID
+
+
+async def test_the_pacs_picker_has_no_blank_entry(pacs: Scp, tmp_path: Path) -> None:
+    from textual.widgets import Select
+
+    app = app_on(pacs, tmp_path, worklist=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        select = app.screen.query_one("#node", Select)
+        assert [str(prompt) for prompt, _ in select._options] == [
+            f"pacs  TESTSCP@127.0.0.1:{pacs.port}"
+        ]
+    empty = make_app(Config(), [], nodes={}, store=LocalStore(tmp_path / "empty"))
+    async with empty.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")  # without a node the app opens on the node manager
+        await settle(pilot)
+        screen = empty.screen
+        assert isinstance(screen, QueryScreen) and screen.current_node() is None
+        assert "No PACS (F5)" in screen_text(empty)
+
+
+async def test_the_tls_box_is_blank_when_off(pacs: Scp, tmp_path: Path) -> None:
+    from tuiviewer.screens.nodes import NodeDialog, TickBox
+
+    app = app_on(pacs, tmp_path, worklist=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await app.push_screen(NodeDialog(None, set()))
+        await pilot.pause()
+        box = app.screen.query_one(TickBox)
+        line = next(line for line in screen_lines(app) if "use TLS" in line)
+        assert "X" not in line.split("use TLS")[0]
+        box.value = True
+        await pilot.pause()
+        line = next(line for line in screen_lines(app) if "use TLS" in line)
+        assert "X" in line.split("use TLS")[0]
+
+
+async def test_editing_a_node_keeps_the_cursor_on_it(pacs: Scp, tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    app = app_on(pacs, tmp_path, worklist=False)
+    app.nodes = {**app.nodes, "second": pacs.node(name="second"), "third": pacs.node(name="third")}
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f5")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, NodesScreen)
+        await pilot.press("down", "down", "e")  # edit "third"
+        await pilot.pause()
+        ae = app.screen.query_one("#f-ae_title", Input)
+        ae.value = "RENAMED"
+        ae.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen
+        current = screen.current()
+        assert current is not None and current.name == "third" and current.ae_title == "RENAMED"

@@ -40,7 +40,8 @@ from tuiviewer.widgets.safe import cell, shown
 from tuiviewer.widgets.study_table import StudyTable, count_cell
 from tuiviewer.widgets.wording import plural
 
-NO_PACS = "No PACS: F5 adds one"
+NO_PACS = "No PACS (F5)"
+"""The picker's only entry when no node is configured (F5: the node manager adds one)."""
 
 
 class QueryScreen(Screen[None]):

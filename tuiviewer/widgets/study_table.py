@@ -162,7 +162,8 @@ class StudyTable(DataTable[Any]):
         Binding("S", "reverse_sort", "Reverse sort", show=False),
     ]
     EXTRA_COLUMNS: ClassVar[tuple[ColumnFit, ...]] = ()
-    """Columns a subclass adds after :data:`STUDY_COLUMNS`, shown before the optional ones."""
+    """Columns a subclass adds after :data:`STUDY_COLUMNS`, the first to show when there is
+    room for more than the required ones."""
     LABELS: ClassVar[dict[str, str]] = {"state": "Report"}
     """Headers of the columns that are not in :data:`STUDY_COLUMNS`."""
 
@@ -196,7 +197,7 @@ class StudyTable(DataTable[Any]):
             required = required[1:]
         elif width >= 100:
             required[0] = ColumnFit("state", STATE_WIDTH)
-        return fit_columns(width - 2, [*required, *self.EXTRA_COLUMNS], OPTIONAL)
+        return fit_columns(width - 2, required, [*self.EXTRA_COLUMNS, *OPTIONAL])
 
     def refit(self) -> None:
         """Fit the columns again to the rows now listed (after a refresh)."""
