@@ -132,9 +132,10 @@ def fit_columns(
     chosen = list(required)
     used = sum(c.width + PADDING for c in chosen)
     for column in optional:
-        if used + column.width + PADDING <= width:
-            chosen.append(column)
-            used += column.width + PADDING
+        if used + column.width + PADDING > width:
+            break  # a later, smaller column is not worth more than the description's room
+        chosen.append(column)
+        used += column.width + PADDING
     widths = {c.key: c.width for c in chosen}
     spare = max(0, width - used)
     growing = [c.key for c in chosen if c.grows]
