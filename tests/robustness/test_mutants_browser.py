@@ -31,7 +31,7 @@ from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.widgets.study_tree import StudyRef, StudyTree
 
 _STATUS = re.compile(
-    r"Scanned (\d+) files: (\d+) DICOM(?:, (\d+) not DICOM \(skipped\))?(?:, (\d+) unreadable)?"
+    r"Scanned (\d+) files?: (\d+) DICOM(?:, (\d+) not DICOM \(skipped\))?(?:, (\d+) unreadable)?"
 )
 
 

@@ -9,51 +9,39 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static, Tree
+from textual.widgets import Footer, Header, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.dicom.deid.export import export_deidentified
 from tuiviewer.dicom.diff import diff_datasets
-from tuiviewer.dicom.editing import (
-    add_element,
-    delete_element,
-    edited_copy_name,
-    save_as,
-    set_value,
-)
-from tuiviewer.dicom.elements import TagPath, full_value, search
 from tuiviewer.dicom.index import StudyIndex
-from tuiviewer.dicom.loading import PREVIEW_ELEMENTS, LoadedFile, load_file
+from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.dicom.scanning import ScanProgress, scan
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import (
     ExportFinished,
-    FileLoaded,
-    FileLoadFailed,
     InstancesFound,
     ScanProgressed,
 )
 from tuiviewer.safetext import clean
-from tuiviewer.screens.base import workstation
-from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog, ValueDialog
-from tuiviewer.screens.dialogs.edit import AddElementDialog, EditValueDialog
+from tuiviewer.screens.base import StudyInView, workstation
+from tuiviewer.screens.dialogs.common import PathDialog, ValueDialog
 from tuiviewer.screens.diff import DiffScreen
 from tuiviewer.screens.viewer import ViewerScreen
-from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.study_tree import StudyRef, StudyTree
-from tuiviewer.widgets.tag_tree import META_KEY, TagTree
+from tuiviewer.widgets.tag_pane import TagPane
+from tuiviewer.widgets.wording import plural
 
 
 def progress_text(progress: ScanProgress) -> str:
     state = "Scanned" if progress.done else "Scanning…"
-    text = f"{state} {progress.files_seen} files: {progress.instances} DICOM"
+    text = f"{state} {plural(progress.files_seen, 'file')}: {progress.instances} DICOM"
     if progress.skipped_not_dicom:
         text += f", {progress.skipped_not_dicom} not DICOM (skipped)"
     if progress.unreadable:
@@ -91,15 +79,9 @@ class BrowserScreen(Screen[None]):
         super().__init__()
         self.paths = list(paths)
         self.index = StudyIndex()
-        self.loaded: LoadedFile | None = None
-        self.edited: dict[Path, LoadedFile] = {}
-        """Files with edits not yet saved, kept when the selection moves on."""
         self.marked: Path | None = None
-        self.hits: list[TagPath] = []
-        self.hit_index = -1
         self.progress: ScanProgress | None = None
         self._auto_selected = False
-        self._requested: Path | None = None
         self.unreadable: list[str] = []
         """Why each file the scan could not read was refused (appended by the scan worker)."""
 
@@ -110,17 +92,11 @@ class BrowserScreen(Screen[None]):
             with Vertical(id="left"):
                 yield StudyTree(id="studies")
                 yield Static("Scanning…", id="scan-status")
-            with Vertical(id="right"):
-                yield Static("", id="banner")
-                yield TagTree(id="tags")
-                yield Input(placeholder="Search keyword, tag (0018,5100) or value", id="search")
-                yield Static("", id="tag-status")
+            yield TagPane(id="right")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = clean(", ".join(str(p) for p in self.paths))
-        self.query_one("#banner").display = False
-        self.query_one("#search").display = False
         self.query_one(StudyTree).focus()
         if self.paths:
             self.scan_files(list(self.paths))
@@ -206,10 +182,32 @@ class BrowserScreen(Screen[None]):
         if not reasons:
             self.notify("No unreadable file so far.")
             return
-        title = f"{len(reasons)} unreadable file{'s' if len(reasons) != 1 else ''}"
+        title = f"{plural(len(reasons), 'unreadable file')}"
         self.app.push_screen(ValueDialog(title, "\n".join(reasons)))
 
     # ---- following the selection -------------------------------------------------------------
+    @property
+    def pane(self) -> TagPane:
+        return self.query_one(TagPane)
+
+    @property
+    def loaded(self) -> LoadedFile | None:
+        """The file whose tags are on show."""
+        return self.pane.loaded
+
+    @loaded.setter
+    def loaded(self, value: LoadedFile | None) -> None:
+        self.pane.loaded = value
+
+    @property
+    def edited(self) -> dict[Path, LoadedFile]:
+        """Files with edits not yet saved."""
+        return self.pane.edited
+
+    @property
+    def _requested(self) -> Path | None:
+        return self.pane.requested
+
     @on(Tree.NodeHighlighted, "#studies")
     def _study_node_highlighted(self, event: Tree.NodeHighlighted[StudyRef]) -> None:
         data = event.node.data
@@ -219,285 +217,38 @@ class BrowserScreen(Screen[None]):
 
     def show_instance(self, path: Path) -> None:
         """Show ``path``'s tags: edited copy at once, otherwise read in a worker."""
-        self._requested = path
-        if path in self.edited:
-            self._show(self.edited[path])
-            return
-        self.load_instance(path)
+        self.pane.show_instance(path)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="Read")
-    def load_instance(self, path: Path) -> None:
-        cancel = get_current_worker().cancelled_event
-        try:
-            # A large file shows its first elements at once, then the whole file.
-            loaded = load_file(path, head=PREVIEW_ELEMENTS, cancel=cancel)
-            if loaded.partial and not cancel.is_set():
-                self.post_message(FileLoaded(loaded))
-                loaded = load_file(path, cancel=cancel)
-        except TuiviewerError as exc:
-            self.post_message(FileLoadFailed(path, exc.message))
-            return
-        if not cancel.is_set():
-            self.post_message(FileLoaded(loaded))
-
-    @on(FileLoaded)
-    def _file_loaded(self, message: FileLoaded) -> None:
-        if message.loaded.path != self._requested:
-            return  # the user has already moved on
-        self._show(message.loaded)
-
-    @on(FileLoadFailed)
-    def _file_load_failed(self, message: FileLoadFailed) -> None:
-        if message.path != self._requested:
-            return
-        self.loaded = None
-        banner = self.query_one("#banner", Static)
-        banner.update(shown(f"⚠ {message.reason}", style="bold"))
-        banner.display = True
-        banner.set_class(True, "error")
-        self.query_one(TagTree).clear()
-
-    def _show(self, loaded: LoadedFile, keep_path: TagPath | None = None) -> None:
-        self.loaded = loaded
-        self.query_one(TagTree).show(loaded, keep_path=keep_path)
-        self._update_banner()
-        self.hits = []
-        self.hit_index = -1
-        self._set_tag_status("")
-
-    def _update_banner(self) -> None:
-        banner = self.query_one("#banner", Static)
-        loaded = self.loaded
-        parts: list[Text] = []
-        if loaded is not None and loaded.partial:
-            parts.append(
-                Text(
-                    f"Showing the first {len(loaded.dataset._dict):,} elements while the rest of "
-                    "the file is read…"
-                )
-            )
-        elif loaded is not None and loaded.banner:
-            parts.append(shown(f"⚠ {loaded.banner}", style="bold"))
-        if loaded is not None and loaded.path in self.edited:
-            parts.append(Text("✎ modified, not saved: s saves as a new file, R reverts"))
-        banner.update(Text("\n").join(parts))
-        banner.display = bool(parts)
-        banner.set_class(loaded is not None and bool(loaded.problems), "error")
-
-    def _set_tag_status(self, text: str) -> None:
-        self.query_one("#tag-status", Static).update(shown(text))
-
-    # ---- search -----------------------------------------------------------------------------
+    # ---- the tag pane's keys ----------------------------------------------------------------
     def action_search(self) -> None:
-        search_input = self.query_one("#search", Input)
-        if search_input.has_focus:
-            search_input.insert_text_at_cursor("/")  # a "/" inside the query itself
-            return
-        search_input.display = True
-        # Focus now, not after a refresh, for the same reason the binding has priority.
-        self.set_focus(search_input)
+        self.pane.open_search()
 
     def action_close_search(self) -> None:
-        search_input = self.query_one("#search", Input)
-        if search_input.display:
-            search_input.display = False
-            self.query_one(TagTree).focus()
-
-    @on(Input.Changed, "#search")
-    def _search_changed(self, event: Input.Changed) -> None:
-        """Search as the user types: the cursor follows the first hit."""
-        tags = self.query_one(TagTree)
-        query = event.value.strip()
-        rows, left_out = tags.searchable()
-        self.hits = search(rows, query) if query else []
-        self.hit_index = -1
-        if self.hits:
-            self.action_next_hit()
-        else:
-            beyond = f" in the first {len(rows):,} elements" if left_out else ""
-            self._set_tag_status(f"No element matches {query!r}{beyond}" if query else "")
-
-    @on(Input.Submitted, "#search")
-    def _search_submitted(self, event: Input.Submitted) -> None:
-        # Hits were computed while typing (keys that arrive in one packet with the Enter may
-        # still be on their way to the input; their Changed event updates the hits then).
-        event.input.display = False
-        self.query_one(TagTree).focus()
-
-    def _jump(self, step: int) -> None:
-        if not self.hits:
-            self._set_tag_status("No search: press / to search")
-            return
-        self.hit_index = (self.hit_index + step) % len(self.hits)
-        path = self.hits[self.hit_index]
-        self.query_one(TagTree).reveal(path)
-        self._set_tag_status(f"Hit {self.hit_index + 1}/{len(self.hits)} (n next, N previous)")
+        self.pane.close_search()
 
     def action_next_hit(self) -> None:
-        self._jump(1)
+        self.pane.jump(1)
 
     def action_previous_hit(self) -> None:
-        self._jump(-1)
-
-    # ---- values and editing ------------------------------------------------------------------
-    def _current_element(self) -> TagPath | None:
-        path = self.query_one(TagTree).cursor_path
-        if path is None or path == META_KEY or len(path) % 2 == 0:
-            return None
-        return path
+        self.pane.jump(-1)
 
     def action_expand_value(self) -> None:
-        tags = self.query_one(TagTree)
-        row = tags.row_at_cursor()
-        if row is None or self.loaded is None:
-            return
-        text = full_value(self.loaded.dataset, row.path)
-        self.app.push_screen(ValueDialog(f"{row.tag_text} {row.keyword or row.name}", text))
-
-    def _editable(self) -> LoadedFile | None:
-        if self.loaded is None:
-            self.notify("Select an instance first.", severity="warning")
-            return None
-        if self.loaded.partial:
-            # Editing a preview and saving it would drop every element not read yet.
-            self.notify("The file is still being read: edit it once all its tags are shown.")
-            return None
-        return self.loaded
-
-    def _mark_edited(self, loaded: LoadedFile, keep: TagPath | None) -> None:
-        self.edited[loaded.path] = loaded
-        self._show(loaded, keep_path=keep)
+        self.pane.expand_value()
 
     def action_edit(self) -> None:
-        loaded = self._editable()
-        row = self.query_one(TagTree).row_at_cursor()
-        if loaded is None or row is None:
-            return
-        if row.vr == "SQ":
-            self.notify("A sequence has no value of its own: open it and edit its items' elements.")
-            return
-        if row.path[0] >> 16 == 0x0002:
-            self.notify("The file meta group is written by the save; it is not edited by hand.")
-            return
-        current = full_value(loaded.dataset, row.path) if not row.summarised else row.value
-        if row.vr in {"OB", "OW", "OF", "OD", "OL", "OV", "UN"} and row.summarised:
-            current = ""
-
-        def apply(text: str) -> str | None:
-            try:
-                set_value(loaded.dataset, row.path, text)
-            except TuiviewerError as exc:
-                return exc.message
-            return None
-
-        def done(result: str | None) -> None:
-            if result is not None:
-                self._mark_edited(loaded, row.path)
-                self.notify(f"{row.keyword or row.tag_text} set to {result!r} (not saved yet)")
-
-        heading = f"Edit {row.tag_text} {row.keyword or row.name} ({row.vr})"
-        self.app.push_screen(EditValueDialog(heading, current, apply), done)
+        self.pane.edit()
 
     def action_add(self) -> None:
-        loaded = self._editable()
-        if loaded is None:
-            return
-        path = self.query_one(TagTree).cursor_path
-        # Add beside the element under the cursor: in its item, or at the top level.
-        parent: TagPath = ()
-        if path and path != META_KEY:
-            parent = path if len(path) % 2 == 0 else path[:-1]
-        where = "at the top level" if not parent else "in the selected item"
-        added: list[TagPath] = []
-
-        def apply(tag: str, vr: str, value: str) -> str | None:
-            try:
-                added.append(add_element(loaded.dataset, parent, tag, value, vr=vr or None))
-            except TuiviewerError as exc:
-                return exc.message
-            return None
-
-        def done(result: tuple[str, str, str] | None) -> None:
-            if result is not None and added:
-                self._mark_edited(loaded, added[0])
-                self.notify(f"Added {result[0]} (not saved yet)")
-
-        self.app.push_screen(AddElementDialog(where, apply), done)
+        self.pane.add()
 
     def action_delete(self) -> None:
-        loaded = self._editable()
-        path = self._current_element()
-        tags = self.query_one(TagTree)
-        if loaded is None or path is None:
-            item = tags.cursor_path
-            if loaded is not None and item and item != META_KEY and len(item) % 2 == 0:
-                path = item  # an item of a sequence
-            else:
-                return
-        try:
-            delete_element(loaded.dataset, path)
-        except TuiviewerError as exc:
-            self.notify(exc.message, severity="error")
-            return
-        self._mark_edited(loaded, None)
-        self.notify("Deleted (not saved yet; R reverts).")
+        self.pane.delete()
 
     def action_revert(self) -> None:
-        if self.loaded is None or self.loaded.path not in self.edited:
-            return
-        path = self.loaded.path
-
-        def confirmed(yes: bool | None) -> None:
-            if yes and path in self.edited:
-                del self.edited[path]
-                self.show_instance(path)
-                self.notify(f"Edits to {path.name} discarded.")
-
-        self.app.push_screen(
-            ConfirmDialog(f"Discard the unsaved edits to {path.name}?", yes="Discard", no="Keep"),
-            confirmed,
-        )
+        self.pane.revert()
 
     def action_save(self) -> None:
-        loaded = self._editable()
-        if loaded is None:
-            return
-        suggestion = edited_copy_name(loaded.path)
-
-        def chosen(result: tuple[Path, bool] | None) -> None:
-            if result is None:
-                return
-            dest, overwrite = result
-            if overwrite and dest.exists():
-                what = "the original file" if dest.resolve() == loaded.path.resolve() else dest.name
-
-                def confirmed(yes: bool | None) -> None:
-                    if yes:
-                        self.save_file(loaded, dest, True)
-
-                self.app.push_screen(
-                    ConfirmDialog(f"Overwrite {what}? This cannot be undone.", yes="Overwrite"),
-                    confirmed,
-                )
-                return
-            self.save_file(loaded, dest, overwrite)
-
-        self.app.push_screen(PathDialog("Save as a new file", suggestion), chosen)
-
-    @work(thread=True, exclusive=False, exit_on_error=False, group="save", description="Save")
-    def save_file(self, loaded: LoadedFile, dest: Path, overwrite: bool) -> None:
-        try:
-            written = save_as(loaded.dataset, dest, source=loaded.path, overwrite=overwrite)
-        except TuiviewerError as exc:
-            self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
-            return
-        self.app.call_from_thread(self._saved, loaded, written)
-
-    def _saved(self, loaded: LoadedFile, written: Path) -> None:
-        self.edited.pop(loaded.path, None)
-        if self.loaded is loaded:
-            self._update_banner()
-        self.notify(f"Saved {written}")
+        self.pane.save()
 
     # ---- diff -------------------------------------------------------------------------------
     def action_mark(self) -> None:
@@ -527,45 +278,28 @@ class BrowserScreen(Screen[None]):
     # ---- de-identified export ---------------------------------------------------------------
     def action_view(self) -> None:
         """Open the viewer on the stack under the cursor (a study or series: its first)."""
-        tree = self.query_one(StudyTree)
-        node: TreeNode[StudyRef] | None = tree.cursor_node
-        leaves = ("stack", "instance")
-        while node is not None and node.data is not None and node.data.kind not in leaves:
-            node = node.children[0] if node.children else None
-        if node is None or node.data is None:
+        request = self.query_one(StudyTree).stack_to_view()
+        if request is None:
             self.notify("Select a study, series or instance to view.", severity="warning")
             return
-        record = node.data.record if node.data.kind == "instance" else None
-        stack = node.parent if record is not None else node
-        if stack is None:
-            return
-        records = tree.stack_records(stack)
-        start = next((i for i, r in enumerate(records) if r is record), 0)
-        study: TreeNode[StudyRef] | None = stack
-        while study is not None and study.data is not None and study.data.kind != "study":
-            study = study.parent
-        stacks = []
-        priors = []
-        if study is not None:
-            stacks = [tree.stack_records(s) for series in study.children for s in series.children]
-            patient = study.parent
-            for other in patient.children if patient is not None else []:
-                if other is not study:
-                    priors += [tree.stack_records(s) for se in other.children for s in se.children]
-        self.app.push_screen(ViewerScreen(records, start, stacks=stacks, priors=priors))
+        self.app.push_screen(
+            ViewerScreen(
+                request.records, request.start, stacks=request.stacks, priors=request.priors
+            )
+        )
+
+    def study_in_view(self) -> StudyInView | None:
+        """The study under the tree's cursor (the first one right after a scan)."""
+        record = self.query_one(StudyTree).study_record()
+        return None if record is None else StudyInView(record.study_uid, record.path, None)
 
     def action_report(self) -> None:
         """Write the report of the study under the cursor."""
-        tree = self.query_one(StudyTree)
-        # Right after a scan the cursor is placed on the next refresh: a W typed before that
-        # is for the study on show, the first one.
-        node: TreeNode[StudyRef] | None = tree.cursor_node or tree.first_instance_node()
-        records = tree.stack_records(node) if node is not None else []
-        if not records:
+        study = self.study_in_view()
+        if study is None:
             self.notify("Select a study (or anything in it) to report.", severity="warning")
             return
-        record = records[0]
-        workstation(self).open_report(record.study_uid, record.path)
+        workstation(self).open_report(study.study_uid, study.path)
 
     def action_export(self) -> None:
         tree = self.query_one(StudyTree)
@@ -577,11 +311,12 @@ class BrowserScreen(Screen[None]):
         if not sources:
             return
         default = workstation(self).export_dir
-        title = f"De-identify {len(sources)} {node.data.kind} file(s) (PS3.15 Basic Profile) into"
+        what = plural(len(sources), f"{node.data.kind} file")
+        title = f"De-identify {what} (PS3.15 Basic Profile) into"
 
         def chosen(result: tuple[Path, bool] | None) -> None:
             if result is not None:
-                self.notify(f"Exporting {len(sources)} files…")
+                self.notify(f"Exporting {plural(len(sources), 'file')}…")
                 self.export_files(sources, result[0])
 
         self.app.push_screen(PathDialog(title, default, allow_overwrite=False), chosen)
@@ -595,7 +330,7 @@ class BrowserScreen(Screen[None]):
     @on(ExportFinished)
     def _export_finished(self, message: ExportFinished) -> None:
         summary = message.summary
-        text = f"De-identified {len(summary.written)} files into {message.dest}"
+        text = f"De-identified {plural(len(summary.written), 'file')} into {message.dest}"
         if summary.failed:
             text += f"; {len(summary.failed)} failed ({summary.failed[0][1]})"
         for warning in summary.warnings[:3]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -29,8 +30,13 @@ def path_text(path: TagPath, last: str) -> str:
     return " > ".join(parts)
 
 
+WIDE = 110
+"""Terminals at least this wide show the change column; narrower ones say it by colour."""
+
+
 class DiffScreen(Screen[None]):
-    """A table of differences; the left file is the one marked first."""
+    """A table of differences; the left file is the one marked first. The values of the row
+    under the cursor are shown in full below it (a value longer than its column is cut)."""
 
     CSS_PATH = "diff.tcss"
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
@@ -40,6 +46,7 @@ class DiffScreen(Screen[None]):
         self.left_name = left_name
         self.right_name = right_name
         self.rows = rows
+        self._width = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -53,27 +60,66 @@ class DiffScreen(Screen[None]):
         table: DataTable[Text | str] = DataTable(id="diff-table", zebra_stripes=True)
         table.cursor_type = "row"
         yield table
+        yield Static("", id="diff-detail")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = "Diff"
+        self._lay_out(self.app.size.width)
+        self.query_one(DataTable).focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._lay_out(event.size.width)
+
+    def _lay_out(self, width: int) -> None:
+        """Columns for ``width``: the element and keyword as wide as they need (the keyword up
+        to a third of the width), the two values sharing the rest."""
+        if width == self._width:
+            return
+        self._width = width
+        wide = width >= WIDE
+        element = max([7, *(len(path_text(r.path, r.tag_text)) for r in self.rows)])
+        keyword = min(max([7, *(len(r.keyword) for r in self.rows)]), width // 4)
+        used = element + keyword + (7 + 2 if wide else 0) + 2 * 4 + 2
+        value = max(8, (width - used) // 2)
         table = self.query_one(DataTable)
-        table.add_columns(
-            "Element", "Keyword", "Change", cell(self.left_name), cell(self.right_name)
-        )
+        table.clear(columns=True)
+        table.add_column("Element", width=element)
+        table.add_column("Keyword", width=keyword)
+        if wide:
+            table.add_column("Change", width=7)
+        table.add_column(cell(self.left_name), width=value)
+        table.add_column(cell(self.right_name), width=value)
         for row in self.rows:
             style = KIND_STYLE[row.kind]
+            change = (Text(row.kind, style=style),) if wide else ()
             table.add_row(
                 path_text(row.path, row.tag_text),
                 row.keyword,
-                Text(row.kind, style=style),
+                *change,
                 cell(
                     row.left if row.left is not None else "—",
-                    style="red" if row.kind == "removed" else "",
+                    style="red" if row.kind == "removed" else "yellow" if not wide else "",
                 ),
                 cell(
                     row.right if row.right is not None else "—",
-                    style="green" if row.kind == "added" else "",
+                    style="green" if row.kind == "added" else "yellow" if not wide else "",
                 ),
             )
-        table.focus()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        row = self.rows[event.cursor_row] if 0 <= event.cursor_row < len(self.rows) else None
+        detail = self.query_one("#diff-detail", Static)
+        if row is None:
+            detail.update("")
+            return
+        left = "—" if row.left is None else row.left
+        right = "—" if row.right is None else row.right
+        lines = [
+            shown(f"{row.keyword or row.tag_text} ({row.kind})", style=KIND_STYLE[row.kind]),
+            shown(f"{self.left_name}: {left}"),
+            shown(f"{self.right_name}: {right}"),
+        ]
+        text = Text("\n").join(lines)
+        detail.update(text)

@@ -21,7 +21,7 @@ from textual.widgets import Input
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.listen import Received
-from tuiviewer.screens.base import workstation
+from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.services.inbox import (
     Reply,
@@ -109,15 +109,21 @@ class InboxScreen(WorklistScreen):
             # The running refresh may have missed the study that just arrived.
             self.set_timer(self.POLL_S, self.start_refresh)
 
-    def action_report(self) -> None:
-        """The report editor; signing offers to send the report back to the sender."""
+    def study_in_view(self) -> StudyInView | None:
+        """The study under the cursor; its node is the sender the report goes back to."""
         study = self.selected_study()
         if study is None:
-            return
+            return None
         station = workstation(self)
         store = station.store
         folder: Path | None = None
         if images_on_disk(store, study.uid):
             folder = store.study_dir(study.uid)
         node = reply_node(store, study.uid, station.config.listen, station.nodes)
-        station.open_report(study.uid, folder, node)
+        return StudyInView(study.uid, folder, node)
+
+    def action_report(self) -> None:
+        """The report editor; signing offers to send the report back to the sender."""
+        study = self.study_in_view()
+        if study is not None:
+            workstation(self).open_report(study.study_uid, study.path, study.node)

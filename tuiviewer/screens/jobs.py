@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -19,6 +19,7 @@ from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.widgets.safe import cell, shown
+from tuiviewer.widgets.wording import plural
 
 STATE_STYLE = {
     "queued": "dim",
@@ -28,6 +29,24 @@ STATE_STYLE = {
     "failed": "bold red",
     "cancelled": "yellow",
 }
+
+
+COLUMNS = ("id", "node", "study", "state", "bar", "summary")
+LABELS = {
+    "id": "#",
+    "node": "PACS",
+    "study": "Study",
+    "state": "State",
+    "bar": "Progress",
+    "summary": "Instances · MB · speed · ETA",
+}
+WIDE = 110
+"""Terminals at least this wide show every column."""
+NARROW_OTHERS = 60
+"""Below :data:`WIDE`, the cells the other columns take (# · state · counts, MB, speed, ETA);
+the study's label has the rest."""
+WIDE_OTHERS = NARROW_OTHERS + 28
+"""The same with the PACS and the progress bar."""
 
 
 def bar(fraction: float | None, width: int = 12) -> str:
@@ -48,11 +67,14 @@ class JobsScreen(Screen[None]):
             return isinstance(message, JobsScreen.JobsChanged)
 
     CSS_PATH = "jobs.tcss"
+    columns: tuple[str, ...] = ()
+    """The columns shown (they follow the terminal's width)."""
+    _study_width = 0
     BINDINGS = [
         Binding("c", "cancel", "Cancel"),
         Binding("r", "retry", "Retry/resume"),
         Binding("o", "open", "Open"),
-        Binding("t", "trace", "Trace"),
+        Binding("T", "trace", "Trace"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -64,16 +86,28 @@ class JobsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "Retrieve queue"
-        table = self.query_one(DataTable)
-        table.add_column("#", key="id")
-        table.add_column("PACS", key="node")
-        table.add_column("Study", key="study")
-        table.add_column("State", key="state")
-        table.add_column("Progress", key="bar")
-        table.add_column("Instances · MB · speed · ETA", key="summary")
+        self._lay_out(self.app.size.width)
         self._unsubscribe: Callable[[], None] = workstation(self).queue.on_change(
             lambda _job: self.post_message(self.JobsChanged())
         )
+        self.refresh_rows()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._lay_out(event.size.width)
+
+    def _lay_out(self, width: int) -> None:
+        """The columns for ``width``: at 80 columns the PACS and the bar give way to the state,
+        the counts, the megabytes and the ETA; the study's label has the room left."""
+        wide = width >= WIDE
+        columns = COLUMNS if wide else tuple(k for k in COLUMNS if k not in ("node", "bar"))
+        study_width = max(10, width - (WIDE_OTHERS if wide else NARROW_OTHERS))
+        if (columns, study_width) == (self.columns, self._study_width):
+            return
+        self.columns, self._study_width = columns, study_width
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        for key in columns:
+            table.add_column(LABELS[key], key=key, width=study_width if key == "study" else None)
         self.refresh_rows()
 
     def on_unmount(self) -> None:
@@ -99,25 +133,30 @@ class JobsScreen(Screen[None]):
         table = self.query_one(DataTable)
         jobs = self.jobs()
         for job in jobs:
-            cells = (
-                str(job.id),
-                cell(job.node.name),
-                cell(job.label),
-                Text(job.state, style=STATE_STYLE[job.state]),
-                bar(job.fraction()),
-                job.summary(),
-            )
+            cells = {
+                "id": str(job.id),
+                "node": cell(job.node.name),
+                "study": cell(job.label),
+                "state": Text(job.state, style=STATE_STYLE[job.state]),
+                "bar": bar(job.fraction()),
+                "summary": job.summary(),
+            }
             key = str(job.id)
             if key in table.rows:
-                for column, value in zip(
-                    ("id", "node", "study", "state", "bar", "summary"), cells, strict=True
-                ):
-                    table.update_cell(key, column, value)
+                for column in self.columns:
+                    table.update_cell(
+                        key,
+                        column,
+                        cells[column],
+                        update_width=column != "study",
+                    )
             else:
-                table.add_row(*cells, key=key)
+                table.add_row(*(cells[column] for column in self.columns), key=key)
         running = sum(1 for job in jobs if job.state == "running")
         self.query_one("#jobs-summary", Static).update(
-            f"{len(jobs)} jobs, {running} running" if jobs else "No retrieve yet: g on a study."
+            f"{plural(len(jobs), 'job')}, {running} running"
+            if jobs
+            else "No retrieve yet: g on a study."
         )
         current = self.current_job()
         detail = ""

@@ -11,14 +11,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
 
 from tuiviewer.config.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import EchoAnswered, echo_node
+from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.screens.base import workstation
-from tuiviewer.screens.dialogs.common import ConfirmDialog, FormDialog
+from tuiviewer.screens.dialogs.common import ConfirmDialog, FormDialog, ValueDialog
 
 FIELDS = (
     ("name", "Name"),
@@ -31,6 +33,15 @@ FIELDS = (
     ("cert_file", "TLS: client certificate"),
     ("key_file", "TLS: client key"),
 )
+
+
+class TickBox(Checkbox):
+    """A checkbox that is blank when off (Textual's shows the same X either way, only its
+    colour changes, which reads as "on" in many terminal themes)."""
+
+    def render(self) -> Content:
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super().render()
 
 
 class NodeDialog(FormDialog[Node]):
@@ -66,7 +77,7 @@ class NodeDialog(FormDialog[Node]):
                     compact=True,
                 )
                 yield Label("TLS")
-                yield Checkbox(
+                yield TickBox(
                     "use TLS, verify the server",
                     self.node is not None and self.node.tls is not None,
                     id="f-tls",
@@ -139,17 +150,22 @@ class NodesScreen(Screen[None]):
     """Configured nodes with a C-ECHO test column."""
 
     CSS_PATH = "nodes.tcss"
+    # The same keys as on the PACS query: e edits the node, t tests it (C-ECHO), T its trace.
     BINDINGS = [
         Binding("a", "add", "Add"),
         Binding("e", "edit", "Edit"),
         Binding("delete", "delete", "Delete"),
         Binding("t", "test", "C-ECHO"),
-        Binding("enter", "use", "Query it"),
+        Binding("T", "trace", "Trace", show=False),
+        # priority: the table would take Enter for itself (and hide it from the footer).
+        Binding("enter", "use", "Query it", priority=True),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.echo_results: dict[str, Text] = {}
+        self.traces: dict[str, AssociationTrace] = {}
+        """The association trace of each node's last C-ECHO (no PHI)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -175,8 +191,12 @@ class NodesScreen(Screen[None]):
     def nodes(self) -> dict[str, Node]:
         return workstation(self).nodes
 
-    def refresh_rows(self) -> None:
+    def refresh_rows(self, keep: str | None = None) -> None:
+        """Lay the rows out again; the cursor stays on node ``keep`` (default: the one under
+        it), so that Delete and Edit act on the node the reader was on."""
         table = self.query_one(DataTable)
+        current = self.current()
+        keep = keep or (current.name if current else None)
         table.clear()
         for node in self.nodes().values():
             retrieve = "C-GET" if node.retrieve == "get" else f"C-MOVE → :{node.move_port}"
@@ -191,10 +211,12 @@ class NodesScreen(Screen[None]):
                 self.echo_results.get(node.name, Text("")),
                 key=node.name,
             )
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep))
         where = workstation(self).nodes_file
         text = f"Saved in {where}" if where else "Nodes of this session"
         self.query_one("#nodes-file", Static).update(
-            f"{text} · a add · e edit · Del delete · t C-ECHO · Enter query"
+            f"{text} · a add · e edit · Del delete · t C-ECHO · T trace · Enter query"
         )
 
     def current(self) -> Node | None:
@@ -210,7 +232,7 @@ class NodesScreen(Screen[None]):
         except TuiviewerError as exc:
             self.notify(exc.message, severity="error")
             return
-        self.refresh_rows()
+        self.refresh_rows(keep=node.name)
 
     def action_add(self) -> None:
         def done(node: Node | None) -> None:
@@ -251,24 +273,43 @@ class NodesScreen(Screen[None]):
         node = self.current()
         if node is None:
             return
-        self.echo_results[node.name] = Text("…", style="dim")
-        self.refresh_rows()
-        self.run_echo(node)
+        self._echo_result(node.name, Text("…", style="dim"))
+        self.traces[node.name] = AssociationTrace()
+        self.run_echo(node, self.traces[node.name])
+
+    def _echo_result(self, name: str, text: Text) -> None:
+        """Show a C-ECHO result in its row (the rows and the cursor stay where they are)."""
+        self.echo_results[name] = text
+        table = self.query_one(DataTable)
+        if name in table.rows:
+            table.update_cell(name, "echo", text, update_width=True)
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="echo", description="C-ECHO")
-    def run_echo(self, node: Node) -> None:
-        self.post_message(echo_node(node))
+    def run_echo(self, node: Node, trace: AssociationTrace) -> None:
+        self.post_message(echo_node(node, trace))
 
     @on(EchoAnswered)
     def _echo_answered(self, message: EchoAnswered) -> None:
         if message.error:
-            self.echo_results[message.node_name] = Text("failed", style="bold red")
+            self._echo_result(message.node_name, Text("failed", style="bold red"))
             self.notify(message.error, severity="error", timeout=10)
         else:
-            self.echo_results[message.node_name] = Text(
-                f"OK {message.rtt_ms:.1f} ms", style="green"
-            )
-        self.refresh_rows()
+            self._echo_result(message.node_name, Text(f"OK {message.rtt_ms:.1f} ms", style="green"))
+
+    def action_trace(self) -> None:
+        node = self.current()
+        trace = self.traces.get(node.name) if node else None
+        if node is None or trace is None:
+            self.notify("No C-ECHO of this node yet: t tests it.")
+            return
+        self.app.push_screen(
+            ValueDialog(f"{node.name}: association trace (no PHI)", trace.format())
+        )
+
+    @on(DataTable.RowSelected, "#nodes")
+    def _row_selected(self) -> None:
+        # A click on the row under the cursor selects it: that is "Query it" too.
+        self.action_use()
 
     def action_use(self) -> None:
         node = self.current()

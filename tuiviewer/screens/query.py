@@ -31,12 +31,17 @@ from tuiviewer.messages import (
 from tuiviewer.net.find import FindQuery, validate_date_range
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.transport import find
-from tuiviewer.screens.base import workstation
+from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
+from tuiviewer.screens.nodes import NodeDialog
 from tuiviewer.services.batches import batched
 from tuiviewer.services.jobs import RetrieveJob, job_label
 from tuiviewer.widgets.safe import cell, shown
-from tuiviewer.widgets.study_table import STUDY_COLUMNS, count_cell, study_cells
+from tuiviewer.widgets.study_table import StudyTable, count_cell
+from tuiviewer.widgets.wording import plural
+
+NO_PACS = "No PACS (F5)"
+"""The picker's only entry when no node is configured (F5: the node manager adds one)."""
 
 
 class QueryScreen(Screen[None]):
@@ -49,9 +54,11 @@ class QueryScreen(Screen[None]):
         Binding("escape", "cancel_query", "Cancel", show=False),
         Binding("g", "retrieve", "Retrieve"),
         Binding("o", "open_local", "Open"),
-        Binding("s", "sort", "Sort"),
-        Binding("e", "echo", "Echo"),
-        Binding("t", "trace", "Trace"),
+        Binding("s", "sort", "Sort", show=False),
+        # The same keys as in the node manager: e edits the PACS, t tests it, T the trace.
+        Binding("t", "echo", "C-ECHO"),
+        Binding("e", "edit_node", "Edit PACS", show=False),
+        Binding("T", "trace", "Trace", show=False),
         Binding("W", "report", "Report"),
     ]
 
@@ -62,16 +69,16 @@ class QueryScreen(Screen[None]):
         self.series: dict[str, list[SeriesRow]] = {}
         self.query_id = 0
         self.query_started = 0.0
-        self.sort_key: str | None = None
-        self.sort_reverse = False
         self.last_trace: AssociationTrace | None = None
+        self._default_seen: str | None = None
+        """The workstation's default node when the picker was last filled."""
         self._series_study: str | None = None
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
         with Grid(id="criteria"):
-            yield Select[str]([], prompt="PACS", id="node", allow_blank=True, compact=True)
+            yield Select[str](self._node_options(), id="node", allow_blank=False, compact=True)
             yield Input(placeholder="Patient name (Doe* ok)", id="patient_name")
             yield Input(placeholder="Patient ID", id="patient_id")
             yield Input(placeholder="Accession", id="accession_number")
@@ -82,16 +89,14 @@ class QueryScreen(Screen[None]):
         with Horizontal(id="query-bar"):
             yield Static("", id="query-status")
             yield Button("Search", id="search", variant="primary", compact=True)
-        yield DataTable(id="studies", cursor_type="row", zebra_stripes=True)
+        yield StudyTable(self.rows, {}, show_state=False, sort_key=None, id="studies")
         yield Static("Series", id="series-title")
         yield DataTable(id="series", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = "PACS query"
-        studies = self.query_one("#studies", DataTable)
-        for key, label, _ in STUDY_COLUMNS:
-            studies.add_column(label, key=key)
+        studies = self.query_one("#studies", StudyTable)
         series = self.query_one("#series", DataTable)
         series.add_columns("#", "Mod", "Description", "Images", "Body part", "Local")
         self.refresh_nodes()
@@ -101,13 +106,24 @@ class QueryScreen(Screen[None]):
             self.action_search()
         studies.focus()
 
+    def _node_options(self) -> list[tuple[str, str]]:
+        """The PACS to choose from; without any, one entry that says so (there is no blank
+        entry: a query is always on a PACS)."""
+        nodes = workstation(self).nodes.values()
+        return [(f"{n.name}  {n.address}", n.name) for n in nodes] or [(NO_PACS, "")]
+
     def refresh_nodes(self) -> None:
         """Fill the PACS selector from the app's nodes (after the node manager changed them)."""
         nodes = workstation(self).nodes
         select = self.query_one("#node", Select)
         current = select.value if isinstance(select.value, str) else None
-        select.set_options((f"{n.name}  {n.address}", n.name) for n in nodes.values())
-        default = current if current in nodes else workstation(self).default_node
+        select.set_options(self._node_options())
+        # The node manager's "Query it" names a new default: it wins over the one picked here.
+        chosen = workstation(self).default_node
+        if chosen == self._default_seen and current in nodes:
+            chosen = current
+        self._default_seen = chosen
+        default = chosen
         if default in nodes:
             select.value = default
         elif nodes:
@@ -194,20 +210,16 @@ class QueryScreen(Screen[None]):
     def _studies_found(self, message: StudiesFound) -> None:
         if message.query_id != self.query_id:
             return
-        table = self.query_one("#studies", DataTable)
-        for row in message.rows:
-            if row.uid in self.rows:
-                continue  # some PACS (qrscp) answer once per instance
-            self.rows[row.uid] = row
-            table.add_row(*study_cells(row), key=row.uid)
-        self._status(f"Searching… {len(self.rows)} studies so far (Esc cancels)")
+        # Some PACS (qrscp) answer once per instance: a study is listed once.
+        self.studies.add_studies(row for row in message.rows if row.uid not in self.rows)
+        self._status(f"Searching… {plural(len(self.rows), 'study')} so far (Esc cancels)")
 
     @on(QueryFinished)
     def _query_finished(self, message: QueryFinished) -> None:
         if message.query_id != self.query_id:
             return
         count = len(self.rows)
-        text = Text(f"{count} {'study' if count == 1 else 'studies'}")
+        text = Text(plural(count, "study"))
         node = self.current_node()
         if node is not None:
             text.append(f" on {node.name}", style="bold")
@@ -217,10 +229,10 @@ class QueryScreen(Screen[None]):
         if message.error:
             text = shown(f"⚠ {message.error}", style="bold red")
             if count:
-                text.append(f"  ({count} studies arrived before)", style="yellow")
+                text.append(f"  ({plural(count, 'study')} arrived before)", style="yellow")
         self._status(text)
-        if self.sort_key:
-            self._apply_sort()
+        # Back in the order asked for, the columns fitted to the names that came.
+        self.studies.newest_first()
 
     def action_cancel_query(self) -> None:
         for worker in self.workers:
@@ -229,12 +241,25 @@ class QueryScreen(Screen[None]):
                 self._status("Cancelling (C-CANCEL sent)…")
 
     # ---- drill-down -------------------------------------------------------------------------
+    @property
+    def studies(self) -> StudyTable:
+        return self.query_one("#studies", StudyTable)
+
     def selected_study(self) -> StudyRow | None:
-        table = self.query_one("#studies", DataTable)
-        if not table.row_count:
+        return self.studies.selected_study()
+
+    def study_in_view(self) -> StudyInView | None:
+        """The study under the cursor, with its folder when it is in the local store."""
+        study = self.selected_study()
+        if study is None:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.rows.get(str(key)) if key is not None else None
+        folder = None
+        try:
+            candidate = workstation(self).store.study_dir(study.uid)
+            folder = candidate if candidate.is_dir() else None
+        except TuiviewerError:
+            folder = None
+        return StudyInView(study.uid, folder, self.current_node())
 
     @on(DataTable.RowHighlighted, "#studies")
     def _study_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -298,46 +323,9 @@ class QueryScreen(Screen[None]):
         )
 
     # ---- sorting ----------------------------------------------------------------------------
-    @on(DataTable.HeaderSelected, "#studies")
-    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
-        self._sort_by(key)
-
     def action_sort(self) -> None:
-        """Sort by the next column (keys for what a mouse does on the headers)."""
-        key = self._next_sort_key()
-        self.sort_key, self.sort_reverse = key, key == "date"
-        self._apply_sort()
-
-    def _next_sort_key(self) -> str:
-        keys = [key for key, _, _ in STUDY_COLUMNS]
-        if self.sort_key is None:
-            return "date"
-        return keys[(keys.index(self.sort_key) + 1) % len(keys)]
-
-    def _sort_by(self, key: str) -> None:
-        if key == self.sort_key:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_key, self.sort_reverse = key, key == "date"
-        self._apply_sort()
-
-    def _apply_sort(self) -> None:
-        getter = next((g for k, _, g in STUDY_COLUMNS if k == self.sort_key), None)
-        if getter is None:
-            return
-        table = self.query_one("#studies", DataTable)
-        current = self.selected_study()
-        # Rebuilt from the typed rows (DataTable.sort hands a key function the cell texts,
-        # which sort dates and counts as strings).
-        ordered = sorted(self.rows.values(), key=getter, reverse=self.sort_reverse)
-        table.clear()
-        for row in ordered:
-            table.add_row(*study_cells(row), key=row.uid)
-        if current is not None:
-            table.move_cursor(row=table.get_row_index(current.uid))
-        label = next(lbl for k, lbl, _ in STUDY_COLUMNS if k == self.sort_key)
-        self.notify(f"Sorted by {label} ({'descending' if self.sort_reverse else 'ascending'})")
+        """Sort by the next column (as ``>`` does; the first sort is by date, newest first)."""
+        self.studies.action_sort(1)
 
     # ---- retrieve, open, echo, trace --------------------------------------------------------
     def action_retrieve(self) -> None:
@@ -363,16 +351,30 @@ class QueryScreen(Screen[None]):
 
     def action_report(self) -> None:
         """Report the highlighted study: from its files if retrieved, else from the PACS."""
-        study = self.selected_study()
-        if study is None:
+        study = self.study_in_view()
+        if study is not None:
+            workstation(self).open_report(study.study_uid, study.path, study.node)
+
+    def action_edit_node(self) -> None:
+        """Edit the PACS picked (the node manager's dialog); the query goes on with it."""
+        node = self.current_node()
+        if node is None or node.kind != "dimse":
+            self.notify("Pick a DICOM node to edit (DICOMweb nodes are edited in nodes.toml).")
             return
-        folder = None
-        try:
-            candidate = workstation(self).store.study_dir(study.uid)
-            folder = candidate if candidate.is_dir() else None
-        except TuiviewerError:
-            folder = None
-        workstation(self).open_report(study.uid, folder, self.current_node())
+        station = workstation(self)
+
+        def done(new: Node | None) -> None:
+            if new is None:
+                return
+            try:
+                station.save_node(new, node.name)
+            except TuiviewerError as exc:
+                self.notify(exc.message, severity="error")
+                return
+            station.default_node = new.name
+            self.refresh_nodes()
+
+        self.app.push_screen(NodeDialog(node, set(station.nodes)), done)
 
     def action_echo(self) -> None:
         node = self.current_node()

@@ -11,70 +11,49 @@ before stay.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState
 
 from tuiviewer.config.nodes import Node
-from tuiviewer.dicom.rows import QueryLevel, StudyRow, to_row
-from tuiviewer.exceptions import SaveError, TuiviewerError
+from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.messages import StatesFound
-from tuiviewer.net.transport import find
-from tuiviewer.screens.base import workstation
-from tuiviewer.services.batches import BATCH_S, batched
-from tuiviewer.services.jobs import RetrieveJob, job_label
+from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.services.worklist import (
-    PACS_DOWN,
     ReportState,
     StudyStatus,
     WorklistQuery,
     WorklistView,
-    first_image_series,
     images_on_disk,
-    is_retrieved,
     load_view,
-    report_states,
-    save_view,
 )
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.priors_panel import PriorsPanel
 from tuiviewer.widgets.safe import shown
-from tuiviewer.widgets.study_table import FILTERS, StudyTable
-
-
-def _parse_day(text: str, what: str) -> dt.date | None:
-    value = text.strip().replace("-", "")
-    if not value:
-        return None
-    try:
-        if len(value) != 8 or not value.isdigit():
-            raise ValueError
-        return dt.datetime.strptime(value, "%Y%m%d").date()
-    except ValueError:
-        raise ValueError(f"{what} {text!r} is not a date of the form YYYYMMDD.") from None
+from tuiviewer.widgets.study_opener import StudyOpener
+from tuiviewer.widgets.study_table import StudyTable
+from tuiviewer.widgets.wording import plural
+from tuiviewer.widgets.worklist_feed import WorklistFeed
+from tuiviewer.widgets.worklist_filters import WorklistFilters
 
 
 class WorklistScreen(Screen[None]):
     """Studies to read on the default PACS, with their report state and the patient's priors."""
 
     CSS_PATH = "worklist.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    """Under 100 columns the priors go below the list (worklist.tcss)."""
     REFRESH_S: ClassVar[float] = 60.0
+    """Seconds between automatic refreshes (unless the screen is given another interval)."""
     REMEMBERS_VIEW: ClassVar[bool] = True
     """The date window and filters are kept for the next launch (worklist.json)."""
-    """Seconds between automatic refreshes (unless the screen is given another interval)."""
     BINDINGS = [
         Binding("o", "open", "Open"),
         Binding("W", "report", "Report"),
@@ -87,38 +66,6 @@ class WorklistScreen(Screen[None]):
         Binding("escape", "back", "Back", show=False),
     ]
 
-    @dataclass
-    class RowsFound(Message):
-        """Studies of a running worklist query (a batch, in arrival order)."""
-
-        refresh_id: int
-        rows: list[StudyRow]
-
-    @dataclass
-    class ListFinished(Message):
-        """The worklist query ended; ``uids`` are every study it found."""
-
-        refresh_id: int
-        uids: list[str]
-        elapsed_s: float
-        cancelled: bool
-        error: str | None
-        unreachable: bool = False
-        """The error is the PACS not answering at all (rather than refusing the query)."""
-
-    @dataclass
-    class StatesFinished(Message):
-        """The report states of a refresh are all known, or could not be asked for."""
-
-        refresh_id: int
-        error: str | None
-
-    class RetrieveMoved(Message):
-        """A retrieve progressed, finished a series or ended; a flood collapses to one."""
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, WorklistScreen.RetrieveMoved)
-
     def __init__(self, refresh_s: float | None = None) -> None:
         super().__init__()
         self.refresh_s = refresh_s
@@ -126,48 +73,26 @@ class WorklistScreen(Screen[None]):
         """Studies of the last query by Study Instance UID (kept when the PACS goes away)."""
         self.states: dict[str, StudyStatus] = {}
         """Report state of every study seen, worklist rows and priors alike."""
-        self.refresh_id = 0
-        self.refreshing = False
-        """A refresh (query and report states) is running: the timer does not start another."""
         self.refreshed_at: dt.datetime | None = None
         self.pacs_error: str | None = None
-        self.first_rows_s: float | None = None
-        """Seconds from the start of the last refresh to its first rows (for the benchmark)."""
-        self._started = 0.0
-        self._received = 0
-        self._awaiting: dict[str, RetrieveJob] = {}
-        self.view = load_view() if self.REMEMBERS_VIEW else WorklistView()
-        """The date window and filters of the last launch (config dir, worklist.json)."""
-        self._view_unsaved_said = False
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        start, end = self.view.window()
-        with Horizontal(id="wl-filters"):
-            yield Input(
-                f"{start:%Y%m%d}" if start else "", placeholder="From YYYYMMDD", id="wl-from"
-            )
-            yield Input(f"{end:%Y%m%d}" if end else "", placeholder="To YYYYMMDD", id="wl-to")
-            yield Input(self.view.modality, placeholder="Modality", id="wl-modality")
-            yield Select[str](
-                [(label, label.lower()) for label, _ in FILTERS],
-                value=self.view.status,
-                allow_blank=False,
-                id="wl-status-filter",
-                compact=True,
-            )
+        view = load_view() if self.REMEMBERS_VIEW else WorklistView()
+        filters = WorklistFilters(view, remembers=self.REMEMBERS_VIEW, id="wl-filters")
+        yield filters
         with Horizontal(id="wl-bar"):
             yield Static("", id="wl-counts")
             yield Static("", id="wl-status")
         yield Static("", id="wl-empty")
         with Horizontal(id="wl-main"):
             table = self.study_table()
-            table.status_filter = next(
-                (state for label, state in FILTERS if label.lower() == self.view.status), None
-            )
+            table.status_filter = filters.status
             yield table
             yield PriorsPanel(self.states, id="wl-side")
+        yield WorklistFeed()
+        yield StudyOpener()
         yield Footer()
 
     def study_table(self) -> StudyTable:
@@ -176,10 +101,6 @@ class WorklistScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.set_interval(self.interval(), self._timer_refresh)
-        # A retrieve that moved on may have brought the first series of a study to open.
-        self._unsubscribe: Callable[[], None] = workstation(self).queue.on_change(
-            lambda _job: self.post_message(self.RetrieveMoved())
-        )
         node = self.current_node()
         self.sub_title = f"Worklist · {node.name}" if node else "Worklist"
         if node is None:
@@ -197,15 +118,30 @@ class WorklistScreen(Screen[None]):
         return self.query_one("#wl-side", PriorsPanel)
 
     @property
+    def filters(self) -> WorklistFilters:
+        return self.query_one(WorklistFilters)
+
+    @property
+    def feed(self) -> WorklistFeed:
+        return self.query_one(WorklistFeed)
+
+    @property
+    def refreshing(self) -> bool:
+        """A refresh (query and report states) is running: the timer does not start another."""
+        return self.feed.refreshing
+
+    @property
+    def first_rows_s(self) -> float | None:
+        """Seconds from the start of the last refresh to its first rows (for the benchmark)."""
+        return self.feed.first_rows_s
+
+    @property
     def status_filter(self) -> ReportState | None:
         return self.table.status_filter
 
     @property
     def priors(self) -> dict[str, list[StudyRow]]:
         return self.side.priors
-
-    def on_unmount(self) -> None:
-        self._unsubscribe()
 
     def interval(self) -> float:
         """Seconds between automatic refreshes."""
@@ -227,12 +163,7 @@ class WorklistScreen(Screen[None]):
     # ---- refreshing -------------------------------------------------------------------------
     def build_query(self) -> WorklistQuery:
         """The filters the PACS applies. :raises ValueError: a date is invalid."""
-        start = _parse_day(self.query_one("#wl-from", Input).value, "From date")
-        end = _parse_day(self.query_one("#wl-to", Input).value, "To date")
-        modality = self.query_one("#wl-modality", Input).value
-        query = WorklistQuery(start, end, modality)
-        query.to_find_query()  # validates the range
-        return query
+        return self.filters.build_query()
 
     def _timer_refresh(self) -> None:
         if not self.refreshing:
@@ -244,33 +175,11 @@ class WorklistScreen(Screen[None]):
             return
         self.start_refresh()
 
-    @on(Input.Submitted, "#wl-filters Input")
+    @on(WorklistFilters.Submitted)
     def _filters_submitted(self) -> None:
         # New criteria: whatever runs belongs to the old ones.
         self.start_refresh()
-        self._remember()
         self.table.focus()
-
-    def _remember(self) -> None:
-        """Keep the date window and filters for the next launch (worklist.json)."""
-        if not self.REMEMBERS_VIEW:
-            return
-        try:
-            query = self.build_query()
-        except ValueError:
-            return  # the status line says what is wrong; the last good view stays
-        select = self.query_one("#wl-status-filter", Select)
-        status = select.value if isinstance(select.value, str) else "all"
-        self.view = WorklistView.of(query.date_from, query.date_to, query.modality, status)
-        try:
-            save_view(self.view)
-        except SaveError as exc:
-            if not self._view_unsaved_said:
-                self._view_unsaved_said = True
-                self.notify(
-                    f"The worklist filters cannot be kept for next time: {exc.message}",
-                    severity="warning",
-                )
 
     def start_refresh(self) -> None:
         """Ask the PACS again (cancels a refresh still running)."""
@@ -285,95 +194,41 @@ class WorklistScreen(Screen[None]):
         store = self._store()
         if store is None:
             return
-        self.refresh_id += 1
-        self.refreshing = True
-        self.first_rows_s = None
-        self._received = 0
-        self._started = time.monotonic()
         self._status(f"Asking {node.name}…")
-        self.run_refresh(node, query, store, self.refresh_id)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="worklist", description="List")
-    def run_refresh(
-        self, node: Node, query: WorklistQuery, store: LocalStore, refresh_id: int
-    ) -> None:
-        cancel: threading.Event = get_current_worker().cancelled_event
-        started = time.monotonic()
-        found: dict[str, StudyRow] = {}
-
-        def new_rows() -> Iterator[StudyRow]:
-            for ds in find(node, query.to_find_query(), cancel=cancel):
-                row = to_row(QueryLevel.STUDY, ds)
-                if isinstance(row, StudyRow) and row.uid and row.uid not in found:
-                    found[row.uid] = row  # some PACS answer once per instance
-                    yield row
-
-        try:
-            for batch in batched(new_rows()):
-                self.post_message(self.RowsFound(refresh_id, batch))
-        except (TuiviewerError, ValueError) as exc:
-            elapsed = time.monotonic() - started
-            down = isinstance(exc, PACS_DOWN)
-            self.post_message(self.ListFinished(refresh_id, [], elapsed, False, str(exc), down))
-            return
-        elapsed = time.monotonic() - started
-        uids = [r.uid for r in sorted(found.values(), key=lambda r: (r.date, r.time), reverse=True)]
-        self.post_message(self.ListFinished(refresh_id, uids, elapsed, cancel.is_set(), None))
-        if cancel.is_set():
-            return
-        self._states_into_messages(node, uids, store, refresh_id, cancel)
-
-    def _states_into_messages(
-        self,
-        node: Node,
-        uids: list[str],
-        store: LocalStore,
-        refresh_id: int,
-        cancel: threading.Event,
-    ) -> None:
-        """Post report states as they are worked out, batched like the rows (less often: each
-        batch re-sorts the list)."""
-        error: str | None = None
-        states = report_states(node, uids, store, cancel=cancel)
-        try:
-            for batch in batched(states, seconds=BATCH_S * 4):
-                self.post_message(StatesFound(refresh_id, batch))
-        except TuiviewerError as exc:
-            error = exc.message
-        self.post_message(self.StatesFinished(refresh_id, error))
+        self.feed.start(node, query, store)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         # Failures the core reports arrive as messages; this is for the ones it did not expect.
         if event.worker.group == "worklist" and event.state is WorkerState.ERROR:
-            self.refreshing = False
+            self.feed.refreshing = False
             self._status(shown(f"⚠ The refresh failed: {event.worker.error}", style="bold red"))
 
-    @on(RowsFound)
-    def _rows_found(self, message: RowsFound) -> None:
-        if message.refresh_id != self.refresh_id:
+    @on(WorklistFeed.RowsFound)
+    def _rows_found(self, message: WorklistFeed.RowsFound) -> None:
+        if message.refresh_id != self.feed.refresh_id:
             return
-        if self.first_rows_s is None:
-            self.first_rows_s = time.monotonic() - self._started
+        self.feed.rows_arrived(len(message.rows))
         self.table.add_studies(message.rows)
         self._show_counts()
-        self._received += len(message.rows)
-        self._status(f"Receiving studies… {self._received} so far")
+        self._status(f"Receiving studies… {self.feed.received} so far")
 
-    @on(ListFinished)
-    def _list_finished(self, message: ListFinished) -> None:
-        if message.refresh_id != self.refresh_id:
+    @on(WorklistFeed.ListFinished)
+    def _list_finished(self, message: WorklistFeed.ListFinished) -> None:
+        if message.refresh_id != self.feed.refresh_id:
             return
         node = self.current_node()
         name = node.name if node else "the PACS"
         if message.error:
-            self.refreshing = False
+            self.feed.refreshing = False
             self.pacs_error = message.error
             when = f"{self.refreshed_at:%H:%M:%S}" if self.refreshed_at else "never"
             what = "unreachable" if message.unreachable else "refused the worklist query"
             text = shown(f"⚠ {name} {what}: {message.error}", style="bold red")
             if self.rows:
-                text.append(f"  Showing {len(self.rows)} studies from {when}.", style="yellow")
+                text.append(
+                    f"  Showing {plural(len(self.rows), 'study')} from {when}.", style="yellow"
+                )
             self._status(text)
             return
         if message.cancelled:
@@ -386,14 +241,14 @@ class WorklistScreen(Screen[None]):
         count = len(self.rows)
         self._status(
             Text.assemble(
-                f"{count} {'study' if count == 1 else 'studies'} on ",
+                f"{plural(count, 'study')} on ",
                 (name, "bold"),
                 (f" in {message.elapsed_s:.2f} s, at {self.refreshed_at:%H:%M:%S}", "dim"),
                 ("  · report states…" if count else "", "dim"),
             )
         )
         if not count:
-            self.refreshing = False
+            self.feed.refreshing = False
 
     @on(StatesFound)
     def _states_found(self, message: StatesFound) -> None:
@@ -403,11 +258,11 @@ class WorklistScreen(Screen[None]):
             self.side.state_changed(status)
         self._show_counts()
 
-    @on(StatesFinished)
-    def _states_finished(self, message: StatesFinished) -> None:
-        if message.refresh_id != self.refresh_id:
+    @on(WorklistFeed.StatesFinished)
+    def _states_finished(self, message: WorklistFeed.StatesFinished) -> None:
+        if message.refresh_id != self.feed.refresh_id:
             return
-        self.refreshing = False
+        self.feed.refreshing = False
         if message.error:
             node = self.current_node()
             name = node.name if node else "the PACS"
@@ -420,7 +275,7 @@ class WorklistScreen(Screen[None]):
         node = self.current_node()
         self._status(
             Text.assemble(
-                f"{len(self.rows)} studies on ",
+                f"{plural(len(self.rows), 'study')} on ",
                 (node.name if node else "", "bold"),
                 (f", report states at {when}; next refresh in {self.interval():g} s", "dim"),
             )
@@ -446,7 +301,7 @@ class WorklistScreen(Screen[None]):
             state = self.status_filter.value if self.status_filter else "shown"
             count = len(self.rows)
             empty.update(
-                f"None of the {count} {'study' if count == 1 else 'studies'} is {state}: "
+                f"None of the {plural(count, 'study')} is {state}: "
                 "s shows the next report-state filter (All shows every study)."
             )
         else:
@@ -473,32 +328,18 @@ class WorklistScreen(Screen[None]):
             "Report drafts of any date: d (or ctrl+p, Unfinished drafts).",
         )
 
-    @on(Select.Changed, "#wl-status-filter")
-    def _status_filter_changed(self, event: Select.Changed) -> None:
-        value = event.value if isinstance(event.value, str) else "all"
-        self.table.status_filter = next(
-            (state for label, state in FILTERS if label.lower() == value), None
-        )
+    @on(WorklistFilters.StatusChanged)
+    def _status_filter_changed(self, message: WorklistFilters.StatusChanged) -> None:
+        self.table.status_filter = message.state
         self.table.rebuild()
         self._show_counts()
-        if value != self.view.status:
-            self._remember()
 
     def action_cycle_status(self) -> None:
         """Next status filter: all → unreported → draft → preliminary → final → all."""
-        counts = self.counts()
-        values = [
-            label.lower()
-            for label, state in FILTERS
-            if state is not ReportState.UNREADABLE or counts.get(state)
-        ]
-        select = self.query_one("#wl-status-filter", Select)
-        current = select.value if isinstance(select.value, str) else "all"
-        at = values.index(current) if current in values else -1
-        select.value = values[(at + 1) % len(values)]
+        self.filters.cycle_status(self.counts())
 
     def action_focus_filters(self) -> None:
-        self.query_one("#wl-from", Input).focus()
+        self.query_one("#wl-from").focus()
 
     def action_focus_priors(self) -> None:
         self.side.table.focus()
@@ -510,6 +351,16 @@ class WorklistScreen(Screen[None]):
     def selected_study(self) -> StudyRow | None:
         return self.table.selected_study()
 
+    def study_in_view(self) -> StudyInView | None:
+        """The study under the cursor, with its folder when its images are on disk."""
+        study = self.selected_study()
+        if study is None:
+            return None
+        store = self._store()
+        on_disk = store is not None and images_on_disk(store, study.uid)
+        folder = store.study_dir(study.uid) if store is not None and on_disk else None
+        return StudyInView(study.uid, folder, self.current_node())
+
     @on(DataTable.RowSelected, "#worklist")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -518,84 +369,14 @@ class WorklistScreen(Screen[None]):
         """View the highlighted study: at once when on disk, else retrieve and view the first
         series as soon as it has arrived."""
         study = self.selected_study()
-        store = self._store()
-        node = self.current_node()
-        if study is None or store is None:
-            return
-        if is_retrieved(store, study):
-            self._view(study.uid, store)
-            return
-        running = workstation(self).queue.active_for(study.uid)
-        on_disk = images_on_disk(store, study.uid)
-        if on_disk:
-            self._view(study.uid, store)
-        if running is not None:
-            if not on_disk:
-                self._awaiting[study.uid] = running
-                self.notify(f"Retrieving {job_label(study)}: it opens when the first series is in.")
-            return
-        if node is None:
-            self.notify("No PACS to retrieve the study from (F5: nodes).", severity="warning")
-            return
-        self.notify(f"Retrieving {job_label(study)} (F4: retrieve queue)")
-        self.prepare_retrieve(node, study, resume=bool(on_disk))
-
-    @work(thread=True, exclusive=False, exit_on_error=False, group="open", description="Series")
-    def prepare_retrieve(self, node: Node, study: StudyRow, *, resume: bool) -> None:
-        first = None if resume else first_image_series(node, study.uid)
-        self.app.call_from_thread(self._queue, node, study, first, resume)
-
-    def _queue(self, node: Node, study: StudyRow, first: str | None, resume: bool) -> None:
-        # A later attempt resumes: only what is not on disk yet is fetched.
-        job = RetrieveJob(
-            node=node,
-            study_uid=study.uid,
-            label=job_label(study),
-            first_series=first,
-            attempts=1 if resume else 0,
-        )
-        workstation(self).queue_retrieve(job)
-        if not resume:
-            self._awaiting[study.uid] = job
-
-    @on(RetrieveMoved)
-    def _check_awaiting(self) -> None:
-        """Open a study being retrieved once an image series is on disk."""
-        store = self._store()
-        if store is None:
-            return
-        for uid, job in list(self._awaiting.items()):
-            if not job.series_done and not job.finished:
-                continue
-            if images_on_disk(store, uid):
-                del self._awaiting[uid]
-                row = self.rows.get(uid)
-                if self.is_current:
-                    self._view(uid, store)
-                else:
-                    what = job_label(row) if row else uid
-                    self.notify(f"{what}: the first series is on disk (worklist: Enter opens).")
-            elif job.finished:
-                del self._awaiting[uid]
-                self.notify(
-                    f"Retrieve {job.id} {job.state}: no image arrived. {job.error or ''}".strip(),
-                    severity="error",
-                )
-
-    def _view(self, study_uid: str, store: LocalStore) -> None:
-        store.touch(study_uid)
-        workstation(self).view_study(study_uid, store.study_dir(study_uid))
+        if study is not None:
+            self.query_one(StudyOpener).open(study, self.current_node())
 
     def action_report(self) -> None:
         """The report editor for the highlighted study (from its images if retrieved)."""
-        study = self.selected_study()
-        store = self._store()
-        if study is None or store is None:
-            return
-        folder: Path | None = None
-        if images_on_disk(store, study.uid):
-            folder = store.study_dir(study.uid)
-        workstation(self).open_report(study.uid, folder, self.current_node())
+        study = self.study_in_view()
+        if study is not None:
+            workstation(self).open_report(study.study_uid, study.path, study.node)
 
     # ---- priors and reading reports ---------------------------------------------------------
     @on(DataTable.RowHighlighted, "#worklist")

@@ -13,7 +13,7 @@ from tuiviewer.net.listen import Received
 from tuiviewer.services.inbox import Reply
 from tuiviewer.services.worklist import StudyStatus
 from tuiviewer.widgets.safe import cell
-from tuiviewer.widgets.study_table import StudyTable
+from tuiviewer.widgets.study_table import ColumnFit, StudyTable
 
 
 def sender_cell(record: Received | None) -> Text:
@@ -38,10 +38,11 @@ def reply_cell(reply: Reply | None) -> Text:
 class InboxTable(StudyTable):
     """Received studies with their report state, sender and report sent back."""
 
-    EXTRA_COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("sender", "From"),
-        ("reply", "Sent back"),
+    EXTRA_COLUMNS: ClassVar[tuple[ColumnFit, ...]] = (
+        ColumnFit("sender", 10),
+        ColumnFit("reply", 12),
     )
+    LABELS: ClassVar[dict[str, str]] = {"state": "Report", "sender": "From", "reply": "Sent back"}
 
     def __init__(
         self,
@@ -64,5 +65,5 @@ class InboxTable(StudyTable):
         self.senders, self.replies = senders, replies
         for uid in self.studies:
             if uid in self.rows:
-                self.update_cell(uid, "sender", sender_cell(senders.get(uid)))
-                self.update_cell(uid, "reply", reply_cell(replies.get(uid)))
+                self.set_cell(uid, "sender", sender_cell(senders.get(uid)))
+                self.set_cell(uid, "reply", reply_cell(replies.get(uid)))

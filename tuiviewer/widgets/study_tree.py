@@ -193,3 +193,49 @@ class StudyTree(Tree[StudyRef]):
                         if stack.children:
                             return stack.children[0]
         return None
+
+    def stack_to_view(self) -> ViewRequest | None:
+        """What the viewer opens for the node under the cursor: its stack (a study's or
+        series' first), the instance to start on, the study's other stacks and the patient's
+        other studies (priors). None when the cursor is on nothing viewable."""
+        node: TreeNode[StudyRef] | None = self.cursor_node
+        leaves = ("stack", "instance")
+        while node is not None and node.data is not None and node.data.kind not in leaves:
+            node = node.children[0] if node.children else None
+        if node is None or node.data is None:
+            return None
+        record = node.data.record if node.data.kind == "instance" else None
+        stack = node.parent if record is not None else node
+        if stack is None:
+            return None
+        records = self.stack_records(stack)
+        start = next((i for i, r in enumerate(records) if r is record), 0)
+        study: TreeNode[StudyRef] | None = stack
+        while study is not None and study.data is not None and study.data.kind != "study":
+            study = study.parent
+        stacks: list[list[InstanceRecord]] = []
+        priors: list[list[InstanceRecord]] = []
+        if study is not None:
+            stacks = [self.stack_records(s) for series in study.children for s in series.children]
+            patient = study.parent
+            for other in patient.children if patient is not None else []:
+                if other is not study:
+                    priors += [self.stack_records(s) for se in other.children for s in se.children]
+        return ViewRequest(records, start, stacks, priors)
+
+    def study_record(self) -> InstanceRecord | None:
+        """The first instance of what is under the cursor (right after a scan, before the
+        cursor is placed: of the first study)."""
+        node: TreeNode[StudyRef] | None = self.cursor_node or self.first_instance_node()
+        records = self.stack_records(node) if node is not None else []
+        return records[0] if records else None
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """A stack for the viewer, with its study's other stacks and the patient's priors."""
+
+    records: list[InstanceRecord]
+    start: int
+    stacks: list[list[InstanceRecord]]
+    priors: list[list[InstanceRecord]]
