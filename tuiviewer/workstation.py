@@ -207,7 +207,7 @@ class Workstation(App[None]):
                 severity="warning",
                 timeout=10,
             )
-        self.notify(f"Key image marked ({count} in the draft report; W opens it).")
+        self.notify(f"Key image marked ({count} in the draft report; F9 opens it).")
 
     def view_study(self, study_uid: str, path: Path) -> None:
         """The images of a study on disk, over the report (Esc comes back to it)."""

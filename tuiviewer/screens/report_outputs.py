@@ -123,17 +123,40 @@ class ReportOutputs(Screen[None]):
         def named(reader: str | None) -> None:
             if not reader:
                 return
-            self._confirm(
-                f"Sign the report as {reader.strip()}?",
-                lambda: self._sign(report, ctx, reader.strip()),
+            configured = workstation(self).config.ui.organization or report.organization
+            if configured or ctx.institution_name:
+                self._confirm_sign(report, ctx, reader.strip(), configured or None)
+                return
+            # Verifying Organization is Type 1 (PS3.3 C.17.2): asked, never made up.
+            self.app.push_screen(
+                EditValueDialog(
+                    "Your organization (the Verifying Organization of the signed report; "
+                    "[ui] organization in config.toml sets it for good)",
+                    "",
+                    lambda text: None if text.strip() else "Type your organization's name.",
+                ),
+                lambda org: (
+                    self._confirm_sign(report, ctx, reader.strip(), org.strip())
+                    if org and org.strip()
+                    else None
+                ),
             )
 
         self.app.push_screen(
             EditValueDialog("Sign as (reader's name, Family^Given)", default_reader, apply), named
         )
 
-    def _sign(self, report: Report, ctx: StudyContext, reader: str) -> None:
-        organization = workstation(self).config.ui.organization or None
+    def _confirm_sign(
+        self, report: Report, ctx: StudyContext, reader: str, organization: str | None
+    ) -> None:
+        self._confirm(
+            f"Sign the report as {reader}?",
+            lambda: self._sign(report, ctx, reader, organization),
+        )
+
+    def _sign(
+        self, report: Report, ctx: StudyContext, reader: str, organization: str | None
+    ) -> None:
         try:
             if self.original is not None:
                 report = make_addendum(self.original, report.text_of(SectionKind.ADDENDUM))

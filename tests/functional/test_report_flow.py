@@ -1,0 +1,155 @@
+"""The report from every screen (F9), read at 80×24 and 120×40, and signed without a made-up
+organization.
+
+F9 asks the screen on show which study it is about (:class:`ShowsStudy`); a screen that shows
+none says so. What the editor shows is read as the user sees it (:func:`screen_lines`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pydicom
+import pytest
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from tests.conftest import testdata as sample_file
+from tests.functional.helpers import burst, settle
+from tests.support.screentext import screen_lines, screen_text
+from tuiviewer.app import make_app
+from tuiviewer.config.settings import Config
+from tuiviewer.reports.sr.read import read_sr
+from tuiviewer.screens.base import StudyInView
+from tuiviewer.screens.dialogs.common import ConfirmDialog
+from tuiviewer.screens.dialogs.edit import EditValueDialog
+from tuiviewer.screens.report import ReportScreen
+from tuiviewer.store import LocalStore
+
+
+class AboutAStudy(Screen[None]):
+    """A screen about one study, as the worklist row or the viewer's series is."""
+
+    def __init__(self, study: StudyInView | None) -> None:
+        super().__init__()
+        self.study = study
+
+    def compose(self) -> ComposeResult:
+        yield Static("a study")
+        yield Footer()
+
+    def study_in_view(self) -> StudyInView | None:
+        return self.study
+
+
+async def editor(pilot) -> ReportScreen:  # type: ignore[no-untyped-def]
+    for _ in range(500):
+        await pilot.pause(0.02)
+        screen = pilot.app.screen
+        if isinstance(screen, ReportScreen) and screen.report is not None:
+            await pilot.pause()
+            return screen
+    raise AssertionError(f"the report editor did not open: {pilot.app.screen!r}")
+
+
+def study_uid(folder: Path) -> str:
+    return str(pydicom.dcmread(next(folder.glob("*.dcm"))).StudyInstanceUID)
+
+
+async def test_f9_opens_the_report_of_the_study_on_show(ct_folder: Path, tmp_path: Path) -> None:
+    app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        uid = study_uid(ct_folder)
+        await app.push_screen(AboutAStudy(StudyInView(uid, ct_folder, None)))
+        await pilot.press("f9")
+        screen = await editor(pilot)
+        assert screen.source.study_uid == uid
+        # F9 in the editor stays there, and typing goes on where it was.
+        await burst(pilot, *"abc", "f9", *"def")
+        assert app.screen is screen
+        assert screen.report is not None
+        assert "abcdef" in screen.report.text_of(screen.report.sections[0].kind)
+
+
+async def test_f9_on_a_screen_without_a_study_says_so(tmp_path: Path) -> None:
+    app = make_app(Config(), [tmp_path], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await app.push_screen(AboutAStudy(None))
+        await pilot.press("f9")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, AboutAStudy)
+        said = [n.message for n in app._notifications]
+        assert any("No study here to report on" in m for m in said), said
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_editor_shows_the_section_typed_and_the_draft_state(
+    ct_folder: Path, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("W")
+        screen = await editor(pilot)
+        # Down to the findings (the fourth section) in one burst, then type there.
+        await burst(pilot, "tab", "tab", "tab", *"Nodule RUL")
+        assert screen.report is not None and "Nodule RUL" in screen.report.text_of(
+            screen.report.sections[3].kind
+        )
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "draft saved" in screen_text(app):
+                break
+        lines = screen_lines(app)
+        text = "\n".join(lines)
+        assert "draft saved" in text, text
+        assert "Nodule RUL" in text, text
+        assert any("Findings" in line for line in lines), text
+        assert all(len(line) <= size[0] for line in lines)
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+async def test_signing_without_an_organization_asks_for_it(tmp_path: Path) -> None:
+    """Verifying Organization is Type 1: never "Unknown organization", the reader's answer."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    ds = pydicom.dcmread(sample_file("CT_small.dcm"))
+    del ds.InstitutionName
+    ds.save_as(folder / "ct.dcm")
+    app = make_app(Config(), [folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("W")
+        screen = await editor(pilot)
+        await burst(pilot, *"Normal.")
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, EditValueDialog)
+        app.screen.query_one("#value", Input).value = "Curie^Marie"
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, EditValueDialog), "the organization is asked"
+        assert "organization" in screen_text(app).lower()
+        await burst(pilot, *"Institut du Radium", "enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmDialog):
+                break
+        await pilot.press("y")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if screen.last_sr is not None:
+                break
+        assert screen.last_sr is not None
+        signed = pydicom.dcmread(screen.last_sr)
+        assert signed.VerifyingObserverSequence[0].VerifyingOrganization == "Institut du Radium"
+        assert read_sr(screen.last_sr).organization == "Institut du Radium"
+        assert dciodvfy_errors(screen.last_sr) == []
