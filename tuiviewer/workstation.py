@@ -27,6 +27,7 @@ from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
+from tuiviewer.screens.report_reader import ReportReaderScreen
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.services.inbox import send_back_job
 from tuiviewer.services.jobs import JobQueue, RetrieveJob
@@ -186,6 +187,10 @@ class Workstation(App[None]):
     def open_report(self, study_uid: str, path: Path | None, node: Node | None = None) -> None:
         """The report editor for a study (on disk at ``path`` and/or on ``node``)."""
         self.push_screen(ReportScreen(ReportSource(study_uid, path, node)))
+
+    def read_report(self, text: str, title: str = "Report") -> None:
+        """A report's text (``sr_to_text``) full screen, read-only (Esc comes back)."""
+        self.push_screen(ReportReaderScreen(text, title=title))
 
     def mark_key_image(self, record: InstanceRecord, frame: int | None) -> None:
         """Add an image to the report of its study: the open editor, else the saved draft."""

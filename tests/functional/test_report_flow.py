@@ -7,6 +7,7 @@ none says so. What the editor shows is read as the user sees it (:func:`screen_l
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from pathlib import Path
 
@@ -14,18 +15,22 @@ import pydicom
 import pytest
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, Static, TextArea
 
 from tests.conftest import testdata as sample_file
 from tests.functional.helpers import burst, settle
+from tests.functional.test_key_bursts import editor
 from tests.support.screentext import screen_lines, screen_text
 from tuiviewer.app import make_app
 from tuiviewer.config.settings import Config
+from tuiviewer.reports.model import Report, Section, SectionKind
+from tuiviewer.reports.sr.build import write_sr
+from tuiviewer.reports.sr.context import study_context_from_paths
 from tuiviewer.reports.sr.read import read_sr
 from tuiviewer.screens.base import StudyInView
 from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
-from tuiviewer.screens.report import ReportScreen
+from tuiviewer.screens.report_reader import ReportReaderScreen
 from tuiviewer.store import LocalStore
 
 
@@ -42,16 +47,6 @@ class AboutAStudy(Screen[None]):
 
     def study_in_view(self) -> StudyInView | None:
         return self.study
-
-
-async def editor(pilot) -> ReportScreen:  # type: ignore[no-untyped-def]
-    for _ in range(500):
-        await pilot.pause(0.02)
-        screen = pilot.app.screen
-        if isinstance(screen, ReportScreen) and screen.report is not None:
-            await pilot.pause()
-            return screen
-    raise AssertionError(f"the report editor did not open: {pilot.app.screen!r}")
 
 
 def study_uid(folder: Path) -> str:
@@ -97,9 +92,8 @@ async def test_the_editor_shows_the_section_typed_and_the_draft_state(
         screen = await editor(pilot)
         # Down to the findings (the fourth section) in one burst, then type there.
         await burst(pilot, "tab", "tab", "tab", *"Nodule RUL")
-        assert screen.report is not None and "Nodule RUL" in screen.report.text_of(
-            screen.report.sections[3].kind
-        )
+        findings = screen.query_one("#section-findings", TextArea)
+        assert findings.text == "Nodule RUL", [a.text for a in screen.query(TextArea)]
         for _ in range(100):
             await pilot.pause(0.05)
             if "draft saved" in screen_text(app):
@@ -153,3 +147,28 @@ async def test_signing_without_an_organization_asks_for_it(tmp_path: Path) -> No
         assert signed.VerifyingObserverSequence[0].VerifyingOrganization == "Institut du Radium"
         assert read_sr(screen.last_sr).organization == "Institut du Radium"
         assert dciodvfy_errors(screen.last_sr) == []
+
+
+async def test_enter_on_the_priors_reads_them_full_screen_with_dates(
+    ct_folder: Path, tmp_path: Path
+) -> None:
+    context = study_context_from_paths(ct_folder)
+    earlier = Report(sections=(Section(SectionKind.FINDINGS, "An earlier finding."),))
+    at = dt.datetime(2026, 12, 1, 8, 43, 6, 231979, tzinfo=dt.UTC)
+    write_sr(earlier, context, ct_folder / "earlier-sr.dcm", now=at)
+    app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("W")
+        screen = await editor(pilot)
+        screen.query_one("#priors-scroll").focus()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ReportReaderScreen)
+        text = screen_text(app)
+        assert "An earlier finding." in text, text
+        assert "2026-12-01 08:43" in text, text
+        assert "20261201" not in text and "084306" not in text, text
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert app.screen is screen

@@ -47,7 +47,6 @@ from tuiviewer.screens.dialogs.report import (
 )
 from tuiviewer.screens.keyorder import HoldsKeys
 from tuiviewer.screens.report_outputs import ReportOutputs
-from tuiviewer.screens.report_reader import ReportReaderScreen
 from tuiviewer.services.report_desk import (
     ReportContext,
     ReportSource,
@@ -273,7 +272,7 @@ class ReportScreen(HoldsKeys, ReportOutputs):
     def _read_priors(self) -> None:
         text = self.query_one(StudySide).priors_text
         if text:
-            self.app.push_screen(ReportReaderScreen(text, title="Prior reports"))
+            workstation(self).read_report(text, title="Prior reports")
 
     # ---- editing ----------------------------------------------------------------------------
     @on(SectionsEditor.Edited)
