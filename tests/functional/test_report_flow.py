@@ -8,6 +8,7 @@ none says so. What the editor shows is read as the user sees it (:func:`screen_l
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 from pathlib import Path
 
@@ -47,6 +48,12 @@ class AboutAStudy(Screen[None]):
 
     def study_in_view(self) -> StudyInView | None:
         return self.study
+
+
+def report_pane(app: object) -> str:
+    """The text right of the study pane, as the reader sees it (its lines joined)."""
+    lines = screen_lines(app)  # type: ignore[arg-type]
+    return "\n".join(line.split("▕", 1)[1] for line in lines if "▕" in line)
 
 
 def study_uid(folder: Path) -> str:
@@ -104,6 +111,16 @@ async def test_the_editor_shows_the_section_typed_and_the_draft_state(
         assert "Nodule RUL" in text, text
         assert any("Findings" in line for line in lines), text
         assert all(len(line) <= size[0] for line in lines)
+        # Saved as an SR, the line still says where the draft is.
+        await pilot.press("ctrl+s")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if screen.last_sr is not None and re.search(r"SR\s+saved", report_pane(app)):
+                break
+        text = report_pane(app)
+        # At 80 columns the line may wrap between words, never hide them.
+        assert re.search(r"SR\s+saved", text) and "draft saved" in text, screen_text(app)
+        assert "Nodule RUL" in text, text
 
 
 def dciodvfy_errors(path: Path) -> list[str]:

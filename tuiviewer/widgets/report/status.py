@@ -1,9 +1,9 @@
 """Above the sections: what the report is and whether its draft reached the disk.
 
-One line says the title, the state (preliminary or FINAL), the key images, the SR written and
-sent, and "draft saved" / "draft saving…" / "draft NOT saved". When drafts cannot be written a
-warning stays on a line of its own (not a toast that goes away) until the disk takes them again;
-a notice line tells of a damaged draft set aside.
+One line says the title, the state (preliminary or FINAL), "draft saved" / "draft saving…" /
+"draft NOT saved", the key images, and whether the SR was written and sent. When drafts cannot
+be written a warning stays on a line of its own (not a toast that goes away) until the disk
+takes them again; a notice line tells of a damaged draft set aside.
 """
 
 from __future__ import annotations
@@ -60,16 +60,18 @@ class EditorStatus(Vertical):
         """Say where ``report`` and its draft (written by ``saver``) are."""
         state = "FINAL" if report.status is ReportStatus.FINAL else "preliminary"
         text = Text(f"{report.title.meaning} · {state}", style="bold")
-        if report.key_images:
-            text.append(f" · {len(report.key_images)} key images")
-        if last_sr is not None:
-            text.append(f" · saved {last_sr.name}", style="green")
-        if sent:
-            text.append(" · sent", style="green")
+        # The draft's state first: at 80 columns the line wraps, and this is what must show.
         if saver.pending and saver.last_error is not None:
             text.append(" · draft NOT saved", style="bold red")
         else:
             text.append(" · draft saving…" if saver.pending else " · draft saved", style="dim")
+        if report.key_images:
+            text.append(f" · {len(report.key_images)} key images")
+        if last_sr is not None:
+            # The file's name is a UID: the notification of the save gives the whole path.
+            text.append(" · SR saved", style="green")
+        if sent:
+            text.append(" · sent", style="green")
         if has_previous:
             text.append(" · F8: earlier draft", style="dim")
         self.query_one("#report-status", Static).update(text)
