@@ -25,6 +25,7 @@ from tuiviewer.graphics.probe import ColorPlan, GraphicsMode, TerminalProbe, pre
 from tuiviewer.messages import JobFinished
 from tuiviewer.reports.drafts import DraftInfo
 from tuiviewer.safetext import clean
+from tuiviewer.screens.base import ShowsStudy
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
 from tuiviewer.screens.dialogs.choose import ChooseDialog
@@ -56,6 +57,7 @@ class TuiviewerApp(Workstation):
         Binding("f5", "mode('nodes')", "Nodes"),
         Binding("f6", "mode('inbox')", "Inbox"),
         Binding("f7", "toggle_listener", "Listener"),
+        Binding("f9", "report", "Report"),
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+c", "quit", "Quit", show=False),
@@ -144,6 +146,20 @@ class TuiviewerApp(Workstation):
             )
             return
         self.open_report(study_uid, folder, node)
+
+    def action_report(self) -> None:
+        """F9 on every screen: the report of the study the screen is about."""
+        screen = self.screen
+        if isinstance(screen, ReportScreen):
+            focused = screen.focused
+            if focused is None or screen.editor not in focused.ancestors_with_self:
+                screen.editor.focus_first()  # already in it: back to the text
+            return
+        study = screen.study_in_view() if isinstance(screen, ShowsStudy) else None
+        if study is None:
+            self.notify("No study here to report on: open one from the worklist (F1) or F3.")
+            return
+        self.open_report(study.study_uid, study.path, study.node)
 
     def action_help(self) -> None:
         """The keys of the screen on show (each screen's own bindings, then the app's)."""

@@ -27,6 +27,7 @@ from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
+from tuiviewer.screens.report_reader import ReportReaderScreen
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.services.inbox import send_back_job
 from tuiviewer.services.jobs import JobQueue, RetrieveJob
@@ -187,6 +188,10 @@ class Workstation(App[None]):
         """The report editor for a study (on disk at ``path`` and/or on ``node``)."""
         self.push_screen(ReportScreen(ReportSource(study_uid, path, node)))
 
+    def read_report(self, text: str, title: str = "Report") -> None:
+        """A report's text (``sr_to_text``) full screen, read-only (Esc comes back)."""
+        self.push_screen(ReportReaderScreen(text, title=title))
+
     def mark_key_image(self, record: InstanceRecord, frame: int | None) -> None:
         """Add an image to the report of its study: the open editor, else the saved draft."""
         for screen in self.screen_stack:
@@ -207,7 +212,7 @@ class Workstation(App[None]):
                 severity="warning",
                 timeout=10,
             )
-        self.notify(f"Key image marked ({count} in the draft report; W opens it).")
+        self.notify(f"Key image marked ({count} in the draft report; F9 opens it).")
 
     def view_study(self, study_uid: str, path: Path) -> None:
         """The images of a study on disk, over the report (Esc comes back to it)."""

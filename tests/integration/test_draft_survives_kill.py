@@ -119,5 +119,6 @@ def test_a_burst_in_one_send_keys_lands_section_by_section(
                 break
         time.sleep(0.2)
     assert texts[0] == "aaa", texts
-    assert texts[1].startswith("bbb") and "ccc" not in texts[1], texts
+    # The technique starts with the CT template's text: typing goes after it, not before.
+    assert texts[1].endswith(".bbb") and "ccc" not in texts[1] and "a" not in texts[1][-4:], texts
     assert texts[2] == "ccc", texts

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from tuiviewer.dicom.display import display_date
 from tuiviewer.reports.measurements import Measurement, measurements_text
 from tuiviewer.reports.model import (
     DIAGNOSTIC_IMAGING_REPORT,
@@ -34,6 +35,8 @@ __all__ = ["from_markdown", "osc52", "sr_to_text", "to_markdown", "to_text"]
 _HEADING = re.compile(r"^(#{1,2})\s+(.*?)(?:\s+#+)?\s*$")
 _STATUS_LINE = re.compile(r"^\*(preliminary|final) report\b.*\*$", re.IGNORECASE)
 _MAX_DEPTH = 50
+_TM = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(?:\.\d{1,6})?$")
+_DT = re.compile(r"^(\d{8})(\d{2,6}(?:\.\d{1,6})?)?([+-]\d{4})?$")
 
 
 def _status_line(report: Report) -> str:
@@ -154,6 +157,29 @@ def from_markdown(text: str, *, base: Report | None = None) -> Report:
 # --- any SR as text ----------------------------------------------------------------------------
 
 
+def display_time(text: str) -> str:
+    """A TM value as ``08:43`` (``084306.231979`` → ``08:43``); anything else as it is."""
+    match = _TM.match(text.strip())
+    if match is None:
+        return text
+    return f"{match.group(1)}:{match.group(2) or '00'}"
+
+
+def display_datetime(text: str) -> str:
+    """A DT value as ``2026-12-01 08:43`` (``20261201084306.231979+0000``), with its UTC offset
+    when it is not zero (``2026-12-01 08:43 UTC+0100``); anything else as it is."""
+    match = _DT.match(text.strip())
+    if match is None:
+        return text
+    date, time, offset = match.groups()
+    shown = display_date(date)
+    if time:
+        shown += f" {display_time(time)}"
+    if offset and offset[1:] != "0000":
+        shown += f" UTC{offset}"
+    return shown
+
+
 def _code(seq: object) -> str:
     if not seq:
         return ""
@@ -206,11 +232,11 @@ def _value(item: Dataset, prefix: str) -> str:
     if vtype == "PNAME":
         return str(item.get("PersonName", ""))
     if vtype == "DATE":
-        return str(item.get("Date", ""))
+        return display_date(str(item.get("Date", "")))
     if vtype == "TIME":
-        return str(item.get("Time", ""))
+        return display_time(str(item.get("Time", "")))
     if vtype == "DATETIME":
-        return str(item.get("DateTime", ""))
+        return display_datetime(str(item.get("DateTime", "")))
     if vtype == "UIDREF":
         return str(item.get("UID", ""))
     if vtype in ("IMAGE", "COMPOSITE", "WAVEFORM"):
@@ -267,22 +293,25 @@ def sr_to_text(ds: Dataset) -> str:
 
     patient_id = str(ds.get("PatientID", "") or "")
     field("Patient", f"{ds.get('PatientName', '')}" + (f" ({patient_id})" if patient_id else ""))
-    field("Study", " ".join(str(ds.get(k, "") or "") for k in ("StudyDate", "StudyDescription")))
+    study_date = display_date(str(ds.get("StudyDate", "") or ""))
+    field("Study", f"{study_date} {ds.get('StudyDescription', '') or ''}")
     field("Accession", ds.get("AccessionNumber"))
     field("Completion Flag", ds.get("CompletionFlag"))
     field("Verification Flag", ds.get("VerificationFlag"))
     field("Preliminary Flag", ds.get("PreliminaryFlag"))
     for observer in ds.get("VerifyingObserverSequence") or []:
-        field(
-            "Verified by",
-            f"{observer.get('VerifyingObserverName', '')}, "
-            f"{observer.get('VerifyingOrganization', '')}, "
-            f"{observer.get('VerificationDateTime', '')}",
+        who = (
+            observer.get("VerifyingObserverName", ""),
+            observer.get("VerifyingOrganization", ""),
+            display_datetime(str(observer.get("VerificationDateTime", "") or "")),
         )
+        field("Verified by", ", ".join(str(part) for part in who if str(part or "").strip()))
     predecessors = ds.get("PredecessorDocumentsSequence") or []
     if predecessors:
         field("Predecessors", str(len(predecessors)))
-    field("Content Date/Time", f"{ds.get('ContentDate', '')} {ds.get('ContentTime', '')}")
+    content_date = display_date(str(ds.get("ContentDate", "") or ""))
+    content_time = display_time(str(ds.get("ContentTime", "") or ""))
+    field("Content Date/Time", f"{content_date} {content_time}")
     lines.append("")
     lines.append(_code(ds.get("ConceptNameCodeSequence")) or "(untitled document)")
     _items(ds.get("ContentSequence") or [], 1, lines)

@@ -25,6 +25,7 @@ APP_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Nodes", "mode('nodes')", "Add, edit and test the PACS nodes"),
     ("Inbox", "mode('inbox')", "Studies senders pushed to us, and their reports sent back"),
     ("Listener on/off", "toggle_listener", "Receive pushed studies while the app runs"),
+    ("Report", "report", "The report of the study on show (F9), from every screen"),
     ("Unfinished drafts", "drafts", "Report drafts not signed or sent yet, of any date: open one"),
     ("Help", "help", "The keys of this screen (?)"),
     ("Quit", "quit", "Leave tuiviewer (asks first if something would be lost)"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.dataset import Dataset
 
 from tests.conftest import testdata as sample_file
 from tuiviewer.reports.model import Report, ReportError, ReportStatus, SectionKind, sign
@@ -179,3 +180,20 @@ def test_empty_sections_are_not_exported() -> None:
     report = report.with_text(SectionKind.FINDINGS, "Fine.")
     assert "TECHNIQUE" not in to_text(report)
     assert "## Technique" not in to_markdown(report)
+
+
+def test_sr_to_text_writes_dates_and_times_as_dates(tmp_path: Path) -> None:
+    """A reader sees 2026-12-01 08:43, not 20261201084306.231979+0000."""
+    ds = pydicom.dcmread(sample_file("reportsi.dcm"))
+    ds.StudyDate = "20261130"
+    ds.ContentDate, ds.ContentTime = "20261201", "084306.231979"
+    observer = Dataset()
+    observer.VerifyingObserverName = "Curie^Marie"
+    observer.VerifyingOrganization = "Institut du Radium"
+    observer.VerificationDateTime = "20261201084306.231979+0000"
+    ds.VerifyingObserverSequence = [observer]
+    text = sr_to_text(ds)
+    assert "2026-11-30" in text
+    assert "Content Date/Time   : 2026-12-01 08:43" in text
+    assert "Curie^Marie, Institut du Radium, 2026-12-01 08:43\n" in text
+    assert "20261201" not in text and "084306" not in text
