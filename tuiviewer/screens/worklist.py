@@ -321,12 +321,13 @@ class WorklistScreen(Screen[None]):
         self.post_message(self.ListFinished(refresh_id, uids, elapsed, cancel.is_set(), None))
         if cancel.is_set():
             return
-        self._states_into_messages(node, uids, store, refresh_id, cancel)
+        # Rows, not UIDs: their modalities and counts spare most studies a query.
+        self._states_into_messages(node, [found[u] for u in uids], store, refresh_id, cancel)
 
     def _states_into_messages(
         self,
         node: Node,
-        uids: list[str],
+        uids: list[StudyRow],
         store: LocalStore,
         refresh_id: int,
         cancel: threading.Event,
