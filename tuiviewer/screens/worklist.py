@@ -46,6 +46,7 @@ from tuiviewer.services.worklist import (
     images_on_disk,
     is_retrieved,
     load_view,
+    merge_answers,
     report_states,
     save_view,
 )
@@ -304,7 +305,9 @@ class WorklistScreen(Screen[None]):
         def new_rows() -> Iterator[StudyRow]:
             for ds in find(node, query.to_find_query(), cancel=cancel):
                 row = to_row(QueryLevel.STUDY, ds)
-                if isinstance(row, StudyRow) and row.uid and row.uid not in found:
+                if isinstance(row, StudyRow) and row.uid in found:
+                    found[row.uid] = merge_answers(found[row.uid], row)  # for report states
+                elif isinstance(row, StudyRow) and row.uid:
                     found[row.uid] = row  # some PACS answer once per instance
                     yield row
 

@@ -27,7 +27,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
@@ -50,6 +50,7 @@ from tuiviewer.net.errors import (
     TlsFailed,
 )
 from tuiviewer.net.find import FindQuery, FindSession, find_session
+from tuiviewer.net.retrieve import InstanceInfo, retrieve_instances
 from tuiviewer.net.transport import find, resume_study
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus
@@ -68,6 +69,7 @@ __all__ = [
     "WorklistQuery",
     "WorklistView",
     "load_view",
+    "merge_answers",
     "save_view",
     "classify",
     "find_priors",
@@ -392,22 +394,22 @@ def _study_status(
     has_draft: bool,
     cancel: threading.Event | None,
     remotes: list[RemoteReport] | None = None,
+    fetched: tuple[str | None] | None = None,
 ) -> StudyStatus:
     """The state of one study from its SR documents on the PACS (``remotes``, asked for here
-    when None): the ones that may be reports and are not on disk are retrieved, then read."""
+    when None): the ones that may be reports and are not on disk are retrieved (unless that
+    was done already: ``fetched`` holds the error, if any), then read."""
     if remotes is None:
         remotes = find_reports_on_pacs(node, study_uid, cancel=cancel)
     wanted = [r for r in remotes if _fetchable(r)]
     # Known bad documents are never fetched or read again (they could kill every start).
     unreadable = {q.sop_uid: q.reason for q in store.quarantined(study_uid)}
-    missing = [
-        r
-        for r in wanted
-        if r.sop_instance_uid not in unreadable
-        and not store.has_instance(study_uid, r.series_uid, r.sop_instance_uid)
-    ]
+    missing = _missing(store, study_uid, wanted, unreadable)
     error: str | None = None
-    if missing and not (cancel is not None and cancel.is_set()):
+    if fetched is not None:
+        error = fetched[0]
+        unreadable.update({q.sop_uid: q.reason for q in store.quarantined(study_uid)})
+    elif missing and not (cancel is not None and cancel.is_set()):
         series = list(dict.fromkeys(r.series_uid for r in missing))
         try:
             # Report documents travel deflated when stored so, and are inflated within the
@@ -452,6 +454,49 @@ def _study_status(
         return StudyStatus(study_uid, ReportState.UNREADABLE, tuple(ordered), reason)
     state = classify(study_uid, items, has_draft)
     return StudyStatus(study_uid, state, tuple(ordered), error)
+
+
+def _missing(
+    store: LocalStore, study_uid: str, wanted: list[RemoteReport], unreadable: dict[str, str]
+) -> list[RemoteReport]:
+    """The documents to retrieve: not on disk, not quarantined."""
+    return [
+        r
+        for r in wanted
+        if r.sop_instance_uid not in unreadable
+        and not store.has_instance(study_uid, r.series_uid, r.sop_instance_uid)
+    ]
+
+
+def _fetch_all(
+    node: Node,
+    store: LocalStore,
+    reports: dict[str, list[RemoteReport]],
+    cancel: threading.Event | None,
+) -> dict[str, tuple[str | None]]:
+    """Retrieve the missing report documents of every study on one C-GET association; the
+    error of each study fetched (None when all came). Studies with nothing missing are left
+    out; so is everything when the association cannot be set up (then each study tries on
+    its own)."""
+    wanted: dict[str, dict[str, list[InstanceInfo]]] = {}
+    for study_uid, remotes in reports.items():
+        unreadable = {q.sop_uid: q.reason for q in store.quarantined(study_uid)}
+        fetchable = [r for r in remotes if _fetchable(r)]
+        for r in _missing(store, study_uid, fetchable, unreadable):
+            series = wanted.setdefault(study_uid, {}).setdefault(r.series_uid, [])
+            series.append(InstanceInfo(r.sop_instance_uid, r.sop_class_uid))
+    if not wanted or (cancel is not None and cancel.is_set()):
+        return {}
+    try:
+        # Report documents travel deflated when stored so, and are inflated within the
+        # reading limits on arrival: a bomb is refused and quarantined there, never read.
+        results = retrieve_instances(node, wanted, store=store, cancel=cancel, accept_deflated=True)
+    except NetError:
+        return {}
+    return {
+        uid: (result.error.message if result.error is not None else None,)
+        for uid, result in results.items()
+    }
 
 
 # --- asking the PACS about many studies at once ------------------------------------------------
@@ -649,6 +694,14 @@ class StateCache:
 STATES = StateCache()
 
 
+def merge_answers(first: StudyRow, again: StudyRow) -> StudyRow:
+    """One row for two study-level answers with the same Study Instance UID (a PACS that keys
+    studies by patient too, such as Orthanc, answers twice for a document filed under another
+    Patient ID): the modalities of both, and no counts, so its state is asked for, not kept."""
+    modalities = tuple(dict.fromkeys((*first.modalities, *again.modalities)))
+    return replace(first, modalities=modalities, series_count=None, instance_count=None)
+
+
 def _mark(row: StudyRow | None, has_draft: bool) -> tuple[object, ...] | None:
     """What must stay the same for a kept state to hold (None: nothing to tell by)."""
     if row is None or not row.modalities or row.instance_count is None:
@@ -728,11 +781,14 @@ def report_states(
     if not pending:
         return
     asked: _Asked | None = None
+    fetched: dict[str, tuple[str | None]] = {}
     if node.kind == "dimse":
         asked = _ask_pacs(node, [(uid, row) for uid, row, _, _ in pending], cancel)
         if asked.down is not None:
             # What the PACS answered before it went away is settled; the rest stays unknown.
             pending = [p for p in pending if p[0] in asked.known]
+        elif node.retrieve == "get":
+            fetched = _fetch_all(node, store, asked.reports, cancel)
 
     def one(
         item: tuple[str, StudyRow | None, bool, tuple[object, ...] | None],
@@ -744,7 +800,9 @@ def report_states(
             return StudyStatus(uid, _unreported(has_draft), (), asked.errors[uid])
         known = None if asked is None else asked.reports.get(uid, [])
         try:
-            return _study_status(node, uid, store, has_draft, cancel or stopped, known)
+            return _study_status(
+                node, uid, store, has_draft, cancel or stopped, known, fetched.get(uid)
+            )
         except PACS_DOWN:
             raise
         except TuiviewerError as exc:
