@@ -53,7 +53,9 @@ def _put_bomb(orthanc: Orthanc, study_uid: str, folder: Path) -> tuple[str, str]
 @pytest.fixture
 def bomb_pacs(orthanc_factory: OrthancPool, tmp_path: Path) -> tuple[Orthanc, str, str, str]:
     orthanc = orthanc_factory.start()
-    images = tiny_study("bomb", patient_id="P-bomb")
+    # The images under the bomb's own Patient ID: Orthanc keys a study by patient too, and a
+    # report filed under another patient is another study to it (and to its ModalitiesInStudy).
+    images = tiny_study("bomb", patient_id="BOMB1")
     study_uid = str(images[0].StudyInstanceUID)
     store(orthanc, images)
     series_uid, sop_uid = _put_bomb(orthanc, study_uid, tmp_path)

@@ -380,13 +380,18 @@ LOAD_STUDIES = 1000
 
 @pytest.fixture(scope="module")
 def busy_orthanc(orthanc_factory: OrthancPool) -> Iterator[Orthanc]:
-    """An Orthanc holding 1,000 one-image studies of today (loaded once for the module)."""
+    """An Orthanc holding 1,000 one-image studies of today, every fourth one reported (loaded
+    once for the module): the reports are retrieved at the first refresh, so report states
+    are still coming in while the reader works."""
     orthanc = orthanc_factory.start()
-    studies = [
-        ds
-        for n in range(LOAD_STUDIES)
-        for ds in tiny_study(f"load-{n}", patient_id=f"L{n % 250:03d}")
-    ]
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    studies: list[Dataset] = []
+    for n in range(LOAD_STUDIES):
+        images = tiny_study(f"load-{n}", patient_id=f"L{n % 250:03d}")
+        studies += images
+        if n % 4 == 0:
+            uid = str(images[0].StudyInstanceUID)
+            studies.append(report_sr(uid, final=n % 8 == 0, at=at, patient_id=f"L{n % 250:03d}"))
     # Associations of 100 C-STOREs: a response stalled on a busy machine (seen once, with
     # pynetdicom's DIMSE timeout) costs one retry of 100, not the whole load.
     for start in range(0, len(studies), 100):

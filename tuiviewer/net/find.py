@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -230,29 +231,88 @@ def find(
     identifier = build_identifier(query, model)
     with associate(node, [(model.value, _TS)], trace=trace) as assoc:
         require_context(assoc, [model.value])
-        msg_id = 1
-        responses = assoc.send_c_find(identifier, model.value, msg_id=msg_id)
-        watcher = _CancelWatcher(assoc, model.value, msg_id, cancel)
-        try:
-            for status, match in responses:
-                if watcher.sent:
-                    if status and "Status" in status:
-                        category, _ = status_meaning("C-FIND", int(status.Status))
-                        if category != "Pending":
-                            break
-                        continue
-                code = check_status("C-FIND", status, assoc)
-                category, _ = status_meaning("C-FIND", code)
-                if category != "Pending":
-                    break
-                if match is None:
+        yield from _matches(assoc, model, identifier, 1, cancel)
+
+
+class FindSession:
+    """Several C-FINDs one after the other on one association (see :func:`find_session`).
+
+    Setting up an association costs more than a small query on a fast PACS; a caller with
+    hundreds of small queries (the worklist's report states) asks them all on one.
+    """
+
+    def __init__(self, assoc: Any, model: QueryModel) -> None:
+        self._assoc = assoc
+        self._model = model
+        self._msg_id = 0
+
+    def find(
+        self,
+        query: FindQuery | Dataset,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Dataset]:
+        """Yield the matches of one C-FIND on this association (as :func:`find` does).
+
+        ``query`` may also be a ready identifier, for keys :class:`FindQuery` cannot say
+        (a list of Study Instance UIDs, PS3.4 C.2.2.2.2).
+
+        Raises:
+            ValueError, DimseStatusError, NetError: as :func:`find`.
+        """
+        identifier = query if isinstance(query, Dataset) else build_identifier(query, self._model)
+        self._msg_id += 1
+        return _matches(self._assoc, self._model, identifier, self._msg_id, cancel)
+
+
+@contextmanager
+def find_session(
+    node: Node,
+    *,
+    model: QueryModel = QueryModel.STUDY_ROOT,
+    trace: AssociationTrace | None = None,
+) -> Iterator[FindSession]:
+    """Open one association with ``node`` for several C-FINDs; release it on exit.
+
+    Raises:
+        NoAcceptedContext: the node does not offer the query model.
+        NetError: connection, association, TLS and timeout errors.
+    """
+    with associate(node, [(model.value, _TS)], trace=trace) as assoc:
+        require_context(assoc, [model.value])
+        yield FindSession(assoc, model)
+
+
+def _matches(
+    assoc: Any,
+    model: QueryModel,
+    identifier: Dataset,
+    msg_id: int,
+    cancel: threading.Event | None,
+) -> Iterator[Dataset]:
+    """The matches of one C-FIND on an open association, C-CANCEL on ``cancel``."""
+    responses = assoc.send_c_find(identifier, model.value, msg_id=msg_id)
+    watcher = _CancelWatcher(assoc, model.value, msg_id, cancel)
+    try:
+        for status, match in responses:
+            if watcher.sent:
+                if status and "Status" in status:
+                    category, _ = status_meaning("C-FIND", int(status.Status))
+                    if category != "Pending":
+                        break
                     continue
-                _declare_charset(match)
-                match.decode()
-                yield match
-                watcher.poll()
-        finally:
-            watcher.stop()
+            code = check_status("C-FIND", status, assoc)
+            category, _ = status_meaning("C-FIND", code)
+            if category != "Pending":
+                break
+            if match is None:
+                continue
+            _declare_charset(match)
+            match.decode()
+            yield match
+            watcher.poll()
+    finally:
+        watcher.stop()
 
 
 class _CancelWatcher:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +32,11 @@ from pynetdicom import evt
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.association import MAX_CONTEXTS, associate, check_status, require_context
 from tuiviewer.net.errors import (
+    AssociationAborted,
+    ConnectionFailed,
     DimseStatusError,
     NetError,
+    NetTimeout,
     NoAcceptedContext,
     TlsFailed,
     status_meaning,
@@ -791,3 +795,179 @@ def _error_args(exc: NetError) -> tuple[Any, ...]:
     if isinstance(exc, NoAcceptedContext):
         return (exc.abstract_syntaxes,)
     return ()
+
+
+class _Switch:
+    """The C-STORE handler of an association that retrieves several studies: each instance
+    goes to the writer of the study it was asked for (which checks it belongs there)."""
+
+    def __init__(self, owner: dict[str, str]) -> None:
+        self.owner = owner
+        self.writers: dict[str, InstanceWriter] = {}
+
+    def handle(self, event: Any) -> int | Dataset:
+        sop_uid = str(event.request.AffectedSOPInstanceUID or "").strip()
+        writer = self.writers.get(self.owner.get(sop_uid, ""))
+        if writer is None:
+            return 0xA700  # Out of resources: an instance nobody asked for
+        return writer.handle(event)
+
+
+#: Studies per C-GET when several are asked for in one request (a writer thread each).
+STUDIES_PER_REQUEST = 100
+
+
+def retrieve_instances(
+    node: Node,
+    wanted: dict[str, dict[str, list[InstanceInfo]]],
+    *,
+    store: LocalStore,
+    cancel: threading.Event | None = None,
+    trace: AssociationTrace | None = None,
+    accept_deflated: bool | None = None,
+) -> dict[str, RetrieveResult]:
+    """C-GET the instances ``wanted`` (study → series → instances) on one association.
+
+    For callers that need a few small instances of many studies (the worklist's report
+    documents). First one image-level C-GET lists the instances of up to
+    :data:`STUDIES_PER_REQUEST` studies (their Study, Series and SOP Instance UIDs as lists:
+    relational, which Orthanc and our demo PACS answer); what that did not bring is asked for
+    study by study, one request per series, on the same association. Each study is written
+    by its own :class:`~tuiviewer.net.move.InstanceWriter`, which refuses an instance of
+    another study.
+
+    Returns:
+        A result per study asked for: what arrived, and the error that stopped it (a failure
+        status; an association that dies gives it to every study not finished by then).
+
+    Raises:
+        NetError: the association could not be set up.
+    """
+    deflate = node.accept_deflated if accept_deflated is None else accept_deflated
+    keyed = {
+        f"{study}/{series}": items
+        for study, by_series in wanted.items()
+        for series, items in by_series.items()
+    }
+    storage = _storage_contexts(StudyInventory("", keyed), list(keyed), MAX_CONTEXTS - 1, deflate)
+    owner = {
+        item.sop_uid: study
+        for study, by_series in wanted.items()
+        for items in by_series.values()
+        for item in items
+    }
+    switch = _Switch(owner)
+    started = time.monotonic()
+    errors: dict[str, NetError] = {}
+    done: dict[str, list[str]] = {uid: [] for uid in wanted}
+    trace = trace if trace is not None else AssociationTrace()
+    with ExitStack() as stack:
+        for study_uid in wanted:
+            stack.enter_context(store.in_use(study_uid))
+            writer = InstanceWriter(store, study_uid)
+            switch.writers[study_uid] = writer
+            stack.callback(writer.close)
+        assoc = stack.enter_context(
+            associate(
+                node,
+                [(GET_MODEL, _QR_SYNTAXES), *storage],
+                trace=trace,
+                roles=scp_roles(uid for uid, _ in storage),
+                handlers=[(evt.EVT_C_STORE, switch.handle)],
+            )
+        )
+        require_context(assoc, [GET_MODEL])
+        getter = _Getter(assoc, cancel)
+        studies = list(wanted)
+        lost: NetError | None = None
+        for start in range(0, len(studies), STUDIES_PER_REQUEST):
+            chunk = studies[start : start + STUDIES_PER_REQUEST]
+            sops = [i.sop_uid for uid in chunk for items in wanted[uid].values() for i in items]
+            if len(sops) > MAX_UIDS_PER_REQUEST or getter.cancelled():
+                break
+            ds = Dataset()
+            ds.QueryRetrieveLevel = "IMAGE"
+            ds.StudyInstanceUID = chunk
+            ds.SeriesInstanceUID = list(dict.fromkeys(s for uid in chunk for s in wanted[uid]))
+            ds.SOPInstanceUID = sops
+            for uid in chunk:
+                switch.writers[uid].expect(None, [i for i in sops if owner[i] == uid])
+            try:
+                getter.get(ds)
+            except (AssociationAborted, NetTimeout, ConnectionFailed) as exc:
+                lost = exc
+                break
+            except NetError:
+                break  # asked study by study below
+        for study_uid in studies:
+            writer = switch.writers[study_uid]
+            writer.flush()
+            have = {p.stem for p in writer.received}
+            for series_uid, items in wanted[study_uid].items():
+                if lost is not None:
+                    errors[study_uid] = lost
+                    break
+                if getter.cancelled():
+                    break
+                missing = tuple(i.sop_uid for i in items if uid_name(i.sop_uid) not in have)
+                if missing:
+                    writer.expect(series_uid, missing)
+                    try:
+                        getter.get(_identifier(study_uid, _Request(series_uid, missing)))
+                    except (AssociationAborted, NetTimeout, ConnectionFailed) as exc:
+                        errors[study_uid] = lost = exc
+                        break
+                    except NetError as exc:
+                        errors[study_uid] = exc
+                        break
+                    writer.flush()
+                done[study_uid].append(series_uid)
+    results: dict[str, RetrieveResult] = {}
+    for study_uid, writer in switch.writers.items():
+        asked = sum(len(items) for items in wanted[study_uid].values())
+        results[study_uid] = RetrieveResult(
+            study_uid=study_uid,
+            series_done=done[study_uid],
+            completed=len(writer.received),
+            failed=asked - len(writer.received),
+            warning=0,
+            failed_sops=[],
+            received=list(writer.received),
+            cancelled=getter.cancelled(),
+            error=errors.get(study_uid),
+            method="get",
+            total=asked,
+            bytes=writer.bytes,
+            elapsed_s=time.monotonic() - started,
+            refused=list(writer.refused),
+        )
+    return results
+
+
+class _Getter:
+    """C-GETs one after the other on one association; raises the failure of each."""
+
+    def __init__(self, assoc: Any, cancel: threading.Event | None) -> None:
+        self._assoc = assoc
+        self._cancel = cancel
+        self._msg_id = 0
+
+    def cancelled(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
+
+    def get(self, identifier: Dataset) -> None:
+        """Send one C-GET and wait for its end.
+
+        Raises:
+            DimseStatusError: it ended with a failure status.
+            NetError: the association died or timed out.
+        """
+        self._msg_id += 1
+        responses = self._assoc.send_c_get(identifier, GET_MODEL, msg_id=self._msg_id)
+        watcher = _CancelWatcher(self._assoc, GET_MODEL, self._msg_id, self._cancel)
+        try:
+            outcome = _run_request(self._assoc, "C-GET", responses, _Run("", None, None), watcher)
+        finally:
+            watcher.stop()
+        if outcome.error is not None:
+            raise outcome.error

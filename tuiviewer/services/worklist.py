@@ -27,7 +27,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
@@ -49,11 +49,12 @@ from tuiviewer.net.errors import (
     NetTimeout,
     TlsFailed,
 )
-from tuiviewer.net.find import FindQuery
+from tuiviewer.net.find import FindQuery, FindSession, find_session
+from tuiviewer.net.retrieve import InstanceInfo, retrieve_instances
 from tuiviewer.net.transport import find, resume_study
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus
-from tuiviewer.reports.sr import BASIC_TEXT_SR, ENHANCED_SR, SR_STORAGE_CLASSES
+from tuiviewer.reports.sr import BASIC_TEXT_SR, ENHANCED_SR, SR_STORAGE_CLASSES, is_sr_class
 from tuiviewer.reports.sr.read import is_report, report_status
 from tuiviewer.services.reporting import RemoteReport, find_reports_on_pacs
 from tuiviewer.store import LocalStore
@@ -61,11 +62,14 @@ from tuiviewer.store import LocalStore
 __all__ = [
     "DEFAULT_DAYS",
     "PACS_DOWN",
+    "STATES",
     "ReportState",
+    "StateCache",
     "StudyStatus",
     "WorklistQuery",
     "WorklistView",
     "load_view",
+    "merge_answers",
     "save_view",
     "classify",
     "find_priors",
@@ -389,19 +393,23 @@ def _study_status(
     store: LocalStore,
     has_draft: bool,
     cancel: threading.Event | None,
+    remotes: list[RemoteReport] | None = None,
+    fetched: tuple[str | None] | None = None,
 ) -> StudyStatus:
-    remotes = find_reports_on_pacs(node, study_uid, cancel=cancel)
+    """The state of one study from its SR documents on the PACS (``remotes``, asked for here
+    when None): the ones that may be reports and are not on disk are retrieved (unless that
+    was done already: ``fetched`` holds the error, if any), then read."""
+    if remotes is None:
+        remotes = find_reports_on_pacs(node, study_uid, cancel=cancel)
     wanted = [r for r in remotes if _fetchable(r)]
     # Known bad documents are never fetched or read again (they could kill every start).
     unreadable = {q.sop_uid: q.reason for q in store.quarantined(study_uid)}
-    missing = [
-        r
-        for r in wanted
-        if r.sop_instance_uid not in unreadable
-        and not store.has_instance(study_uid, r.series_uid, r.sop_instance_uid)
-    ]
+    missing = _missing(store, study_uid, wanted, unreadable)
     error: str | None = None
-    if missing and not (cancel is not None and cancel.is_set()):
+    if fetched is not None:
+        error = fetched[0]
+        unreadable.update({q.sop_uid: q.reason for q in store.quarantined(study_uid)})
+    elif missing and not (cancel is not None and cancel.is_set()):
         series = list(dict.fromkeys(r.series_uid for r in missing))
         try:
             # Report documents travel deflated when stored so, and are inflated within the
@@ -448,68 +456,375 @@ def _study_status(
     return StudyStatus(study_uid, state, tuple(ordered), error)
 
 
+def _missing(
+    store: LocalStore, study_uid: str, wanted: list[RemoteReport], unreadable: dict[str, str]
+) -> list[RemoteReport]:
+    """The documents to retrieve: not on disk, not quarantined."""
+    return [
+        r
+        for r in wanted
+        if r.sop_instance_uid not in unreadable
+        and not store.has_instance(study_uid, r.series_uid, r.sop_instance_uid)
+    ]
+
+
+def _fetch_all(
+    node: Node,
+    store: LocalStore,
+    reports: dict[str, list[RemoteReport]],
+    cancel: threading.Event | None,
+) -> dict[str, tuple[str | None]]:
+    """Retrieve the missing report documents of every study on one C-GET association; the
+    error of each study fetched (None when all came). Studies with nothing missing are left
+    out; so is everything when the association cannot be set up (then each study tries on
+    its own)."""
+    wanted: dict[str, dict[str, list[InstanceInfo]]] = {}
+    for study_uid, remotes in reports.items():
+        unreadable = {q.sop_uid: q.reason for q in store.quarantined(study_uid)}
+        fetchable = [r for r in remotes if _fetchable(r)]
+        for r in _missing(store, study_uid, fetchable, unreadable):
+            series = wanted.setdefault(study_uid, {}).setdefault(r.series_uid, [])
+            series.append(InstanceInfo(r.sop_instance_uid, r.sop_class_uid))
+    if not wanted or (cancel is not None and cancel.is_set()):
+        return {}
+    try:
+        # Report documents travel deflated when stored so, and are inflated within the
+        # reading limits on arrival: a bomb is refused and quarantined there, never read.
+        results = retrieve_instances(node, wanted, store=store, cancel=cancel, accept_deflated=True)
+    except NetError:
+        return {}
+    return {
+        uid: (result.error.message if result.error is not None else None,)
+        for uid, result in results.items()
+    }
+
+
+# --- asking the PACS about many studies at once ------------------------------------------------
+
+#: Study Instance UIDs per list-matching C-FIND (PS3.4 C.2.2.2.2); 64 bytes each at most.
+UIDS_PER_QUERY = 250
+_REPORT_KEYS = ("CompletionFlag", "VerificationFlag", "ContentDate")
+
+
+def _has_sr(row: StudyRow | None) -> bool | None:
+    """Whether the PACS says the study holds an SR series (None: it does not say)."""
+    if row is None or not row.modalities:
+        return None
+    return any(m.strip().upper() == "SR" for m in row.modalities)
+
+
+def _remote(study_uid: str, series_uid: str, image: Dataset) -> RemoteReport:
+    return RemoteReport(
+        study_uid,
+        series_uid,
+        _str(image, "SOPInstanceUID"),
+        _str(image, "SOPClassUID"),
+        _str(image, "CompletionFlag"),
+        _str(image, "VerificationFlag"),
+        _str(image, "ContentDate"),
+    )
+
+
+def _wide_identifier(study_uids: list[str]) -> Dataset:
+    """One image-level C-FIND for the SR documents of many studies: a list of Study Instance
+    UIDs and Modality SR (relational, not hierarchical: Orthanc and our demo PACS answer it;
+    a PACS that does not is asked study by study)."""
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "IMAGE"
+    ds.StudyInstanceUID = study_uids if len(study_uids) > 1 else study_uids[0]
+    ds.SeriesInstanceUID = ""
+    ds.SOPInstanceUID = ""
+    ds.SOPClassUID = ""
+    ds.Modality = "SR"
+    for keyword in _REPORT_KEYS:
+        setattr(ds, keyword, "")
+    return ds
+
+
+def _wide_reports(
+    session: FindSession, study_uids: list[str], cancel: threading.Event | None
+) -> dict[str, list[RemoteReport]]:
+    """The SR documents of ``study_uids``, by study, from list-matching queries.
+
+    Raises:
+        NetError: a query failed (the caller falls back to one study at a time).
+    """
+    asked = set(study_uids)
+    found: dict[str, list[RemoteReport]] = {}
+    for start in range(0, len(study_uids), UIDS_PER_QUERY):
+        chunk = study_uids[start : start + UIDS_PER_QUERY]
+        for image in session.find(_wide_identifier(chunk), cancel=cancel):
+            study_uid = _str(image, "StudyInstanceUID")
+            sop_class = _str(image, "SOPClassUID")
+            # A PACS that ignores Modality at this level answers with the images too.
+            is_sr = is_sr_class(sop_class) if sop_class else _str(image, "Modality") == "SR"
+            if study_uid in asked and is_sr and _str(image, "SOPInstanceUID"):
+                found.setdefault(study_uid, []).append(
+                    _remote(study_uid, _str(image, "SeriesInstanceUID"), image)
+                )
+    return found
+
+
+def _one_study_reports(
+    session: FindSession, study_uid: str, cancel: threading.Event | None
+) -> list[RemoteReport]:
+    """The SR documents of one study: its SR series, then their instances (hierarchical)."""
+    series = [
+        _str(ds, "SeriesInstanceUID")
+        for ds in session.find(
+            FindQuery(level=QueryLevel.SERIES, study_uid=study_uid, modality="SR"), cancel=cancel
+        )
+    ]
+    found: list[RemoteReport] = []
+    for series_uid in dict.fromkeys(uid for uid in series if uid):
+        query = FindQuery(
+            level=QueryLevel.IMAGE,
+            study_uid=study_uid,
+            series_uid=series_uid,
+            extra=dict.fromkeys(_REPORT_KEYS, ""),
+        )
+        for image in session.find(query, cancel=cancel):
+            sop_class = _str(image, "SOPClassUID")
+            if not sop_class or is_sr_class(sop_class):
+                found.append(_remote(study_uid, series_uid, image))
+    return found
+
+
+@dataclass
+class _Asked:
+    """What the PACS said: SR documents by study, errors by study, and why it stopped."""
+
+    reports: dict[str, list[RemoteReport]]
+    errors: dict[str, str]
+    known: set[str]
+    """Studies the PACS has answered for in full."""
+    down: NetError | None = None
+
+
+def _ask_pacs(
+    node: Node,
+    studies: list[tuple[str, StudyRow | None]],
+    cancel: threading.Event | None,
+) -> _Asked:
+    """The SR documents of ``studies`` on one association: list-matching queries first, then
+    one study at a time for what they cannot be trusted with.
+
+    A study the PACS lists with an SR series but the wide answer left out is asked again on
+    its own; so are studies whose modalities are unknown when the wide answer was empty (the
+    PACS may have matched the UID list as one literal value). A PACS that goes away keeps
+    what it answered so far (``down``).
+    """
+    asked = _Asked({}, {}, set())
+    uids = [uid for uid, _ in studies]
+    try:
+        with find_session(node) as session:
+            try:
+                asked.reports = _wide_reports(session, uids, cancel)
+                trusted = bool(asked.reports)
+            except PACS_DOWN:
+                raise
+            except (NetError, ValueError):
+                asked.reports, trusted = {}, False
+            again = [
+                uid
+                for uid, row in studies
+                if uid not in asked.reports
+                and (_has_sr(row) is True or (_has_sr(row) is None and not trusted))
+            ]
+            asked.known.update(set(uids) - set(again))
+            for uid in again:
+                if cancel is not None and cancel.is_set():
+                    break
+                try:
+                    asked.reports[uid] = _one_study_reports(session, uid, cancel)
+                    asked.known.add(uid)
+                except PACS_DOWN:
+                    raise
+                except (NetError, ValueError) as exc:
+                    asked.errors[uid] = str(exc)
+    except PACS_DOWN as exc:
+        asked.down = exc
+    except NetError as exc:  # the query model refused: nothing can be asked
+        asked.errors.update(dict.fromkeys(uids, exc.message))
+    return asked
+
+
+# --- remembered states -------------------------------------------------------------------------
+
+
+class StateCache:
+    """Report states kept between refreshes, keyed by what the PACS says of each study.
+
+    The study-level answer carries the modalities and the numbers of series and instances; a
+    new or deleted report changes them, so a study whose figures (and local draft) are as they
+    were keeps its state without a query. States with an error are never kept.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._states: dict[tuple[str, ...], tuple[tuple[object, ...], StudyStatus]] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(node: Node, store: LocalStore, study_uid: str) -> tuple[str, ...]:
+        where = f"{node.kind}:{node.ae_title}@{node.host}:{node.port}"
+        return (where, str(store.root), study_uid)
+
+    def get(
+        self, node: Node, store: LocalStore, study_uid: str, mark: tuple[object, ...]
+    ) -> StudyStatus | None:
+        """The state kept for the study if ``mark`` is the one it was kept with."""
+        with self._lock:
+            kept = self._states.get(self._key(node, store, study_uid))
+        return kept[1] if kept is not None and kept[0] == mark else None
+
+    def put(
+        self, node: Node, store: LocalStore, status: StudyStatus, mark: tuple[object, ...]
+    ) -> None:
+        """Keep ``status`` (not when it has an error)."""
+        if status.error is not None:
+            return
+        with self._lock:
+            if len(self._states) >= self._limit:
+                self._states.clear()
+            self._states[self._key(node, store, status.study_uid)] = (mark, status)
+
+
+#: The process's remembered states (the worklist refreshes every minute or so).
+STATES = StateCache()
+
+
+def merge_answers(first: StudyRow, again: StudyRow) -> StudyRow:
+    """One row for two study-level answers with the same Study Instance UID (a PACS that keys
+    studies by patient too, such as Orthanc, answers twice for a document filed under another
+    Patient ID): the modalities of both, and no counts, so its state is asked for, not kept."""
+    modalities = tuple(dict.fromkeys((*first.modalities, *again.modalities)))
+    return replace(first, modalities=modalities, series_count=None, instance_count=None)
+
+
+def _mark(row: StudyRow | None, has_draft: bool) -> tuple[object, ...] | None:
+    """What must stay the same for a kept state to hold (None: nothing to tell by)."""
+    if row is None or not row.modalities or row.instance_count is None:
+        return None
+    modalities = tuple(sorted(m.strip().upper() for m in row.modalities))
+    return (modalities, row.series_count, row.instance_count, has_draft)
+
+
 def report_states(
     node: Node,
-    study_uids: Iterable[str],
+    studies: Iterable[str | StudyRow],
     store: LocalStore,
     *,
     drafts: DraftStore | None = None,
     cancel: threading.Event | None = None,
     progress: Callable[[StudyStatus], None] | None = None,
     parallel: int = 4,
+    cache: StateCache | None = None,
 ) -> Iterator[StudyStatus]:
-    """Yield the report state of each study, in the given order, as soon as it is known.
+    """Yield the report state of each study as soon as it is known.
 
-    For each study: the SR documents on ``node`` (series- then image-level C-FIND), the ones
-    that may be reports and are not in ``store`` yet retrieved (image-level C-GET/C-MOVE of
-    those instances only), then :func:`classify` on what is on disk. Each query is an
-    association of its own, whose set-up dominates on a fast PACS, so ``parallel`` studies
-    are asked at a time.
+    Studies given as rows (the study-level answer) tell their modalities: one the PACS lists
+    without SR is unreported (or draft) without a query, and one whose figures did not change
+    since the last call keeps its state (``cache``). Those come first. For a DIMSE node the
+    others' SR documents are asked for on one association (one list-matching C-FIND for many
+    studies, or a study at a time where the PACS needs that); other nodes are asked study by
+    study. The documents that may be reports and are not in ``store`` are retrieved
+    (image-level C-GET/C-MOVE of those instances only), ``parallel`` studies at a time, then
+    :func:`classify` reads what is on disk.
 
     Args:
         node: the PACS.
-        study_uids: the studies, most important first.
+        studies: Study Instance UIDs or study rows, most important first.
         store: where SR documents are kept between calls (never fetched twice).
         drafts: where local drafts are (default: the user's).
         cancel: stops between studies and interrupts the running queries.
         progress: called with each status as well (for callers that do not iterate).
-        parallel: studies asked about at the same time (1 for one association at a time).
-            A node retrieving with C-MOVE is asked one study at a time: each retrieve
+        parallel: studies retrieved at the same time (1 for one association at a time).
+            A node retrieving with C-MOVE retrieves one study at a time: each retrieve
             listens on the node's one storage port.
+        cache: states kept between calls (default: the process's :data:`STATES`).
 
     Raises:
         NetError: the PACS cannot be reached, refused us or stopped answering (connection,
-            association, timeout, TLS). A failure for one study only (a DIMSE error, an SR
-            that cannot be retrieved) is in that study's ``error`` instead.
+            association, timeout, TLS); the states known by then were yielded. A failure for
+            one study only (a DIMSE error, an SR that cannot be retrieved) is in that study's
+            ``error`` instead.
     """
     drafts = drafts or DraftStore()
-    local_cancel = threading.Event()
+    cache = STATES if cache is None else cache
+    stopped = threading.Event()
 
-    def one(study_uid: str) -> StudyStatus | None:
-        if local_cancel.is_set() or (cancel is not None and cancel.is_set()):
+    def cancelled() -> bool:
+        return stopped.is_set() or (cancel is not None and cancel.is_set())
+
+    def emit(status: StudyStatus, mark: tuple[object, ...] | None) -> StudyStatus:
+        if mark is not None:
+            cache.put(node, store, status, mark)
+        if progress is not None:
+            progress(status)
+        return status
+
+    pending: list[tuple[str, StudyRow | None, bool, tuple[object, ...] | None]] = []
+    for study in studies:
+        uid, row = (study.uid, study) if isinstance(study, StudyRow) else (study, None)
+        has_draft = drafts.has_draft(uid)
+        mark = _mark(row, has_draft)
+        kept = cache.get(node, store, uid, mark) if mark is not None else None
+        if kept is not None:
+            yield emit(kept, None)
+        elif _has_sr(row) is False:
+            yield emit(StudyStatus(uid, _unreported(has_draft)), mark)
+        else:
+            pending.append((uid, row, has_draft, mark))
+        if cancelled():
+            return
+    if not pending:
+        return
+    asked: _Asked | None = None
+    fetched: dict[str, tuple[str | None]] = {}
+    if node.kind == "dimse":
+        asked = _ask_pacs(node, [(uid, row) for uid, row, _, _ in pending], cancel)
+        if asked.down is not None:
+            # What the PACS answered before it went away is settled; the rest stays unknown.
+            pending = [p for p in pending if p[0] in asked.known]
+        elif node.retrieve == "get":
+            fetched = _fetch_all(node, store, asked.reports, cancel)
+
+    def one(
+        item: tuple[str, StudyRow | None, bool, tuple[object, ...] | None],
+    ) -> StudyStatus | None:
+        uid, _, has_draft, _ = item
+        if cancelled():
             return None
-        has_draft = drafts.has_draft(study_uid)
+        if asked is not None and uid in asked.errors:
+            return StudyStatus(uid, _unreported(has_draft), (), asked.errors[uid])
+        known = None if asked is None else asked.reports.get(uid, [])
         try:
-            return _study_status(node, study_uid, store, has_draft, cancel or local_cancel)
+            return _study_status(
+                node, uid, store, has_draft, cancel or stopped, known, fetched.get(uid)
+            )
         except PACS_DOWN:
             raise
         except TuiviewerError as exc:
-            fallback = ReportState.DRAFT if has_draft else ReportState.UNREPORTED
-            return StudyStatus(study_uid, fallback, (), exc.message)
+            return StudyStatus(uid, _unreported(has_draft), (), exc.message)
 
     width = 1 if node.retrieve == "move" else max(1, parallel)
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="report-states") as pool:
         try:
-            for status in pool.map(one, study_uids):
-                if status is None or (cancel is not None and cancel.is_set()):
+            for item, status in zip(pending, pool.map(one, pending), strict=True):
+                if status is None or cancelled():
                     return
-                if progress is not None:
-                    progress(status)
-                yield status
+                yield emit(status, item[3])
         finally:
             # A consumer that stops early (cancel, PACS down, closed generator) stops the rest.
-            local_cancel.set()
+            stopped.set()
             pool.shutdown(wait=False, cancel_futures=True)
+    if asked is not None and asked.down is not None:
+        raise asked.down
+
+
+def _unreported(has_draft: bool) -> ReportState:
+    return ReportState.DRAFT if has_draft else ReportState.UNREPORTED
 
 
 # --- priors and opening ------------------------------------------------------------------------

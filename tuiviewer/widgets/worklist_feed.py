@@ -25,7 +25,7 @@ from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import StatesFound
 from tuiviewer.net.transport import find
 from tuiviewer.services.batches import BATCH_S, batched
-from tuiviewer.services.worklist import PACS_DOWN, WorklistQuery, report_states
+from tuiviewer.services.worklist import PACS_DOWN, WorklistQuery, merge_answers, report_states
 from tuiviewer.store import LocalStore
 
 
@@ -96,7 +96,9 @@ class WorklistFeed(Widget):
         def new_rows() -> Iterator[StudyRow]:
             for ds in find(node, query.to_find_query(), cancel=cancel):
                 row = to_row(QueryLevel.STUDY, ds)
-                if isinstance(row, StudyRow) and row.uid and row.uid not in found:
+                if isinstance(row, StudyRow) and row.uid in found:
+                    found[row.uid] = merge_answers(found[row.uid], row)  # for report states
+                elif isinstance(row, StudyRow) and row.uid:
                     found[row.uid] = row  # some PACS answer once per instance
                     yield row
 
@@ -113,12 +115,13 @@ class WorklistFeed(Widget):
         self.post_message(self.ListFinished(refresh_id, uids, elapsed, cancel.is_set(), None))
         if cancel.is_set():
             return
-        self._states_into_messages(node, uids, store, refresh_id, cancel)
+        # Rows, not UIDs: their modalities and counts spare most studies a query.
+        self._states_into_messages(node, [found[u] for u in uids], store, refresh_id, cancel)
 
     def _states_into_messages(
         self,
         node: Node,
-        uids: list[str],
+        uids: list[StudyRow],
         store: LocalStore,
         refresh_id: int,
         cancel: threading.Event,
