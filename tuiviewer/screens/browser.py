@@ -524,7 +524,8 @@ class BrowserScreen(Screen[None]):
     def action_view(self) -> None:
         """Open the viewer on the stack under the cursor (a study or series: its first)."""
         tree = self.query_one(StudyTree)
-        node: TreeNode[StudyRef] | None = tree.cursor_node
+        # As for W: a v typed before the cursor is placed is for the first study on show.
+        node: TreeNode[StudyRef] | None = tree.cursor_node or tree.first_instance_node()
         leaves = ("stack", "instance")
         while node is not None and node.data is not None and node.data.kind not in leaves:
             node = node.children[0] if node.children else None
