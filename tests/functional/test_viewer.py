@@ -130,18 +130,18 @@ async def test_window_keys_and_presets_change_what_is_shown(
         screen = await open_viewer(pilot)
         ds = by_position[0]
         center, width = float(ds.WindowCenter), float(ds.WindowWidth)
-        assert f"W {width:g} L {center:g}" in text(screen, "#wl")
+        assert f"W {width:g} L {center:g}" in text(screen, "#overlay-br")
         before = screen.image_view._pixels
         assert before is not None
         await pilot.press("w")  # level up by 2% of the width
         await settle(pilot)
-        assert f"W {width:g} L {center + 0.02 * width:g}" in text(screen, "#wl")
+        assert f"W {width:g} L {center + 0.02 * width:g}" in text(screen, "#overlay-br")
         after = screen.image_view._pixels
         assert after is not None and after.mean() < before.mean(), "a higher level is darker"
         # Preset 4 is the lung window, W 1500 L -600 (Radiopaedia, "Windowing (CT)").
         await pilot.press("4")
         await settle(pilot)
-        assert "W 1500 L -600 lung" in text(screen, "#wl")
+        assert "W 1500 L -600 lung" in text(screen, "#overlay-br")
         lung = screen.image_view._pixels
         await pilot.press("i")
         await settle(pilot)
@@ -151,7 +151,7 @@ async def test_window_keys_and_presets_change_what_is_shown(
         assert np.array_equal(inverted, 255 - lung)
         await pilot.press("i", "0")
         await settle(pilot)
-        assert f"W {width:g} L {center:g}" in text(screen, "#wl")
+        assert f"W {width:g} L {center:g}" in text(screen, "#overlay-br")
 
 
 async def test_zoom_and_fit(ct_folder: Path) -> None:
@@ -339,10 +339,10 @@ async def test_a_preset_from_config_toml_is_on_a_number_key(
         # Eight built-in CT presets, so the new one is the ninth; "lung" keeps its key (4).
         await pilot.press("9")
         await settle(pilot)
-        assert "W 350 L 50 soft tissue" in text(screen, "#wl")
+        assert "W 350 L 50 soft tissue" in text(screen, "#overlay-br")
         await pilot.press("4")
         await settle(pilot)
-        assert "W 1400 L -500 lung" in text(screen, "#wl")
+        assert "W 1400 L -500 lung" in text(screen, "#overlay-br")
 
 
 # ---- side by side, linked by position ---------------------------------------------------------
@@ -581,7 +581,7 @@ async def test_a_window_key_burst_renders_fewer_frames_than_keys_in_low_bandwidt
             screen = await open_viewer(pilot)
             before = screen.image_view.frames_sent
             took = await key_repeat(pilot, "w", 10, 0.03)
-            await wait_until(pilot, lambda: expected in text(screen, "#wl"))  # noqa: B023
+            await wait_until(pilot, lambda: expected in text(screen, "#overlay-br"))  # noqa: B023
             renders[lean] = screen.image_view.frames_sent - before
     assert renders[False] >= 8, "without the flag, repeated keys render one frame each"
     # At most one frame per 150 ms while the keys come, plus the last one.
@@ -726,8 +726,11 @@ async def test_tags_and_side_by_side_keep_patient_id_date_and_series_on_every_pa
         await pilot.press("b", "t")
         await settle(pilot)
         assert not screen.query_one("#info-left").display
-        title = text(screen.pane, ".pane-title")
-        assert patient_id in title and when in title and f"#{first.SeriesNumber} CT" in title
+        title = text(screen, "#tags-title").splitlines()[1:]
+        assert patient_id in title[0] and when in title[0], title
+        assert title[1].startswith(f"#{first.SeriesNumber} CT"), title
+        joined = "\n".join(screen_lines(app))
+        assert all(line in joined for line in title), "the panel's title is on screen"
 
 
 async def test_k_marks_shows_lists_and_k_again_unmarks_the_key_image(ct_folder: Path) -> None:
@@ -769,12 +772,12 @@ async def test_a_preset_number_without_a_preset_says_so(ct_folder: Path) -> None
     app = new_app(ct_folder)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_viewer(pilot)
-        before = text(screen, "#wl")
+        before = text(screen, "#overlay-br")
         await pilot.press("9")
         await settle(pilot)
         said = [n for n in notices(app) if n.startswith("No preset 9")]
         assert said and "lung" in said[0], notices(app)
-        assert text(screen, "#wl") == before
+        assert text(screen, "#overlay-br") == before
 
 
 async def test_the_viewer_says_which_study_is_on_show_for_the_report_key(ct_folder: Path) -> None:

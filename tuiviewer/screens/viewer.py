@@ -50,7 +50,6 @@ from tuiviewer.services.viewer.slices import (
 )
 from tuiviewer.services.viewer.stack import Stack
 from tuiviewer.widgets.cine import Cine, Throttle
-from tuiviewer.widgets.corner_texts import Readouts
 from tuiviewer.widgets.image.view import ImageView, badge_text
 from tuiviewer.widgets.key_images import KeyImageMarks
 from tuiviewer.widgets.safe import shown
@@ -196,9 +195,9 @@ class ViewerScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         self.low_bandwidth = lean = workstation(self).low_bandwidth
         self.player.lean(lean)
-        yield Readouts(id="readouts")
         yield ViewerBody(self.decision, self.stack, low_bandwidth=lean, id="viewer")
         yield Input(placeholder="Slice number, or a percentage like 50% (Esc cancels)", id="goto")
+        yield Static("", id="readout")
         yield Static("", id="badge")
         yield Static(self.decision.explanation(), id="why")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it
@@ -207,6 +206,7 @@ class ViewerScreen(Screen[None]):
         if self.decision.warning:
             self.notify(self.decision.warning, title="Graphics", severity="warning", timeout=10)
         self.query_one("#goto", Input).display = False
+        self.query_one("#readout").display = False
         if not self.slices:
             self.body.set_slice_text("No image in this stack.")
             return
@@ -279,7 +279,11 @@ class ViewerScreen(Screen[None]):
 
     @on(StackPane.PointerChanged)
     def _update_readout(self) -> None:
-        self.query_one(Readouts).set_pointer(self.pane.pointer_text())
+        widget = self.query_one("#readout", Static)
+        text = self.pane.pointer_text()
+        widget.display = bool(text)
+        if text:
+            widget.update(shown(text))
 
     # ---- texts ------------------------------------------------------------------------------
     def _slice_text(self) -> str:
@@ -297,7 +301,6 @@ class ViewerScreen(Screen[None]):
         if now is None:
             return
         self.body.show(now, self.fps if self.player.running else None)
-        self.query_one(Readouts).set_window(texts.window_text(now.job.state, now.image))
         mapping = self.pane.mapping
         step = max(mapping.step_x, mapping.step_y) if mapping is not None else 1.0
         badge = badge_text(self.image_view.shown, now.image, step, low_bandwidth=self.low_bandwidth)

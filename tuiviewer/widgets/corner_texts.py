@@ -1,12 +1,11 @@
 """The texts beside the image (never over it, so no graphics protocol shares cells with text):
-one column left of the image, one right of it, each with a top and a bottom block; and the
-line of readouts over the image (window, cursor, ruler)."""
+one column left of the image, one right of it, each with a top and a bottom block."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.widgets import Static
 
 from tuiviewer.widgets.safe import shown
@@ -40,43 +39,5 @@ class CornerTexts(Vertical):
         widget = self.query_one(f"#{widget_id}", Static)
         if isinstance(content, str):
             content = shown(content, lines=True)
-        if widget.content != content:
-            widget.update(content, layout=False)
-
-
-class Readouts(Horizontal):
-    """The line over the image with what the reader reads off while working: the window
-    (``W 400 L 40``) and what the cursor and the ruler read. It sits at the top of the screen,
-    where the notifications (bottom right) never cover it."""
-
-    DEFAULT_CSS = """
-    Readouts {
-        height: 1;
-        background: $boost;
-    }
-    Readouts > Static {
-        width: auto;
-        padding: 0 1;
-        text-wrap: nowrap;
-    }
-    Readouts > #readout {
-        width: 1fr;
-        text-overflow: ellipsis;
-    }
-    """
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="wl")
-        yield Static("", id="readout")
-
-    def set_window(self, text: str) -> None:
-        widget = self.query_one("#wl", Static)
-        content = shown(text)
-        if widget.content != content:
-            widget.update(content)
-
-    def set_pointer(self, text: str) -> None:
-        widget = self.query_one("#readout", Static)
-        content = shown(text)
         if widget.content != content:
             widget.update(content, layout=False)

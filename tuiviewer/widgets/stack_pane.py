@@ -57,6 +57,7 @@ class StackPane(Widget):
     }
     StackPane > .pane-title {
         display: none;
+        width: 1fr;
         height: 2;
         text-wrap: nowrap;
         text-overflow: ellipsis;
@@ -131,7 +132,7 @@ class StackPane(Widget):
             return
         content = shown(pane_title(loaded.info), lines=True)
         if title.content != content:
-            title.update(content)
+            title.update(content, layout=False)  # fixed size: no repaint of the image
 
     @property
     def image_view(self) -> ImageView:

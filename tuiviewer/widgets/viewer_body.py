@@ -4,8 +4,9 @@ Left of the images a column with patient, study and series (top) and where the s
 (bottom); right of them which slice (top) and the zoom, inversion and cine (bottom); the
 orientation letters on the four edges; the side-by-side caption under both panes; the tag panel
 on the right. The body decides what is visible at which width: with the tag panel or a second
-pane the left column gives way and each pane carries patient, ID, study date and series on its
-own title line. It also links the second pane to the first (by position along the normal).
+pane the left column gives way: the tag panel's title then says patient ID, study date and
+series, and side by side each pane carries patient, ID, study date and series on a title line.
+It also links the second pane to the first (by position along the normal).
 """
 
 from __future__ import annotations
@@ -112,11 +113,12 @@ class ViewerBody(Horizontal):
         # Narrow terminals give the image the room: the texts wrap in slimmer columns.
         for info in self.query(".info"):
             info.styles.width = 24 if wide else 16
-        compact = tags or linked
-        self.query_one("#info-left").display = texts_visible and not compact
+        # The tag panel's title says whose tags they are (patient ID, study date, series);
+        # side by side, each pane says it on its own title line.
+        self.query_one("#info-left").display = texts_visible and not (tags or linked)
         self.query_one("#info-right").display = texts_visible
         for pane in (self.pane, self.link_pane):
-            pane.show_title(texts_visible and compact)
+            pane.show_title(texts_visible and linked)
         panel = self.query_one(TagPanel)
         panel.display = tags
         panel.styles.width = 44 if wide else 30
@@ -142,7 +144,9 @@ class ViewerBody(Horizontal):
         left.set_top(texts.patient_text(info))
         left.set_bottom(texts.position_text(info))
         right = self.query_one("#info-right", CornerTexts)
-        right.set_bottom(texts.view_text(now.job.state, cine_fps))
+        state = now.job.state
+        shows = (texts.window_text(state, now.image), texts.view_text(state, cine_fps))
+        right.set_bottom("\n".join(line for line in shows if line))
         labels = edge_labels(info.orientation)
         for side in ("top", "bottom", "left", "right"):
             self.set(f"#edge-{side}", getattr(labels, side) if labels else "")
