@@ -24,6 +24,7 @@ from tuiviewer.graphics.probe import GraphicsDecision, GraphicsMode
 from tuiviewer.messages import JobFinished
 from tuiviewer.net.listen import Listener, Received
 from tuiviewer.reports.drafts import DraftStore
+from tuiviewer.reports.model import KeyImage
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
@@ -32,6 +33,7 @@ from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.services.inbox import send_back_job
 from tuiviewer.services.jobs import JobQueue, RetrieveJob
 from tuiviewer.services.reporting import key_image_of, mark_in_draft
+from tuiviewer.services.viewer.keyimages import marked_in_draft, unmark_in_draft
 from tuiviewer.services.viewer.stack import study_stacks
 from tuiviewer.store import LocalStore
 
@@ -212,7 +214,34 @@ class Workstation(App[None]):
                 severity="warning",
                 timeout=10,
             )
-        self.notify(f"Key image marked ({count} in the draft report; F9 opens it).")
+        self.notify(f"Key image marked ({count} in the draft report; F9 opens the report).")
+
+    def key_images(self, study_uid: str) -> tuple[KeyImage, ...]:
+        """The key images of a study: the open report editor's, else the saved draft's.
+
+        Raises:
+            DraftError: the draft cannot be read.
+        """
+        for screen in self.screen_stack:
+            if isinstance(screen, ReportScreen) and screen.source.study_uid == study_uid:
+                return screen.report.key_images if screen.report else ()
+        return marked_in_draft(self.drafts, study_uid)
+
+    def unmark_key_image(self, record: InstanceRecord, frame: int | None) -> None:
+        """Take an image out of the report of its study: the open editor, else the draft."""
+        image = key_image_of(record, frame)
+        for screen in self.screen_stack:
+            if isinstance(screen, ReportScreen) and screen.source.study_uid == record.study_uid:
+                screen.remove_key_image(image)
+                count = len(screen.report.key_images) if screen.report else 0
+                self.notify(f"Key image unmarked ({count} left in the report).")
+                return
+        try:
+            count = unmark_in_draft(self.drafts, image)
+        except TuiviewerError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.notify(f"Key image unmarked ({count} left in the draft report).")
 
     def view_study(self, study_uid: str, path: Path) -> None:
         """The images of a study on disk, over the report (Esc comes back to it)."""

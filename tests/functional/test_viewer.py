@@ -15,14 +15,17 @@ import pydicom
 import pytest
 from textual import events
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import Static
 
 from tests.functional.helpers import settle
+from tests.support.screentext import screen_lines
 from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config.settings import Config, load_config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.dicom.elements import walk
 from tuiviewer.graphics.probe import ColorPlan, GraphicsMode
+from tuiviewer.screens.base import ShowsStudy
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.widgets.image.view import ImageView
@@ -49,7 +52,7 @@ def new_app(folder: Path) -> TuiviewerApp:
     return make_app(Config(), [folder], graphics=GraphicsMode.HALFCELL)
 
 
-def text(screen: ViewerScreen, selector: str) -> str:
+def text(screen: Widget, selector: str) -> str:
     content = screen.query_one(selector, Static).content
     return content.plain if hasattr(content, "plain") else str(content)
 
@@ -665,3 +668,124 @@ async def test_a_click_in_the_middle_of_the_image_puts_the_cursor_on_the_middle_
             x, y = (int(v) for v in text(screen, "#readout").split(":")[0].split()[1::2])
             # One cell is about one source pixel wide and two tall here.
             assert abs(x - cols / 2) <= 1.5 and abs(y - rows / 2) <= 2.5, (lean, x, y)
+
+
+# ---- issue 11: flow and 80×24 ----------------------------------------------------------------
+
+
+def notices(app: TuiviewerApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_readouts_and_the_main_keys_are_on_screen_and_no_toast_covers_them(
+    ct_folder: Path, by_position: list[pydicom.Dataset], size: tuple[int, int]
+) -> None:
+    ds = by_position[0]
+    hu = ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    app = new_app(ct_folder)
+    async with app.run_test(size=size) as pilot:
+        await open_viewer(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        # Toasts (bottom right) while the reader reads the values off.
+        for k in range(3):
+            app.notify(f"A long notification number {k} that takes room on the screen.")
+        await pilot.pause()
+        shot = screen_lines(app)
+        joined = "\n".join(shot)
+        wl = f"W {float(ds.WindowWidth):g} L {float(ds.WindowCenter):g}"
+        assert wl in joined, joined
+        assert f"x 32 y 32: {hu[32, 32]:.0f} HU" in joined, joined
+        assert f"slice 1/{SLICES}" in joined, joined
+        footer = shot[-1]
+        for key in ("esc Back", "? Help", "space Cine", "c Cursor", "m Measure", "t Tags"):
+            assert key in footer, footer
+        for key in ("b Beside", "k Key image"):
+            assert key in footer, footer
+
+
+async def test_tags_and_side_by_side_keep_patient_id_date_and_series_on_every_pane(
+    two_series: Path,
+) -> None:
+    first = pydicom.dcmread(next((two_series / "fine").iterdir()))
+    patient_id = str(first.PatientID)
+    date = str(first.StudyDate)
+    when = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    app = new_app(two_series)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_beside(pilot)
+        await settle(pilot)
+        titles = [text(pane, ".pane-title") for pane in (screen.pane, screen.link_pane)]
+        joined = "\n".join(screen_lines(app))
+        for title in titles:
+            assert patient_id in title and when in title, titles
+        assert f"#{first.SeriesNumber} CT" in titles[0]
+        assert f"#{PRIOR_SERIES_NUMBER} CT" in titles[1]
+        assert patient_id in joined and when in joined, joined
+        await pilot.press("b", "t")
+        await settle(pilot)
+        assert not screen.query_one("#info-left").display
+        title = text(screen, "#tags-title").splitlines()[1:]
+        assert patient_id in title[0] and when in title[0], title
+        assert title[1].startswith(f"#{first.SeriesNumber} CT"), title
+        joined = "\n".join(screen_lines(app))
+        assert all(line in joined for line in title), "the panel's title is on screen"
+
+
+async def test_k_marks_shows_lists_and_k_again_unmarks_the_key_image(ct_folder: Path) -> None:
+    app = new_app(ct_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        await pilot.press("k")
+        await settle(pilot)
+        assert any("F9 opens the report" in n for n in notices(app)), notices(app)
+        assert not any("W opens" in n for n in notices(app))
+        assert "key image" in text(screen, "#overlay-tr")
+        await pilot.press("down", "down", "k")
+        await settle(pilot)
+        assert "key image" in text(screen, "#overlay-tr")
+        await pilot.press("down")
+        await settle(pilot)
+        assert "key image" not in text(screen, "#overlay-tr"), "slice 4 is not marked"
+        await pilot.press("l")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ChooseDialog)
+        assert [label.split(" · ")[-1] for label in dialog.items] == [
+            f"slice 1/{SLICES}",
+            f"slice 3/{SLICES}",
+        ]
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert app.screen is screen and screen.index == 2
+        assert "key image" in text(screen, "#overlay-tr")
+        await pilot.press("k")
+        await settle(pilot)
+        assert any("unmarked (1 left" in n for n in notices(app)), notices(app)
+        assert "key image" not in text(screen, "#overlay-tr")
+        draft = app.drafts.load(screen.slices[0].record.study_uid)
+        assert draft is not None and len(draft.report.key_images) == 1
+
+
+async def test_a_preset_number_without_a_preset_says_so(ct_folder: Path) -> None:
+    app = new_app(ct_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        before = text(screen, "#overlay-br")
+        await pilot.press("9")
+        await settle(pilot)
+        said = [n for n in notices(app) if n.startswith("No preset 9")]
+        assert said and "lung" in said[0], notices(app)
+        assert text(screen, "#overlay-br") == before
+
+
+async def test_the_viewer_says_which_study_is_on_show_for_the_report_key(ct_folder: Path) -> None:
+    app = new_app(ct_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        assert isinstance(screen, ShowsStudy)
+        study = screen.study_in_view()
+        assert study is not None
+        assert study.study_uid == screen.slices[0].record.study_uid
+        assert study.path is not None and study.path.parent == ct_folder

@@ -306,6 +306,12 @@ class ReportScreen(HoldsKeys, ReportOutputs):
             )
             self._touch()
 
+    def remove_key_image(self, image: KeyImage) -> None:
+        if self.report is not None and image in self.report.key_images:
+            kept = tuple(k for k in self.report.key_images if k != image)
+            self.report = dataclasses.replace(self.report, key_images=kept)
+            self._touch()
+
     def _update_status(self) -> None:
         if self.report is None:
             return

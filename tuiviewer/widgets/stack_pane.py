@@ -8,6 +8,11 @@ to the latest, so a held key skips slices instead of queueing renders, and a res
 what is shown is dropped. Neighbouring slices are decoded ahead in the scroll direction.
 What the pane showed, or failed to show, reaches the screen as :class:`StackPane.Shown` and
 :class:`StackPane.Failed`; the screen owns the view (window, zoom, ...) both panes share.
+
+The pane also owns what belongs to its image alone: the cursor and the ruler (a click, the
+arrows in cursor mode; :class:`StackPane.PointerChanged` tells the screen the readout changed),
+following another pane by position (the side-by-side) and its caption, and the title line that
+keeps patient, ID, study date and series on the pane when the column of texts gives way.
 """
 
 from __future__ import annotations
@@ -19,16 +24,19 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.widget import Widget
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.messages import FrameRendered, RenderFailed
-from tuiviewer.services.viewer.geometry import ViewMapping, view_mapping
-from tuiviewer.services.viewer.marks import Marks, draw_marks
+from tuiviewer.services.viewer.geometry import Vector, ViewMapping, slice_position, view_mapping
+from tuiviewer.services.viewer.marks import Marks, Pointer, draw_marks
 from tuiviewer.services.viewer.slices import LoadedSlice, RenderJob, ViewState, prefetch_order
 from tuiviewer.services.viewer.stack import Stack, render_job, size_for
+from tuiviewer.services.viewer.texts import link_caption, pane_title
 from tuiviewer.widgets.image.view import ImageView
+from tuiviewer.widgets.safe import shown
 
 
 class LinkedImageView(ImageView):
@@ -47,6 +55,14 @@ class StackPane(Widget):
         width: 1fr;
         height: 1fr;
     }
+    StackPane > .pane-title {
+        display: none;
+        width: 1fr;
+        height: 2;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        color: $text;
+    }
     """
 
     @dataclass
@@ -63,6 +79,13 @@ class StackPane(Widget):
         pane: StackPane
         job: RenderJob
         reason: str
+
+    @dataclass
+    class PointerChanged(Message):
+        """The cursor or the ruler of ``pane`` moved: its readout (:meth:`pointer_text`)
+        changed."""
+
+        pane: StackPane
 
     def __init__(
         self,
@@ -88,11 +111,28 @@ class StackPane(Widget):
         self.mapping: ViewMapping | None = None
         """Where the source pixels of the frame on screen are in the rendered image."""
         self.marks: Marks = (None, None)
+        self.pointer = Pointer()
+        """The cursor and the ruler of this image."""
         self._seq = 0
 
     def compose(self) -> ComposeResult:
+        yield Static("", classes="pane-title")
         cls = LinkedImageView if self.linked else ImageView
         yield cls(self.decision, low_bandwidth=self.low_bandwidth, id=self.view_id)
+
+    # ---- the title line: who and what, when the column of texts is hidden ------------------
+    def show_title(self, visible: bool) -> None:
+        self.query_one(".pane-title").display = visible
+        self.update_title()
+
+    def update_title(self) -> None:
+        title = self.query_one(".pane-title", Static)
+        loaded = self.shown_slice()
+        if not title.display or loaded is None:
+            return
+        content = shown(pane_title(loaded.info), lines=True)
+        if title.content != content:
+            title.update(content, layout=False)  # fixed size: no repaint of the image
 
     @property
     def image_view(self) -> ImageView:
@@ -237,6 +277,95 @@ class StackPane(Widget):
         """Draw the cursor and ruler into the frame on screen (and every frame after)."""
         self.marks = marks
         self.redraw()
+
+    # ---- cursor and ruler -------------------------------------------------------------------
+    def _pointer_moved(self) -> None:
+        self.set_marks(self.pointer.marks())
+        self.post_message(self.PointerChanged(self))
+
+    def toggle_cursor(self) -> bool:
+        """Cursor mode on (at the centre of the image the first time) or off; whether on."""
+        loaded = self.shown_slice()
+        centre = (loaded.frame.columns // 2, loaded.frame.rows // 2) if loaded else (0, 0)
+        self.pointer.toggle(centre)
+        self._pointer_moved()
+        return self.pointer.active
+
+    def move_cursor(self, dx: int, dy: int) -> None:
+        loaded = self.shown_slice()
+        if loaded is None or self.pointer.cursor is None:
+            return
+        self.pointer.move(dx, dy, loaded.frame.columns, loaded.frame.rows)
+        self._pointer_moved()
+
+    def measure(self) -> str | None:
+        """The ruler's start, or its end, or start over; a sentence when it cannot."""
+        refusal = self.pointer.mark()
+        if refusal is None:
+            self._pointer_moved()
+        return refusal
+
+    def reset_pointer(self, *, keep_cursor: bool = False) -> None:
+        """No ruler and cursor mode off; the cursor forgotten too unless ``keep_cursor``
+        (r keeps where it was, another series does not)."""
+        cursor = self.pointer.cursor
+        self.pointer.reset()
+        if keep_cursor:
+            self.pointer.cursor = cursor
+        self._pointer_moved()
+
+    def pointer_text(self) -> str:
+        """The readout: the pixel under the cursor and its value, the ruler's length."""
+        return self.pointer.text(self.shown_slice())
+
+    def on_image_view_clicked(self, message: ImageView.Clicked) -> None:
+        message.stop()
+        mapping, loaded = self.mapping, self.shown_slice()
+        if mapping is None or loaded is None:
+            return
+        col, row = mapping.to_source(message.x, message.y)
+        if 0 <= col < loaded.frame.columns and 0 <= row < loaded.frame.rows:
+            self.pointer.cursor = (col, row)
+            self.pointer.active = True
+            self._pointer_moved()
+
+    # ---- position: the side-by-side ---------------------------------------------------------
+    def position(self) -> Vector | None:
+        """Where the slice asked for lies (from the file's header, else once it is loaded)."""
+        stack = self.stack
+        if stack is None or not stack.slices:
+            return None
+        position = slice_position(stack.slices[stack.index])
+        loaded = self.shown_slice()
+        if position is None and loaded is not None and stack.shown_index == stack.index:
+            position = loaded.info.position
+        return position
+
+    def follow(self, position: Vector | None) -> bool:
+        """Move to the slice nearest ``position`` (rendered if it moved); False when this
+        stack cannot be placed by position."""
+        stack = self.stack
+        if stack is None:
+            return False
+        if not stack.follow(position):
+            return False
+        self.request()
+        return True
+
+    def caption(self, left: Vector | None) -> str | None:
+        """Where this (linked) pane's slice lies, and how far from ``left``."""
+        stack = self.stack
+        if stack is None or not stack.slices:
+            return None
+        where = stack.geometry.location_of(left) if left is not None else None
+        return link_caption(
+            [ref.record for ref in stack.slices[:1]],
+            stack.index,
+            len(stack),
+            stack.shown_index,
+            stack.geometry.locations[stack.index],
+            where,
+        )
 
     def redraw(self) -> None:
         """Send the frame that is ready, with the marks drawn in (nothing if it was sent)."""

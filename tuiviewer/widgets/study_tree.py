@@ -198,7 +198,8 @@ class StudyTree(Tree[StudyRef]):
         """What the viewer opens for the node under the cursor: its stack (a study's or
         series' first), the instance to start on, the study's other stacks and the patient's
         other studies (priors). None when the cursor is on nothing viewable."""
-        node: TreeNode[StudyRef] | None = self.cursor_node
+        # As for W: a v typed before the cursor is placed is for the first study on show.
+        node: TreeNode[StudyRef] | None = self.cursor_node or self.first_instance_node()
         leaves = ("stack", "instance")
         while node is not None and node.data is not None and node.data.kind not in leaves:
             node = node.children[0] if node.children else None

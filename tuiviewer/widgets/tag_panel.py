@@ -19,11 +19,23 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.loading import PREVIEW_ELEMENTS, LoadedFile, load_file
+from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.services.viewer.slices import SliceRef
 from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.tag_tree import TagTree
+
+
+def whose_text(record: InstanceRecord) -> str:
+    """Patient ID and study date (``DEMO001 · 2020-02-25``), then the series (``#10 CT axial``)
+    on a line of its own, so a narrow panel cuts neither; the file is the tree's root."""
+    number = record.series_number if record.series_number is not None else "?"
+    series = f"#{number} {record.modality} {record.series_description}".rstrip()
+    parts = (record.patient_id or "no ID", display_date(record.study_date))
+    return " · ".join(p for p in parts if p) + f"\n{series}"
+
 
 DEBOUNCE_S = 0.15
 """The panel reads a slice once it has stayed on screen this long (a held key never does)."""
@@ -137,18 +149,20 @@ class TagPanel(Vertical):
             self.notify(f"Reading the tags failed: {event.worker.error!r}", severity="error")
 
     def update_title(self) -> None:
-        """Two lines: which slice (or frame) the tags belong to, then the file."""
+        """Three lines: which slice (or frame) the tags belong to, and whose (patient ID, study
+        date, series: the panel takes the place of the column that says so)."""
         if self._slice is None or not self.display:
             return
         ref, index, count = self._slice
         loaded = self._loaded
+        whose = whose_text(ref.record)
         if loaded is None or loaded.path != ref.path:
-            self._title(f"Tags · reading slice {index + 1} …\n{ref.path.name}")
+            self._title(f"Tags · reading slice {index + 1} …\n{whose}")
             return
         where = f"slice {index + 1}/{count}"
         if ref.frames > 1:
             where = f"frame {ref.frame + 1}/{ref.frames} (whole object)"
-        self._title(f"Tags · {where}\n{loaded.path.name}")
+        self._title(f"Tags · {where}\n{whose}")
 
     def _title(self, content: str | Text) -> None:
         title = self.query_one("#tags-title", Static)

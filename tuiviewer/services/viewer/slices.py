@@ -129,6 +129,7 @@ class SliceInfo:
     patient: str
     study: str
     series: str
+    study_date: str
     modality: str
     position: tuple[float, float, float] | None
     orientation: tuple[float, ...] | None
@@ -177,6 +178,7 @@ def slice_info(ds: Dataset, frame: Frame, record: InstanceRecord) -> SliceInfo:
         patient=f"{name or '(no name)'} ({patient_id or 'no ID'})",
         study=" ".join(p for p in (study_date, description) if p),
         series=f"#{number if number not in (None, '') else '?'} {modality} {series_description}",
+        study_date=study_date,
         modality=modality,
         position=position,  # type: ignore[arg-type]
         orientation=orientation,

@@ -37,6 +37,12 @@ def patient_text(info: SliceInfo) -> str:
     return f"{info.patient}\n{info.study}\n{info.series}"
 
 
+def pane_title(info: SliceInfo) -> str:
+    """Two lines over a pane when the column of texts is hidden (tags, side by side): the
+    patient with the ID, then the study date and the series."""
+    return f"{info.patient}\n{' · '.join(p for p in (info.study_date, info.series) if p)}"
+
+
 def position_text(info: SliceInfo) -> str:
     """Where the slice lies (patient coordinates, LPS, mm) and how thick it is."""
     lines = []
@@ -50,16 +56,19 @@ def position_text(info: SliceInfo) -> str:
     return "\n".join(lines)
 
 
-def view_text(state: ViewState, image: RenderedImage, cine_fps: int | None) -> str:
-    """Window (and its name), zoom, inversion and cine speed of what is shown."""
+def window_text(state: ViewState, image: RenderedImage) -> str:
+    """The window of what is shown, with its name (``W 1500 L -600 lung``), or why there is
+    none (a colour image)."""
     window = image.window
-    lines = []
     if window is not None:
         name = state.preset or window.explanation or ("file" if state.window is None else "")
-        lines.append(f"W {window.width:g} L {window.center:g}" + (f" {name}" if name else ""))
-    elif image.notes:
-        lines.append(image.notes[0])
-    lines.append(f"zoom {state.zoom:.2f}×")
+        return f"W {window.width:g} L {window.center:g}" + (f" {name}" if name else "")
+    return image.notes[0] if image.notes else ""
+
+
+def view_text(state: ViewState, cine_fps: int | None) -> str:
+    """Zoom, inversion and cine speed of what is shown."""
+    lines = [f"zoom {state.zoom:.2f}×"]
     if state.invert:
         lines.append("inverted")
     if cine_fps is not None:
