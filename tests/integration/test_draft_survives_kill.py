@@ -47,7 +47,7 @@ def study(tmp_path: Path) -> Path:
 
 def type_report(tmux: Tmux, session: str, study: Path, text: str) -> None:
     tmux.start(session, study)
-    tmux.wait_for(session, "Scanned 1 files")
+    tmux.wait_for(session, "Scanned 1 file:")
     tmux.keys(session, "W")
     tmux.wait_for(session, "draft saved")
     tmux.keys(session, "-l", text)
@@ -56,7 +56,7 @@ def type_report(tmux: Tmux, session: str, study: Path, text: str) -> None:
 
 def resume(tmux: Tmux, session: str, study: Path) -> str:
     tmux.start(session, study)
-    tmux.wait_for(session, "Scanned 1 files")
+    tmux.wait_for(session, "Scanned 1 file:")
     tmux.keys(session, "W")
     tmux.wait_for(session, "Resume it?")
     tmux.keys(session, "y")
@@ -99,7 +99,7 @@ def test_a_burst_in_one_send_keys_lands_section_by_section(
 
     uid = str(pydicom.dcmread(study / "CT_small.dcm").StudyInstanceUID)
     tmux.start("burst", study)
-    tmux.wait_for("burst", "Scanned 1 files")
+    tmux.wait_for("burst", "Scanned 1 file:")
     # One send-keys: tmux writes all of it into the terminal at once.
     tmux.keys("burst", "W", "aaa", "Tab", "bbb", "Tab", "ccc")
     tmux.wait_for("burst", "ccc", timeout=20)
