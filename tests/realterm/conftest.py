@@ -51,7 +51,7 @@ def viewer_command(folder: Path, *options: str) -> list[str]:
 
 def open_viewer(terminal: Terminal, files: int, slices: int) -> None:
     """From the browser to the viewer's first slice, drawn."""
-    terminal.wait_for_text(f"Scanned {files} files", timeout=60)
+    terminal.wait_for_text(f"Scanned {files} file", timeout=60)
     terminal.settled()  # the tree has its first study selected
     terminal.keys("v")
     terminal.wait_for_text(f"slice 1/{slices}", timeout=30)
