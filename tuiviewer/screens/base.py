@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from textual.dom import DOMNode
 
-from tuiviewer.config.nodes import Node
+from tuiviewer.services.report_desk import ReportSource
 
 if TYPE_CHECKING:
     from tuiviewer.workstation import Workstation
@@ -19,15 +17,10 @@ def workstation(node: DOMNode) -> Workstation:
     return cast("Workstation", node.app)
 
 
-@dataclass(frozen=True)
-class StudyInView:
-    """The study a screen is about (the row under the cursor, the series on show)."""
-
-    study_uid: str
-    path: Path | None
-    """Its images on disk (a folder or file), if any."""
-    node: Node | None
-    """The PACS it came from or lives on, if any."""
+StudyInView = ReportSource
+"""The study a screen is about (the row under the cursor, the series on show): its UID, its
+images on disk if any, and the PACS it came from or lives on if any. The same triple the report
+editor opens on, so F9 passes it straight through."""
 
 
 @runtime_checkable
