@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
@@ -28,6 +27,7 @@ from pydicom.uid import UID_dictionary
 
 from tuiviewer.dicom.elements import ElementRow, converted, dataset_rows, element_row, meta_rows
 from tuiviewer.dicom.loading import LoadedFile, load_file
+from tuiviewer.dicom.warned import quiet
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.safetext import clean
 
@@ -45,8 +45,7 @@ def dump_text(loaded: LoadedFile) -> str:
     """Return a dcmdump-like listing of ``loaded``, problems appended as comment lines."""
     ds = loaded.dataset
     lines = _header_lines(loaded)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         _dump_rows(lines, ds, dataset_rows(ds), 0, _encoding(ds))
     lines.extend(_problem_lines(loaded))
     return "\n".join(lines) + "\n"
@@ -56,8 +55,7 @@ def _header_lines(loaded: LoadedFile) -> list[str]:
     ds = loaded.dataset
     lines = ["", "# Dicom-File-Format", "", "# Dicom-Meta-Information-Header"]
     lines.append("# Used TransferSyntax: Little Endian Explicit")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         meta = getattr(ds, "file_meta", None) or Dataset()
         _dump_rows(lines, meta, meta_rows(ds), 0, (False, True))
     lines.extend(["", "# Dicom-Data-Set"])
@@ -84,8 +82,7 @@ class _TextDump:
 
     def element(self, ds: Dataset, tag: BaseTag) -> None:
         lines: list[str] = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet():
             _dump_rows(lines, ds, [element_row(ds, tag)], 0, self.encoding)
         self.out.write("\n".join(lines) + "\n")
 
@@ -115,8 +112,7 @@ def dump_json(loaded: LoadedFile) -> dict[str, Any]:
     """
     uri = loaded.path.resolve().as_uri()
     deflated = loaded.transfer_syntax == "1.2.840.10008.1.2.1.99"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         return _json_dataset(loaded.dataset, None if deflated else uri)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import re
 import struct
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +24,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
 from tuiviewer.dicom.loading import LoadProblem, TagPath, tag_text
+from tuiviewer.dicom.warned import quiet
 from tuiviewer.safetext import clean
 
 __all__ = [
@@ -136,8 +136,7 @@ class RowSequence(Sequence["ElementRow"]):
         row = self._made.get(index)
         if row is None:
             tag = self.tags[index]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quiet():
                 row = _row(
                     self.ds,
                     converted(self.ds, tag),
@@ -188,8 +187,7 @@ def dataset_rows(
     """
     # Rows are built while the UI owns the terminal: a stray warning would garble it, and
     # load_file has already reported every conversion warning as a LoadProblem.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         return _rows(ds, _problem_index(problems), base, is_meta=False)
 
 
@@ -201,8 +199,7 @@ def converted(ds: Dataset, tag: int) -> DataElement:
 
 def element_row(ds: Dataset, tag: int, problems: Sequence[LoadProblem] = ()) -> ElementRow:
     """The row of the top-level element ``tag`` of ``ds`` (as :func:`dataset_rows` makes it)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         return _row(ds, converted(ds, tag), (int(tag),), _problem_index(problems), False)
 
 
@@ -211,8 +208,7 @@ def meta_rows(ds: Dataset, problems: Sequence[LoadProblem] = ()) -> Sequence[Ele
     meta = getattr(ds, "file_meta", None)
     if meta is None:
         return ()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         return _rows(meta, _problem_index(problems), (), is_meta=True)
 
 
@@ -283,8 +279,7 @@ def full_value(ds: Dataset, path: TagPath) -> str:
     Raises:
         KeyError: nothing is at ``path``.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         elem = element_at(ds, path)
         value = elem.value
     if elem.VR == "SQ":
@@ -314,8 +309,7 @@ def _rows(
     if len(ds._dict) > LAZY_ROWS:
         return RowSequence(ds, problems, base, is_meta=is_meta)
     rows = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         for elem in ds:
             rows.append(_row(ds, elem, (*base, int(elem.tag)), problems, is_meta))
     return tuple(rows)

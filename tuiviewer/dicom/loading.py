@@ -48,6 +48,7 @@ from pydicom.values import convert_string, empty_value_for_VR
 from tuiviewer.config import limits as _limits
 from tuiviewer.config.limits import ReadLimits
 from tuiviewer.dicom.reading import elements_error, how_to_raise, inflate_bytes, syntax_encoding
+from tuiviewer.dicom.warned import recording
 from tuiviewer.exceptions import DicomReadError, NotDicomError
 
 __all__ = ["PREVIEW_ELEMENTS", "LoadProblem", "LoadedFile", "TagPath", "load_file", "tag_text"]
@@ -423,8 +424,7 @@ class _Parser:
     def charset(
         self, elem: RawDataElement, little: bool, current: str | list[str]
     ) -> str | list[str]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with recording() as caught:
             try:
                 names = convert_string(elem.value or b"", little)
                 result: str | list[str] = convert_encodings(names)
@@ -812,8 +812,7 @@ def _convert_all(
     """Convert every raw value now so that conversion trouble is reported at load time."""
     # One warnings context for the whole data set: entering one per element cost a third of
     # the time of a million-element file.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with recording() as caught:
         _convert(ds, path, problems, offsets_known, caught)
 
 
@@ -1124,9 +1123,8 @@ def _load(
             str(path), Dataset(), bytes(buf[:128]) if has_preamble else None, meta, implicit, little
         )
         sink.begin(LoadedFile(path, empty, problems, has_preamble, used))
-    with warnings.catch_warnings(record=True) as caught:
+    with recording() as caught:
         # One context for a streamed file, whose elements are converted as they are read.
-        warnings.simplefilter("always")
         if sink is not None:
             data_parser.sink = _streamer(
                 sink, implicit, little, problems, not deflated, streamed, caught

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from tuiviewer import locations
 from tuiviewer.dicom.deid.profile import BASIC_PROFILE
 from tuiviewer.dicom.editing import save_as
 from tuiviewer.dicom.reading import read_dicom
+from tuiviewer.dicom.warned import quiet
 from tuiviewer.exceptions import DicomReadError, ExportError, TuiviewerError
 from tuiviewer.files import write_atomically
 
@@ -336,10 +336,9 @@ def _read_source(path: Path) -> Dataset:
         pass
     # Files without the Part 10 header (as old RT systems write them) are still DICOM when
     # they parse and name their SOP Instance.
-    with warnings.catch_warnings():
+    with quiet():
         # A forced read of a non-DICOM file warns about guessed encodings; the check below
         # turns that case into a clear failure instead.
-        warnings.simplefilter("ignore")
         ds = read_dicom(path, force=True)
     if "SOPInstanceUID" not in ds:
         raise DicomReadError(
