@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -420,9 +419,12 @@ def _reduce(stack: np.ndarray, projection: Projection) -> np.ndarray:
     elif projection is Projection.MINIP:
         out = np.fmin.reduce(stack, axis=0)
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-            out = np.nanmean(stack, axis=0).astype(np.float32)
+        # Not np.nanmean: it warns on all-NaN columns, and silencing that with catch_warnings
+        # swaps process-wide state under other threads (see dicom/warned.py).
+        valid = ~np.isnan(stack)
+        total = np.where(valid, stack, 0).sum(axis=0, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):  # all-NaN columns stay NaN
+            out = (total / valid.sum(axis=0)).astype(np.float32)
     return out
 
 
