@@ -44,6 +44,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from tests.support.ports import LOOPBACK, free_ports
+from tests.support.processes import stop_process
 
 _config.LOG_REQUEST_IDENTIFIERS = False
 _config.LOG_RESPONSE_IDENTIFIERS = False
@@ -369,13 +370,7 @@ class Orthanc:
         """Ask Orthanc to shut down (SIGTERM); SIGKILL it if it is still there after timeout s."""
         if self._process is None:
             return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process, timeout)
         self._close_log()
 
     def kill(self) -> None:

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tests.support.processes import stop_process
+
 TOOLS = {
     "Xvfb": "xvfb",
     "xdotool": "xdotool",
@@ -162,13 +164,7 @@ class Display:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.support.ports import free_port
+from tests.support.processes import stop_process
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -107,10 +108,4 @@ class Sshd:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
