@@ -81,6 +81,11 @@ class RetrieveProgress:
     bytes: int
     """Bytes of data sets received so far."""
     elapsed_s: float
+    path: Path | None = None
+    """The instance whose commit this report follows (None: a PACS response): a viewer shows
+    a series while it arrives from these."""
+    inventory: StudyInventory | None = None
+    """The study's instances as the C-FIND listed them, where each will lie (None: unknown)."""
 
     @property
     def mb_per_s(self) -> float:
@@ -146,6 +151,8 @@ class InstanceInfo:
     """"" when the PACS does not return SOP Class UID (pynetdicom's qrscp does not)."""
     transfer_syntaxes: tuple[str, ...] = ()
     """Available Transfer Syntax UID (0008,3002), when the PACS fills it in."""
+    number: int | None = None
+    """Instance Number, when the PACS returns it: where the instance lies before it arrives."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,15 @@ def _values(ds: Dataset, keyword: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value if str(v))
 
 
+def instance_number(ds: Dataset) -> int | None:
+    """A C-FIND answer's Instance Number, None when absent or not a number."""
+    try:
+        value = ds.get("InstanceNumber")
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 def study_inventory(
     node: Node,
     study_uid: str,
@@ -212,6 +228,7 @@ def study_inventory(
                 sop_uid=sop,
                 sop_class_uid=str(match.get("SOPClassUID", "") or ""),
                 transfer_syntaxes=_values(match, "AvailableTransferSyntaxUID"),
+                number=instance_number(match),
             )
         )
     return StudyInventory(study_uid=study_uid, series=series)
@@ -255,9 +272,10 @@ class _Run:
         self.series_uid = ""
         self.failed_sops: list[str] = []
         self.writer: InstanceWriter | None = None
+        self.inventory: StudyInventory | None = None
         self._lock = threading.Lock()
 
-    def report(self) -> None:
+    def report(self, path: Path | None = None) -> None:
         if self.progress is None:
             return
         with self._lock:
@@ -283,6 +301,8 @@ class _Run:
                 warning=self.final.warning + self.pending.warning,
                 bytes=writer.bytes if writer is not None else 0,
                 elapsed_s=time.monotonic() - self.started,
+                path=path,
+                inventory=self.inventory,
             )
         self.progress(snapshot)
 
@@ -427,7 +447,8 @@ def _execute(
     deflate: bool = False,
 ) -> RetrieveResult:
     run = _Run(study_uid, total, progress)
-    writer = InstanceWriter(store, study_uid, on_written=lambda path, size: run.report())
+    run.inventory = inventory
+    writer = InstanceWriter(store, study_uid, on_written=lambda path, size: run.report(path))
     run.writer = writer
     trace = trace if trace is not None else AssociationTrace()
     series_done: list[str] = []
