@@ -1,0 +1,77 @@
+"""Against a real Orthanc, by C-GET and by C-MOVE: Enter on a worklist row opens the viewer
+while the series is still arriving, and the viewer ends on the whole series, in order."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from tests.functional.test_arriving_study import until
+from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, store_datasets
+from tests.support.ports import free_port
+from tuiviewer.app import make_app
+from tuiviewer.config.nodes import Node
+from tuiviewer.config.settings import Config
+from tuiviewer.dicom.datagen import write_ct_series
+from tuiviewer.screens.viewer import ViewerScreen
+from tuiviewer.screens.worklist import WorklistScreen
+from tuiviewer.store import LocalStore
+
+SLICES = 80
+
+
+@pytest.fixture(scope="module")
+def arriving_orthanc(
+    orthanc_factory: OrthancPool, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Orthanc, int, str]:
+    """An Orthanc holding one CT of today, that knows TUIVIEWER as a C-MOVE destination."""
+    port = free_port()
+    server = orthanc_factory.start(
+        OrthancConfig(aet="ARRIVE", modalities={"tv": ("TUIVIEWER", "127.0.0.1", port)})
+    )
+    paths = write_ct_series(
+        tmp_path_factory.mktemp("arrive"), slices=SLICES, rows=256, cols=256, seed=57
+    )
+    datasets = [pydicom.dcmread(p) for p in paths]
+    for ds in datasets:
+        ds.StudyDate = dt.date.today().strftime("%Y%m%d")
+    assert store_datasets(server.host, server.dicom_port, server.aet, datasets) == SLICES
+    return server, port, str(datasets[0].StudyInstanceUID)
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+async def test_the_viewer_opens_while_the_series_arrives(
+    arriving_orthanc: tuple[Orthanc, int, str], method: str, tmp_path: Path
+) -> None:
+    server, port, study = arriving_orthanc
+    node = Node(
+        "orthanc", server.aet, server.host, server.dicom_port, retrieve=method,
+        move_port=port, calling_aet="TUIVIEWER", dimse_timeout=20,
+    )  # fmt: skip
+    store = LocalStore(tmp_path / "store")
+    app = make_app(Config(), [], nodes={node.name: node}, default_node=node.name, store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        def listed() -> bool:
+            screen = app.screen
+            row = screen.selected_study() if isinstance(screen, WorklistScreen) else None
+            return row is not None and row.uid == study
+
+        await until(pilot, listed)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        on_disk_at_open = len(store.instance_uids(study))
+        viewer = app.screen
+        assert isinstance(viewer, ViewerScreen)
+        assert viewer.stack.arriving is not None, "opened on the whole series, not while arriving"
+        assert on_disk_at_open < SLICES
+        await until(pilot, lambda: viewer.stack.arriving is None)
+        assert len(viewer.slices) == SLICES
+        locations = [loc for loc in viewer.stack.geometry.locations if loc is not None]
+        assert len(locations) == SLICES and locations == sorted(locations)
+        await until(pilot, lambda: app.jobs[0].finished)
+        assert app.jobs[0].state == "done", app.jobs[0].error
+        assert app.jobs[0].result is not None and app.jobs[0].result.method == method
