@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,6 +131,8 @@ class RetrieveResult:
     """C-MOVE: associations our storage SCP rejected (not the PACS, or not its address)."""
     inventory_used: bool = True
     """False when the image-level C-FIND failed and the broad context set was proposed."""
+    notes: list[str] = field(default_factory=list)
+    """What the retrieve did differently from what it asked for, and why (a fallback)."""
 
     @property
     def partial(self) -> bool:
@@ -244,6 +247,66 @@ class _Request:
     series_uid: str | None
     sop_uids: tuple[str, ...] = ()
     ends_series: bool = True
+    follow: bool = False
+    """Image-level requests, a few instances each, in the order the reader needs them
+    (:class:`ReaderFocus`); the series level if the PACS refuses those."""
+
+
+#: Instances per image-level request while a series follows the reader: small enough that
+#: the reader's next move is served within a second at a few MB/s, large enough that the
+#: request's round trip is a small part of its time.
+FOLLOW_PER_REQUEST = 16
+
+
+class ReaderFocus:
+    """Where the reader is in the series being retrieved: each next image-level request starts
+    at the slice they look at and goes the way they scroll. Set from the viewer's thread,
+    read by the retrieving thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._where: tuple[str, str, int] | None = None
+
+    def set(self, series_uid: str, sop_uid: str, direction: int = 1) -> None:
+        """The reader is on ``sop_uid`` of ``series_uid``, moving towards higher Instance
+        Numbers (``direction`` 1) or lower (-1)."""
+        with self._lock:
+            self._where = (series_uid, sop_uid, 1 if direction >= 0 else -1)
+
+    def order(self, series_uid: str, items: Sequence[InstanceInfo]) -> list[str]:
+        """``items`` (SOP Instance UIDs) in the order to fetch them: by Instance Number from
+        the reader's slice, first the way they scroll, then the other way."""
+        ordered = sorted(
+            enumerate(items), key=lambda e: (e[1].number is None, e[1].number or 0, e[0])
+        )
+        uids = [item.sop_uid for _, item in ordered]
+        with self._lock:
+            where = self._where
+        if where is None or where[0] != series_uid or where[1] not in uids:
+            return uids
+        at, direction = uids.index(where[1]), where[2]
+        if direction > 0:
+            return uids[at:] + uids[:at][::-1]
+        return uids[at::-1] + uids[at + 1 :]
+
+
+class _Follower:
+    """The image-level requests of one series, each chosen when it is sent."""
+
+    def __init__(self, series_uid: str, items: Sequence[InstanceInfo], focus: ReaderFocus):
+        self.series_uid = series_uid
+        self.items = list(items)
+        self.left = {item.sop_uid for item in items}
+        """Not asked for yet."""
+        self.focus = focus
+
+    def next(self) -> _Request | None:
+        if not self.left:
+            return None
+        order = self.focus.order(self.series_uid, self.items)
+        chunk = tuple([sop for sop in order if sop in self.left][:FOLLOW_PER_REQUEST])
+        self.left.difference_update(chunk)
+        return _Request(self.series_uid, chunk, ends_series=not self.left)
 
 
 @dataclass
@@ -445,9 +508,11 @@ def _execute(
     trace: AssociationTrace | None,
     on_series_done: Callable[[str], None] | None,
     deflate: bool = False,
+    focus: ReaderFocus | None = None,
 ) -> RetrieveResult:
     run = _Run(study_uid, total, progress)
     run.inventory = inventory
+    notes: list[str] = []
     writer = InstanceWriter(store, study_uid, on_written=lambda path, size: run.report(path))
     run.writer = writer
     trace = trace if trace is not None else AssociationTrace()
@@ -489,10 +554,25 @@ def _execute(
         try:
             with associate(node, contexts, trace=trace, roles=roles, handlers=handlers) as assoc:
                 require_context(assoc, [model])
-                for msg_id, request in enumerate(plan, start=1):
+                queue = deque(plan)
+                follower: _Follower | None = None
+                msg_id = 0
+                while queue or follower is not None:
                     if cancel is not None and cancel.is_set():
                         cancelled = True
                         break
+                    if follower is not None:
+                        request = follower.next()
+                        if request is None:
+                            follower = None
+                            continue
+                    else:
+                        request = queue.popleft()
+                        if request.follow and focus is not None and inventory is not None:
+                            items = inventory.series.get(request.series_uid or "", [])
+                            follower = _Follower(request.series_uid or "", items, focus)
+                            continue
+                    msg_id += 1
                     writer.expect(request.series_uid, _asked(request, inventory))
                     run.series_uid = request.series_uid or ""
                     identifier = _identifier(study_uid, request)
@@ -503,6 +583,7 @@ def _execute(
                             identifier, node.calling_aet, model, msg_id=msg_id
                         )
                     watcher = _CancelWatcher(assoc, model, msg_id, cancel)
+                    counted = (replace(run.final), len(run.failed_sops))
                     try:
                         outcome = _run_request(assoc, service, responses, run, watcher)
                     except NetError as exc:
@@ -513,6 +594,25 @@ def _execute(
                     if outcome.cancelled:
                         cancelled = True
                         break
+                    ignored = (
+                        outcome.error is None
+                        and run.final.completed == counted[0].completed
+                        and run.final.failed == counted[0].failed
+                    )
+                    refused = isinstance(outcome.error, DimseStatusError) or ignored
+                    if follower is not None and refused:
+                        # The PACS will not retrieve by instance: the rest of the series (and
+                        # what this request missed) at series level, on the same association.
+                        run.final, kept = counted[0], counted[1]
+                        del run.failed_sops[kept:]
+                        why = outcome.error.message if outcome.error else "it sent nothing"
+                        notes.append(
+                            f"{service} at IMAGE level was refused ({why.rstrip('.')}); "
+                            "the rest of the series was asked for at SERIES level."
+                        )
+                        follower = None
+                        queue.appendleft(_Request(request.series_uid))
+                        continue
                     if outcome.error is not None:
                         error = outcome.error
                         break
@@ -551,6 +651,7 @@ def _execute(
         refused=list(writer.refused),
         rejected_calls=list(scp.rejections) if scp is not None else [],
         inventory_used=inventory is not None,
+        notes=notes,
     )
 
 
@@ -653,6 +754,7 @@ def retrieve_study(
     find_trace: AssociationTrace | None = None,
     on_series_done: Callable[[str], None] | None = None,
     accept_deflated: bool | None = None,
+    focus: ReaderFocus | None = None,
 ) -> RetrieveResult:
     """Retrieve a study (or some of its series) into ``store``, series by series.
 
@@ -677,6 +779,10 @@ def retrieve_study(
         accept_deflated: offer (C-GET) or accept (C-MOVE) Deflated Explicit VR Little Endian;
             default ``node.accept_deflated``. Deflated instances are inflated within the
             reading limits as they arrive, and refused (and quarantined) beyond them.
+        focus: the first series comes by image-level requests of
+            :data:`FOLLOW_PER_REQUEST` instances, each starting where the reader is (set it
+            from the viewer); a PACS that refuses them gets the series level for the rest
+            (``result.notes`` says so). Needs the image-level C-FIND's list.
 
     Returns:
         What arrived, the PACS's sub-operation counts and failed instances, and the error
@@ -699,6 +805,8 @@ def retrieve_study(
     if found_nothing:
         inventory = None
     plan = _plan(inventory, series_uids, first_series)
+    if focus is not None and plan and plan[0].series_uid:
+        plan[0] = replace(plan[0], follow=True)
     total: int | None = None
     if inventory is not None:
         total = sum(len(inventory.series.get(r.series_uid or "", [])) for r in plan)
@@ -716,6 +824,7 @@ def retrieve_study(
             trace=trace,
             on_series_done=on_series_done,
             deflate=node.accept_deflated if accept_deflated is None else accept_deflated,
+            focus=focus,
         )
     except DimseStatusError as exc:
         if not found_nothing:

@@ -311,6 +311,14 @@ class ViewerScreen(Screen[None]):
             self._settle(message.stacks, message.job)
         self._update_texts()
 
+    def _lead_retrieve(self) -> None:
+        """The retrieve brings next what the reader is looking at, the way they scroll."""
+        series, job = self.stack.arriving, self.job
+        if series is None or job is None or job.focus is None:
+            return
+        sop, way = series.order[self.stack.index], self.stack.direction
+        job.focus.set(series.series_uid, sop, -way if series.turned else way)
+
     def _settle(self, stacks: list[list[InstanceRecord]], job: RetrieveJob) -> None:
         """The series is complete or the retrieve ended: the stacks on disk from now on, at the
         slice on show (or the nearest that arrived)."""
@@ -411,6 +419,7 @@ class ViewerScreen(Screen[None]):
         if index != stack.index:
             stack.direction = 1 if index > stack.index else -1
         stack.index = index
+        self._lead_retrieve()
         self.request_render()
         self._follow()
         if stack.shown_index != index and stack.coalescer.pending is not None:

@@ -20,7 +20,7 @@ from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult, StudyInventory
+from tuiviewer.net.retrieve import ReaderFocus, RetrieveProgress, RetrieveResult, StudyInventory
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.transport import resume_study, retrieve_study
 from tuiviewer.reports.drafts import DraftStore
@@ -71,6 +71,9 @@ class RetrieveJob:
     """Instance files written by this run, in arrival order (a viewer shows them at once)."""
     inventory: StudyInventory | None = None
     """The study's instances as the PACS listed them, once the retrieve has asked."""
+    focus: ReaderFocus | None = None
+    """Set (before the job runs) to fetch the first series where the reader is: the viewer
+    moves it as they step (DIMSE nodes)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     trace: AssociationTrace | None = None
     attempts: int = 0
@@ -124,6 +127,7 @@ class RetrieveJob:
                     cancel=self.cancel,
                     trace=self.trace,
                     on_series_done=series_finished,
+                    focus=self.focus,
                 )
             else:
                 result = resume_study(
@@ -165,6 +169,7 @@ class RetrieveJob:
             parts.append(f"{result.failed} failed")
         if result.warning:
             parts.append(f"{result.warning} with warnings")
+        parts.extend(note.rstrip(".") for note in result.notes)
         if result.refused:
             parts.append(f"{len(result.refused)} refused by us ({result.refused[0][1]})")
         if result.cancelled:

@@ -19,6 +19,7 @@ from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.dicom.scanning import InstanceRecord, read_record
 from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.net.retrieve import ReaderFocus
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.jobs import RetrieveJob, job_label
 from tuiviewer.services.viewer.arrival import ArrivingSeries
@@ -74,7 +75,9 @@ class StudyOpener(Widget):
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="open", description="Series")
     def prepare_retrieve(self, node: Node, study: StudyRow, *, resume: bool) -> None:
-        first = None if resume else first_image_series(node, study.uid)
+        # One series: it is the one to read first, and asking which costs an association.
+        only = study.series_count == 1
+        first = None if resume or only else first_image_series(node, study.uid)
         self.app.call_from_thread(self._queue, node, study, first, resume)
 
     def _queue(self, node: Node, study: StudyRow, first: str | None, resume: bool) -> None:
@@ -86,6 +89,7 @@ class StudyOpener(Widget):
             label=label,
             first_series=first,
             attempts=1 if resume else 0,
+            focus=ReaderFocus(),  # the viewer, once open, says where the reader is
         )
         workstation(self).queue_retrieve(job)
         if not resume:
