@@ -9,7 +9,8 @@ whole study take?
    Target ≤ 0.5 s. The peer figure of the same run is the time the same link needs for the
    whole first series, which is what the viewer waited for before.
 2. **Whole study.** Against a real Orthanc (unpaced), the retrieve Enter runs
-   (:class:`tuiviewer.services.jobs.RetrieveJob`, in a child Python) against
+   (:class:`tuiviewer.services.jobs.RetrieveJob` following the reader, on one association and
+   on two, ``[pacs] associations``; in a child Python) against
    ``python -m pynetdicom getscu`` for the same study, alternating, ``--repeat`` times each;
    the ratio of medians, target ≤ 0.6.
 
@@ -55,11 +56,13 @@ IMAGE_MARKS = (b"\xe2\x96\x80", b"\xe2\x96\x84", b"\x1b_G", b"\x1bP", b"\x1b]133
 _RETRIEVE = (
     "import sys\n"
     "from tuiviewer.config.nodes import Node\n"
+    "from tuiviewer.net.retrieve import ReaderFocus\n"
     "from tuiviewer.services.jobs import RetrieveJob\n"
     "from tuiviewer.store import LocalStore\n"
-    "aet, host, port, study, dest = sys.argv[1:]\n"
+    "aet, host, port, study, dest, lanes = sys.argv[1:]\n"
     "node = Node('bench', aet, host, int(port), dimse_timeout=60)\n"
-    "job = RetrieveJob(node=node, study_uid=study, label='bench')\n"
+    "job = RetrieveJob(node=node, study_uid=study, label='bench', focus=ReaderFocus(),\n"
+    "                  associations=int(lanes))\n"
     "job.run(LocalStore(dest))\n"
     "sys.exit(0 if job.state == 'done' else f'{job.state}: {job.error}')\n"
 )
@@ -148,7 +151,9 @@ def _count(folder: Path) -> int:
     return sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def whole_study(work: Path, orthanc: Orthanc, study: str, slices: int, repeat: int) -> str:
+def whole_study(
+    work: Path, orthanc: Orthanc, study: str, slices: int, repeat: int, lanes: int
+) -> str:
     ours: list[float] = []
     theirs: list[float] = []
     for attempt in range(repeat):
@@ -156,7 +161,7 @@ def whole_study(work: Path, orthanc: Orthanc, study: str, slices: int, repeat: i
         ours.append(
             _child(
                 [sys.executable, "-c", _RETRIEVE, orthanc.aet, orthanc.host,
-                 str(orthanc.dicom_port), study, str(dest)]
+                 str(orthanc.dicom_port), study, str(dest), str(lanes)]
             )
         )  # fmt: skip
         if _count(dest) != slices:
@@ -177,7 +182,8 @@ def whole_study(work: Path, orthanc: Orthanc, study: str, slices: int, repeat: i
         shutil.rmtree(dest)
     mine, reference = statistics.median(ours), statistics.median(theirs)
     return (
-        f"  whole study: tuiviewer {mine:.2f} s, getscu {reference:.2f} s, "
+        f"  whole study ({lanes} association{'s' if lanes > 1 else ''}): tuiviewer "
+        f"{mine:.2f} s, getscu {reference:.2f} s, "
         f"ratio {mine / reference:.2f} (target <= 0.6)"
     )
 
@@ -210,7 +216,8 @@ def run(work: Path, slices: int, rate: float, repeat: int, load: bool) -> None:
                     f"  first pixel: {pixel:.2f} s after Enter (target <= 0.5 s); the first "
                     f"series whole over this link: {series_s:.1f} s; ratio {pixel / series_s:.3f}"
                 )
-                print(whole_study(work, orthanc, study, slices, repeat))
+                for lanes in (1, 2):
+                    print(whole_study(work, orthanc, study, slices, repeat, lanes))
     finally:
         orthanc.stop()
         pacs.stop()

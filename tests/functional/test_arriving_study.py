@@ -112,8 +112,8 @@ async def test_enter_opens_on_the_first_slices_and_the_stack_grows(
         gate.release(SLICES)
         await until(pilot, lambda: viewer.stack.arriving is None)
         await until(pilot, lambda: viewer.shown_index == SLICES - 1)
-        screen = text(app)
-        assert f"slice {SLICES}/{SLICES}" in screen and "arrived" not in screen
+        await until(pilot, lambda: "arrived" not in text(app))  # its texts follow the frame
+        assert f"slice {SLICES}/{SLICES}" in text(app)
         # Slices are in position order: the first is the lowest, as the finished stack.
         locations = viewer.stack.geometry.locations
         assert list(locations) == sorted(locations)  # type: ignore[type-var]

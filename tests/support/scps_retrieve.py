@@ -69,6 +69,7 @@ def running_qr_scp(
     fail_after: int | None = None,
     refuse_find: bool = False,
     refuse_image_get: bool = False,
+    max_associations: int = 10,
     move_destinations: dict[str, tuple[str, int]] | None = None,
     ae_title: str = "FAULTQR",
     log: QrLog | None = None,
@@ -81,6 +82,7 @@ def running_qr_scp(
         fail_after: after this many instances of a request, end it with 0xA702 and a Failed
             SOP Instance UID List naming the instances not sent.
         refuse_find: answer every C-FIND with 0xA700 (out of resources).
+        max_associations: associations at once; more are rejected (pynetdicom's limit).
         refuse_image_get: answer image-level C-GETs with 0xC000 (unable to process), as a PACS
             that retrieves only whole series does.
         move_destinations: AE title -> (host, port) C-MOVE may send to.
@@ -154,6 +156,7 @@ def running_qr_scp(
         ae.add_supported_context(sop_class, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
         ae.add_requested_context(sop_class, TRANSFER_SYNTAXES)
     ae.network_timeout = 5
+    ae.maximum_associations = max_associations
     ae.dimse_timeout = 5
     port = free_port()
     server = ae.start_server(

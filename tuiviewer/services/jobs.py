@@ -74,6 +74,8 @@ class RetrieveJob:
     focus: ReaderFocus | None = None
     """Set (before the job runs) to fetch the first series where the reader is: the viewer
     moves it as they step (DIMSE nodes)."""
+    associations: int = 1
+    """C-GET on up to this many associations at once (``[pacs] associations``)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     trace: AssociationTrace | None = None
     attempts: int = 0
@@ -128,6 +130,7 @@ class RetrieveJob:
                     trace=self.trace,
                     on_series_done=series_finished,
                     focus=self.focus,
+                    associations=self.associations,
                 )
             else:
                 result = resume_study(

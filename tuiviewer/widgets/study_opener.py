@@ -90,6 +90,7 @@ class StudyOpener(Widget):
             first_series=first,
             attempts=1 if resume else 0,
             focus=ReaderFocus(),  # the viewer, once open, says where the reader is
+            associations=workstation(self).config.pacs.associations,
         )
         workstation(self).queue_retrieve(job)
         if not resume:

@@ -68,6 +68,10 @@ def test_the_first_series_comes_where_the_reader_is(
         )  # fmt: skip
     assert result.error is None and not result.partial and not result.notes
     assert len(result.received) == len(datasets)
+    assert result.series_done == [
+        str(datasets[0].SeriesInstanceUID),
+        str(datasets[-1].SeriesInstanceUID),
+    ]
     # Image-level requests of a few instances each: slice 31 on, then back from slice 30.
     assert log.get_levels[:3] == ["IMAGE", "IMAGE", "IMAGE"] and log.get_levels[-1] == "SERIES"
     asked = [uid for request in log.requested_sops for uid in request]
@@ -133,3 +137,27 @@ def test_the_viewer_moving_changes_what_comes_next(datasets: list[Dataset], tmp_
         )  # fmt: skip
     assert log.requested_sops[0] == first[: retrieve.FOLLOW_PER_REQUEST]
     assert log.requested_sops[1][0] == first[25] and log.requested_sops[1][1] == first[24]
+
+
+def test_two_associations_share_the_work_and_a_pacs_taking_one_gets_one(
+    datasets: list[Dataset], tmp_path: Path
+) -> None:
+    study = str(datasets[0].StudyInstanceUID)
+    series = str(datasets[0].SeriesInstanceUID)
+    with running_qr_scp(datasets) as (scp, log):
+        result = retrieve_study(
+            scp.node(), study, store=LocalStore(tmp_path / "two"), first_series=series,
+            focus=ReaderFocus(), associations=2,
+        )  # fmt: skip
+    assert result.error is None and not result.partial and not result.notes
+    assert len(result.received) == len(datasets) and result.completed == len(datasets)
+    # (The short second series may finish while the last request of the first is in flight.)
+    assert set(result.series_done) == {series, str(datasets[SLICES].SeriesInstanceUID)}
+    with running_qr_scp(datasets, max_associations=1) as (scp, log):
+        result = retrieve_study(
+            scp.node(), study, store=LocalStore(tmp_path / "one"), first_series=series,
+            focus=ReaderFocus(), associations=2,
+        )  # fmt: skip
+    assert result.error is None and not result.partial, result.error
+    assert len(result.received) == len(datasets)
+    assert any("did not take a second association" in note for note in result.notes)
