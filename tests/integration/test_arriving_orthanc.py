@@ -10,7 +10,8 @@ import pydicom
 import pytest
 
 from tests.functional.test_arriving_study import until
-from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, store_datasets
+from tests.integration.test_dicomweb import web_node
+from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, store_datasets, store_files
 from tests.support.ports import free_port
 from tuiviewer.app import make_app
 from tuiviewer.config.nodes import Node
@@ -18,6 +19,7 @@ from tuiviewer.config.settings import Config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.screens.worklist import WorklistScreen
+from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.store import LocalStore
 
 SLICES = 80
@@ -75,3 +77,21 @@ async def test_the_viewer_opens_while_the_series_arrives(
         await until(pilot, lambda: app.jobs[0].finished)
         assert app.jobs[0].state == "done", app.jobs[0].error
         assert app.jobs[0].result is not None and app.jobs[0].result.method == method
+
+
+def test_wado_rs_reports_each_instance_as_it_lands(
+    dicomweb_orthanc: Orthanc, tmp_path: Path
+) -> None:
+    """What the viewer grows from, over DICOMweb: each written path and the instance list with
+    Instance Numbers, from the retrieve queue's job."""
+    paths = write_ct_series(tmp_path / "ct", slices=6, rows=16, cols=16, seed=58)
+    web = dicomweb_orthanc
+    assert store_files(web.host, web.dicom_port, web.aet, paths) == 6
+    study = str(pydicom.dcmread(paths[0], stop_before_pixels=True).StudyInstanceUID)
+    job = RetrieveJob(node=web_node(dicomweb_orthanc), study_uid=study, label="web")
+    job.run(LocalStore(tmp_path / "store"))
+    assert job.state == "done", job.error
+    assert len(job.arrived) == 6 and all(p.is_file() for p in job.arrived)
+    assert job.inventory is not None
+    (items,) = job.inventory.series.values()
+    assert sorted(i.number for i in items if i.number is not None) == [1, 2, 3, 4, 5, 6]
