@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydicom.uid import generate_uid
 
+from tests.integration.test_worklist import wait_for as until
 from tests.support.paced_pacs import PacedPacs
 from tests.support.screentext import screen_lines
 from tuiviewer.app import TuiviewerApp, make_app
@@ -29,15 +29,6 @@ from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.store import LocalStore
 
 SLICES = 12
-
-
-async def until(pilot: Any, predicate: Callable[[], object], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def text(app: TuiviewerApp) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from tests.functional.test_arriving_study import until
+from tests.functional.test_arriving_study import open_first_row, until
 from tests.integration.test_dicomweb import web_node
 from tests.support.orthanc import Orthanc, OrthancConfig, OrthancPool, store_datasets, store_files
 from tests.support.ports import free_port
@@ -18,7 +18,6 @@ from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.screens.viewer import ViewerScreen
-from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.store import LocalStore
 
@@ -56,14 +55,7 @@ async def test_the_viewer_opens_while_the_series_arrives(
     store = LocalStore(tmp_path / "store")
     app = make_app(Config(), [], nodes={node.name: node}, default_node=node.name, store=store)
     async with app.run_test(size=(120, 40)) as pilot:
-
-        def listed() -> bool:
-            screen = app.screen
-            row = screen.selected_study() if isinstance(screen, WorklistScreen) else None
-            return row is not None and row.uid == study
-
-        await until(pilot, listed)
-        await pilot.press("enter")
+        await open_first_row(pilot, app, study)
         await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
         on_disk_at_open = len(store.instance_uids(study))
         viewer = app.screen

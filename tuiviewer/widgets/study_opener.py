@@ -62,6 +62,7 @@ class StudyOpener(Widget):
         running = workstation(self).queue.active_for(study.uid)
         if running is not None:  # opens on what it brought, growing as the rest lands
             self.awaiting[study.uid] = (running, job_label(study))
+            self._looked.pop(running.id, None)  # from its first file again
             self.post_message(self.RetrieveMoved())
             return
         on_disk = images_on_disk(store, study.uid)
