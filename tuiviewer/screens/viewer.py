@@ -40,7 +40,7 @@ from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS, help_text
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer import texts
 from tuiviewer.services.viewer import view as views
-from tuiviewer.services.viewer.arrival import ArrivingSeries
+from tuiviewer.services.viewer.arrival import ArrivingSeries, settled
 from tuiviewer.services.viewer.caches import RenderCoalescer
 from tuiviewer.services.viewer.geometry import slice_position
 from tuiviewer.services.viewer.slices import (
@@ -323,29 +323,18 @@ class ViewerScreen(Screen[None]):
         """The series is complete or the retrieve ended: the stacks on disk from now on, at the
         slice on show (or the nearest that arrived)."""
         stack, series = self.stack, self.stack.arriving
-        sop = stack.slices[stack.index].record.sop_instance_uid if stack.slices else ""
-        if series is not None and not series.arrived(stack.index):
-            sop = series.nearest(stack.index) or sop
-        position = next(
-            (k for k, s in enumerate(stacks) if any(r.sop_instance_uid == sop for r in s)), None
-        )
         self.stacks = [list(s) for s in stacks]
-        if series is None or position is None:
+        where = settled(series, stack.index, stacks) if series is not None else None
+        if series is None or where is None:
             return  # the ordinary viewer already (a later series ended), or nothing to show
-        self.stack_pos = position
-        final = stacks[position]
-        if [r.sop_instance_uid for r in final] == series.order and all(
-            r.frames <= 1 for r in final
-        ):
+        self.stack_pos = position = where.position
+        if where.same:
             stack.arriving = None  # complete, and in the order the slots had: nothing moves
             stack.stack = position
             return
-        self.stack = self._new_stack(position, final, half=False)
+        self.stack = self._new_stack(position, stacks[position], half=False)
         self.stack.source.frames = stack.source.frames  # decoded frames stay valid
-        self.stack.index = next(
-            (i for i, ref in enumerate(self.stack.slices) if ref.record.sop_instance_uid == sop),
-            0,
-        )
+        self.stack.index = where.index
         self.pane.replace_stack(self.stack)
         self.request_render()
         if job.finished and not series.complete:

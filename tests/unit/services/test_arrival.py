@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tuiviewer.dicom.scanning import InstanceRecord
-from tuiviewer.services.viewer.arrival import ArrivingSeries, placeholder
+from tuiviewer.services.viewer.arrival import ArrivingSeries, placeholder, settled
 from tuiviewer.services.viewer.stack import Stack
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
@@ -77,3 +77,18 @@ def test_a_stack_fills_its_slots_in_place() -> None:
     assert stack.fill() == [2]
     assert stack.slices[2].path == Path("/x/3.dcm") and not stack.waiting(2)
     assert stack.geometry.locations == (0.0, None, 5.0)
+
+
+def test_settling_finds_the_slice_on_show_or_the_nearest_that_arrived() -> None:
+    series = ArrivingSeries(STUDY, SERIES, listed(4))
+    series.add([record(1, 0.0), record(2, 2.5)])
+    other = [replace(record(9, 0.0), series_uid="9.9")]
+    arrived = [series.records[sop] for sop in series.order if sop in series.records]
+    # Cancelled with two of four: the reader waited on slot 4, the nearest arrived is slot 2.
+    where = settled(series, 3, [other, arrived])
+    assert where is not None and (where.position, where.index, where.same) == (1, 1, False)
+    series.add([record(3, 5.0), record(4, 7.5)])
+    complete = series.records_by_slot()
+    where = settled(series, 2, [complete])
+    assert where is not None and (where.position, where.index, where.same) == (0, 2, True)
+    assert settled(ArrivingSeries(STUDY, SERIES, listed(2)), 0, [complete]) is None

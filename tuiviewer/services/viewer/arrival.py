@@ -15,6 +15,7 @@ instances are one slot each (their first frame) until the series is complete.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tuiviewer.dicom.index import slice_location
@@ -172,3 +173,30 @@ class ArrivingSeries:
         if not self.listed:
             return f"{self.count} arrived"
         return f"{self.count} of {self.total} arrived"
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Where the reader goes when the stacks on disk replace a series that was arriving."""
+
+    position: int
+    """The stack (of the study's stacks) holding the slice on show."""
+    index: int
+    """That slice's index in it (of its slices, frames counted)."""
+    same: bool
+    """The stack is the slots, complete and in their order: nothing needs to move."""
+
+
+def settled(
+    series: ArrivingSeries, slot: int, stacks: Sequence[Sequence[InstanceRecord]]
+) -> Settled | None:
+    """Where slot ``slot`` of ``series`` (or the nearest slice that arrived) is among
+    ``stacks``; None when none of them holds it (nothing arrived)."""
+    sop = series.order[slot] if series.arrived(slot) else series.nearest(slot)
+    for position, stack in enumerate(stacks):
+        uids = [r.sop_instance_uid for r in stack]
+        if sop in uids:
+            same = uids == series.order and all(r.frames <= 1 for r in stack)
+            index = sum(max(1, r.frames) for r in stack[: uids.index(sop)])
+            return Settled(position, index, same)
+    return None
