@@ -587,9 +587,14 @@ class _Lane:
         source: _Source,
         cancel: threading.Event | None,
         on_series_done: Callable[[str], None] | None,
+        started: threading.Event,
     ) -> None:
-        """A second (third...) association of a C-GET; a PACS that will not have it leaves
-        the work to the others, and the result says so."""
+        """A second (third...) association of a C-GET, opened once the first instance is in
+        (so the reader's first slice does not share the setup); a PACS that will not have it
+        leaves the work to the others, and the result says so."""
+        started.wait(node.dimse_timeout or 30)
+        if cancel is not None and cancel.is_set():
+            return
         try:
             handlers = [(evt.EVT_C_STORE, self.handle)]
             with associate(node, contexts, roles=roles, handlers=handlers) as assoc:
@@ -687,7 +692,13 @@ def _execute(
     run = _Run(study_uid, total, progress)
     run.inventory = inventory
     notes: list[str] = []
-    writer = InstanceWriter(store, study_uid, on_written=lambda path, size: run.report(path))
+    first_in = threading.Event()
+
+    def written(path: Path, size: int) -> None:
+        first_in.set()
+        run.report(path)
+
+    writer = InstanceWriter(store, study_uid, on_written=written)
     run.writer = writer
     lane = _Lane(run, writer, study_uid)
     trace = trace if trace is not None else AssociationTrace()
@@ -736,16 +747,18 @@ def _execute(
                     extra.run.writer = writer
                     thread = threading.Thread(
                         target=extra.drive_own,
-                        args=(node, contexts, roles, source, cancel, on_series_done),
+                        args=(node, contexts, roles, source, cancel, on_series_done, first_in),
                         name="tuiviewer-retrieve-lane",
                         daemon=True,
                     )
                     thread.start()
                     extras.append((thread, extra))
                 lane.drive(assoc, source, node, method, cancel, on_series_done)
+                first_in.set()  # nothing came, or all was handed out: the others need not wait
                 for thread, _extra in extras:
                     thread.join()
         finally:
+            first_in.set()
             for thread, _extra in extras:
                 thread.join()
             cancelled = lane.cancelled or any(extra.cancelled for _, extra in extras)
