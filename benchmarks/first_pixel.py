@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import pydicom  # noqa: E402
 from loadgen import busy_machine  # noqa: E402
 
-from tests.support.orthanc import Orthanc, store_files  # noqa: E402
+from tests.support.orthanc import Orthanc, store_datasets  # noqa: E402
 from tests.support.paced_pacs import PacedPacs  # noqa: E402
 from tuiviewer.config.nodes import Node, save_nodes  # noqa: E402
 from tuiviewer.dicom.datagen import write_ct_series  # noqa: E402
@@ -205,8 +205,15 @@ def run(work: Path, slices: int, rate: float, repeat: int, load: bool) -> None:
     orthanc = Orthanc(work / "orthanc")
     orthanc.start()
     try:
-        if store_files(orthanc.host, orthanc.dicom_port, orthanc.aet, paths) != slices:
+        # Dated today, as the paced PACS says, so that the worklist lists it.
+        dated = []
+        for path in paths:
+            ds = pydicom.dcmread(path)
+            ds.StudyDate = today
+            dated.append(ds)
+        if store_datasets(orthanc.host, orthanc.dicom_port, orthanc.aet, dated) != slices:
             raise SystemExit("Orthanc did not store the whole study.")
+        del dated
         node = Node("paced", "PACED", "127.0.0.1", port, dimse_timeout=60)
         name = str(head.PatientName).replace("^", " ").encode()
         for loaded in [False, True] if load else [False]:
