@@ -324,32 +324,30 @@ async def test_enter_retrieves_and_opens_on_the_first_series(
     empty_orthanc: Orthanc, tmp_path: Path
 ) -> None:
     # Series 1 is small; series 2 is big and sent to the PACS first, so only "first image
-    # series first" makes the viewer open before the study is complete.
+    # series first" makes the viewer open on series 1 before the study is complete.
     images = tiny_study("remote", patient_id="P-remote", series_sizes=(2, 150))
     store(empty_orthanc, images[2:] + images[:2])
     uid = str(images[0].StudyInstanceUID)
     first_series = str(images[0].SeriesInstanceUID)
     app = worklist_app(orthanc_node(empty_orthanc), tmp_path / "store")
-    on_disk_when_viewed: list[int] = []
-    view_study = app.view_study
-
-    def record(study_uid: str, path: Path) -> None:
-        on_disk_when_viewed.append(len(app.store.instance_uids(study_uid)))
-        view_study(study_uid, path)
-
-    app.view_study = record  # type: ignore[method-assign]
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot)
         assert table_uids(worklist(app)) == [uid]
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        on_disk_when_viewed = len(app.store.instance_uids(uid))
+        viewer = app.screen
+        assert isinstance(viewer, ViewerScreen)
         (job,) = app.jobs
         assert job.first_series == first_series
-        assert job.series_done[0] == first_series
-        assert on_disk_when_viewed and on_disk_when_viewed[0] < len(images)
+        assert viewer.slices[viewer.index].record.series_uid == first_series
+        assert on_disk_when_viewed < len(images)
         await settle(pilot)
         assert job.state == "done", job.error
+        assert job.series_done[0] == first_series
         assert len(app.store.instance_uids(uid)) == len(images)
+        # Once the study is in, the viewer offers its other series.
+        await wait_for(pilot, lambda: len(viewer.stacks) == 2)
 
 
 async def test_unreachable_pacs_keeps_the_rows_and_says_so(

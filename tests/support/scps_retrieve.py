@@ -68,6 +68,8 @@ def running_qr_scp(
     abort_after: int | None = None,
     fail_after: int | None = None,
     refuse_find: bool = False,
+    refuse_image_get: bool = False,
+    max_associations: int = 10,
     move_destinations: dict[str, tuple[str, int]] | None = None,
     ae_title: str = "FAULTQR",
     log: QrLog | None = None,
@@ -80,6 +82,9 @@ def running_qr_scp(
         fail_after: after this many instances of a request, end it with 0xA702 and a Failed
             SOP Instance UID List naming the instances not sent.
         refuse_find: answer every C-FIND with 0xA700 (out of resources).
+        max_associations: associations at once; more are rejected (pynetdicom's limit).
+        refuse_image_get: answer image-level C-GETs with 0xC000 (unable to process), as a PACS
+            that retrieves only whole series does.
         move_destinations: AE title -> (host, port) C-MOVE may send to.
     """
     qr_log = log if log is not None else QrLog()
@@ -96,6 +101,8 @@ def running_qr_scp(
             answer.SeriesInstanceUID = ds.SeriesInstanceUID
             answer.SOPInstanceUID = ds.SOPInstanceUID
             answer.SOPClassUID = ds.SOPClassUID
+            if "InstanceNumber" in ds:
+                answer.InstanceNumber = ds.InstanceNumber
             yield 0xFF00, answer
         yield 0x0000, None
 
@@ -127,7 +134,12 @@ def running_qr_scp(
         return _matches(datasets, identifier)
 
     def on_get(event: Any) -> Iterator[Any]:
-        yield from serve(event, record(event.identifier))
+        matches = record(event.identifier)
+        if refuse_image_get and event.identifier.get("QueryRetrieveLevel") == "IMAGE":
+            yield len(matches)  # (with 0 sub-operations pynetdicom would answer success)
+            yield 0xC000, None
+            return
+        yield from serve(event, matches)
 
     def on_move(event: Any) -> Iterator[Any]:
         destination = destinations.get(str(event.move_destination).strip())
@@ -144,6 +156,7 @@ def running_qr_scp(
         ae.add_supported_context(sop_class, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
         ae.add_requested_context(sop_class, TRANSFER_SYNTAXES)
     ae.network_timeout = 5
+    ae.maximum_associations = max_associations
     ae.dimse_timeout = 5
     port = free_port()
     server = ae.start_server(

@@ -58,6 +58,15 @@ class StoreConfig:
 class PacsConfig:
     default_node: str = ""
     """Node (from nodes.toml) queried at start when no path is given."""
+    associations: int = 2
+    """A retrieve from a DIMSE PACS (C-GET) runs on up to this many associations at once."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.associations <= 8:
+            raise ConfigError(
+                f"[pacs] associations must be 1 to 8 (associations at once per PACS), not "
+                f"{self.associations!r}."
+            )
 
 
 @dataclass(frozen=True)

@@ -281,8 +281,11 @@ class InstanceWriter:
         these instances only; anything else that arrives is refused."""
         self.expected = Expected(self.study_uid, series_uid, frozenset(sop_uids))
 
-    def handle(self, event: Any) -> int | Dataset:
-        """Check and write the instance; return 0x0000, or a failure status with a comment."""
+    def handle(self, event: Any, expected: Expected | None = None) -> int | Dataset:
+        """Check and write the instance; return 0x0000, or a failure status with a comment.
+
+        ``expected``: what the request it answers asked for (default :attr:`expected`), for
+        a retrieve running several requests at once on several associations."""
         with self._lock:
             self.requests += 1
         sop_uid = str(event.request.AffectedSOPInstanceUID or "").strip()
@@ -291,7 +294,7 @@ class InstanceWriter:
             syntax = str(meta.TransferSyntaxUID)
             raw = event.encoded_dataset(include_meta=False)
             found = instance_identity(raw, syntax)
-            problem = identity_problem(sop_uid, found, self.expected)
+            problem = identity_problem(sop_uid, found, expected or self.expected)
             if problem is not None:
                 return self._refuse(sop_uid, STATUS_CANNOT_UNDERSTAND, problem, "identity mismatch")
             series = found.series_uid

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +43,14 @@ from tuiviewer.net.errors import (
     status_meaning,
 )
 from tuiviewer.net.find import FindQuery, QueryLevel, _CancelWatcher, find
-from tuiviewer.net.move import InstanceWriter, Refusal, StorageScp, listen_address, peer_addresses
+from tuiviewer.net.move import (
+    Expected,
+    InstanceWriter,
+    Refusal,
+    StorageScp,
+    listen_address,
+    peer_addresses,
+)
 from tuiviewer.net.sopclasses import (
     broad_storage_contexts,
     scp_roles,
@@ -81,6 +89,11 @@ class RetrieveProgress:
     bytes: int
     """Bytes of data sets received so far."""
     elapsed_s: float
+    path: Path | None = None
+    """The instance whose commit this report follows (None: a PACS response): a viewer shows
+    a series while it arrives from these."""
+    inventory: StudyInventory | None = None
+    """The study's instances as the C-FIND listed them, where each will lie (None: unknown)."""
 
     @property
     def mb_per_s(self) -> float:
@@ -125,6 +138,8 @@ class RetrieveResult:
     """C-MOVE: associations our storage SCP rejected (not the PACS, or not its address)."""
     inventory_used: bool = True
     """False when the image-level C-FIND failed and the broad context set was proposed."""
+    notes: list[str] = field(default_factory=list)
+    """What the retrieve did differently from what it asked for, and why (a fallback)."""
 
     @property
     def partial(self) -> bool:
@@ -146,6 +161,8 @@ class InstanceInfo:
     """"" when the PACS does not return SOP Class UID (pynetdicom's qrscp does not)."""
     transfer_syntaxes: tuple[str, ...] = ()
     """Available Transfer Syntax UID (0008,3002), when the PACS fills it in."""
+    number: int | None = None
+    """Instance Number, when the PACS returns it: where the instance lies before it arrives."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +199,15 @@ def _values(ds: Dataset, keyword: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value if str(v))
 
 
+def instance_number(ds: Dataset) -> int | None:
+    """A C-FIND answer's Instance Number, None when absent or not a number."""
+    try:
+        value = ds.get("InstanceNumber")
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 def study_inventory(
     node: Node,
     study_uid: str,
@@ -212,6 +238,7 @@ def study_inventory(
                 sop_uid=sop,
                 sop_class_uid=str(match.get("SOPClassUID", "") or ""),
                 transfer_syntaxes=_values(match, "AvailableTransferSyntaxUID"),
+                number=instance_number(match),
             )
         )
     return StudyInventory(study_uid=study_uid, series=series)
@@ -227,6 +254,68 @@ class _Request:
     series_uid: str | None
     sop_uids: tuple[str, ...] = ()
     ends_series: bool = True
+    follow: bool = False
+    """Image-level requests, a few instances each, in the order the reader needs them
+    (:class:`ReaderFocus`); the series level if the PACS refuses those."""
+    follow_chunk: bool = False
+    """One of those image-level requests."""
+
+
+#: Instances per image-level request while a series follows the reader: small enough that
+#: the reader's next move is served within a second at a few MB/s, large enough that the
+#: request's round trip is a small part of its time.
+FOLLOW_PER_REQUEST = 16
+
+
+class ReaderFocus:
+    """Where the reader is in the series being retrieved: each next image-level request starts
+    at the slice they look at and goes the way they scroll. Set from the viewer's thread,
+    read by the retrieving thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._where: tuple[str, str, int] | None = None
+
+    def set(self, series_uid: str, sop_uid: str, direction: int = 1) -> None:
+        """The reader is on ``sop_uid`` of ``series_uid``, moving towards higher Instance
+        Numbers (``direction`` 1) or lower (-1)."""
+        with self._lock:
+            self._where = (series_uid, sop_uid, 1 if direction >= 0 else -1)
+
+    def order(self, series_uid: str, items: Sequence[InstanceInfo]) -> list[str]:
+        """``items`` (SOP Instance UIDs) in the order to fetch them: by Instance Number from
+        the reader's slice, first the way they scroll, then the other way."""
+        ordered = sorted(
+            enumerate(items), key=lambda e: (e[1].number is None, e[1].number or 0, e[0])
+        )
+        uids = [item.sop_uid for _, item in ordered]
+        with self._lock:
+            where = self._where
+        if where is None or where[0] != series_uid or where[1] not in uids:
+            return uids
+        at, direction = uids.index(where[1]), where[2]
+        if direction > 0:
+            return uids[at:] + uids[:at][::-1]
+        return uids[at::-1] + uids[at + 1 :]
+
+
+class _Follower:
+    """The image-level requests of one series, each chosen when it is sent."""
+
+    def __init__(self, series_uid: str, items: Sequence[InstanceInfo], focus: ReaderFocus):
+        self.series_uid = series_uid
+        self.items = list(items)
+        self.left = {item.sop_uid for item in items}
+        """Not asked for yet."""
+        self.focus = focus
+
+    def next(self) -> _Request | None:
+        if not self.left:
+            return None
+        order = self.focus.order(self.series_uid, self.items)
+        chunk = tuple([sop for sop in order if sop in self.left][:FOLLOW_PER_REQUEST])
+        self.left.difference_update(chunk)
+        return _Request(self.series_uid, chunk, ends_series=not self.left, follow_chunk=True)
 
 
 @dataclass
@@ -255,9 +344,10 @@ class _Run:
         self.series_uid = ""
         self.failed_sops: list[str] = []
         self.writer: InstanceWriter | None = None
+        self.inventory: StudyInventory | None = None
         self._lock = threading.Lock()
 
-    def report(self) -> None:
+    def report(self, path: Path | None = None) -> None:
         if self.progress is None:
             return
         with self._lock:
@@ -283,6 +373,8 @@ class _Run:
                 warning=self.final.warning + self.pending.warning,
                 bytes=writer.bytes if writer is not None else 0,
                 elapsed_s=time.monotonic() - self.started,
+                path=path,
+                inventory=self.inventory,
             )
         self.progress(snapshot)
 
@@ -411,6 +503,175 @@ def _storage_contexts(
     return [*first, *missing, *rest][:budget]
 
 
+class _Source:
+    """The requests of one retrieve, handed out to one association or several (locked): the
+    plan in order, a series that follows the reader one image-level request at a time."""
+
+    def __init__(
+        self, plan: list[_Request], inventory: StudyInventory | None, focus: ReaderFocus | None
+    ) -> None:
+        self.queue = deque(plan)
+        self.inventory = inventory
+        self.focus = focus
+        self.follower: _Follower | None = None
+        self.out: dict[str, int] = {}
+        """Requests handed out and not finished, per series."""
+        self.series_done: list[str] = []
+        self.notes: list[str] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> _Request | None:
+        """The next request to send; None when everything was handed out."""
+        with self._lock:
+            while True:
+                if self.follower is not None:
+                    request = self.follower.next()
+                    if request is None:
+                        self.follower = None
+                        continue
+                elif self.queue:
+                    request = self.queue.popleft()
+                    if request.follow and self.focus is not None and self.inventory is not None:
+                        items = self.inventory.series.get(request.series_uid or "", [])
+                        self.follower = _Follower(request.series_uid or "", items, self.focus)
+                        continue
+                else:
+                    return None
+                key = request.series_uid or ""
+                self.out[key] = self.out.get(key, 0) + 1
+                return request
+
+    def finished(self, request: _Request) -> bool:
+        """``request`` ended well; True (once) when that was the last of its series."""
+        series = request.series_uid
+        with self._lock:
+            self.out[series or ""] -= 1
+            following = self.follower
+            more = bool(following and following.series_uid == series and following.left)
+            more = more or any(r.series_uid == series for r in self.queue)
+            if not series or more or self.out[series] or series in self.series_done:
+                return False
+            self.series_done.append(series)
+            return True
+
+    def fall_back(self, request: _Request, note: str) -> None:
+        """The PACS would not retrieve ``request`` by instance: the rest of its series (and
+        what it missed) at series level."""
+        with self._lock:
+            self.out[request.series_uid or ""] -= 1
+            if self.follower is not None and self.follower.series_uid == request.series_uid:
+                self.follower = None
+                self.queue.appendleft(_Request(request.series_uid))
+                self.notes.append(note)
+
+
+class _Lane:
+    """One association of a retrieve: sends what the source hands it, one request at a time;
+    what arrives goes to the retrieve's one writer, checked against this lane's request."""
+
+    def __init__(self, run: _Run, writer: InstanceWriter, study_uid: str) -> None:
+        self.run = run
+        self.writer = writer
+        self.expected = Expected(study_uid)
+        self.cancelled = False
+        self.error: NetError | None = None
+
+    def handle(self, event: Any) -> int | Dataset:
+        return self.writer.handle(event, expected=self.expected)
+
+    def drive_own(
+        self,
+        node: Node,
+        contexts: list[tuple[str, list[str]]],
+        roles: Any,
+        source: _Source,
+        cancel: threading.Event | None,
+        on_series_done: Callable[[str], None] | None,
+        started: threading.Event,
+    ) -> None:
+        """A second (third...) association of a C-GET, opened once the first instance is in
+        (so the reader's first slice does not share the setup); a PACS that will not have it
+        leaves the work to the others, and the result says so."""
+        started.wait(node.dimse_timeout or 30)
+        if cancel is not None and cancel.is_set():
+            return
+        try:
+            handlers = [(evt.EVT_C_STORE, self.handle)]
+            with associate(node, contexts, roles=roles, handlers=handlers) as assoc:
+                require_context(assoc, [GET_MODEL])
+                self.drive(assoc, source, node, "get", cancel, on_series_done)
+        except NetError as exc:
+            if self.run.final.completed == 0 and self.error is None:
+                source.notes.append(
+                    f"The PACS did not take a second association ({exc.message.rstrip('.')});"
+                    " the retrieve used one."
+                )
+            elif self.error is None:
+                self.error = exc
+
+    def drive(
+        self,
+        assoc: Any,
+        source: _Source,
+        node: Node,
+        method: Method,
+        cancel: threading.Event | None,
+        on_series_done: Callable[[str], None] | None,
+    ) -> None:
+        service = "C-GET" if method == "get" else "C-MOVE"
+        model = GET_MODEL if method == "get" else MOVE_MODEL
+        run, msg_id = self.run, 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                self.cancelled = True
+                return
+            request = source.take()
+            if request is None:
+                return
+            msg_id += 1
+            asked = _asked(request, source.inventory)
+            self.expected = Expected(self.expected.study_uid, request.series_uid, frozenset(asked))
+            run.series_uid = request.series_uid or ""
+            identifier = _identifier(run.study_uid, request)
+            if method == "get":
+                responses = assoc.send_c_get(identifier, model, msg_id=msg_id)
+            else:
+                responses = assoc.send_c_move(identifier, node.calling_aet, model, msg_id=msg_id)
+            watcher = _CancelWatcher(assoc, model, msg_id, cancel)
+            counted = (replace(run.final), len(run.failed_sops))
+            try:
+                outcome = _run_request(assoc, service, responses, run, watcher)
+            except NetError as exc:
+                self.error = exc
+                return
+            finally:
+                watcher.stop()
+            if outcome.cancelled:
+                self.cancelled = True
+                return
+            ignored = outcome.error is None and (run.final.completed, run.final.failed) == (
+                counted[0].completed,
+                counted[0].failed,
+            )
+            refused = isinstance(outcome.error, DimseStatusError) or ignored
+            if request.follow_chunk and refused:
+                run.final = counted[0]
+                del run.failed_sops[counted[1] :]
+                why = outcome.error.message if outcome.error else "it sent nothing"
+                source.fall_back(
+                    request,
+                    f"{service} at IMAGE level was refused ({why.rstrip('.')}); the rest of "
+                    "the series was asked for at SERIES level.",
+                )
+                continue
+            if outcome.error is not None:
+                self.error = outcome.error
+                return
+            self.writer.flush()  # the series is on disk before anyone is told
+            if source.finished(request) and on_series_done is not None:
+                on_series_done(request.series_uid or "")
+
+
 def _execute(
     node: Node,
     study_uid: str,
@@ -425,15 +686,25 @@ def _execute(
     trace: AssociationTrace | None,
     on_series_done: Callable[[str], None] | None,
     deflate: bool = False,
+    focus: ReaderFocus | None = None,
+    associations: int = 1,
 ) -> RetrieveResult:
     run = _Run(study_uid, total, progress)
-    writer = InstanceWriter(store, study_uid, on_written=lambda path, size: run.report())
+    run.inventory = inventory
+    notes: list[str] = []
+    first_in = threading.Event()
+
+    def written(path: Path, size: int) -> None:
+        first_in.set()
+        run.report(path)
+
+    writer = InstanceWriter(store, study_uid, on_written=written)
     run.writer = writer
+    lane = _Lane(run, writer, study_uid)
     trace = trace if trace is not None else AssociationTrace()
     series_done: list[str] = []
     cancelled = False
     error: NetError | None = None
-    service = "C-GET" if method == "get" else "C-MOVE"
     model = GET_MODEL if method == "get" else MOVE_MODEL
 
     if method == "get":
@@ -441,7 +712,7 @@ def _execute(
         storage = _storage_contexts(inventory, series, MAX_CONTEXTS - 1, deflate)
         contexts: list[tuple[str, list[str]]] = [(model, _QR_SYNTAXES), *storage]
         roles = scp_roles(uid for uid, _ in storage)
-        handlers: list[tuple[Any, ...]] = [(evt.EVT_C_STORE, writer.handle)]
+        handlers: list[tuple[Any, ...]] = [(evt.EVT_C_STORE, lane.handle)]
     else:
         contexts, roles, handlers = [(model, _QR_SYNTAXES)], [], []
 
@@ -451,7 +722,7 @@ def _execute(
             scp = StorageScp(
                 node.calling_aet,
                 node.move_port,
-                writer.handle,
+                lane.handle,
                 host=listen_address(node),
                 # The PACS calls back with the PHI: over TLS too when we call it over TLS.
                 ssl_context=server_ssl_context(node.tls) if node.tls is not None else None,
@@ -465,42 +736,40 @@ def _execute(
                 accept_deflated=deflate,
             )
             scp.start()
+        source = _Source(plan, inventory, focus)
+        extras: list[tuple[threading.Thread, _Lane]] = []
         try:
             with associate(node, contexts, trace=trace, roles=roles, handlers=handlers) as assoc:
                 require_context(assoc, [model])
-                for msg_id, request in enumerate(plan, start=1):
-                    if cancel is not None and cancel.is_set():
-                        cancelled = True
-                        break
-                    writer.expect(request.series_uid, _asked(request, inventory))
-                    run.series_uid = request.series_uid or ""
-                    identifier = _identifier(study_uid, request)
-                    if method == "get":
-                        responses = assoc.send_c_get(identifier, model, msg_id=msg_id)
-                    else:
-                        responses = assoc.send_c_move(
-                            identifier, node.calling_aet, model, msg_id=msg_id
-                        )
-                    watcher = _CancelWatcher(assoc, model, msg_id, cancel)
-                    try:
-                        outcome = _run_request(assoc, service, responses, run, watcher)
-                    except NetError as exc:
-                        error = exc
-                        break
-                    finally:
-                        watcher.stop()
-                    if outcome.cancelled:
-                        cancelled = True
-                        break
-                    if outcome.error is not None:
-                        error = outcome.error
-                        break
-                    writer.flush()  # the series is on disk before anyone is told
-                    if request.ends_series and request.series_uid:
-                        series_done.append(request.series_uid)
-                        if on_series_done is not None:
-                            on_series_done(request.series_uid)
+                parallel = len(plan) > 1 or any(r.follow for r in plan)
+                for _ in range(associations - 1 if method == "get" and parallel else 0):
+                    extra = _Lane(_Run(study_uid, total, progress), writer, study_uid)
+                    extra.run.writer = writer
+                    thread = threading.Thread(
+                        target=extra.drive_own,
+                        args=(node, contexts, roles, source, cancel, on_series_done, first_in),
+                        name="tuiviewer-retrieve-lane",
+                        daemon=True,
+                    )
+                    thread.start()
+                    extras.append((thread, extra))
+                lane.drive(assoc, source, node, method, cancel, on_series_done)
+                first_in.set()  # nothing came, or all was handed out: the others need not wait
+                for thread, _extra in extras:
+                    thread.join()
         finally:
+            first_in.set()
+            for thread, _extra in extras:
+                thread.join()
+            cancelled = lane.cancelled or any(extra.cancelled for _, extra in extras)
+            error = lane.error or next((e.error for _, e in extras if e.error), None)
+            for _thread, extra in extras:
+                run.final.completed += extra.run.final.completed
+                run.final.failed += extra.run.final.failed
+                run.final.warning += extra.run.final.warning
+                run.failed_sops.extend(extra.run.failed_sops)
+            series_done.extend(source.series_done)
+            notes.extend(source.notes)
             if scp is not None:
                 scp.stop()
             writer.close()
@@ -530,6 +799,7 @@ def _execute(
         refused=list(writer.refused),
         rejected_calls=list(scp.rejections) if scp is not None else [],
         inventory_used=inventory is not None,
+        notes=notes,
     )
 
 
@@ -632,6 +902,8 @@ def retrieve_study(
     find_trace: AssociationTrace | None = None,
     on_series_done: Callable[[str], None] | None = None,
     accept_deflated: bool | None = None,
+    focus: ReaderFocus | None = None,
+    associations: int = 1,
 ) -> RetrieveResult:
     """Retrieve a study (or some of its series) into ``store``, series by series.
 
@@ -656,6 +928,12 @@ def retrieve_study(
         accept_deflated: offer (C-GET) or accept (C-MOVE) Deflated Explicit VR Little Endian;
             default ``node.accept_deflated``. Deflated instances are inflated within the
             reading limits as they arrive, and refused (and quarantined) beyond them.
+        focus: the first series comes by image-level requests of
+            :data:`FOLLOW_PER_REQUEST` instances, each starting where the reader is (set it
+            from the viewer); a PACS that refuses them gets the series level for the rest
+            (``result.notes`` says so). Needs the image-level C-FIND's list.
+        associations: C-GET on up to this many associations at once, each taking the next
+            request (a PACS that refuses the second leaves one; ``result.notes`` says so).
 
     Returns:
         What arrived, the PACS's sub-operation counts and failed instances, and the error
@@ -678,6 +956,8 @@ def retrieve_study(
     if found_nothing:
         inventory = None
     plan = _plan(inventory, series_uids, first_series)
+    if focus is not None and plan and plan[0].series_uid:
+        plan[0] = replace(plan[0], follow=True)
     total: int | None = None
     if inventory is not None:
         total = sum(len(inventory.series.get(r.series_uid or "", [])) for r in plan)
@@ -695,6 +975,8 @@ def retrieve_study(
             trace=trace,
             on_series_done=on_series_done,
             deflate=node.accept_deflated if accept_deflated is None else accept_deflated,
+            focus=focus,
+            associations=associations,
         )
     except DimseStatusError as exc:
         if not found_nothing:

@@ -22,7 +22,13 @@ from tuiviewer.net.echo import EchoResult
 from tuiviewer.net.echo import echo as _dimse_echo
 from tuiviewer.net.find import FindQuery, QueryModel
 from tuiviewer.net.find import find as _dimse_find
-from tuiviewer.net.retrieve import Method, RetrieveProgress, RetrieveResult, StudyInventory
+from tuiviewer.net.retrieve import (
+    Method,
+    ReaderFocus,
+    RetrieveProgress,
+    RetrieveResult,
+    StudyInventory,
+)
 from tuiviewer.net.send import SendProgress, SendResult
 from tuiviewer.net.send import send_files as _dimse_send
 from tuiviewer.net.trace import AssociationTrace
@@ -280,13 +286,25 @@ def retrieve_study(
     find_trace: AssociationTrace | None = None,
     on_series_done: Callable[[str], None] | None = None,
     accept_deflated: bool | None = None,
+    focus: ReaderFocus | None = None,
+    associations: int = 1,
 ) -> RetrieveResult:
     """Retrieve a study into ``store`` series by series (C-GET/C-MOVE or WADO-RS).
 
     ``accept_deflated`` (DIMSE only) offers or accepts Deflated Explicit VR Little Endian,
     inflated within the reading limits on arrival; default the node's ``accept_deflated``.
+    ``focus`` and ``associations`` (DIMSE only; ignored elsewhere): the first series where
+    the reader is, and C-GET on that many associations at once.
     """
-    return transport_for(node).retrieve_study(
+    transport = transport_for(node)
+    if (focus is not None or associations > 1) and isinstance(transport, DimseTransport):
+        return _retrieve.retrieve_study(
+            node, study_uid, store=store, series_uids=series_uids, first_series=first_series,
+            method=method, progress=progress, cancel=cancel, trace=trace, find_trace=find_trace,
+            on_series_done=on_series_done, accept_deflated=accept_deflated, focus=focus,
+            associations=associations,
+        )  # fmt: skip
+    return transport.retrieve_study(
         node,
         study_uid,
         store=store,

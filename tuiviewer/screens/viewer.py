@@ -37,8 +37,10 @@ from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.help import HelpScreen
 from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS, help_text
+from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer import texts
 from tuiviewer.services.viewer import view as views
+from tuiviewer.services.viewer.arrival import ArrivingSeries, settled
 from tuiviewer.services.viewer.caches import RenderCoalescer
 from tuiviewer.services.viewer.geometry import slice_position
 from tuiviewer.services.viewer.slices import (
@@ -49,6 +51,7 @@ from tuiviewer.services.viewer.slices import (
     goto_index,
 )
 from tuiviewer.services.viewer.stack import Stack
+from tuiviewer.widgets.arrivals import ArrivalFeed
 from tuiviewer.widgets.cine import Cine, Throttle
 from tuiviewer.widgets.image.view import ImageView, badge_text
 from tuiviewer.widgets.key_images import KeyImageMarks
@@ -80,7 +83,11 @@ class ViewerScreen(Screen[None]):
         stacks: Sequence[Sequence[InstanceRecord]] | None = None,
         priors: Sequence[Sequence[InstanceRecord]] | None = None,
         frame_cache_bytes: int = DEFAULT_FRAME_CACHE_BYTES,
+        arriving: ArrivingSeries | None = None,
+        job: RetrieveJob | None = None,
     ) -> None:
+        """``arriving`` and ``job``: ``records`` are the first instances of a series that
+        ``job`` is still retrieving; the stack grows as the rest lands."""
         super().__init__()
         self.stacks: list[list[InstanceRecord]] = [list(s) for s in stacks or [] if s]
         self.priors: list[list[InstanceRecord]] = [list(s) for s in priors or [] if s]
@@ -92,7 +99,8 @@ class ViewerScreen(Screen[None]):
             self.stacks.insert(0, records)
         self.stack_pos = keys.index(own) if own in keys else 0
         self.frame_cache_bytes = frame_cache_bytes
-        self.stack = self._new_stack(self.stack_pos, records, half=False)
+        self.job = job
+        self.stack = self._new_stack(self.stack_pos, records, half=False, arriving=arriving)
         """The stack of the left pane, the one the user reads."""
         first = records[start] if 0 <= start < len(records) else None
         self.stack.index = next((i for i, r in enumerate(self.slices) if r.record is first), 0)
@@ -107,13 +115,24 @@ class ViewerScreen(Screen[None]):
         self.keys = KeyImageMarks(self)
         """The key images of this study (the report editor's, else the saved draft's)."""
 
-    def _new_stack(self, position: int, records: Sequence[InstanceRecord], *, half: bool) -> Stack:
+    def _new_stack(
+        self,
+        position: int,
+        records: Sequence[InstanceRecord],
+        *,
+        half: bool,
+        arriving: ArrivingSeries | None = None,
+    ) -> Stack:
         share = 2 if half else 1
+        if arriving is not None:
+            arriving.add(records)
+            records = arriving.records_by_slot()
         return Stack(
             records,
             stack=position,
             max_bytes=self.frame_cache_bytes // share,
             rendered_bytes=RENDERED_CACHE_BYTES // share,
+            arriving=arriving,
         )
 
     # ---- what the keys and tests see --------------------------------------------------------
@@ -201,6 +220,8 @@ class ViewerScreen(Screen[None]):
         yield Static("", id="badge")
         yield Static(self.decision.explanation(), id="why")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it
+        if self.job is not None and self.stack.arriving is not None:
+            yield ArrivalFeed(self.job, self.stack.arriving.series_uid)
 
     def on_mount(self) -> None:
         if self.decision.warning:
@@ -265,6 +286,65 @@ class ViewerScreen(Screen[None]):
             self.tag_panel.schedule()
         self._update_texts()
 
+    @on(StackPane.Waiting)
+    def _pane_waiting(self, message: StackPane.Waiting) -> None:
+        if message.pane is self.pane:
+            self._update_texts()
+
+    # ---- a series still arriving ------------------------------------------------------------
+    @on(ArrivalFeed.Arrived)
+    def _arrived(self, message: ArrivalFeed.Arrived) -> None:
+        """Put what landed into its slots; the reader waiting on one of them sees it at once."""
+        stack = self.stack
+        series = stack.arriving
+        if series is not None and message.records:
+            if series.add(message.records):  # new slots or a new order: same slice, new index
+                sop = stack.slices[stack.index].record.sop_instance_uid
+                self.stack = self._new_stack(self.stack_pos, [], half=False, arriving=series)
+                self.stack.index = series.slot(sop) or 0
+                self.pane.replace_stack(self.stack)
+                self.request_render()
+            elif stack.index in stack.fill():
+                self.request_render()
+            self.stacks[self.stack_pos] = list(series.records.values())
+        if message.stacks:
+            self._settle(message.stacks, message.job)
+        self._update_texts()
+
+    def _lead_retrieve(self) -> None:
+        """The retrieve brings next what the reader is looking at, the way they scroll."""
+        series, job = self.stack.arriving, self.job
+        if series is None or job is None or job.focus is None:
+            return
+        sop, way = series.order[self.stack.index], self.stack.direction
+        job.focus.set(series.series_uid, sop, -way if series.turned else way)
+
+    def _settle(self, stacks: list[list[InstanceRecord]], job: RetrieveJob) -> None:
+        """The series is complete or the retrieve ended: the stacks on disk from now on, at the
+        slice on show (or the nearest that arrived)."""
+        stack, series = self.stack, self.stack.arriving
+        self.stacks = [list(s) for s in stacks]
+        where = settled(series, stack.index, stacks) if series is not None else None
+        if series is None or where is None:
+            return  # the ordinary viewer already (a later series ended), or nothing to show
+        self.stack_pos = position = where.position
+        if where.same:
+            stack.arriving = None  # complete, and in the order the slots had: nothing moves
+            stack.stack = position
+            return
+        self.stack = self._new_stack(position, stacks[position], half=False)
+        self.stack.source.frames = stack.source.frames  # decoded frames stay valid
+        self.stack.index = where.index
+        self.pane.replace_stack(self.stack)
+        self.request_render()
+        if job.finished and not series.complete:
+            self.notify(
+                f"The retrieve {job.state}: {series.count} of {series.total} slices of this "
+                "series arrived (F4: the retrieve queue resumes the rest).",
+                severity="warning",
+                timeout=8,
+            )
+
     @on(StackPane.Failed)
     def _pane_failed(self, message: StackPane.Failed) -> None:
         stack = message.pane.stack
@@ -291,12 +371,19 @@ class ViewerScreen(Screen[None]):
         text = texts.slice_text(
             stack.slices, stack.index, stack.shown_index, self.stack_pos, len(self.stacks)
         )
+        if stack.arriving is not None:
+            text += "\n" + stack.arriving.progress_text()
         return self.keys.text(self.slices[self.index], text)
 
     def _update_texts(self) -> None:
         if not self.slices:
             return
         self.body.set_slice_text(self._slice_text())
+        if self.stack.arriving is not None and self.stack.waiting():
+            self.query_one("#badge", Static).update(
+                self.stack.arriving.waiting_text(self.index), layout=False
+            )
+            return
         now = self.pane.shown
         if now is None:
             return
@@ -321,6 +408,7 @@ class ViewerScreen(Screen[None]):
         if index != stack.index:
             stack.direction = 1 if index > stack.index else -1
         stack.index = index
+        self._lead_retrieve()
         self.request_render()
         self._follow()
         if stack.shown_index != index and stack.coalescer.pending is not None:

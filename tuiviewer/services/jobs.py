@@ -13,13 +13,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.display import display_date
 from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.retrieve import RetrieveProgress, RetrieveResult
+from tuiviewer.net.retrieve import ReaderFocus, RetrieveProgress, RetrieveResult, StudyInventory
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.transport import resume_study, retrieve_study
 from tuiviewer.reports.drafts import DraftStore
@@ -66,6 +67,15 @@ class RetrieveJob:
     result: RetrieveResult | None = None
     error: str | None = None
     series_done: list[str] = field(default_factory=list)
+    arrived: list[Path] = field(default_factory=list)
+    """Instance files written by this run, in arrival order (a viewer shows them at once)."""
+    inventory: StudyInventory | None = None
+    """The study's instances as the PACS listed them, once the retrieve has asked."""
+    focus: ReaderFocus | None = None
+    """Set (before the job runs) to fetch the first series where the reader is: the viewer
+    moves it as they step (DIMSE nodes)."""
+    associations: int = 1
+    """C-GET on up to this many associations at once (``[pacs] associations``)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     trace: AssociationTrace | None = None
     attempts: int = 0
@@ -88,11 +98,16 @@ class RetrieveJob:
         self.state = "running"
         self.error = None
         self.series_done = []
+        self.arrived = []
         self.trace = AssociationTrace()
         first = self.attempts == 0
         self.attempts += 1
 
         def progressed(progress: RetrieveProgress) -> None:
+            if progress.path is not None:
+                self.arrived.append(progress.path)
+            if progress.inventory is not None:
+                self.inventory = progress.inventory
             self.progress = progress
             if on_progress is not None:
                 on_progress(self)
@@ -114,6 +129,8 @@ class RetrieveJob:
                     cancel=self.cancel,
                     trace=self.trace,
                     on_series_done=series_finished,
+                    focus=self.focus,
+                    associations=self.associations,
                 )
             else:
                 result = resume_study(
@@ -155,6 +172,7 @@ class RetrieveJob:
             parts.append(f"{result.failed} failed")
         if result.warning:
             parts.append(f"{result.warning} with warnings")
+        parts.extend(note.rstrip(".") for note in result.notes)
         if result.refused:
             parts.append(f"{len(result.refused)} refused by us ({result.refused[0][1]})")
         if result.cancelled:

@@ -81,6 +81,13 @@ class StackPane(Widget):
         reason: str
 
     @dataclass
+    class Waiting(Message):
+        """The slice asked for has not arrived yet (a series still being retrieved): the
+        image is blank until it lands."""
+
+        pane: StackPane
+
+    @dataclass
     class PointerChanged(Message):
         """The cursor or the ruler of ``pane`` moved: its readout (:meth:`pointer_text`)
         changed."""
@@ -114,6 +121,7 @@ class StackPane(Widget):
         self.pointer = Pointer()
         """The cursor and the ruler of this image."""
         self._seq = 0
+        self._handed_over = False
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-title")
@@ -155,6 +163,7 @@ class StackPane(Widget):
         if self.stack is not None:
             stack.coalescer = self.stack.coalescer
         self.stack = stack
+        self._handed_over = True  # what is in flight is the old stack's, even at this index
         self.shown = None
         self.mapping = None
 
@@ -167,6 +176,12 @@ class StackPane(Widget):
         already, else rendered in the pane's worker (or after the one running)."""
         stack = self.stack
         if stack is None or not stack.slices:
+            return
+        if stack.waiting():
+            self.shown = None
+            self.mapping = None
+            self.image_view.clear()
+            self.post_message(self.Waiting(self))
             return
         box = self.image_view.pixel_box()
         if box is None:
@@ -189,7 +204,8 @@ class StackPane(Widget):
             self._display(FrameRendered(job, image, loaded, size_for(job, loaded), stack))
             return
         running = stack.coalescer.in_flight
-        if running is not None and stack.coalescer.pending is None:
+        handed_over, self._handed_over = self._handed_over, False
+        if running is not None and stack.coalescer.pending is None and not handed_over:
             if self.cache_key(running) == self.cache_key(job):
                 return  # already being rendered (a resize and a key asked for the same frame)
         start = stack.coalescer.request(job)
@@ -232,7 +248,7 @@ class StackPane(Widget):
             self.render_slice(current, following)
         elif current.shown_index is not None:
             order = prefetch_order(current.shown_index, current.direction, len(current.slices))
-            self.prefetch(current, order)
+            self.prefetch(current, [i for i in order if not current.waiting(i)])
 
     @on(FrameRendered)
     def _frame_rendered(self, message: FrameRendered) -> None:

@@ -1,5 +1,6 @@
 """Opening a study from a list of studies on a PACS: at once when it is on disk, else retrieve it
-and open it as soon as its first image series has arrived.
+and open it as soon as the first image of its first image series has arrived (the viewer then
+grows its stack as the rest lands: :mod:`tuiviewer.widgets.arrivals`).
 
 A widget without a look of its own, so that it can follow the retrieve queue (it posts itself
 :class:`StudyOpener.RetrieveMoved` when a job moves on) and open the viewer when the reader is
@@ -16,8 +17,12 @@ from textual.widget import Widget
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import StudyRow
+from tuiviewer.dicom.scanning import InstanceRecord, read_record
+from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.net.retrieve import ReaderFocus
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.jobs import RetrieveJob, job_label
+from tuiviewer.services.viewer.arrival import ArrivingSeries
 from tuiviewer.services.worklist import first_image_series, images_on_disk, is_retrieved
 
 
@@ -35,7 +40,9 @@ class StudyOpener(Widget):
     def __init__(self) -> None:
         super().__init__()
         self.awaiting: dict[str, tuple[RetrieveJob, str]] = {}
-        """Studies to open when their first series is in: their job and what to call them."""
+        """Studies to open when their first image is in: their job and what to call them."""
+        self._looked: dict[int, int] = {}
+        """Per job: how many of its arrived files were read looking for the first image."""
 
     def on_mount(self) -> None:
         self._unsubscribe: Callable[[], None] = workstation(self).queue.on_change(
@@ -53,14 +60,14 @@ class StudyOpener(Widget):
             self.view(study.uid)
             return
         running = workstation(self).queue.active_for(study.uid)
+        if running is not None:  # opens on what it brought, growing as the rest lands
+            self.awaiting[study.uid] = (running, job_label(study))
+            self._looked.pop(running.id, None)  # from its first file again
+            self.post_message(self.RetrieveMoved())
+            return
         on_disk = images_on_disk(store, study.uid)
         if on_disk:
             self.view(study.uid)
-        if running is not None:
-            if not on_disk:
-                self.awaiting[study.uid] = (running, job_label(study))
-                self.notify(f"Retrieving {job_label(study)}: it opens when the first series is in.")
-            return
         if node is None:
             self.notify("No PACS to retrieve the study from (F5: nodes).", severity="warning")
             return
@@ -69,7 +76,9 @@ class StudyOpener(Widget):
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="open", description="Series")
     def prepare_retrieve(self, node: Node, study: StudyRow, *, resume: bool) -> None:
-        first = None if resume else first_image_series(node, study.uid)
+        # One series: it is the one to read first, and asking which costs an association.
+        only = study.series_count == 1
+        first = None if resume or only else first_image_series(node, study.uid)
         self.app.call_from_thread(self._queue, node, study, first, resume)
 
     def _queue(self, node: Node, study: StudyRow, first: str | None, resume: bool) -> None:
@@ -81,6 +90,8 @@ class StudyOpener(Widget):
             label=label,
             first_series=first,
             attempts=1 if resume else 0,
+            focus=ReaderFocus(),  # the viewer, once open, says where the reader is
+            associations=workstation(self).config.pacs.associations,
         )
         workstation(self).queue_retrieve(job)
         if not resume:
@@ -91,6 +102,14 @@ class StudyOpener(Widget):
         """Open a study being retrieved once an image series is on disk."""
         store = workstation(self).store
         for uid, (job, label) in list(self.awaiting.items()):
+            first = self._first_image(job)
+            if first is not None and not job.finished:
+                del self.awaiting[uid]
+                if self.screen.is_current:
+                    self.view_arriving(job, first)
+                else:
+                    self.notify(f"{label}: the first images are in (worklist: Enter opens).")
+                continue
             if not job.series_done and not job.finished:
                 continue
             if images_on_disk(store, uid):
@@ -105,6 +124,33 @@ class StudyOpener(Widget):
                     f"Retrieve {job.id} {job.state}: no image arrived. {job.error or ''}".strip(),
                     severity="error",
                 )
+
+    def _first_image(self, job: RetrieveJob) -> InstanceRecord | None:
+        """The first image the job wrote of the series to read first (any image series when
+        the PACS did not list series); None until one is there."""
+        start = self._looked.get(job.id, 0)
+        paths = job.arrived[start:]
+        self._looked[job.id] = start + len(paths)
+        for path in paths:
+            try:
+                record = read_record(path)  # a header: a fraction of a millisecond
+            except TuiviewerError:
+                continue
+            if record is None or not record.rows:  # no pixels: a report, a key object…
+                continue
+            if job.first_series is None or record.series_uid == job.first_series:
+                return record
+        return None
+
+    def view_arriving(self, job: RetrieveJob, first: InstanceRecord) -> None:
+        """The viewer on the series of ``first`` while ``job`` brings the rest of it."""
+        from tuiviewer.screens.viewer import ViewerScreen  # the viewer is above this widget
+
+        listed = job.inventory.series.get(first.series_uid, []) if job.inventory else []
+        arriving = ArrivingSeries(
+            first.study_uid, first.series_uid, [(i.sop_uid, i.number) for i in listed]
+        )
+        self.app.push_screen(ViewerScreen([first], stacks=[[first]], arriving=arriving, job=job))
 
     def view(self, study_uid: str) -> None:
         """The viewer on a study on disk."""

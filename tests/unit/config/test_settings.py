@@ -145,3 +145,10 @@ def test_limits_are_read_and_checked(tmp_path: Path) -> None:
     path.write_text("[limits]\nmax_inflate_mb = 1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown key 'max_inflate_mb'"):
         load_config(path)
+
+
+def test_pacs_associations_default_two_and_are_checked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "[pacs]\n")).pacs.associations == 2
+    assert load_config(write(tmp_path, "[pacs]\nassociations = 1\n")).pacs.associations == 1
+    with pytest.raises(ConfigError, match=r"associations must be 1 to 8.*not 0"):
+        load_config(write(tmp_path, "[pacs]\nassociations = 0\n"))

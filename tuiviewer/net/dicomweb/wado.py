@@ -48,6 +48,7 @@ from tuiviewer.net.retrieve import (
     RetrieveProgress,
     RetrieveResult,
     StudyInventory,
+    instance_number,
 )
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.transport import nothing_to_fetch
@@ -165,6 +166,7 @@ class _Run:
     received: list[Path] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     bytes: int = 0
+    inventory: StudyInventory | None = None
     _queue: queue.Queue[tuple[LocalStore, Path, str, str, int] | None] = field(
         default_factory=queue.Queue
     )
@@ -196,7 +198,7 @@ class _Run:
                 self.received.append(path)
                 self.bytes += size
                 try:
-                    self.report()
+                    self.report(path)
                 except Exception:  # a broken progress callback must not lose instances
                     logger.exception("Progress callback failed for a retrieved instance")
             finally:
@@ -212,7 +214,7 @@ class _Run:
             self._thread.join()
             self._thread = None
 
-    def report(self) -> None:
+    def report(self, path: Path | None = None) -> None:
         if self.progress is not None:
             self.progress(
                 RetrieveProgress(
@@ -224,6 +226,8 @@ class _Run:
                     warning=0,
                     bytes=self.bytes,
                     elapsed_s=time.monotonic() - self.started,
+                    path=path,
+                    inventory=self.inventory,
                 )
             )
 
@@ -444,6 +448,7 @@ def study_inventory(
                 sop_uid=sop,
                 sop_class_uid=str(match.get("SOPClassUID", "") or ""),
                 transfer_syntaxes=tuple(str(s) for s in syntaxes) if syntaxes else (),
+                number=instance_number(match),
             )
         )
     return StudyInventory(study_uid=study_uid, series=series)
@@ -460,8 +465,9 @@ def _execute(
     cancel: threading.Event | None,
     trace: AssociationTrace | None,
     on_series_done: Callable[[str], None] | None,
+    inventory: StudyInventory | None = None,
 ) -> RetrieveResult:
-    run = _Run(study_uid, total, progress)
+    run = _Run(study_uid, total, progress, inventory=inventory)
     series_done: list[str] = []
     cancelled = False
     error: NetError | None = None
@@ -571,6 +577,7 @@ def retrieve_study(
             cancel=cancel,
             trace=trace,
             on_series_done=on_series_done,
+            inventory=inventory,
         )
     except HttpStatusError as exc:
         if inventory is not None or exc.status != 404:
@@ -638,4 +645,5 @@ def resume_study(
         cancel=cancel,
         trace=trace,
         on_series_done=on_series_done,
+        inventory=inventory,
     )

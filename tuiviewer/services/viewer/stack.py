@@ -11,12 +11,14 @@ from pathlib import Path
 from tuiviewer.dicom.index import StudyIndex
 from tuiviewer.dicom.scanning import InstanceRecord, scan
 from tuiviewer.render.pipeline import RenderedImage, RenderRequest, render_frame
+from tuiviewer.services.viewer.arrival import ArrivingSeries
 from tuiviewer.services.viewer.caches import ByteLRU, RenderCoalescer
 from tuiviewer.services.viewer.geometry import StackGeometry, Vector, capped_box
 from tuiviewer.services.viewer.slices import (
     DEFAULT_FRAME_CACHE_BYTES,
     LoadedSlice,
     RenderJob,
+    SliceRef,
     SliceSource,
     slices_of,
 )
@@ -33,10 +35,14 @@ class Stack:
         stack: int,
         max_bytes: int = DEFAULT_FRAME_CACHE_BYTES // 2,
         rendered_bytes: int = 8 * 1024 * 1024,
+        arriving: ArrivingSeries | None = None,
     ) -> None:
+        """``arriving``: the stack is that series while it arrives, one slot per instance
+        (``records`` are its :meth:`~ArrivingSeries.records_by_slot`)."""
         self.stack = stack
         """Position of this stack in the viewer's list of stacks."""
-        self.slices = slices_of(records)
+        self.arriving = arriving
+        self.slices = [SliceRef(r) for r in records] if arriving else slices_of(records)
         self.source = SliceSource(self.slices, max_bytes=max_bytes)
         self.rendered: ByteLRU[tuple[object, ...], RenderedImage] = ByteLRU(rendered_bytes)
         self.coalescer: RenderCoalescer[RenderJob] = RenderCoalescer()
@@ -49,6 +55,27 @@ class Stack:
 
     def __len__(self) -> int:
         return len(self.slices)
+
+    def waiting(self, index: int | None = None) -> bool:
+        """Whether slice ``index`` (default: the one asked for) has not arrived yet."""
+        index = self.index if index is None else index
+        return self.arriving is not None and not self.arriving.arrived(index)
+
+    def fill(self) -> list[int]:
+        """Put the instances of :attr:`arriving` that landed since into their slots; the
+        slots filled."""
+        series = self.arriving
+        if series is None:
+            return []
+        filled = []
+        for index, ref in enumerate(self.slices):
+            record = series.records.get(ref.record.sop_instance_uid)
+            if record is not None and record is not ref.record:
+                self.slices[index] = self.source.slices[index] = SliceRef(record)
+                filled.append(index)
+        if filled:
+            self.geometry = StackGeometry.of(self.slices)
+        return filled
 
     def follow(self, position: Vector | None) -> bool:
         """Move to the slice nearest ``position``; False (and no move) when it cannot be placed."""

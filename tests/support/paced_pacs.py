@@ -1,0 +1,51 @@
+"""A PACS that sends slowly: :class:`~tuiviewer.net.minipacs.MiniPacs` pacing its C-STOREs.
+
+Either at a byte rate (a link of so many MB/s: each instance waits its size over the rate) or
+one instance per release of a gate (a test lets the slices through one by one and looks at
+what the viewer shows in between). Everything else is the mini PACS: study, series and image
+C-FIND with the counts a worklist needs, C-GET and C-MOVE.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from tuiviewer.net.minipacs import MiniPacs
+
+
+class PacedPacs(MiniPacs):
+    """A mini PACS whose C-STORE sub-operations come at ``rate`` bytes/s or through ``gate``."""
+
+    def __init__(
+        self,
+        store: Path,
+        *,
+        rate: float | None = None,
+        gate: threading.Semaphore | None = None,
+        ae_title: str = "PACED",
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
+        destinations: Mapping[str, tuple[str, int]] | None = None,
+    ) -> None:
+        super().__init__(store, ae_title=ae_title, overrides=overrides, destinations=destinations)
+        self.rate = rate
+        self.gate = gate
+        self.sent = 0
+        self._next = 0.0
+
+    def _dataset(self, instance: Any, accepted: Any) -> Dataset:
+        if self.gate is not None and not self.gate.acquire(timeout=60):
+            raise RuntimeError("the test never let this instance through")
+        ds = super()._dataset(instance, accepted)
+        if self.rate:
+            # A link of ``rate`` bytes/s: this instance leaves when the last one has gone.
+            now = time.monotonic()
+            self._next = max(self._next, now) + instance.path.stat().st_size / self.rate
+            time.sleep(max(0.0, self._next - now))
+        self.sent += 1
+        return ds

@@ -1,0 +1,119 @@
+"""The instances of a retrieve as they land, for a viewer that opened on the first of them.
+
+A widget without a look of its own: it listens to the retrieve queue for one job, reads the
+headers of the files that job wrote since it last looked (in a thread worker, never on the
+event loop) and posts :class:`ArrivalFeed.Arrived` to its screen. When the series being read is
+complete, or the job ends however it ends, the study's stacks are scanned from disk once more
+and come with the last message, so the viewer can become the ordinary one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.message import Message
+from textual.widget import Widget
+
+from tuiviewer.dicom.scanning import InstanceRecord, read_record
+from tuiviewer.exceptions import TuiviewerError
+from tuiviewer.screens.base import workstation
+from tuiviewer.services.jobs import RetrieveJob
+from tuiviewer.services.viewer.stack import study_stacks
+
+
+def _record(path: Path) -> InstanceRecord | None:
+    try:
+        return read_record(path)
+    except TuiviewerError:
+        return None  # shown as unreadable once the stack is settled
+
+
+class ArrivalFeed(Widget):
+    """Follows ``job`` and posts what it wrote; ``series_uid`` is the series on show."""
+
+    DEFAULT_CSS = "ArrivalFeed { display: none; }"
+
+    class Moved(Message):
+        """The job wrote an instance, finished a series or ended; a flood collapses to one."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, ArrivalFeed.Moved)
+
+    @dataclass
+    class Arrived(Message):
+        """Records of instances that landed since the last message; ``stacks`` (every image
+        stack of the study on disk) when the series is complete and when the job ended (then
+        ``job.finished``)."""
+
+        records: list[InstanceRecord]
+        stacks: list[list[InstanceRecord]] | None
+        job: RetrieveJob
+
+    def __init__(self, job: RetrieveJob, series_uid: str) -> None:
+        super().__init__()
+        self.job = job
+        self.series_uid = series_uid
+        self.seen = 0
+        """How many of ``job.arrived`` were read."""
+        self.series_ended = False
+        """The series on show is complete (its stacks were sent)."""
+        self.settled = False
+        """The job ended and the last message (with the stacks) was sent: nothing more comes."""
+        self._unsubscribe: Callable[[], None] = lambda: None
+        self._busy = False
+        self._reads = 0
+
+    def on_mount(self) -> None:
+        job = self.job
+
+        def changed(moved: RetrieveJob) -> None:
+            if moved is job:
+                self.post_message(self.Moved())
+
+        self._unsubscribe = workstation(self).queue.on_change(changed)
+        self.post_message(self.Moved())  # what landed before the viewer opened
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
+    @on(Moved)
+    def _moved(self) -> None:
+        if self.settled or self._busy:
+            return  # a read is running: it looks again when it is done
+        job = self.job
+        # Read the end before the list: a job that ended has written everything it lists.
+        finished = job.finished
+        ended = not self.series_ended and self.series_uid in job.series_done
+        paths = job.arrived[self.seen :]
+        self.seen += len(paths)
+        self.series_ended |= ended
+        self.settled = finished
+        if paths or ended or finished:
+            self._busy = True  # one read at a time, so the messages come in order
+            self._read(list(paths), ended or finished, self._reads == 0)
+            self._reads += 1
+
+    @on(Arrived)
+    def _read_done(self) -> None:
+        self._busy = False  # the message goes on to the screen
+        self._moved()
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="arrivals", description="Read")
+    def _read(self, paths: list[Path], ended: bool, first: bool) -> None:
+        records: list[InstanceRecord] = []
+        stacks = None
+        try:
+            if first:  # the first read: files an earlier attempt left too
+                folder = workstation(self).store.series_dir(self.job.study_uid, self.series_uid)
+                if folder.is_dir():
+                    paths = [*sorted(folder.glob("*.dcm")), *paths]
+            records = [r for r in map(_record, paths) if r is not None]
+            if ended:
+                store = workstation(self).store
+                found = study_stacks(self.job.study_uid, store.study_dir(self.job.study_uid))
+                stacks = [stack for stack in found or [] if any(r.rows for r in stack)]
+        finally:  # even when a read failed: the feed must not stall
+            self.post_message(self.Arrived(records, stacks, self.job))
