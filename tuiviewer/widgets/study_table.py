@@ -189,10 +189,14 @@ class StudyTable(DataTable[Any]):
         """The columns shown and their widths (they follow the table's width)."""
 
     # ---- columns ----------------------------------------------------------------------------
+    def patient_width(self) -> int:
+        """As wide as the longest name listed, at least 14 and at most :data:`PATIENT_WIDEST`."""
+        names = (len(study_cells(row)[0]) for row in self.studies.values())
+        return min(PATIENT_WIDEST, max(14, *names, 0))
+
     def fit(self, width: int) -> dict[str, int]:
         """The columns to show in ``width`` cells (the patient's as wide as the longest name)."""
-        names = (len(study_cells(row)[0]) for row in self.studies.values())
-        patient = ColumnFit("patient", min(PATIENT_WIDEST, max(14, *names, 0)))
+        patient = ColumnFit("patient", self.patient_width())
         required = [patient if c.key == "patient" else c for c in REQUIRED]
         if not self.show_state:
             required = required[1:]
