@@ -64,6 +64,8 @@ class ReportScreen(HoldsKeys, ReportOutputs):
     """Write, save, sign and send the report of one study."""
 
     CSS_PATH = "report.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    """Under 100 columns the study side is narrower: the text being typed gets the width."""
     AUTO_FOCUS = ""
     # Keys the text boxes do not use themselves (they take ctrl+a/e/k/u/w/x/c/v/y/z).
     BINDINGS = [
