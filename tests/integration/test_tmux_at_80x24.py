@@ -79,6 +79,18 @@ def wait_gone(tmux: Tmux, session: str, text: str, timeout: float = 20) -> str:
     raise AssertionError(f"{text!r} stayed on screen:\n{tmux.screen(session)}")
 
 
+def wait_line(tmux: Tmux, session: str, *parts: str, timeout: float = 20) -> str:
+    """The screen once one of its lines holds every one of ``parts``."""
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux.screen(session)
+        if any(all(part in line for part in parts) for line in screen.split("\n")):
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"no line with {parts!r}; the screen was:\n{screen}")
+
+
 def footer(screen: str) -> str:
     return screen.rstrip("\n").split("\n")[-1]
 
@@ -101,8 +113,9 @@ def test_browser_report_and_worklist_at_80x24(
     for key in ("v View", "/ Search", "W Report", "? Help"):
         assert key in footer(screen), footer(screen)
     tmux.keys("s", "/", "PatientID")  # one burst: the search box gets all of it
-    screen = tmux.wait_for("s", "Hit 1/")
-    assert "PatientID" in screen and "TMUX-80" in screen
+    # The search runs as the keys arrive: wait for the whole word's hit, the tag on screen.
+    screen = wait_line(tmux, "s", "(0010,0020)", "PatientID", "TMUX-80")
+    assert "Hit 1/" in screen and "No element matches" not in screen, screen
     tmux.keys("s", "Escape")
     wait_gone(tmux, "s", "▊▔")  # the search box closed
     # The report, opened and typed into in one burst: each section gets its own words.
