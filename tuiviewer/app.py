@@ -30,7 +30,7 @@ from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.commands import TuiviewerCommands
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.common import ConfirmDialog
-from tuiviewer.screens.dialogs.help import HelpScreen
+from tuiviewer.screens.dialogs.help import HelpScreen, declared_by_tuiviewer
 from tuiviewer.screens.inbox import InboxScreen
 from tuiviewer.screens.jobs import JobsScreen
 from tuiviewer.screens.keyorder import KeyOrder
@@ -174,7 +174,7 @@ class TuiviewerApp(Workstation):
             seen.add(binding.action)
             line = f"{self.get_key_display(binding):>14}  {binding.description}"
             # The screen's and the app's keys first; Textual's cursor keys of the focus after.
-            mine = type(active.node).__module__.startswith("tuiviewer")
+            mine = declared_by_tuiviewer(active.node, binding)
             (own if mine else widget).append(line)
         own.append(f"{'ctrl+p':>14}  Command palette: every action by name")
         lines = own + (["", "In the focused list or box:", *widget] if widget else [])

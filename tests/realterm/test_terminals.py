@@ -362,3 +362,47 @@ def end_tmux(tmp_path: Path) -> None:
     """The tmux server outlives its client (it is a daemon): end it."""
     socket = str(tmp_path / "tmux.sock")
     subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True, check=False)
+
+
+def test_xterm_a_notification_leaves_the_sixel_image_and_the_readouts_alone(
+    display: Display, cards: Path, tmp_path: Path
+) -> None:
+    """At 80×24 a notification (``9``: no such preset) appears on the status lines under the
+    image: no pixel of the Sixel frame or of the readouts beside it (slice, W/L) changes
+    while it is up, and when it goes the screen is exactly as before."""
+    rows = 24
+    view = start(display, "xterm", cards, tmp_path, cols=80, rows=rows)
+    terminal = view.terminal
+    try:
+        cell = re.search(r"cell (\d+)×(\d+) px", why_line(terminal))
+        assert cell, "the why line gives the cell size"
+        cell_h = int(cell.group(2))
+        before, rect = view.look("before-toast")
+        reference = view.reference((rect.width, rect.height))
+        assert mean_difference(rect.crop(before), reference) <= SIXEL_LEVEL
+        top = (before.shape[0] - rows * cell_h) // 2  # xterm's inner border, give or take 1 px
+        slack = cell_h // 2
+        status = (top + (rows - 3) * cell_h - slack, top + (rows - 1) * cell_h + slack)
+        mark = terminal.mark()
+        terminal.keys("9")
+        terminal.wait_for_text(r"No preset 9", since=mark)
+        during = terminal.settled(quiet=0.3)
+        keep(terminal, during, "toast")
+        changed = np.flatnonzero((during != before).any(axis=(1, 2)))
+        assert changed.size, "the notification is on screen"
+        assert changed.min() >= status[0] and changed.max() < status[1], (
+            f"pixel rows {changed.min()}–{changed.max()} changed; only the status lines "
+            f"(badge and why, about {status[0]}–{status[1] - 1}) may"
+        )
+        assert changed.max() - changed.min() < 2 * cell_h, "two text rows at most"
+        assert np.array_equal(rect.crop(during), rect.crop(before)), "the image was touched"
+        # The toast goes (6 s): the status lines come back, the image is still the slice.
+        deadline = time.monotonic() + 20
+        after = terminal.settled()
+        while not np.array_equal(after, before) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            after = terminal.settled()
+        keep(terminal, after, "toast-gone")
+        assert np.array_equal(after, before), "the screen is as it was once the toast is gone"
+    finally:
+        terminal.close()

@@ -2,7 +2,9 @@
 
 ``tuiviewer.cli`` parses the arguments and calls these with its streams. Exit codes: 0 success,
 1 failure (unreadable study or report, write or send failed), 2 usage error (``--final``
-without ``--reader``, unknown node). Errors are one line on ``stderr``, without PHI.
+without ``--reader``, or without an organization when neither ``--organization``, the
+configuration's ``[ui] organization`` nor the study's institution names one; unknown node).
+Errors are one line on ``stderr``, without PHI.
 """
 
 from __future__ import annotations
@@ -39,11 +41,22 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             final=args.final,
             reader=args.reader,
             send=args.send,
-            organization=args.organization,
+            organization=args.organization or configured_organization(args.config),
             stdout=stdout,
             stderr=stderr,
         )
     return run_report_show(args.file, stdout=stdout, stderr=stderr)
+
+
+def configured_organization(config_path: Path | None) -> str | None:
+    """``[ui] organization`` of the configuration, or None (unset or unreadable: the command
+    then falls back to the study's institution, and says so if there is none)."""
+    from tuiviewer.config.settings import load_config
+
+    try:
+        return load_config(config_path).ui.organization.strip() or None
+    except ConfigError:
+        return None
 
 
 def run_report_new(
@@ -94,6 +107,15 @@ def run_report_new(
             report = dataclasses.replace(report, title=template.title)
         if final:
             assert reader is not None
+            if not (organization or context.institution_name).strip():
+                # Verifying Organization is Type 1: say what to give rather than invent one.
+                print(
+                    f"{name}: --final needs --organization NAME (or [ui] organization in "
+                    "config.toml): the study names no institution, and a signed report must "
+                    "say whose it is.",
+                    file=stderr,
+                )
+                return EXIT_USAGE
             report = sign(report, reader, organization=organization)
         elif reader:
             report = dataclasses.replace(report, reader=reader.strip(), organization=organization)

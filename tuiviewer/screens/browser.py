@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets import Header, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -34,6 +34,7 @@ from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.common import PathDialog, ValueDialog
 from tuiviewer.screens.diff import DiffScreen
 from tuiviewer.screens.viewer import ViewerScreen
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.study_tree import StudyRef, StudyTree
 from tuiviewer.widgets.tag_pane import TagPane
 from tuiviewer.widgets.wording import plural
@@ -53,24 +54,26 @@ class BrowserScreen(Screen[None]):
     """Browse local files: patient → study → series → stack → instance, and every tag."""
 
     CSS_PATH = "browser.tcss"
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    """Under 100 columns the tags go below the studies and keep the whole width."""
+    BINDINGS = [  # in the order the footer keeps them when the width runs short
+        Binding("v", "view", "View"),
         # priority: handled as the key arrives, so the keys typed right behind it (often in the
         # same SSH packet) are delivered to the search box rather than queued for the tree.
         Binding("slash", "search", "Search tags", priority=True),
         Binding("n", "next_hit", "Next hit", show=False),
         Binding("N", "previous_hit", "Prev hit", show=False),
-        Binding("x", "expand_value", "Expand value"),
         Binding("e", "edit", "Edit"),
         Binding("a", "add", "Add"),
         Binding("delete", "delete", "Delete"),
         Binding("s", "save", "Save as"),
         Binding("R", "revert", "Revert", show=False),
+        Binding("W", "report", "Report"),
+        Binding("o", "open_path", "Open"),
+        Binding("x", "expand_value", "Expand value"),
         Binding("m", "mark", "Mark for diff"),
         Binding("d", "diff", "Diff"),
         Binding("E", "export", "De-identify"),
-        Binding("o", "open_path", "Open"),
-        Binding("W", "report", "Report"),
-        Binding("v", "view", "View"),
         Binding("u", "unreadable", "Unreadable files", show=False),
         Binding("escape", "close_search", "Close search", show=False),
     ]
@@ -93,7 +96,7 @@ class BrowserScreen(Screen[None]):
                 yield StudyTree(id="studies")
                 yield Static("Scanning…", id="scan-status")
             yield TagPane(id="right")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = clean(", ".join(str(p) for p in self.paths))

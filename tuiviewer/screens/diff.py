@@ -7,11 +7,12 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tuiviewer.dicom.diff import DiffRow
 from tuiviewer.dicom.elements import TagPath
 from tuiviewer.dicom.loading import tag_text
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.safe import cell, shown
 
 KIND_STYLE = {"added": "green", "removed": "red", "changed": "yellow"}
@@ -61,7 +62,7 @@ class DiffScreen(Screen[None]):
         table.cursor_type = "row"
         yield table
         yield Static("", id="diff-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Diff"

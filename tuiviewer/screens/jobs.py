@@ -13,11 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.services.jobs import RetrieveJob
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.safe import cell, shown
 from tuiviewer.widgets.wording import plural
 
@@ -82,7 +83,7 @@ class JobsScreen(Screen[None]):
         yield Static("", id="jobs-summary")
         yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
         yield Static("", id="job-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Retrieve queue"

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Checkbox, DataTable, Header, Input, Label, Select, Static
 
 from tuiviewer.config.nodes import Node, TlsSettings, node_from_mapping
 from tuiviewer.exceptions import TuiviewerError
@@ -21,6 +21,7 @@ from tuiviewer.messages import EchoAnswered, echo_node
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ConfirmDialog, FormDialog, ValueDialog
+from tuiviewer.widgets.key_footer import KeyFooter
 
 FIELDS = (
     ("name", "Name"),
@@ -171,7 +172,7 @@ class NodesScreen(Screen[None]):
         yield Header()
         yield Static("", id="nodes-file")
         yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "PACS nodes"

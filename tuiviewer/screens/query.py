@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import Button, DataTable, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
 from tuiviewer.config.nodes import Node
@@ -36,6 +36,7 @@ from tuiviewer.screens.dialogs.common import ValueDialog
 from tuiviewer.screens.nodes import NodeDialog
 from tuiviewer.services.batches import batched
 from tuiviewer.services.jobs import RetrieveJob, job_label
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.safe import cell, shown
 from tuiviewer.widgets.study_table import StudyTable, count_cell
 from tuiviewer.widgets.wording import plural
@@ -92,7 +93,7 @@ class QueryScreen(Screen[None]):
         yield StudyTable(self.rows, {}, show_state=False, sort_key=None, id="studies")
         yield Static("Series", id="series-title")
         yield DataTable(id="series", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "PACS query"

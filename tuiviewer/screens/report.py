@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.reports.drafts import Autosaver, Draft, DraftStore
@@ -52,6 +52,7 @@ from tuiviewer.services.report_desk import (
     ReportSource,
     report_context,
 )
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.report.sections import SectionsEditor
 from tuiviewer.widgets.report.status import EditorStatus
 from tuiviewer.widgets.report.study_side import StudySide
@@ -63,6 +64,8 @@ class ReportScreen(HoldsKeys, ReportOutputs):
     """Write, save, sign and send the report of one study."""
 
     CSS_PATH = "report.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    """Under 100 columns the study side is narrower: the text being typed gets the width."""
     AUTO_FOCUS = ""
     # Keys the text boxes do not use themselves (they take ctrl+a/e/k/u/w/x/c/v/y/z).
     BINDINGS = [
@@ -119,7 +122,7 @@ class ReportScreen(HoldsKeys, ReportOutputs):
             with Vertical(id="report-main"):
                 yield EditorStatus(id="editor-status")
                 yield SectionsEditor(id="sections")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def editor(self) -> SectionsEditor:

@@ -12,8 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.safe import shown
 
 
@@ -40,7 +41,7 @@ class ReportReaderScreen(Screen[None]):
         with VerticalScroll(id="reader-scroll"):
             # From files and PACS answers: cleaned, never markup.
             yield Static(shown(self.text, lines=True), id="reader-text")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.heading

@@ -27,7 +27,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.graphics.probe import GraphicsDecision
@@ -54,6 +54,7 @@ from tuiviewer.services.viewer.stack import Stack
 from tuiviewer.widgets.arrivals import ArrivalFeed
 from tuiviewer.widgets.cine import Cine, Throttle
 from tuiviewer.widgets.image.view import ImageView, badge_text
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.key_images import KeyImageMarks
 from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.stack_pane import StackPane
@@ -219,7 +220,7 @@ class ViewerScreen(Screen[None]):
         yield Static("", id="readout")
         yield Static("", id="badge")
         yield Static(self.decision.explanation(), id="why")
-        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it
+        yield KeyFooter()  # ranked and fitted to the width; ctrl+p still opens the palette
         if self.job is not None and self.stack.arriving is not None:
             yield ArrivalFeed(self.job, self.stack.arriving.series_uid)
 

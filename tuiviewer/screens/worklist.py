@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
 from tuiviewer.config.nodes import Node
@@ -35,6 +35,7 @@ from tuiviewer.services.worklist import (
     load_view,
 )
 from tuiviewer.store import LocalStore
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.priors_panel import PriorsPanel
 from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.study_opener import StudyOpener
@@ -93,7 +94,7 @@ class WorklistScreen(Screen[None]):
             yield PriorsPanel(self.states, id="wl-side")
         yield WorklistFeed()
         yield StudyOpener()
-        yield Footer()
+        yield KeyFooter()
 
     def study_table(self) -> StudyTable:
         """The table of studies (the Inbox adds columns to it)."""

@@ -13,7 +13,10 @@ from tuiviewer.net.listen import Received
 from tuiviewer.services.inbox import Reply
 from tuiviewer.services.worklist import StudyStatus
 from tuiviewer.widgets.safe import cell
-from tuiviewer.widgets.study_table import ColumnFit, StudyTable
+from tuiviewer.widgets.study_table import OPTIONAL, PADDING, ColumnFit, StudyTable, fit_columns
+
+NARROW = 100
+"""Under this many columns the Inbox keeps From and Sent back and leaves out the modality."""
 
 
 def sender_cell(record: Received | None) -> Text:
@@ -56,6 +59,26 @@ class InboxTable(StudyTable):
         """The latest reception record per study (from the listener's journal)."""
         self.replies: Mapping[str, Reply] = {}
         """The latest send-back attempt per study."""
+
+    def fit(self, width: int) -> dict[str, int]:
+        """On a narrow terminal (80 columns) who sent a study and whether its report went back
+        matter more to the Inbox than the modality: they stay, the modality goes first, the
+        patient's name gives up what is needed for the rest to fit."""
+        if width >= NARROW:
+            return super().fit(width)
+        room = width - 2
+        others = [
+            ColumnFit("state", 12),
+            ColumnFit("date", 10),
+            ColumnFit("desc", 12, grows=True),
+            ColumnFit("sender", 8),
+            ColumnFit("reply", 10),
+        ]
+        left = room - sum(c.width + PADDING for c in others) - PADDING
+        patient = ColumnFit("patient", max(8, min(self.patient_width(), left)))
+        return fit_columns(
+            room, [others[0], patient, *others[1:]], [ColumnFit("mod", 5), *OPTIONAL]
+        )
 
     def extra_cells(self, row: StudyRow) -> tuple[Text, ...]:
         return sender_cell(self.senders.get(row.uid)), reply_cell(self.replies.get(row.uid))

@@ -119,6 +119,8 @@ OPTIONAL = (
 )
 PATIENT_WIDEST = 30
 """The patient column is as wide as the longest name shown, up to this."""
+MOD_WIDEST = 8
+"""The modality column is as wide as the longest modalities shown ("CT/MR/SR"), up to this."""
 PADDING = 2
 """A DataTable cell's padding, both sides together."""
 
@@ -189,11 +191,24 @@ class StudyTable(DataTable[Any]):
         """The columns shown and their widths (they follow the table's width)."""
 
     # ---- columns ----------------------------------------------------------------------------
-    def fit(self, width: int) -> dict[str, int]:
-        """The columns to show in ``width`` cells (the patient's as wide as the longest name)."""
+    def patient_width(self) -> int:
+        """As wide as the longest name listed, at least 14 and at most :data:`PATIENT_WIDEST`."""
         names = (len(study_cells(row)[0]) for row in self.studies.values())
-        patient = ColumnFit("patient", min(PATIENT_WIDEST, max(14, *names, 0)))
-        required = [patient if c.key == "patient" else c for c in REQUIRED]
+        return min(PATIENT_WIDEST, max(14, *names, 0))
+
+    def modality_width(self) -> int:
+        """As wide as the longest modalities listed ("RTPLAN", "CT/SR"), 5 to :data:`MOD_WIDEST`."""
+        listed = (len("/".join(row.modalities)) for row in self.studies.values())
+        return min(MOD_WIDEST, max(5, *listed, 0))
+
+    def fit(self, width: int) -> dict[str, int]:
+        """The columns to show in ``width`` cells (the patient's as wide as the longest name,
+        the modality's as wide as the longest modalities)."""
+        fitted = {
+            "patient": ColumnFit("patient", self.patient_width()),
+            "mod": ColumnFit("mod", self.modality_width()),
+        }
+        required = [fitted.get(c.key, c) for c in REQUIRED]
         if not self.show_state:
             required = required[1:]
         elif width >= 100:

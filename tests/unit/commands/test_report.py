@@ -111,3 +111,60 @@ def test_show_prints_an_sr_and_refuses_an_image(tmp_path: Path, study: Path) -> 
     assert run_report_show(study / "ct.dcm", stdout=stdout, stderr=stderr) == 1
     assert "not a structured report" in stderr.getvalue()
     assert run_report_show(tmp_path / "none.dcm", stdout=stdout, stderr=stderr) == 1
+
+
+@pytest.fixture
+def nameless_study(tmp_path: Path) -> Path:
+    """A study whose images name no institution (so none can stand in for the reader's)."""
+    folder = tmp_path / "nameless"
+    folder.mkdir()
+    ds = pydicom.dcmread(sample_file("CT_small.dcm"))
+    del ds.InstitutionName
+    ds.save_as(folder / "ct.dcm")
+    return folder
+
+
+def test_final_without_any_organization_asks_for_one_and_writes_nothing(
+    tmp_path: Path, nameless_study: Path
+) -> None:
+    """Verifying Organization is Type 1: never "Unknown organization", never empty."""
+    out = tmp_path / "o.dcm"
+    md = _md(tmp_path, "## Findings\nok\n")
+    code, _, stderr = _run_new(nameless_study, md, out, final=True, reader="Curie^Marie")
+    assert code == 2
+    assert "--organization NAME" in stderr and "[ui] organization" in stderr
+    assert not out.exists()
+    code, _, stderr = _run_new(
+        nameless_study, md, out, final=True, reader="Curie^Marie", organization="Institut"
+    )
+    assert (code, stderr) == (0, "")
+    assert_valid_sr(out)
+    assert pydicom.dcmread(out).VerifyingObserverSequence[0].VerifyingOrganization == "Institut"
+
+
+def test_the_configured_organization_signs_when_none_is_given(
+    tmp_path: Path, nameless_study: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tuiviewer.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text('[ui]\norganization = "Institut du Radium"\n', encoding="utf-8")
+    out = tmp_path / "o.dcm"
+    md = _md(tmp_path, "## Findings\nok\n")
+    argv = ["--config", str(config), "report", "new", str(nameless_study), "--from", str(md)]
+    code = main([*argv, "-o", str(out), "--final", "--reader", "Curie^Marie"])
+    assert code == 0, capsys.readouterr().err
+    assert_valid_sr(out)
+    organization = pydicom.dcmread(out).VerifyingObserverSequence[0].VerifyingOrganization
+    assert organization == "Institut du Radium"
+
+
+def test_the_study_institution_signs_when_nothing_else_does(tmp_path: Path, study: Path) -> None:
+    out = tmp_path / "o.dcm"
+    code, _, stderr = _run_new(
+        study, _md(tmp_path, "## Findings\nok\n"), out, final=True, reader="Curie^Marie"
+    )
+    assert (code, stderr) == (0, "")
+    assert_valid_sr(out)
+    institution = str(pydicom.dcmread(study / "ct.dcm").InstitutionName)
+    assert pydicom.dcmread(out).VerifyingObserverSequence[0].VerifyingOrganization == institution

@@ -55,7 +55,7 @@ def report_sr(
         )
         report = Report(sections=report.sections, predecessors=(ref,))
     if final:
-        report = sign(report, "Reader^Rita", at=at)
+        report = sign(report, "Reader^Rita", organization="Test Radiology", at=at)
     study = StudyContext(study_uid, patient_name="Wl^Patient", patient_id=patient_id)
     return build_sr(report, study, now=at)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tuiviewer.widgets.study_table import OPTIONAL, REQUIRED, fit_columns
+from tuiviewer.dicom.rows import StudyRow
+from tuiviewer.widgets.study_table import OPTIONAL, REQUIRED, StudyTable, fit_columns
 from tuiviewer.widgets.wording import plural
 
 
@@ -23,3 +24,27 @@ def test_a_narrow_table_keeps_the_required_columns_and_gives_the_rest_to_the_des
     wide = fit_columns(200, REQUIRED, OPTIONAL)
     assert set(wide) == {c.key for c in (*REQUIRED, *OPTIONAL)}
     assert sum(width + 2 for width in wide.values()) == 200
+
+
+def _row(uid: str, name: str, modalities: tuple[str, ...]) -> StudyRow:
+    return StudyRow(
+        uid=uid, date="20261201", time="", description="RT plan", accession="", patient_name=name,
+        patient_id="", birth_date="", sex="", modalities=modalities, series_count=None,
+        instance_count=None, referring_physician="",
+    )  # fmt: skip
+
+
+def test_the_modality_and_inbox_columns_fit_what_is_listed_at_80_columns() -> None:
+    from tuiviewer.widgets.inbox_table import InboxTable
+
+    rows = {
+        "1": _row("1", "Last^First^mid^pre", ("RTPLAN",)),
+        "2": _row("2", "A^B", ("CT", "SR")),
+    }
+    widths = StudyTable(rows, {}).fit(80)
+    assert widths["mod"] == len("RTPLAN"), "RTPLAN in full, not RTPLA"
+    assert sum(width + 2 for width in widths.values()) <= 78
+    inbox = InboxTable(rows, {}).fit(80)
+    assert {"state", "patient", "date", "desc", "sender", "reply"} <= set(inbox)
+    assert sum(width + 2 for width in inbox.values()) <= 78
+    assert "mod" in InboxTable(rows, {}).fit(120)

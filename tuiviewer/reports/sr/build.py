@@ -287,6 +287,11 @@ def build_sr(
         raise ReportError("The report is empty: write at least one section or mark a key image.")
     if report.status is ReportStatus.FINAL and not (report.reader or "").strip():
         raise ReportError("A final report needs the reader's name; none was given.")
+    if report.status is ReportStatus.FINAL and not (report.organization or study.institution_name):
+        raise ReportError(
+            "A final report needs the reader's organization (Verifying Organization); neither "
+            "the report nor the study's institution names one."
+        )
     now = now or dt.datetime.now().astimezone()
     ds = document_base(
         study,
@@ -313,9 +318,7 @@ def build_sr(
         observer.VerifyingObserverName = report.reader
         observer.VerifyingObserverIdentificationCodeSequence = DicomSequence([])
         # Type 1 in C.17.2: the study's institution stands in when the reader names none.
-        observer.VerifyingOrganization = (
-            report.organization or study.institution_name or "Unknown organization"
-        )
+        observer.VerifyingOrganization = report.organization or study.institution_name
         observer.VerificationDateTime = _dt(report.signed_at or now)
         ds.VerifyingObserverSequence = [observer]
     if report.predecessors:

@@ -20,6 +20,18 @@ _KEY_NAMES = {
 }
 
 
+def declared_by_tuiviewer(node: object, binding: Binding) -> bool:
+    """Whether ``binding`` on ``node`` was written by tuiviewer (a screen's or widget's own
+    keys) rather than inherited from a Textual widget (a table's cursor keys), so help can
+    list a screen's own keys first."""
+    for cls in type(node).__mro__:
+        for declared in cls.__dict__.get("BINDINGS", ()):
+            action = declared.action if isinstance(declared, Binding) else declared[1]
+            if action == binding.action:
+                return cls.__module__.startswith("tuiviewer")
+    return False
+
+
 def keys_of(binding: Binding) -> str:
     """The keys of ``binding`` as a user types them (``PgUp``, ``?``)."""
     return " ".join(_KEY_NAMES.get(k, k) for k in binding.key.split(","))
