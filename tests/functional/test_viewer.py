@@ -684,7 +684,7 @@ async def test_readouts_and_the_main_keys_are_on_screen_and_no_toast_covers_them
     ds = by_position[0]
     hu = ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     app = new_app(ct_folder)
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=size, notifications=True) as pilot:  # toasts are shown
         await open_viewer(pilot)
         await pilot.press("c")
         await settle(pilot)
