@@ -6,6 +6,8 @@ Runs the real app in a pseudo-terminal (see ``wire_bytes.PtyApp``; ``--size`` ce
 writing the key and the last byte of the screen update that shows the new slice (so decoding,
 rendering, encoding and Textual's write are all inside). The viewer prefetches ahead in the
 scroll direction, as it does for a user. Target: p95 ≤ 40 ms in every mode and cell size.
+After each mode: the time our encoder and the peers (see ``wire_bytes``) take for the same
+frame in this process, and p95 as a ratio to them. ``--load`` keeps every core busy meanwhile.
 
     .venv/bin/python benchmarks/slice_step.py --keep /tmp/bench/ct300
     .venv/bin/python benchmarks/slice_step.py --keep /tmp/bench/ct300 --size 100x30 --cell 8x16
@@ -20,7 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wire_bytes import add_options, ensure_series, measure  # noqa: E402
+import os  # noqa: E402
+
+from loadgen import busy_machine  # noqa: E402
+from wire_bytes import add_options, ensure_series, image_pane, measure, ours, peer_frame, peers  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,22 +44,41 @@ def main(argv: list[str] | None = None) -> int:
     folder = ensure_series(args.keep, args.slices)
     lean = " (--low-bandwidth)" if args.low_bandwidth else ""
     (cols, rows), (cell_w, cell_h) = args.size, args.cell
-    print(
-        f"{args.steps} steps, {cols}×{rows} cells of {cell_w}×{cell_h} px, "
-        f"{args.slices} slices of 512² CT{lean}"
-    )
-    for mode in args.modes.split(","):
-        times, _ = measure(
-            folder, mode, args.slices, args.steps, low_bandwidth=args.low_bandwidth,
-            size=args.size, cell=args.cell,
-        )  # fmt: skip
-        ms = [t * 1000 for t in times]
-        p95 = percentile(ms, 0.95)
-        verdict = "ok" if p95 <= TARGET_MS else f"over the {TARGET_MS} ms target"
+    with busy_machine(args.load) as state:
         print(
-            f"{mode:12} key→frame  p50 {statistics.median(ms):6.1f} ms  "
-            f"p95 {p95:6.1f} ms  max {max(ms):6.1f} ms  ({verdict})"
+            f"{args.steps} steps, {cols}×{rows} cells of {cell_w}×{cell_h} px, "
+            f"{args.slices} slices of 512² CT{lean}; {state}, load average "
+            f"{os.getloadavg()[0]:.1f}"
         )
+        for mode in args.modes.split(","):
+            times, _ = measure(
+                folder, mode, args.slices, args.steps, low_bandwidth=args.low_bandwidth,
+                size=args.size, cell=args.cell,
+            )  # fmt: skip
+            ms = [t * 1000 for t in times]
+            p95 = percentile(ms, 0.95)
+            verdict = "ok" if p95 <= TARGET_MS else f"over the {TARGET_MS} ms target"
+            print(
+                f"{mode:12} key→frame  p50 {statistics.median(ms):6.1f} ms  "
+                f"p95 {p95:6.1f} ms  max {max(ms):6.1f} ms  ({verdict})"
+            )
+            if not args.no_peers:
+                # The encoder alone on the same frame, in this process and at this load: how
+                # much of the step is ours to encode, and the floor a step cannot go under.
+                pane = image_pane(args.size)
+                fitted = (pane[0], pane[1] * 2) if mode == "halfcell" else None
+                pixels = peer_frame(folder, size=fitted)
+                mine = ours(mode, pixels, args.cell, pane)
+                print(
+                    f"{'':12}   encoding the frame alone: ours {mine.seconds * 1000:5.1f} ms"
+                    f" (p95/encode {p95 / (mine.seconds * 1000):5.1f})"
+                )
+                for peer in peers(mode, pixels, pane):
+                    print(
+                        f"{'':12}   {peer.name:32} {peer.seconds * 1000:5.1f} ms"
+                        f"  (p95/peer {p95 / (peer.seconds * 1000):5.1f},"
+                        f" ours/peer encode {mine.seconds / peer.seconds:4.2f})"
+                    )
     return 0
 
 
