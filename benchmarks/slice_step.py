@@ -25,7 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import os  # noqa: E402
 
 from loadgen import busy_machine  # noqa: E402
-from wire_bytes import add_options, ensure_series, image_pane, measure, ours, peer_frame, peers  # noqa: E402
+from wire_bytes import (  # noqa: E402
+    add_options,
+    ensure_series,
+    frame_box,
+    image_pane,
+    measure,
+    ours,
+    peer_frame,
+    peers,
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -66,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 # The encoder alone on the same frame, in this process and at this load: how
                 # much of the step is ours to encode, and the floor a step cannot go under.
                 pane = image_pane(args.size)
-                fitted = (pane[0], pane[1] * 2) if mode == "halfcell" else None
-                pixels = peer_frame(folder, size=fitted)
+                pixels = peer_frame(folder, size=frame_box(mode, args.cell, pane))
                 mine = ours(mode, pixels, args.cell, pane)
                 print(
                     f"{'':12}   encoding the frame alone: ours {mine.seconds * 1000:5.1f} ms"

@@ -377,10 +377,18 @@ def png_table(pixels: np.ndarray) -> list[str]:
     return rows
 
 
+def frame_box(mode: str, cell: tuple[int, int], pane: tuple[int, int]) -> tuple[int, int] | None:
+    """The pixel box the viewer renders the 512² frame into: the pane's half-block pixels, or
+    its terminal pixels when the slice does not fit them 1:1 (None: 1:1)."""
+    if mode == "halfcell":
+        return pane[0], pane[1] * 2
+    box = pane[0] * cell[0], pane[1] * cell[1]
+    return box if min(box) < 512 else None
+
+
 def peer_lines(mode: str, folder: Path, cell: tuple[int, int], pane: tuple[int, int]) -> list[str]:
     """One line per peer: its bytes and time for the frame, and ours as a ratio to it."""
-    fitted = (pane[0], pane[1] * 2) if mode == "halfcell" else None
-    pixels = peer_frame(folder, size=fitted)
+    pixels = peer_frame(folder, size=frame_box(mode, cell, pane))
     mine = ours(mode, pixels, cell, pane)
     lines = [
         f"{'':12}   frame only: ours {mine.size / 1000:6.1f} KB in {mine.seconds * 1000:5.1f} ms"
