@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from textual.drivers.headless_driver import HeadlessDriver
+from textual.pilot import Pilot
 
 from tests.functional.helpers import settle
 from tests.functional.test_viewer import open_viewer
@@ -42,6 +43,16 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield written
 
 
+async def step_down(pilot: Pilot[None], wire: list[str]) -> str:
+    """What the terminal gets for one slice step (the down arrow), everything settled."""
+    await pilot.pause(0.3)
+    wire.clear()
+    await pilot.press("down")
+    await settle(pilot)
+    await pilot.pause(0.2)
+    return "".join(wire)
+
+
 def sixel_rows(data: str) -> list[int]:
     """The screen row (1-based) the cursor was moved to just before each Sixel image."""
     rows = []
@@ -62,12 +73,7 @@ async def test_a_notification_over_the_pane_leaves_the_sixel_frame_on_the_wire(
         # pane's lower right corner, where a line's last cells are.
         app.notify("A long note that stays while the reader steps. " * 4, timeout=30)
         await settle(pilot)
-        await pilot.pause(0.3)
-        wire.clear()
-        await pilot.press("down")
-        await settle(pilot)
-        await pilot.pause(0.2)
-        data = "".join(wire)
+        data = await step_down(pilot, wire)
         assert view.writes >= 2 and "slice 2/6" in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data)
         rows = sixel_rows(data)
         assert rows, "the new slice reached the terminal (not dropped under the notification)"
@@ -84,12 +90,7 @@ async def test_a_slice_step_of_the_same_size_sends_the_image_not_the_pane_around
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_viewer(pilot)
         view = screen.image_view
-        await pilot.pause(0.3)
-        wire.clear()
-        await pilot.press("down")
-        await settle(pilot)
-        await pilot.pause(0.2)
-        data = "".join(wire)
+        data = await step_down(pilot, wire)
         image = re.search(r"\x1bP0;1;0q.*?\x1b\\", data, re.S)
         assert image is not None, "the next slice is sent"
         rest = data[: image.start()] + data[image.end() :]
