@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,6 +44,34 @@ def percentile(values: list[float], q: float) -> float:
 
 
 TARGET_MS = 40
+
+
+def stages(
+    folder: Path, mode: str, cell: tuple[int, int], pane: tuple[int, int], count: int = 12
+) -> dict[str, float]:
+    """Median milliseconds of each stage of a step, in this process, on ``count`` slices:
+    reading the file, decoding its pixels, windowing and resampling, and our encoder (the
+    rest of a step is Textual's update and the write to the terminal)."""
+    import pydicom
+
+    from tuiviewer.render.pipeline import RenderRequest, load_frame, render_frame
+
+    box = frame_box(mode, cell, pane)
+    names = ("read", "decode", "window+resample", "encode")
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    for path in sorted(folder.glob("*.dcm"))[:count]:
+        started = time.perf_counter()
+        ds = pydicom.dcmread(path)
+        read = time.perf_counter()
+        frame = load_frame(ds, 0)
+        decoded = time.perf_counter()
+        pixels = render_frame(ds, frame, RenderRequest(size=box)).pixels
+        rendered = time.perf_counter()
+        timings["read"].append(read - started)
+        timings["decode"].append(decoded - read)
+        timings["window+resample"].append(rendered - decoded)
+        timings["encode"].append(ours(mode, pixels, cell, pane).seconds)
+    return {name: statistics.median(values) * 1000 for name, values in timings.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
                 # The encoder alone on the same frame, in this process and at this load: how
                 # much of the step is ours to encode, and the floor a step cannot go under.
                 pane = image_pane(args.size)
+                parts = stages(folder, mode, args.cell, pane)
+                rest = statistics.median(ms) - sum(parts.values())
+                print(
+                    f"{'':12}   one step, median ms: "
+                    + ", ".join(f"{name} {value:.1f}" for name, value in parts.items())
+                    + f"; Textual's update and the write (p50 less those) {rest:.1f}"
+                )
                 pixels = peer_frame(folder, size=frame_box(mode, args.cell, pane))
                 mine = ours(mode, pixels, args.cell, pane)
                 print(
