@@ -368,7 +368,8 @@ class ImageView(Widget):
             return
         if self._same_cells(previous, frame):
             # Sixel, iTerm2: the cells around the image are as they were, and the image covers
-            # all of its own: only the line the new sequence rides on is repainted.
+            # all of its own: one line of its cells is repainted (a few bytes), and the new
+            # sequence follows that update.
             place = frame.place
             assert place is not None
             self.refresh(Region(place.left, place.top, place.cols, 1))
