@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_peers:
                 # The encoder alone on the same frame, in this process and at this load: how
                 # much of the step is ours to encode, and the floor a step cannot go under.
-                pane = image_pane(args.size)
+                pane = image_pane(mode, args.size, args.cell)
                 parts = stages(folder, mode, args.cell, pane)
                 rest = statistics.median(ms) - sum(parts.values())
                 print(

@@ -52,6 +52,9 @@ DOWN = b"\x1b[B"
 COLS, ROWS = 120, 40
 CELL_W, CELL_H = 10, 20
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_BADGE = re.compile(rb"(?:Sixel|Kitty|iTerm2|half-blocks) (\d+)\xc3\x97(\d+) px")
+SHOWN: dict[str, tuple[int, int]] = {}
+"""Frame size (pixels) each mode's badge last said, from :func:`measure`: the peers get it."""
 
 #: How the pseudo-terminal answers the probe, per mode (what the real terminals answered).
 TERMINALS: dict[str, tuple[str, dict[bytes, bytes]]] = {
@@ -238,6 +241,9 @@ def measure(
             times.append(elapsed)
             sizes.append(size)
             time.sleep(0.02)
+        badges = _BADGE.findall(_ANSI.sub(b"", bytes(app.buffer)))
+        if badges:
+            SHOWN[graphics] = (int(badges[-1][0]), int(badges[-1][1]))
         return times, sizes
     finally:
         app.close()
@@ -378,8 +384,10 @@ def png_table(pixels: np.ndarray) -> list[str]:
 
 
 def frame_box(mode: str, cell: tuple[int, int], pane: tuple[int, int]) -> tuple[int, int] | None:
-    """The pixel box the viewer renders the 512² frame into: the pane's half-block pixels, or
-    its terminal pixels when the slice does not fit them 1:1 (None: 1:1)."""
+    """The pixel box the viewer rendered the frame into, as its badge said (None: 1:1)."""
+    shown = SHOWN.get(mode)
+    if shown is not None:
+        return shown
     if mode == "halfcell":
         return pane[0], pane[1] * 2
     box = pane[0] * cell[0], pane[1] * cell[1]
@@ -418,11 +426,16 @@ def add_options(parser: argparse.ArgumentParser, modes: str) -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip the peer encoders")
 
 
-def image_pane(size: tuple[int, int]) -> tuple[int, int]:
-    """Cells of the image pane at a terminal of ``size`` cells (the viewer's layout: the
-    series list at the left, the info column at the right, a line above and two below)."""
-    cols, rows = size
-    return max(8, cols - 54), max(4, rows - 5)
+def image_pane(mode: str, size: tuple[int, int], cell: tuple[int, int]) -> tuple[int, int]:
+    """Cells the shown frame covers (from its badge, see :data:`SHOWN`); before a run, a guess
+    from the terminal's ``size`` (the series list left, the info column right)."""
+    shown = SHOWN.get(mode)
+    if shown is None:
+        return max(8, size[0] - 54), max(4, size[1] - 5)
+    width, height = shown
+    if mode == "halfcell":
+        return width, -(-height // 2)
+    return -(-width // cell[0]), -(-height // cell[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -450,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  max {max(sizes) / 1000:6.1f} KB"
             )
             if not args.no_peers:
-                for line in peer_lines(mode, folder, args.cell, image_pane(args.size)):
+                pane = image_pane(mode, args.size, args.cell)
+                for line in peer_lines(mode, folder, args.cell, pane):
                     print(line)
     return 0
 
