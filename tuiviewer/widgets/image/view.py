@@ -11,10 +11,11 @@ nothing. How each protocol meets Textual's cell-based screen:
   under the image's last cell row;
 - Sixel and iTerm2 images live in the cells (text written over a cell erases them): the
   image's cells are skipped (``CSI n C``: nothing written, nothing below shows through) and the
-  sequence rides on the last line of a repaint, cursor moved to the image's cell and back;
-  it is sent again only when something may have erased it (another screen, a notification, a
-  resize). Inside tmux it follows the update instead of riding in it: tmux drops passthrough
-  that arrives during a synchronized update;
+  sequence follows the screen update that skipped them, through Textual's writer queue, cursor
+  moved to the image's cell (inside the update, the compositor would drop it with any line end
+  it does not repaint or that a notification covers, and tmux drops passthrough there); it is
+  sent again only when something may have erased it (another screen, a notification, a
+  resize). A slice step over the same cells repaints one line of them, not the pane;
 - Kitty images are uploaded under one id per pane through Textual's writer queue and shown by
   Unicode placeholder cells (text that tmux and dialogs handle like text), or, where the
   terminal has none, by a placement at the pane's top-left that is deleted whenever the pane
@@ -89,8 +90,6 @@ SLOW_PROBE_S = 0.06
 """A probe round trip slower than this marks the link as slow (cheap frames while keys repeat)."""
 BACKLOG = 2
 """Writes queued in Textual's writer thread from which the link counts as backed up."""
-
-_NULL_STYLE = Style()
 
 
 @dataclass(frozen=True)
@@ -367,6 +366,14 @@ class ImageView(Widget):
         if self.mode is GraphicsMode.KITTY:
             self._send_kitty(frame, previous)
             return
+        if self._same_cells(previous, frame):
+            # Sixel, iTerm2: the cells around the image are as they were, and the image covers
+            # all of its own: one line of its cells is repainted (a few bytes), and the new
+            # sequence follows that update.
+            place = frame.place
+            assert place is not None
+            self.refresh(Region(place.left, place.top, place.cols, 1))
+            return
         spans = None
         if (
             self.low_bandwidth
@@ -383,6 +390,18 @@ class ImageView(Widget):
         elif spans:
             self._stale_lines |= {y for y, _ in spans}
             self.refresh(*[Region(0, y, right, 1) for y, right in spans])
+
+    def _same_cells(self, previous: _Frame | None, frame: _Frame) -> bool:
+        """A pixel-protocol frame over exactly the cells of the previous one, which is intact
+        on screen (so nothing around the image needs painting again)."""
+        return (
+            self.mode in (GraphicsMode.SIXEL, GraphicsMode.ITERM2)
+            and previous is not None
+            and self._painted is not None
+            and frame.place is not None
+            and previous.place == frame.place
+            and (previous.cols, previous.rows) == (frame.cols, frame.rows)
+        )
 
     def clear(self) -> None:
         """Show nothing (black)."""
@@ -761,21 +780,12 @@ class ImageView(Widget):
         self.writes += 1
         self.bytes_encoded += len(sequence)
         move = Control.move_to(region.x + place.left, region.y + place.top).segment
-        if self.decision.tmux:
-            # tmux drops passthrough that arrives inside a synchronized update (Textual's
-            # screen updates are): the image follows the update, through the same queue.
-            self.call_after_refresh(self._write_raw, move.text + sequence)
-            return lines
-        y = region.y + crop.y + crop.height - 1
-        segments = [
-            *list(lines[-1]),
-            move,
-            Segment(sequence, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
-            # The compositor writes the chops of a line one after another: the line goes on
-            # where this widget's part of it ends.
-            Control.move_to(region.x + crop.x + crop.width, y).segment,
-        ]
-        return [*lines[:-1], Strip(segments, crop.width)]
+        # The image follows the screen update through the same queue, never inside it: the
+        # compositor writes only the dirty spans of the lines it asks for (a line-end segment
+        # outside them, or under a notification, is dropped), and tmux drops passthrough that
+        # arrives inside a synchronized update.
+        self.call_after_refresh(self._write_raw, move.text + sequence)
+        return lines
 
     def _image_lines(self, crop: Region, place: Footprint, image_bottom: int) -> list[Strip]:
         """Lines of ``crop``: black, but the image's cells above ``image_bottom`` skipped."""
@@ -825,13 +835,8 @@ class ImageView(Widget):
             place = tmux_wrap(place)
         self._kitty_placed = True
         self.bytes_encoded += len(place)
-        y = region.y + crop.y + crop.height - 1
-        segments = [
-            Segment(" " * crop.width, BLACK),
-            Segment(place, _NULL_STYLE, [(ControlType.CURSOR_FORWARD, 0)]),
-            Control.move_to(region.x + crop.x + crop.width, y).segment,
-        ]
-        return [*lines[:-1], Strip(segments, crop.width)]
+        self.call_after_refresh(self._write_raw, place)
+        return lines
 
     def render_line(self, y: int) -> Strip:
         frame = self._frame
