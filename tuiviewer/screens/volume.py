@@ -375,7 +375,9 @@ class VolumeScreen(Screen[None]):
             pane.set_title(vv.pane_title(volume, view, pane.pane, None))
             pane.set_badge(image.fidelity.badge if image is not None else "")
             pane.set_active(pane.pane == view.active)
-            pane.display = pane.pane in view.visible
+            visible = pane.pane in view.visible
+            if pane.display != visible:
+                pane.display = visible
         window = view.window
         if window is None:
             frame = self.frames.get(view.active)
@@ -396,7 +398,10 @@ class VolumeScreen(Screen[None]):
             count = len(self._saved())
             if count:
                 parts.append(f"{count} measurement{'s' if count != 1 else ''} (l)")
-        self.query_one("#mpr-info", Static).update(shown(" · ".join(parts)))
+        widget = self.query_one("#mpr-info", Static)
+        content = shown(" · ".join(parts))
+        if widget.content != content:
+            widget.update(content, layout=False)  # fixed height: no layout pass per step
 
     def _saved(self) -> list[Measurement]:
         try:
@@ -408,8 +413,12 @@ class VolumeScreen(Screen[None]):
     def _set(self, view: VolumeView) -> None:
         if view != self.view:
             self.view = view
-            self._update()
             self.request_render()
+            if self._dirty or not self._rendering:
+                # A held key (renders catching up) or nothing to render yet: say where it is
+                # heading now. Otherwise the panes arrive within an update or two and bring
+                # their texts along, in the same screen update.
+                self._update()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("back", "help"):

@@ -129,7 +129,9 @@ class MprPane(Widget):
         badge = self.badge if len(self.badge) <= room else self.badge[: max(room - 1, 0)] + "…"
         if room > 1 and badge:
             line += " " * (width - len(line) - len(badge)) + badge
-        self.query_one(".mpr-bottom", Static).update(line)
+        bottom = self.query_one(".mpr-bottom", Static)
+        if str(bottom.content) != line:
+            bottom.update(line, layout=False)
 
     def set_title(self, text: str) -> None:
         title = self.query_one(".mpr-title", Static)
