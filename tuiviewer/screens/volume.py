@@ -378,10 +378,7 @@ class VolumeScreen(Screen[None]):
             visible = pane.pane in view.visible
             if pane.display != visible:
                 pane.display = visible
-        window = view.window
-        if window is None:
-            frame = self.frames.get(view.active)
-            window = frame.image.window if frame is not None else None
+        window = self._window_now()
         wl = f"W {window.width:g} L {window.center:g}" if window is not None else "W/L file"
         preset = f" {view.preset}" if view.preset else ""
         parts = [
@@ -452,7 +449,10 @@ class VolumeScreen(Screen[None]):
         if self.view.window is not None:
             return self.view.window
         frame = self.frames.get(self.view.active)
-        return frame.image.window if frame is not None else None
+        if frame is not None:
+            return frame.image.window
+        windows = self.volume.windows if self.volume is not None else ()
+        return windows[0] if windows else None  # what the first planes will be drawn with
 
     def action_window(self, level_steps: int, width_steps: int) -> None:
         window = self._window_now()
