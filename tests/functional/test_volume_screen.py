@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import pydicom
@@ -105,8 +106,8 @@ async def test_m_shows_three_planes_with_their_letters_and_readouts(
         # Orientation letters at the edges of each pane: axial R L / A P, coronal R L / H F,
         # sagittal A P / H F.
         assert [c for c in lines[1].split()] == ["A", "H", "H"]
-        middle = next(line for line in lines if line.startswith("R") and "LA" in line)
-        assert middle.rstrip().endswith("P") and "LR" in middle
+        middle = next(line for line in lines if line.startswith("R "))
+        assert re.fullmatch(r"R .*L R .*L A .*P", middle), middle
         assert any(line.split()[:1] == ["P"] and line.count("F") >= 2 for line in lines)
         # Reformats say so on their badge; the readout names the active pane, the point and
         # its value, the window and the slab.
@@ -152,6 +153,15 @@ async def test_the_crosshair_moves_every_pane(sphere_folder: Path) -> None:
         assert all(p.display for p in screen.panes)
         narrow = screen.panes[1].pixel_box()
         assert wide is not None and narrow is not None and wide[0] > 2 * narrow[0]
+        # Oblique: the coronal plane tilted twice by 5° about its horizontal axis.
+        await burst(pilot, "t", "t")
+        await settle(pilot)
+        top = screen_lines(app)[0]
+        assert "Coronal ∠+10°/+0° " in top and "Sagittal 21/48 · x 3.5 mm" in top
+        assert screen.frames[1].image.plane.name == "oblique"
+        await pilot.press("x")
+        await settle(pilot)
+        assert "Coronal 25/48 · y 0.5 mm" in screen_lines(app)[0]
 
 
 async def test_a_sphere_measured_in_the_screen_goes_into_the_report(

@@ -37,7 +37,7 @@ from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.render.lut import Window
-from tuiviewer.render.mpr import PlaneImage
+from tuiviewer.render.mpr import Plane, PlaneImage
 from tuiviewer.render.presets import Preset, presets_for
 from tuiviewer.render.volume import Rejected, Volume, load_volume
 from tuiviewer.reports.measurements import Measurement, MeasurementKind
@@ -87,6 +87,11 @@ VOLUME_BINDINGS: list[BindingType] = [
     Binding("p", "projection", "Slab"),
     Binding("right_square_bracket", "slab(1)", "Thicker slab", show=False),
     Binding("left_square_bracket", "slab(-1)", "Thinner slab", show=False),
+    Binding("t", "tilt(1, 0)", "Oblique: tilt about the horizontal axis +5°", show=False),
+    Binding("T", "tilt(-1, 0)", "Oblique: tilt about the horizontal axis -5°", show=False),
+    Binding("y", "tilt(0, 1)", "Oblique: turn about the vertical axis +5°", show=False),
+    Binding("Y", "tilt(0, -1)", "Oblique: turn about the vertical axis -5°", show=False),
+    Binding("x", "straighten", "Back to the standard plane", show=False),
     Binding("m", "draw('length')", "Ruler"),
     Binding("e", "draw('ellipse')", "Ellipse"),
     Binding("r", "draw('rectangle')", "Rect"),
@@ -200,7 +205,7 @@ class VolumeScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#mpr-panes").display = False
         for pane in self.panes:
-            pane.set_edges(*vv.pane_edges(pane.pane))
+            pane.set_edges(*vv.pane_edges(Plane.standard(vv.PANES[pane.pane])))
         reason = vv.why_not_a_volume(self.records)
         if reason is not None:
             self._failed(reason)
@@ -373,6 +378,7 @@ class VolumeScreen(Screen[None]):
             frame = self.frames.get(pane.pane)
             image = frame.image if frame is not None else None
             pane.set_title(vv.pane_title(volume, view, pane.pane, None))
+            pane.set_edges(*vv.pane_edges(view.plane_of(pane.pane)))
             pane.set_badge(image.fidelity.badge if image is not None else "")
             pane.set_active(pane.pane == view.active)
             visible = pane.pane in view.visible
@@ -486,6 +492,14 @@ class VolumeScreen(Screen[None]):
         if self.view is not None:
             self._set(vv.thicker(self.view, direction))
 
+    def action_tilt(self, horizontal: int, vertical: int) -> None:
+        if self.view is not None:
+            self._set(vv.tilted(self.view, horizontal, vertical))
+
+    def action_straighten(self) -> None:
+        if self.view is not None:
+            self._set(vv.straightened(self.view))
+
     def action_redraw(self) -> None:
         for pane in self.panes:
             pane.image_view.redraw()
@@ -498,7 +512,7 @@ class VolumeScreen(Screen[None]):
         wanted = _KINDS[kind]
         drawing = view.drawing
         if drawing is None or drawing.kind is not wanted:
-            self._set(replace(view, drawing=Drawing(wanted, view.active, view.at)))
+            self._set(replace(view, drawing=Drawing(wanted, view.active, view.at, view.plane)))
             return
         count = len(self._saved()) + 1
         try:

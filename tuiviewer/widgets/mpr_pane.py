@@ -56,7 +56,7 @@ class MprPane(Widget):
         height: 1fr;
     }
     MprPane .mpr-edge-v {
-        width: 1;
+        width: 2;
         height: 1fr;
         content-align: center middle;
         color: $text-muted;
@@ -80,6 +80,7 @@ class MprPane(Widget):
         """What the pane shows now."""
         self.badge = ""
         self._bottom = ""
+        self._edges: tuple[str, str, str, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="mpr-title", markup=False)
@@ -102,11 +103,11 @@ class MprPane(Widget):
 
     def set_edges(self, left: str, right: str, top: str, bottom: str) -> None:
         """The patient-direction letters at the four edges."""
-        for selector, letter in (
-            (".mpr-left", left),
-            (".mpr-right", right),
-            (".mpr-top", top),
-        ):
+        edges = (left, right, top, bottom)
+        if edges == self._edges:
+            return
+        self._edges = edges
+        for selector, letter in ((".mpr-left", left), (".mpr-right", right), (".mpr-top", top)):
             self.query_one(selector, Static).update(letter)
         self._bottom = bottom
         self._bottom_line()

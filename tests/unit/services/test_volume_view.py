@@ -64,12 +64,12 @@ def test_the_crosshair_starts_on_the_viewers_slice_and_moves_in_voxel_steps(
     ds = sphere[1][5]
     view = VolumeView(at=vv.start_point(volume, f"{ds.SOPInstanceUID}#0"))
     assert view.at[2] == pytest.approx(float(ds.ImagePositionPatient[2]))
-    assert vv.pane_slice(volume, 0, view.at) == 6  # slices run from the feet: z ascending
+    assert vv.pane_slice(volume, view.plane, view.at) == 6  # slices run from the feet: z ascending
     moved = vv.moved_in_plane(volume, view, 3, -2)  # axial: right = +x (patient left), up = -y
     assert np.allclose(np.subtract(moved.at, view.at), (3.0, -2.0, 0.0))
     through = vv.moved_through(volume, view, 4)
     assert np.allclose(np.subtract(through.at, view.at), (0.0, 0.0, 4.0))
-    assert vv.pane_slice(volume, 0, through.at) == 10
+    assert vv.pane_slice(volume, view.plane, through.at) == 10
     # The coronal pane steps along y; its right is still +x, its down is the feet (-z).
     coronal = vv.moved_in_plane(volume, vv.moved_through(volume, replace_active(view, 1), 2), 0, 1)
     assert np.allclose(np.subtract(coronal.at, view.at), (0.0, 2.0, -1.0))
@@ -94,7 +94,7 @@ def test_pane_texts_name_plane_slice_position_and_edges(volume: Volume) -> None:
     assert titles[0].startswith(f"Axial {g.slices // 2 + 1}/{g.slices} · z ")
     assert titles[1].startswith(f"Coronal {g.rows // 2 + 1}/{g.rows} · y ")
     assert titles[2].startswith("Sagittal ") and f"/{g.cols} · x " in titles[2]
-    assert [vv.pane_edges(p) for p in range(3)] == [
+    assert [vv.pane_edges(view.plane_of(p)) for p in range(3)] == [
         ("R", "L", "A", "P"),
         ("R", "L", "H", "F"),
         ("A", "P", "H", "F"),
@@ -190,7 +190,7 @@ def test_the_sphere_measures_its_diameter_and_hu_in_every_plane(
     assert box.stats.area_mm2 == pytest.approx(40 * 6)
     if pane == 0:  # the acquired plane: the measurement is on a stored image, in its pixels
         assert ellipse.image is not None and ellipse.where == ""
-        k = vv.pane_slice(volume, 0, view.at) - 1
+        k = vv.pane_slice(volume, view.plane, view.at) - 1
         assert ellipse.image.sop_instance_uid == volume.plan.slices[k].sop_instance_uid
         assert ellipse.points[1] == (6.0, 6.0)
         drawn = vv.drawn_of(ellipse, volume)
@@ -240,3 +240,41 @@ def test_layout_one_shows_the_active_pane_only() -> None:
 
     assert replace(view, layout=Layout.ONE).visible == (2,)
     assert view.plane == Plane.standard("sagittal")
+
+
+def test_an_oblique_pane_turns_about_the_crosshair_and_still_measures_the_sphere(
+    volume: Volume, records: list[InstanceRecord]
+) -> None:
+    view = VolumeView(at=volume.geometry.centre(), active=1)
+    turned = vv.tilted(vv.tilted(view, 1, 0), 1, 2)  # coronal: +10° about x, then +10° about z
+    assert turned.tilts == ((0.0, 0.0), (10.0, 10.0), (0.0, 0.0))
+    plane = turned.plane
+    standard = Plane.standard("coronal")
+    cosine = float(np.dot(plane.normal, standard.normal))
+    assert plane.name == "oblique" and 0.9 < cosine < 0.99
+    assert vv.pane_title(volume, turned, 1, None).startswith("Coronal ∠+10°/+10° ")
+    assert vv.pane_title(volume, turned, 0, None).startswith("Axial ")  # the others keep theirs
+    left, right, top, bottom = vv.pane_edges(plane)
+    assert left.startswith("R") and right.startswith("L") and top.startswith("H")
+    frames = vv.render_panes(volume, turned, {1: (48, 48)})
+    assert frames is not None and frames[0].image.plane == plane
+    assert frames[0].image.fidelity.reformatted
+    # The plane passes through the crosshair: the sphere's centre stays at the pane's crosshair.
+    x, y = frames[0].image.crosshair
+    assert frames[0].image.values[round(y), round(x)] == INSIDE
+    # A 5 mm ellipse about the centre is all sphere, whatever the angle.
+    corner = vv.moved_in_plane(volume, turned, 5, 5)
+    m = vv.measure(
+        volume,
+        Drawing(MeasurementKind.ELLIPSE, 1, turned.at, turned.plane),
+        corner.at,
+        turned,
+        records,
+    )
+    assert m.stats is not None and m.stats.minimum == INSIDE and m.image is None
+    assert m.where.startswith("oblique (normal ")
+    assert vv.straightened(turned).plane == standard
+    assert vv.tilted(VolumeView(at=(0, 0, 0), tilts=((180.0, 0.0),) * 3), 1, 0).tilts[0] == (
+        -175.0,
+        0.0,
+    )

@@ -71,11 +71,13 @@ class Layout(Enum):
 
 @dataclass(frozen=True)
 class Drawing:
-    """A measurement half drawn: its kind, the pane and the first point (patient mm)."""
+    """A measurement half drawn: its kind, the pane, its plane and the first point (mm)."""
 
     kind: MeasurementKind
     pane: int
     start: Vec3
+    plane: Plane | None = None
+    """The pane's plane when the drawing started (None: the pane's standard plane)."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,19 @@ class VolumeView:
     preset: str = ""
     invert: bool = False
     drawing: Drawing | None = None
+    tilts: tuple[tuple[float, float], ...] = ((0.0, 0.0),) * len(PANES)
+    """Per pane: degrees about its horizontal then its vertical axis (oblique; 0, 0: the
+    standard plane), always about the crosshair."""
+
+    def plane_of(self, pane: int) -> Plane:
+        """Pane ``pane``'s plane: the standard one, tilted by :attr:`tilts`."""
+        horizontal, vertical = self.tilts[pane]
+        return Plane.standard(PANES[pane]).tilted(horizontal, vertical)
 
     @property
     def plane(self) -> Plane:
         """The active pane's plane."""
-        return Plane.standard(PANES[self.active])
+        return self.plane_of(self.active)
 
     @property
     def visible(self) -> tuple[int, ...]:
@@ -174,7 +184,7 @@ def moved_through(volume: Volume, view: VolumeView, steps: int) -> VolumeView:
 
 def moved_to_end(volume: Volume, view: VolumeView, last: bool) -> VolumeView:
     """The crosshair on the first (or last) slice of the active pane."""
-    count = pane_slices(volume, view.active)
+    count = pane_slices(volume, view.plane)
     return moved_through(volume, view, count if last else -count)
 
 
@@ -189,6 +199,40 @@ def thicker(view: VolumeView, direction: int) -> VolumeView:
     return replace(view, slab=slab)
 
 
+TILT_STEP = 5.0
+"""Degrees per oblique key."""
+
+
+def _angle(degrees: float) -> float:
+    """``degrees`` in (-180, 180]."""
+    turned = math.fmod(degrees, 360.0)
+    if turned > 180.0:
+        turned -= 360.0
+    elif turned <= -180.0:
+        turned += 360.0
+    return round(turned, 6) + 0.0
+
+
+def tilted(view: VolumeView, horizontal: int, vertical: int) -> VolumeView:
+    """The active pane's plane turned ``horizontal`` steps about its horizontal axis and
+    ``vertical`` steps about its vertical one (:data:`TILT_STEP` degrees each), about the
+    crosshair; the other panes keep theirs."""
+    tilts = list(view.tilts)
+    h, v = tilts[view.active]
+    tilts[view.active] = (
+        _angle(h + horizontal * TILT_STEP),
+        _angle(v + vertical * TILT_STEP),
+    )
+    return replace(view, tilts=tuple(tilts))
+
+
+def straightened(view: VolumeView) -> VolumeView:
+    """The active pane back on its standard plane."""
+    tilts = list(view.tilts)
+    tilts[view.active] = (0.0, 0.0)
+    return replace(view, tilts=tuple(tilts))
+
+
 def next_projection(view: VolumeView) -> VolumeView:
     """MIP → MinIP → mean → MIP; a thin plane becomes a 10 mm slab first."""
     if view.slab <= 0:
@@ -201,26 +245,25 @@ def next_projection(view: VolumeView) -> VolumeView:
 # What a pane says
 
 
-def _along(volume: Volume, pane: int) -> tuple[float, float, float]:
-    """(first, last, step) of pane ``pane``'s positions along its normal, mm."""
-    normal = Plane.standard(PANES[pane]).normal
+def _along(volume: Volume, plane: Plane) -> tuple[float, float, float]:
+    """(first, last, step) of the positions of ``plane`` along its normal, mm."""
+    normal = plane.normal
     reach = volume.geometry.corners() @ np.asarray(normal)
     step = volume.geometry.spacing_along(normal)
     return float(reach.min()), float(reach.max()), step
 
 
-def pane_slices(volume: Volume, pane: int) -> int:
-    """How many slices pane ``pane`` has along its normal (at the native step)."""
-    first, last, step = _along(volume, pane)
+def pane_slices(volume: Volume, plane: Plane) -> int:
+    """How many slices a pane showing ``plane`` has along its normal (at the native step)."""
+    first, last, step = _along(volume, plane)
     return int(math.floor((last - first) / step + 1e-6)) + 1
 
 
-def pane_slice(volume: Volume, pane: int, at: Vec3) -> int:
-    """The 1-based slice of pane ``pane`` the crosshair is on."""
-    first, _, step = _along(volume, pane)
-    normal = np.asarray(Plane.standard(PANES[pane]).normal)
-    index = round((float(np.asarray(at) @ normal) - first) / step)
-    return min(max(index, 0), pane_slices(volume, pane) - 1) + 1
+def pane_slice(volume: Volume, plane: Plane, at: Vec3) -> int:
+    """The 1-based slice of ``plane`` the crosshair is on."""
+    first, _, step = _along(volume, plane)
+    index = round((float(np.asarray(at) @ np.asarray(plane.normal)) - first) / step)
+    return min(max(index, 0), pane_slices(volume, plane) - 1) + 1
 
 
 _AXIS_NAME = {"axial": "z", "coronal": "y", "sagittal": "x"}
@@ -230,20 +273,27 @@ def pane_title(volume: Volume, view: VolumeView, pane: int, image: PlaneImage | 
     """``"Axial 20/40 · z 0.5 mm"``: plane, slice and position, then the fidelity badge of
     ``image`` when one is given (``"· MPR · MIP 10 mm"``)."""
     name = PANES[pane]
-    axis = "xyz".index(_AXIS_NAME[name])
-    parts = [
-        f"{name.capitalize()} {pane_slice(volume, pane, view.at)}/{pane_slices(volume, pane)}",
-        f"{_AXIS_NAME[name]} {view.at[axis]:.1f} mm",
-    ]
+    plane = view.plane_of(pane)
+    where = f"{pane_slice(volume, plane, view.at)}/{pane_slices(volume, plane)}"
+    horizontal, vertical = view.tilts[pane]
+    if horizontal or vertical:  # oblique: no patient axis to name, the turn instead
+        parts = [f"{name.capitalize()} ∠{horizontal:+g}°/{vertical:+g}° {where}"]
+    else:
+        axis = "xyz".index(_AXIS_NAME[name])
+        parts = [
+            f"{name.capitalize()} {where}",
+            f"{_AXIS_NAME[name]} {view.at[axis]:.1f} mm",
+        ]
     if image is not None and image.fidelity.badge:
         parts.append(image.fidelity.badge)
     return " · ".join(parts)
 
 
-def pane_edges(pane: int) -> tuple[str, str, str, str]:
-    """(left, right, top, bottom) orientation letters of pane ``pane``."""
-    labels = edge_labels(Plane.standard(PANES[pane]).orientation)
-    assert labels is not None  # the standard planes have an orientation
+def pane_edges(plane: Plane) -> tuple[str, str, str, str]:
+    """(left, right, top, bottom) orientation letters of a pane showing ``plane`` (two
+    letters on an oblique plane, the main direction first)."""
+    labels = edge_labels(plane.orientation)
+    assert labels is not None  # a Plane's axes are unit vectors
     return labels.left, labels.right, labels.top, labels.bottom
 
 
@@ -293,7 +343,7 @@ class PaneFrame:
 
 def _request(volume: Volume, view: VolumeView, pane: int, box: tuple[int, int]) -> PlaneRequest:
     return PlaneRequest(
-        plane=Plane.standard(PANES[pane]),
+        plane=view.plane_of(pane),
         at=view.at,
         slab=view.slab,
         projection=view.projection,
@@ -482,7 +532,7 @@ def measure(
     Raises:
         RenderError: the shape has no length or area, or holds no pixel with a value.
     """
-    plane = Plane.standard(PANES[drawing.pane])
+    plane = drawing.plane or Plane.standard(PANES[drawing.pane])
     start = drawing.start
     native = extract_plane(
         volume,
@@ -520,7 +570,10 @@ def measure(
     else:
         x, y, z = start
         slab = f", {slab_text(view)} slab" if view.slab > 0 else ""
-        where = f"{plane.name} at ({x:.1f}, {y:.1f}, {z:.1f}) mm{slab}"
+        name = plane.name
+        if name == "oblique":
+            name = "oblique (normal {:.2f} {:.2f} {:.2f})".format(*plane.normal)
+        where = f"{name} at ({x:.1f}, {y:.1f}, {z:.1f}) mm{slab}"
         if drawing.kind is MeasurementKind.ELLIPSE:
             points = (a, (abs(b[0] - a[0]), abs(b[1] - a[1])))
         else:
