@@ -290,3 +290,34 @@ async def test_a_series_that_is_not_a_volume_says_why(tmp_path: Path) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is viewer
+
+
+async def test_a_click_puts_the_crosshair_there_and_the_wheel_goes_through_that_pane(
+    sphere_folder: Path,
+) -> None:
+    app = new_app(sphere_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_viewer(pilot)
+        screen = await open_volume(pilot)
+        view = screen.panes[1].image_view
+        width, height = view.content_size.width, view.content_size.height
+        cell = (width // 2 + 5, height // 2 - 3)
+        where = view.cell_to_pixel(*cell)
+        assert where is not None
+        await pilot.click("#mpr-image-1", offset=cell)
+        await settle(pilot)
+        assert screen.view is not None and screen.view.active == 1
+        frame = screen.frames[1]
+        x, y = frame.image.crosshair
+        # On the voxel centre nearest the click (1 mm voxels, 1.2 mm pixels here).
+        assert abs(x - where[0]) <= 1.0 and abs(y - where[1] * frame.aspect) <= 1.0
+        assert all(f.image.at == screen.view.at for f in screen.frames.values())
+        before = screen.view.at
+        # The wheel over the sagittal pane: three slices through it (its normal is -x), and it
+        # becomes the active pane.
+        sagittal = screen.panes[2].image_view
+        sagittal.post_message(sagittal.Wheeled(3))
+        await settle(pilot)
+        assert screen.view.active == 2
+        assert screen.view.at == pytest.approx((before[0] - 3, before[1], before[2]))
+        assert "Sagittal · (" in info(app)

@@ -165,6 +165,8 @@ class VolumeScreen(Screen[None]):
         self.session: list[Drawn] = []
         """Measurements drawn in this screen (reformats included), to draw on their pane."""
         self.drawn_uids: dict[str, Drawn] = {}
+        self.notes: list[str] = []
+        """What the reader should know of the volume (gaps, tilt, averaging, slices left out)."""
         self._rendering = False
         self._dirty = False
         self.renders = 0
@@ -277,7 +279,7 @@ class VolumeScreen(Screen[None]):
                 severity="warning",
                 timeout=8,
             )
-        self.query_one("#mpr-notes", Static).update("; ".join(notes))
+        self.notes = notes
         self.refresh_bindings()  # the keys that need a volume are live now
         self._update()
         self.call_after_refresh(self.request_render)
@@ -365,9 +367,16 @@ class VolumeScreen(Screen[None]):
     def on_image_view_resized(self, message: object) -> None:
         self.request_render()
 
-    def on_image_view_wheeled(self, message: object) -> None:
-        step = getattr(message, "step", 0)
-        self.action_through(int(step))
+    @on(MprPane.Pointed)
+    def _pointed(self, message: MprPane.Pointed) -> None:
+        if self.volume is not None and self.view is not None:
+            self._set(vv.pointed(self.volume, self.view, message.pane, message.at))
+
+    @on(MprPane.Scrolled)
+    def _scrolled(self, message: MprPane.Scrolled) -> None:
+        if self.volume is not None and self.view is not None:
+            view = replace(self.view, active=message.pane)
+            self._set(vv.moved_through(self.volume, view, message.step))
 
     # ---- texts ------------------------------------------------------------------------------
     def _update(self, shown_view: VolumeView | None = None) -> None:
@@ -401,10 +410,29 @@ class VolumeScreen(Screen[None]):
             count = len(self._saved())
             if count:
                 parts.append(f"{count} measurement{'s' if count != 1 else ''} (l)")
+        self._update_notes()
         widget = self.query_one("#mpr-info", Static)
         content = shown(" · ".join(parts))
         if widget.content != content:
             widget.update(content, layout=False)  # fixed height: no layout pass per step
+
+    def _update_notes(self) -> None:
+        """How the active pane reaches the screen (protocol, pixels, greys), then the notes."""
+        parts = []
+        view = self.view
+        now = self.panes[view.active].image_view.shown if view is not None else None
+        if now is not None:
+            what = f"{now.protocol} {now.width}×{now.height} px"
+            if now.grey_levels is not None and now.source_greys is not None:
+                if now.grey_levels < now.source_greys:
+                    what += f", {now.grey_levels} of {now.source_greys} grey levels"
+            if now.cheap:
+                what += ", draft while keys repeat"
+            parts.append(what)
+        widget = self.query_one("#mpr-notes", Static)
+        text = " · ".join([*parts, *self.notes])
+        if str(widget.content) != text:
+            widget.update(text, layout=False)
 
     def _saved(self) -> list[Measurement]:
         try:

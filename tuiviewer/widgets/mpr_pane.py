@@ -11,12 +11,16 @@ room for it. The texts sit beside the image, never on it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
 from tuiviewer.graphics.probe import GraphicsDecision
+from tuiviewer.render.volume import Vec3
 from tuiviewer.services.viewer.volume_view import PaneFrame
 from tuiviewer.widgets.image.view import ImageView
 
@@ -62,6 +66,20 @@ class MprPane(Widget):
         color: $text-muted;
     }
     """
+
+    @dataclass
+    class Pointed(Message):
+        """A click on the image of pane ``pane`` (an index) at patient point ``at``."""
+
+        pane: int
+        at: Vec3
+
+    @dataclass
+    class Scrolled(Message):
+        """The wheel turned over pane ``pane``: ``step`` slices through it."""
+
+        pane: int
+        step: int
 
     def __init__(
         self,
@@ -150,3 +168,12 @@ class MprPane(Widget):
         """Send ``frame``'s picture (nothing is sent when it is the one on screen)."""
         self.frame = frame
         self.image_view.show(frame.pixels, frame.key, hurry=hurry)
+
+    def on_image_view_clicked(self, message: ImageView.Clicked) -> None:
+        message.stop()
+        if self.frame is not None:
+            self.post_message(self.Pointed(self.pane, self.frame.patient_at(message.x, message.y)))
+
+    def on_image_view_wheeled(self, message: ImageView.Wheeled) -> None:
+        message.stop()
+        self.post_message(self.Scrolled(self.pane, message.step))

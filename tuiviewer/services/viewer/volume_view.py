@@ -174,6 +174,18 @@ def moved_in_plane(volume: Volume, view: VolumeView, dx: int, dy: int) -> Volume
     return replace(view, at=_clamp_inside(volume, moved))
 
 
+def pointed(volume: Volume, view: VolumeView, pane: int, point: Vec3) -> VolumeView:
+    """A click on pane ``pane`` at patient ``point``: that pane becomes the active one and the
+    crosshair goes to the voxel centre nearest the point (so measurements start on a voxel)."""
+    g = volume.geometry
+    o, i, j = g.to_index(np.asarray(point, dtype=np.float64)[None, :])
+    offsets = np.asarray(g.offsets)
+    k = int(np.argmin(np.abs(offsets - o[0])))
+    row = min(max(round(float(i[0])), 0), g.rows - 1)
+    col = min(max(round(float(j[0])), 0), g.cols - 1)
+    return replace(view, active=pane, at=g.voxel_centre(k, row, col))
+
+
 def moved_through(volume: Volume, view: VolumeView, steps: int) -> VolumeView:
     """The crosshair moved ``steps`` slices along the active pane's normal (its next slice)."""
     plane = view.plane
@@ -339,6 +351,12 @@ class PaneFrame:
     """uint8 RGB ``(H, W, 3)``, stretched for the terminal's pixel aspect."""
     key: tuple[object, ...]
     """Same key, same picture: the image view sends nothing new."""
+    aspect: float = 1.0
+    """Rows of :attr:`pixels` per row of the plane image (see :func:`render_panes`)."""
+
+    def patient_at(self, x: float, y: float) -> Vec3:
+        """The patient point under position (x, y) of :attr:`pixels` (a click)."""
+        return self.image.patient_at(x, y * self.aspect)
 
 
 def _request(volume: Volume, view: VolumeView, pane: int, box: tuple[int, int]) -> PlaneRequest:
@@ -471,7 +489,7 @@ def render_panes(
         _crosshair(rgb, x, y, ACTIVE_CROSSHAIR if pane == view.active else CROSSHAIR)
         pixels = _stretch(rgb, aspect)
         key = (image.key, view.at, pane == view.active, view.drawing, tuple(drawn), aspect)
-        frames.append(PaneFrame(pane, image, pixels, key))
+        frames.append(PaneFrame(pane, image, pixels, key, aspect))
     return frames
 
 
