@@ -17,18 +17,15 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.functional.helpers import burst, settle
+from tests.functional.test_viewer import new_app, open_viewer
 from tests.support import imagegen
 from tests.support.screentext import screen_lines, screen_text
 from tests.unit.reports.test_sr import assert_valid_sr
-from tuiviewer.app import TuiviewerApp, make_app
+from tuiviewer.app import TuiviewerApp
 from tuiviewer.commands.report import run_report_new
-from tuiviewer.config.settings import Config
-from tuiviewer.graphics.probe import GraphicsMode
 from tuiviewer.reports.measurements import MeasurementKind, MeasurementStore
 from tuiviewer.screens.dialogs.choose import ChooseDialog
-from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.screens.volume import VolumeScreen
-from tuiviewer.widgets.study_tree import StudyTree
 
 RADIUS = 12.0
 SLICES = 40
@@ -50,20 +47,6 @@ def sphere_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mpr-sphere")
     write_sphere(folder)
     return folder
-
-
-def new_app(folder: Path) -> TuiviewerApp:
-    return make_app(Config(), [folder], graphics=GraphicsMode.HALFCELL)
-
-
-async def open_viewer(pilot: Pilot[None]) -> ViewerScreen:
-    await settle(pilot)
-    pilot.app.screen.query_one(StudyTree).focus()
-    await pilot.press("v")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, ViewerScreen), type(screen)
-    return screen
 
 
 async def open_volume(pilot: Pilot[None]) -> VolumeScreen:

@@ -44,6 +44,7 @@ from tuiviewer.reports.measurements import Measurement, MeasurementKind
 from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.help import HelpScreen, keys_of
+from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
 from tuiviewer.services.viewer.volume_view import Drawing, Drawn, Layout, PaneFrame, VolumeView
@@ -52,6 +53,14 @@ from tuiviewer.widgets.safe import shown
 
 _KINDS = {"length": MeasurementKind.LENGTH, "ellipse": MeasurementKind.ELLIPSE}
 _KINDS["rectangle"] = MeasurementKind.RECTANGLE
+
+WINDOW_BINDINGS = [
+    b
+    for b in VIEWER_BINDINGS
+    if isinstance(b, Binding)
+    and b.action.split("(")[0] in ("window", "preset", "file_window", "invert")
+]
+"""The viewer's own window/level, preset, file window and invert keys: the same here."""
 
 VOLUME_BINDINGS: list[BindingType] = [
     Binding("escape", "back", "Back"),
@@ -73,17 +82,7 @@ VOLUME_BINDINGS: list[BindingType] = [
     Binding("comma", "through(-10)", "10 slices back", show=False),
     Binding("home", "end(0)", "First slice of the pane", show=False),
     Binding("end", "end(1)", "Last slice of the pane", show=False),
-    Binding("w", "window(1, 0)", "Level up", show=False),
-    Binding("s", "window(-1, 0)", "Level down", show=False),
-    Binding("W", "window(10, 0)", "Level up ×10", show=False),
-    Binding("S", "window(-10, 0)", "Level down ×10", show=False),
-    Binding("d", "window(0, 1)", "Wider window", show=False),
-    Binding("a", "window(0, -1)", "Narrower window", show=False),
-    Binding("D", "window(0, 8)", "Wider ×8", show=False),
-    Binding("A", "window(0, -8)", "Narrower ×8", show=False),
-    *[Binding(str(n), f"preset({n})", f"Preset {n}", show=False) for n in range(1, 10)],
-    Binding("0", "file_window", "File window", show=False),
-    Binding("i", "invert", "Invert", show=False),
+    *WINDOW_BINDINGS,
     Binding("p", "projection", "Slab"),
     Binding("right_square_bracket", "slab(1)", "Thicker slab", show=False),
     Binding("left_square_bracket", "slab(-1)", "Thinner slab", show=False),
