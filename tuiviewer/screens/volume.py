@@ -26,7 +26,6 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
@@ -40,63 +39,16 @@ from tuiviewer.render.lut import Window
 from tuiviewer.render.mpr import Plane, PlaneImage
 from tuiviewer.render.presets import Preset, presets_for
 from tuiviewer.render.volume import Rejected, Volume, load_volume
-from tuiviewer.reports.measurements import Measurement, MeasurementKind
+from tuiviewer.reports.measurements import Measurement
 from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.choose import ChooseDialog
-from tuiviewer.screens.dialogs.help import HelpScreen, keys_of
-from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS
+from tuiviewer.screens.dialogs.help import HelpScreen
+from tuiviewer.screens.volume_keys import KINDS, VOLUME_BINDINGS, help_text
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
 from tuiviewer.services.viewer.volume_view import Drawing, Drawn, Layout, PaneFrame, VolumeView
 from tuiviewer.widgets.mpr_pane import MprPane
 from tuiviewer.widgets.safe import shown
-
-_KINDS = {"length": MeasurementKind.LENGTH, "ellipse": MeasurementKind.ELLIPSE}
-_KINDS["rectangle"] = MeasurementKind.RECTANGLE
-
-WINDOW_BINDINGS = [
-    b
-    for b in VIEWER_BINDINGS
-    if isinstance(b, Binding)
-    and b.action.split("(")[0] in ("window", "preset", "file_window", "invert")
-]
-"""The viewer's own window/level, preset, file window and invert keys: the same here."""
-
-VOLUME_BINDINGS: list[BindingType] = [
-    Binding("escape", "back", "Back"),
-    Binding("question_mark", "help", "Help"),
-    Binding("tab", "pane(1)", "Pane"),
-    Binding("shift+tab", "pane(-1)", "Prev pane", show=False),
-    Binding("f", "layout", "Full/3"),
-    Binding("up", "move(0, -1)", "Crosshair up", show=False),
-    Binding("down", "move(0, 1)", "Crosshair down", show=False),
-    Binding("left", "move(-1, 0)", "Crosshair left", show=False),
-    Binding("right", "move(1, 0)", "Crosshair right", show=False),
-    Binding("shift+up", "move(0, -10)", "Crosshair 10 up", show=False),
-    Binding("shift+down", "move(0, 10)", "Crosshair 10 down", show=False),
-    Binding("shift+left", "move(-10, 0)", "Crosshair 10 left", show=False),
-    Binding("shift+right", "move(10, 0)", "Crosshair 10 right", show=False),
-    Binding("pagedown", "through(1)", "Next slice of the pane", show=False),
-    Binding("pageup", "through(-1)", "Prev slice of the pane", show=False),
-    Binding("full_stop", "through(10)", "10 slices on", show=False),
-    Binding("comma", "through(-10)", "10 slices back", show=False),
-    Binding("home", "end(0)", "First slice of the pane", show=False),
-    Binding("end", "end(1)", "Last slice of the pane", show=False),
-    *WINDOW_BINDINGS,
-    Binding("p", "projection", "Slab"),
-    Binding("right_square_bracket", "slab(1)", "Thicker slab", show=False),
-    Binding("left_square_bracket", "slab(-1)", "Thinner slab", show=False),
-    Binding("t", "tilt(1, 0)", "Oblique: tilt about the horizontal axis +5°", show=False),
-    Binding("T", "tilt(-1, 0)", "Oblique: tilt about the horizontal axis -5°", show=False),
-    Binding("y", "tilt(0, 1)", "Oblique: turn about the vertical axis +5°", show=False),
-    Binding("Y", "tilt(0, -1)", "Oblique: turn about the vertical axis -5°", show=False),
-    Binding("x", "straighten", "Back to the standard plane", show=False),
-    Binding("m", "draw('length')", "Ruler"),
-    Binding("e", "draw('ellipse')", "Ellipse"),
-    Binding("r", "draw('rectangle')", "Rect"),
-    Binding("l", "list", "List"),
-    Binding("ctrl+l", "redraw", "Redraw the images", show=False),
-]
 
 
 @dataclass
@@ -536,7 +488,7 @@ class VolumeScreen(Screen[None]):
         volume, view = self.volume, self.view
         if volume is None or view is None:
             return
-        wanted = _KINDS[kind]
+        wanted = KINDS[kind]
         drawing = view.drawing
         if drawing is None or drawing.kind is not wanted:
             self._set(replace(view, drawing=Drawing(wanted, view.active, view.at, view.plane)))
@@ -595,19 +547,8 @@ class VolumeScreen(Screen[None]):
 
     # ---- help, leaving ----------------------------------------------------------------------
     def action_help(self) -> None:
-        lines = []
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and not binding.action.startswith("preset"):
-                lines.append(f"{keys_of(binding):>14}  {binding.description}")
-        names = ", ".join(p.name for p in self.presets) or "none for this series"
-        lines.insert(0, f"{'1 … 9':>14}  Window presets ({names})")
-        lines.append("")
-        lines.append(
-            "Arrows move the crosshair in the active pane (yellow); PgUp/PgDn go through it. "
-            "Every pane follows. Measurements are made at the volume's own resolution and kept "
-            "with the study for its report."
-        )
-        self.app.push_screen(HelpScreen("\n".join(lines), title="Volume keys"))
+        text = help_text(self.BINDINGS, self.presets)
+        self.app.push_screen(HelpScreen(text, title="Volume keys"))
 
     def action_back(self) -> None:
         if self.view is not None and self.view.drawing is not None:

@@ -278,3 +278,18 @@ def test_an_oblique_pane_turns_about_the_crosshair_and_still_measures_the_sphere
         -175.0,
         0.0,
     )
+
+
+def test_a_step_smaller_than_a_pane_pixel_leaves_that_pane_as_it_is(volume: Volume) -> None:
+    """A 48 mm section in a 12-pixel box: 4 mm a pixel, so four 1 mm steps through the axial
+    pane move the coronal crosshair by one pixel at most: one redraw, not four."""
+    view = VolumeView(at=volume.geometry.centre())
+    keys, sent = [], []
+    for _ in range(5):
+        frames = vv.render_panes(volume, view, {0: (12, 12), 1: (12, 12)})
+        assert frames is not None
+        keys.append(frames[1].key)
+        sent.append(frames[0].key)
+        view = vv.moved_through(volume, view, 1)
+    assert len(set(keys)) <= 2  # the coronal plane and its crosshair pixel: at most one move
+    assert len(set(sent)) == 5  # the axial pane shows another slice each time

@@ -404,7 +404,7 @@ def _shape(
     colour: Sequence[int],
 ) -> None:
     """A length, ellipse or rectangle between patient points ``a`` and ``b`` on the pane."""
-    (x0, y0), (x1, y1) = image.pixel_of(a), image.pixel_of(b)
+    (x0, y0), (x1, y1) = _pixel(image, a), _pixel(image, b)
     if kind is MeasurementKind.ELLIPSE:
         rx, ry = abs(x1 - x0), abs(y1 - y0)
         count = max(16, int(4 * (rx + ry)))
@@ -433,6 +433,12 @@ class Drawn:
 def _on_plane(image: PlaneImage, point: Vec3, tolerance: float) -> bool:
     normal = np.asarray(image.plane.normal)
     return abs(float((np.asarray(point) - np.asarray(image.at)) @ normal)) <= tolerance
+
+
+def _pixel(image: PlaneImage, point: Vec3) -> tuple[int, int]:
+    """The pane pixel a patient point falls on (projected on the plane)."""
+    x, y = image.pixel_of(point)
+    return round(x), round(y)
 
 
 def _stretch(rgb: np.ndarray, aspect: float) -> np.ndarray:
@@ -483,12 +489,17 @@ def render_panes(
             if mark.pane == pane and _on_plane(image, mark.start, tolerance):
                 _shape(rgb, image, mark.kind, mark.start, mark.end, MARK)
         drawing = view.drawing
+        sketch: tuple[object, ...] = ()
         if drawing is not None and drawing.pane == pane:
             _shape(rgb, image, drawing.kind, drawing.start, view.at, DRAWING)
-        x, y = image.crosshair
-        _crosshair(rgb, x, y, ACTIVE_CROSSHAIR if pane == view.active else CROSSHAIR)
+            sketch = (drawing.kind, _pixel(image, drawing.start), _pixel(image, view.at))
+        x, y = _pixel(image, view.at)
+        active = pane == view.active
+        _crosshair(rgb, x, y, ACTIVE_CROSSHAIR if active else CROSSHAIR)
         pixels = _stretch(rgb, aspect)
-        key = (image.key, view.at, pane == view.active, view.drawing, tuple(drawn), aspect)
+        # What is drawn, in pane pixels: a step smaller than a pane pixel (a 512² volume in a
+        # 36-pixel pane) leaves the picture as it is, and the image view sends nothing.
+        key = (image.key, (x, y), active, sketch, tuple(drawn), aspect)
         frames.append(PaneFrame(pane, image, pixels, key, aspect))
     return frames
 
