@@ -22,7 +22,7 @@ from tests.support import imagegen
 from tests.support.screentext import screen_lines, screen_text
 from tests.unit.reports.test_sr import assert_valid_sr
 from tuiviewer.app import TuiviewerApp
-from tuiviewer.commands.report import run_report_new
+from tuiviewer.commands.report import run_report_new, run_report_show
 from tuiviewer.reports.measurements import MeasurementKind, MeasurementStore
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.volume import VolumeScreen
@@ -166,7 +166,7 @@ async def test_a_sphere_measured_in_the_screen_goes_into_the_report(
             assert steps < 30
         await pilot.press("right", "m")
         await settle(pilot)
-        assert "drawing a length" in info(app)
+        assert "drawing length: arrows, m ends" in info(app)
         steps = 0
         await pilot.press("right")
         await settle(pilot)
@@ -180,17 +180,22 @@ async def test_a_sphere_measured_in_the_screen_goes_into_the_report(
         # Back to the middle and an ellipse of 5 × 5 voxels inside the sphere.
         await burst(pilot, *["left"] * 11, "e", *["right"] * 5, *["down"] * 5, "e")
         await settle(pilot)
+        # An angle: first arm's end, the vertex, the second arm's end (a right angle).
+        await burst(pilot, "v", *["left"] * 4, "v", *["down"] * 4, "v")
+        await settle(pilot)
         # And a rectangle in the coronal pane (a reformat) across the edge.
         await burst(pilot, "tab", "r", *["right"] * 20, *["down"] * 3, "r")
         await settle(pilot)
-        assert "3 measurements (l)" in info(app)
+        assert "4 measurements (l)" in info(app)
         saved = store.load(screen.study_uid)
         assert [m.kind for m in saved] == [
             MeasurementKind.LENGTH,
             MeasurementKind.ELLIPSE,
+            MeasurementKind.ANGLE,
             MeasurementKind.RECTANGLE,
         ]
-        ruler, ellipse, rectangle = saved
+        ruler, ellipse, angle, rectangle = saved
+        assert angle.angle_deg == pytest.approx(90.0) and angle.image is not None
         chord = 2 * math.sqrt(RADIUS**2 - 2 * 0.5**2)
         assert ruler.length_mm is not None and abs(ruler.length_mm + 1 - chord) <= 1.0
         assert ellipse.stats is not None and (ellipse.stats.mean, ellipse.stats.sd) == (100, 0)
@@ -205,10 +210,11 @@ async def test_a_sphere_measured_in_the_screen_goes_into_the_report(
         assert "Length 1: length" in screen_text(app)
         await pilot.press("escape")
         await settle(pilot)
-        assert len(store.load(screen.study_uid)) == 3
+        assert len(store.load(screen.study_uid)) == 4
         await pilot.press("l", "end", "enter")
         await settle(pilot)
-        assert [m.uid for m in store.load(screen.study_uid)] == [ruler.uid, ellipse.uid]
+        kept = [ruler.uid, ellipse.uid, angle.uid]
+        assert [m.uid for m in store.load(screen.study_uid)] == kept
     # The report of the study carries them: text and a TID 1500 SR that dciodvfy accepts.
     markdown = tmp_path / "r.md"
     markdown.write_text("## Findings\n\nRound lesion.\n", encoding="utf-8")
@@ -220,7 +226,8 @@ async def test_a_sphere_measured_in_the_screen_goes_into_the_report(
     assert rc == 0, stderr.getvalue()
     companion = tmp_path / "report-measurements.dcm"
     dump = assert_valid_sr(companion)
-    assert "2 measurements" in stdout.getvalue()
+    assert "3 measurements" in stdout.getvalue()
+    assert "Angle: 90 degree" in run_show(companion)
     assert f"{ruler.length_mm:g}" in dump and '"100" ([hnsf\'U],UCUM' in dump
     assert "ELLIPSE" in dump
     store.save(screen.study_uid, [])
@@ -304,3 +311,10 @@ async def test_a_click_puts_the_crosshair_there_and_the_wheel_goes_through_that_
         assert screen.view.active == 2
         assert screen.view.at == pytest.approx((before[0] - 3, before[1], before[2]))
         assert "Sagittal · (" in info(app)
+
+
+def run_show(path: Path) -> str:
+    """What `tuiviewer report show` prints of an SR."""
+    out = io.StringIO()
+    assert run_report_show(path, stdout=out, stderr=io.StringIO()) == 0
+    return out.getvalue()

@@ -39,7 +39,7 @@ from tuiviewer.render.lut import Window
 from tuiviewer.render.mpr import Plane, PlaneImage
 from tuiviewer.render.presets import Preset, presets_for
 from tuiviewer.render.volume import Rejected, Volume, load_volume
-from tuiviewer.reports.measurements import Measurement
+from tuiviewer.reports.measurements import Measurement, MeasurementKind
 from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.help import HelpScreen
@@ -355,8 +355,13 @@ class VolumeScreen(Screen[None]):
         ]
         drawing = view.drawing
         if drawing is not None:
-            key = {"length": "m", "ellipse": "e", "rectangle": "r"}[drawing.kind.value]
-            parts.append(f"drawing a {drawing.kind.value}: arrows, {key} ends, Esc drops")
+            key = {"length": "m", "angle": "v", "ellipse": "e", "rectangle": "r"}[
+                drawing.kind.value
+            ]
+            step = "places the vertex" if drawing.kind is MeasurementKind.ANGLE else "ends"
+            if drawing.vertex is not None:
+                step = "ends"
+            parts.append(f"drawing {drawing.kind.value}: arrows, {key} {step}, Esc drops")
         else:
             count = len(self._saved())
             if count:
@@ -493,6 +498,9 @@ class VolumeScreen(Screen[None]):
         if drawing is None or drawing.kind is not wanted:
             self._set(replace(view, drawing=Drawing(wanted, view.active, view.at, view.plane)))
             return
+        if wanted is MeasurementKind.ANGLE and drawing.vertex is None:
+            self._set(replace(view, drawing=replace(drawing, vertex=view.at)))
+            return
         count = len(self._saved()) + 1
         try:
             measurement = vv.measure(
@@ -511,7 +519,9 @@ class VolumeScreen(Screen[None]):
         except TuiviewerError as exc:
             self.notify(exc.message, title="Not saved", severity="error")
             return
-        self.drawn_uids[measurement.uid] = Drawn(wanted, drawing.pane, drawing.start, view.at)
+        self.drawn_uids[measurement.uid] = Drawn(
+            wanted, drawing.pane, drawing.start, view.at, drawing.vertex
+        )
         self.notify(f"{measurement.name}: {measurement.summary}", title="Measured", timeout=6)
         self._set(replace(view, drawing=None))
 

@@ -15,8 +15,9 @@ from tuiviewer.reports.measurements import MeasurementKind
 from tuiviewer.screens.dialogs.help import keys_of
 from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS
 
-KINDS = {kind.value: kind for kind in MeasurementKind if kind is not MeasurementKind.ANGLE}
-"""What ``m`` (length), ``e`` (ellipse) and ``r`` (rectangle) draw, by their action's name."""
+KINDS = {kind.value: kind for kind in MeasurementKind}
+"""What ``m`` (length), ``v`` (angle), ``e`` (ellipse) and ``r`` (rectangle) draw, by their
+action's name."""
 
 WINDOW_BINDINGS = [
     b
@@ -56,6 +57,7 @@ VOLUME_BINDINGS: list[BindingType] = [
     Binding("Y", "tilt(0, -1)", "Oblique: turn about the vertical axis -5°", show=False),
     Binding("x", "straighten", "Back to the standard plane", show=False),
     Binding("m", "draw('length')", "Ruler"),
+    Binding("v", "draw('angle')", "Angle: first arm, vertex, second arm", show=False),
     Binding("e", "draw('ellipse')", "Ellipse"),
     Binding("r", "draw('rectangle')", "Rect"),
     Binding("l", "list", "List"),

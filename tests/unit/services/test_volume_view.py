@@ -293,3 +293,29 @@ def test_a_step_smaller_than_a_pane_pixel_leaves_that_pane_as_it_is(volume: Volu
         view = vv.moved_through(volume, view, 1)
     assert len(set(keys)) <= 2  # the coronal plane and its crosshair pixel: at most one move
     assert len(set(sent)) == 5  # the axial pane shows another slice each time
+
+
+@pytest.mark.parametrize("pane", [0, 1])
+def test_an_angle_is_measured_in_mm_at_its_vertex(
+    volume: Volume, records: list[InstanceRecord], pane: int
+) -> None:
+    view = VolumeView(at=volume.geometry.centre(), active=pane)
+    first = vv.moved_in_plane(volume, view, 8, 0).at
+    second = vv.moved_in_plane(volume, view, 5, -5).at  # 45° up from the first arm
+    drawing = Drawing(MeasurementKind.ANGLE, pane, first, view.plane, vertex=view.at)
+    m = vv.measure(volume, drawing, second, view, records)
+    assert m.angle_deg == pytest.approx(45.0)
+    assert len(m.points) == 3
+    with pytest.raises(RenderError, match="vertex first"):
+        vv.measure(volume, replace_vertex(drawing), second, view, records)
+    if pane == 0:  # on the stored image: its pixels, and drawn back on the axial pane
+        assert m.image is not None
+        drawn = vv.drawn_of(m, volume)
+        assert drawn is not None and drawn.vertex is not None
+        assert np.allclose(drawn.vertex, view.at) and np.allclose(drawn.start, first)
+
+
+def replace_vertex(drawing: Drawing) -> Drawing:
+    from dataclasses import replace
+
+    return replace(drawing, vertex=None)

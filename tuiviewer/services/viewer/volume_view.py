@@ -31,7 +31,7 @@ import numpy as np
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import RenderError
 from tuiviewer.render.lut import Window
-from tuiviewer.render.measure import ellipse_stats, length_mm, rectangle_stats
+from tuiviewer.render.measure import angle_degrees, ellipse_stats, length_mm, rectangle_stats
 from tuiviewer.render.mpr import (
     Plane,
     PlaneImage,
@@ -78,6 +78,8 @@ class Drawing:
     start: Vec3
     plane: Plane | None = None
     """The pane's plane when the drawing started (None: the pane's standard plane)."""
+    vertex: Vec3 | None = None
+    """An angle's vertex, once placed (the second point of three)."""
 
 
 @dataclass(frozen=True)
@@ -402,10 +404,16 @@ def _shape(
     a: Vec3,
     b: Vec3,
     colour: Sequence[int],
+    vertex: Vec3 | None = None,
 ) -> None:
-    """A length, ellipse or rectangle between patient points ``a`` and ``b`` on the pane."""
+    """A length, ellipse or rectangle between patient points ``a`` and ``b`` on the pane; an
+    angle from ``a`` to its ``vertex`` to ``b``."""
     (x0, y0), (x1, y1) = _pixel(image, a), _pixel(image, b)
-    if kind is MeasurementKind.ELLIPSE:
+    if kind is MeasurementKind.ANGLE and vertex is not None:
+        xv, yv = _pixel(image, vertex)
+        _line(rgb, x0, y0, xv, yv, colour)
+        _line(rgb, xv, yv, x1, y1, colour)
+    elif kind is MeasurementKind.ELLIPSE:
         rx, ry = abs(x1 - x0), abs(y1 - y0)
         count = max(16, int(4 * (rx + ry)))
         t = np.linspace(0, 2 * math.pi, count)
@@ -428,6 +436,7 @@ class Drawn:
     pane: int
     start: Vec3
     end: Vec3
+    vertex: Vec3 | None = None
 
 
 def _on_plane(image: PlaneImage, point: Vec3, tolerance: float) -> bool:
@@ -487,12 +496,17 @@ def render_panes(
         tolerance = volume.geometry.spacing_along(image.plane.normal) / 2 + 1e-6
         for mark in drawn:
             if mark.pane == pane and _on_plane(image, mark.start, tolerance):
-                _shape(rgb, image, mark.kind, mark.start, mark.end, MARK)
+                _shape(rgb, image, mark.kind, mark.start, mark.end, MARK, mark.vertex)
         drawing = view.drawing
         sketch: tuple[object, ...] = ()
         if drawing is not None and drawing.pane == pane:
-            _shape(rgb, image, drawing.kind, drawing.start, view.at, DRAWING)
-            sketch = (drawing.kind, _pixel(image, drawing.start), _pixel(image, view.at))
+            _shape(rgb, image, drawing.kind, drawing.start, view.at, DRAWING, drawing.vertex)
+            sketch = (
+                drawing.kind,
+                _pixel(image, drawing.start),
+                _pixel(image, view.at),
+                None if drawing.vertex is None else _pixel(image, drawing.vertex),
+            )
         x, y = _pixel(image, view.at)
         active = pane == view.active
         _crosshair(rgb, x, y, ACTIVE_CROSSHAIR if active else CROSSHAIR)
@@ -571,8 +585,13 @@ def measure(
     a, b = native.pixel_of(start), native.pixel_of(end)
     spacing = native.spacing
     stats = None
-    length = None
-    if drawing.kind is MeasurementKind.LENGTH:
+    length = angle = None
+    vertex = native.pixel_of(drawing.vertex) if drawing.vertex is not None else None
+    if drawing.kind is MeasurementKind.ANGLE:
+        if vertex is None:
+            raise RenderError("An angle needs its vertex first: the key again places it.")
+        angle = angle_degrees(a, vertex, b, spacing)
+    elif drawing.kind is MeasurementKind.LENGTH:
         length = length_mm(a, b, spacing)
         if length <= 0:
             raise RenderError("A length needs two different points: move the crosshair first.")
@@ -592,8 +611,11 @@ def measure(
     if acquired is not None:
         image = acquired[0]
         pa, pb = _image_pixel(volume, start), _image_pixel(volume, end)
+        points: tuple[tuple[float, float], ...]
         if drawing.kind is MeasurementKind.ELLIPSE:
             points = (pa, (abs(pb[0] - pa[0]), abs(pb[1] - pa[1])))
+        elif drawing.kind is MeasurementKind.ANGLE and drawing.vertex is not None:
+            points = (pa, _image_pixel(volume, drawing.vertex), pb)
         else:
             points = (pa, pb)
     else:
@@ -605,6 +627,8 @@ def measure(
         where = f"{name} at ({x:.1f}, {y:.1f}, {z:.1f}) mm{slab}"
         if drawing.kind is MeasurementKind.ELLIPSE:
             points = (a, (abs(b[0] - a[0]), abs(b[1] - a[1])))
+        elif vertex is not None:
+            points = (a, vertex, b)
         else:
             points = (a, b)
     return Measurement(
@@ -613,6 +637,7 @@ def measure(
         image=image,
         label=label,
         length_mm=length,
+        angle_deg=angle,
         stats=stats,
         units=volume.units,
         where=where,
@@ -647,9 +672,15 @@ def drawn_of(measurement: Measurement, volume: Volume) -> Drawn | None:
     )
     if k is None:
         return None
-    (x0, y0), (x1, y1) = measurement.points
-    if measurement.kind is MeasurementKind.ELLIPSE:
-        x1, y1 = x0 + x1, y0 + y1
+    points = measurement.points
+    vertex = None
+    if measurement.kind is MeasurementKind.ANGLE:
+        (x0, y0), (xv, yv), (x1, y1) = points
+        vertex = g.to_patient(g.offsets[k], yv, xv)
+    else:
+        (x0, y0), (x1, y1) = points
+        if measurement.kind is MeasurementKind.ELLIPSE:
+            x1, y1 = x0 + x1, y0 + y1
     start = g.to_patient(g.offsets[k], y0, x0)
     end = g.to_patient(g.offsets[k], y1, x1)
-    return Drawn(measurement.kind, pane, start, end)
+    return Drawn(measurement.kind, pane, start, end, vertex)
