@@ -11,7 +11,14 @@ On a seeded 512² CT series (``wire_bytes.ensure_series``: 2.5 mm slices, σ = 1
 * the same with all three planes recomputed (a W/L change, an oblique turn);
 * p95 of a 20 mm coronal MIP slab in a pane;
 * peak RSS of a separate process that builds the volume of ``--big`` slices and extracts
-  planes (target ≤ 400 MB for 1000 slices).
+  planes (target ≤ 400 MB for 1000 slices);
+* ``--screen``: the volume screen itself, the real app in a pseudo-terminal at 120×40 cells
+  (half-blocks, as ``slice_step.py`` runs it): p50/p95 from writing a key to the last byte of
+  the screen update that shows all three panes moved (decoding is done: the volume is built;
+  extraction, crosshair, encoding and Textual's write are inside), for PgDn in the axial pane
+  (the axial plane re-cut, coronal and sagittal re-drawn) and for → (the coronal and sagittal
+  planes re-cut). Target p95 ≤ 60 ms. The peer, run in the same go and the same app, is the
+  slice viewer's own step (one pane, ↓). Idle, and loaded with ``loadgen.busy_machine``.
 
 Each time is also given as a ratio to the plainest peer, numpy indexing of the same volume
 held as one float32 HU array (what a naive implementation would keep, at 4 bytes a voxel):
@@ -21,6 +28,7 @@ ended by this script).
 
     .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --keep-big /tmp/bench/ct1000
     .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --keep-big /tmp/bench/ct1000 --loaded
+    .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --screen-only
 """
 
 from __future__ import annotations
@@ -36,8 +44,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import re  # noqa: E402
+
 import numpy as np  # noqa: E402
-from wire_bytes import ensure_series  # noqa: E402
+from loadgen import busy_machine  # noqa: E402
+from wire_bytes import PtyApp, ensure_series  # noqa: E402
 
 from tuiviewer.render.lut import Window, apply_window  # noqa: E402
 from tuiviewer.render.mpr import (  # noqa: E402
@@ -198,6 +209,63 @@ def report(label: str, figures: dict[str, float | str], big: dict[str, float] | 
         )
 
 
+PGDN, RIGHT = b"\x1b[6~", b"\x1b[C"
+SCREEN_TARGET_MS = 60
+
+
+def _last(app: PtyApp, pattern: bytes) -> int:
+    """The number captured by the last match of ``pattern`` in what the app wrote."""
+    found = re.findall(pattern, re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", bytes(app.buffer)))
+    return int(found[-1])
+
+
+def _key_to_panes(app: PtyApp, key: bytes, pattern: str, quiet: float = 0.03) -> float:
+    """Seconds from writing ``key`` to the last byte of the update whose title matches."""
+    sent = app.send(key)
+    app.wait_for(pattern.encode(), timeout=20)
+    return app.drain(quiet) - sent
+
+
+def screen_figures(folder: Path, slices: int, steps: int) -> dict[str, list[float]]:
+    """Key → frame times in the real app: the viewer's step, then the volume screen's."""
+    app = PtyApp(folder, "halfcell", 120, 40)
+    try:
+        app.open_viewer(slices)
+        viewer = [app.step(n * 2.5)[0] for n in range(1, steps + 1)]
+        app.send(b"M")
+        app.wait_for(rf"Axial {steps + 1}/{slices}".encode(), timeout=180)
+        app.drain(1.0)
+        axial, across = [], []
+        for n in range(steps):
+            time.sleep(0.05)  # tapping, not holding: one key, one update
+            axial.append(_key_to_panes(app, PGDN, rf"Axial {steps + 2 + n}/{slices}(?![0-9])"))
+        sagittal = _last(app, rb"Sagittal (\d+)/")
+        for n in range(steps):
+            time.sleep(0.05)
+            # → moves +x: the sagittal pane (numbered from the patient's left) goes one down.
+            across.append(_key_to_panes(app, RIGHT, rf"Sagittal {sagittal - 1 - n}/"))
+        return {"viewer": viewer, "axial": axial, "across": across}
+    finally:
+        app.close()
+
+
+def screen_report(label: str, figures: dict[str, list[float]]) -> None:
+    viewer_p95 = percentile(figures["viewer"], 0.95)
+    print(f"--- volume screen, {label}: 120×40 cells, half-blocks, key → last byte written")
+    print(f"peer: slice viewer ↓ (1 pane)  {ms(figures['viewer'])}")
+    for name, what in (
+        ("axial", "PgDn in axial (axial re-cut)"),
+        ("across", "→ in axial (coronal + sagittal re-cut)"),
+    ):
+        p95 = percentile(figures[name], 0.95)
+        verdict = (
+            "ok" if p95 * 1000 <= SCREEN_TARGET_MS else f"over the {SCREEN_TARGET_MS} ms target"
+        )
+        print(
+            f"{what:38} {ms(figures[name])} ({verdict}; ×{p95 / viewer_p95:.1f} the viewer's p95)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="folder for the 300-slice series (reused)")
@@ -206,12 +274,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", type=int, default=1000, help="slices for the RSS figure (0: skip)")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--loaded", action="store_true", help="also with both cores busy")
+    parser.add_argument("--screen", action="store_true", help="also the volume screen's steps")
+    parser.add_argument("--screen-only", action="store_true", help="only the volume screen")
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child is not None:
         peak_rss_child(args.rss_child)
         return 0
     folder = ensure_series(args.keep, args.slices)
+    if args.screen or args.screen_only:
+        for load in (False, True) if args.loaded or args.screen_only else (False,):
+            with busy_machine(load) as state:
+                print(f"load average before: {os.getloadavg()[0]:.1f}")
+                screen_report(state, screen_figures(folder, args.slices, args.steps // 2))
+        if args.screen_only:
+            return 0
     big_folder = ensure_series(args.keep_big, args.big) if args.big else None
 
     def big_figure() -> dict[str, float] | None:

@@ -24,6 +24,7 @@ from tuiviewer.graphics.probe import GraphicsDecision, GraphicsMode
 from tuiviewer.messages import JobFinished
 from tuiviewer.net.listen import Listener, Received
 from tuiviewer.reports.drafts import DraftStore
+from tuiviewer.reports.measurements import MeasurementStore
 from tuiviewer.reports.model import KeyImage
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.query import QueryScreen
@@ -70,6 +71,8 @@ class Workstation(App[None]):
         """Where node edits are saved (None: nodes of this session only, as in the demo)."""
         self.store = store or LocalStore(cap_bytes=config.store.cap_bytes)
         self.drafts = DraftStore()
+        self.measurements = MeasurementStore()
+        """Measurements per study (the volume screen's), which the report carries."""
         self.queue = JobQueue(self.store, drafts=self.drafts, start=self._in_worker)
         self.queue.on_finished(lambda job, evicted: self.post_message(JobFinished(job, evicted)))
         self.listener: Listener | None = None

@@ -44,6 +44,7 @@ __all__ = [
     "Projection",
     "extract_plane",
     "mpr_planes",
+    "plane_key",
     "step_crosshair",
 ]
 
@@ -589,6 +590,14 @@ def _slab_offsets(volume: Volume, plane: Plane, thickness: float) -> np.ndarray:
     step = volume.geometry.spacing_along(plane.normal)
     count = math.floor(thickness / 2.0 / step + 1e-6)
     return np.arange(-count, count + 1, dtype=np.float64) * step
+
+
+def plane_key(volume: Volume, request: PlaneRequest) -> tuple[object, ...]:
+    """What :func:`extract_plane` of ``request`` depends on: an image whose
+    :attr:`PlaneImage.key` equals it can be shown again with the crosshair moved."""
+    g = volume.geometry
+    at = np.asarray(request.at if request.at is not None else g.centre(), dtype=np.float64)
+    return _key(volume, request, at)
 
 
 def _key(volume: Volume, request: PlaneRequest, at: np.ndarray) -> tuple[object, ...]:

@@ -412,8 +412,12 @@ def plan_volume(headers: Iterable[SliceHeader], rejected: Iterable[Rejected] = (
         else:
             groups.append([h])
     if not groups:
+        why = f" ({out_rejected[0].reason[:-1]})" if out_rejected else ""
         return VolumePlan(
-            (), None, tuple(out_rejected), "The series has no image that can be placed in space."
+            (),
+            None,
+            tuple(out_rejected),
+            f"The series has no image that can be placed in space{why}.",
         )
     groups.sort(key=len, reverse=True)
     chosen = groups[0]

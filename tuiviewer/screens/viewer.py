@@ -658,6 +658,15 @@ class ViewerScreen(Screen[None]):
         """Move the linked stack to the plane nearest the left slice."""
         self.body.follow(self.view)
 
+    def action_volume(self) -> None:
+        """Axial, coronal and sagittal of this stack at this slice (Esc comes back here)."""
+        from tuiviewer.screens.volume import open_volume
+
+        if self.slices:
+            ref = self.slices[self.index]
+            start = f"{ref.record.sop_instance_uid}#{ref.frame}"
+            open_volume(self, self.stacks[self.stack_pos], start)
+
     # ---- series, texts, help, leaving -------------------------------------------------------
     def action_series(self, delta: int) -> None:
         if len(self.stacks) < 2:

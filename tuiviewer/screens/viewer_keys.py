@@ -59,6 +59,7 @@ VIEWER_BINDINGS: list[BindingType] = [
     Binding("p", "series(-1)", "Prev series", show=False),
     Binding("t", "tags", "Tags"),
     Binding("b", "beside", "Beside"),
+    Binding("M", "volume", "MPR", show=False),
     Binding("o", "texts", "Hide texts", show=False),
     Binding("O", "overlays", "Overlays 60xx", show=False),
     Binding("r", "reset", "Reset", show=False),
