@@ -290,3 +290,70 @@ async def test_key_image_marked_in_the_viewer_goes_into_the_sr(
         path = screen.last_sr
     assert [k.sop_instance_uid for k in saved.key_images] == [ct.SOPInstanceUID]
     assert dciodvfy_errors(path) == []
+
+
+async def test_measurements_and_key_images_travel_with_the_signed_report(
+    ct_folder: Path, tmp_path: Path, empty_orthanc: Orthanc
+) -> None:
+    """What the reader measured (volume screen) and marked (`k`) is in what the editor signs
+    and sends: a TID 1500 SR and a KO beside the narrative, each passing dciodvfy, on the PACS;
+    the copied text lists the measurements."""
+    from tuiviewer.reports.measurements import Measurement, MeasurementKind, MeasurementStore
+    from tuiviewer.reports.model import KeyImage
+    from tuiviewer.screens.viewer import ViewerScreen
+    from tuiviewer.widgets.study_tree import StudyTree
+
+    ct = pydicom.dcmread(ct_folder / "CT_small.dcm")
+    uid = str(ct.StudyInstanceUID)
+    key = KeyImage(ct.SOPClassUID, ct.SOPInstanceUID, uid, ct.SeriesInstanceUID)
+    ruler = Measurement(
+        MeasurementKind.LENGTH, ((10.0, 20.0), (40.0, 20.0)), key, label="lesion", length_mm=20.5
+    )
+    MeasurementStore().save(uid, [ruler])
+    node = Node(
+        name="pacs", ae_title=empty_orthanc.aet, host=empty_orthanc.host,
+        port=empty_orthanc.dicom_port,
+    )  # fmt: skip
+    app = app_for(ct_folder, tmp_path / "store", node)
+    copied: list[str] = []
+    app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(StudyTree).focus()
+        await pilot.press("v")
+        await settle(pilot)
+        assert isinstance(app.screen, ViewerScreen)
+        await pilot.press("k", "escape")
+        await settle(pilot)
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        area = screen.query_one("#section-findings", TextArea)
+        area.focus()
+        await pilot.press(*"Nodule.")
+        await sign_as(pilot, app, "Curie^Marie")
+        assert screen.last_sr is not None and read_sr(screen.last_sr).status is ReportStatus.FINAL
+        companions = list(screen.last_companions)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.click("#yes")
+        await settle(pilot)
+        assert await wait_for(lambda: screen.sent, timeout=20)
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+    kinds = {str(pydicom.dcmread(p).SOPClassUID): p for p in companions}
+    assert set(kinds) == {"1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.59"}
+    for path in companions:
+        assert dciodvfy_errors(path) == [], path
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = uid
+    query.SeriesInstanceUID = ""
+    query.SOPInstanceUID = ""
+    query.SOPClassUID = ""
+    found = c_find(empty_orthanc.host, empty_orthanc.dicom_port, empty_orthanc.aet, query)
+    on_pacs = {str(ds.SOPInstanceUID) for ds in found}
+    for path in [screen.last_sr, *companions]:
+        assert str(pydicom.dcmread(path).SOPInstanceUID) in on_pacs
+    assert copied and "lesion" in copied[-1] and "20.5 mm" in copied[-1], copied
+    MeasurementStore().save(uid, [])

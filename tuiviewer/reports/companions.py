@@ -20,24 +20,21 @@ from tuiviewer.reports.measurements import Measurement, build_measurement_report
 from tuiviewer.reports.model import Report, SectionKind
 from tuiviewer.reports.sr.context import StudyContext
 
-__all__ = ["write_companions"]
+__all__ = ["companion_documents", "write_companions"]
 
 
-def write_companions(
+def companion_documents(
     report: Report,
     study: StudyContext,
-    report_path: Path,
     measurements: Sequence[Measurement],
     *,
     now: dt.datetime | None = None,
-    overwrite: bool = False,
-) -> list[tuple[Path, str]]:
-    """Write the measurement report and the key object selection of ``report`` (those that
-    have content) beside ``report_path``; returns (path, description) of each written.
+) -> list[tuple[str, pydicom.Dataset, str]]:
+    """The measurement report and the key object selection of ``report``, those that have
+    content, as (name suffix, dataset, description).
 
     Raises:
         ReportError: a measurement or key image cannot be encoded.
-        SaveError: a file exists (and ``overwrite`` is false) or cannot be written.
     """
     documents = []
     if measurements:
@@ -66,8 +63,27 @@ def write_companions(
                 f"key object selection, {count} image{'s' if count != 1 else ''} of interest",
             )
         )
+    return documents
+
+
+def write_companions(
+    report: Report,
+    study: StudyContext,
+    report_path: Path,
+    measurements: Sequence[Measurement],
+    *,
+    now: dt.datetime | None = None,
+    overwrite: bool = False,
+) -> list[tuple[Path, str]]:
+    """Write the measurement report and the key object selection of ``report`` (those that
+    have content) beside ``report_path``; returns (path, description) of each written.
+
+    Raises:
+        ReportError: a measurement or key image cannot be encoded.
+        SaveError: a file exists (and ``overwrite`` is false) or cannot be written.
+    """
     written = []
-    for suffix, ds, what in documents:
+    for suffix, ds, what in companion_documents(report, study, measurements, now=now):
         dest = report_path.with_name(f"{report_path.stem}-{suffix}{report_path.suffix or '.dcm'}")
 
         def write(handle: Any, ds: pydicom.Dataset = ds) -> None:

@@ -106,6 +106,7 @@ class ReportScreen(HoldsKeys, ReportOutputs):
         self.context: StudyContext | None = None
         self.report: Report | None = None
         self.last_sr: Path | None = None
+        self.last_companions: list[Path] = []
         """The SR file written last (what "send" sends)."""
         self.last_document: DocumentRef | None = None
         self.sent = False

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from tuiviewer.config.nodes import Node
 from tuiviewer.exceptions import SaveError, TuiviewerError
 from tuiviewer.reports.drafts import Autosaver, DraftStore
+from tuiviewer.reports.measurements import Measurement
 from tuiviewer.reports.model import (
     DocumentRef,
     Report,
@@ -27,7 +28,6 @@ from tuiviewer.reports.model import (
     make_addendum,
     sign,
 )
-from tuiviewer.reports.sr.build import build_sr
 from tuiviewer.reports.sr.context import StudyContext
 from tuiviewer.reports.text import to_text
 from tuiviewer.screens.base import workstation
@@ -38,6 +38,7 @@ from tuiviewer.services.report_desk import (
     confirmation_text,
     export_report,
     send_report,
+    write_report_documents,
 )
 
 
@@ -51,6 +52,8 @@ class ReportOutputs(Screen[None]):
     report: Report | None
     last_sr: Path | None
     """The SR file written last (what "send" sends)."""
+    last_companions: list[Path]
+    """Its measurement and key image documents (sent with it)."""
     last_document: DocumentRef | None
     sent: bool
     offer_send_back: bool
@@ -82,9 +85,11 @@ class ReportOutputs(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sr", description="Save SR")
     def write_sr(self, report: Report, ctx: StudyContext) -> None:
+        desk = workstation(self)
         try:
-            ds = build_sr(report, ctx)
-            path = workstation(self).store.write_dataset(ds)
+            ds, path, companions = write_report_documents(
+                desk.store, report, ctx, desk.measurements.load(ctx.study_uid)
+            )
         except TuiviewerError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
             return
@@ -94,17 +99,25 @@ class ReportOutputs(Screen[None]):
             str(ds.SOPInstanceUID),
             str(ds.SOPClassUID),
         )
-        self.app.call_from_thread(self._written, path, document)
+        self.app.call_from_thread(self._written, path, document, companions)
 
-    def _written(self, path: Path, document: DocumentRef) -> None:
+    def _written(self, path: Path, document: DocumentRef, companions: list[Path]) -> None:
         previous, self.last_sr = self.last_sr, path
+        earlier, self.last_companions = self.last_companions, companions
         if previous is not None and not self.sent and previous != path:
             # An earlier version nobody else has seen: replaced, not kept beside the new one.
-            previous.unlink(missing_ok=True)
+            for old in (previous, *earlier):
+                old.unlink(missing_ok=True)
         self.last_document = document
         self.sent = False
         self._update_status()
-        self.notify(f"Report saved as DICOM SR: {path}")
+        extra = (
+            f" (with {len(companions)} companion document{'s' if len(companions) != 1 else ''}:"
+            " measurements, key images)"
+            if companions
+            else ""
+        )
+        self.notify(f"Report saved as DICOM SR: {path}{extra}")
         if self.offer_send_back:
             # A study pushed to us: signing offers to send the report back to its sender.
             self.offer_send_back = False
@@ -202,26 +215,27 @@ class ReportOutputs(Screen[None]):
                 severity="error",
             )
             return
-        path = self.last_sr
+        path, companions = self.last_sr, list(self.last_companions)
         self._confirm(
             f"Send the report to {node.name} ({node.address})?",
-            lambda: self._send(node, path),
+            lambda: self._send(node, path, companions),
         )
 
-    def _send(self, node: Node, path: Path) -> None:
-        self.send_sr(node, path)
+    def _send(self, node: Node, path: Path, companions: list[Path]) -> None:
+        self.send_sr(node, path, companions)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="send", description="Send SR")
-    def send_sr(self, node: Node, path: Path) -> None:
+    def send_sr(self, node: Node, path: Path, companions: list[Path] | None = None) -> None:
         if node.kind == "inbox":
             # Back to the sender through the queue (F4), which shows it and retries it.
             label = self.context.patient_name if self.context is not None else ""
             queue = workstation(self).queue_send_back
-            self.app.call_from_thread(queue, node, path, self.source.study_uid, label)
+            for document in (path, *(companions or ())):
+                self.app.call_from_thread(queue, node, document, self.source.study_uid, label)
             self.app.call_from_thread(self._sent, node, True)
             return
         try:
-            send_report(node, path)
+            send_report(node, path, companions or ())
         except TuiviewerError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
             return
@@ -257,7 +271,7 @@ class ReportOutputs(Screen[None]):
             if result is None:
                 return
             try:
-                base = export_report(result[0], report)
+                base = export_report(result[0], report, self._measurements())
             except SaveError as exc:
                 self.notify(f"{exc.message} Choose another place.", severity="error", timeout=10)
                 return
@@ -271,8 +285,16 @@ class ReportOutputs(Screen[None]):
     def action_copy(self) -> None:
         if self.report is not None:
             # OSC 52: the terminal puts it on the local clipboard, over SSH too.
-            self.app.copy_to_clipboard(to_text(self.report))
+            self.app.copy_to_clipboard(to_text(self.report, self._measurements()))
             self.notify("Report text copied to the clipboard (OSC 52).")
+
+    def _measurements(self) -> list[Measurement]:
+        """The study's measurements (made in the viewer's volume screen), for the text."""
+        try:
+            return workstation(self).measurements.load(self.source.study_uid)
+        except TuiviewerError as exc:
+            self.notify(f"{exc.message} The text has no measurements.", severity="warning")
+            return []
 
     def action_images(self) -> None:
         if self.source.path is not None:

@@ -8,6 +8,7 @@ and read in :mod:`tuiviewer.reports.sr`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,10 @@ from tuiviewer.files import write_private
 from tuiviewer.locations import private_dirs
 from tuiviewer.net.errors import NetError
 from tuiviewer.net.transport import retrieve_study, send_files
+from tuiviewer.reports.companions import companion_documents
+from tuiviewer.reports.measurements import Measurement
 from tuiviewer.reports.model import Report, ReportStatus
+from tuiviewer.reports.sr.build import build_sr
 from tuiviewer.reports.sr.context import StudyContext, study_context_from_paths
 from tuiviewer.reports.sr.read import is_report, report_status
 from tuiviewer.reports.text import sr_to_text, to_markdown, to_text
@@ -165,19 +169,45 @@ def confirmation_text(question: str, ctx: StudyContext, node: Node | None) -> st
     return "\n".join(lines)
 
 
-def send_report(node: Node, path: Path) -> None:
-    """C-STORE the SR at ``path`` to ``node``.
+def write_report_documents(
+    store: LocalStore,
+    report: Report,
+    ctx: StudyContext,
+    measurements: Sequence[Measurement] = (),
+) -> tuple[Dataset, Path, list[Path]]:
+    """Write ``report`` as an SR into ``store``, and beside it in the study its companions: the
+    measurements (TID 1500) and the key images (KO), when it has any.
+
+    Returns:
+        The SR, its path, and the paths of the companions written.
 
     Raises:
-        NetError: the association failed, or the PACS refused the document.
+        ReportError: the report, a measurement or a key image cannot be encoded.
+        StoreError: a document could not be written (those written before it stay).
     """
-    result = send_files(node, [path])
+    ds = build_sr(report, ctx)
+    path = store.write_dataset(ds)
+    companions = [
+        store.write_dataset(document)
+        for _, document, _ in companion_documents(report, ctx, measurements)
+    ]
+    return ds, path, companions
+
+
+def send_report(node: Node, path: Path, companions: Sequence[Path] = ()) -> None:
+    """C-STORE the SR at ``path`` to ``node``, with its measurement and key image documents.
+
+    Raises:
+        NetError: the association failed, or the PACS refused a document.
+    """
+    result = send_files(node, [path, *companions])
     if result.failed:
         raise NetError(f"Not sent: {result.failed[0][1]}")
 
 
-def export_report(base: Path, report: Report) -> Path:
-    """Write ``report`` as ``base``.txt and ``base``.md (files 0600, the folder 0700).
+def export_report(base: Path, report: Report, measurements: Sequence[Measurement] = ()) -> Path:
+    """Write ``report`` as ``base``.txt and ``base``.md (files 0600, the folder 0700); the text
+    lists the study's ``measurements``.
 
     Returns:
         ``base`` without a suffix.
@@ -188,7 +218,8 @@ def export_report(base: Path, report: Report) -> Path:
     base = base.with_suffix("")
     try:
         private_dirs(base.parent)  # the export folder too: 0700, like the rest
-        for suffix, text in ((".txt", to_text(report)), (".md", to_markdown(report))):
+        texts = ((".txt", to_text(report, measurements)), (".md", to_markdown(report)))
+        for suffix, text in texts:
             write_private(base.with_suffix(suffix), text)
     except OSError as exc:
         raise SaveError(f"Could not write {base}: {exc.strerror or exc}.") from exc
