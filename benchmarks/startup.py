@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("CONFIG", "DATA", "LOG"):
             os.environ[f"TUIVIEWER_{name}_DIR"] = str(work / name.lower())
         with Orthanc(work / "orthanc") as orthanc:
-            loaded = load(orthanc, args.studies)
+            loaded, _ = load(orthanc, args.studies, 0.0)
             print(f"{args.studies} one-image studies loaded into Orthanc in {loaded:.1f} s")
             for state in (True,) if args.load else (False, True):
                 with busy_machine(state) as described:
