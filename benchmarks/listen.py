@@ -174,7 +174,7 @@ def retrieve(work: Path, paths: list[Path], repeat: int) -> tuple[float, float]:
     return statistics.median(web), statistics.median(get)
 
 
-def run(work: Path, slices: int, repeat: int, load: bool) -> None:
+def run(work: Path, slices: int, repeat: int, load: bool, receive_only: bool = False) -> None:
     for tool in ("storescu", "storescp"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} (dcmtk) is not installed.")
@@ -186,6 +186,8 @@ def run(work: Path, slices: int, repeat: int, load: bool) -> None:
         print("receiving (dcmtk storescu pushes the study)")
         ours, theirs = receive(work, paths, repeat)
         print(f"  ratio             {ours / theirs:.2f}  (tuiviewer / storescp, target >= 0.8)")
+        if receive_only:
+            return
         print("retrieving from Orthanc (tuiviewer get)")
         web, get = retrieve(work, paths, repeat)
         print(f"  ratio             {web / get:.2f}  (WADO-RS time / C-GET time)")
@@ -196,14 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slices", type=int, default=300, help="CT slices to generate (300)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (3)")
     parser.add_argument("--load", action="store_true", help="a busy loop on every core meanwhile")
+    parser.add_argument(
+        "--receive-only", action="store_true", help="only the listener against storescp"
+    )
     parser.add_argument("--keep", type=Path, help="work in DIR and keep it (default: temporary)")
     args = parser.parse_args(argv)
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-        run(args.keep, args.slices, args.repeat, args.load)
+        run(args.keep, args.slices, args.repeat, args.load, args.receive_only)
     else:
         with tempfile.TemporaryDirectory(prefix="tuiviewer-bench-") as tmp:
-            run(Path(tmp), args.slices, args.repeat, args.load)
+            run(Path(tmp), args.slices, args.repeat, args.load, args.receive_only)
     return 0
 
 

@@ -6,8 +6,11 @@
 3. ``tuiviewer find`` of ``--studies`` studies against ``findscu`` with the same return keys,
    from that Orthanc (target: ≤ 2× findscu).
 
-Every command runs ``--repeat`` times, alternating with its peer; medians are printed with the
-ratio. The whole set runs idle, then with a busy loop on every core (``--load``: loaded only).
+Every command runs ``--repeat`` times, alternating with its peer; medians of wall time are
+printed with the ratio, and the medians of CPU time (user + system) beside them, which say what
+a command costs whatever else the machine runs. The package is byte-compiled first, as an
+installed one is. The whole set runs idle, then with a busy loop on every core (``--load``:
+loaded only).
 
     .venv/bin/python benchmarks/startup.py --studies 1000
 """
@@ -15,7 +18,9 @@ ratio. The whole set runs idle, then with a busy loop on every core (``--load``:
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,10 +43,15 @@ from tuiviewer.net.find import FindQuery, build_identifier  # noqa: E402
 TUIVIEWER = str(Path(sys.executable).with_name("tuiviewer"))
 
 
-def _seconds(cmd: list[str]) -> float:
+def _seconds(cmd: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
 
 
 def compare(label: str, ours: list[str], peer: list[str], repeat: int, target: str) -> None:
@@ -49,10 +59,13 @@ def compare(label: str, ours: list[str], peer: list[str], repeat: int, target: s
     for _ in range(repeat):
         mine.append(_seconds(ours))
         theirs.append(_seconds(peer))
-    a, b = statistics.median(mine), statistics.median(theirs)
+    a, b = (statistics.median(w for w, _ in mine), statistics.median(w for w, _ in theirs))
+    ca, cb = (statistics.median(c for _, c in mine), statistics.median(c for _, c in theirs))
+    # CPU time says what the command costs whatever else the machine runs; wall time is
+    # what the user waits.
     print(
         f"  {label:6} tuiviewer {a * 1000:7.0f} ms   {Path(peer[0]).name:8} {b * 1000:6.0f} ms"
-        f"   ratio {a / b:5.1f}   ({target})"
+        f"   ratio {a / b:5.1f}   (cpu {ca * 1000:5.0f} / {cb * 1000:4.0f} ms)   ({target})"
     )
 
 
@@ -97,12 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("dcmdump", "echoscu", "findscu"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} (dcmtk) is not installed.")
+    # An installed package has its bytecode (pip compiles it); a checkout run with
+    # PYTHONDONTWRITEBYTECODE would compile every module on every start instead.
+    compileall.compile_dir(ROOT / "tuiviewer", quiet=1)
     with tempfile.TemporaryDirectory(prefix="tuiviewer-startup-") as tmp:
         work = Path(tmp)
         for name in ("CONFIG", "DATA", "LOG"):
             os.environ[f"TUIVIEWER_{name}_DIR"] = str(work / name.lower())
         with Orthanc(work / "orthanc") as orthanc:
-            loaded = load(orthanc, args.studies)
+            loaded, _ = load(orthanc, args.studies, 0.0)
             print(f"{args.studies} one-image studies loaded into Orthanc in {loaded:.1f} s")
             for state in (True,) if args.load else (False, True):
                 with busy_machine(state) as described:

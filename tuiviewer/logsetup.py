@@ -36,6 +36,16 @@ def _withhold_pydicom_values(record: logging.LogRecord) -> bool:
     return True
 
 
+def _without_pending_responses(record: logging.LogRecord) -> bool:
+    """pynetdicom logs one line per pending C-FIND/C-GET/C-MOVE response: for a 1,000-study
+    query that is 1,000 "Find SCP Response: N - 0xFF00 (Pending)" lines, each one written and
+    flushed while the answers wait, and saying nothing the final status line does not."""
+    if record.name != "pynetdicom.association" or record.levelno > logging.INFO:
+        return True
+    message = record.msg if isinstance(record.msg, str) else ""
+    return not (message.endswith("(Pending)") and " SCP Response: " in message)
+
+
 def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
     """Send tuiviewer's and pynetdicom's logs to ``tuiviewer.log`` (mode 0600) in the log dir.
 
@@ -48,6 +58,7 @@ def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
     os.chmod(path, 0o600)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(_CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_without_pending_responses)
     if not phi:
         handler.addFilter(_withhold_pydicom_values)
     root = logging.getLogger()

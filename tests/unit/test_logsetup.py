@@ -82,3 +82,32 @@ def test_pynetdicom_loaded_after_logging_starts_still_keeps_identifiers_out(
         loaded_early, switches = run.stdout.split("\n")[:2]
         assert loaded_early == "False"
         assert switches == expected
+
+
+PENDING_CHILD = """
+import logging, sys
+from tuiviewer.logsetup import setup_logging
+path = setup_logging()
+log = logging.getLogger("pynetdicom.association")
+log.info("Requesting Association")
+for n in range(1, 4):
+    log.info(f"Find SCP Response: {n} - 0xFF00 (Pending)")
+    log.info(f"Get SCP Response: {n} - 0xFF00 (Pending)")
+log.info("Find SCP Result: 0x0000 (Success)")
+log.warning("Get SCP Response: 4 - 0xFF00 (Pending)")
+print(path)
+"""
+
+
+def test_the_log_keeps_each_association_and_its_outcome_not_every_pending_match(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUIVIEWER_LOG_DIR", str(tmp_path / "log"))
+    run = subprocess.run(
+        [sys.executable, "-c", PENDING_CHILD], capture_output=True, text=True, check=True
+    )
+    text = Path(run.stdout.strip()).read_text()
+    assert "Requesting Association" in text
+    assert "Find SCP Result: 0x0000 (Success)" in text
+    assert "Find SCP Response: 1" not in text and "Get SCP Response: 3" not in text
+    assert "WARNING pynetdicom.association: Get SCP Response: 4" in text  # not at INFO: kept

@@ -10,11 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from tuiviewer.config.nodes import Node, resolve_node
 from tuiviewer.exceptions import ConfigError
-from tuiviewer.net.trace import AssociationTrace
+
+if TYPE_CHECKING:
+    # Only for the signatures: `dump` imports this module too, and must not pay for the
+    # network layer (pynetdicom) it never uses.
+    from tuiviewer.config.nodes import Node
+    from tuiviewer.net.trace import AssociationTrace
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -27,6 +31,8 @@ def resolve(
 ) -> Node | None:
     """The node ``node_text`` names (a nodes.toml name or ``AET@HOST:PORT``); None, with the
     reason on ``stderr``, when it names none."""
+    from tuiviewer.config.nodes import resolve_node
+
     try:
         return resolve_node(node_text, nodes)
     except ConfigError as exc:

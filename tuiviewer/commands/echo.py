@@ -10,7 +10,6 @@ from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_t
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.errors import NetError
 from tuiviewer.net.trace import AssociationTrace
-from tuiviewer.net.transport import echo
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -30,6 +29,11 @@ def run_echo(
     node = resolve(node_text, "echo", stderr, nodes)
     if node is None:
         return EXIT_USAGE
+    if node.kind == "dimse":
+        # The DIMSE call alone: the transport layer would bring retrieve, send and DICOMweb.
+        from tuiviewer.net.echo import echo
+    else:
+        from tuiviewer.net.transport import echo
     record = AssociationTrace()
     try:
         result = echo(node, trace=record)

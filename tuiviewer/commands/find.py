@@ -13,15 +13,13 @@ from dataclasses import fields
 from typing import TextIO
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
-from pydicom.dataset import Dataset
 
 from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_traces, resolve
 from tuiviewer.config.nodes import Node
-from tuiviewer.dicom.rows import QueryLevel, to_row
+from tuiviewer.dicom.rows import QueryLevel, Row, to_row
 from tuiviewer.net.errors import NetError
 from tuiviewer.net.find import FindQuery, QueryModel, build_identifier
 from tuiviewer.net.trace import AssociationTrace
-from tuiviewer.net.transport import find
 from tuiviewer.safetext import clean
 
 
@@ -102,8 +100,7 @@ def _cell(value: object) -> str:
     return clean(value)
 
 
-def _table(level: QueryLevel, matches: Sequence[Dataset]) -> str:
-    rows = [to_row(level, ds) for ds in matches]
+def _table(rows: Sequence[Row]) -> str:
     if not rows:
         return ""
     names = [f.name for f in fields(rows[0])]
@@ -158,11 +155,22 @@ def run_find(
     node = resolve(node_text, "find", stderr, nodes)
     if node is None:
         return EXIT_USAGE
+    if node.kind == "dimse":
+        # The DIMSE query alone: the transport layer would bring retrieve, send and DICOMweb.
+        from tuiviewer.net.find import find
+    else:
+        from tuiviewer.net.transport import find
     record = AssociationTrace()
-    matches: list[Dataset] = []
+    # Each answer is reduced to what is printed as it arrives (a row, or its JSON), so a
+    # large answer is never held as data sets.
+    rows: list[Row] = []
+    documents: list[dict[str, object]] = []
     try:
         for match in find(node, query, model=query_model, trace=record):
-            matches.append(match)
+            if as_json:
+                documents.append(match.to_json_dict())
+            else:
+                rows.append(to_row(query_level, match))
     except NetError as exc:
         print(f"tuiviewer find: {exc.message}", file=stderr)
         return EXIT_FAILURE
@@ -170,12 +178,11 @@ def run_find(
         if trace:
             print_traces([record], stderr)
     if as_json:
-        payload = [ds.to_json_dict() for ds in matches]
-        print(json.dumps(payload, ensure_ascii=False, indent=2), file=stdout)
+        print(json.dumps(documents, ensure_ascii=False, indent=2), file=stdout)
     else:
-        table = _table(query_level, matches)
+        table = _table(rows)
         if table:
             print(table, file=stdout)
-        noun = "match" if len(matches) == 1 else "matches"
-        print(f"{len(matches)} {noun}.", file=stderr)
+        noun = "match" if len(rows) == 1 else "matches"
+        print(f"{len(rows)} {noun}.", file=stderr)
     return EXIT_OK

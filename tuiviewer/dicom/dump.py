@@ -81,9 +81,10 @@ class _TextDump:
         self.encoding = _encoding(header.dataset)
 
     def element(self, ds: Dataset, tag: BaseTag) -> None:
+        # Warnings are already off for the whole stream (see stream_text): entering a
+        # warnings block per element costs more than writing a tiny element's line.
         lines: list[str] = []
-        with quiet():
-            _dump_rows(lines, ds, [element_row(ds, tag)], 0, self.encoding)
+        _dump_rows(lines, ds, [element_row(ds, tag)], 0, self.encoding)
         self.out.write("\n".join(lines) + "\n")
 
 
@@ -95,7 +96,10 @@ def stream_text(path: str, out: TextIO) -> LoadedFile:
         TuiviewerError: the file cannot be read at all (nothing was written then).
     """
     sink = _TextDump(out)
-    loaded = load_file(path, sink=sink)
+    with quiet():
+        # The loader records pydicom's warnings as problems (its own blocks catch them);
+        # what the listing itself would warn about is noise.
+        loaded = load_file(path, sink=sink)
     lines = list(_problem_lines(loaded))
     if lines:
         out.write("\n".join(lines) + "\n")

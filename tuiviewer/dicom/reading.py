@@ -67,6 +67,7 @@ __all__ = [
 ]
 
 StopWhen = Callable[[BaseTag, str | None, int], bool]
+_CHARSET = 0x00080005  # pydicom's specific_tags reads always include Specific Character Set
 
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
@@ -361,6 +362,11 @@ class Structure:
     attrs: dict[int, bytes] = field(default_factory=dict)
     """Values of the top-level attributes that size the pixel data."""
     little: bool = True
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Where each top-level element named in ``collect`` starts and ends."""
+    whole: bool = False
+    """The walk ended where pydicom's read would: at ``stop_when``, or at the end of the data
+    with every sequence closed (not at bytes that made no sense)."""
 
     @property
     def pixel_bytes(self) -> int:
@@ -440,6 +446,7 @@ def check_structure(
     meta: bool = False,
     inflated: bool = False,
     on_pixel_size: Callable[[int], None] | None = None,
+    collect: frozenset[int] = frozenset(),
 ) -> Structure:
     """Walk the element headers from ``start``, enforcing the element and depth limits.
 
@@ -463,6 +470,7 @@ def check_structure(
         inflated: positions are in an inflated data set (for messages).
         on_pixel_size: called with :attr:`Structure.pixel_bytes` each time a top-level
             attribute that sizes the pixel data is read (to raise an inflation cap).
+        collect: top-level tags whose positions are kept in :attr:`Structure.spans`.
 
     Raises:
         ReadLimitError: more elements than ``max_elements``, or sequences nested deeper
@@ -481,6 +489,7 @@ def check_structure(
     elements = 0
     pos = start
     buf, base, avail = source.window(pos, 16)
+    collecting: int | None = None  # the collected top-level element being walked
 
     while True:
         top: _Frame | None = None
@@ -540,10 +549,17 @@ def check_structure(
             break  # pydicom ends the data set at a stray item delimiter
         if meta and group != 0x0002:
             break
+        if top is None and collecting is not None:
+            found.spans[collecting] = (found.spans[collecting][0], pos)
+            collecting = None
         if top is None and stop_when is not None:
             vr_text = raw_vr.decode("latin-1") if raw_vr is not None else None
             if stop_when(BaseTag(tag), vr_text, length):
+                found.whole = True
                 break
+        if top is None and tag in collect:
+            collecting = tag
+            found.spans[tag] = (pos, pos)
         elements += 1
         if elements > max_elements:
             found.elements = elements
@@ -578,8 +594,12 @@ def check_structure(
         pos = value_at + length
         if top is not None and top.end is not None and pos > top.end:
             pos = top.end
+    if collecting is not None:
+        found.spans[collecting] = (found.spans[collecting][0], pos)
     found.elements = elements
     found.end = pos
+    if not found.whole and not stack:
+        found.whole = pos == source.window(pos, 0)[2]
     return found
 
 
@@ -749,8 +769,9 @@ def _read(
         start = fh.tell()
         implicit, little, deflated = _encoding(file_meta, fh)
         stop = _stop(stop_when, stop_before_pixels)
+        tags = _tag_list(specific_tags)
         if not deflated:
-            check_structure(
+            walked = check_structure(
                 whole,
                 start,
                 implicit=implicit,
@@ -758,8 +779,16 @@ def _read(
                 limits=limits,
                 name=name,
                 stop_when=stop,
+                collect=frozenset() if tags is None else frozenset({*tags, _CHARSET}),
             )
-    tags = _tag_list(specific_tags)
+            if tags is not None and walked.whole:
+                # The walk has found the few elements asked for: pydicom reads just those,
+                # not every header of a file with a million elements before them.
+                dataset = _read_spans(whole, walked, implicit, little)
+                fh.seek(walked.end)
+                return _file_dataset(
+                    fh, dataset, command_set, preamble, file_meta, implicit, little
+                )
     stream: BinaryIO = fh
     try:
         if deflated:
@@ -796,6 +825,26 @@ def _read(
             f"further. If the file is genuine, {how_to_raise('max_depth', limits)}.",
             limit="max_depth",
         ) from exc
+    return _file_dataset(fh, dataset, command_set, preamble, file_meta, implicit, little)
+
+
+def _read_spans(whole: MappedSource, walked: Structure, implicit: bool, little: bool) -> Dataset:
+    """The collected elements of ``walked``, read by pydicom from their bytes (in file order,
+    so as one data set; their value positions are within those bytes, not the file)."""
+    data = whole.data
+    parts = b"".join(bytes(data[begin:end]) for begin, end in sorted(walked.spans.values()))
+    return read_dataset(io.BytesIO(parts), implicit, little)
+
+
+def _file_dataset(
+    fh: BinaryIO,
+    dataset: Dataset,
+    command_set: Dataset,
+    preamble: bytes | None,
+    file_meta: FileMetaDataset,
+    implicit: bool,
+    little: bool,
+) -> FileDataset:
     if command_set:
         dataset.update(command_set)
     ds = FileDataset(fh, dataset, preamble, file_meta, implicit, little)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 
@@ -22,8 +26,54 @@ class QueryLevel(StrEnum):
     IMAGE = "IMAGE"
 
 
+#: VRs whose ASCII bytes pydicom turns into the same text whatever the character set: the
+#: value with trailing spaces and NULs cut, values split at backslashes.
+_WHOLE_STRIPPED = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "PN", "IS"})
+#: Text VRs: each of the backslash-separated values loses its own trailing padding.
+_EACH_STRIPPED = frozenset({"SH", "LO", "UC"})
+
+
+@cache
+def _tag(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    if tag is None:  # a programming error: the rows name dictionary keywords only
+        raise KeyError(keyword)
+    return tag
+
+
+def _plain(ds: Dataset, keyword: str) -> str | None:
+    """The text of ``keyword`` read straight from its bytes, as pydicom would decode it; None
+    when only pydicom's conversion will do (already converted, non-ASCII or ISO 2022 escapes,
+    another VR).
+
+    Converting an element through pydicom (validation, value classes, character sets) costs
+    far more than the few string operations it amounts to for an ASCII value, and a C-FIND of
+    a thousand studies reads thirteen values of each answer.
+    """
+    tag = _tag(keyword)
+    raw = ds.get_item(tag, keep_deferred=True)
+    if raw is None:
+        return ""
+    if not isinstance(raw, RawDataElement) or raw.value is None:
+        return None
+    data = raw.value
+    if not data.isascii() or b"\x1b" in data:
+        return None
+    vr = raw.VR or dictionary_VR(tag)
+    if vr in _WHOLE_STRIPPED:
+        return data.decode("ascii").rstrip(" \x00")
+    if vr in _EACH_STRIPPED:
+        return "\\".join(v.rstrip("\x00 ") for v in data.decode("ascii").split("\\"))
+    return None
+
+
+def _value(ds: Dataset, keyword: str) -> Any:
+    plain = _plain(ds, keyword)
+    return ds.get(keyword) if plain is None else plain
+
+
 def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
+    value = _value(ds, keyword)
     if value is None or value == "":
         return ""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
@@ -32,7 +82,7 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _multi(ds: Dataset, keyword: str) -> tuple[str, ...]:
-    value = ds.get(keyword)
+    value = _value(ds, keyword)
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -44,7 +94,7 @@ def _multi(ds: Dataset, keyword: str) -> tuple[str, ...]:
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
+    value = _value(ds, keyword)
     if value is None or value == "":
         return None
     try:

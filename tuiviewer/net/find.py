@@ -197,7 +197,7 @@ def _declare_charset(ds: Dataset) -> None:
     non_ascii = False
     for elem in ds.elements():
         raw = getattr(elem, "value", None)
-        if isinstance(raw, bytes) and any(b > 0x7F for b in raw):
+        if isinstance(raw, bytes) and not raw.isascii():
             non_ascii = True
             try:
                 raw.decode("utf-8")
@@ -307,8 +307,10 @@ def _matches(
                 break
             if match is None:
                 continue
+            # Values are decoded with the answer's character set when first read (pydicom
+            # converts raw elements on access): a caller printing five keys of a 10,000-match
+            # answer does not pay for decoding every element of every match.
             _declare_charset(match)
-            match.decode()
             yield match
             watcher.poll()
     finally:

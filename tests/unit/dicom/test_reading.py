@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import sys
 import warnings
 from pathlib import Path
@@ -50,6 +51,52 @@ def test_read_dicom_reads_every_sample_as_dcmread_does() -> None:
                 assert ours == theirs and ours.file_meta == theirs.file_meta, path.name
                 compared += 1
     assert compared > 300
+
+
+#: A header read as the scan, the listener and sending ask for it: a few UIDs, a sequence, a
+#: private tag, and one tag that is usually absent.
+HEADER_TAGS = [0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00081140, 0x00091001, 0x00280011]
+
+
+def test_a_read_of_a_few_tags_gives_what_dcmread_gives() -> None:
+    compared = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in _samples():
+            for extra in ({}, {"stop_before_pixels": True}):
+                options = {"force": True, "specific_tags": HEADER_TAGS, **extra}
+                try:
+                    theirs = pydicom.dcmread(path, **options)  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001 - the same failure is expected of ours
+                    with pytest.raises(type(exc)):
+                        read_dicom(path, **options)  # type: ignore[arg-type]
+                    continue
+                ours = read_dicom(path, **options)  # type: ignore[arg-type]
+                assert ours == theirs, path.name
+                assert ours.file_meta == theirs.file_meta, path.name
+                compared += 1
+    assert compared > 300
+
+
+def test_a_few_tags_behind_many_elements_are_read_without_pydicom_walking_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wide.dcm"
+    element_bomb(path, 300_000)
+    with open(path, "ab") as out:  # a tag after the private groups, as Rows would be
+        out.write(struct.pack("<HH2sHH", 0x0051, 0x0010, b"US", 2, 7))
+    reads: list[int] = []
+
+    class Counted(io.FileIO):
+        def read(self, size: int = -1) -> bytes:
+            reads.append(size)
+            return super().read(size)
+
+    with Counted(path, "rb") as fh:
+        ds = read_dicom(fh, specific_tags=[0x00080018, 0x00510010])
+    assert ds[0x00510010].value == 7
+    assert ds.SOPInstanceUID == pydicom.dcmread(path, specific_tags=[0x00080018]).SOPInstanceUID
+    assert len(reads) < 100  # the file meta, not the 300,000 element headers in between
 
 
 @pytest.mark.parametrize("inflated_mb", [270, 1536, 4095], ids=["262KB", "1.5MB", "4MB"])
