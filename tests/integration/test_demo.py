@@ -173,18 +173,10 @@ def test_the_real_program_opens_on_studies_in_a_terminal(
     import sys
 
     from tests.conftest import require_tool
-    from tests.support.tmux import Tmux
+    from tests.support.tmux import Tmux, user_env
 
     require_tool("tmux", shutil.which("tmux") is not None)
-    env = {
-        "TUIVIEWER_CONFIG_DIR": str(tmp_path / "config"),
-        "TUIVIEWER_DATA_DIR": str(tmp_path / "data"),
-        "TUIVIEWER_LOG_DIR": str(tmp_path / "log"),
-        "TUIVIEWER_CACHE_DIR": str(tmp_path / "cache"),
-        "TERM": "xterm-256color",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-    }
+    env = user_env(tmp_path)
     tmux = Tmux(env)
     exports = " ".join(f"{key}={value}" for key, value in env.items())
     try:

@@ -17,21 +17,13 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.conftest import testdata as sample_file
-from tests.support.tmux import Tmux
+from tests.support.tmux import Tmux, user_env
 
 
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
     require_tool("tmux", shutil.which("tmux") is not None)
-    env = {
-        "TUIVIEWER_CONFIG_DIR": str(tmp_path / "config"),
-        "TUIVIEWER_DATA_DIR": str(tmp_path / "data"),
-        "TUIVIEWER_LOG_DIR": str(tmp_path / "log"),
-        "TUIVIEWER_CACHE_DIR": str(tmp_path / "cache"),
-        "TERM": "xterm-256color",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-    }
+    env = user_env(tmp_path)
     server = Tmux(env)
     yield server
     server.kill_server()

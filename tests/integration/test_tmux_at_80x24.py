@@ -6,7 +6,6 @@ report's "Resume it?" resumes the draft)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 from tests.conftest import require_tool
 from tests.functional.test_lists_at_80x24 import pacs  # noqa: F401
 from tests.support.scps import Scp
-from tests.support.tmux import Tmux
+from tests.support.tmux import Tmux, user_env
 from tuiviewer.dicom.datagen import write_ct_series
 
 WIDTH, HEIGHT = 80, 24
@@ -33,16 +32,8 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path / "ct"
 
 
-def user_env(base: Path, scp: Scp | None = None) -> dict[str, str]:
-    env = {
-        "TUIVIEWER_CONFIG_DIR": str(base / "config"),
-        "TUIVIEWER_DATA_DIR": str(base / "data"),
-        "TUIVIEWER_LOG_DIR": str(base / "log"),
-        "TUIVIEWER_CACHE_DIR": str(base / "cache"),
-        "TERM": "xterm-256color",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(base),
-    }
+def reader_env(base: Path, scp: Scp | None = None) -> dict[str, str]:
+    env = user_env(base)
     config = base / "config"
     config.mkdir(parents=True, mode=0o700)
     if scp is not None:
@@ -101,7 +92,7 @@ def test_browser_report_and_worklist_at_80x24(
     tmp_path: Path,
     pacs: Scp,  # noqa: F811
 ) -> None:
-    env = user_env(tmp_path / "user", pacs)
+    env = reader_env(tmp_path / "user", pacs)
     start(tmux, env, "s", "open", str(folder))
     screen = tmux.wait_for("s", "Scanned 3 files")
     # The browser: the studies above, the tags below with their values, the main keys.
@@ -143,7 +134,7 @@ def test_browser_report_and_worklist_at_80x24(
 def test_esc_after_typing_in_the_node_dialog_keeps_what_was_typed(
     tmux: Tmux, folder: Path, tmp_path: Path
 ) -> None:
-    env = user_env(tmp_path / "user")
+    env = reader_env(tmp_path / "user")
     start(tmux, env, "n", "open", str(folder))
     tmux.wait_for("n", "Scanned 3 files")
     tmux.keys("n", "F5")
@@ -165,7 +156,7 @@ def test_esc_after_typing_in_the_node_dialog_keeps_what_was_typed(
 
 
 def test_esc_on_resume_it_brings_the_draft_back(tmux: Tmux, folder: Path, tmp_path: Path) -> None:
-    env = user_env(tmp_path / "user")
+    env = reader_env(tmp_path / "user")
     start(tmux, env, "r", "open", str(folder))
     tmux.wait_for("r", "Scanned 3 files")
     tmux.keys("r", "W", "Nodule in the right upper lobe")

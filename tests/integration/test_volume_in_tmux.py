@@ -3,7 +3,6 @@ one burst as over SSH, every pane's title following the crosshair, Esc back to t
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.support import imagegen
-from tests.support.tmux import Tmux
+from tests.support.tmux import Tmux, user_env
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -22,15 +21,7 @@ def test_the_volume_screen_in_a_terminal(tmp_path: Path, size: tuple[int, int]) 
     folder.mkdir()
     for n, ds in enumerate(imagegen.sphere_series()):
         imagegen.save(ds, folder / f"{n:03}.dcm")
-    env = {
-        "TUIVIEWER_CONFIG_DIR": str(tmp_path / "config"),
-        "TUIVIEWER_DATA_DIR": str(tmp_path / "data"),
-        "TUIVIEWER_LOG_DIR": str(tmp_path / "log"),
-        "TUIVIEWER_CACHE_DIR": str(tmp_path / "cache"),
-        "TERM": "xterm-256color",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-    }
+    env = user_env(tmp_path)
     tmux = Tmux(env)
     exports = " ".join(f"{key}={value}" for key, value in env.items())
     command = f"exec env {exports} {sys.executable} -m tuiviewer open {folder}"

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+
+
+def user_env(base: Path) -> dict[str, str]:
+    """The environment of a user whose config, data, log and cache are under ``base``
+    (created on first use, 0700, like a real home), with a 256-colour terminal."""
+    return {
+        "TUIVIEWER_CONFIG_DIR": str(base / "config"),
+        "TUIVIEWER_DATA_DIR": str(base / "data"),
+        "TUIVIEWER_LOG_DIR": str(base / "log"),
+        "TUIVIEWER_CACHE_DIR": str(base / "cache"),
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(base),
+    }
 
 
 class Tmux:
