@@ -100,6 +100,9 @@ async def test_m_shows_three_planes_with_their_letters_and_readouts(
         assert all(p.image_view.frames_sent >= 1 for p in screen.panes)
         footer = lines[-1]
         assert "Pane" in footer and "Ruler" in footer
+        # Leaving and the list of every key are in the footer at every width, nothing cut.
+        assert "esc Back" in footer and "? Help" in footer, footer
+        assert not re.search(r" f\d*$", footer.rstrip()), f"an F-key cut at the edge: {footer!r}"
 
 
 async def test_the_crosshair_moves_every_pane(sphere_folder: Path) -> None:

@@ -29,7 +29,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuiviewer.dicom.scanning import InstanceRecord
@@ -47,6 +47,7 @@ from tuiviewer.screens.volume_keys import KINDS, VOLUME_BINDINGS, help_text
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
 from tuiviewer.services.viewer.volume_view import Drawing, Drawn, Layout, PaneFrame, VolumeView
+from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.mpr_pane import MprPane
 from tuiviewer.widgets.safe import shown
 
@@ -153,7 +154,7 @@ class VolumeScreen(Screen[None]):
         yield Static("Reading the series into a volume…", id="mpr-status", markup=False)
         yield Static("", id="mpr-info", markup=False)
         yield Static("", id="mpr-notes", markup=False)
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter()  # ranked and fitted to the width; ctrl+p still opens the palette
 
     def on_mount(self) -> None:
         self.query_one("#mpr-panes").display = False
