@@ -169,3 +169,21 @@ def test_an_unknown_level_is_refused_not_crashed(archive: tuple[MiniPacs, Node, 
     identifier.QueryRetrieveLevel = "FRAME"
     with pytest.raises(ValueError, match="FRAME"):
         pacs.find(identifier)
+
+
+def test_an_image_level_get_sends_in_the_order_asked(archive: tuple[MiniPacs, Node, Path]) -> None:
+    """The reader's workstation asks for the slices around the one on show first: the demo
+    PACS sends them in that order, as a helpful PACS does (it opened the viewer on slice 5 of
+    120 when it sent in file order)."""
+    pacs, _node, base = archive
+    ct = sorted((base / "ct").iterdir())
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in ct]
+    wanted = [str(h.SOPInstanceUID) for h in reversed(headers)]
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "IMAGE"
+    identifier.StudyInstanceUID = str(headers[0].StudyInstanceUID)
+    identifier.SeriesInstanceUID = str(headers[0].SeriesInstanceUID)
+    identifier.SOPInstanceUID = wanted
+    assert [i.text("SOPInstanceUID") for i in pacs.select(identifier)] == wanted
+    identifier.SOPInstanceUID = wanted[::-1]
+    assert [i.text("SOPInstanceUID") for i in pacs.select(identifier)] == wanted[::-1]

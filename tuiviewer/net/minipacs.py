@@ -306,11 +306,15 @@ class MiniPacs:
                 wanted[key] = values
         if LEVEL_KEYS[level] not in wanted:
             raise ValueError(f"A {level} level retrieve needs {LEVEL_KEYS[level]}.")
-        return [
+        selected = [
             instance
             for instance in self._snapshot()
             if all(instance.text(key) in values for key, values in wanted.items())
         ]
+        # Sent in the order the identifier lists them (a reader's workstation asks for the
+        # slices around the one on show first); the standard leaves the order open.
+        order = {v: n for n, v in enumerate(_values(identifier.get(LEVEL_KEYS[level])))}
+        return sorted(selected, key=lambda i: order.get(i.text(LEVEL_KEYS[level]), len(order)))
 
     def _dataset(self, instance: _Instance, accepted: Mapping[str, list[str]] | None) -> Dataset:
         """The instance to send; ``accepted``: the C-GET association's syntaxes per class
