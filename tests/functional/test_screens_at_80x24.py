@@ -253,3 +253,28 @@ async def test_a_notification_in_the_viewer_leaves_the_image_and_readouts_in_vie
         # Nothing above the status lines changed: the image rows are as they were.
         image: Region = screen.query_one("#centre").region
         assert lines[image.y : image.bottom] == before[image.y : image.bottom]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_query_criteria_show_their_whole_hints(
+    pacs: Scp,  # noqa: F811
+    tmp_path: Path,
+    size: tuple[int, int],
+) -> None:
+    """A reader typing a date needs its format: at 80 columns the hints are the short forms,
+    whole; with room, the full ones."""
+    app = app_on(pacs, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        text = "\n".join(screen_lines(app))
+        if size[0] < 100:
+            wanted = ["Name (Doe*)", "Date YYYYMMDD-…", "Modality (CT…)", "Description"]
+        else:
+            wanted = ["Patient name (Doe* ok)", "Date YYYYMMDD[-YYYYMMDD]", "Modality (CT, MR…)"]
+        for hint in wanted:
+            assert hint in text, f"{hint!r} not whole at {size}:\n{text}"
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert "Date YYYYMMDD-…" in "\n".join(screen_lines(app))

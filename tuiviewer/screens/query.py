@@ -45,6 +45,18 @@ NO_PACS = "No PACS (F5)"
 """The picker's only entry when no node is configured (F5: the node manager adds one)."""
 
 
+#: Each criterion's hint, in full and in the form that fits a quarter of 80 columns.
+HINTS = {
+    "patient_name": ("Patient name (Doe* ok)", "Name (Doe*)"),
+    "patient_id": ("Patient ID", "Patient ID"),
+    "accession_number": ("Accession", "Accession"),
+    "study_date": ("Date YYYYMMDD[-YYYYMMDD]", "Date YYYYMMDD-…"),
+    "modality": ("Modality (CT, MR…)", "Modality (CT…)"),
+    "study_description": ("Study description", "Description"),
+    "referring_physician": ("Referring physician", "Referring"),
+}
+
+
 class QueryScreen(Screen[None]):
     """Find studies on a PACS, look at their series, retrieve them."""
 
@@ -80,13 +92,8 @@ class QueryScreen(Screen[None]):
         yield Header()
         with Grid(id="criteria"):
             yield Select[str](self._node_options(), id="node", allow_blank=False, compact=True)
-            yield Input(placeholder="Patient name (Doe* ok)", id="patient_name")
-            yield Input(placeholder="Patient ID", id="patient_id")
-            yield Input(placeholder="Accession", id="accession_number")
-            yield Input(placeholder="Date YYYYMMDD[-YYYYMMDD]", id="study_date")
-            yield Input(placeholder="Modality (CT, MR…)", id="modality")
-            yield Input(placeholder="Study description", id="study_description")
-            yield Input(placeholder="Referring physician", id="referring_physician")
+            for field, (hint, _short) in HINTS.items():
+                yield Input(placeholder=hint, id=field)
         with Horizontal(id="query-bar"):
             yield Static("", id="query-status")
             yield Button("Search", id="search", variant="primary", compact=True)
@@ -94,6 +101,13 @@ class QueryScreen(Screen[None]):
         yield Static("Series", id="series-title")
         yield DataTable(id="series", cursor_type="row", zebra_stripes=True)
         yield KeyFooter()
+
+    def on_resize(self) -> None:
+        """The hints in full where they fit, else in their short form (never cut)."""
+        for field, (hint, short) in HINTS.items():
+            box = self.query_one(f"#{field}", Input)
+            room = box.content_region.width or box.size.width - 2
+            box.placeholder = hint if len(hint) <= room else short
 
     def on_mount(self) -> None:
         self.sub_title = "PACS query"
