@@ -141,3 +141,36 @@ async def test_a_cancelled_retrieve_keeps_what_came_and_the_viewer_says_so(
         await until(pilot, lambda: any(said in n.message for n in app._notifications))
         assert job.state == "cancelled"
         assert f"slice {kept}/{kept}" in text(app) and "arrived" not in viewer._slice_text()
+
+
+async def test_enter_on_a_query_result_opens_the_viewer_while_the_study_arrives(
+    slow_pacs: tuple[PacedPacs, Node, str, threading.Semaphore], tmp_path: Path
+) -> None:
+    """The PACS query screen (F2) reads a study the way the worklist does."""
+    from tuiviewer.screens.query import QueryScreen
+
+    _pacs, node, study, gate = slow_pacs
+    app = app_on(node, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, QueryScreen))
+        screen = app.screen
+        assert isinstance(screen, QueryScreen)
+        await pilot.press("ctrl+s")
+
+        def found() -> bool:
+            row = screen.selected_study()
+            return row is not None and row.uid == study
+
+        await until(pilot, found)
+        screen.studies.focus()
+        await pilot.press("enter")
+        gate.release(2)
+        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        viewer = app.screen
+        assert isinstance(viewer, ViewerScreen)
+        assert len(app.store.instance_uids(study)) <= 2, "opened before the series was in"
+        await until(pilot, lambda: f"of {SLICES} arrived" in text(app))
+        gate.release(SLICES)
+        await until(pilot, lambda: viewer.stack.arriving is None)
+        assert f"slice 1/{SLICES}" in text(app)

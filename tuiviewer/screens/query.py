@@ -38,6 +38,7 @@ from tuiviewer.services.batches import batched
 from tuiviewer.services.jobs import RetrieveJob, job_label
 from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.safe import cell, shown
+from tuiviewer.widgets.study_opener import StudyOpener
 from tuiviewer.widgets.study_table import StudyTable, count_cell
 from tuiviewer.widgets.wording import plural
 
@@ -100,6 +101,7 @@ class QueryScreen(Screen[None]):
         yield StudyTable(self.rows, {}, show_state=False, sort_key=None, id="studies")
         yield Static("Series", id="series-title")
         yield DataTable(id="series", cursor_type="row", zebra_stripes=True)
+        yield StudyOpener()
         yield KeyFooter()
 
     def on_resize(self) -> None:
@@ -358,6 +360,14 @@ class QueryScreen(Screen[None]):
         job = RetrieveJob(node=node, study_uid=study.uid, label=label, first_series=first_series)
         workstation(self).queue_retrieve(job)
         self.notify(f"Retrieving {label} (F4: retrieve queue)")
+
+    @on(DataTable.RowSelected, "#studies")
+    def _study_chosen(self) -> None:
+        """Enter on a study: read it, at once when on disk, else retrieved from this PACS with
+        the viewer opening on its first image while the rest arrives (as on the worklist)."""
+        study = self.selected_study()
+        if study is not None:
+            self.query_one(StudyOpener).open(study, self.current_node())
 
     def action_open_local(self) -> None:
         study = self.selected_study()
