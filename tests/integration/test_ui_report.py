@@ -357,3 +357,26 @@ async def test_measurements_and_key_images_travel_with_the_signed_report(
         assert str(pydicom.dcmread(path).SOPInstanceUID) in on_pacs
     assert copied and "lesion" in copied[-1] and "20.5 mm" in copied[-1], copied
     MeasurementStore().save(uid, [])
+
+
+async def test_a_damaged_measurement_list_never_keeps_the_report_from_being_saved(
+    ct_folder: Path, tmp_path: Path
+) -> None:
+    from tuiviewer.reports.measurements import MeasurementStore
+
+    uid = str(pydicom.dcmread(ct_folder / "CT_small.dcm").StudyInstanceUID)
+    damaged = MeasurementStore().path_for(uid)
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_text("{not json", encoding="utf-8")
+    app = app_for(ct_folder, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        screen.query_one("#section-findings", TextArea).focus()
+        await pilot.press(*"Saved anyway.")
+        await pilot.press("ctrl+s")
+        assert await wait_for(lambda: screen.last_sr is not None, timeout=10)
+        assert read_sr(screen.last_sr).text_of(SectionKind.FINDINGS) == "Saved anyway."
+        messages = [n.message for n in app._notifications]
+        assert any("saved without them" in m for m in messages), messages
+    assert damaged.read_text(encoding="utf-8") == "{not json", "the damaged list is left as it was"

@@ -56,7 +56,7 @@ from tuiviewer.reports.sr.build import (
     with_file_meta,
 )
 from tuiviewer.reports.sr.context import StudyContext
-from tuiviewer.store import InvalidUIDError, validate_uid
+from tuiviewer.store import InvalidUIDError, uid_name
 
 __all__ = [
     "Measurement",
@@ -283,18 +283,20 @@ class MeasurementStore:
         self.root = Path(root) if root is not None else default_measurements_dir()
 
     def path_for(self, study_uid: str) -> Path:
-        """The file of ``study_uid``.
+        """The file of ``study_uid``, named as the store and the drafts name it (a
+        non-conformant UID from a PACS by its hash: :func:`tuiviewer.store.uid_name`).
 
         Raises:
-            MeasurementError: ``study_uid`` is not a valid UID (so it never names another path).
+            MeasurementError: ``study_uid`` is empty or too long to be an identifier (so it
+                never names another path).
         """
         try:
-            uid = validate_uid(study_uid, "Study Instance UID")
+            name = uid_name(study_uid, "Study Instance UID")
         except InvalidUIDError as exc:
             raise MeasurementError(
                 f"No measurements can be kept for this study: {exc.message}"
             ) from exc
-        return self.root / f"{uid}.json"
+        return self.root / f"{name}.json"
 
     def load(self, study_uid: str) -> list[Measurement]:
         """The measurements of ``study_uid`` in the order drawn ([] when none).

@@ -87,9 +87,13 @@ class ReportOutputs(Screen[None]):
     def write_sr(self, report: Report, ctx: StudyContext) -> None:
         desk = workstation(self)
         try:
-            ds, path, companions = write_report_documents(
-                desk.store, report, ctx, desk.measurements.load(ctx.study_uid)
-            )
+            measurements = desk.measurements.load(ctx.study_uid)
+        except TuiviewerError as exc:  # a damaged list never keeps the report from being saved
+            measurements = []
+            warning = f"{exc.message} The report is saved without them."
+            self.app.call_from_thread(self.notify, warning, severity="warning", timeout=10)
+        try:
+            ds, path, companions = write_report_documents(desk.store, report, ctx, measurements)
         except TuiviewerError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
             return

@@ -121,8 +121,13 @@ def test_the_list_is_kept_per_study_privately_and_survives_a_restart(
         store.remove(context.study_uid, "1.2.3")
     store.save(context.study_uid, [])
     assert not path.exists() and store.load(context.study_uid) == []
+    # A UID that is not conformant (a PACS's hex UID, or a path trick) is kept under its hash,
+    # as the store and the drafts keep it: never a path of its own making.
+    tricky = store.path_for("../etc")
+    assert tricky.parent == store.path_for("1.2.3").parent and tricky.name.startswith("x-")
+    assert store.path_for("ABCDEF0123") != tricky
     with pytest.raises(MeasurementError, match="No measurements can be kept"):
-        store.path_for("../etc")
+        store.path_for("")
 
 
 def test_a_failed_save_leaves_the_previous_list(
