@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pydicom
+import pytest
 from pydicom.dataset import Dataset
 from textual.widgets import Input, TextArea
 
@@ -380,3 +381,59 @@ async def test_a_damaged_measurement_list_never_keeps_the_report_from_being_save
         messages = [n.message for n in app._notifications]
         assert any("saved without them" in m for m in messages), messages
     assert damaged.read_text(encoding="utf-8") == "{not json", "the damaged list is left as it was"
+
+
+async def test_send_right_after_signing_sends_the_signed_report(
+    ct_folder: Path, tmp_path: Path, empty_orthanc: Orthanc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctrl+t pressed while the signed SR is still being written (a slow disk, a busy
+    server) waits for it: the PACS gets the final report, never the preliminary before it,
+    and the reader is not told to sign first."""
+    import tuiviewer.screens.report_outputs as outputs
+
+    slow_write = outputs.write_report_documents
+
+    def write_slowly(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(1.0)
+        return slow_write(*args, **kwargs)
+
+    uid = str(pydicom.dcmread(ct_folder / "CT_small.dcm").StudyInstanceUID)
+    node = Node(
+        name="pacs", ae_title=empty_orthanc.aet, host=empty_orthanc.host,
+        port=empty_orthanc.dicom_port,
+    )  # fmt: skip
+    app = app_for(ct_folder, tmp_path / "store", node)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        screen.query_one("#section-findings", TextArea).focus()
+        await pilot.press(*"Signed and sent.", "ctrl+s")
+        assert await wait_for(lambda: screen.last_sr is not None, timeout=10)
+        preliminary = screen.last_sr
+        monkeypatch.setattr(outputs, "write_report_documents", write_slowly)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, EditValueDialog)
+        dialog.query_one("#value", Input).value = "Curie^Marie"
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.click("#yes")
+        await pilot.press("ctrl+t")  # at once, while the signed SR is being written
+        assert await wait_for(lambda: isinstance(app.screen, ConfirmDialog), timeout=10), (
+            app.screen,
+            [n.message for n in app._notifications],
+        )
+        assert screen.last_sr != preliminary, "the send waited for the signed SR"
+        await pilot.click("#yes")
+        assert await wait_for(lambda: screen.sent, timeout=20)
+        messages = [n.message for n in app._notifications]
+        assert not any("first" in m and "sign" in m for m in messages), messages
+        final = screen.last_sr
+    assert final is not None and read_sr(final).status is ReportStatus.FINAL
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = uid
+    query.SOPInstanceUID = ""
+    found = c_find(empty_orthanc.host, empty_orthanc.dicom_port, empty_orthanc.aet, query)
+    assert {str(ds.SOPInstanceUID) for ds in found} == {str(pydicom.dcmread(final).SOPInstanceUID)}

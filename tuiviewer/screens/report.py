@@ -107,6 +107,7 @@ class ReportScreen(HoldsKeys, ReportOutputs):
         self.report: Report | None = None
         self.last_sr: Path | None = None
         self.last_companions: list[Path] = []
+        self.send_when_written = False
         """The SR file written last (what "send" sends)."""
         self.last_document: DocumentRef | None = None
         self.sent = False

@@ -55,6 +55,8 @@ class ReportOutputs(Screen[None]):
     last_companions: list[Path]
     """Its measurement and key image documents (sent with it)."""
     last_document: DocumentRef | None
+    send_when_written: bool
+    """Send (ctrl+t) was asked while the SR was being written: send it once it is."""
     sent: bool
     offer_send_back: bool
     """Signing a study pushed to us: once the SR is written, offer to send it back."""
@@ -95,7 +97,7 @@ class ReportOutputs(Screen[None]):
         try:
             ds, path, companions = write_report_documents(desk.store, report, ctx, measurements)
         except TuiviewerError as exc:
-            self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
+            self.app.call_from_thread(self._not_written, exc.message)
             return
         document = DocumentRef(
             str(ds.StudyInstanceUID),
@@ -122,10 +124,25 @@ class ReportOutputs(Screen[None]):
             else ""
         )
         self.notify(f"Report saved as DICOM SR: {path}{extra}")
+        if self.send_when_written:
+            self.send_when_written = False
+            self._send_written()  # its worker is still finishing: not action_send's check
         if self.offer_send_back:
             # A study pushed to us: signing offers to send the report back to its sender.
             self.offer_send_back = False
             self.action_send()
+
+    def _not_written(self, reason: str) -> None:
+        if self.send_when_written:
+            self.send_when_written = False
+            reason += " Nothing was sent."
+        self.notify(reason, severity="error", timeout=10)
+
+    def _writing(self) -> bool:
+        """An SR of this report is being written (a save or a signature just asked for)."""
+        return any(
+            w.node is self and w.group == "sr" and not w.is_finished for w in self.app.workers
+        )
 
     def action_sign(self) -> None:
         ready = self._ready()
@@ -206,6 +223,15 @@ class ReportOutputs(Screen[None]):
         self.app.call_from_thread(self.app.push_screen, ConfirmDialog(text, yes="Yes"), answer)
 
     def action_send(self) -> None:
+        if self._writing():
+            # Signed a moment ago: what is sent is the SR being written, not the one before.
+            self.send_when_written = True
+            self.notify("The report is being written; it is sent once it is on disk.")
+            return
+        self._send_written()
+
+    def _send_written(self) -> None:
+        """Ask where and send the SR written last (with its measurement and key images)."""
         if self.last_sr is None:
             self.notify("Save (ctrl+s) or sign (ctrl+g) the report first.", severity="warning")
             return
