@@ -124,13 +124,12 @@ class ReportOutputs(Screen[None]):
             else ""
         )
         self.notify(f"Report saved as DICOM SR: {path}{extra}")
-        if self.send_when_written:
-            self.send_when_written = False
-            self._send_written()  # its worker is still finishing: not action_send's check
-        if self.offer_send_back:
-            # A study pushed to us: signing offers to send the report back to its sender.
-            self.offer_send_back = False
-            self.action_send()
+        # Send asked for while it was written, or a study pushed to us (signing offers to
+        # send the report back to its sender): one offer. Its worker is still finishing, so
+        # not through action_send, which would wait for it again.
+        if self.send_when_written or self.offer_send_back:
+            self.send_when_written = self.offer_send_back = False
+            self._send_written()
 
     def _not_written(self, reason: str) -> None:
         if self.send_when_written:
