@@ -115,10 +115,9 @@ def _filters() -> list[Any]:
 def _acquire() -> None:
     global _users, _previous
     with _lock:
-        if _users == 0 or warnings.showwarning is not _show:
-            if warnings.showwarning is not _show:
-                _previous = warnings.showwarning
-                warnings.showwarning = _show
+        if warnings.showwarning is not _show:  # first user, or a test harness put its own back
+            _previous = warnings.showwarning
+            warnings.showwarning = _show
         if not any(entry is _FILTER for entry in warnings.filters):
             _filters().insert(0, _FILTER)
             warnings._filters_mutated()  # type: ignore[attr-defined]

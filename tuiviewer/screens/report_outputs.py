@@ -10,7 +10,7 @@ final reports the PACS already holds (:func:`~tuiviewer.services.report_desk.con
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from textual import work
@@ -254,17 +254,17 @@ class ReportOutputs(Screen[None]):
         self.send_sr(node, path, companions)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="send", description="Send SR")
-    def send_sr(self, node: Node, path: Path, companions: list[Path] | None = None) -> None:
+    def send_sr(self, node: Node, path: Path, companions: Sequence[Path] = ()) -> None:
         if node.kind == "inbox":
             # Back to the sender through the queue (F4), which shows it and retries it.
             label = self.context.patient_name if self.context is not None else ""
             queue = workstation(self).queue_send_back
-            for document in (path, *(companions or ())):
+            for document in (path, *companions):
                 self.app.call_from_thread(queue, node, document, self.source.study_uid, label)
             self.app.call_from_thread(self._sent, node, True)
             return
         try:
-            send_report(node, path, companions or ())
+            send_report(node, path, companions)
         except TuiviewerError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=10)
             return
