@@ -10,10 +10,10 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
-from textual.widgets import DataTable, Input, TextArea
+from textual.widgets import DataTable, TextArea
 
 from tests.functional.helpers import settle
-from tests.integration.test_ui_report import wait_for
+from tests.integration.test_ui_report import ask_to_sign_as, wait_for
 from tests.support.orthanc import OrthancConfig, OrthancPool, store_files
 from tests.support.ports import LOOPBACK, free_port
 from tuiviewer.app import make_app
@@ -22,7 +22,6 @@ from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.screens.dialogs.common import ConfirmDialog
-from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.screens.inbox import InboxScreen
 from tuiviewer.screens.report import ReportScreen
 from tuiviewer.store import LocalStore
@@ -74,14 +73,7 @@ async def test_a_pushed_study_arrives_is_reported_and_the_report_goes_back(
         findings = report.query_one("#section-findings", TextArea)
         findings.focus()
         findings.insert("No acute finding.")
-        await pilot.press("ctrl+g")
-        await pilot.pause()
-        dialog = app.screen
-        assert isinstance(dialog, EditValueDialog)
-        dialog.query_one("#value", Input).value = "Curie^Marie"
-        await pilot.press("enter")
-        await settle(pilot)
-        assert isinstance(app.screen, ConfirmDialog)
+        await ask_to_sign_as(pilot, app, "Curie^Marie")
         await pilot.click("#yes")  # sign
         await settle(pilot)
         offer = app.screen

@@ -51,6 +51,16 @@ def dciodvfy_errors(path: Path) -> list[str]:
     return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
+def instances_on_pacs(orthanc: Orthanc, study_uid: str) -> set[str]:
+    """The SOP Instance UIDs the PACS holds for ``study_uid`` (an image-level C-FIND)."""
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = study_uid
+    query.SOPInstanceUID = ""
+    found = c_find(orthanc.host, orthanc.dicom_port, orthanc.aet, query)
+    return {str(ds.SOPInstanceUID) for ds in found}
+
+
 async def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,15 +132,8 @@ async def test_write_autosave_save_sign_and_send(
         await settle(pilot)
         assert screen.sent
 
-    query = Dataset()
-    query.QueryRetrieveLevel = "IMAGE"
-    query.StudyInstanceUID = uid
-    query.SeriesInstanceUID = ""
-    query.SOPInstanceUID = ""
-    query.SOPClassUID = ""
-    found = c_find(empty_orthanc.host, empty_orthanc.dicom_port, empty_orthanc.aet, query)
     sent_uid = str(pydicom.dcmread(screen.last_sr).SOPInstanceUID)
-    assert sent_uid in {str(ds.SOPInstanceUID) for ds in found}
+    assert sent_uid in instances_on_pacs(empty_orthanc, uid)
     # A final report that reached the PACS needs no draft any more.
     assert DraftStore().load(uid) is None
 
@@ -175,7 +178,8 @@ async def test_snippet_keyword_expands(ct_folder: Path, tmp_path: Path) -> None:
         assert f";{keyword}" not in area.text
 
 
-async def sign_as(pilot, app: TuiviewerApp, reader: str) -> None:  # type: ignore[no-untyped-def]
+async def ask_to_sign_as(pilot, app: TuiviewerApp, reader: str) -> ConfirmDialog:  # type: ignore[no-untyped-def]
+    """ctrl+g, the reader's name, Enter: the "Sign the report as …?" question on screen."""
     await pilot.press("ctrl+g")
     await pilot.pause()
     dialog = app.screen
@@ -183,7 +187,13 @@ async def sign_as(pilot, app: TuiviewerApp, reader: str) -> None:  # type: ignor
     dialog.query_one("#value", Input).value = reader
     await pilot.press("enter")
     await settle(pilot)
-    assert isinstance(app.screen, ConfirmDialog)
+    confirm = app.screen
+    assert isinstance(confirm, ConfirmDialog)
+    return confirm
+
+
+async def sign_as(pilot, app: TuiviewerApp, reader: str) -> None:  # type: ignore[no-untyped-def]
+    await ask_to_sign_as(pilot, app, reader)
     await pilot.click("#yes")
     await settle(pilot)
 
@@ -346,14 +356,7 @@ async def test_measurements_and_key_images_travel_with_the_signed_report(
     assert set(kinds) == {"1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.59"}
     for path in companions:
         assert dciodvfy_errors(path) == [], path
-    query = Dataset()
-    query.QueryRetrieveLevel = "IMAGE"
-    query.StudyInstanceUID = uid
-    query.SeriesInstanceUID = ""
-    query.SOPInstanceUID = ""
-    query.SOPClassUID = ""
-    found = c_find(empty_orthanc.host, empty_orthanc.dicom_port, empty_orthanc.aet, query)
-    on_pacs = {str(ds.SOPInstanceUID) for ds in found}
+    on_pacs = instances_on_pacs(empty_orthanc, uid)
     for path in [screen.last_sr, *companions]:
         assert str(pydicom.dcmread(path).SOPInstanceUID) in on_pacs
     assert copied and "lesion" in copied[-1] and "20.5 mm" in copied[-1], copied
@@ -411,13 +414,7 @@ async def test_send_right_after_signing_sends_the_signed_report(
         assert await wait_for(lambda: screen.last_sr is not None, timeout=10)
         preliminary = screen.last_sr
         monkeypatch.setattr(outputs, "write_report_documents", write_slowly)
-        await pilot.press("ctrl+g")
-        await pilot.pause()
-        dialog = app.screen
-        assert isinstance(dialog, EditValueDialog)
-        dialog.query_one("#value", Input).value = "Curie^Marie"
-        await pilot.press("enter")
-        await settle(pilot)
+        await ask_to_sign_as(pilot, app, "Curie^Marie")
         await pilot.click("#yes")
         await pilot.press("ctrl+t")  # at once, while the signed SR is being written
         assert await wait_for(lambda: isinstance(app.screen, ConfirmDialog), timeout=10), (
@@ -425,15 +422,11 @@ async def test_send_right_after_signing_sends_the_signed_report(
             [n.message for n in app._notifications],
         )
         assert screen.last_sr != preliminary, "the send waited for the signed SR"
+        await settle(pilot)  # the dialog laid out before its button is clicked
         await pilot.click("#yes")
         assert await wait_for(lambda: screen.sent, timeout=20)
         messages = [n.message for n in app._notifications]
         assert not any("first" in m and "sign" in m for m in messages), messages
         final = screen.last_sr
     assert final is not None and read_sr(final).status is ReportStatus.FINAL
-    query = Dataset()
-    query.QueryRetrieveLevel = "IMAGE"
-    query.StudyInstanceUID = uid
-    query.SOPInstanceUID = ""
-    found = c_find(empty_orthanc.host, empty_orthanc.dicom_port, empty_orthanc.aet, query)
-    assert {str(ds.SOPInstanceUID) for ds in found} == {str(pydicom.dcmread(final).SOPInstanceUID)}
+    assert instances_on_pacs(empty_orthanc, uid) == {str(pydicom.dcmread(final).SOPInstanceUID)}
