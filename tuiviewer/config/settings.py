@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuiviewer import locations
+from tuiviewer.config.hanging import HangingRule, parse_hanging
 from tuiviewer.config.limits import ReadLimits
 from tuiviewer.config.listen import ListenConfig, parse_listen
 from tuiviewer.config.toml import read_toml
@@ -82,6 +83,8 @@ class Config:
     :func:`tuiviewer.render.presets.presets_for` for how they join the built-in ones."""
     listen: ListenConfig | None = None
     """The ``[listen]`` section: the storage SCP for pushed studies (None: not configured)."""
+    hanging: tuple[HangingRule, ...] = ()
+    """The ``[[hanging]]`` rules of the volume screen (see :mod:`tuiviewer.config.hanging`)."""
     source: Path | None = None
     """The file this was read from, if any."""
 
@@ -191,6 +194,9 @@ def load_config(path: Path | None = None) -> Config:
             continue
         if name == "listen":  # lists, [listen.tls] and [listen.reply]: see config/listen.py
             sections[name] = parse_listen(path, raw)
+            continue
+        if name == "hanging":  # an array of tables: see config/hanging.py
+            sections[name] = parse_hanging(path, raw)
             continue
         cls = _SECTIONS.get(name)
         if cls is None:

@@ -665,7 +665,9 @@ class ViewerScreen(Screen[None]):
         if self.slices:
             ref = self.slices[self.index]
             start = f"{ref.record.sop_instance_uid}#{ref.frame}"
-            open_volume(self, self.stacks[self.stack_pos], start)
+            open_volume(
+                self, self.stacks[self.stack_pos], start, stacks=self.stacks, priors=self.priors
+            )
 
     # ---- series, texts, help, leaving -------------------------------------------------------
     def action_series(self, delta: int) -> None:

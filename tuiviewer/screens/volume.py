@@ -1,19 +1,20 @@
-"""The volume screen: axial, coronal and sagittal reformats of the series in view, a crosshair
-they share, slabs, and ROIs and lengths that go into the report.
+"""The volume screen: reformats of the series in view (and of other series of the study or of
+a prior) in a layout of panes, a crosshair they share, slabs, zoom, and ROIs and lengths that go
+into the report.
 
 Opened from the viewer (``M``) on the series and slice on show; Esc comes back to the viewer as
-it was. The series is read into a volume in a worker (:func:`tuiviewer.render.volume.load_volume`,
-within its memory budget); a series that is not a volume says why, and nothing else happens.
-All the rules (where a key moves the crosshair, slab steps, what a measurement measures) live in
-:mod:`tuiviewer.services.viewer.volume_view`; this screen routes keys, runs the renders of every
-visible pane in one worker (one at a time: keys that arrive meanwhile collapse into the next
-render, so a held key skips positions instead of queueing them) and writes the texts.
+it was. The first ``[[hanging]]`` rule of the config that matches the study lays the panes out
+(else the three-pane MPR); each series a pane shows is read into a volume in a worker
+(:func:`tuiviewer.render.volume.load_volume`), every volume within its share of one memory
+budget. A series that is not a volume says why, and nothing else happens.
 
-Measurements: ``m`` (length), ``e`` (ellipse), ``r`` (rectangle) start at the crosshair in the
-active pane, the arrows move the other end, the same key finishes and ``Esc`` drops the one being
-drawn. Finished ones are kept in the study's
-:class:`~tuiviewer.reports.measurements.MeasurementStore` at once (so a dropped link loses
-nothing), where the report picks them up (text and TID 1500 SR); ``l`` lists them to remove one.
+The rules live below Textual: the crosshair, slabs and measurements in
+:mod:`tuiviewer.services.viewer.volume_view`, the panes, hanging rules and linked scrolling in
+:mod:`tuiviewer.services.viewer.layouts`. This screen routes keys (the layout keys in
+:mod:`tuiviewer.screens.volume_panes`, the measurement keys in
+:mod:`tuiviewer.screens.volume_measure`), runs the renders of every visible pane in one worker
+(one at a time: keys that arrive meanwhile collapse into the next render, so a held key skips
+positions instead of queueing them) and writes the texts.
 """
 
 from __future__ import annotations
@@ -26,45 +27,61 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Container
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.render.lut import Window
 from tuiviewer.render.mpr import Plane, PlaneImage
 from tuiviewer.render.presets import Preset, presets_for
-from tuiviewer.render.volume import Rejected, Volume, load_volume
-from tuiviewer.reports.measurements import Measurement, MeasurementKind
+from tuiviewer.render.volume import DEFAULT_VOLUME_BYTES, Rejected, Volume, load_volume
+from tuiviewer.reports.measurements import MeasurementKind
 from tuiviewer.screens.base import StudyInView, workstation
-from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.help import HelpScreen
-from tuiviewer.screens.volume_keys import KINDS, VOLUME_BINDINGS, help_text
+from tuiviewer.screens.volume_keys import VOLUME_BINDINGS, help_text
+from tuiviewer.screens.volume_measure import MeasureActions
+from tuiviewer.screens.volume_panes import LayoutActions
+from tuiviewer.services.viewer import layouts as ls
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
-from tuiviewer.services.viewer.volume_view import Drawing, Drawn, Layout, PaneFrame, VolumeView
+from tuiviewer.services.viewer.layouts import Grid, Hanging, Source
+from tuiviewer.services.viewer.volume_view import Drawn, PaneFrame, VolumeView
 from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.mpr_pane import MprPane
 from tuiviewer.widgets.safe import shown
 
+MAX_PANES = 4
+
+
+@dataclass
+class Hung:
+    """The layout the hanging rules give, and what of the rule could not be done."""
+
+    state: Hanging
+    notes: list[str]
+
 
 @dataclass
 class VolumeLoaded(Message):
-    """The series was read into a volume; ``rejected``: the slices left out and why."""
+    """Source ``source`` was read into a volume; ``rejected``: slices left out and why."""
 
     volume: Volume
     rejected: tuple[Rejected, ...]
+    source: int = 0
 
 
 @dataclass
 class VolumeFailed(Message):
-    """The series is not a volume (or could not be read); ``reason`` says why."""
+    """Source ``source`` is not a volume (or could not be read); ``reason`` says why."""
 
     reason: str
+    source: int = 0
 
 
 @dataclass
@@ -79,46 +96,74 @@ class VolumeProgress(Message):
 
 
 @dataclass
+class LayoutHung(Message):
+    hung: Hung
+
+
+@dataclass
 class PanesRendered(Message):
     """The panes of ``view`` are ready."""
 
-    view: VolumeView
+    view: VolumeView | None
     frames: list[PaneFrame]
 
 
-def open_volume(screen: Screen[Any], records: Sequence[InstanceRecord], start: str) -> None:
+def open_volume(
+    screen: Screen[Any],
+    records: Sequence[InstanceRecord],
+    start: str,
+    *,
+    stacks: Sequence[Sequence[InstanceRecord]] = (),
+    priors: Sequence[Sequence[InstanceRecord]] = (),
+) -> None:
     """Push the volume screen for ``records`` from ``screen`` (the viewer), or say at once why
-    the series cannot be one (nothing else happens then)."""
+    the series cannot be one (nothing else happens then). ``stacks`` and ``priors``: the
+    study's other series and the patient's other studies, for the layouts."""
     reason = vv.why_not_a_volume(records)
     if reason is not None:
         screen.notify(reason, title="No MPR", severity="warning", timeout=8)
         return
-    screen.app.push_screen(VolumeScreen(records, start))
+    screen.app.push_screen(VolumeScreen(records, start, stacks=stacks, priors=priors))
 
 
-class VolumeScreen(Screen[None]):
-    """MPR of one series: three panes (or one full size), a shared crosshair, measurements."""
+class VolumeScreen(LayoutActions, MeasureActions):
+    """Reformats in a layout of panes, a shared crosshair, measurements."""
 
     CSS_PATH = "volume.tcss"
     AUTO_FOCUS = ""
     BINDINGS = VOLUME_BINDINGS
 
-    def __init__(self, records: Sequence[InstanceRecord], start: str | None = None) -> None:
+    def __init__(
+        self,
+        records: Sequence[InstanceRecord],
+        start: str | None = None,
+        *,
+        stacks: Sequence[Sequence[InstanceRecord]] = (),
+        priors: Sequence[Sequence[InstanceRecord]] = (),
+        budget_bytes: int = DEFAULT_VOLUME_BYTES,
+    ) -> None:
         super().__init__()
         self.records = list(records)
         self.start = start
         """The viewer's slice (``"<SOP UID>#<frame>"``): where the crosshair starts."""
-        self.volume: Volume | None = None
-        self.view: VolumeView | None = None
-        self.presets: list[Preset] = []
+        self.sources: list[Source] = ls.sources_of(self.records, stacks, priors)
+        self.budget_bytes = budget_bytes
+        """Memory for the pixels of every volume on screen together."""
+        self.hanging = Hanging()
+        self.volumes: dict[int, Volume] = {}
+        self.views: dict[int, VolumeView] = {}
+        self.presets_of: dict[int, list[Preset]] = {}
+        self.reserved: dict[int, int] = {}
+        """Bytes given to each volume read or being read."""
+        self.refused: dict[int, str] = {}
+        """Sources that could not be read, and why."""
         self.problem: str | None = None
-        """Why there is no volume, once that is known."""
+        """Why there is no volume of the series in view, once that is known."""
         self.frames: dict[int, PaneFrame] = {}
-        self.session: list[Drawn] = []
-        """Measurements drawn in this screen (reformats included), to draw on their pane."""
-        self.drawn_uids: dict[str, Drawn] = {}
+        self.drawn: dict[int, dict[str, Drawn]] = {}
         self.notes: list[str] = []
         """What the reader should know of the volume (gaps, tilt, averaging, slices left out)."""
+        self.hang_notes: list[str] = []
         self._rendering = False
         self._dirty = False
         self.renders = 0
@@ -127,9 +172,20 @@ class VolumeScreen(Screen[None]):
         """Time from a key to its panes shown, for the benchmark."""
         self._asked_at = 0.0
 
+    # ---- state ------------------------------------------------------------------------------
     @property
-    def study_uid(self) -> str:
-        return self.records[0].study_uid if self.records else ""
+    def volume(self) -> Volume | None:
+        """The volume of the active pane's series."""
+        return self.volumes.get(self.hanging.spec.source)
+
+    @property
+    def view(self) -> VolumeView | None:
+        """The crosshair, slab and drawing of the active pane's series, its plane active."""
+        return ls.active_view(self.hanging, self.views)
+
+    @property
+    def presets(self) -> list[Preset]:
+        return self.presets_of.get(self.hanging.spec.source, [])
 
     def study_in_view(self) -> StudyInView | None:
         """The study on show (ShowsStudy): F9 opens its report."""
@@ -143,13 +199,14 @@ class VolumeScreen(Screen[None]):
 
     @property
     def panes(self) -> list[MprPane]:
-        return list(self.query(MprPane))
+        """The panes of the layout, in order (hidden spare ones left out)."""
+        return list(self.query(MprPane))[: len(self.hanging.panes)]
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         lean = workstation(self).low_bandwidth
-        with Horizontal(id="mpr-panes"):
-            for pane in range(len(vv.PANES)):
+        with Container(id="mpr-panes"):
+            for pane in range(MAX_PANES):
                 yield MprPane(self.decision, pane, low_bandwidth=lean, id=f"mpr-pane-{pane}")
         yield Static("Reading the series into a volume…", id="mpr-status", markup=False)
         yield Static("", id="mpr-info", markup=False)
@@ -158,38 +215,137 @@ class VolumeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#mpr-panes").display = False
-        for pane in self.panes:
-            pane.set_edges(*vv.pane_edges(Plane.standard(vv.PANES[pane.pane])))
+        self._lay_out()
         reason = vv.why_not_a_volume(self.records)
         if reason is not None:
             self._failed(reason)
             return
-        self.load([r.path for r in self.records])
+        self.load_first()
 
-    # ---- reading the volume -----------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="volume", description="Volume")
-    def load(self, paths: list[object]) -> None:
+    def _lay_out(self) -> None:
+        """Show the panes of the layout in its grid (one pane when full size)."""
+        state = self.hanging
+        container = self.query_one("#mpr-panes")
+        count = len(state.visible)
+        columns = 1 if state.full else state.grid.columns
+        container.styles.grid_size_columns = columns
+        container.styles.grid_size_rows = max(1, -(-count // columns))
+        for pane in self.query(MprPane):
+            visible = pane.pane in state.visible and pane.pane < len(state.panes)
+            if pane.display != visible:
+                pane.display = visible
+        for index, spec in enumerate(state.panes):
+            pane = self.query_one(f"#mpr-pane-{index}", MprPane)
+            pane.set_edges(*vv.pane_edges(Plane.standard(vv.PANES[spec.plane])))
+
+    def _set_hanging(self, state: Hanging) -> None:
+        if state == self.hanging:
+            return
+        grid_changed = (state.grid, state.full, len(state.panes)) != (
+            self.hanging.grid,
+            self.hanging.full,
+            len(self.hanging.panes),
+        )
+        for pane, spec in enumerate(state.panes):
+            old = self.hanging.panes[pane] if pane < len(self.hanging.panes) else None
+            if old is None or (old.source, old.plane) != (spec.source, spec.plane):
+                self.frames.pop(pane, None)
+        for pane in [p for p in self.frames if p >= len(state.panes)]:
+            del self.frames[pane]
+        self.hanging = state
+        if grid_changed:
+            self._lay_out()
+        self._load_needed()
+        self._update()
+        self.request_render()
+
+    # ---- reading the volumes ----------------------------------------------------------------
+    @work(thread=True, exclusive=False, exit_on_error=False, group="volume", description="Volume")
+    def load_first(self) -> None:
+        """Hang the layout (rules match on the first file's header), then read the series in
+        view with its share of the budget."""
         cancel = get_current_worker().cancelled_event
-        unique = list(dict.fromkeys(paths))
+        rules = workstation(self).config.hanging
+        state, notes = Hanging(), list[str]()
+        if rules:
+            body_part = ""
+            try:
+                ds = read_dicom(
+                    self.records[0].path,
+                    stop_before_pixels=True,
+                    specific_tags=["BodyPartExamined"],
+                )
+                body_part = str(ds.get("BodyPartExamined", "") or "")
+            except (TuiviewerError, OSError):
+                pass  # matched without the body part
+            facts = ls.facts_of(self.records, body_part)
+            state, notes = ls.hang(rules, facts, self.sources)
+        self.post_message(LayoutHung(Hung(state, notes)))
+        share = ls.at_start(self.budget_bytes, len(state.sources()))
+        self.reserved[0] = share
+        self._read(0, share, cancel)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="volume", description="Volume")
+    def load_source(self, source: int, budget: int) -> None:
+        self._read(source, budget, get_current_worker().cancelled_event)
+
+    def _read(self, source: int, budget: int, cancel: threading.Event) -> None:
+        paths = list(dict.fromkeys(r.path for r in self.sources[source].records))
         last = [0.0]
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
-            if now - last[0] > 0.1 or done == total:
+            if source == 0 and (now - last[0] > 0.1 or done == total):
                 last[0] = now
                 self.post_message(VolumeProgress(done, total))
 
         try:
             volume, rejected = load_volume(
-                unique,  # type: ignore[arg-type]
-                cancel=cancel,
-                progress=progress,
+                paths, budget_bytes=budget, cancel=cancel, progress=progress
             )
         except TuiviewerError as exc:
-            self.post_message(VolumeFailed(exc.message))
+            self.post_message(VolumeFailed(exc.message, source))
             return
         if not cancel.is_set():
-            self.post_message(VolumeLoaded(volume, rejected))
+            self.post_message(VolumeLoaded(volume, rejected, source))
+
+    def _load_needed(self) -> None:
+        """Start reading the sources the layout shows that are not read (nor refused)."""
+        if 0 not in self.volumes:
+            return  # the series in view first: the others follow when it is in
+        wanted = [s for s in self.hanging.sources() if s not in self.reserved]
+        wanted = [s for s in wanted if s not in self.refused]
+        if not wanted:
+            return
+        shown_now = set(self.hanging.sources()) | {0}
+        for source in [s for s in self.volumes if s not in shown_now]:
+            del self.volumes[source]  # off screen: its memory goes to the new ones
+            self.reserved.pop(source, None)
+            self.views.pop(source, None)
+        for source in wanted:
+            budget, reason = ls.budget_for(self.budget_bytes, self.reserved, wanted)
+            if reason is not None:
+                self.refused[source] = reason
+                self.notify(f"{self.sources[source].label}: {reason}.", severity="warning")
+                continue
+            self.reserved[source] = budget
+            self.load_source(source, budget)
+
+    @on(LayoutHung)
+    def _hung(self, message: LayoutHung) -> None:
+        self.hang_notes = message.hung.notes
+        if message.hung.state != self.hanging:
+            self.hanging = message.hung.state
+            self._lay_out()
+        if message.hung.state.rule:
+            extra = "; ".join(message.hung.notes)
+            self.notify(
+                f"Laid out by the hanging rule {message.hung.state.rule!r}"
+                + (f" ({extra})" if extra else "")
+                + ".",
+                title="Hanging",
+                timeout=6,
+            )
 
     @on(VolumeProgress)
     def _progress(self, message: VolumeProgress) -> None:
@@ -199,7 +355,17 @@ class VolumeScreen(Screen[None]):
 
     @on(VolumeFailed)
     def _volume_failed(self, message: VolumeFailed) -> None:
-        self._failed(message.reason)
+        if message.source == 0:
+            self._failed(message.reason)
+            return
+        self.refused[message.source] = message.reason
+        self.reserved.pop(message.source, None)
+        self.notify(
+            f"{self.sources[message.source].label}: {message.reason}",
+            title="Not a volume",
+            severity="warning",
+        )
+        self._update()
 
     def _failed(self, reason: str) -> None:
         self.problem = reason
@@ -210,50 +376,50 @@ class VolumeScreen(Screen[None]):
 
     @on(VolumeLoaded)
     def _volume_loaded(self, message: VolumeLoaded) -> None:
-        volume = self.volume = message.volume
-        self.view = VolumeView(at=vv.start_point(volume, self.start))
+        source, volume = message.source, message.volume
+        self.volumes[source] = volume
+        self.reserved[source] = int(volume.data.nbytes)
+        first = self.views.get(0)
+        if source == 0:
+            at = vv.start_point(volume, self.start)
+        elif first is not None and ls.same_frame(self.volumes[0], volume):
+            at = vv.pointed(volume, VolumeView(at=first.at), 0, first.at).at
+        else:
+            at = vv.start_point(volume, None)
+        self.views[source] = VolumeView(at=at)
         k = volume.geometry.slices // 2
         values = None if volume.modality == "CT" else volume.slice_values(k)
-        self.presets = presets_for(
+        presets = presets_for(
             volume.modality, None, values, overrides=workstation(self).config.presets
         )
-        self._reload_drawn()
-        self.query_one("#mpr-status").display = False
-        self.query_one("#mpr-panes").display = True
+        self.presets_of[source] = presets
+        self.hanging, missing = ls.resolve_presets(self.hanging, source, presets)
+        self.hang_notes += missing
+        self._reload_drawn(source)
         notes = volume.notes()
         if message.rejected:
             count = len(message.rejected)
-            first = message.rejected[0].reason
-            notes.insert(0, f"{count} image{'s' if count != 1 else ''} left out ({first})")
+            reason = message.rejected[0].reason
+            notes.insert(0, f"{count} image{'s' if count != 1 else ''} left out ({reason})")
             self.notify(
-                f"{count} image(s) of this series are not part of the volume: {first}",
+                f"{count} image(s) of this series are not part of the volume: {reason}",
                 title="MPR",
                 severity="warning",
                 timeout=8,
             )
-        self.notes = notes
-        self.refresh_bindings()  # the keys that need a volume are live now
+        if source == 0:
+            self.notes = notes
+            self.query_one("#mpr-status").display = False
+            self.query_one("#mpr-panes").display = True
+            self.refresh_bindings()  # the keys that need a volume are live now
+            self._load_needed()
         self._update()
         self.call_after_refresh(self.request_render)
-
-    def _reload_drawn(self) -> None:
-        if self.volume is None:
-            return
-        try:
-            saved = workstation(self).measurements.load(self.study_uid)
-        except TuiviewerError as exc:
-            self.notify(exc.message, severity="error")
-            return
-        for m in saved:
-            drawn = vv.drawn_of(m, self.volume)
-            if drawn is not None:
-                self.drawn_uids.setdefault(m.uid, drawn)
 
     # ---- rendering --------------------------------------------------------------------------
     def request_render(self) -> None:
         """Render the visible panes for the current view (after the render running, if any)."""
-        volume, view = self.volume, self.view
-        if volume is None or view is None:
+        if not self.volumes or self.view is None:
             return
         self._asked_at = time.perf_counter()
         if self._rendering:
@@ -261,44 +427,57 @@ class VolumeScreen(Screen[None]):
             return
         panes = self.panes
         boxes = {}
-        for index in view.visible:
+        for index in self.hanging.visible:
             box = panes[index].pixel_box()
-            if box is not None:
+            if box is not None and self.hanging.panes[index].source in self.volumes:
                 boxes[index] = box
         if not boxes:
             return
         self._rendering = True
         self.renders += 1
-        aspect = panes[view.active].image_view.pixel_aspect
+        aspect = panes[self.hanging.active].image_view.pixel_aspect
         previous = [f.image for f in self.frames.values()]
-        self.render_panes(volume, view, boxes, aspect, list(self.drawn_uids.values()), previous)
+        drawn = {s: list(marks.values()) for s, marks in self.drawn.items()}
+        self.render_panes(
+            dict(self.volumes), self.hanging, dict(self.views), boxes, aspect, drawn, previous
+        )
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="mpr", description="MPR")
     def render_panes(
         self,
-        volume: Volume,
-        view: VolumeView,
+        volumes: dict[int, Volume],
+        state: Hanging,
+        views: dict[int, VolumeView],
         boxes: dict[int, tuple[int, int]],
         aspect: float,
-        drawn: list[Drawn],
+        drawn: dict[int, list[Drawn]],
         previous: list[PlaneImage],
     ) -> None:
         cancel: threading.Event = get_current_worker().cancelled_event
         try:
-            frames = vv.render_panes(
-                volume, view, boxes, aspect=aspect, drawn=drawn, previous=previous, cancel=cancel
+            frames = ls.render_layout(
+                volumes,
+                state,
+                views,
+                boxes,
+                aspect=aspect,
+                drawn=drawn,
+                previous=previous,
+                cancel=cancel,
             )
         except TuiviewerError as exc:
             self.post_message(VolumeFailed(exc.message))
             frames = None
-        self.post_message(PanesRendered(view, frames or []))
+        self.post_message(PanesRendered(ls.active_view(state, views), frames or []))
 
     @on(PanesRendered)
     def _rendered(self, message: PanesRendered) -> None:
         self._rendering = False
+        panes = self.panes
         for frame in message.frames:
-            self.frames[frame.pane] = frame
-            self.panes[frame.pane].show(frame, hurry=self._dirty)
+            if frame.pane < len(panes):
+                self.frames[frame.pane] = frame
+                panes[frame.pane].show(frame, hurry=self._dirty)
         self._update(message.view)
         if self._dirty:
             self._dirty = False
@@ -319,41 +498,75 @@ class VolumeScreen(Screen[None]):
     def on_image_view_resized(self, message: object) -> None:
         self.request_render()
 
+    def _activate(self, pane: int) -> VolumeView | None:
+        """Pane ``pane`` made the active one; its view."""
+        if pane < len(self.hanging.panes) and pane != self.hanging.active:
+            self.hanging = replace(self.hanging, active=pane)
+        return self.view
+
     @on(MprPane.Pointed)
     def _pointed(self, message: MprPane.Pointed) -> None:
-        if self.volume is not None and self.view is not None:
-            self._set(vv.pointed(self.volume, self.view, message.pane, message.at))
+        view = self._activate(message.pane)
+        if self.volume is not None and view is not None:
+            self._set(vv.pointed(self.volume, view, view.active, message.at), force=True)
 
     @on(MprPane.Scrolled)
     def _scrolled(self, message: MprPane.Scrolled) -> None:
-        if self.volume is not None and self.view is not None:
-            view = replace(self.view, active=message.pane)
-            self._set(vv.moved_through(self.volume, view, message.step))
+        view = self._activate(message.pane)
+        if self.volume is not None and view is not None:
+            self._set(vv.moved_through(self.volume, view, message.step), force=True)
 
     # ---- texts ------------------------------------------------------------------------------
+    def _alone(self) -> set[int]:
+        """Visible sources of another frame of reference than the active pane's."""
+        here = self.volume
+        if here is None:
+            return set()
+        return {
+            s
+            for s in self.hanging.sources()
+            if s in self.volumes and not ls.same_frame(here, self.volumes[s])
+        }
+
     def _update(self, shown_view: VolumeView | None = None) -> None:
-        volume, view = self.volume, self.view
+        volume, view, state = self.volume, self.view, self.hanging
         if volume is None or view is None:
             return
+        alone = self._alone()
         for pane in self.panes:
+            spec = state.panes[pane.pane]
             frame = self.frames.get(pane.pane)
-            image = frame.image if frame is not None else None
-            pane.set_title(vv.pane_title(volume, view, pane.pane, None))
-            pane.set_edges(*vv.pane_edges(view.plane_of(pane.pane)))
-            pane.set_badge(image.fidelity.badge if image is not None else "")
-            pane.set_active(pane.pane == view.active)
-            visible = pane.pane in view.visible
-            if pane.display != visible:
-                pane.display = visible
+            pane.set_active(pane.pane == state.active)
+            source_view = self.views.get(spec.source)
+            plane = Plane.standard(vv.PANES[spec.plane])
+            if source_view is not None:
+                plane = source_view.plane_of(spec.plane)
+            pane.set_edges(*vv.pane_edges(plane))
+            source_volume = self.volumes.get(spec.source)
+            if source_volume is None:
+                why = self.refused.get(spec.source, "reading…")
+                pane.set_title(f"{vv.PANES[spec.plane].capitalize()} · {why}")
+                pane.set_badge(self.sources[spec.source].label)
+                continue
+            drawn = ls.pane_view(state, self.views, pane.pane)
+            pane.set_title(vv.pane_title(source_volume, drawn, spec.plane, None))
+            fidelity = frame.image.fidelity.badge if frame is not None else ""
+            pane.set_badge(ls.badge_of(state, pane.pane, fidelity, alone, self.sources))
         window = self._window_now()
         wl = f"W {window.width:g} L {window.center:g}" if window is not None else "W/L file"
-        preset = f" {view.preset}" if view.preset else ""
+        spec = state.spec
+        preset = f" {spec.preset}" if spec.preset else ""
+        name = vv.PANES[spec.plane].capitalize()
+        if self.sources[spec.source].prior:
+            name += " (prior)"
         parts = [
-            vv.PANES[view.active].capitalize(),
+            name,
             vv.crosshair_text(volume, view),
-            wl + preset + (" inverted" if view.invert else ""),
+            wl + preset + (" inverted" if spec.invert else ""),
             f"slab {vv.slab_text(view)}",
         ]
+        if len(state.sources()) > 1:
+            parts.append("linked" if state.linked else "unlinked")
         drawing = view.drawing
         if drawing is not None:
             key = {"length": "m", "angle": "v", "ellipse": "e", "rectangle": "r"}[
@@ -373,11 +586,24 @@ class VolumeScreen(Screen[None]):
         if widget.content != content:
             widget.update(content, layout=False)  # fixed height: no layout pass per step
 
-    def _update_notes(self) -> None:
-        """How the active pane reaches the screen (protocol, pixels, greys), then the notes."""
+    def _layout_text(self) -> str:
+        """``"1×2 · hung by 'CT chest' · W/L per pane"`` ("" for the default MPR)."""
+        state = self.hanging
         parts = []
+        if state.grid is not Grid.MPR or state.rule:
+            parts.append(state.grid.label)
+        if state.rule:
+            parts.append(f"hung by {state.rule!r}")
+        if not state.shared_window:
+            parts.append("W/L per pane")
+        return " · ".join([*parts, *self.hang_notes]) if parts else ""
+
+    def _update_notes(self) -> None:
+        """The layout, how the active pane reaches the screen (protocol, pixels, greys), then
+        the notes."""
+        parts = [self._layout_text()]
         view = self.view
-        now = self.panes[view.active].image_view.shown if view is not None else None
+        now = self.panes[self.hanging.active].image_view.shown if view is not None else None
         if now is not None:
             what = f"{now.protocol} {now.width}×{now.height} px"
             if now.grey_levels is not None and now.source_greys is not None:
@@ -386,27 +612,35 @@ class VolumeScreen(Screen[None]):
             if now.cheap:
                 what += ", draft while keys repeat"
             parts.append(what)
+        volume = self.volume
+        notes = self.notes if self.hanging.spec.source == 0 or volume is None else volume.notes()
         widget = self.query_one("#mpr-notes", Static)
-        text = " · ".join([*parts, *self.notes])
+        text = " · ".join(p for p in [*parts, *notes] if p)
         if str(widget.content) != text:
             widget.update(text, layout=False)
 
-    def _saved(self) -> list[Measurement]:
-        try:
-            return workstation(self).measurements.load(self.study_uid)
-        except TuiviewerError:
-            return []
-
     # ---- keys -------------------------------------------------------------------------------
-    def _set(self, view: VolumeView) -> None:
-        if view != self.view:
-            self.view = view
-            self.request_render()
-            if self._dirty or not self._rendering:
-                # A held key (renders catching up) or nothing to render yet: say where it is
-                # heading now. Otherwise the panes arrive within an update or two and bring
-                # their texts along, in the same screen update.
-                self._update()
+    def _set(self, view: VolumeView, *, force: bool = False) -> None:
+        """``view`` as the active pane's series' view; with linked scrolling, the series of
+        its frame of reference follow its crosshair."""
+        spec = self.hanging.spec
+        old = self.views.get(spec.source)
+        if old is None:
+            return
+        new = replace(view, active=spec.plane)
+        if new == old and not force:
+            return
+        changed = dict(self.views)
+        changed[spec.source] = new
+        if self.hanging.linked and new.at != old.at:
+            changed, _ = ls.linked_views(self.volumes, changed, spec.source)
+        self.views = changed
+        self.request_render()
+        if self._dirty or not self._rendering:
+            # A held key (renders catching up) or nothing to render yet: say where it is
+            # heading now. Otherwise the panes arrive within an update or two and bring
+            # their texts along, in the same screen update.
+            self._update()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("back", "help"):
@@ -415,12 +649,12 @@ class VolumeScreen(Screen[None]):
 
     def action_pane(self, delta: int) -> None:
         if self.view is not None:
-            self._set(replace(self.view, active=(self.view.active + delta) % len(vv.PANES)))
+            count = len(self.hanging.panes)
+            self._set_hanging(replace(self.hanging, active=(self.hanging.active + delta) % count))
 
     def action_layout(self) -> None:
         if self.view is not None:
-            one = self.view.layout is Layout.THREE
-            self._set(replace(self.view, layout=Layout.ONE if one else Layout.THREE))
+            self._set_hanging(replace(self.hanging, full=not self.hanging.full))
 
     def action_move(self, dx: int, dy: int) -> None:
         if self.volume is not None and self.view is not None:
@@ -435,21 +669,21 @@ class VolumeScreen(Screen[None]):
             self._set(vv.moved_to_end(self.volume, self.view, bool(last)))
 
     def _window_now(self) -> Window | None:
-        if self.view is None:
-            return None
-        if self.view.window is not None:
-            return self.view.window
-        frame = self.frames.get(self.view.active)
+        spec = self.hanging.spec
+        if spec.window is not None:
+            return spec.window
+        frame = self.frames.get(self.hanging.active)
         if frame is not None:
             return frame.image.window
-        windows = self.volume.windows if self.volume is not None else ()
+        volume = self.volume
+        windows = volume.windows if volume is not None else ()
         return windows[0] if windows else None  # what the first planes will be drawn with
 
     def action_window(self, level_steps: int, width_steps: int) -> None:
         window = self._window_now()
         if window is not None and self.view is not None:
             window = views.stepped_window(window, level_steps, width_steps)
-            self._set(replace(self.view, window=window, preset=""))
+            self._set_hanging(ls.windowed(self.hanging, window))
 
     def action_preset(self, number: int) -> None:
         if self.view is None:
@@ -459,15 +693,15 @@ class VolumeScreen(Screen[None]):
             self.notify(f"No preset {number} ({names or 'none here'}).", severity="warning")
             return
         preset = self.presets[number - 1]
-        self._set(replace(self.view, window=preset.window, preset=preset.name))
+        self._set_hanging(ls.windowed(self.hanging, preset.window, preset.name))
 
     def action_file_window(self) -> None:
         if self.view is not None:
-            self._set(replace(self.view, window=None, preset=""))
+            self._set_hanging(ls.windowed(self.hanging, None))
 
     def action_invert(self) -> None:
         if self.view is not None:
-            self._set(replace(self.view, invert=not self.view.invert))
+            self._set_hanging(ls.inverted(self.hanging))
 
     def action_projection(self) -> None:
         if self.view is not None:
@@ -488,73 +722,6 @@ class VolumeScreen(Screen[None]):
     def action_redraw(self) -> None:
         for pane in self.panes:
             pane.image_view.redraw()
-
-    # ---- measurements -----------------------------------------------------------------------
-    def action_draw(self, kind: str) -> None:
-        volume, view = self.volume, self.view
-        if volume is None or view is None:
-            return
-        wanted = KINDS[kind]
-        drawing = view.drawing
-        if drawing is None or drawing.kind is not wanted:
-            self._set(replace(view, drawing=Drawing(wanted, view.active, view.at, view.plane)))
-            return
-        if wanted is MeasurementKind.ANGLE and drawing.vertex is None:
-            self._set(replace(view, drawing=replace(drawing, vertex=view.at)))
-            return
-        count = len(self._saved()) + 1
-        try:
-            measurement = vv.measure(
-                volume,
-                drawing,
-                view.at,
-                view,
-                self.records,
-                label=f"{wanted.value.capitalize()} {count}",
-            )
-        except TuiviewerError as exc:
-            self.notify(exc.message, severity="warning")
-            return
-        try:
-            workstation(self).measurements.add(self.study_uid, measurement)
-        except TuiviewerError as exc:
-            self.notify(exc.message, title="Not saved", severity="error")
-            return
-        self.drawn_uids[measurement.uid] = Drawn(
-            wanted, drawing.pane, drawing.start, view.at, drawing.vertex
-        )
-        self.notify(f"{measurement.name}: {measurement.summary}", title="Measured", timeout=6)
-        self._set(replace(view, drawing=None))
-
-    def action_list(self) -> None:
-        saved = self._saved()
-        if not saved:
-            self.notify("No measurement in this study yet: m, e or r draws one.")
-            return
-        labels = [f"{m.name}: {m.summary}" + (f" ({m.where})" if m.where else "") for m in saved]
-
-        def chosen(choice: int | None) -> None:
-            if choice is None:
-                return
-            target = saved[choice]
-            try:
-                workstation(self).measurements.remove(self.study_uid, target.uid)
-            except TuiviewerError as exc:
-                self.notify(exc.message, severity="error")
-                return
-            self.drawn_uids.pop(target.uid, None)
-            self.notify(f"{target.name} removed.")
-            self._update()
-            self.request_render()
-
-        self.app.push_screen(
-            ChooseDialog(
-                f"Measurements of this study ({len(saved)})",
-                labels,
-                hint="Enter removes the chosen one; Esc keeps them all.",
-            ),
-            chosen,
-        )
 
     # ---- help, leaving ----------------------------------------------------------------------
     def action_help(self) -> None:

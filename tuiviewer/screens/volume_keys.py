@@ -27,6 +27,26 @@ WINDOW_BINDINGS = [
 ]
 """The viewer's own window/level, preset, file window and invert keys: the same here."""
 
+LAYOUT_BINDINGS: list[BindingType] = [
+    Binding("g", "grid(1)", "Layout"),
+    Binding("G", "choose_grid", "Choose the layout: MPR, 1×1, 1×2, 2×2", show=False),
+    Binding("n", "series(1)", "Pane: next series (of this study, then priors)", show=False),
+    Binding("N", "series(-1)", "Pane: previous series", show=False),
+    Binding("o", "plane(1)", "Pane: next plane (axial, coronal, sagittal)", show=False),
+    Binding("O", "plane(-1)", "Pane: previous plane", show=False),
+    Binding("c", "choose", "Pane: choose its series and plane", show=False),
+    Binding("u", "link", "Link/unlink scrolling by position", show=False),
+    Binding("P", "shared_window", "W/L shared by all panes / per pane", show=False),
+    Binding("z", "zoom(1)", "Zoom the pane in", show=False),
+    Binding("Z", "zoom(-1)", "Zoom the pane out", show=False),
+    Binding("equals_sign", "zoom(0)", "Fit the pane (zoom 1, no pan)", show=False),
+    Binding("H", "pan(-1, 0)", "Pan left", show=False),
+    Binding("L", "pan(1, 0)", "Pan right", show=False),
+    Binding("K", "pan(0, -1)", "Pan up", show=False),
+    Binding("J", "pan(0, 1)", "Pan down", show=False),
+]
+"""Layouts, what a pane shows, linking, W/L per pane, zoom and pan (screens/volume_panes.py)."""
+
 VOLUME_BINDINGS: list[BindingType] = [
     Binding("escape", "back", "Back"),
     Binding("question_mark", "help", "Help"),
@@ -62,6 +82,7 @@ VOLUME_BINDINGS: list[BindingType] = [
     Binding("r", "draw('rectangle')", "Rect"),
     Binding("l", "list", "List"),
     Binding("ctrl+l", "redraw", "Redraw the images", show=False),
+    *LAYOUT_BINDINGS,
 ]
 
 
@@ -76,7 +97,9 @@ def help_text(bindings: Sequence[BindingType], presets: Sequence[Preset]) -> str
     lines.append("")
     lines.append(
         "Arrows move the crosshair in the active pane (yellow); PgUp/PgDn go through it. "
-        "Every pane follows. Measurements are made at the volume's own resolution and kept "
-        "with the study for its report."
+        "Every pane of the series follows, and with linked scrolling (u) every series of the "
+        "same frame of reference goes to the same patient point. g changes the layout; n, o "
+        "and c change what the active pane shows. Measurements are made at the volume's own "
+        "resolution and kept with the study for its report."
     )
     return "\n".join(lines)

@@ -102,6 +102,10 @@ class VolumeView:
     tilts: tuple[tuple[float, float], ...] = ((0.0, 0.0),) * len(PANES)
     """Per pane: degrees about its horizontal then its vertical axis (oblique; 0, 0: the
     standard plane), always about the crosshair."""
+    zoom: float = 1.0
+    """Magnification of the panes drawn with this view (see ``services/viewer/layouts``)."""
+    pan: tuple[float, float] = (0.0, 0.0)
+    """Shift of the picture in pane pixels (x right, y down), with :attr:`zoom`."""
 
     def plane_of(self, pane: int) -> Plane:
         """Pane ``pane``'s plane: the standard one, tilted by :attr:`tilts`."""
@@ -370,6 +374,8 @@ def _request(volume: Volume, view: VolumeView, pane: int, box: tuple[int, int]) 
         size=box,
         window=view.window,
         invert=view.invert,
+        zoom=view.zoom,
+        pan=view.pan,
     )
 
 
