@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -33,71 +33,30 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tuiviewer.dicom.reading import read_dicom
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.render.lut import Window
 from tuiviewer.render.mpr import Plane, PlaneImage
-from tuiviewer.render.presets import Preset, presets_for
-from tuiviewer.render.volume import DEFAULT_VOLUME_BYTES, Rejected, Volume, load_volume
-from tuiviewer.reports.measurements import MeasurementKind
+from tuiviewer.render.presets import Preset
+from tuiviewer.render.volume import DEFAULT_VOLUME_BYTES, Volume
 from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.help import HelpScreen
 from tuiviewer.screens.volume_keys import VOLUME_BINDINGS, help_text
+from tuiviewer.screens.volume_loading import VolumeFailed, VolumeLoading
 from tuiviewer.screens.volume_measure import MeasureActions
 from tuiviewer.screens.volume_panes import LayoutActions
+from tuiviewer.services.viewer import layout_texts as lt
 from tuiviewer.services.viewer import layouts as ls
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
-from tuiviewer.services.viewer.layouts import Grid, Hanging, Source
+from tuiviewer.services.viewer.layouts import Hanging, Source
 from tuiviewer.services.viewer.volume_view import Drawn, PaneFrame, VolumeView
 from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.mpr_pane import MprPane
 from tuiviewer.widgets.safe import shown
 
 MAX_PANES = 4
-
-
-@dataclass
-class Hung:
-    """The layout the hanging rules give, and what of the rule could not be done."""
-
-    state: Hanging
-    notes: list[str]
-
-
-@dataclass
-class VolumeLoaded(Message):
-    """Source ``source`` was read into a volume; ``rejected``: slices left out and why."""
-
-    volume: Volume
-    rejected: tuple[Rejected, ...]
-    source: int = 0
-
-
-@dataclass
-class VolumeFailed(Message):
-    """Source ``source`` is not a volume (or could not be read); ``reason`` says why."""
-
-    reason: str
-    source: int = 0
-
-
-@dataclass
-class VolumeProgress(Message):
-    """``done`` of ``total`` files read."""
-
-    done: int
-    total: int
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, VolumeProgress)
-
-
-@dataclass
-class LayoutHung(Message):
-    hung: Hung
 
 
 @dataclass
@@ -126,12 +85,14 @@ def open_volume(
     screen.app.push_screen(VolumeScreen(records, start, stacks=stacks, priors=priors))
 
 
-class VolumeScreen(LayoutActions, MeasureActions):
+class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
     """Reformats in a layout of panes, a shared crosshair, measurements."""
 
     CSS_PATH = "volume.tcss"
     AUTO_FOCUS = ""
     BINDINGS = VOLUME_BINDINGS
+    BUDGET_BYTES: ClassVar[int] = DEFAULT_VOLUME_BYTES
+    """Memory for the pixels of every volume on screen together."""
 
     def __init__(
         self,
@@ -140,15 +101,14 @@ class VolumeScreen(LayoutActions, MeasureActions):
         *,
         stacks: Sequence[Sequence[InstanceRecord]] = (),
         priors: Sequence[Sequence[InstanceRecord]] = (),
-        budget_bytes: int = DEFAULT_VOLUME_BYTES,
+        budget_bytes: int | None = None,
     ) -> None:
         super().__init__()
         self.records = list(records)
         self.start = start
         """The viewer's slice (``"<SOP UID>#<frame>"``): where the crosshair starts."""
         self.sources: list[Source] = ls.sources_of(self.records, stacks, priors)
-        self.budget_bytes = budget_bytes
-        """Memory for the pixels of every volume on screen together."""
+        self.budget_bytes = budget_bytes or self.BUDGET_BYTES
         self.hanging = Hanging()
         self.volumes: dict[int, Volume] = {}
         self.views: dict[int, VolumeView] = {}
@@ -260,166 +220,11 @@ class VolumeScreen(LayoutActions, MeasureActions):
         self.request_render()
 
     # ---- reading the volumes ----------------------------------------------------------------
-    @work(thread=True, exclusive=False, exit_on_error=False, group="volume", description="Volume")
-    def load_first(self) -> None:
-        """Hang the layout (rules match on the first file's header), then read the series in
-        view with its share of the budget."""
-        cancel = get_current_worker().cancelled_event
-        rules = workstation(self).config.hanging
-        state, notes = Hanging(), list[str]()
-        if rules:
-            body_part = ""
-            try:
-                ds = read_dicom(
-                    self.records[0].path,
-                    stop_before_pixels=True,
-                    specific_tags=["BodyPartExamined"],
-                )
-                body_part = str(ds.get("BodyPartExamined", "") or "")
-            except (TuiviewerError, OSError):
-                pass  # matched without the body part
-            facts = ls.facts_of(self.records, body_part)
-            state, notes = ls.hang(rules, facts, self.sources)
-        self.post_message(LayoutHung(Hung(state, notes)))
-        share = ls.at_start(self.budget_bytes, len(state.sources()))
-        self.reserved[0] = share
-        self._read(0, share, cancel)
-
-    @work(thread=True, exclusive=False, exit_on_error=False, group="volume", description="Volume")
-    def load_source(self, source: int, budget: int) -> None:
-        self._read(source, budget, get_current_worker().cancelled_event)
-
-    def _read(self, source: int, budget: int, cancel: threading.Event) -> None:
-        paths = list(dict.fromkeys(r.path for r in self.sources[source].records))
-        last = [0.0]
-
-        def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if source == 0 and (now - last[0] > 0.1 or done == total):
-                last[0] = now
-                self.post_message(VolumeProgress(done, total))
-
-        try:
-            volume, rejected = load_volume(
-                paths, budget_bytes=budget, cancel=cancel, progress=progress
-            )
-        except TuiviewerError as exc:
-            self.post_message(VolumeFailed(exc.message, source))
-            return
-        if not cancel.is_set():
-            self.post_message(VolumeLoaded(volume, rejected, source))
-
-    def _load_needed(self) -> None:
-        """Start reading the sources the layout shows that are not read (nor refused)."""
-        if 0 not in self.volumes:
-            return  # the series in view first: the others follow when it is in
-        wanted = [s for s in self.hanging.sources() if s not in self.reserved]
-        wanted = [s for s in wanted if s not in self.refused]
-        if not wanted:
-            return
-        shown_now = set(self.hanging.sources()) | {0}
-        for source in [s for s in self.volumes if s not in shown_now]:
-            del self.volumes[source]  # off screen: its memory goes to the new ones
-            self.reserved.pop(source, None)
-            self.views.pop(source, None)
-        for source in wanted:
-            budget, reason = ls.budget_for(self.budget_bytes, self.reserved, wanted)
-            if reason is not None:
-                self.refused[source] = reason
-                self.notify(f"{self.sources[source].label}: {reason}.", severity="warning")
-                continue
-            self.reserved[source] = budget
-            self.load_source(source, budget)
-
-    @on(LayoutHung)
-    def _hung(self, message: LayoutHung) -> None:
-        self.hang_notes = message.hung.notes
-        if message.hung.state != self.hanging:
-            self.hanging = message.hung.state
-            self._lay_out()
-        if message.hung.state.rule:
-            extra = "; ".join(message.hung.notes)
-            self.notify(
-                f"Laid out by the hanging rule {message.hung.state.rule!r}"
-                + (f" ({extra})" if extra else "")
-                + ".",
-                title="Hanging",
-                timeout=6,
-            )
-
-    @on(VolumeProgress)
-    def _progress(self, message: VolumeProgress) -> None:
-        self.query_one("#mpr-status", Static).update(
-            f"Reading the series into a volume: {message.done} of {message.total} files…"
-        )
-
-    @on(VolumeFailed)
-    def _volume_failed(self, message: VolumeFailed) -> None:
-        if message.source == 0:
-            self._failed(message.reason)
-            return
-        self.refused[message.source] = message.reason
-        self.reserved.pop(message.source, None)
-        self.notify(
-            f"{self.sources[message.source].label}: {message.reason}",
-            title="Not a volume",
-            severity="warning",
-        )
-        self._update()
-
-    def _failed(self, reason: str) -> None:
-        self.problem = reason
-        self.query_one("#mpr-status", Static).update(
-            f"No MPR for this series: {reason}\nEsc goes back to the viewer."
-        )
-        self.notify(reason, title="Not a volume", severity="warning", timeout=10)
-
-    @on(VolumeLoaded)
-    def _volume_loaded(self, message: VolumeLoaded) -> None:
-        source, volume = message.source, message.volume
-        self.volumes[source] = volume
-        self.reserved[source] = int(volume.data.nbytes)
-        first = self.views.get(0)
-        if source == 0:
-            at = vv.start_point(volume, self.start)
-        elif first is not None and ls.same_frame(self.volumes[0], volume):
-            at = vv.pointed(volume, VolumeView(at=first.at), 0, first.at).at
-        else:
-            at = vv.start_point(volume, None)
-        self.views[source] = VolumeView(at=at)
-        k = volume.geometry.slices // 2
-        values = None if volume.modality == "CT" else volume.slice_values(k)
-        presets = presets_for(
-            volume.modality, None, values, overrides=workstation(self).config.presets
-        )
-        self.presets_of[source] = presets
-        self.hanging, missing = ls.resolve_presets(self.hanging, source, presets)
-        self.hang_notes += missing
-        self._reload_drawn(source)
-        notes = volume.notes()
-        if message.rejected:
-            count = len(message.rejected)
-            reason = message.rejected[0].reason
-            notes.insert(0, f"{count} image{'s' if count != 1 else ''} left out ({reason})")
-            self.notify(
-                f"{count} image(s) of this series are not part of the volume: {reason}",
-                title="MPR",
-                severity="warning",
-                timeout=8,
-            )
-        if source == 0:
-            self.notes = notes
-            self.query_one("#mpr-status").display = False
-            self.query_one("#mpr-panes").display = True
-            self.refresh_bindings()  # the keys that need a volume are live now
-            self._load_needed()
-        self._update()
-        self.call_after_refresh(self.request_render)
 
     # ---- rendering --------------------------------------------------------------------------
     def request_render(self) -> None:
         """Render the visible panes for the current view (after the render running, if any)."""
-        if not self.volumes or self.view is None:
+        if not self.volumes:
             return
         self._asked_at = time.perf_counter()
         if self._rendering:
@@ -517,91 +322,38 @@ class VolumeScreen(LayoutActions, MeasureActions):
             self._set(vv.moved_through(self.volume, view, message.step), force=True)
 
     # ---- texts ------------------------------------------------------------------------------
-    def _alone(self) -> set[int]:
-        """Visible sources of another frame of reference than the active pane's."""
-        here = self.volume
-        if here is None:
-            return set()
-        return {
-            s
-            for s in self.hanging.sources()
-            if s in self.volumes and not ls.same_frame(here, self.volumes[s])
-        }
-
     def _update(self, shown_view: VolumeView | None = None) -> None:
         volume, view, state = self.volume, self.view, self.hanging
-        if volume is None or view is None:
+        if not self.volumes:
             return
-        alone = self._alone()
         for pane in self.panes:
-            spec = state.panes[pane.pane]
             frame = self.frames.get(pane.pane)
-            pane.set_active(pane.pane == state.active)
-            source_view = self.views.get(spec.source)
-            plane = Plane.standard(vv.PANES[spec.plane])
-            if source_view is not None:
-                plane = source_view.plane_of(spec.plane)
-            pane.set_edges(*vv.pane_edges(plane))
-            source_volume = self.volumes.get(spec.source)
-            if source_volume is None:
-                why = self.refused.get(spec.source, "reading…")
-                pane.set_title(f"{vv.PANES[spec.plane].capitalize()} · {why}")
-                pane.set_badge(self.sources[spec.source].label)
-                continue
-            drawn = ls.pane_view(state, self.views, pane.pane)
-            pane.set_title(vv.pane_title(source_volume, drawn, spec.plane, None))
             fidelity = frame.image.fidelity.badge if frame is not None else ""
-            pane.set_badge(ls.badge_of(state, pane.pane, fidelity, alone, self.sources))
-        window = self._window_now()
-        wl = f"W {window.width:g} L {window.center:g}" if window is not None else "W/L file"
-        spec = state.spec
-        preset = f" {spec.preset}" if spec.preset else ""
-        name = vv.PANES[spec.plane].capitalize()
-        if self.sources[spec.source].prior:
-            name += " (prior)"
-        parts = [
-            name,
-            vv.crosshair_text(volume, view),
-            wl + preset + (" inverted" if spec.invert else ""),
-            f"slab {vv.slab_text(view)}",
-        ]
-        if len(state.sources()) > 1:
-            parts.append("linked" if state.linked else "unlinked")
-        drawing = view.drawing
-        if drawing is not None:
-            key = {"length": "m", "angle": "v", "ellipse": "e", "rectangle": "r"}[
-                drawing.kind.value
-            ]
-            step = "places the vertex" if drawing.kind is MeasurementKind.ANGLE else "ends"
-            if drawing.vertex is not None:
-                step = "ends"
-            parts.append(f"drawing {drawing.kind.value}: arrows, {key} {step}, Esc drops")
+            texts = lt.pane_texts(
+                state, pane.pane, self.sources, self.volumes, self.views, self.refused, fidelity
+            )
+            pane.set_active(pane.pane == state.active)
+            pane.set_edges(*texts.edges)
+            pane.set_title(texts.title)
+            pane.set_badge(texts.badge)
+        if volume is None or view is None:
+            source = state.spec.source
+            why = self.refused.get(source, "being read")
+            line = f"{self.sources[source].label}: {why}"
         else:
-            count = len(self._saved())
-            if count:
-                parts.append(f"{count} measurement{'s' if count != 1 else ''} (l)")
+            line = lt.info_text(
+                state, self.sources, volume, view, self._window_now(), len(self._saved())
+            )
         self._update_notes()
         widget = self.query_one("#mpr-info", Static)
-        content = shown(" · ".join(parts))
+        content = shown(line)
         if widget.content != content:
             widget.update(content, layout=False)  # fixed height: no layout pass per step
-
-    def _layout_text(self) -> str:
-        """``"1×2 · hung by 'CT chest' · W/L per pane"`` ("" for the default MPR)."""
-        state = self.hanging
-        parts = []
-        if state.grid is not Grid.MPR or state.rule:
-            parts.append(state.grid.label)
-        if state.rule:
-            parts.append(f"hung by {state.rule!r}")
-        if not state.shared_window:
-            parts.append("W/L per pane")
-        return " · ".join([*parts, *self.hang_notes]) if parts else ""
 
     def _update_notes(self) -> None:
         """The layout, how the active pane reaches the screen (protocol, pixels, greys), then
         the notes."""
-        parts = [self._layout_text()]
+        parts = [lt.layout_text(self.hanging, self.hang_notes, self.volumes)]
         view = self.view
         now = self.panes[self.hanging.active].image_view.shown if view is not None else None
         if now is not None:
@@ -645,16 +397,16 @@ class VolumeScreen(LayoutActions, MeasureActions):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("back", "help"):
             return True
-        return self.view is not None
+        # Once the series in view is read; keys for a pane whose series is still being read
+        # (or was refused) do nothing, those of the layout still work.
+        return 0 in self.volumes
 
     def action_pane(self, delta: int) -> None:
-        if self.view is not None:
-            count = len(self.hanging.panes)
-            self._set_hanging(replace(self.hanging, active=(self.hanging.active + delta) % count))
+        count = len(self.hanging.panes)
+        self._set_hanging(replace(self.hanging, active=(self.hanging.active + delta) % count))
 
     def action_layout(self) -> None:
-        if self.view is not None:
-            self._set_hanging(replace(self.hanging, full=not self.hanging.full))
+        self._set_hanging(replace(self.hanging, full=not self.hanging.full))
 
     def action_move(self, dx: int, dy: int) -> None:
         if self.volume is not None and self.view is not None:

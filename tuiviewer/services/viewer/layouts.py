@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from tuiviewer.config.hanging import PANE_COUNT, HangingRule, PaneRule, text_matches
+from tuiviewer.config.hanging import PANE_COUNT
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.render.lut import Window
 from tuiviewer.render.mpr import PlaneImage
@@ -359,85 +359,6 @@ def linked_views(
     return out, alone
 
 
-# ---- hanging rules ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StudyFacts:
-    """What a hanging rule matches on, of the series in view."""
-
-    modality: str
-    body_part: str
-    study_description: str
-    series_description: str
-
-
-def facts_of(records: Sequence[InstanceRecord], body_part: str = "") -> StudyFacts:
-    first = records[0]
-    return StudyFacts(first.modality, body_part, first.study_description, first.series_description)
-
-
-def _series_for(rule: PaneRule, sources: Sequence[Source]) -> int | None:
-    """The source a pane rule asks for, None when there is none."""
-    current = sources[0].first
-    if rule.study == "current":
-        if not rule.series:
-            return 0
-        pool = [n for n, s in enumerate(sources) if not s.prior]
-    else:
-        pool = [n for n, s in enumerate(sources) if s.prior]
-        if pool and not rule.series:
-            # The prior series most like the one in view: same description, else modality.
-            def likeness(n: int) -> tuple[bool, bool]:
-                first = sources[n].first
-                return (
-                    first.series_description.casefold() != current.series_description.casefold(),
-                    first.modality != current.modality,
-                )
-
-            newest = sources[pool[0]].first.study_uid
-            pool = [n for n in pool if sources[n].first.study_uid == newest]
-            return min(pool, key=likeness)
-    for n in pool:
-        if text_matches(rule.series, sources[n].first.series_description):
-            return n
-    return None
-
-
-def hang(
-    rules: Sequence[HangingRule], facts: StudyFacts, sources: Sequence[Source]
-) -> tuple[Hanging, list[str]]:
-    """The layout of the first rule that matches ``facts`` (the default MPR when none does),
-    and what could not be done as the rule says (a prior that is not there, ...)."""
-    for rule in rules:
-        if not rule.matches(
-            facts.modality, facts.body_part, facts.study_description, facts.series_description
-        ):
-            continue
-        grid = Grid(rule.layout)
-        notes: list[str] = []
-        wanted = list(rule.panes) + [
-            PaneRule(plane=PANES[n % 3]) for n in range(len(rule.panes), grid.count)
-        ]
-        if grid is Grid.MPR:
-            wanted = [replace(w, plane=PANES[n]) for n, w in enumerate(wanted)]
-        panes = []
-        for n, pane_rule in enumerate(wanted):
-            source = _series_for(pane_rule, sources)
-            if source is None:
-                what = "prior" if pane_rule.study == "prior" else "series of this study"
-                series = f" with series {pane_rule.series!r}" if pane_rule.series else ""
-                notes.append(f"no {what}{series} for pane {n + 1}: it shows the series in view")
-                source = 0
-            panes.append(
-                PaneSpec(source=source, plane=PANES.index(pane_rule.plane), preset=pane_rule.preset)
-            )
-        presets = {p.preset.casefold() for p in panes}
-        state = Hanging(
-            grid=grid, panes=tuple(panes), shared_window=len(presets) <= 1, rule=rule.name
-        )
-        return state, notes
-    return Hanging(), []
-
-
 def badge_of(
     state: Hanging, pane: int, fidelity: str, alone: set[int], sources: Sequence[Source]
 ) -> str:
@@ -448,13 +369,18 @@ def badge_of(
         if spec.source < len(sources) and sources[spec.source].prior:
             parts.insert(0, "prior")
         if state.linked and spec.source in alone:
-            parts.append(NOT_LINKED)
+            parts.append("not linked")
     return " · ".join(p for p in parts if p)
 
 
 # ---- memory ----------------------------------------------------------------------------------
 MIN_SHARE = 1 / 16
 """A series is not read when less than this part of the budget is left for it."""
+
+
+def _mib(size: int) -> str:
+    mib = size / 2**20
+    return f"{mib:.0f} MiB" if mib >= 10 else f"{mib:.2f} MiB"
 
 
 def budget_for(
@@ -466,10 +392,10 @@ def budget_for(
     free = total - sum(held.values())
     share = free // max(len(wanted), 1)
     if share < total * MIN_SHARE:
-        used = sum(held.values()) / 2**20
         return 0, (
-            f"not read: the {len(held)} volume{'s' if len(held) != 1 else ''} on screen use "
-            f"{used:.0f} of the {total / 2**20:.0f} MiB volume budget"
+            f"not read: the {len(held)} volume{'s' if len(held) != 1 else ''} on screen "
+            f"{'use' if len(held) != 1 else 'uses'} {_mib(sum(held.values()))} of the "
+            f"{_mib(total)} volume budget"
         )
     return share, None
 
