@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from tests.conftest import require_tool
@@ -44,5 +45,62 @@ def test_the_volume_screen_in_a_terminal(tmp_path: Path, size: tuple[int, int]) 
         screen = tmux.wait_for("mpr", "slice 3/40", timeout=20)
         assert "Axial" not in screen
         tmux.keys("mpr", "q")
+    finally:
+        tmux.kill_server()
+
+
+HANGING = """
+[[hanging]]
+name = "CT chest follow-up"
+modality = "CT"
+description = "thorax"
+layout = "1x2"
+panes = [
+  { plane = "axial", preset = "lung" },
+  { study = "prior", plane = "axial", preset = "mediastinum" },
+]
+"""
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_a_hanging_rule_lays_out_the_study_and_its_prior(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """config.toml's [[hanging]] rule hangs the study beside its prior when M opens the volume
+    screen; a burst of PgDn moves both, the prior to its slice nearest the same z."""
+    require_tool("tmux", shutil.which("tmux") is not None)
+    from tests.unit.services.test_layouts import write_series
+
+    frame = pydicom.uid.generate_uid()
+    root = tmp_path / "studies"
+    write_series(root / "a-now", study=pydicom.uid.generate_uid(), date="20240102",
+                 description="thorax 1mm", frame=frame, slices=40, spacing=1.0)  # fmt: skip
+    write_series(root / "b-before", study=pydicom.uid.generate_uid(), date="20230102",
+                 description="thorax 2mm", frame=frame, slices=20, spacing=2.0)  # fmt: skip
+    env = user_env(tmp_path)
+    config = tmp_path / "config"
+    config.mkdir(mode=0o700)
+    (config / "config.toml").write_text(HANGING, encoding="utf-8")
+    tmux = Tmux(env)
+    exports = " ".join(f"{key}={value}" for key, value in env.items())
+    command = f"exec env {exports} {sys.executable} -m tuiviewer open {root}"
+    try:
+        tmux.new_session("hang", command, *size)
+        tmux.wait_for("hang", "Scanned 60 files", timeout=60)
+        tmux.keys("hang", "v")
+        tmux.wait_for("hang", "slice 1/40", timeout=30)
+        tmux.keys("hang", "M")
+        screen = tmux.wait_for("hang", "Axial 1/20", timeout=30)
+        assert "Axial 1/40 · z -19.5 mm" in screen and "Axial 1/20 · z -19.0 mm" in screen
+        assert "hung by 'CT chest follow-up'" in screen
+        assert "W 1500 L -600 lung" in screen, screen
+        tmux.keys("hang", *["PageDown"] * 5, "Tab")
+        screen = tmux.wait_for("hang", "Axial 3/20 · z -15.0 mm", timeout=20)
+        assert "Axial 6/40 · z -14.5 mm" in screen
+        screen = tmux.wait_for("hang", "mediastinum", timeout=20)
+        assert "W 350 L 50 mediastinum" in screen
+        tmux.keys("hang", "Escape")
+        tmux.wait_for("hang", "slice 1/40", timeout=20)
+        tmux.keys("hang", "q")
     finally:
         tmux.kill_server()

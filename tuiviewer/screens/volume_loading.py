@@ -179,14 +179,16 @@ class VolumeLoading(Screen[None]):
         if message.hung.state != self.hanging:
             self.hanging = message.hung.state
             self._lay_out()
-        if message.hung.state.rule:
-            extra = "; ".join(message.hung.notes)
+        if message.hung.state.rule and message.hung.notes:
+            # The notes line says which rule hung the study; a notification (over the
+            # readout) only when part of the rule could not be done.
             self.notify(
-                f"Laid out by the hanging rule {message.hung.state.rule!r}"
-                + (f" ({extra})" if extra else "")
+                f"The hanging rule {message.hung.state.rule!r} was applied in part: "
+                + "; ".join(message.hung.notes)
                 + ".",
                 title="Hanging",
-                timeout=6,
+                severity="warning",
+                timeout=8,
             )
 
     @on(VolumeProgress)
