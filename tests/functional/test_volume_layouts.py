@@ -243,3 +243,34 @@ async def test_current_and_prior_by_rule_and_a_second_volume_within_the_budget(
         lines = screen_lines(app)
         assert any("Axial · not read: the 1 volume on screen uses" in line for line in lines)
         assert 2 in screen.refused and 2 not in screen.volumes
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_two_by_two_and_one_pane_full_size(two_studies: Path, size: tuple[int, int]) -> None:
+    app = new_app(two_studies)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_volume(pilot)
+        await burst(pilot, "g", "g", "g")  # 2×2: two planes of the study and of its prior
+        await wait_frames(pilot, screen, 4)
+        shown = titles(app)
+        assert [t.split(" · ")[0] for t in shown] == [
+            "Axial 1/40", "Coronal 25/48", "Axial 1/20", "Coronal 25/48",
+        ]  # fmt: skip
+        assert "2×2" in notes(app)
+        # Full size, then Tab: the next pane alone, and back to the four.
+        await burst(pilot, "f", "tab")
+        await wait_frames(pilot, screen, 4)
+        assert [p.pane for p in screen.panes if p.display] == [1]
+        assert [t.split(" · ")[0] for t in titles(app)] == ["Coronal 25/48"]
+        await burst(pilot, "f")
+        await settle(pilot)
+        assert len(titles(app)) == 4
+        # G chooses a layout; Esc leaves it as it is, Enter on MPR gives the three planes.
+        await burst(pilot, "G", "escape")
+        await settle(pilot)
+        assert screen.hanging.grid.value == "2x2"
+        await burst(pilot, "G", "enter")
+        await wait_frames(pilot, screen, 3)
+        assert [t.split(" · ")[0] for t in titles(app)] == [
+            "Axial 1/40", "Coronal 25/48", "Sagittal 24/48",
+        ]  # fmt: skip

@@ -201,14 +201,15 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
     def _set_hanging(self, state: Hanging) -> None:
         if state == self.hanging:
             return
-        grid_changed = (state.grid, state.full, len(state.panes)) != (
-            self.hanging.grid,
-            self.hanging.full,
-            len(self.hanging.panes),
+        old = self.hanging
+        grid_changed = (state.grid, state.visible, len(state.panes)) != (
+            old.grid,
+            old.visible,
+            len(old.panes),
         )
         for pane, spec in enumerate(state.panes):
-            old = self.hanging.panes[pane] if pane < len(self.hanging.panes) else None
-            if old is None or (old.source, old.plane) != (spec.source, spec.plane):
+            was = old.panes[pane] if pane < len(old.panes) else None
+            if was is None or (was.source, was.plane) != (spec.source, spec.plane):
                 self.frames.pop(pane, None)
         for pane in [p for p in self.frames if p >= len(state.panes)]:
             del self.frames[pane]

@@ -108,3 +108,13 @@ def test_a_bad_rule_is_refused_with_a_sentence_quoting_it(
         load_config(path)
     assert message in caught.value.message
     assert str(path) in caught.value.message
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    blocks = readme.split("```toml\n")[1:]
+    block = next(b.split("```")[0] for b in blocks if "[[hanging]]" in b)
+    rules = load_config(write(tmp_path, block)).hanging
+    assert [r.name for r in rules] == ["CT chest", "Follow-up"]
+    assert rules[0].matches("CT", "CHEST", "CT THORAX", "")
+    assert rules[1].panes == (PaneRule(), PaneRule(study="prior", plane="axial"))
