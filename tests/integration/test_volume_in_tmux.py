@@ -15,6 +15,12 @@ from tests.support import imagegen
 from tests.support.tmux import Tmux, user_env
 
 
+def open_command(tmux: Tmux, folder: Path) -> str:
+    """The shell command that runs ``tuiviewer open FOLDER`` as the tmux user."""
+    exports = " ".join(f"{key}={value}" for key, value in tmux.env.items())
+    return f"exec env {exports} {sys.executable} -m tuiviewer open {folder}"
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_the_volume_screen_in_a_terminal(tmp_path: Path, size: tuple[int, int]) -> None:
     require_tool("tmux", shutil.which("tmux") is not None)
@@ -22,12 +28,9 @@ def test_the_volume_screen_in_a_terminal(tmp_path: Path, size: tuple[int, int]) 
     folder.mkdir()
     for n, ds in enumerate(imagegen.sphere_series()):
         imagegen.save(ds, folder / f"{n:03}.dcm")
-    env = user_env(tmp_path)
-    tmux = Tmux(env)
-    exports = " ".join(f"{key}={value}" for key, value in env.items())
-    command = f"exec env {exports} {sys.executable} -m tuiviewer open {folder}"
+    tmux = Tmux(user_env(tmp_path))
     try:
-        tmux.new_session("mpr", command, *size)
+        tmux.new_session("mpr", open_command(tmux, folder), *size)
         tmux.wait_for("mpr", "Scanned 40 files", timeout=60)
         tmux.keys("mpr", "v")
         tmux.wait_for("mpr", "slice 1/40", timeout=30)
@@ -77,15 +80,12 @@ def test_a_hanging_rule_lays_out_the_study_and_its_prior(
                  description="thorax 1mm", frame=frame, slices=40, spacing=1.0)  # fmt: skip
     write_series(root / "b-before", study=pydicom.uid.generate_uid(), date="20230102",
                  description="thorax 2mm", frame=frame, slices=20, spacing=2.0)  # fmt: skip
-    env = user_env(tmp_path)
     config = tmp_path / "config"
     config.mkdir(mode=0o700)
     (config / "config.toml").write_text(HANGING, encoding="utf-8")
-    tmux = Tmux(env)
-    exports = " ".join(f"{key}={value}" for key, value in env.items())
-    command = f"exec env {exports} {sys.executable} -m tuiviewer open {root}"
+    tmux = Tmux(user_env(tmp_path))
     try:
-        tmux.new_session("hang", command, *size)
+        tmux.new_session("hang", open_command(tmux, root), *size)
         tmux.wait_for("hang", "Scanned 60 files", timeout=60)
         tmux.keys("hang", "v")
         tmux.wait_for("hang", "slice 1/40", timeout=30)
