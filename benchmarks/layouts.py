@@ -2,8 +2,10 @@
 
 On a seeded 512² × 300 CT series (``wire_bytes.ensure_series``) read twice, as the study in view
 and as its prior (same frame of reference), the way the volume screen reads them when a hanging
-rule lays out "current | prior": each with half of the volume budget
-(:func:`tuiviewer.services.viewer.layouts.at_start`), so the two stay within it.
+rule lays out "current | prior": the study in view at full size when what is left still holds
+the prior averaged 2×2 (:func:`tuiviewer.services.viewer.layouts.start_budget`), the prior with
+what is left (:func:`~tuiviewer.services.viewer.layouts.budget_for`), so the two stay within
+the one budget.
 
 * bytes held by the two volumes against the budget, how each was averaged to fit, and the peak
   RSS of this process;
@@ -50,16 +52,21 @@ def p(values: list[float], q: float) -> float:
 
 def run(folder: Path, steps: int) -> None:
     paths = sorted(folder.glob("*.dcm"))
-    share = ls.at_start(DEFAULT_VOLUME_BYTES, 2)
+    size = 512 * 512 * len(paths) * 2
     started = time.perf_counter()
-    current, _ = load_volume(paths, budget_bytes=share)
-    prior, _ = load_volume(paths, budget_bytes=share)
+    current, _ = load_volume(
+        paths, budget_bytes=ls.start_budget(DEFAULT_VOLUME_BYTES, [size, size])
+    )
+    left, reason = ls.budget_for(DEFAULT_VOLUME_BYTES, {0: current.data.nbytes}, [1])
+    assert reason is None, reason
+    prior, _ = load_volume(paths, budget_bytes=left)
     built = time.perf_counter() - started
     held = current.data.nbytes + prior.data.nbytes
     print(
         f"  two volumes read in {built:.1f} s: {held / 2**20:.0f} MiB held of the "
-        f"{DEFAULT_VOLUME_BYTES / 2**20:.0f} MiB budget (each averaged "
-        f"{current.downsample}×{current.downsample} to fit its half); peak RSS "
+        f"{DEFAULT_VOLUME_BYTES / 2**20:.0f} MiB budget (the study averaged "
+        f"{current.downsample}×{current.downsample}, the prior {prior.downsample}×"
+        f"{prior.downsample}); peak RSS "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
     )
     assert held <= DEFAULT_VOLUME_BYTES

@@ -222,17 +222,21 @@ async def test_a_hanging_rule_lays_the_study_out_on_open(
 async def test_current_and_prior_by_rule_and_a_second_volume_within_the_budget(
     two_studies: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 48×48×40 int16 is 184,320 bytes; with 250,000 for both volumes the prior (92,160 at
-    # full size) gets half (125,000) at the start and fits; with the first volume read in full
-    # (no rule) and 200,000 in all, what is left is too little and it is refused.
+    # 48×48×40 int16 is 184,320 bytes, the prior (48×48×20) 92,160. With 250,000 for both,
+    # the study keeps its resolution and the prior gets what is left (65,680): averaged 2×2,
+    # and its pane says so. With 190,000 in all and the study read in full before the prior
+    # is asked for (no rule), what is left is too little: the prior is refused and says why.
     monkeypatch.setattr(VolumeScreen, "BUDGET_BYTES", 250_000)
     app = new_app(two_studies, Config(hanging=(FOLLOW_UP,)))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_volume(pilot, panes=2)
-        assert screen.volumes[0].downsample == 2  # 184,320 > 125,000: averaged 2×2
+        assert screen.volumes[0].downsample == 1 and screen.volumes[2].downsample == 2
         assert sum(v.data.nbytes for v in screen.volumes.values()) <= 250_000
         assert titles(app) == ["Axial 1/40 · z -19.5 mm", "Axial 1/20 · z -19.0 mm"]
-        assert any("↓" in line for line in screen_lines(app)[-6:])
+        assert screen.panes[1].badge == "prior · ↓2.0× memory", screen.panes[1].badge
+        assert "volume averaged" not in notes(app)  # the study in view is not
+        await burst(pilot, "tab")
+        await settle(pilot)
         assert "volume averaged 2×2 in-plane to fit the memory budget" in notes(app)
     monkeypatch.setattr(VolumeScreen, "BUDGET_BYTES", 190_000)
     app = new_app(two_studies)

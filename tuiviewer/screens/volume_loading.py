@@ -123,7 +123,9 @@ class VolumeLoading(Screen[None]):
             facts = hr.facts_of(self.records, body_part)
             state, notes = hr.hang(rules, facts, self.sources)
         self.post_message(LayoutHung(Hung(state, notes)))
-        share = ls.at_start(self.budget_bytes, len(state.sources()))
+        shown = [0, *(s for s in state.sources() if s != 0)]
+        sizes = [ls.expected_bytes(self.sources[s].records) for s in shown]
+        share = ls.start_budget(self.budget_bytes, sizes)
         self.reserved[0] = share
         self._read(0, share, cancel)
 

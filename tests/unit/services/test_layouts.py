@@ -204,6 +204,12 @@ def test_linked_scrolling_goes_to_the_nearest_position_of_the_same_frame(
     assert lt.layout_text(state, (), volumes) == "2×2 · pane 3 not linked: other frame of reference"
     assert lt.layout_text(replace(state, linked=False), (), volumes) == "2×2 · scrolling unlinked"
     assert ls.badge_of(state, 1, "", {1}, sources) == "prior"
+    # A volume averaged for the memory budget says why, whether the pane shows it reduced
+    # further or magnified.
+    assert ls.badge_of(state, 1, "MPR · ↓2.0× · gaps", set(), sources, averaged=2) == (
+        "prior · MPR · ↓2.0× memory · gaps"
+    )
+    assert ls.badge_of(state, 1, "", set(), sources, averaged=2) == "prior · ↓2× memory"
 
 
 def test_windows_shared_or_per_pane(sources: list[ls.Source]) -> None:
@@ -270,4 +276,8 @@ def test_two_volumes_share_the_budget_or_the_second_is_refused() -> None:
     budget, reason = ls.budget_for(total, {0: 62 * 2**20}, [2])
     assert budget == 0
     assert reason == "not read: the 1 volume on screen uses 62 MiB of the 64 MiB volume budget"
-    assert ls.at_start(total, 2) == 32 * 2**20
+    # At the start, the study in view keeps its resolution when the prior still fits
+    # averaged 2×2 in what is left; else both get half.
+    assert ls.start_budget(total, [40 * 2**20, 40 * 2**20]) == 54 * 2**20
+    assert ls.start_budget(total, [60 * 2**20, 40 * 2**20]) == 32 * 2**20
+    assert ls.start_budget(total, [60 * 2**20]) == total

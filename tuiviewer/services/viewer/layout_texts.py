@@ -57,7 +57,9 @@ def pane_texts(
             f"{vv.PANES[spec.plane].capitalize()} · {why}", edges, sources[spec.source].label
         )
     title = vv.pane_title(volume, ls.pane_view(state, views, pane), spec.plane, None)
-    badge = ls.badge_of(state, pane, fidelity, alone(state, volumes), sources)
+    badge = ls.badge_of(
+        state, pane, fidelity, alone(state, volumes), sources, averaged=volume.downsample
+    )
     return PaneTexts(title, edges, badge)
 
 

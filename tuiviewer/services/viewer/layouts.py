@@ -18,6 +18,7 @@ where it is and its panes say so.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -360,10 +361,24 @@ def linked_views(
 
 
 def badge_of(
-    state: Hanging, pane: int, fidelity: str, alone: set[int], sources: Sequence[Source]
+    state: Hanging,
+    pane: int,
+    fidelity: str,
+    alone: set[int],
+    sources: Sequence[Source],
+    averaged: int = 1,
 ) -> str:
-    """The bottom-right badge of a pane: fidelity, zoom, prior, and whether it is linked."""
+    """The bottom-right badge of a pane: fidelity, zoom, prior, whether it is linked, and a
+    volume averaged ``averaged``×``averaged`` for the memory budget (even when the pane shows
+    it magnified)."""
     spec = state.panes[pane]
+    if averaged > 1:  # the reason beside the ratio: "↓2.0× memory"
+        marked = re.sub(r"(↓[\d.]+×)", r"\1 memory", fidelity)
+        fidelity = (
+            marked
+            if marked != fidelity
+            else " · ".join(p for p in (fidelity, f"↓{averaged}× memory") if p)
+        )
     parts = [fidelity, zoom_text(spec)]
     if len(state.sources()) > 1:
         if spec.source < len(sources) and sources[spec.source].prior:
@@ -400,9 +415,20 @@ def budget_for(
     return share, None
 
 
-def at_start(total: int, count: int) -> int:
-    """The budget of each of ``count`` volumes a hung layout reads at once."""
-    return max(1, math.floor(total / max(count, 1)))
+def expected_bytes(records: Sequence[InstanceRecord]) -> int:
+    """What a series' volume takes at full size, stored as 16-bit values (as CT and MR are)."""
+    return sum((r.rows or 0) * (r.columns or 0) * max(r.frames, 1) * 2 for r in records)
+
+
+def start_budget(total: int, sizes: Sequence[int]) -> int:
+    """The budget of the series in view (``sizes[0]`` bytes at full size) when the layout also
+    shows series of ``sizes[1:]``: all it needs when what is left still holds the others
+    averaged 2×2 (a quarter of their bytes), so the study being read keeps its resolution and
+    a prior is the one averaged; else an equal share."""
+    others = sum(max(size // 4, 1) for size in sizes[1:])
+    if sizes and sizes[0] + others <= total:
+        return total - others
+    return max(1, math.floor(total / max(len(sizes), 1)))
 
 
 def render_layout(
