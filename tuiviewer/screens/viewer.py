@@ -222,7 +222,7 @@ class ViewerScreen(Screen[None]):
         yield Static(self.decision.explanation(), id="why")
         yield KeyFooter()  # ranked and fitted to the width; ctrl+p still opens the palette
         if self.job is not None and self.stack.arriving is not None:
-            yield ArrivalFeed(self.job, self.stack.arriving.series_uid)
+            yield ArrivalFeed(self.job, self.stack.arriving)
 
     def on_mount(self) -> None:
         if self.decision.warning:
@@ -230,7 +230,9 @@ class ViewerScreen(Screen[None]):
         self.query_one("#goto", Input).display = False
         self.query_one("#readout").display = False
         if not self.slices:
-            self.body.set_slice_text("No image in this stack.")
+            waits = self.stack.arriving is not None
+            none = "Waiting for the first image…" if waits else "No image in this stack."
+            self.body.set_slice_text(none)
             return
         self.keys.load(self.slices[0].record.study_uid)
         self._update_texts()
@@ -298,18 +300,27 @@ class ViewerScreen(Screen[None]):
         """Put what landed into its slots; the reader waiting on one of them sees it at once."""
         stack = self.stack
         series = stack.arriving
-        if series is not None and message.records:
-            if series.add(message.records):  # new slots or a new order: same slice, new index
-                sop = stack.slices[stack.index].record.sop_instance_uid
+        if series is not None and (message.records or message.listed):
+            opened = series.count == 0
+            sop = stack.slices[stack.index].record.sop_instance_uid if stack.slices else ""
+            moved = series.relist(message.listed)  # the C-FIND answered more
+            moved = series.add(message.records) or moved
+            if opened and series.count:  # the first slice is in: show it
+                sop = series.nearest(series.slot(sop) or 0) or sop
+                self.keys.load(series.study_uid)
+            if moved or (opened and series.count):  # same slice, new index
                 self.stack = self._new_stack(self.stack_pos, [], half=False, arriving=series)
                 self.stack.index = series.slot(sop) or 0
                 self.pane.replace_stack(self.stack)
                 self.request_render()
+                self._lead_retrieve()
             elif stack.index in stack.fill():
                 self.request_render()
             self.stacks[self.stack_pos] = list(series.records.values())
         if message.stacks:
             self._settle(message.stacks, message.job)
+        elif series is not None and not series.count and message.job.finished:
+            self._nothing_arrived(message.job)
         self._update_texts()
 
     def _lead_retrieve(self) -> None:
@@ -319,6 +330,13 @@ class ViewerScreen(Screen[None]):
             return
         sop, way = series.order[self.stack.index], self.stack.direction
         job.focus.set(series.series_uid, sop, -way if series.turned else way)
+
+    def _nothing_arrived(self, job: RetrieveJob) -> None:
+        """The retrieve ended before any image came: say why, back to where the reader was."""
+        error = f" {job.error}" if job.error else ""
+        self.notify(f"Retrieve {job.id} {job.state}: no image arrived.{error}", severity="error")
+        if self.is_current:
+            self.app.pop_screen()
 
     def _settle(self, stacks: list[list[InstanceRecord]], job: RetrieveJob) -> None:
         """The series is complete or the retrieve ended: the stacks on disk from now on, at the

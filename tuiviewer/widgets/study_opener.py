@@ -22,7 +22,7 @@ from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.net.retrieve import ReaderFocus
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.jobs import RetrieveJob, job_label
-from tuiviewer.services.viewer.arrival import ArrivingSeries
+from tuiviewer.services.viewer.arrival import ArrivingSeries, listing
 from tuiviewer.services.worklist import first_image_series, images_on_disk, is_retrieved
 
 
@@ -61,9 +61,7 @@ class StudyOpener(Widget):
             return
         running = workstation(self).queue.active_for(study.uid)
         if running is not None:  # opens on what it brought, growing as the rest lands
-            self.awaiting[study.uid] = (running, job_label(study))
-            self._looked.pop(running.id, None)  # from its first file again
-            self.post_message(self.RetrieveMoved())
+            self.view_arriving(running, None)
             return
         on_disk = images_on_disk(store, study.uid)
         if on_disk:
@@ -94,7 +92,11 @@ class StudyOpener(Widget):
             associations=workstation(self).config.pacs.associations,
         )
         workstation(self).queue_retrieve(job)
-        if not resume:
+        if resume:
+            return
+        if self.screen.is_current:  # the viewer at once: it waits for the first image there
+            self.view_arriving(job, None)
+        else:
             self.awaiting[study.uid] = (job, label)
 
     @on(RetrieveMoved)
@@ -142,15 +144,16 @@ class StudyOpener(Widget):
                 return record
         return None
 
-    def view_arriving(self, job: RetrieveJob, first: InstanceRecord) -> None:
-        """The viewer on the series of ``first`` while ``job`` brings the rest of it."""
+    def view_arriving(self, job: RetrieveJob, first: InstanceRecord | None) -> None:
+        """The viewer on the series of ``first`` while ``job`` brings the rest of it; without
+        ``first``, on the job's first series (or the first image series that arrives), waiting
+        for its first image: the screen is laid out while the first slice is on its way."""
         from tuiviewer.screens.viewer import ViewerScreen  # the viewer is above this widget
 
-        listed = job.inventory.series.get(first.series_uid, []) if job.inventory else []
-        arriving = ArrivingSeries(
-            first.study_uid, first.series_uid, [(i.sop_uid, i.number) for i in listed]
-        )
-        self.app.push_screen(ViewerScreen([first], stacks=[[first]], arriving=arriving, job=job))
+        series_uid = first.series_uid if first is not None else job.first_series or ""
+        arriving = ArrivingSeries(job.study_uid, series_uid, listing(job.inventory, series_uid))
+        records = [first] if first is not None else []
+        self.app.push_screen(ViewerScreen(records, stacks=[records], arriving=arriving, job=job))
 
     def view(self, study_uid: str) -> None:
         """The viewer on a study on disk."""
