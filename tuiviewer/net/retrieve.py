@@ -1101,6 +1101,7 @@ def retrieve_study(
     accept_deflated: bool | None = None,
     focus: ReaderFocus | None = None,
     associations: int = 1,
+    inventory: StudyInventory | None = None,
 ) -> RetrieveResult:
     """Retrieve a study (or some of its series) into ``store``, series by series.
 
@@ -1131,6 +1132,8 @@ def retrieve_study(
             (``result.notes`` says so). Needs the image-level C-FIND's list.
         associations: C-GET on up to this many associations at once, each taking the next
             request (a PACS that refuses the second leaves one; ``result.notes`` says so).
+        inventory: the study's image-level C-FIND, asked for moments ago (while the reader
+            rested on its row): not asked again, so the first C-GET goes out at once.
 
     Returns:
         What arrived, the PACS's sub-operation counts and failed instances, and the error
@@ -1150,13 +1153,16 @@ def retrieve_study(
     chosen = _resolve_method(node, method)
     deflate = node.accept_deflated if accept_deflated is None else accept_deflated
     lead: _Lead | None = None
-    if focus is not None and not focus.placed and chosen == "get" and not series_uids:
+    listed = inventory
+    if listed is not None:
+        pass  # asked for moments ago
+    elif focus is not None and not focus.placed and chosen == "get" and not series_uids:
         # Nobody reads yet (the viewer waits for its first slice): no need to wait for the
         # whole list before fetching the first instance.
         lead = _Lead(node, study_uid, store, first_series, focus, progress, cancel, deflate)
         lead.start()
     try:
-        inventory = _inventory_or_none(
+        inventory = listed or _inventory_or_none(
             node,
             study_uid,
             cancel,

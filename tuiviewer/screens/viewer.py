@@ -40,7 +40,7 @@ from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS, help_text
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer import texts
 from tuiviewer.services.viewer import view as views
-from tuiviewer.services.viewer.arrival import ArrivingSeries, settled
+from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy, settled
 from tuiviewer.services.viewer.caches import RenderCoalescer
 from tuiviewer.services.viewer.geometry import slice_position
 from tuiviewer.services.viewer.slices import (
@@ -101,6 +101,8 @@ class ViewerScreen(Screen[None]):
         self.stack_pos = keys.index(own) if own in keys else 0
         self.frame_cache_bytes = frame_cache_bytes
         self.job = job
+        self.arrivals = ArrivingStudy(arriving) if arriving is not None else None
+        """Every series of the study while it arrives (the others grow too)."""
         self.stack = self._new_stack(self.stack_pos, records, half=False, arriving=arriving)
         """The stack of the left pane, the one the user reads."""
         first = records[start] if 0 <= start < len(records) else None
@@ -317,6 +319,8 @@ class ViewerScreen(Screen[None]):
             elif stack.index in stack.fill():
                 self.request_render()
             self.stacks[self.stack_pos] = list(series.records.values())
+        if self.arrivals is not None:
+            self._others_grew(message)
         if message.stacks:
             self._settle(message.stacks, message.job)
         elif series is not None and not series.count and message.job.finished:
@@ -331,6 +335,20 @@ class ViewerScreen(Screen[None]):
         sop, way = series.order[self.stack.index], self.stack.direction
         job.focus.set(series.series_uid, sop, -way if series.turned else way)
 
+    def _others_grew(self, message: ArrivalFeed.Arrived) -> None:
+        """The series besides the one on show appear and grow (n/p reach them at once)."""
+        assert self.arrivals is not None
+        current = self.stack.arriving
+        for series in self.arrivals.take(message.records, message.job.inventory, current):
+            uid = series.series_uid
+            places = [k for k, s in enumerate(self.stacks) if s and s[0].series_uid == uid]
+            if len(places) > 1 or (places and places[0] == self.stack_pos):
+                continue  # settled from disk into several stacks, or the one on show
+            if places:
+                self.stacks[places[0]] = self.arrivals.arrived(series)
+            else:
+                self.stacks.append(self.arrivals.arrived(series))
+
     def _nothing_arrived(self, job: RetrieveJob) -> None:
         """The retrieve ended before any image came: say why, back to where the reader was."""
         error = f" {job.error}" if job.error else ""
@@ -344,6 +362,10 @@ class ViewerScreen(Screen[None]):
         stack, series = self.stack, self.stack.arriving
         self.stacks = [list(s) for s in stacks]
         where = settled(series, stack.index, stacks) if series is not None else None
+        if series is None and stack.slices:  # the ordinary viewer: the same stack, anew placed
+            sop = stack.slices[0].record.sop_instance_uid
+            found = [k for k, s in enumerate(stacks) if any(r.sop_instance_uid == sop for r in s)]
+            self.stack_pos = stack.stack = found[0] if found else self.stack_pos
         if series is None or where is None:
             return  # the ordinary viewer already (a later series ended), or nothing to show
         self.stack_pos = position = where.position
@@ -696,7 +718,13 @@ class ViewerScreen(Screen[None]):
         """Stack ``position`` of the study on the left pane, at the same anatomy."""
         current = self.slices[self.index].record.image_position if self.slices else None
         self.stack_pos = position
-        self.stack = stack = self._new_stack(position, self.stacks[position], half=False)
+        records = self.stacks[position]
+        growing = self.arrivals.series_for(records[0].series_uid) if self.arrivals else None
+        if growing is not None and growing.complete:
+            growing = None  # all in: the ordinary stack
+        self.stack = stack = self._new_stack(position, records, half=False, arriving=growing)
+        if growing is not None:
+            self.query_one(ArrivalFeed).series = growing  # still arriving: it grows in view
         self.pane.replace_stack(stack)
         self.presets = []
         self.pane.reset_pointer()

@@ -67,8 +67,8 @@ class ArrivalFeed(Widget):
         self.series = series
         self.seen = 0
         """How many of ``job.arrived`` were read."""
-        self.series_ended = False
-        """The series on show is complete (its stacks were sent)."""
+        self.ended: set[str] = set()
+        """Series that were on show when they completed (the stacks were sent then)."""
         self.settled = False
         """The job ended and the last message (with the stacks) was sent: nothing more comes."""
         self._unsubscribe: Callable[[], None] = lambda: None
@@ -96,10 +96,11 @@ class ArrivalFeed(Widget):
         # Read the end before the list: a job that ended has written everything it lists.
         finished = job.finished
         uid = self.series.series_uid
-        ended = not self.series_ended and bool(uid) and uid in job.series_done
+        ended = bool(uid) and uid in job.series_done and uid not in self.ended
         paths = job.arrived[self.seen :]
         self.seen += len(paths)
-        self.series_ended |= ended
+        if ended:
+            self.ended.add(uid)
         self.settled = finished
         if paths or ended or finished:
             self._busy = True  # one read at a time, so the messages come in order

@@ -210,6 +210,50 @@ class ArrivingSeries:
         return f"{self.count} of {self.total} arrived"
 
 
+class ArrivingStudy:
+    """Every series of a study being retrieved, each an :class:`ArrivingSeries` from the
+    PACS's list (or as its instances come), so that the series besides the one on show appear
+    and grow too, and the reader can switch to one still arriving."""
+
+    def __init__(self, opened: ArrivingSeries) -> None:
+        self.opened = opened
+        """The series the viewer opened on (its UID may come with its first image)."""
+        self.others: dict[str, ArrivingSeries] = {}
+
+    def series_for(self, series_uid: str) -> ArrivingSeries | None:
+        if series_uid and series_uid == self.opened.series_uid:
+            return self.opened
+        return self.others.get(series_uid)
+
+    def take(
+        self,
+        records: Sequence[InstanceRecord],
+        inventory: StudyInventory | None,
+        skip: ArrivingSeries | None = None,
+    ) -> list[ArrivingSeries]:
+        """Put the arrived image ``records`` into their series (``skip``, the one on show,
+        is filled by the viewer itself); the series that grew, in the order they came."""
+        grew: dict[str, ArrivingSeries] = {}
+        for record in records:
+            uid = record.series_uid
+            if not record.rows or record.study_uid != self.opened.study_uid:
+                continue  # not an image: a report, a key object…
+            series = self.series_for(uid)
+            if series is None:
+                series = self.others[uid] = ArrivingSeries(record.study_uid, uid)
+            if series is skip:
+                continue
+            series.relist(listing(inventory, uid))
+            series.add([record])
+            grew[uid] = series
+        return list(grew.values())
+
+    @staticmethod
+    def arrived(series: ArrivingSeries) -> list[InstanceRecord]:
+        """The instances of ``series`` that arrived, slot by slot."""
+        return [series.records[sop] for sop in series.order if sop in series.records]
+
+
 @dataclass(frozen=True)
 class Settled:
     """Where the reader goes when the stacks on disk replace a series that was arriving."""
