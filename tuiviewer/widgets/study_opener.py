@@ -77,6 +77,8 @@ class StudyOpener(Widget):
         self._rest = self.set_timer(REST_S, lambda: self._rested(study, node))
 
     def _rested(self, study: StudyRow, node: Node) -> None:
+        if not self.screen.is_current:
+            return  # the reader went elsewhere
         store = workstation(self).store
         if is_retrieved(store, study) or images_on_disk(store, study.uid):
             return
@@ -207,7 +209,9 @@ class StudyOpener(Widget):
         for its first image: the screen is laid out while the first slice is on its way."""
         from tuiviewer.screens.viewer import ViewerScreen  # the viewer is above this widget
 
-        series_uid = first.series_uid if first is not None else job.first_series or ""
+        listed = list(job.inventory.series) if job.inventory is not None else []
+        only = listed[0] if len(listed) == 1 else ""  # listed by a rest on the row
+        series_uid = first.series_uid if first is not None else job.first_series or only
         arriving = ArrivingSeries(job.study_uid, series_uid, listing(job.inventory, series_uid))
         records = [first] if first is not None else []
         self.app.push_screen(ViewerScreen(records, stacks=[records], arriving=arriving, job=job))
