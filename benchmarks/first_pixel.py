@@ -6,7 +6,10 @@ whole study take?
    (:func:`tuiviewer.dicom.datagen.write_ct_series`) at ``--rate`` MB/s (default 8). The real
    app runs under a pseudo-terminal on its worklist; the time is from Enter on the study's row
    to the first image bytes on the pty (half-block cells, or a Kitty/Sixel/iTerm2 image).
-   Target ≤ 0.5 s. The peer figure of the same run is the time the same link needs for the
+   Target ≤ 0.5 s; measured with Enter at once, and after a rest on the row (the app lists
+   the study's instances while the reader rests, so Enter sends the first C-GET at once).
+   ``--timeline`` prints each phase (benchmarks/first_pixel_probe.py). The peer figure of
+   the same run is the time the same link needs for the
    whole first series, which is what the viewer waited for before. The same is measured from
    the Orthanc of part 2, unpaced, whose C-FIND answers faster than the Python mini PACS.
 2. **Whole study.** Against a real Orthanc (unpaced), the retrieve Enter runs
@@ -54,6 +57,9 @@ from tuiviewer.dicom.datagen import write_ct_series  # noqa: E402
 #: What an image looks like on the pty: half-block cells, or a Kitty, Sixel or iTerm2 image.
 IMAGE_MARKS = (b"\xe2\x96\x80", b"\xe2\x96\x84", b"\x1b_G", b"\x1bP", b"\x1b]1337;File")
 
+#: ``--timeline``: print where the first pixel's time went (benchmarks/first_pixel_probe.py).
+TIMELINE = False
+
 _RETRIEVE = (
     "import sys\n"
     "from tuiviewer.config.nodes import Node\n"
@@ -71,6 +77,12 @@ _RETRIEVE = (
 
 def _env(work: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "TEXTUAL"))}
+    if TIMELINE:  # the probe, loaded as sitecustomize, notes each phase
+        probe = work / "probe"
+        probe.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "benchmarks" / "first_pixel_probe.py", probe / "sitecustomize.py")
+        env["PYTHONPATH"] = f"{probe}:{env.get('PYTHONPATH', '')}"
+        env["FIRST_PIXEL_TIMELINE"] = str(work / "timeline.txt")
     env.update(
         TERM="xterm-256color",
         COLORTERM="truecolor",
@@ -95,13 +107,20 @@ def _read(fd: int, output: bytearray, wait: float) -> bool:
     return bool(chunk)
 
 
-def first_pixel(work: Path, node: Node, row_text: bytes, timeout: float = 120) -> float:
-    """Seconds from Enter on the worklist row to the first image bytes on the pty."""
+def first_pixel(
+    work: Path, node: Node, row_text: bytes, rest: float = 0.1, timeout: float = 120
+) -> float:
+    """Seconds from Enter on the worklist row to the first image bytes on the pty; Enter comes
+    ``rest`` seconds after the row is shown (the app lists a study's instances once the reader
+    has rested 0.3 s on its row: 0.1 s is a reader who does not wait)."""
     config = work / "config"
     config.mkdir(parents=True, exist_ok=True)
     save_nodes({node.name: node}, config / "nodes.toml")
     (config / "config.toml").write_text(f'[pacs]\ndefault_node = "{node.name}"\n')
-    shutil.rmtree(work / "data", ignore_errors=True)  # an empty store: everything is fetched
+    # An empty store (under the cache folder) and no state: everything is fetched. (Before,
+    # only the data folder was emptied, so every run after the first found the study there.)
+    for folder in ("data", "cache"):
+        shutil.rmtree(work / folder, ignore_errors=True)
     pid, fd = pty.fork()
     if pid == 0:  # the child: the app on its worklist
         os.execvpe("tuiviewer", ["tuiviewer"], _env(work))
@@ -112,7 +131,7 @@ def first_pixel(work: Path, node: Node, row_text: bytes, timeout: float = 120) -
         while row_text not in output:
             if time.monotonic() > deadline or not _read(fd, output, 0.05):
                 raise SystemExit("The worklist never showed the study's row.")
-        time.sleep(0.5)  # the worklist settles (report states, the cursor on the row)
+        time.sleep(rest)  # the reader looks at the row
         while _read(fd, output, 0.05) and select.select([fd], [], [], 0)[0]:
             pass
         start = len(output)
@@ -129,6 +148,8 @@ def first_pixel(work: Path, node: Node, row_text: bytes, timeout: float = 120) -
                 when = next((t for t, n in stamps if n > at), None) if at >= 0 else None
                 print(f"    {what.decode()!r} at {when}")
         elapsed = time.perf_counter() - pressed
+        if TIMELINE:
+            _print_timeline(work / "timeline.txt", pressed, elapsed)
         if os.environ.get("FIRST_PIXEL_DUMP"):
             Path(os.environ["FIRST_PIXEL_DUMP"]).write_bytes(bytes(output[start:]))
         return elapsed
@@ -136,6 +157,18 @@ def first_pixel(work: Path, node: Node, row_text: bytes, timeout: float = 120) -
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(fd)
+
+
+def _print_timeline(path: Path, pressed: float, elapsed: float) -> None:
+    """The probe's phases, in seconds after Enter, and the first image bytes on the pty."""
+    time.sleep(0.2)  # the app's last notes
+    lines = path.read_text().splitlines() if path.exists() else []
+    phases = [(float(at) - pressed, phase) for at, phase in (ln.split(" ", 1) for ln in lines)]
+    phases.append((elapsed, "image bytes on the pty"))
+    for at, phase in sorted(phases):
+        if at >= -0.001:
+            print(f"    {at:6.3f} s  {phase}")
+    path.unlink(missing_ok=True)
 
 
 def _child(args: list[str]) -> float:
@@ -189,7 +222,9 @@ def whole_study(
     )
 
 
-def run(work: Path, slices: int, rate: float, repeat: int, load: bool) -> None:
+def run(
+    work: Path, slices: int, rate: float, repeat: int, load: bool, first_only: bool = False
+) -> None:
     paths = write_ct_series(work / "ct", slices=slices, rows=512, cols=512, seed=310)
     head = pydicom.dcmread(paths[0], stop_before_pixels=True)
     study = str(head.StudyInstanceUID)
@@ -202,35 +237,42 @@ def run(work: Path, slices: int, rate: float, repeat: int, load: bool) -> None:
     )
     pacs.add(paths)
     port = pacs.start()
-    orthanc = Orthanc(work / "orthanc")
-    orthanc.start()
+    orthanc = None if first_only else Orthanc(work / "orthanc")
     try:
-        # Dated today, as the paced PACS says, so that the worklist lists it.
-        dated = []
-        for path in paths:
-            ds = pydicom.dcmread(path)
-            ds.StudyDate = today
-            dated.append(ds)
-        if store_datasets(orthanc.host, orthanc.dicom_port, orthanc.aet, dated) != slices:
-            raise SystemExit("Orthanc did not store the whole study.")
-        del dated
+        if orthanc is not None:
+            orthanc.start()
+            # Dated today, as the paced PACS says, so that the worklist lists it.
+            dated = []
+            for path in paths:
+                ds = pydicom.dcmread(path)
+                ds.StudyDate = today
+                dated.append(ds)
+            if store_datasets(orthanc.host, orthanc.dicom_port, orthanc.aet, dated) != slices:
+                raise SystemExit("Orthanc did not store the whole study.")
+            del dated
         node = Node("paced", "PACED", "127.0.0.1", port, dimse_timeout=60)
         name = str(head.PatientName).replace("^", " ").encode()
         for loaded in [False, True] if load else [False]:
             with busy_machine(loaded) as state:
                 print(f"{state} (load average {os.getloadavg()[0]:.1f}):")
-                pixel = first_pixel(work / "app", node, name)
-                print(
-                    f"  first pixel: {pixel:.2f} s after Enter (target <= 0.5 s); the first "
-                    f"series whole over this link: {series_s:.1f} s; ratio {pixel / series_s:.3f}"
-                )
+                for rest, how in ((0.1, "Enter at once"), (2.5, "after a 2.5 s rest")):
+                    for _ in range(repeat if first_only else 1):
+                        pixel = first_pixel(work / "app", node, name, rest)
+                        print(
+                            f"  first pixel, {how}: {pixel:.2f} s after Enter (target <= 0.5 s);"
+                            f" the first series whole over this link: {series_s:.1f} s; "
+                            f"ratio {pixel / series_s:.3f}"
+                        )
+                if orthanc is None:
+                    continue
                 direct = Node("orthanc", orthanc.aet, orthanc.host, orthanc.dicom_port)
                 pixel = first_pixel(work / "app", direct, name)
                 print(f"  first pixel from Orthanc (unpaced, its C-FIND in C++): {pixel:.2f} s")
                 for lanes in (1, 2):
                     print(whole_study(work, orthanc, study, slices, repeat, lanes))
     finally:
-        orthanc.stop()
+        if orthanc is not None:
+            orthanc.stop()
         pacs.stop()
 
 
@@ -240,9 +282,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="paced link, MB/s (8)")
     parser.add_argument("--repeat", type=int, default=3, help="whole-study runs of each (3)")
     parser.add_argument("--load", action="store_true", help="also with every core busy")
+    parser.add_argument(
+        "--first-only", action="store_true", help="only the paced first pixel, --repeat times"
+    )
+    parser.add_argument(
+        "--timeline", action="store_true", help="where the first pixel's time goes, by phase"
+    )
     args = parser.parse_args(argv)
+    global TIMELINE
+    TIMELINE = args.timeline
     with tempfile.TemporaryDirectory(prefix="tuiviewer-first-pixel-") as tmp:
-        run(Path(tmp), args.slices, args.rate, args.repeat, args.load)
+        run(Path(tmp), args.slices, args.rate, args.repeat, args.load, args.first_only)
     return 0
 
 

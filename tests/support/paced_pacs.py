@@ -2,7 +2,8 @@
 
 Either at a byte rate (a link of so many MB/s: each instance waits its size over the rate) or
 one instance per release of a gate (a test lets the slices through one by one and looks at
-what the viewer shows in between). Everything else is the mini PACS: study, series and image
+what the viewer shows in between). ``find_pace`` spaces its image-level C-FIND answers (a PACS
+slow to list a big study). Everything else is the mini PACS: study, series and image
 C-FIND with the counts a worklist needs, C-GET and C-MOVE.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,28 @@ class PacedPacs(MiniPacs):
         ae_title: str = "PACED",
         overrides: Mapping[str, Mapping[str, str]] | None = None,
         destinations: Mapping[str, tuple[str, int]] | None = None,
+        find_pace: float = 0.0,
     ) -> None:
         super().__init__(store, ae_title=ae_title, overrides=overrides, destinations=destinations)
+        self.find_pace = find_pace
+        self.image_finds = 0
+        """Image-level C-FINDs answered."""
+        self.find_done: float | None = None
+        """``time.monotonic()`` of the last image-level C-FIND's last answer."""
         self.rate = rate
         self.gate = gate
         self.sent = 0
         self._next = 0.0
+
+    def _on_find(self, event: Any) -> Iterator[tuple[int, Dataset | None]]:
+        image = str(event.identifier.get("QueryRetrieveLevel", "")) == "IMAGE"
+        self.image_finds += image
+        for status, answer in super()._on_find(event):
+            if image and answer is not None and self.find_pace:
+                time.sleep(self.find_pace)
+            if image and answer is None:  # the final status: pynetdicom asks for no more
+                self.find_done = time.monotonic()
+            yield status, answer
 
     def _dataset(self, instance: Any, accepted: Any) -> Dataset:
         if self.gate is not None and not self.gate.acquire(timeout=60):

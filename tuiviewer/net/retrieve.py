@@ -17,10 +17,11 @@ Nothing here imports Textual; ``progress`` is called from worker threads (see re
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -214,8 +215,10 @@ def study_inventory(
     *,
     cancel: threading.Event | None = None,
     trace: AssociationTrace | None = None,
+    on_match: Callable[[str, InstanceInfo], None] | None = None,
 ) -> StudyInventory:
-    """List a study's instances with an image-level C-FIND (Study Root).
+    """List a study's instances with an image-level C-FIND (Study Root); ``on_match`` is
+    called with each instance (and its series' UID) as its answer comes.
 
     Raises:
         NetError: any C-FIND failure (see :func:`tuiviewer.net.find.find`).
@@ -233,14 +236,15 @@ def study_inventory(
         if not sop or not series_uid or sop in seen:
             continue
         seen.add(sop)
-        series.setdefault(series_uid, []).append(
-            InstanceInfo(
-                sop_uid=sop,
-                sop_class_uid=str(match.get("SOPClassUID", "") or ""),
-                transfer_syntaxes=_values(match, "AvailableTransferSyntaxUID"),
-                number=instance_number(match),
-            )
+        info = InstanceInfo(
+            sop_uid=sop,
+            sop_class_uid=str(match.get("SOPClassUID", "") or ""),
+            transfer_syntaxes=_values(match, "AvailableTransferSyntaxUID"),
+            number=instance_number(match),
         )
+        series.setdefault(series_uid, []).append(info)
+        if on_match is not None:
+            on_match(series_uid, info)
     return StudyInventory(study_uid=study_uid, series=series)
 
 
@@ -282,6 +286,18 @@ class ReaderFocus:
         with self._lock:
             self._where = (series_uid, sop_uid, 1 if direction >= 0 else -1)
 
+    @property
+    def placed(self) -> bool:
+        """Whether the reader is anywhere yet (a viewer set where)."""
+        with self._lock:
+            return self._where is not None
+
+    def at(self, series_uid: str) -> str | None:
+        """The SOP Instance UID the reader is on in ``series_uid``; None when elsewhere."""
+        with self._lock:
+            where = self._where
+        return where[1] if where is not None and where[0] == series_uid else None
+
     def order(self, series_uid: str, items: Sequence[InstanceInfo]) -> list[str]:
         """``items`` (SOP Instance UIDs) in the order to fetch them: by Instance Number from
         the reader's slice, first the way they scroll, then the other way."""
@@ -302,11 +318,17 @@ class ReaderFocus:
 class _Follower:
     """The image-level requests of one series, each chosen when it is sent."""
 
-    def __init__(self, series_uid: str, items: Sequence[InstanceInfo], focus: ReaderFocus):
+    def __init__(
+        self,
+        series_uid: str,
+        items: Sequence[InstanceInfo],
+        focus: ReaderFocus,
+        have: Collection[str] = (),
+    ):
         self.series_uid = series_uid
         self.items = list(items)
-        self.left = {item.sop_uid for item in items}
-        """Not asked for yet."""
+        self.left = {item.sop_uid for item in items} - set(have)
+        """Not asked for yet (``have``: already in, brought while the C-FIND answered)."""
         self.focus = focus
 
     def next(self) -> _Request | None:
@@ -508,8 +530,14 @@ class _Source:
     plan in order, a series that follows the reader one image-level request at a time."""
 
     def __init__(
-        self, plan: list[_Request], inventory: StudyInventory | None, focus: ReaderFocus | None
+        self,
+        plan: list[_Request],
+        inventory: StudyInventory | None,
+        focus: ReaderFocus | None,
+        have: Collection[str] = (),
     ) -> None:
+        self.have = set(have)
+        """Instances already in (the lead's): a follower does not ask for them again."""
         self.queue = deque(plan)
         self.inventory = inventory
         self.focus = focus
@@ -533,7 +561,9 @@ class _Source:
                     request = self.queue.popleft()
                     if request.follow and self.focus is not None and self.inventory is not None:
                         items = self.inventory.series.get(request.series_uid or "", [])
-                        self.follower = _Follower(request.series_uid or "", items, self.focus)
+                        self.follower = _Follower(
+                            request.series_uid or "", items, self.focus, self.have
+                        )
                         continue
                 else:
                     return None
@@ -657,12 +687,7 @@ class _Lane:
             if request.follow_chunk and refused:
                 run.final = counted[0]
                 del run.failed_sops[counted[1] :]
-                why = outcome.error.message if outcome.error else "it sent nothing"
-                source.fall_back(
-                    request,
-                    f"{service} at IMAGE level was refused ({why.rstrip('.')}); the rest of "
-                    "the series was asked for at SERIES level.",
-                )
+                source.fall_back(request, _image_refused(service, outcome.error))
                 continue
             if outcome.error is not None:
                 self.error = outcome.error
@@ -670,6 +695,15 @@ class _Lane:
             self.writer.flush()  # the series is on disk before anyone is told
             if source.finished(request) and on_series_done is not None:
                 on_series_done(request.series_uid or "")
+
+
+def _image_refused(service: str, error: NetError | None) -> str:
+    """The note of a PACS that would not retrieve by instance."""
+    why = error.message if error is not None else "it sent nothing"
+    return (
+        f"{service} at IMAGE level was refused ({why.rstrip('.')}); the rest of the series was "
+        "asked for at SERIES level."
+    )
 
 
 def _execute(
@@ -688,7 +722,10 @@ def _execute(
     deflate: bool = False,
     focus: ReaderFocus | None = None,
     associations: int = 1,
+    writer: InstanceWriter | None = None,
 ) -> RetrieveResult:
+    """The retrieve of ``plan``; ``writer``: one that already holds instances (the lead's),
+    which this retrieve does not ask for again and counts as received."""
     run = _Run(study_uid, total, progress)
     run.inventory = inventory
     notes: list[str] = []
@@ -698,7 +735,15 @@ def _execute(
         first_in.set()
         run.report(path)
 
-    writer = InstanceWriter(store, study_uid, on_written=written)
+    have: set[str] = set()
+    if writer is None:
+        writer = InstanceWriter(store, study_uid, on_written=written)
+    else:
+        writer.flush()
+        have = set(writer.skip)
+        writer.on_written = written
+        if writer.received:
+            first_in.set()
     run.writer = writer
     lane = _Lane(run, writer, study_uid)
     trace = trace if trace is not None else AssociationTrace()
@@ -736,7 +781,7 @@ def _execute(
                 accept_deflated=deflate,
             )
             scp.start()
-        source = _Source(plan, inventory, focus)
+        source = _Source(plan, inventory, focus, have)
         extras: list[tuple[threading.Thread, _Lane]] = []
         try:
             with associate(node, contexts, trace=trace, roles=roles, handlers=handlers) as assoc:
@@ -876,6 +921,7 @@ def _inventory_or_none(
     study_uid: str,
     cancel: threading.Event | None,
     trace: AssociationTrace | None,
+    on_match: Callable[[str, InstanceInfo], None] | None = None,
 ) -> StudyInventory | None:
     """The inventory, or None when the PACS will not answer an image-level C-FIND (or finds
     nothing: some PACS answer image-level queries only within a series).
@@ -883,9 +929,160 @@ def _inventory_or_none(
     Connection-level failures are raised: the retrieve would fail the same way.
     """
     try:
-        return study_inventory(node, study_uid, cancel=cancel, trace=trace)
+        return study_inventory(node, study_uid, cancel=cancel, trace=trace, on_match=on_match)
     except (DimseStatusError, NoAcceptedContext):
         return None
+
+
+# --- the lead: the first instances while the C-FIND still answers ---------------------------
+
+#: Instances per request of the lead after its first (which asks for one alone, the reader's
+#: first pixel): a few, so that the follower takes over soon after the list is whole.
+LEAD_PER_REQUEST = 4
+
+
+@dataclass
+class _SignalledTrace(AssociationTrace):
+    """A trace that says when its association sent its first request (it is up)."""
+
+    up: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def on_dimse_sent(self, message: Any) -> None:
+        super().on_dimse_sent(message)
+        self.up.set()
+
+
+class _Lead:
+    """The first series' first instances, fetched while the image-level C-FIND of a study
+    still answers, so that the reader sees a slice before the PACS has listed the study.
+
+    Its own C-GET association, opened once the C-FIND's is up (a PACS that takes one
+    association refuses this one, not the C-FIND's), asks at IMAGE level for the first
+    instance listed, then for the next few listed, until the list is whole. It writes through
+    the retrieve's writer, so what it brought is neither asked for again nor lost. Whatever goes
+    wrong (a refused association, image level refused, nothing sent) leaves the work to the
+    ordinary retrieve: the lead's own counts never reach the result.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        study_uid: str,
+        store: LocalStore,
+        first_series: str | None,
+        focus: ReaderFocus,
+        progress: Callable[[RetrieveProgress], None] | None,
+        cancel: threading.Event | None,
+        deflate: bool,
+    ) -> None:
+        self.node = node
+        self.focus = focus
+        self.study_uid = study_uid
+        self.store = store
+        self.series_uid = first_series
+        """The series to lead with; None: the first series the C-FIND answers."""
+        self.cancel = cancel
+        self.deflate = deflate
+        self.trace = _SignalledTrace()
+        """Give it to the C-FIND: the lead associates once that association is up."""
+        self.run = _Run(study_uid, None, progress)
+        self.writer = InstanceWriter(store, study_uid, on_written=lambda p, _n: self.run.report(p))
+        self.run.writer = self.writer
+        self.refused: str | None = None
+        """Why the PACS would not retrieve by instance: the retrieve asks for series."""
+        self._listed: dict[str, list[InstanceInfo]] = {}
+        self._asked: set[str] = set()
+        self._ended = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._drive, name="tuiviewer-lead", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def on_match(self, series_uid: str, info: InstanceInfo) -> None:
+        """The C-FIND answered ``info`` (of ``series_uid``)."""
+        with self._changed:
+            if self.series_uid is None:
+                self.series_uid = series_uid
+            self._listed.setdefault(series_uid, []).append(info)
+            self.trace.up.set()
+            self._changed.notify_all()
+
+    def finish(self) -> InstanceWriter:
+        """The list is whole (or will not come): no new request; the one in flight ends. The
+        writer, with what the lead brought, is the retrieve's from now on."""
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+        self.trace.up.set()
+        self._thread.join()
+        self.writer.flush()
+        return self.writer
+
+    def _next(self) -> _Request | None:
+        """The next instances listed and not asked for; None once the list is whole."""
+        with self._changed:
+            while not self._ended and not (self.cancel is not None and self.cancel.is_set()):
+                items = self._listed.get(self.series_uid or "", [])
+                # In the order listed, until the reader is somewhere (then from there).
+                at = self.focus.at(self.series_uid or "")
+                if not self.focus.placed:
+                    order = [item.sop_uid for item in items]
+                elif at is not None and at not in self._asked:
+                    order = self.focus.order(self.series_uid or "", items)
+                    order = order if order[:1] == [at] else []  # not listed yet: wait for it
+                else:
+                    order = self.focus.order(self.series_uid or "", items)
+                fresh = [sop for sop in order if sop not in self._asked]
+                if fresh:
+                    chunk = tuple(fresh[: LEAD_PER_REQUEST if self._asked else 1])
+                    self._asked.update(chunk)
+                    # Where each slice will lie, as far as the PACS has said.
+                    listed = {uid: list(items) for uid, items in self._listed.items()}
+                    self.run.inventory = StudyInventory(self.study_uid, listed)
+                    return _Request(self.series_uid, chunk, follow_chunk=True)
+                self._changed.wait(0.25)  # a cancel is seen within this
+        return None
+
+    def _drive(self) -> None:
+        self.trace.up.wait(self.node.acse_timeout or 30)
+        if self._ended or (self.cancel is not None and self.cancel.is_set()):
+            return
+        storage = _storage_contexts(None, [], MAX_CONTEXTS - 1, self.deflate)
+        contexts: list[tuple[str, list[str]]] = [(GET_MODEL, _QR_SYNTAXES), *storage]
+        lane = _Lane(self.run, self.writer, self.study_uid)
+        handlers = [(evt.EVT_C_STORE, lane.handle)]
+        roles = scp_roles(uid for uid, _ in storage)
+        try:
+            with (
+                self.store.in_use(self.study_uid),
+                associate(self.node, contexts, roles=roles, handlers=handlers) as assoc,
+            ):
+                require_context(assoc, [GET_MODEL])
+                msg_id = 0
+                while (request := self._next()) is not None:
+                    msg_id += 1
+                    lane.expected = Expected(
+                        self.study_uid, request.series_uid, frozenset(request.sop_uids)
+                    )
+                    identifier = _identifier(self.study_uid, request)
+                    responses = assoc.send_c_get(identifier, GET_MODEL, msg_id=msg_id)
+                    watcher = _CancelWatcher(assoc, GET_MODEL, msg_id, self.cancel)
+                    try:
+                        outcome = _run_request(assoc, "C-GET", responses, self.run, watcher)
+                    finally:
+                        watcher.stop()
+                    self.writer.flush()
+                    if outcome.cancelled:
+                        return
+                    refused = isinstance(outcome.error, DimseStatusError)
+                    if refused or (outcome.error is None and self.run.final.completed == 0):
+                        self.refused = _image_refused("C-GET", outcome.error)
+                        return
+                    if outcome.error is not None:
+                        return
+        except NetError:
+            return  # a second association refused, or the link failed: the retrieve does it
 
 
 def retrieve_study(
@@ -904,6 +1101,7 @@ def retrieve_study(
     accept_deflated: bool | None = None,
     focus: ReaderFocus | None = None,
     associations: int = 1,
+    inventory: StudyInventory | None = None,
 ) -> RetrieveResult:
     """Retrieve a study (or some of its series) into ``store``, series by series.
 
@@ -934,6 +1132,8 @@ def retrieve_study(
             (``result.notes`` says so). Needs the image-level C-FIND's list.
         associations: C-GET on up to this many associations at once, each taking the next
             request (a PACS that refuses the second leaves one; ``result.notes`` says so).
+        inventory: the study's image-level C-FIND, asked for moments ago (while the reader
+            rested on its row): not asked again, so the first C-GET goes out at once.
 
     Returns:
         What arrived, the PACS's sub-operation counts and failed instances, and the error
@@ -951,18 +1151,40 @@ def retrieve_study(
     for uid in [*(series_uids or ()), *([first_series] if first_series else [])]:
         foreign_uid(uid, "Series Instance UID")
     chosen = _resolve_method(node, method)
-    inventory = _inventory_or_none(node, study_uid, cancel, find_trace)
+    deflate = node.accept_deflated if accept_deflated is None else accept_deflated
+    lead: _Lead | None = None
+    listed = inventory
+    if listed is not None:
+        pass  # asked for moments ago
+    elif focus is not None and not focus.placed and chosen == "get" and not series_uids:
+        # Nobody reads yet (the viewer waits for its first slice): no need to wait for the
+        # whole list before fetching the first instance.
+        lead = _Lead(node, study_uid, store, first_series, focus, progress, cancel, deflate)
+        lead.start()
+    try:
+        inventory = listed or _inventory_or_none(
+            node,
+            study_uid,
+            cancel,
+            find_trace or (lead.trace if lead is not None else None),
+            on_match=lead.on_match if lead is not None else None,
+        )
+    finally:
+        writer = lead.finish() if lead is not None else None
+        if writer is not None and sys.exc_info()[0] is not None:
+            writer.close()  # the C-FIND failed: what the lead brought stays on disk
     found_nothing = inventory is not None and not inventory.series
     if found_nothing:
         inventory = None
     plan = _plan(inventory, series_uids, first_series)
-    if focus is not None and plan and plan[0].series_uid:
+    refused = lead.refused if lead is not None else None
+    if focus is not None and plan and plan[0].series_uid and refused is None:
         plan[0] = replace(plan[0], follow=True)
     total: int | None = None
     if inventory is not None:
         total = sum(len(inventory.series.get(r.series_uid or "", [])) for r in plan)
     try:
-        return _execute(
+        result = _execute(
             node,
             study_uid,
             store=store,
@@ -974,10 +1196,21 @@ def retrieve_study(
             cancel=cancel,
             trace=trace,
             on_series_done=on_series_done,
-            deflate=node.accept_deflated if accept_deflated is None else accept_deflated,
+            deflate=deflate,
             focus=focus,
             associations=associations,
+            writer=writer,
         )
+        if refused is not None:
+            result.notes.insert(0, refused)
+        if lead is not None:  # what it brought counts; what it missed was asked for again
+            done = lead.run.final
+            result = replace(
+                result,
+                completed=result.completed + done.completed,
+                warning=result.warning + done.warning,
+            )
+        return result
     except DimseStatusError as exc:
         if not found_nothing:
             raise

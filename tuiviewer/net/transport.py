@@ -288,21 +288,24 @@ def retrieve_study(
     accept_deflated: bool | None = None,
     focus: ReaderFocus | None = None,
     associations: int = 1,
+    inventory: StudyInventory | None = None,
 ) -> RetrieveResult:
     """Retrieve a study into ``store`` series by series (C-GET/C-MOVE or WADO-RS).
 
     ``accept_deflated`` (DIMSE only) offers or accepts Deflated Explicit VR Little Endian,
     inflated within the reading limits on arrival; default the node's ``accept_deflated``.
     ``focus`` and ``associations`` (DIMSE only; ignored elsewhere): the first series where
-    the reader is, and C-GET on that many associations at once.
+    the reader is, and C-GET on that many associations at once; ``inventory`` (DIMSE only):
+    the study's image-level C-FIND, asked moments ago, not asked again.
     """
     transport = transport_for(node)
-    if (focus is not None or associations > 1) and isinstance(transport, DimseTransport):
+    direct = focus is not None or associations > 1 or inventory is not None
+    if direct and isinstance(transport, DimseTransport):
         return _retrieve.retrieve_study(
             node, study_uid, store=store, series_uids=series_uids, first_series=first_series,
             method=method, progress=progress, cancel=cancel, trace=trace, find_trace=find_trace,
             on_series_done=on_series_done, accept_deflated=accept_deflated, focus=focus,
-            associations=associations,
+            associations=associations, inventory=inventory,
         )  # fmt: skip
     return transport.retrieve_study(
         node,

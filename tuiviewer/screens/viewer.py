@@ -40,7 +40,7 @@ from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS, help_text
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer import texts
 from tuiviewer.services.viewer import view as views
-from tuiviewer.services.viewer.arrival import ArrivingSeries, settled
+from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy, settled
 from tuiviewer.services.viewer.caches import RenderCoalescer
 from tuiviewer.services.viewer.geometry import slice_position
 from tuiviewer.services.viewer.slices import (
@@ -101,6 +101,8 @@ class ViewerScreen(Screen[None]):
         self.stack_pos = keys.index(own) if own in keys else 0
         self.frame_cache_bytes = frame_cache_bytes
         self.job = job
+        self.arrivals = ArrivingStudy(arriving) if arriving is not None else None
+        """Every series of the study while it arrives (the others grow too)."""
         self.stack = self._new_stack(self.stack_pos, records, half=False, arriving=arriving)
         """The stack of the left pane, the one the user reads."""
         first = records[start] if 0 <= start < len(records) else None
@@ -222,7 +224,7 @@ class ViewerScreen(Screen[None]):
         yield Static(self.decision.explanation(), id="why")
         yield KeyFooter()  # ranked and fitted to the width; ctrl+p still opens the palette
         if self.job is not None and self.stack.arriving is not None:
-            yield ArrivalFeed(self.job, self.stack.arriving.series_uid)
+            yield ArrivalFeed(self.job, self.stack.arriving)
 
     def on_mount(self) -> None:
         if self.decision.warning:
@@ -230,7 +232,9 @@ class ViewerScreen(Screen[None]):
         self.query_one("#goto", Input).display = False
         self.query_one("#readout").display = False
         if not self.slices:
-            self.body.set_slice_text("No image in this stack.")
+            waits = self.stack.arriving is not None
+            none = "Waiting for the first image…" if waits else "No image in this stack."
+            self.body.set_slice_text(none)
             return
         self.keys.load(self.slices[0].record.study_uid)
         self._update_texts()
@@ -298,18 +302,29 @@ class ViewerScreen(Screen[None]):
         """Put what landed into its slots; the reader waiting on one of them sees it at once."""
         stack = self.stack
         series = stack.arriving
-        if series is not None and message.records:
-            if series.add(message.records):  # new slots or a new order: same slice, new index
-                sop = stack.slices[stack.index].record.sop_instance_uid
+        if series is not None and (message.records or message.listed):
+            opened = series.count == 0
+            sop = stack.slices[stack.index].record.sop_instance_uid if stack.slices else ""
+            moved = series.relist(message.listed)  # the C-FIND answered more
+            moved = series.add(message.records) or moved
+            if opened and series.count:  # the first slice is in: show it
+                sop = series.nearest(series.slot(sop) or 0) or sop
+                self.keys.load(series.study_uid)
+            if moved or (opened and series.count):  # same slice, new index
                 self.stack = self._new_stack(self.stack_pos, [], half=False, arriving=series)
                 self.stack.index = series.slot(sop) or 0
                 self.pane.replace_stack(self.stack)
                 self.request_render()
+                self._lead_retrieve()
             elif stack.index in stack.fill():
                 self.request_render()
             self.stacks[self.stack_pos] = list(series.records.values())
+        if self.arrivals is not None:
+            self._others_grew(message)
         if message.stacks:
             self._settle(message.stacks, message.job)
+        elif series is not None and not series.count and message.job.finished:
+            self._nothing_arrived(message.job)
         self._update_texts()
 
     def _lead_retrieve(self) -> None:
@@ -320,12 +335,37 @@ class ViewerScreen(Screen[None]):
         sop, way = series.order[self.stack.index], self.stack.direction
         job.focus.set(series.series_uid, sop, -way if series.turned else way)
 
+    def _others_grew(self, message: ArrivalFeed.Arrived) -> None:
+        """The series besides the one on show appear and grow (n/p reach them at once)."""
+        assert self.arrivals is not None
+        current = self.stack.arriving
+        for series in self.arrivals.take(message.records, message.job.inventory, current):
+            uid = series.series_uid
+            places = [k for k, s in enumerate(self.stacks) if s and s[0].series_uid == uid]
+            if len(places) > 1 or (places and places[0] == self.stack_pos):
+                continue  # settled from disk into several stacks, or the one on show
+            if places:
+                self.stacks[places[0]] = self.arrivals.arrived(series)
+            else:
+                self.stacks.append(self.arrivals.arrived(series))
+
+    def _nothing_arrived(self, job: RetrieveJob) -> None:
+        """The retrieve ended before any image came: say why, back to where the reader was."""
+        error = f" {job.error}" if job.error else ""
+        self.notify(f"Retrieve {job.id} {job.state}: no image arrived.{error}", severity="error")
+        if self.is_current:
+            self.app.pop_screen()
+
     def _settle(self, stacks: list[list[InstanceRecord]], job: RetrieveJob) -> None:
         """The series is complete or the retrieve ended: the stacks on disk from now on, at the
         slice on show (or the nearest that arrived)."""
         stack, series = self.stack, self.stack.arriving
         self.stacks = [list(s) for s in stacks]
         where = settled(series, stack.index, stacks) if series is not None else None
+        if series is None and stack.slices:  # the ordinary viewer: the same stack, anew placed
+            sop = stack.slices[0].record.sop_instance_uid
+            found = [k for k, s in enumerate(stacks) if any(r.sop_instance_uid == sop for r in s)]
+            self.stack_pos = stack.stack = found[0] if found else self.stack_pos
         if series is None or where is None:
             return  # the ordinary viewer already (a later series ended), or nothing to show
         self.stack_pos = position = where.position
@@ -680,7 +720,13 @@ class ViewerScreen(Screen[None]):
         """Stack ``position`` of the study on the left pane, at the same anatomy."""
         current = self.slices[self.index].record.image_position if self.slices else None
         self.stack_pos = position
-        self.stack = stack = self._new_stack(position, self.stacks[position], half=False)
+        records = self.stacks[position]
+        growing = self.arrivals.series_for(records[0].series_uid) if self.arrivals else None
+        if growing is not None and growing.complete:
+            growing = None  # all in: the ordinary stack
+        self.stack = stack = self._new_stack(position, records, half=False, arriving=growing)
+        if growing is not None:
+            self.query_one(ArrivalFeed).series = growing  # still arriving: it grows in view
         self.pane.replace_stack(stack)
         self.presets = []
         self.pane.reset_pointer()

@@ -385,6 +385,7 @@ class WorklistScreen(Screen[None]):
         study = self.selected_study()
         if study is not None:
             self.side.follow(study)
+            self.query_one(StudyOpener).rest(study, self.current_node())
 
     def action_read_report(self) -> None:
         """The report of the highlighted prior (priors focused) or study, in the side pane."""

@@ -131,6 +131,7 @@ class RetrieveJob:
                     on_series_done=series_finished,
                     focus=self.focus,
                     associations=self.associations,
+                    inventory=self.inventory,  # set beforehand: listed moments ago
                 )
             else:
                 result = resume_study(

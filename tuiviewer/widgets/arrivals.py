@@ -10,7 +10,7 @@ and come with the last message, so the viewer can become the ordinary one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual import on, work
@@ -21,6 +21,7 @@ from tuiviewer.dicom.scanning import InstanceRecord, read_record
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.jobs import RetrieveJob
+from tuiviewer.services.viewer.arrival import ArrivingSeries, listing
 from tuiviewer.services.viewer.stack import study_stacks
 
 
@@ -31,8 +32,14 @@ def _record(path: Path) -> InstanceRecord | None:
         return None  # shown as unreadable once the stack is settled
 
 
+def _first_series(records: list[InstanceRecord]) -> str:
+    """The series of the first image among ``records`` ("" when none is an image)."""
+    return next((r.series_uid for r in records if r.rows), "")
+
+
 class ArrivalFeed(Widget):
-    """Follows ``job`` and posts what it wrote; ``series_uid`` is the series on show."""
+    """Follows ``job`` and posts what it wrote; ``series`` is the series on show (its UID may
+    be known only once its first image is in)."""
 
     DEFAULT_CSS = "ArrivalFeed { display: none; }"
 
@@ -46,20 +53,22 @@ class ArrivalFeed(Widget):
     class Arrived(Message):
         """Records of instances that landed since the last message; ``stacks`` (every image
         stack of the study on disk) when the series is complete and when the job ended (then
-        ``job.finished``)."""
+        ``job.finished``); ``listed``: the PACS's list of the series so far (it grows while
+        the C-FIND answers)."""
 
         records: list[InstanceRecord]
         stacks: list[list[InstanceRecord]] | None
         job: RetrieveJob
+        listed: list[tuple[str, int | None]] = field(default_factory=list)
 
-    def __init__(self, job: RetrieveJob, series_uid: str) -> None:
+    def __init__(self, job: RetrieveJob, series: ArrivingSeries) -> None:
         super().__init__()
         self.job = job
-        self.series_uid = series_uid
+        self.series = series
         self.seen = 0
         """How many of ``job.arrived`` were read."""
-        self.series_ended = False
-        """The series on show is complete (its stacks were sent)."""
+        self.ended: set[str] = set()
+        """Series that were on show when they completed (the stacks were sent then)."""
         self.settled = False
         """The job ended and the last message (with the stacks) was sent: nothing more comes."""
         self._unsubscribe: Callable[[], None] = lambda: None
@@ -86,10 +95,12 @@ class ArrivalFeed(Widget):
         job = self.job
         # Read the end before the list: a job that ended has written everything it lists.
         finished = job.finished
-        ended = not self.series_ended and self.series_uid in job.series_done
+        uid = self.series.series_uid
+        ended = bool(uid) and uid in job.series_done and uid not in self.ended
         paths = job.arrived[self.seen :]
         self.seen += len(paths)
-        self.series_ended |= ended
+        if ended:
+            self.ended.add(uid)
         self.settled = finished
         if paths or ended or finished:
             self._busy = True  # one read at a time, so the messages come in order
@@ -106,8 +117,9 @@ class ArrivalFeed(Widget):
         records: list[InstanceRecord] = []
         stacks = None
         try:
-            if first:  # the first read: files an earlier attempt left too
-                folder = workstation(self).store.series_dir(self.job.study_uid, self.series_uid)
+            uid = self.series.series_uid
+            if first and uid:  # the first read: files an earlier attempt left too
+                folder = workstation(self).store.series_dir(self.job.study_uid, uid)
                 if folder.is_dir():
                     paths = [*sorted(folder.glob("*.dcm")), *paths]
             records = [r for r in map(_record, paths) if r is not None]
@@ -116,4 +128,5 @@ class ArrivalFeed(Widget):
                 found = study_stacks(self.job.study_uid, store.study_dir(self.job.study_uid))
                 stacks = [stack for stack in found or [] if any(r.rows for r in stack)]
         finally:  # even when a read failed: the feed must not stall
-            self.post_message(self.Arrived(records, stacks, self.job))
+            listed = listing(self.job.inventory, uid or _first_series(records))
+            self.post_message(self.Arrived(records, stacks, self.job, listed))

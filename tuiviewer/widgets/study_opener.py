@@ -9,21 +9,31 @@ still on its screen, or say that the study is ready when they have moved on.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 from textual import on, work
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.dicom.scanning import InstanceRecord, read_record
 from tuiviewer.exceptions import TuiviewerError
-from tuiviewer.net.retrieve import ReaderFocus
+from tuiviewer.net.retrieve import ReaderFocus, StudyInventory
+from tuiviewer.net.transport import study_inventory
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.jobs import RetrieveJob, job_label
-from tuiviewer.services.viewer.arrival import ArrivingSeries
+from tuiviewer.services.viewer.arrival import ArrivingSeries, listing
 from tuiviewer.services.worklist import first_image_series, images_on_disk, is_retrieved
+
+#: How long the reader rests on a row before its instances are listed (a second study-level
+#: query per row scrolled past would be wasted).
+REST_S = 0.3
+#: A listing older than this is asked for again at Enter (the PACS may have received more).
+LISTING_KEPT_S = 60.0
 
 
 class StudyOpener(Widget):
@@ -39,6 +49,10 @@ class StudyOpener(Widget):
 
     def __init__(self) -> None:
         super().__init__()
+        self.listed: dict[str, tuple[float, StudyInventory]] = {}
+        """Studies the reader rested on: their image-level C-FIND, and when it answered."""
+        self._rest: Timer | None = None
+        self._rest_cancel = threading.Event()
         self.awaiting: dict[str, tuple[RetrieveJob, str]] = {}
         """Studies to open when their first image is in: their job and what to call them."""
         self._looked: dict[int, int] = {}
@@ -52,18 +66,55 @@ class StudyOpener(Widget):
     def on_unmount(self) -> None:
         self._unsubscribe()
 
+    def rest(self, study: StudyRow, node: Node | None) -> None:
+        """The reader is on ``study``'s row: if they stay :data:`REST_S`, list its instances
+        (cheap metadata, no pixels), so that Enter sends the first C-GET at once."""
+        if self._rest is not None:
+            self._rest.stop()
+        self._rest_cancel.set()  # the last row's listing, if running, is not wanted now
+        if node is None or study.uid in self.listed:
+            return
+        self._rest = self.set_timer(REST_S, lambda: self._rested(study, node))
+
+    def _rested(self, study: StudyRow, node: Node) -> None:
+        if not self.screen.is_current:
+            return  # the reader went elsewhere
+        store = workstation(self).store
+        if is_retrieved(store, study) or images_on_disk(store, study.uid):
+            return
+        self._rest_cancel = threading.Event()
+        self._list(node, study.uid, self._rest_cancel)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="rest", description="List")
+    def _list(self, node: Node, study_uid: str, cancel: threading.Event) -> None:
+        try:
+            inventory = study_inventory(node, study_uid, cancel=cancel)
+        except TuiviewerError:
+            return  # the retrieve asks again, and says what went wrong
+        if not cancel.is_set() and inventory.series:
+            self.app.call_from_thread(self._listed, study_uid, inventory)
+
+    def _listed(self, study_uid: str, inventory: StudyInventory) -> None:
+        self.listed[study_uid] = (time.monotonic(), inventory)
+
+    def _fresh_listing(self, study_uid: str) -> StudyInventory | None:
+        """The listing of a rest, when recent enough to trust."""
+        at, inventory = self.listed.pop(study_uid, (0.0, None))
+        return inventory if time.monotonic() - at <= LISTING_KEPT_S else None
+
     def open(self, study: StudyRow, node: Node | None) -> None:
         """View ``study``: at once when on disk, else retrieve it from ``node`` and view the
         first series as soon as it has arrived."""
+        if self._rest is not None:
+            self._rest.stop()
+        self._rest_cancel.set()  # a listing still running: the retrieve lists for itself
         store = workstation(self).store
         if is_retrieved(store, study):
             self.view(study.uid)
             return
         running = workstation(self).queue.active_for(study.uid)
         if running is not None:  # opens on what it brought, growing as the rest lands
-            self.awaiting[study.uid] = (running, job_label(study))
-            self._looked.pop(running.id, None)  # from its first file again
-            self.post_message(self.RetrieveMoved())
+            self.view_arriving(running, None)
             return
         on_disk = images_on_disk(store, study.uid)
         if on_disk:
@@ -72,7 +123,10 @@ class StudyOpener(Widget):
             self.notify("No PACS to retrieve the study from (F5: nodes).", severity="warning")
             return
         self.notify(f"Retrieving {job_label(study)} (F4: retrieve queue)")
-        self.prepare_retrieve(node, study, resume=bool(on_disk))
+        if on_disk or study.series_count == 1:  # nothing to ask first: no thread to wait for
+            self._queue(node, study, None, bool(on_disk))
+        else:
+            self.prepare_retrieve(node, study, resume=False)
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="open", description="Series")
     def prepare_retrieve(self, node: Node, study: StudyRow, *, resume: bool) -> None:
@@ -93,8 +147,15 @@ class StudyOpener(Widget):
             focus=ReaderFocus(),  # the viewer, once open, says where the reader is
             associations=workstation(self).config.pacs.associations,
         )
-        workstation(self).queue_retrieve(job)
         if not resume:
+            job.inventory = self._fresh_listing(study.uid)
+        workstation(self).queue_retrieve(job)
+        if resume:
+            return
+        if self.screen.is_current:  # the viewer at once: it waits for the first image there
+            # After the job's thread is off: laying the viewer out would hold it back.
+            self.call_later(self.view_arriving, job, None)
+        else:
             self.awaiting[study.uid] = (job, label)
 
     @on(RetrieveMoved)
@@ -142,15 +203,18 @@ class StudyOpener(Widget):
                 return record
         return None
 
-    def view_arriving(self, job: RetrieveJob, first: InstanceRecord) -> None:
-        """The viewer on the series of ``first`` while ``job`` brings the rest of it."""
+    def view_arriving(self, job: RetrieveJob, first: InstanceRecord | None) -> None:
+        """The viewer on the series of ``first`` while ``job`` brings the rest of it; without
+        ``first``, on the job's first series (or the first image series that arrives), waiting
+        for its first image: the screen is laid out while the first slice is on its way."""
         from tuiviewer.screens.viewer import ViewerScreen  # the viewer is above this widget
 
-        listed = job.inventory.series.get(first.series_uid, []) if job.inventory else []
-        arriving = ArrivingSeries(
-            first.study_uid, first.series_uid, [(i.sop_uid, i.number) for i in listed]
-        )
-        self.app.push_screen(ViewerScreen([first], stacks=[[first]], arriving=arriving, job=job))
+        listed = list(job.inventory.series) if job.inventory is not None else []
+        only = listed[0] if len(listed) == 1 else ""  # listed by a rest on the row
+        series_uid = first.series_uid if first is not None else job.first_series or only
+        arriving = ArrivingSeries(job.study_uid, series_uid, listing(job.inventory, series_uid))
+        records = [first] if first is not None else []
+        self.app.push_screen(ViewerScreen(records, stacks=[records], arriving=arriving, job=job))
 
     def view(self, study_uid: str) -> None:
         """The viewer on a study on disk."""

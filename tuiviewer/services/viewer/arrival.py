@@ -20,6 +20,14 @@ from pathlib import Path
 
 from tuiviewer.dicom.index import slice_location
 from tuiviewer.dicom.scanning import InstanceRecord
+from tuiviewer.net.retrieve import StudyInventory
+
+
+def listing(inventory: StudyInventory | None, series_uid: str) -> list[tuple[str, int | None]]:
+    """What the PACS listed of ``series_uid`` so far, as (SOP Instance UID, Instance Number)."""
+    if inventory is None or not series_uid:
+        return []
+    return [(item.sop_uid, item.number) for item in inventory.series.get(series_uid, [])]
 
 
 def placeholder(sop_uid: str, series_uid: str, study_uid: str) -> InstanceRecord:
@@ -62,25 +70,50 @@ class ArrivingSeries:
         expected: Sequence[tuple[str, int | None]] = (),
     ) -> None:
         """Args:
+        series_uid: the series; "" for the first image series that arrives (a viewer opened
+            before the retrieve knows which series it brings first).
         expected: the instances the PACS listed, as (SOP Instance UID, Instance Number), in
-            the order it listed them; empty when unknown.
+            the order it listed them; empty when unknown. A longer list may come later
+            (:meth:`relist`): the C-FIND is still answering while the first slices land.
         """
         self.study_uid = study_uid
         self.series_uid = series_uid
+        self.records: dict[str, InstanceRecord] = {}
+        self._expected: list[tuple[str, int | None]] = []
+        self.order: list[str] = []
+        """SOP Instance UIDs, slot by slot."""
+        self._slot: dict[str, int] = {}
+        self.turned = False
+        """Slots run against Instance Number (it decreases along the slice normal)."""
+        self.relist(expected)
+
+    @property
+    def listed(self) -> bool:
+        """Whether the PACS listed the series (else there are only arrived slots)."""
+        return bool(self._expected)
+
+    def relist(self, expected: Sequence[tuple[str, int | None]]) -> bool:
+        """Take the PACS's list of the series (as for the constructor) when it lists more than
+        before; True when the slots moved: the stack must be built again (the slice on show
+        keeps its SOP Instance UID, not its index)."""
+        if len(expected) <= len(self._expected):
+            return False
+        self._expected = list(expected)
         listed = list(dict.fromkeys(sop for sop, _ in expected))
         numbers = dict(expected)
         rank = {sop: k for k, sop in enumerate(listed)}
-        self.order: list[str] = sorted(
+        order = sorted(
             listed,
             key=lambda sop: (numbers[sop] is None, numbers[sop] or 0, rank[sop]),
         )
-        """SOP Instance UIDs, slot by slot."""
-        self.listed = bool(listed)
-        """Whether the PACS listed the series (else there are only arrived slots)."""
-        self.records: dict[str, InstanceRecord] = {}
-        self._slot = {sop: k for k, sop in enumerate(self.order)}
-        self.turned = False
-        """Slots run against Instance Number (it decreases along the slice normal)."""
+        if self.turned:
+            order.reverse()
+        known = set(order)
+        order += [sop for sop in self.order if sop not in known]  # arrived, never listed
+        moved = order != self.order
+        self.order = order
+        self._slot = {sop: k for k, sop in enumerate(order)}
+        return moved
 
     @property
     def total(self) -> int:
@@ -101,6 +134,8 @@ class ArrivingSeries:
         moved (a new order, not just filled): the stack must be built again."""
         moved = False
         for record in records:
+            if not self.series_uid and record.study_uid == self.study_uid and record.rows:
+                self.series_uid = record.series_uid  # the first image series to arrive
             if record.series_uid != self.series_uid or record.study_uid != self.study_uid:
                 continue
             sop = record.sop_instance_uid
@@ -173,6 +208,50 @@ class ArrivingSeries:
         if not self.listed:
             return f"{self.count} arrived"
         return f"{self.count} of {self.total} arrived"
+
+
+class ArrivingStudy:
+    """Every series of a study being retrieved, each an :class:`ArrivingSeries` from the
+    PACS's list (or as its instances come), so that the series besides the one on show appear
+    and grow too, and the reader can switch to one still arriving."""
+
+    def __init__(self, opened: ArrivingSeries) -> None:
+        self.opened = opened
+        """The series the viewer opened on (its UID may come with its first image)."""
+        self.others: dict[str, ArrivingSeries] = {}
+
+    def series_for(self, series_uid: str) -> ArrivingSeries | None:
+        if series_uid and series_uid == self.opened.series_uid:
+            return self.opened
+        return self.others.get(series_uid)
+
+    def take(
+        self,
+        records: Sequence[InstanceRecord],
+        inventory: StudyInventory | None,
+        skip: ArrivingSeries | None = None,
+    ) -> list[ArrivingSeries]:
+        """Put the arrived image ``records`` into their series (``skip``, the one on show,
+        is filled by the viewer itself); the series that grew, in the order they came."""
+        grew: dict[str, ArrivingSeries] = {}
+        for record in records:
+            uid = record.series_uid
+            if not record.rows or record.study_uid != self.opened.study_uid:
+                continue  # not an image: a report, a key object…
+            series = self.series_for(uid)
+            if series is None:
+                series = self.others[uid] = ArrivingSeries(record.study_uid, uid)
+            if series is skip:
+                continue
+            series.relist(listing(inventory, uid))
+            series.add([record])
+            grew[uid] = series
+        return list(grew.values())
+
+    @staticmethod
+    def arrived(series: ArrivingSeries) -> list[InstanceRecord]:
+        """The instances of ``series`` that arrived, slot by slot."""
+        return [series.records[sop] for sop in series.order if sop in series.records]
 
 
 @dataclass(frozen=True)
