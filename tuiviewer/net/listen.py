@@ -29,6 +29,7 @@ Nothing here imports Textual.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -226,6 +227,24 @@ def file_meta_bytes(sop_class: str, sop_instance: str, transfer_syntax: str, sou
     return b"\x00" * 128 + b"DICM" + length + body
 
 
+class _Contexts(list[Any]):
+    """The listener's supported presentation contexts, copied cheaply for each association.
+
+    pynetdicom deep-copies the server's contexts for every association it accepts: with every
+    storage class in every transfer syntax that is ~0.25 s before the first instance. A
+    context holds immutable values and one list (its transfer syntaxes), so a shallow copy
+    with that list copied is the same copy, in a few milliseconds.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        copies = []
+        for context in self:
+            twin = copy.copy(context)
+            twin._transfer_syntax = list(context._transfer_syntax)
+            copies.append(twin)
+        return copies
+
+
 def _refusal(code: int, comment: str) -> Dataset:
     status = Dataset()
     status.Status = code
@@ -333,6 +352,7 @@ class Listener:
                 "another port (--port, or port under [listen])."
             ) from exc
         assert isinstance(server, _StorageServer)
+        server.contexts = _Contexts(server.contexts)
         server.handshake_timeout = ae.acse_timeout
         server.on_tls_failure = self._on_tls_failure
         ae._servers.append(server)
