@@ -531,28 +531,28 @@ class LocalStore:
                 continue
             if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
                 continue
-            slot = Path(entry.path)
             try:
-                study, series, sop = _slot_identity(slot)
-                final = self.instance_path(study, series, sop)
-            except (InvalidUIDError, _NotAnInstance) as exc:
-                self._quarantine_slot(slot, str(exc), result)
-                continue
-            if self.has_instance(study, series, sop):
-                os.truncate(slot, 0)
-                result.duplicates += 1
-                continue
-            try:
-                self._ensure_series_dir(study, series)
-                os.chmod(slot, FILE_MODE)
-                os.replace(slot, final)
+                self._recover_slot(Path(entry.path), result)
             except (OSError, StoreError) as exc:
-                logger.error(
-                    "Local store: cannot move recovered instance %s into place: %s", sop, exc
-                )
-                continue
-            result.moved.append(final)
-            result.touched.update({folder, final.parent, final.parent.parent, self.root})
+                # Left where it is: the next opening tries again; nothing is lost.
+                logger.error("Local store: cannot recover the slot %s: %s", entry.path, exc)
+
+    def _recover_slot(self, slot: Path, result: Recovery) -> None:
+        try:
+            study, series, sop = _slot_identity(slot)
+            final = self.instance_path(study, series, sop)
+        except (InvalidUIDError, _NotAnInstance) as exc:
+            self._quarantine_slot(slot, str(exc), result)
+            return
+        if self.has_instance(study, series, sop):
+            os.truncate(slot, 0)
+            result.duplicates += 1
+            return
+        self._ensure_series_dir(study, series)
+        os.chmod(slot, FILE_MODE)
+        os.replace(slot, final)
+        result.moved.append(final)
+        result.touched.update({slot.parent, final.parent, final.parent.parent, self.root})
 
     def _quarantine_slot(self, slot: Path, why: str, result: Recovery) -> None:
         folder = self.root / QUARANTINE_DIR / PARTIAL_DIR
