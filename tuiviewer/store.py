@@ -4,10 +4,21 @@ Instances fetched by C-GET/C-MOVE are patient data at rest, often on a shared se
 decides where they live (``<root>/<study>/<series>/<sop>.dcm``), never lets raw text from a
 peer become a path component (a PS3.5 §9.1 UID is used as it is; anything else a PACS may
 hold, such as hex strings or over-long values, by a hash: :func:`uid_name`), keeps every
-directory 0700 and every file 0600 whatever the umask, writes through a temporary file and an
-atomic rename so a crash never leaves a half-written instance under its final name, and bounds
-the store with least-recently-used eviction and an explicit ``tuiviewer purge``
-(:mod:`tuiviewer.commands.purge`).
+directory 0700 and every file 0600 whatever the umask, and bounds the store with
+least-recently-used eviction and an explicit ``tuiviewer purge`` (:mod:`tuiviewer.commands.purge`).
+
+Every instance written (pushed to the listener, fetched by C-GET, C-MOVE or WADO-RS) goes into
+a pre-created empty slot in ``.incoming/``, is fsynced and renamed to its final name; only then
+may its arrival be acknowledged. A slot's name was made durable with its batch (one folder
+fsync for 64 slots) and the folders renames go into are fsynced in the background, so an
+instance costs one file fsync instead of a file and a folder fsync, and is still never lost:
+after a crash it is under its final name or its slot's, and the next opening of the store
+(:meth:`LocalStore.recover`) moves it into place. That rests on rename being atomic and the
+metadata being journaled in order (ext4, xfs, btrfs). A slot gets its first 132 bytes (the
+preamble and ``DICM``) only when it is committed, so a write cut short is never taken for an
+instance: recovery puts it aside in ``.quarantine/.partial/``. (After a power cut during the
+fsync of an instance that was therefore never acknowledged, the disk may hold its first page
+without the rest: only SIGKILL-style crashes are exact there.)
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import re
 import secrets
 import shutil
 import stat
+import struct
 import threading
 import time
 import zlib
@@ -986,6 +998,10 @@ def _slot_identity(slot: Path) -> tuple[str, str, str]:
             implicit, little = syntax.is_implicit_VR, syntax.is_little_endian
         except Exception as exc:  # pydicom raises many types on a malformed header
             raise _NotAnInstance(f"its file meta information does not parse ({exc}).") from exc
+        start = fh.tell()
+        if not syntax.is_deflated and not _ends_at_end(fh, start, implicit, little):
+            raise _NotAnInstance("its last element ends beyond the end of the file.")
+        fh.seek(start)
         raw = fh.read(_PEEK)
     try:
         if syntax.is_deflated:
@@ -1003,6 +1019,55 @@ def _slot_identity(slot: Path) -> tuple[str, str, str]:
     except Exception as exc:
         raise _NotAnInstance(f"its data set does not parse ({exc}).") from exc
     return study.strip(), series.strip(), sop.strip()
+
+
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+
+
+def _ends_at_end(fh: BinaryIO, start: int, implicit: bool, little: bool) -> bool:
+    """Whether the data set's element headers, walked from ``start``, end exactly at the end
+    of the file: a write cut short ends inside an element. Headers only: defined lengths are
+    skipped, undefined ones (sequences, items, encapsulated pixel data) walked into, the
+    content of an undefined-length UN as implicit VR. A data set in implicit VR under an
+    explicit transfer syntax (pydicom reads those too) is walked both ways."""
+    size = os.fstat(fh.fileno()).st_size
+    return _walk(fh, start, size, implicit, little) or (
+        not implicit and _walk(fh, start, size, True, little)
+    )
+
+
+def _walk(fh: BinaryIO, pos: int, size: int, implicit: bool, little: bool) -> bool:
+    order = "<" if little else ">"
+    modes: list[bool] = []  # implicit VR or not, per undefined-length element walked into
+    while pos < size:
+        fh.seek(pos)
+        head = fh.read(12)
+        if len(head) < 8:
+            return False
+        group, element = struct.unpack(order + "HH", head[:4])
+        current = modes[-1] if modes else implicit
+        vr = b""
+        if group == 0xFFFE or current:  # items and delimiters have no VR
+            (length,) = struct.unpack(order + "L", head[4:8])
+            header = 8
+        elif head[4:6] in _LONG_VRS:
+            if len(head) < 12:
+                return False
+            vr = head[4:6]
+            (length,) = struct.unpack(order + "L", head[8:12])
+            header = 12
+        else:
+            (length,) = struct.unpack(order + "H", head[6:8])
+            header = 8
+        pos += header
+        if group == 0xFFFE and element in (0xE00D, 0xE0DD):
+            if modes:
+                modes.pop()
+        elif length == 0xFFFFFFFF:
+            modes.append(current or vr == b"UN")
+        else:
+            pos += length
+    return pos == size
 
 
 def _try_lock(folder: Path) -> int | None:
@@ -1117,6 +1182,7 @@ class _SlotPool:
             folder = Path(entry.path)
             if recover is not None:
                 recover(folder)
+            fsync_dir(folder)  # its last batch may not have had its fsync
             self._free = [
                 Path(e.path)
                 for e in _scandir(folder)

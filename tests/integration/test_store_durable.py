@@ -320,3 +320,23 @@ def test_a_study_uid_from_a_killed_writer_never_escapes_the_store(tmp_path: Path
     assert row.study_uid.startswith("x-") and row.instances == 1
     assert not (tmp_path / "outside").exists()
     assert store.unfinished() == []
+
+
+def test_a_slot_whose_end_never_reached_the_disk_is_put_aside(tmp_path: Path) -> None:
+    """A power cut during the fsync of an instance (so never acknowledged) can leave its first
+    page on disk without the rest: the slot then ends inside an element and is not taken."""
+    files = _series(tmp_path / "ct", slices=2, seed=19)
+    root = tmp_path / "store"
+    _run_child(WRITER, str(root), "1", "-1", *map(str, files))  # the 2nd stays in its slot
+    [slot] = [
+        p
+        for pool in (root / INCOMING_DIR).iterdir()
+        for p in pool.iterdir()
+        if p.name.startswith("s-") and p.stat().st_size
+    ]
+    os.truncate(slot, slot.stat().st_size - 10)  # its last bytes lost
+    store = LocalStore(root)
+    assert store.has_instance(*_uids(files[0]))
+    assert not store.has_instance(*_uids(files[1]))
+    [bad] = (root / QUARANTINE_DIR / PARTIAL_DIR).glob("*.dcm.bad")
+    assert "ends beyond the end of the file" in bad.with_suffix(".reason").read_text()
