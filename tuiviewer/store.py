@@ -16,9 +16,9 @@ after a crash it is under its final name or its slot's, and the next opening of 
 (:meth:`LocalStore.recover`) moves it into place. That rests on rename being atomic and the
 metadata being journaled in order (ext4, xfs, btrfs). A slot gets its first 132 bytes (the
 preamble and ``DICM``) only when it is committed, so a write cut short is never taken for an
-instance: recovery puts it aside in ``.quarantine/.partial/``. (After a power cut during the
-fsync of an instance that was therefore never acknowledged, the disk may hold its first page
-without the rest: only SIGKILL-style crashes are exact there.)
+instance: recovery puts it aside in ``.quarantine/.partial/``. A power cut during the fsync of
+an instance (never acknowledged, then) may leave its first page on disk without the rest, so
+recovery also checks that the element headers end exactly at the end of the file.
 """
 
 from __future__ import annotations
