@@ -181,8 +181,13 @@ def _child(args: list[str]) -> float:
 
 
 def _count(folder: Path) -> int:
-    """Instance files under ``folder`` (the store's dot-named markers are not instances)."""
-    return sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    """Instance files under ``folder`` (the store's dot-named markers and folders, such as
+    its pool of empty slots, are not instances)."""
+    return sum(
+        1
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def whole_study(

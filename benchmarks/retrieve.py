@@ -58,8 +58,13 @@ def _run_child(args: list[str]) -> tuple[float, float, str]:
 
 
 def _count(folder: Path) -> int:
-    """Instance files under ``folder`` (the store's dot-named markers are not instances)."""
-    return sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    """Instance files under ``folder`` (the store's dot-named markers and folders, such as
+    its pool of empty slots, are not instances)."""
+    return sum(
+        1
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def run(work: Path, slices: int, repeat: int) -> None:

@@ -4,35 +4,55 @@ Instances fetched by C-GET/C-MOVE are patient data at rest, often on a shared se
 decides where they live (``<root>/<study>/<series>/<sop>.dcm``), never lets raw text from a
 peer become a path component (a PS3.5 §9.1 UID is used as it is; anything else a PACS may
 hold, such as hex strings or over-long values, by a hash: :func:`uid_name`), keeps every
-directory 0700 and every file 0600 whatever the umask, writes through a temporary file and an
-atomic rename so a crash never leaves a half-written instance under its final name, and bounds
-the store with least-recently-used eviction and an explicit ``tuiviewer purge``
-(:mod:`tuiviewer.commands.purge`).
+directory 0700 and every file 0600 whatever the umask, and bounds the store with
+least-recently-used eviction and an explicit ``tuiviewer purge`` (:mod:`tuiviewer.commands.purge`).
+
+Every instance written (pushed to the listener, fetched by C-GET, C-MOVE or WADO-RS) goes into
+a pre-created empty slot in ``.incoming/``, is fsynced and renamed to its final name; only then
+may its arrival be acknowledged. A slot's name was made durable with its batch (one folder
+fsync for 64 slots) and the folders renames go into are fsynced in the background, so an
+instance costs one file fsync instead of a file and a folder fsync, and is still never lost:
+after a crash it is under its final name or its slot's, and the next opening of the store
+(:meth:`LocalStore.recover`) moves it into place. That rests on rename being atomic and the
+metadata being journaled in order (ext4, xfs, btrfs). A slot gets its first 132 bytes (the
+preamble and ``DICM``) only when it is committed, so a write cut short is never taken for an
+instance: recovery puts it aside in ``.quarantine/.partial/``. A power cut during the fsync of
+an instance (never acknowledged, then) may leave its first page on disk without the rest, so
+recovery also checks that the element headers end exactly at the end of the file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import io
+import logging
 import os
 import re
+import secrets
 import shutil
 import stat
-import tempfile
+import struct
 import threading
 import time
+import zlib
 from collections import Counter
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import platformdirs
 from pydicom.dataset import Dataset
+from pydicom.filereader import _read_file_meta_info, read_dataset
+from pydicom.uid import UID
 
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.files import fsync_dir
 from tuiviewer.locations import private_dirs
+
+logger = logging.getLogger(__name__)
 
 APP_NAME = "tuiviewer"
 INSTANCE_SUFFIX = ".dcm"
@@ -46,6 +66,21 @@ ACCESS_MARKER = ".last-access"
 QUARANTINE_DIR = ".quarantine"
 QUARANTINE_SUFFIX = ".dcm.bad"
 REASON_SUFFIX = ".reason"
+#: The pools of empty slots every instance is written into before its rename:
+#: ``<root>/.incoming/p-<random>/s-<random>``, one pool per writing process, locked by it.
+INCOMING_DIR = ".incoming"
+POOL_PREFIX = "p-"
+SLOT_PREFIX = "s-"
+LOCK_NAME = ".lock"
+#: Unfinished writes found by recovery: ``.quarantine/.partial/<pool>-<slot>-<time>.dcm.bad``.
+PARTIAL_DIR = ".partial"
+SLOT_BATCH = 64
+"""Slots created at a time, followed by one fsync of the pool's folder."""
+FLUSH_SECONDS = 0.15
+"""How long a rename may wait for the background fsync of its folders while writing."""
+_HEAD = 132  # the preamble and "DICM": written last, in commit()
+_PEEK = 256 * 1024
+_IDENTIFYING_TAGS = (0x00080018, 0x0020000D, 0x0020000E)
 MAX_UID_LENGTH = 64
 MAX_FOREIGN_UID_LENGTH = 1024
 """Longer values are not identifiers at all: refused even hashed."""
@@ -273,6 +308,9 @@ class LocalStore:
         self.cap_bytes = cap_bytes
         self._lock = threading.RLock()
         self._in_use: Counter[str] = Counter()
+        self._known: set[Path] = set()
+        self._dirs = _Dirty()
+        self._pool: _SlotPool | None = None
         try:
             if root is None:
                 # The cache dir holds only tuiviewer's files, so it is made private as well.
@@ -282,6 +320,9 @@ class LocalStore:
             raise StoreError(
                 f"Cannot create the local store at {str(self.root)!r}: {exc.strerror or exc}."
             ) from exc
+        # Every reader and writer opens the store here: what a crashed writer left in its
+        # slots is in place before anything lists or writes the store.
+        self.recover()
 
     # --- paths ---------------------------------------------------------------------------------
 
@@ -301,78 +342,254 @@ class LocalStore:
         sop = uid_name(sop_uid, "SOP Instance UID")
         return self.series_dir(study_uid, series_uid) / f"{sop}{INSTANCE_SUFFIX}"
 
-    def _ensure_series_dir(self, study_uid: str, series_uid: str) -> Path:
+    def _ensure_series_dir(self, study_uid: str, series_uid: str, *, fresh: bool = False) -> Path:
         series = self.series_dir(study_uid, series_uid)
+        if not fresh and series in self._known:
+            return series
         for directory in (series.parent, series):
             if directory.is_symlink():
                 raise StoreError(
                     f"{str(directory)!r} in the local store is a symbolic link; refusing to "
                     "write through it."
                 )
+        if not series.is_dir():
+            # The new folders' entries reach the disk with the background flush; a rename
+            # into them is journaled after their mkdir, so it never outlives them.
+            self._dirs.add(series.parent, series.parent.parent)
         _make_private_dirs(series)
+        with self._lock:
+            self._known.add(series)
         return series
 
     # --- writing -------------------------------------------------------------------------------
 
     def open_temp(self, study_uid: str, series_uid: str, sop_uid: str) -> tuple[BinaryIO, Path]:
-        """Create a 0600 temporary file in the series directory for a streaming write.
+        """Take an empty 0600 slot for a streaming write of one instance.
 
-        Write the instance to the returned binary file, close it, then call :meth:`commit`. A
-        temporary file never counts as an instance; :meth:`purge` removes leftovers.
+        Write the instance to the returned binary file, close it, then call :meth:`commit`
+        (or :meth:`discard` to give the slot back). The slot lives in the store's private pool
+        (:data:`INCOMING_DIR`), never in a study folder, and its first 132 bytes (preamble and
+        ``DICM``) reach the file only in :meth:`commit`: a slot that was never committed is
+        not a DICOM file, so the recovery of a crashed writer cannot mistake half an instance
+        for one.
 
-        :returns: the open file (write mode) and its path.
+        :returns: the open file (write mode) and the slot's path.
         :raises InvalidUIDError: if a UID is invalid.
-        :raises StoreError: if the directory or file cannot be created.
+        :raises StoreError: if the series folder or the slot cannot be created.
         """
         sop = uid_name(sop_uid, "SOP Instance UID")
         try:
-            series = self._ensure_series_dir(study_uid, series_uid)
-            fd, name = tempfile.mkstemp(prefix=f".{sop}.", suffix=TEMP_SUFFIX, dir=series)
+            self._ensure_series_dir(study_uid, series_uid)
+            return self._slots().take()
         except OSError as exc:
             raise StoreError(
                 f"Cannot create a temporary file for instance {sop!r} in the local store: "
                 f"{exc.strerror or exc}."
             ) from exc
-        os.fchmod(fd, FILE_MODE)
-        return os.fdopen(fd, "wb"), Path(name)
 
     def commit(
         self, temp: Path, study_uid: str, series_uid: str, sop_uid: str, *, touch: bool = True
     ) -> Path:
-        """Flush ``temp`` to disk and rename it atomically to the instance's final name.
+        """Make the written slot ``temp`` durable and move it to the instance's final name.
 
-        ``temp`` must come from :meth:`open_temp` for the same series and be closed. An existing
-        instance with the same SOP Instance UID is replaced. The study is marked as used now
-        (unless ``touch`` is false: a writer of many instances marks it once).
+        The file is fsynced (data and size) and renamed; the directory fsyncs are batched in
+        the background (:meth:`flush`). Once this returns, the instance survives a crash or
+        a power cut: under its final name, or under its slot name, from where the next
+        opening of the store (:meth:`recover`) moves it into place. That rests on the rename
+        being atomic and the file system's metadata being journaled in order (ext4, xfs,
+        btrfs): the slot's own directory entry was made durable when its batch was created.
 
-        :returns: the final instance path.
+        ``temp`` must come from :meth:`open_temp` and be closed. An existing instance with the
+        same SOP Instance UID is replaced. The study is marked as used now (unless ``touch``
+        is false: a writer of many instances marks it once).
+
+        :returns: the final instance path (it exists when this returns).
         :raises InvalidUIDError: if a UID is invalid.
-        :raises StoreError: if ``temp`` is not one of this series' temporary files or the rename
+        :raises StoreError: if ``temp`` is not a slot taken from this store or the rename
             fails.
         """
         final = self.instance_path(study_uid, series_uid, sop_uid)
-        temp = Path(temp)
-        if temp.parent != final.parent or not _is_temp_name(temp.name):
+        pool = self._pool
+        if pool is None or not pool.owns(Path(temp)):
             raise StoreError(
                 f"{str(temp)!r} is not a temporary file of series {series_uid!r} in the local "
                 "store; only files from open_temp() can be committed."
             )
         try:
-            fd = os.open(temp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            pool.seal(Path(temp), final)
+        except FileNotFoundError:
+            # The series folder went away under us (a purge from another process).
             try:
-                os.fchmod(fd, FILE_MODE)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, final)
+                self._ensure_series_dir(study_uid, series_uid, fresh=True)
+                pool.seal(Path(temp), final)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot store instance {sop_uid!r} in the local store: {exc.strerror or exc}."
+                ) from exc
         except OSError as exc:
             raise StoreError(
                 f"Cannot store instance {sop_uid!r} in the local store: {exc.strerror or exc}."
             ) from exc
-        fsync_dir(final.parent)
         if touch:
             self.touch(study_uid)
         return final
+
+    def discard(self, temp: Path) -> None:
+        """Give back a slot from :meth:`open_temp` that will not be committed: it is emptied
+        and reused, and nothing of what was written to it is ever taken for an instance."""
+        pool = self._pool
+        if pool is not None and pool.owns(Path(temp)):
+            pool.give_back(Path(temp))
+        else:
+            Path(temp).unlink(missing_ok=True)
+
+    def flush(self) -> None:
+        """Make every rename so far durable now (the folders' fsyncs the background flusher
+        would do within :data:`FLUSH_SECONDS`): at the end of an association or a retrieve."""
+        if self._pool is not None:
+            self._pool.flush()
+
+    def close(self) -> None:
+        """Flush, stop the background flusher and release the slot pool (its empty slots are
+        kept for the next process). Writing again opens the pool again."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def unfinished(self) -> list[Path]:
+        """Files of writes that did not finish: non-empty slots not being written by this
+        store, and leftover temporary files of older versions. Empty after a clean run."""
+        found = [
+            Path(e.path)
+            for pool in _scandir(self.root / INCOMING_DIR)
+            if pool.is_dir(follow_symlinks=False)
+            for e in _scandir(Path(pool.path))
+            if e.name.startswith(SLOT_PREFIX) and e.stat(follow_symlinks=False).st_size
+        ]
+        if self._pool is not None:
+            found = [p for p in found if not self._pool.owns(p)]
+        return found + [p for p in self.root.rglob(f"*{TEMP_SUFFIX}") if _is_temp_name(p.name)]
+
+    def prepare(self) -> None:
+        """Create the pool of slots now rather than with the first instance (a listener's
+        start), so the first instance waits for no batch.
+
+        :raises StoreError: if the pool cannot be created.
+        """
+        try:
+            self._slots()
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot prepare the local store at {str(self.root)!r} for writing: "
+                f"{exc.strerror or exc}."
+            ) from exc
+
+    def _slots(self) -> _SlotPool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = _SlotPool(self.root / INCOMING_DIR, self._dirs, self._recover_adopted)
+            return self._pool
+
+    # --- recovery ------------------------------------------------------------------------------
+
+    def recover(self) -> Recovery:
+        """Move the instances that crashed writers left in their slots into place.
+
+        Every pool of slots whose owner is gone (its lock is free: the lock of a process dies
+        with it) is looked at: an empty slot is left for reuse; a slot that holds a DICOM file
+        with valid UIDs (an instance acknowledged, or written completely just before the
+        crash) is renamed to its final name, unless that instance is already there; anything
+        else (a write cut short, never acknowledged) is moved to ``.quarantine/.partial/``
+        with a log line, never made an instance. Run by every opening of the store.
+
+        :returns: what was done, for the log and the tests.
+        """
+        result = Recovery()
+        incoming = self.root / INCOMING_DIR
+        for pool in sorted(_scandir(incoming), key=lambda e: e.name):
+            if not pool.is_dir(follow_symlinks=False) or not pool.name.startswith(POOL_PREFIX):
+                continue
+            if self._pool is not None and Path(pool.path) == self._pool.folder:
+                continue
+            lock = _try_lock(Path(pool.path))
+            if lock is None:
+                continue  # a live writer's pool
+            try:
+                self._recover_pool(Path(pool.path), result)
+            finally:
+                os.close(lock)
+        self._settle(result)
+        return result
+
+    def _recover_adopted(self, folder: Path) -> None:
+        result = Recovery()
+        self._recover_pool(folder, result)
+        self._settle(result)
+
+    def _settle(self, result: Recovery) -> None:
+        for folder in sorted(result.touched):
+            fsync_dir(folder)
+        if result.moved or result.partial:
+            logger.warning("Local store: %s", result.summary())
+
+    def _recover_pool(self, folder: Path, result: Recovery) -> None:
+        for entry in sorted(_scandir(folder), key=lambda e: e.name):
+            if not entry.name.startswith(SLOT_PREFIX):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+                continue
+            try:
+                self._recover_slot(Path(entry.path), result)
+            except (OSError, StoreError) as exc:
+                # Left where it is: the next opening tries again; nothing is lost.
+                logger.error("Local store: cannot recover the slot %s: %s", entry.path, exc)
+
+    def _recover_slot(self, slot: Path, result: Recovery) -> None:
+        try:
+            study, series, sop = _slot_identity(slot)
+            final = self.instance_path(study, series, sop)
+        except (InvalidUIDError, _NotAnInstance) as exc:
+            self._quarantine_slot(slot, str(exc), result)
+            return
+        if self.has_instance(study, series, sop):
+            os.truncate(slot, 0)
+            result.duplicates += 1
+            return
+        self._ensure_series_dir(study, series)
+        os.chmod(slot, FILE_MODE)
+        os.replace(slot, final)
+        result.moved.append(final)
+        result.touched.update({slot.parent, final.parent, final.parent.parent, self.root})
+
+    def _quarantine_slot(self, slot: Path, why: str, result: Recovery) -> None:
+        folder = self.root / QUARANTINE_DIR / PARTIAL_DIR
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        bad = folder / f"{slot.parent.name}-{slot.name}-{stamp}{QUARANTINE_SUFFIX}"
+        reason = (
+            f"A write into the local store was cut short (slot {slot.name!r}): {why} It was "
+            "never acknowledged as stored, so it is kept here and not made an instance."
+        )
+        try:
+            _make_private_dirs(folder)
+            os.replace(slot, bad)
+            fd = os.open(
+                bad.with_suffix(REASON_SUFFIX),
+                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW,
+                FILE_MODE,
+            )
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(reason + "\n")
+        except OSError as exc:
+            logger.error("Local store: cannot put aside the unfinished slot %s: %s", slot, exc)
+            return
+        result.partial.append(bad)
+        result.touched.update({slot.parent, folder})
+        logger.warning("Local store: %s Kept as %s.", reason, bad)
 
     def write_dataset(
         self, ds: Dataset, *, study_uid: str | None = None, series_uid: str | None = None
@@ -403,20 +620,21 @@ class LocalStore:
                 f"Instance {sop!r} has no Transfer Syntax UID in its file meta information, so "
                 "it cannot be written as a DICOM file."
             )
+        buffer = io.BytesIO()
+        try:
+            ds.save_as(buffer, enforce_file_format=True)
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            raise StoreError(f"Cannot write instance {sop!r} to the local store: {exc}") from exc
         handle, temp = self.open_temp(study, series, sop)
         try:
             with handle:
-                ds.save_as(handle, enforce_file_format=True)
-        except (OSError, ValueError, AttributeError, TypeError) as exc:
-            temp.unlink(missing_ok=True)
+                handle.write(buffer.getbuffer())
+            return self.commit(temp, study, series, sop)
+        except OSError as exc:
+            self.discard(temp)
             raise StoreError(f"Cannot write instance {sop!r} to the local store: {exc}") from exc
         except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        try:
-            return self.commit(temp, study, series, sop)
-        except BaseException:
-            temp.unlink(missing_ok=True)
+            self.discard(temp)
             raise
 
     # --- quarantine ----------------------------------------------------------------------------
@@ -692,7 +910,10 @@ class LocalStore:
                 self._remove_path(self.root / QUARANTINE_DIR / study_uid)
             return [study_uid]
         removed: list[str] = []
+        self._purge_slots()
         for entry in _scandir(self.root):
+            if entry.name == INCOMING_DIR:
+                continue  # slots being written, by this process or another: see _purge_slots
             with self._lock:
                 if self._name_in_use(entry.name):
                     continue
@@ -701,13 +922,386 @@ class LocalStore:
                 removed.append(entry.name)
         return sorted(removed)
 
+    def _purge_slots(self) -> None:
+        """Remove the pools of slots nobody is writing into (ours too, when idle)."""
+        with self._lock:
+            if self._pool is not None and not self._pool.busy():
+                self.close()
+        incoming = self.root / INCOMING_DIR
+        for entry in _scandir(incoming):
+            if self._pool is not None and Path(entry.path) == self._pool.folder:
+                continue
+            lock = _try_lock(Path(entry.path)) if entry.is_dir(follow_symlinks=False) else None
+            if lock is None and entry.is_dir(follow_symlinks=False):
+                continue  # a live writer's
+            try:
+                self._remove_path(Path(entry.path))
+            finally:
+                if lock is not None:
+                    os.close(lock)
+        with suppress(OSError):
+            incoming.rmdir()  # only if empty
+
     def _remove_path(self, path: Path) -> None:
+        with self._lock:
+            self._known.clear()
         try:
             _remove_tree(path)
         except OSError as exc:
             raise StoreError(
                 f"Cannot delete {str(path)!r} from the local store: {exc.strerror or exc}."
             ) from exc
+
+
+# --- slots ------------------------------------------------------------------------------------
+
+
+class _NotAnInstance(Exception):
+    """A slot's bytes are not a complete instance with valid UIDs (the message says why)."""
+
+
+@dataclass
+class Recovery:
+    """What :meth:`LocalStore.recover` did with the slots of writers that stopped."""
+
+    moved: list[Path] = field(default_factory=list)
+    """Instances moved from a slot to their final name."""
+    partial: list[Path] = field(default_factory=list)
+    """Unfinished writes put aside in ``.quarantine/.partial``."""
+    duplicates: int = 0
+    """Slots whose instance was already in place (emptied for reuse)."""
+    touched: set[Path] = field(default_factory=set)
+
+    def summary(self) -> str:
+        return (
+            f"recovered {len(self.moved)} instance(s) that a writer which stopped had left in "
+            f"its slots; {len(self.partial)} unfinished write(s) put aside in "
+            f"{QUARANTINE_DIR}/{PARTIAL_DIR}; {self.duplicates} already stored."
+        )
+
+
+def _slot_identity(slot: Path) -> tuple[str, str, str]:
+    """(study, series, SOP Instance UID) of the instance in ``slot``, reading its file meta and
+    the first elements only (a deflated data set is inflated 256 KiB at most).
+
+    :raises _NotAnInstance: no ``DICM`` (the write never reached :meth:`LocalStore.commit`),
+        or the header does not parse.
+    """
+    fd = os.open(slot, os.O_RDONLY | _NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        head = fh.read(_HEAD)
+        if len(head) < _HEAD or head[128:132] != b"DICM":
+            raise _NotAnInstance("it is not a DICOM file (no 'DICM' at byte 128).")
+        try:
+            meta = _read_file_meta_info(fh)
+            syntax = UID(str(meta.get("TransferSyntaxUID", "")))
+            implicit, little = syntax.is_implicit_VR, syntax.is_little_endian
+        except Exception as exc:  # pydicom raises many types on a malformed header
+            raise _NotAnInstance(f"its file meta information does not parse ({exc}).") from exc
+        start = fh.tell()
+        if not syntax.is_deflated and not _ends_at_end(fh, start, implicit, little):
+            raise _NotAnInstance("its last element ends beyond the end of the file.")
+        fh.seek(start)
+        raw = fh.read(_PEEK)
+    try:
+        if syntax.is_deflated:
+            raw = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, _PEEK)
+        ds = read_dataset(
+            io.BytesIO(raw),
+            implicit,
+            little,
+            stop_when=lambda tag, vr, length: int(tag) > _IDENTIFYING_TAGS[-1],
+            specific_tags=list(_IDENTIFYING_TAGS),
+        )
+        sop = str(ds.get("SOPInstanceUID", "") or meta.get("MediaStorageSOPInstanceUID", ""))
+        study = str(ds.get("StudyInstanceUID", "") or "")
+        series = str(ds.get("SeriesInstanceUID", "") or "")
+    except Exception as exc:
+        raise _NotAnInstance(f"its data set does not parse ({exc}).") from exc
+    return study.strip(), series.strip(), sop.strip()
+
+
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+
+
+def _ends_at_end(fh: BinaryIO, start: int, implicit: bool, little: bool) -> bool:
+    """Whether the data set's element headers, walked from ``start``, end exactly at the end
+    of the file: a write cut short ends inside an element. Headers only: defined lengths are
+    skipped, undefined ones (sequences, items, encapsulated pixel data) walked into, the
+    content of an undefined-length UN as implicit VR. A data set in implicit VR under an
+    explicit transfer syntax (pydicom reads those too) is walked both ways."""
+    size = os.fstat(fh.fileno()).st_size
+    return _walk(fh, start, size, implicit, little) or (
+        not implicit and _walk(fh, start, size, True, little)
+    )
+
+
+def _walk(fh: BinaryIO, pos: int, size: int, implicit: bool, little: bool) -> bool:
+    order = "<" if little else ">"
+    modes: list[bool] = []  # implicit VR or not, per undefined-length element walked into
+    while pos < size:
+        fh.seek(pos)
+        head = fh.read(12)
+        if len(head) < 8:
+            return False
+        group, element = struct.unpack(order + "HH", head[:4])
+        current = modes[-1] if modes else implicit
+        vr = b""
+        if group == 0xFFFE or current:  # items and delimiters have no VR
+            (length,) = struct.unpack(order + "L", head[4:8])
+            header = 8
+        elif head[4:6] in _LONG_VRS:
+            if len(head) < 12:
+                return False
+            vr = head[4:6]
+            (length,) = struct.unpack(order + "L", head[8:12])
+            header = 12
+        else:
+            (length,) = struct.unpack(order + "H", head[6:8])
+            header = 8
+        pos += header
+        if group == 0xFFFE and element in (0xE00D, 0xE0DD):
+            if modes:
+                modes.pop()
+        elif length == 0xFFFFFFFF:
+            modes.append(current or vr == b"UN")
+        else:
+            pos += length
+    return pos == size
+
+
+def _try_lock(folder: Path) -> int | None:
+    """The pool's lock, held exclusively (an fd), or None while its owner lives: the kernel
+    drops an flock with the last descriptor of the process that held it, kill -9 included."""
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | _NOFOLLOW, FILE_MODE)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+class _Dirty:
+    """Folders whose new entries still need an fsync (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._folders: set[Path] = set()
+
+    def add(self, *folders: Path) -> None:
+        with self._lock:
+            self._folders.update(folders)
+
+    def take(self) -> set[Path]:
+        with self._lock:
+            folders, self._folders = self._folders, set()
+        return folders
+
+
+class _SlotWriter(io.RawIOBase):
+    """The file :meth:`LocalStore.open_temp` returns: writes go straight to the slot, except
+    its first 132 bytes, kept back until :meth:`LocalStore.commit` (a hole until then)."""
+
+    def __init__(self, fd: int, pool: _SlotPool, path: Path) -> None:
+        super().__init__()
+        self._fd = fd
+        self._pool = pool
+        self._path = path
+        self._pos = 0
+        self._head = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        view = memoryview(cast(bytes, data)).cast("B")
+        size = len(view)
+        if self._pos < _HEAD:
+            kept = min(_HEAD - self._pos, size)
+            self._head += view[:kept]
+            self._pos += kept
+            os.lseek(self._fd, self._pos, os.SEEK_SET)
+            view = view[kept:]
+        _write_all(self._fd, view)
+        self._pos += len(view)
+        return size
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._pool.written(self._path, bytes(self._head))
+            finally:
+                os.close(self._fd)
+        super().close()
+
+
+class _SlotPool:
+    """One process's pool of empty, durable slots, and the background flusher that fsyncs
+    the folders renames went into and creates the next batch of slots before they run out."""
+
+    def __init__(
+        self, incoming: Path, dirs: _Dirty, recover: Callable[[Path], None] | None = None
+    ) -> None:
+        self._dirs = dirs
+        self._mutex = threading.Lock()
+        self._free: list[Path] = []
+        self._taken: dict[Path, bytes | None] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self.folder, self._lock_fd = self._open(incoming, recover)
+        if len(self._free) < SLOT_BATCH:
+            self._create_batch()
+        self._thread = threading.Thread(target=self._run, name="tuiviewer-store-flush", daemon=True)
+        self._thread.start()
+
+    def _open(self, incoming: Path, recover: Callable[[Path], None] | None) -> tuple[Path, int]:
+        if not incoming.is_dir():
+            _make_private_dirs(incoming)
+            fsync_dir(incoming.parent)
+        if incoming.is_symlink():
+            raise StoreError(f"{str(incoming)!r} is a symbolic link; refusing to write through it.")
+        for entry in sorted(_scandir(incoming), key=lambda e: e.name):
+            if not entry.name.startswith(POOL_PREFIX) or not entry.is_dir(follow_symlinks=False):
+                continue
+            fd = _try_lock(Path(entry.path))
+            if fd is None:
+                continue
+            # A pool whose writer stopped since the store was opened: take it over.
+            folder = Path(entry.path)
+            if recover is not None:
+                recover(folder)
+            fsync_dir(folder)  # its last batch may not have had its fsync
+            self._free = [
+                Path(e.path)
+                for e in _scandir(folder)
+                if e.name.startswith(SLOT_PREFIX)
+                and e.is_file(follow_symlinks=False)
+                and e.stat(follow_symlinks=False).st_size == 0
+            ]
+            return folder, fd
+        folder = incoming / f"{POOL_PREFIX}{secrets.token_hex(6)}"
+        folder.mkdir(mode=DIR_MODE)
+        os.chmod(folder, DIR_MODE)
+        fd = _try_lock(folder)
+        if fd is None:  # pragma: no cover - a fresh random name nobody else knows
+            raise StoreError(f"Cannot lock the new slot pool {str(folder)!r}.")
+        fsync_dir(incoming)
+        return folder, fd
+
+    def _create_batch(self) -> None:
+        made = []
+        for _ in range(SLOT_BATCH):
+            path = self.folder / f"{SLOT_PREFIX}{secrets.token_hex(8)}"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)
+            finally:
+                os.close(fd)
+            made.append(path)
+        # One fsync for the batch: from now on each slot's name survives a crash.
+        fsync_dir(self.folder)
+        with self._mutex:
+            self._free.extend(made)
+
+    def take(self) -> tuple[BinaryIO, Path]:
+        for _ in range(3):
+            with self._mutex:
+                slot = self._free.pop() if self._free else None
+                low = len(self._free) < SLOT_BATCH // 2
+            if low:
+                self._wake.set()
+            if slot is None:
+                self._create_batch()  # ran out before the background caught up
+                continue
+            try:
+                fd = os.open(slot, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW)
+            except FileNotFoundError:
+                continue  # removed under us; take another
+            with self._mutex:
+                self._taken[slot] = None
+            return cast(BinaryIO, _SlotWriter(fd, self, slot)), slot
+        raise StoreError(f"Cannot take a slot in {str(self.folder)!r}: they keep disappearing.")
+
+    def busy(self) -> bool:
+        with self._mutex:
+            return bool(self._taken)
+
+    def owns(self, path: Path) -> bool:
+        with self._mutex:
+            return path in self._taken
+
+    def written(self, slot: Path, head: bytes) -> None:
+        with self._mutex:
+            if slot in self._taken:
+                self._taken[slot] = head
+
+    def seal(self, slot: Path, final: Path) -> None:
+        """Write the held-back head, fsync the slot and rename it to ``final``."""
+        with self._mutex:
+            head = self._taken.get(slot)
+        if head is None:
+            raise StoreError(f"{str(slot)!r} is still open; close it before committing it.")
+        fd = os.open(slot, os.O_WRONLY | _NOFOLLOW)
+        try:
+            if head:
+                os.pwrite(fd, head, 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(slot, final)
+        with self._mutex:
+            self._taken.pop(slot, None)
+        self._dirs.add(final.parent, self.folder)
+        self._wake.set()
+
+    def give_back(self, slot: Path) -> None:
+        with self._mutex:
+            self._taken.pop(slot, None)
+        try:
+            os.truncate(slot, 0)
+        except OSError:
+            return
+        with self._mutex:
+            self._free.append(slot)
+
+    def flush(self) -> None:
+        for folder in self._dirs.take():
+            fsync_dir(folder)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait()
+            # Let renames gather for a moment: one fsync per folder for all of them.
+            self._stopping.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            try:
+                self.flush()
+                with self._mutex:
+                    low = len(self._free) < SLOT_BATCH // 2
+                if low and not self._stopping.is_set():
+                    self._create_batch()
+            except OSError as exc:
+                logger.error("Local store: the background flush failed: %s", exc)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+        self.flush()
+        with suppress(OSError):
+            os.close(self._lock_fd)
 
 
 def _scandir(path: Path) -> list[os.DirEntry[str]]:

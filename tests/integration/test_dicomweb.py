@@ -147,7 +147,7 @@ def test_retrieve_streams_series_by_series_and_resume_fetches_only_what_is_missi
         ds = dcmread(path)
         assert ds.PixelData == dcmread(originals[str(ds.SOPInstanceUID)]).PixelData
         assert path.stat().st_mode & 0o777 == 0o600
-    assert not list(store.root.rglob("*.tmp"))
+    assert not list(store.root.rglob("*.tmp")) and store.unfinished() == []
 
     victim = result.received[2]
     victim.unlink()

@@ -109,6 +109,7 @@ def test_a_cut_stream_keeps_the_complete_instances_and_resume_fetches_the_rest(
     assert "lost" in result.error.message and "2 complete instances" in result.error.message
     assert len(result.received) == 2 and result.partial
     assert not list(store.root.rglob("*.tmp"))  # the cut instance left nothing behind
+    assert store.unfinished() == []  # nor a slot holding half of it
     for path in result.received:
         assert dcmread(path).PixelData  # complete files, readable to the end
 

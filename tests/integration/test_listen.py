@@ -214,7 +214,7 @@ def _vanish(running: Running, store: LocalStore, tmp_path: Path) -> None:
     [record] = running.wait_studies(1)
     assert record.instances == 2 and not record.complete
     assert len(store.instance_uids(study)) == 2
-    assert not list(store.root.rglob("*.tmp"))
+    assert not list(store.root.rglob("*.tmp")) and store.unfinished() == []
     # The listener is still there for the next sender.
     more = two_series(tmp_path / "next", seed=131)
     assert store_files(LOOPBACK, running.port, "READER", more, calling_aet="CLINIC") == 5

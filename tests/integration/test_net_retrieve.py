@@ -134,7 +134,7 @@ def test_retrieved_files_are_private(
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
     leftovers = [p for p in store.study_dir(mixed[0].StudyInstanceUID).rglob("*.tmp")]
-    assert leftovers == []
+    assert leftovers == [] and store.unfinished() == []
 
 
 def test_first_series_arrives_first_and_is_complete_when_announced(

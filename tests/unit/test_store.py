@@ -17,6 +17,7 @@ from pydicom.uid import generate_uid
 
 from tuiviewer.commands.purge import run_purge
 from tuiviewer.store import (
+    INCOMING_DIR,
     InvalidUIDError,
     LocalStore,
     StoreError,
@@ -135,7 +136,8 @@ def test_a_non_conformant_uid_never_becomes_a_path(
         assert re.fullmatch(r"x-[0-9a-f]{32}", name), name
     handle, temp = store.open_temp(*uids)
     handle.close()
-    assert temp.parent == path.parent
+    assert temp.resolve().is_relative_to(store.root.resolve())
+    assert path.parent.is_dir()
     assert all(p.resolve().is_relative_to(store.root.resolve()) for p in tmp_path.rglob("*"))
 
 
@@ -355,13 +357,18 @@ def test_purge_of_a_study_in_use_is_refused(three_studies: LocalStore) -> None:
 
 
 def test_purge_all_removes_studies_and_leftover_temp_files(three_studies: LocalStore) -> None:
+    leftover = three_studies.study_dir("1.3") / "1.3.1" / ".1.3.1.9.abc.tmp"  # older versions'
+    leftover.write_bytes(b"interrupted")
     handle, temp = three_studies.open_temp("1.4", "1.4.1", "1.4.1.1")
     with handle:
-        handle.write(b"interrupted")
+        handle.write(b"being written")
     assert three_studies.purge() == ["1.1", "1.2", "1.3", "1.4"]
-    assert not temp.exists()
-    assert list(three_studies.root.iterdir()) == []
-    assert three_studies.root.is_dir()
+    assert not leftover.exists()
+    # Only the pool of slots is left (a writer may be using one), and nothing in it counts.
+    assert [p.name for p in three_studies.root.iterdir()] == [INCOMING_DIR]
+    assert three_studies.studies() == []
+    three_studies.discard(temp)
+    assert temp.stat().st_size == 0 and three_studies.unfinished() == []
 
 
 def test_purge_does_not_follow_symlinks(three_studies: LocalStore, tmp_path: Path) -> None:

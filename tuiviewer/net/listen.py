@@ -8,8 +8,11 @@ takes it into the same local store that ``tuiviewer get`` fills, for as long as 
   turned away with A-ASSOCIATE-RJ (rejected-permanent, service-user: "calling AE title not
   recognised" for an unknown AE title, "no reason given" for a host outside the allowed
   networks; PS3.8 7.1.1.9);
-* each instance is written to a 0600 temporary file in its series folder, fsynced and renamed
-  before the C-STORE is answered with 0x0000, so an instance we acknowledged is never lost;
+* each instance is written into one of the store's pre-created 0600 slots, fsynced and renamed
+  to its final name before the C-STORE is answered with 0x0000, so an instance we acknowledged
+  is never lost: the folders' fsyncs are batched in the background (and done at the end of
+  each association), and a crash before them leaves the instance under its slot's name, from
+  where the next opening of the store moves it into place (:meth:`LocalStore.commit`);
   a disk below the configured free space gets 0xA700 (out of resources), a data set without
   valid UIDs, or whose SOP Instance UID is not the one its C-STORE named, 0xC000; a deflated
   one is inflated within the reading limits first, and beyond them quarantined in the store
@@ -26,6 +29,7 @@ Nothing here imports Textual.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -223,6 +227,24 @@ def file_meta_bytes(sop_class: str, sop_instance: str, transfer_syntax: str, sou
     return b"\x00" * 128 + b"DICM" + length + body
 
 
+class _Contexts(list[Any]):
+    """The listener's supported presentation contexts, copied cheaply for each association.
+
+    pynetdicom deep-copies the server's contexts for every association it accepts: with every
+    storage class in every transfer syntax that is ~0.25 s before the first instance. A
+    context holds immutable values and one list (its transfer syntaxes), so a shallow copy
+    with that list copied is the same copy, in a few milliseconds.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        copies = []
+        for context in self:
+            twin = copy.copy(context)
+            twin._transfer_syntax = list(context._transfer_syntax)
+            copies.append(twin)
+        return copies
+
+
 def _refusal(code: int, comment: str) -> Dataset:
     status = Dataset()
     status.Status = code
@@ -287,6 +309,7 @@ class Listener:
             ConfigError: nobody is allowed to send (no ``allow`` and no ``allow_hosts``).
             NetError: the port cannot be bound (in use, privileged).
             TlsFailed: the TLS certificate, key or CA cannot be loaded.
+            StoreError: the store cannot be prepared for writing (its pool of slots).
         """
         if not self.config.allow and not self.config.allow_hosts:
             raise ConfigError(
@@ -298,6 +321,7 @@ class Listener:
         if self.config.tls is not None:
             ssl_ctx = server_ssl_context(self.config.tls)
         compact_journal(self.store)
+        self.store.prepare()
         ae = AE(ae_title=self.config.ae_title)
         ae.network_timeout = 60
         ae.acse_timeout = 30
@@ -328,6 +352,7 @@ class Listener:
                 "another port (--port, or port under [listen])."
             ) from exc
         assert isinstance(server, _StorageServer)
+        server.contexts = _Contexts(server.contexts)
         server.handshake_timeout = ae.acse_timeout
         server.on_tls_failure = self._on_tls_failure
         ae._servers.append(server)
@@ -352,6 +377,7 @@ class Listener:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+        self.store.flush()
         logger.info("Stopped listening as %s", self.where)
 
     # --- events -------------------------------------------------------------------------------
@@ -453,7 +479,7 @@ class Listener:
                 # fsync and rename before we answer: what we acknowledge is on disk.
                 self.store.commit(temp, study, series, sop, touch=tally.instances == 0)
             except BaseException:
-                temp.unlink(missing_ok=True)
+                self.store.discard(temp)
                 raise
         except InvalidUIDError as exc:
             logger.warning("Listener: refused instance %r: %s", sop, exc.message)
@@ -516,6 +542,8 @@ class Listener:
             session = self._sessions.pop(id(event.assoc), None)
         if session is None:
             return
+        if session.studies:
+            self.store.flush()
         released = bool(getattr(event.assoc, "is_released", False))
         complete = released and not session.aborted
         for study, tally in session.studies.items():

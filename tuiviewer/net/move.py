@@ -321,7 +321,7 @@ class InstanceWriter:
                     handle.write(meta_bytes.getvalue())
                     handle.write(raw)
             except BaseException:
-                temp.unlink(missing_ok=True)
+                self.store.discard(temp)
                 raise
         except InvalidUIDError as exc:
             return self._refuse(sop_uid, STATUS_CANNOT_UNDERSTAND, exc.message, "invalid UID")
@@ -354,7 +354,7 @@ class InstanceWriter:
         try:
             path = self.store.commit(item.temp, self.study_uid, item.series_uid, item.sop_uid)
         except StoreError as exc:
-            item.temp.unlink(missing_ok=True)
+            self.store.discard(item.temp)
             with self._lock:
                 self.skip.discard(item.sop_uid)
                 self.refused.append(Refusal(item.sop_uid, exc.message))
@@ -373,11 +373,12 @@ class InstanceWriter:
         self._queue.join()
 
     def close(self) -> None:
-        """Commit what is pending and stop the background thread."""
+        """Commit what is pending, stop the background thread and fsync the folders."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+        self.store.flush()
 
     def _refuse(self, sop_uid: str, code: int, reason: str, comment: str) -> Dataset:
         logger.warning("Refused a received instance: %s", reason)

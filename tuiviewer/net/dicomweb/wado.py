@@ -192,7 +192,7 @@ class _Run:
                 try:
                     path = store.commit(temp, self.study_uid, series, sop, touch=False)
                 except StoreError as exc:
-                    temp.unlink(missing_ok=True)
+                    store.discard(temp)
                     self.refused.append(Refusal(sop, exc.message))
                     continue
                 self.received.append(path)
@@ -288,7 +288,7 @@ def _store_part(
         if handle is not None:
             handle.close()
         if temp is not None:
-            temp.unlink(missing_ok=True)
+            store.discard(temp)
 
 
 def _open(
@@ -496,6 +496,7 @@ def _execute(
                         on_series_done(request.series_uid)
         finally:
             run.close()
+            store.flush()
         if store.study_dir(study_uid).is_dir():
             store.touch(study_uid)
         web.trace.set_outcome(
