@@ -7,187 +7,105 @@ hold, such as hex strings or over-long values, by a hash: :func:`uid_name`), kee
 directory 0700 and every file 0600 whatever the umask, and bounds the store with
 least-recently-used eviction and an explicit ``tuiviewer purge`` (:mod:`tuiviewer.commands.purge`).
 
-Every instance written (pushed to the listener, fetched by C-GET, C-MOVE or WADO-RS) goes into
-a pre-created empty slot in ``.incoming/``, is fsynced and renamed to its final name; only then
-may its arrival be acknowledged. A slot's name was made durable with its batch (one folder
-fsync for 64 slots) and the folders renames go into are fsynced in the background, so an
-instance costs one file fsync instead of a file and a folder fsync, and is still never lost:
-after a crash it is under its final name or its slot's, and the next opening of the store
-(:meth:`LocalStore.recover`) moves it into place. That rests on rename being atomic and the
-metadata being journaled in order (ext4, xfs, btrfs). A slot gets its first 132 bytes (the
-preamble and ``DICM``) only when it is committed, so a write cut short is never taken for an
-instance: recovery puts it aside in ``.quarantine/.partial/``. A power cut during the fsync of
-an instance (never acknowledged, then) may leave its first page on disk without the rest, so
-recovery also checks that the element headers end exactly at the end of the file.
+Every instance is written through a durable slot (:mod:`tuiviewer.store.slots`): fsynced and
+renamed before its arrival may be acknowledged, and moved into place by the next opening of the
+store if a crash came between the two. Names and modes: :mod:`tuiviewer.store.paths`.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import io
 import logging
 import os
-import re
-import secrets
 import shutil
 import stat
-import struct
 import threading
 import time
-import zlib
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import platformdirs
 from pydicom.dataset import Dataset
-from pydicom.filereader import _read_file_meta_info, read_dataset
-from pydicom.uid import UID
 
-from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.files import fsync_dir
-from tuiviewer.locations import private_dirs
+from tuiviewer.store.paths import (
+    ACCESS_MARKER,
+    APP_NAME,
+    DIR_MODE,
+    FILE_MODE,
+    HASHED_PREFIX,
+    INSTANCE_SUFFIX,
+    MAX_FOREIGN_UID_LENGTH,
+    MAX_UID_LENGTH,
+    NOFOLLOW,
+    QUARANTINE_DIR,
+    QUARANTINE_SUFFIX,
+    REASON_SUFFIX,
+    TEMP_SUFFIX,
+    InvalidUIDError,
+    StoreError,
+    foreign_uid,
+    is_uid_name,
+    make_private_dirs,
+    scan,
+    uid_name,
+    validate_uid,
+)
+from tuiviewer.store.slots import (
+    FLUSH_SECONDS,
+    INCOMING_DIR,
+    LOCK_NAME,
+    PARTIAL_DIR,
+    POOL_PREFIX,
+    SLOT_BATCH,
+    SLOT_PREFIX,
+    Recovery,
+    _Dirty,
+    _NotAnInstance,
+    _slot_identity,
+    _SlotPool,
+    _try_lock,
+)
+
+__all__ = [
+    "ACCESS_MARKER",
+    "APP_NAME",
+    "DIR_MODE",
+    "FILE_MODE",
+    "FLUSH_SECONDS",
+    "HASHED_PREFIX",
+    "INCOMING_DIR",
+    "INSTANCE_SUFFIX",
+    "LOCK_NAME",
+    "MAX_FOREIGN_UID_LENGTH",
+    "MAX_UID_LENGTH",
+    "PARTIAL_DIR",
+    "POOL_PREFIX",
+    "QUARANTINE_DIR",
+    "QUARANTINE_SUFFIX",
+    "REASON_SUFFIX",
+    "SLOT_BATCH",
+    "SLOT_PREFIX",
+    "TEMP_SUFFIX",
+    "InvalidUIDError",
+    "LocalStore",
+    "QuarantinedInstance",
+    "Recovery",
+    "StoreError",
+    "StoredStudy",
+    "default_store_root",
+    "foreign_uid",
+    "format_size",
+    "is_uid_name",
+    "uid_name",
+    "validate_uid",
+]
 
 logger = logging.getLogger(__name__)
-
-APP_NAME = "tuiviewer"
-INSTANCE_SUFFIX = ".dcm"
-TEMP_SUFFIX = ".tmp"
-# Dot-prefixed names can never be UIDs, so they cannot collide with a series directory or an
-# instance file, and a listing of UIDs skips them without extra rules.
-ACCESS_MARKER = ".last-access"
-#: Instances that could not be read within the reading limits: ``<root>/.quarantine/<study>/
-#: <series>/<sop>.dcm.bad`` with the reason beside it in ``<sop>.reason``. Out of the study's
-#: folder, so nothing that opens a study reads them again.
-QUARANTINE_DIR = ".quarantine"
-QUARANTINE_SUFFIX = ".dcm.bad"
-REASON_SUFFIX = ".reason"
-#: The pools of empty slots every instance is written into before its rename:
-#: ``<root>/.incoming/p-<random>/s-<random>``, one pool per writing process, locked by it.
-INCOMING_DIR = ".incoming"
-POOL_PREFIX = "p-"
-SLOT_PREFIX = "s-"
-LOCK_NAME = ".lock"
-#: Unfinished writes found by recovery: ``.quarantine/.partial/<pool>-<slot>-<time>.dcm.bad``.
-PARTIAL_DIR = ".partial"
-SLOT_BATCH = 64
-"""Slots created at a time, followed by one fsync of the pool's folder."""
-FLUSH_SECONDS = 0.15
-"""How long a rename may wait for the background fsync of its folders while writing."""
-_HEAD = 132  # the preamble and "DICM": written last, in commit()
-_PEEK = 256 * 1024
-_IDENTIFYING_TAGS = (0x00080018, 0x0020000D, 0x0020000E)
-MAX_UID_LENGTH = 64
-MAX_FOREIGN_UID_LENGTH = 1024
-"""Longer values are not identifiers at all: refused even hashed."""
-HASHED_PREFIX = "x-"
-_HASHED_NAME = re.compile(r"x-[0-9a-f]{32}")
-
-DIR_MODE = 0o700
-FILE_MODE = 0o600
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-# PS3.5 §9.1: components of ASCII digits, no leading zero unless the component is exactly "0".
-# [0-9] rather than \d so that non-ASCII digits (e.g. Arabic-Indic) are refused too.
-_UID_COMPONENT = re.compile(r"0|[1-9][0-9]*")
-_UID_CHARS = re.compile(r"[0-9.]*")
-
-
-class StoreError(TuiviewerError):
-    """The local study store cannot do what was asked; nothing outside the store was touched."""
-
-    title = "Local store"
-
-
-class InvalidUIDError(StoreError):
-    """A value is not a valid DICOM UID, so it is never used as a path in the store."""
-
-    title = "Invalid UID"
-
-
-def validate_uid(uid: str, what: str = "UID") -> str:
-    """Check that ``uid`` is a DICOM UID (PS3.5 §9.1) and return it as a plain ``str``.
-
-    A valid UID is 1–64 characters of digits and dots, split by dots into non-empty components,
-    none of which has a leading zero (a lone ``"0"`` is allowed). Anything else — in particular
-    ``".."``, ``"/"`` or letters — is refused, which is what keeps UIDs received from a remote
-    peer from naming a path outside the store.
-
-    :param uid: the candidate value.
-    :param what: how to name the value in the error message (e.g. ``"Study Instance UID"``).
-    :returns: ``uid`` as a plain ``str``.
-    :raises InvalidUIDError: quoting the value and saying which rule it breaks.
-    """
-    if not isinstance(uid, str):
-        raise InvalidUIDError(f"{what} {uid!r} is not a DICOM UID: it is not a string.")
-    prefix = f"{what} {uid!r} is not a valid DICOM UID"
-    if not uid:
-        raise InvalidUIDError(f"{prefix}: it is empty.")
-    if len(uid) > MAX_UID_LENGTH:
-        raise InvalidUIDError(
-            f"{prefix}: it is {len(uid)} characters long, more than {MAX_UID_LENGTH}."
-        )
-    if not _UID_CHARS.fullmatch(uid):
-        bad = next(ch for ch in uid if ch not in "0123456789.")
-        raise InvalidUIDError(f"{prefix}: {bad!r} is not allowed (only digits and dots).")
-    for component in uid.split("."):
-        if not component:
-            raise InvalidUIDError(f"{prefix}: it has an empty component.")
-        if not _UID_COMPONENT.fullmatch(component):
-            raise InvalidUIDError(f"{prefix}: component {component!r} has a leading zero.")
-    return str(uid)
-
-
-def uid_name(uid: str, what: str = "UID") -> str:
-    """The file or folder name for ``uid``: never raw text from a peer.
-
-    A valid DICOM UID (:func:`validate_uid`) is its own name, as before. A PACS can also hold
-    non-conformant ones (hex strings, letters, over-long values) that a workstation must still
-    retrieve, show and report on, as getscu does: those are named ``x-`` and the first 32 hex
-    digits of the SHA-256 of their UTF-8 text. A valid UID never starts with ``x``, so the two
-    kinds cannot collide. Trailing NUL and space padding is not part of the value.
-
-    :raises InvalidUIDError: the value is empty, not a string, or longer than
-        :data:`MAX_FOREIGN_UID_LENGTH` characters.
-    """
-    if not isinstance(uid, str):
-        raise InvalidUIDError(f"{what} {uid!r} is not a DICOM UID: it is not a string.")
-    text = uid.rstrip("\x00 ")
-    if not text:
-        raise InvalidUIDError(f"{what} {uid!r} is empty.")
-    try:
-        return validate_uid(text, what)
-    except InvalidUIDError:
-        pass
-    if len(text) > MAX_FOREIGN_UID_LENGTH:
-        raise InvalidUIDError(
-            f"{what} of {len(text)} characters is not an identifier (more than "
-            f"{MAX_FOREIGN_UID_LENGTH})."
-        )
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{HASHED_PREFIX}{digest[:32]}"
-
-
-def foreign_uid(uid: str, what: str = "UID") -> str:
-    """A UID as a peer gave it, to be quoted back as it is (queries, references in an SR).
-
-    Non-conformant values are accepted, as getscu accepts them, since a PACS may hold them;
-    only what cannot be an identifier at all is refused (see :func:`uid_name`). Trailing NUL
-    and space padding is removed.
-
-    :raises InvalidUIDError: empty, not a string, or absurdly long.
-    """
-    uid_name(uid, what)
-    return uid.rstrip("\x00 ")
-
-
-def is_uid_name(name: str) -> bool:
-    """Whether ``name`` is what :func:`uid_name` makes (a UID, or ``x-`` and 32 hex digits)."""
-    return bool(_HASHED_NAME.fullmatch(name)) or _is_valid_uid(name)
 
 
 @dataclass(frozen=True)
@@ -229,11 +147,6 @@ def default_store_root() -> Path:
         APP_NAME, appauthor=False
     )
     return Path(cache) / "store"
-
-
-def _make_private_dirs(path: Path) -> None:
-    """Create ``path`` and any missing parents 0700 (see :func:`locations.private_dirs`)."""
-    private_dirs(path)
 
 
 def _remove_tree(path: Path) -> None:
@@ -314,8 +227,8 @@ class LocalStore:
         try:
             if root is None:
                 # The cache dir holds only tuiviewer's files, so it is made private as well.
-                _make_private_dirs(self.root.parent)
-            _make_private_dirs(self.root)
+                make_private_dirs(self.root.parent)
+            make_private_dirs(self.root)
         except OSError as exc:
             raise StoreError(
                 f"Cannot create the local store at {str(self.root)!r}: {exc.strerror or exc}."
@@ -356,7 +269,7 @@ class LocalStore:
             # The new folders' entries reach the disk with the background flush; a rename
             # into them is journaled after their mkdir, so it never outlives them.
             self._dirs.add(series.parent, series.parent.parent)
-        _make_private_dirs(series)
+        make_private_dirs(series)
         with self._lock:
             self._known.add(series)
         return series
@@ -462,9 +375,9 @@ class LocalStore:
         store, and leftover temporary files of older versions. Empty after a clean run."""
         found = [
             Path(e.path)
-            for pool in _scandir(self.root / INCOMING_DIR)
+            for pool in scan(self.root / INCOMING_DIR)
             if pool.is_dir(follow_symlinks=False)
-            for e in _scandir(Path(pool.path))
+            for e in scan(Path(pool.path))
             if e.name.startswith(SLOT_PREFIX) and e.stat(follow_symlinks=False).st_size
         ]
         if self._pool is not None:
@@ -507,7 +420,7 @@ class LocalStore:
         """
         result = Recovery()
         incoming = self.root / INCOMING_DIR
-        for pool in sorted(_scandir(incoming), key=lambda e: e.name):
+        for pool in sorted(scan(incoming), key=lambda e: e.name):
             if not pool.is_dir(follow_symlinks=False) or not pool.name.startswith(POOL_PREFIX):
                 continue
             if self._pool is not None and Path(pool.path) == self._pool.folder:
@@ -534,7 +447,7 @@ class LocalStore:
             logger.warning("Local store: %s", result.summary())
 
     def _recover_pool(self, folder: Path, result: Recovery) -> None:
-        for entry in sorted(_scandir(folder), key=lambda e: e.name):
+        for entry in sorted(scan(folder), key=lambda e: e.name):
             if not entry.name.startswith(SLOT_PREFIX):
                 continue
             try:
@@ -575,11 +488,11 @@ class LocalStore:
             "never acknowledged as stored, so it is kept here and not made an instance."
         )
         try:
-            _make_private_dirs(folder)
+            make_private_dirs(folder)
             os.replace(slot, bad)
             fd = os.open(
                 bad.with_suffix(REASON_SUFFIX),
-                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW,
+                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW,
                 FILE_MODE,
             )
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -671,18 +584,18 @@ class LocalStore:
         """
         bad, why = self._quarantine_paths(study_uid, series_uid, sop_uid)
         try:
-            _make_private_dirs(bad.parent)
+            make_private_dirs(bad.parent)
             if data is None:
                 source = self.instance_path(study_uid, series_uid, sop_uid)
                 if source.is_file() and not source.is_symlink():
                     os.replace(source, bad)
             else:
-                fd = os.open(bad, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, FILE_MODE)
+                fd = os.open(bad, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, FILE_MODE)
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
             if bad.exists():
                 os.chmod(bad, FILE_MODE)
-            fd = os.open(why, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, FILE_MODE)
+            fd = os.open(why, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, FILE_MODE)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(reason + "\n")
         except OSError as exc:
@@ -703,10 +616,10 @@ class LocalStore:
         """
         folder = self.root / QUARANTINE_DIR / validate_uid(study_uid, "Study Instance UID")
         found: list[QuarantinedInstance] = []
-        for series in sorted(_scandir(folder), key=lambda e: e.name):
+        for series in sorted(scan(folder), key=lambda e: e.name):
             if not series.is_dir(follow_symlinks=False) or not _is_uid(series.name):
                 continue
-            for entry in sorted(_scandir(Path(series.path)), key=lambda e: e.name):
+            for entry in sorted(scan(Path(series.path)), key=lambda e: e.name):
                 name = entry.name
                 if not name.endswith(REASON_SUFFIX) or not _is_uid(name[: -len(REASON_SUFFIX)]):
                     continue
@@ -745,10 +658,10 @@ class LocalStore:
         """
         study = self.study_dir(study_uid)
         found: set[str] = set()
-        for series in _scandir(study):
+        for series in scan(study):
             if not series.is_dir(follow_symlinks=False) or not _is_uid(series.name):
                 continue
-            for entry in _scandir(Path(series.path)):
+            for entry in scan(Path(series.path)):
                 if entry.is_file(follow_symlinks=False) and _is_instance_name(entry.name):
                     found.add(entry.name[: -len(INSTANCE_SUFFIX)])
         return found
@@ -790,7 +703,7 @@ class LocalStore:
     def studies(self) -> list[StoredStudy]:
         """Every study in the store, most recently used first."""
         found = []
-        for entry in _scandir(self.root):
+        for entry in scan(self.root):
             if not entry.is_dir(follow_symlinks=False) or not _is_uid(entry.name):
                 continue
             path = Path(entry.path)
@@ -911,7 +824,7 @@ class LocalStore:
             return [study_uid]
         removed: list[str] = []
         self._purge_slots()
-        for entry in _scandir(self.root):
+        for entry in scan(self.root):
             if entry.name == INCOMING_DIR:
                 continue  # slots being written, by this process or another: see _purge_slots
             with self._lock:
@@ -928,7 +841,7 @@ class LocalStore:
             if self._pool is not None and not self._pool.busy():
                 self.close()
         incoming = self.root / INCOMING_DIR
-        for entry in _scandir(incoming):
+        for entry in scan(incoming):
             if self._pool is not None and Path(entry.path) == self._pool.folder:
                 continue
             lock = _try_lock(Path(entry.path)) if entry.is_dir(follow_symlinks=False) else None
@@ -951,372 +864,6 @@ class LocalStore:
             raise StoreError(
                 f"Cannot delete {str(path)!r} from the local store: {exc.strerror or exc}."
             ) from exc
-
-
-# --- slots ------------------------------------------------------------------------------------
-
-
-class _NotAnInstance(Exception):
-    """A slot's bytes are not a complete instance with valid UIDs (the message says why)."""
-
-
-@dataclass
-class Recovery:
-    """What :meth:`LocalStore.recover` did with the slots of writers that stopped."""
-
-    moved: list[Path] = field(default_factory=list)
-    """Instances moved from a slot to their final name."""
-    partial: list[Path] = field(default_factory=list)
-    """Unfinished writes put aside in ``.quarantine/.partial``."""
-    duplicates: int = 0
-    """Slots whose instance was already in place (emptied for reuse)."""
-    touched: set[Path] = field(default_factory=set)
-
-    def summary(self) -> str:
-        return (
-            f"recovered {len(self.moved)} instance(s) that a writer which stopped had left in "
-            f"its slots; {len(self.partial)} unfinished write(s) put aside in "
-            f"{QUARANTINE_DIR}/{PARTIAL_DIR}; {self.duplicates} already stored."
-        )
-
-
-def _slot_identity(slot: Path) -> tuple[str, str, str]:
-    """(study, series, SOP Instance UID) of the instance in ``slot``, reading its file meta and
-    the first elements only (a deflated data set is inflated 256 KiB at most).
-
-    :raises _NotAnInstance: no ``DICM`` (the write never reached :meth:`LocalStore.commit`),
-        or the header does not parse.
-    """
-    fd = os.open(slot, os.O_RDONLY | _NOFOLLOW)
-    with os.fdopen(fd, "rb") as fh:
-        head = fh.read(_HEAD)
-        if len(head) < _HEAD or head[128:132] != b"DICM":
-            raise _NotAnInstance("it is not a DICOM file (no 'DICM' at byte 128).")
-        try:
-            meta = _read_file_meta_info(fh)
-            syntax = UID(str(meta.get("TransferSyntaxUID", "")))
-            implicit, little = syntax.is_implicit_VR, syntax.is_little_endian
-        except Exception as exc:  # pydicom raises many types on a malformed header
-            raise _NotAnInstance(f"its file meta information does not parse ({exc}).") from exc
-        start = fh.tell()
-        if not syntax.is_deflated and not _ends_at_end(fh, start, implicit, little):
-            raise _NotAnInstance("its last element ends beyond the end of the file.")
-        fh.seek(start)
-        raw = fh.read(_PEEK)
-    try:
-        if syntax.is_deflated:
-            raw = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, _PEEK)
-        ds = read_dataset(
-            io.BytesIO(raw),
-            implicit,
-            little,
-            stop_when=lambda tag, vr, length: int(tag) > _IDENTIFYING_TAGS[-1],
-            specific_tags=list(_IDENTIFYING_TAGS),
-        )
-        sop = str(ds.get("SOPInstanceUID", "") or meta.get("MediaStorageSOPInstanceUID", ""))
-        study = str(ds.get("StudyInstanceUID", "") or "")
-        series = str(ds.get("SeriesInstanceUID", "") or "")
-    except Exception as exc:
-        raise _NotAnInstance(f"its data set does not parse ({exc}).") from exc
-    return study.strip(), series.strip(), sop.strip()
-
-
-_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
-
-
-def _ends_at_end(fh: BinaryIO, start: int, implicit: bool, little: bool) -> bool:
-    """Whether the data set's element headers, walked from ``start``, end exactly at the end
-    of the file: a write cut short ends inside an element. Headers only: defined lengths are
-    skipped, undefined ones (sequences, items, encapsulated pixel data) walked into, the
-    content of an undefined-length UN as implicit VR. A data set in implicit VR under an
-    explicit transfer syntax (pydicom reads those too) is walked both ways."""
-    size = os.fstat(fh.fileno()).st_size
-    return _walk(fh, start, size, implicit, little) or (
-        not implicit and _walk(fh, start, size, True, little)
-    )
-
-
-def _walk(fh: BinaryIO, pos: int, size: int, implicit: bool, little: bool) -> bool:
-    order = "<" if little else ">"
-    modes: list[bool] = []  # implicit VR or not, per undefined-length element walked into
-    while pos < size:
-        fh.seek(pos)
-        head = fh.read(12)
-        if len(head) < 8:
-            return False
-        group, element = struct.unpack(order + "HH", head[:4])
-        current = modes[-1] if modes else implicit
-        vr = b""
-        if group == 0xFFFE or current:  # items and delimiters have no VR
-            (length,) = struct.unpack(order + "L", head[4:8])
-            header = 8
-        elif head[4:6] in _LONG_VRS:
-            if len(head) < 12:
-                return False
-            vr = head[4:6]
-            (length,) = struct.unpack(order + "L", head[8:12])
-            header = 12
-        else:
-            (length,) = struct.unpack(order + "H", head[6:8])
-            header = 8
-        pos += header
-        if group == 0xFFFE and element in (0xE00D, 0xE0DD):
-            if modes:
-                modes.pop()
-        elif length == 0xFFFFFFFF:
-            modes.append(current or vr == b"UN")
-        else:
-            pos += length
-    return pos == size
-
-
-def _try_lock(folder: Path) -> int | None:
-    """The pool's lock, held exclusively (an fd), or None while its owner lives: the kernel
-    drops an flock with the last descriptor of the process that held it, kill -9 included."""
-    try:
-        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | _NOFOLLOW, FILE_MODE)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        data = data[os.write(fd, data) :]
-
-
-class _Dirty:
-    """Folders whose new entries still need an fsync (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._folders: set[Path] = set()
-
-    def add(self, *folders: Path) -> None:
-        with self._lock:
-            self._folders.update(folders)
-
-    def take(self) -> set[Path]:
-        with self._lock:
-            folders, self._folders = self._folders, set()
-        return folders
-
-
-class _SlotWriter(io.RawIOBase):
-    """The file :meth:`LocalStore.open_temp` returns: writes go straight to the slot, except
-    its first 132 bytes, kept back until :meth:`LocalStore.commit` (a hole until then)."""
-
-    def __init__(self, fd: int, pool: _SlotPool, path: Path) -> None:
-        super().__init__()
-        self._fd = fd
-        self._pool = pool
-        self._path = path
-        self._pos = 0
-        self._head = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: object) -> int:
-        view = memoryview(cast(bytes, data)).cast("B")
-        size = len(view)
-        if self._pos < _HEAD:
-            kept = min(_HEAD - self._pos, size)
-            self._head += view[:kept]
-            self._pos += kept
-            os.lseek(self._fd, self._pos, os.SEEK_SET)
-            view = view[kept:]
-        _write_all(self._fd, view)
-        self._pos += len(view)
-        return size
-
-    def tell(self) -> int:
-        return self._pos
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._pool.written(self._path, bytes(self._head))
-            finally:
-                os.close(self._fd)
-        super().close()
-
-
-class _SlotPool:
-    """One process's pool of empty, durable slots, and the background flusher that fsyncs
-    the folders renames went into and creates the next batch of slots before they run out."""
-
-    def __init__(
-        self, incoming: Path, dirs: _Dirty, recover: Callable[[Path], None] | None = None
-    ) -> None:
-        self._dirs = dirs
-        self._mutex = threading.Lock()
-        self._free: list[Path] = []
-        self._taken: dict[Path, bytes | None] = {}
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self.folder, self._lock_fd = self._open(incoming, recover)
-        if len(self._free) < SLOT_BATCH:
-            self._create_batch()
-        self._thread = threading.Thread(target=self._run, name="tuiviewer-store-flush", daemon=True)
-        self._thread.start()
-
-    def _open(self, incoming: Path, recover: Callable[[Path], None] | None) -> tuple[Path, int]:
-        if not incoming.is_dir():
-            _make_private_dirs(incoming)
-            fsync_dir(incoming.parent)
-        if incoming.is_symlink():
-            raise StoreError(f"{str(incoming)!r} is a symbolic link; refusing to write through it.")
-        for entry in sorted(_scandir(incoming), key=lambda e: e.name):
-            if not entry.name.startswith(POOL_PREFIX) or not entry.is_dir(follow_symlinks=False):
-                continue
-            fd = _try_lock(Path(entry.path))
-            if fd is None:
-                continue
-            # A pool whose writer stopped since the store was opened: take it over.
-            folder = Path(entry.path)
-            if recover is not None:
-                recover(folder)
-            fsync_dir(folder)  # its last batch may not have had its fsync
-            self._free = [
-                Path(e.path)
-                for e in _scandir(folder)
-                if e.name.startswith(SLOT_PREFIX)
-                and e.is_file(follow_symlinks=False)
-                and e.stat(follow_symlinks=False).st_size == 0
-            ]
-            return folder, fd
-        folder = incoming / f"{POOL_PREFIX}{secrets.token_hex(6)}"
-        folder.mkdir(mode=DIR_MODE)
-        os.chmod(folder, DIR_MODE)
-        fd = _try_lock(folder)
-        if fd is None:  # pragma: no cover - a fresh random name nobody else knows
-            raise StoreError(f"Cannot lock the new slot pool {str(folder)!r}.")
-        fsync_dir(incoming)
-        return folder, fd
-
-    def _create_batch(self) -> None:
-        made = []
-        for _ in range(SLOT_BATCH):
-            path = self.folder / f"{SLOT_PREFIX}{secrets.token_hex(8)}"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, FILE_MODE)
-            try:
-                os.fchmod(fd, FILE_MODE)
-            finally:
-                os.close(fd)
-            made.append(path)
-        # One fsync for the batch: from now on each slot's name survives a crash.
-        fsync_dir(self.folder)
-        with self._mutex:
-            self._free.extend(made)
-
-    def take(self) -> tuple[BinaryIO, Path]:
-        for _ in range(3):
-            with self._mutex:
-                slot = self._free.pop() if self._free else None
-                low = len(self._free) < SLOT_BATCH // 2
-            if low:
-                self._wake.set()
-            if slot is None:
-                self._create_batch()  # ran out before the background caught up
-                continue
-            try:
-                fd = os.open(slot, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW)
-            except FileNotFoundError:
-                continue  # removed under us; take another
-            with self._mutex:
-                self._taken[slot] = None
-            return cast(BinaryIO, _SlotWriter(fd, self, slot)), slot
-        raise StoreError(f"Cannot take a slot in {str(self.folder)!r}: they keep disappearing.")
-
-    def busy(self) -> bool:
-        with self._mutex:
-            return bool(self._taken)
-
-    def owns(self, path: Path) -> bool:
-        with self._mutex:
-            return path in self._taken
-
-    def written(self, slot: Path, head: bytes) -> None:
-        with self._mutex:
-            if slot in self._taken:
-                self._taken[slot] = head
-
-    def seal(self, slot: Path, final: Path) -> None:
-        """Write the held-back head, fsync the slot and rename it to ``final``."""
-        with self._mutex:
-            head = self._taken.get(slot)
-        if head is None:
-            raise StoreError(f"{str(slot)!r} is still open; close it before committing it.")
-        fd = os.open(slot, os.O_WRONLY | _NOFOLLOW)
-        try:
-            if head:
-                os.pwrite(fd, head, 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(slot, final)
-        with self._mutex:
-            self._taken.pop(slot, None)
-        self._dirs.add(final.parent, self.folder)
-        self._wake.set()
-
-    def give_back(self, slot: Path) -> None:
-        with self._mutex:
-            self._taken.pop(slot, None)
-        try:
-            os.truncate(slot, 0)
-        except OSError:
-            return
-        with self._mutex:
-            self._free.append(slot)
-
-    def flush(self) -> None:
-        for folder in self._dirs.take():
-            fsync_dir(folder)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait()
-            # Let renames gather for a moment: one fsync per folder for all of them.
-            self._stopping.wait(FLUSH_SECONDS)
-            self._wake.clear()
-            try:
-                self.flush()
-                with self._mutex:
-                    low = len(self._free) < SLOT_BATCH // 2
-                if low and not self._stopping.is_set():
-                    self._create_batch()
-            except OSError as exc:
-                logger.error("Local store: the background flush failed: %s", exc)
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join()
-        self.flush()
-        with suppress(OSError):
-            os.close(self._lock_fd)
-
-
-def _scandir(path: Path) -> list[os.DirEntry[str]]:
-    try:
-        return list(os.scandir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _is_valid_uid(name: str) -> bool:
-    try:
-        validate_uid(name)
-    except InvalidUIDError:
-        return False
-    return True
 
 
 def _is_uid(name: str) -> bool:
