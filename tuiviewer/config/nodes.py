@@ -12,15 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
-
-import tomlkit
-from tomlkit.items import Table
+from typing import TYPE_CHECKING, Any, Literal
 
 from tuiviewer import locations
 from tuiviewer.config.toml import read_toml
 from tuiviewer.exceptions import ConfigError
 from tuiviewer.files import write_private
+
+if TYPE_CHECKING:  # tomlkit only writes nodes.toml; reading any config does without it
+    from tomlkit.items import Table
 
 NODES_FILE = "nodes.toml"
 DEFAULT_CALLING_AET = "TUIVIEWER"
@@ -308,6 +308,8 @@ def _node_table(node: Node) -> Table:
 
         assert isinstance(node, DicomWebNode)
         return web_node_table(node)
+    import tomlkit
+
     defaults = Node(name="", ae_title="", host="", port=1)
     table = tomlkit.table()
     for key in ("ae_title", "host", "port"):
@@ -330,6 +332,8 @@ def _node_table(node: Node) -> Table:
 def _update(old: Table, new: Table) -> None:
     """Make ``old`` hold what ``new`` holds, changing only the keys that differ, so the comments
     and layout around the others stay."""
+    from tomlkit.items import Table
+
     for key in [k for k in old if k not in new]:
         del old[key]
     for key, value in new.items():
@@ -347,6 +351,9 @@ def dumps_nodes(nodes: Mapping[str, Node], previous: str = "", base: Path = Path
     was (comments, layout, relative TLS paths, taken relative to ``base``), a changed one keeps
     the comments of its unchanged keys; comments elsewhere in the file stay too.
     """
+    import tomlkit
+    from tomlkit.items import Table
+
     if previous.strip():
         doc = tomlkit.parse(previous)
     else:
