@@ -17,7 +17,6 @@ import importlib.util
 import marshal
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +27,28 @@ _FORMAT = 3
 _SOURCES = ("_dicom_dict.py", "_private_dict.py", "_uid_dict.py", "charset.py", "_version.py")
 
 
-@dataclass(frozen=True)
 class Dictionaries:
     """What the raw dump needs of pydicom's dictionaries.
 
     Entries are kept as the cache stores them, tab-joined strings and one marshalled table per
     private creator, and unpacked when looked up: unmarshalling 15,000 small tuples would cost
-    more than the rest of the dump.
+    more than the rest of the dump. (A plain class: ``dataclasses`` costs ~10 ms to import.)
     """
 
-    public: dict[int, str]
-    """Tag → "VR\tkeyword\tname" of the public dictionary."""
-    repeaters: list[tuple[int, int, str]]
-    """(mask1, mask2, "VR\tkeyword\tname") of the repeating-group tags, in pydicom's order."""
-    private: dict[str, bytes]
-    """Private creator → its marshalled table ("GGGGxxEE"-style key → (VR, name))."""
-    uids: dict[str, str]
-    """UID → "name\tkeyword\ttype", e.g. "JPEG Baseline (Process 1)\tJPEGBaseline8Bit\t
-    Transfer Syntax"."""
-    charsets: frozenset[str]
-    """Specific Character Set values pydicom knows how to decode."""
-    _creators: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.public: dict[int, str] = data["public"]
+        """Tag → "VR\tkeyword\tname" of the public dictionary."""
+        self.repeaters: list[tuple[int, int, str]] = data["repeaters"]
+        """(mask1, mask2, "VR\tkeyword\tname") of the repeating-group tags, in pydicom's
+        order."""
+        self.private: dict[str, bytes] = data["private"]
+        """Private creator → its marshalled table ("GGGGxxEE"-style key → (VR, name))."""
+        self.uids: dict[str, str] = data["uids"]
+        """UID → "name\tkeyword\ttype", e.g. "JPEG Baseline (Process 1)\tJPEGBaseline8Bit\t
+        Transfer Syntax"."""
+        self.charsets = frozenset(data["charsets"])
+        """Specific Character Set values pydicom knows how to decode."""
+        self._creators: dict[str, dict[str, tuple[str, str]]] = {}
 
     def entry(self, tag: int) -> tuple[str, str, str] | None:
         """(VR, keyword, name) of a public tag, as ``pydicom.datadict.get_entry`` finds it."""
@@ -180,11 +180,5 @@ def dictionaries(before_pydicom: Callable[[], None] | None = None) -> Dictionari
         data = _generate()
         if key is not None:
             _write(path, marshal.dumps({"key": key, "tables": data}))
-    _loaded = Dictionaries(
-        public=data["public"],
-        repeaters=data["repeaters"],
-        private=data["private"],
-        uids=data["uids"],
-        charsets=frozenset(data["charsets"]),
-    )
+    _loaded = Dictionaries(data)
     return _loaded

@@ -35,6 +35,7 @@ from tuiviewer.dicom.dumpformat import (
     fallback_keyword,
     hex_bytes,
     line,
+    pixel_sequence,
     shorten,
 )
 from tuiviewer.dicom.elements import ElementRow, converted, dataset_rows, element_row, meta_rows
@@ -273,22 +274,8 @@ def _dump_encapsulated(
     except Exception:  # noqa: BLE001 - damaged fragments are shown as one raw value
         lines.append(line(indent, tag, row.vr, _value_text(elem), "u/l", 1, label))
         return
-    text = f"(PixelSequence #={len(fragments)})"
-    lines.append(line(indent, tag, row.vr, text, "u/l", 1, label))
-    for fragment in fragments:
-        value = shorten(hex_bytes(fragment)) if fragment else NO_VALUE
-        lines.append(line(indent + "  ", "(fffe,e000)", "pi", value, str(len(fragment)), 1, "Item"))
-    lines.append(
-        line(
-            indent,
-            "(fffe,e0dd)",
-            "na",
-            "(SequenceDelimitationItem)",
-            "0",
-            0,
-            "SequenceDelimitationItem",
-        )
-    )
+    shown = [(shorten(hex_bytes(f)) if f else NO_VALUE, len(f)) for f in fragments]
+    lines.extend(pixel_sequence(indent, tag, row.vr, label, shown))
 
 
 def _fallback_keyword(row: ElementRow) -> str:

@@ -25,6 +25,19 @@ def line(indent: str, tag: str, vr: str, text: str, length: str, vm: int, label:
     return f"{body:<{width}} # {length:>3}, {vm} {label}"
 
 
+def pixel_sequence(
+    indent: str, tag: str, vr: str, label: str, fragments: list[tuple[str, int]]
+) -> list[str]:
+    """The lines of encapsulated Pixel Data: the element, one per (value column, length)
+    fragment, the delimiter."""
+    lines = [line(indent, tag, vr, f"(PixelSequence #={len(fragments)})", "u/l", 1, label)]
+    for value, size in fragments:
+        lines.append(line(indent + "  ", "(fffe,e000)", "pi", value, str(size), 1, "Item"))
+    end = "SequenceDelimitationItem"
+    lines.append(line(indent, "(fffe,e0dd)", "na", f"({end})", "0", 0, end))
+    return lines
+
+
 def fallback_keyword(tag: int, is_private: bool, has_creator: bool) -> str:
     """The label of an element without a dictionary keyword, as dcmdump names it."""
     if tag & 0xFFFF == 0:

@@ -23,11 +23,10 @@ from __future__ import annotations
 import mmap
 import re
 import struct
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from tuiviewer.config import limits as _limits
 from tuiviewer.dicom.dictcache import Dictionaries, dictionaries
 from tuiviewer.dicom.dumpformat import (
     META_HEAD,
@@ -38,6 +37,7 @@ from tuiviewer.dicom.dumpformat import (
     fallback_keyword,
     hex_bytes,
     line,
+    pixel_sequence,
     shorten,
 )
 
@@ -106,36 +106,96 @@ class Unhandled(Exception):  # noqa: N818 - a decision, not an error the user se
     """This file is for the pydicom listing; the reason says why (for tests and logs)."""
 
 
-@dataclass
 class _Element:
-    tag: int
-    vr: str
-    text: str
-    """The value column (already shortened and cleaned)."""
-    length: int
-    """The value length as pydicom would write it (explicit VR little endian)."""
-    vm: int
-    label: str
-    items: list[_Item] | None = None
-    """Only for SQ."""
-    undefined: bool = False
-    fragments: list[tuple[str, int]] | None = None
-    """Encapsulated Pixel Data: (value column, length) of each fragment."""
-    values: list[str] | None = None
-    """Text values as pydicom converts them (for the meta group's transfer syntax)."""
+    """One element as listed. A plain class: ``dataclasses`` costs ~10 ms to import, a tenth
+    of a dump's budget."""
+
+    __slots__ = (
+        "tag",
+        "vr",
+        "text",
+        "length",
+        "vm",
+        "label",
+        "items",
+        "undefined",
+        "fragments",
+        "values",
+    )
+
+    def __init__(
+        self,
+        tag: int,
+        vr: str,
+        text: str,
+        length: int,
+        vm: int,
+        *,
+        items: list[_Item] | None = None,
+        undefined: bool = False,
+        fragments: list[tuple[str, int]] | None = None,
+        values: list[str] | None = None,
+    ) -> None:
+        self.tag = tag
+        self.vr = vr
+        self.text = text
+        """The value column (already shortened and cleaned)."""
+        self.length = length
+        """The value length as pydicom would write it (explicit VR little endian)."""
+        self.vm = vm
+        self.label = ""
+        """The keyword column."""
+        self.items = items
+        """Only for SQ."""
+        self.undefined = undefined
+        self.fragments = fragments
+        """Encapsulated Pixel Data: (value column, length) of each fragment."""
+        self.values = values
+        """Text values as pydicom converts them (for the meta group's transfer syntax)."""
 
 
-@dataclass
 class _Item:
-    elements: list[_Element] = field(default_factory=list)
-    undefined: bool = False
+    __slots__ = ("elements", "undefined")
+
+    def __init__(self, undefined: bool) -> None:
+        self.elements: list[_Element] = []
+        self.undefined = undefined
+
+
+#: Without a configuration file the CLI never imports tuiviewer.config.limits (nor, with it,
+#: dataclasses): nothing can have changed the defaults then, and they are above these bounds,
+#: so the module is imported only once a file goes past them.
+_QUICK_ELEMENTS = 100_000
+_QUICK_DEPTH = 16
+
+
+class _Limits:
+    """``[limits]`` max_elements and max_depth, read from tuiviewer.config.limits only when
+    it is loaded or a file needs more than the quick bounds."""
+
+    def __init__(self) -> None:
+        self.max_elements = _QUICK_ELEMENTS
+        self.max_depth = _QUICK_DEPTH
+        self.exact = False
+        if "tuiviewer.config.limits" in sys.modules:
+            self.load()
+
+    def load(self) -> None:
+        from tuiviewer.config import limits
+
+        current = limits.current()
+        self.max_elements, self.max_depth, self.exact = (
+            current.max_elements,
+            current.max_depth,
+            True,
+        )
 
 
 class _Reader:
     def __init__(self, buf: Any, tables: Dictionaries) -> None:
         self.buf = buf
         self.tables = tables
-        self.limits = _limits.current()
+        self.limits = _Limits()
         self.count = 0
 
     # -- structure ------------------------------------------------------------------------
@@ -173,7 +233,10 @@ class _Reader:
             previous = tag
             self.count += 1
             if self.count > self.limits.max_elements:
-                raise Unhandled("more elements than [limits] max_elements")
+                if not self.limits.exact:
+                    self.limits.load()
+                if self.count > self.limits.max_elements:
+                    raise Unhandled("more elements than [limits] max_elements")
             if implicit:
                 (length,) = struct.unpack_from(endian + "L", buf, pos + 4)
                 vr = self.implicit_vr(tag, length, creators, pixel_rep)
@@ -228,7 +291,7 @@ class _Reader:
         if length > end - vpos:
             raise Unhandled(f"element {tag:08X} runs past the end of its data set")
         text, size, vm, values = _value(self.buf, vpos, length, vr, little, self.tables)
-        return _Element(tag, vr, text, size, vm, "", values=values), vpos + length
+        return _Element(tag, vr, text, size, vm, values=values), vpos + length
 
     def sequence(
         self,
@@ -241,7 +304,10 @@ class _Reader:
         depth: int,
     ) -> tuple[_Element, int]:
         if depth > self.limits.max_depth:
-            raise Unhandled("sequences nested deeper than [limits] max_depth")
+            if not self.limits.exact:
+                self.limits.load()
+            if depth > self.limits.max_depth:
+                raise Unhandled("sequences nested deeper than [limits] max_depth")
         undefined = length == _UNDEFINED
         if not undefined:
             if length > end - vpos:
@@ -268,7 +334,7 @@ class _Reader:
                 two = self.buf[start + 4 : start + 6]
                 if not (0x40 < two[0] < 0x5B and 0x40 < two[1] < 0x5B):
                     raise Unhandled(f"an item of {tag:08X} switches to implicit VR")
-            entry = _Item(undefined=item_length == _UNDEFINED)
+            entry = _Item(item_length == _UNDEFINED)
             if entry.undefined:
                 entry.elements, pos = self.dataset(start, end, implicit, little, depth, item=True)
             else:
@@ -281,7 +347,7 @@ class _Reader:
                 if after != pos:
                     raise Unhandled(f"an item of {tag:08X} does not end where it says")
             items.append(entry)
-        element = _Element(tag, "SQ", "", 0, 1, "", items=items, undefined=undefined)
+        element = _Element(tag, "SQ", "", 0, 1, items=items, undefined=undefined)
         return element, pos
 
     def encapsulated(self, tag: int, vr: str, vpos: int, end: int) -> tuple[_Element, int]:
@@ -301,7 +367,7 @@ class _Reader:
             head = bytes(self.buf[pos + 8 : pos + 8 + min(length, 100)])
             fragments.append((shorten(hex_bytes(head)) if length else NO_VALUE, length))
             pos += 8 + length
-        element = _Element(tag, vr, "", 0, 1, "", undefined=True, fragments=fragments)
+        element = _Element(tag, vr, "", 0, 1, undefined=True, fragments=fragments)
         return element, pos + 8
 
     # -- VRs and names ----------------------------------------------------------------
@@ -664,21 +730,7 @@ def _lines(out: list[str], elements: list[_Element], depth: int, implicit: bool)
             )
             continue
         if element.fragments is not None:
-            text = f"(PixelSequence #={len(element.fragments)})"
-            out.append(line(indent, tag, element.vr, text, "u/l", 1, element.label))
-            for value, size in element.fragments:
-                out.append(line(indent + "  ", "(fffe,e000)", "pi", value, str(size), 1, "Item"))
-            out.append(
-                line(
-                    indent,
-                    "(fffe,e0dd)",
-                    "na",
-                    "(SequenceDelimitationItem)",
-                    "0",
-                    0,
-                    "SequenceDelimitationItem",
-                )
-            )
+            out.extend(pixel_sequence(indent, tag, element.vr, element.label, element.fragments))
             continue
         out.append(
             line(

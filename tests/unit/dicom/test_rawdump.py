@@ -147,6 +147,14 @@ def test_limits_of_the_configuration_send_the_file_to_pydicom(tmp_path: Path) ->
         limits.configure(limits.ReadLimits())
 
 
+def test_the_quick_bounds_are_below_the_default_limits() -> None:
+    """Without a configuration the raw listing checks against its quick bounds and reads
+    [limits] only past them; that is right only while the defaults are above them."""
+    defaults = limits.ReadLimits()
+    assert defaults.max_elements >= rawdump._QUICK_ELEMENTS
+    assert defaults.max_depth >= rawdump._QUICK_DEPTH
+
+
 def test_a_file_cut_short_goes_to_pydicom_which_says_why(tmp_path: Path) -> None:
     data = Path(_sample("rtplan.dcm")).read_bytes()
     rng = random.Random(7)
