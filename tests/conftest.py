@@ -26,9 +26,10 @@ TEST_FILES = testdata("CT_small.dcm").parent
 def private_user_dirs(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
-    """Point config, data and log dirs at a temporary folder so no test touches the real ones."""
+    """Point config, data, log and cache dirs at a temporary folder so no test touches the
+    real ones."""
     base = tmp_path_factory.mktemp("userdirs")
-    for name in ("CONFIG", "DATA", "LOG"):
+    for name in ("CONFIG", "DATA", "LOG", "CACHE"):
         monkeypatch.setenv(f"TUIVIEWER_{name}_DIR", str(base / name.lower()))
     yield base
 

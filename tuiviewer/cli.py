@@ -30,26 +30,18 @@ SUBCOMMANDS = (
     "listen",
 )
 
-#: Sub-commands that print text and never decode a pixel.
-_TEXT_ONLY = frozenset({"dump", "find", "echo"})
-#: What ``import pydicom`` loads for pixel data alone: every optional decoder it finds (numpy,
-#: GDCM, pylibjpeg and its plugins, Pillow, CharLS) and the download helper behind its sample
-#: data (requests). Together that is most of a second on a busy machine, against the 120 ms a
-#: ``dump`` of one slice may take in all.
-_PIXEL_BACKENDS = (
-    "numpy",
-    "gdcm",
-    "pylibjpeg",
-    "openjpeg",
-    "libjpeg",
-    "rle",
-    "jpeg_ls",
-    "PIL",
-    "requests",
-)
+#: Sub-commands that print text and never decode a pixel. ``dump`` imports pydicom only for
+#: the files its raw listing leaves alone, and hides the back-ends then (commands/dump.py).
+_TEXT_ONLY = frozenset({"find", "echo"})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` the one sub-command the command line names.
+
+    Each ``add_argument`` looks its help text up with gettext, which searches the disk for
+    translations every time: the whole parser takes 10-20 ms to build, a sixth of the time a
+    ``dump`` may take in all. ``tuiviewer dump --help`` reads the same either way.
+    """
     parser = argparse.ArgumentParser(
         prog="tuiviewer",
         description="Terminal DICOM workstation. `tuiviewer PATH` means `tuiviewer open PATH`.",
@@ -58,145 +50,175 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="configuration file (default: user config dir)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p_open = sub.add_parser("open", help="browse files, folders (recursively) and DICOMDIRs")
-    p_open.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    _graphics_option(p_open)
+    if only in (None, "open"):
+        p_open = sub.add_parser("open", help="browse files, folders (recursively) and DICOMDIRs")
+        p_open.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+        _graphics_option(p_open)
 
-    p_dump = sub.add_parser("dump", help="print datasets as text (dcmdump-like) or DICOM JSON")
-    p_dump.add_argument("files", nargs="+", metavar="FILE")
-    p_dump.add_argument("--json", action="store_true", help="DICOM JSON model (PS3.18 Annex F)")
+    if only in (None, "dump"):
+        p_dump = sub.add_parser("dump", help="print datasets as text (dcmdump-like) or DICOM JSON")
+        p_dump.add_argument("files", nargs="+", metavar="FILE")
+        p_dump.add_argument("--json", action="store_true", help="DICOM JSON model (PS3.18 Annex F)")
 
-    p_demo = sub.add_parser(
-        "demo", help="start a demo PACS loaded with sample studies and connect the workstation"
-    )
-    p_demo.add_argument(
-        "--local", action="store_true", help="no PACS: browse pydicom's sample files on disk"
-    )
-    _graphics_option(p_demo)
+    if only in (None, "demo"):
+        p_demo = sub.add_parser(
+            "demo", help="start a demo PACS loaded with sample studies and connect the workstation"
+        )
+        p_demo.add_argument(
+            "--local", action="store_true", help="no PACS: browse pydicom's sample files on disk"
+        )
+        _graphics_option(p_demo)
 
-    p_render = sub.add_parser("render", help="write the image the viewer would show as a PNG")
-    p_render.add_argument("file", metavar="FILE")
-    p_render.add_argument("-o", "--output", required=True, metavar="OUT.png")
-    p_render.add_argument("--frame", type=int, default=1, help="frame number, from 1 (default 1)")
-    p_render.add_argument(
-        "--window", type=_window, metavar="CENTER,WIDTH", help="window (default: the file's)"
-    )
-    p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
-    p_render.add_argument(
-        "--plane",
-        choices=("axial", "coronal", "sagittal"),
-        help="reformat the series in FILE (a folder, or a multi-frame file) through this plane",
-    )
-    p_render.add_argument(
-        "--at", type=_point, metavar="X,Y,Z", help="crosshair in patient mm (default: centre)"
-    )
-    p_render.add_argument("--slab", type=float, default=0.0, metavar="MM", help="slab thickness")
-    p_render.add_argument(
-        "--project", choices=("mip", "minip", "mean"), default="mip", help="slab projection"
-    )
+    if only in (None, "render"):
+        p_render = sub.add_parser("render", help="write the image the viewer would show as a PNG")
+        p_render.add_argument("file", metavar="FILE")
+        p_render.add_argument("-o", "--output", required=True, metavar="OUT.png")
+        p_render.add_argument(
+            "--frame", type=int, default=1, help="frame number, from 1 (default 1)"
+        )
+        p_render.add_argument(
+            "--window", type=_window, metavar="CENTER,WIDTH", help="window (default: the file's)"
+        )
+        p_render.add_argument("--size", type=_size, metavar="WxH", help="fit into W×H pixels")
+        p_render.add_argument(
+            "--plane",
+            choices=("axial", "coronal", "sagittal"),
+            help="reformat the series in FILE (a folder, or a multi-frame file) through this plane",
+        )
+        p_render.add_argument(
+            "--at", type=_point, metavar="X,Y,Z", help="crosshair in patient mm (default: centre)"
+        )
+        p_render.add_argument(
+            "--slab", type=float, default=0.0, metavar="MM", help="slab thickness"
+        )
+        p_render.add_argument(
+            "--project", choices=("mip", "minip", "mean"), default="mip", help="slab projection"
+        )
 
-    p_echo = sub.add_parser("echo", help="C-ECHO a node: is it there and how fast does it answer")
-    p_echo.add_argument(
-        "node", metavar="NODE", help="node name from nodes.toml, AET@HOST:PORT or a DICOMweb URL"
-    )
-    p_echo.add_argument(
-        "--trace", action="store_true", help="print the association trace to stderr"
-    )
+    if only in (None, "echo"):
+        p_echo = sub.add_parser(
+            "echo", help="C-ECHO a node: is it there and how fast does it answer"
+        )
+        p_echo.add_argument(
+            "node",
+            metavar="NODE",
+            help="node name from nodes.toml, AET@HOST:PORT or a DICOMweb URL",
+        )
+        p_echo.add_argument(
+            "--trace", action="store_true", help="print the association trace to stderr"
+        )
 
-    p_find = sub.add_parser("find", help="C-FIND: query a node")
-    p_find.add_argument("node", metavar="NODE")
-    p_find.add_argument("--level", default="study", choices=["patient", "study", "series", "image"])
-    p_find.add_argument(
-        "-k",
-        "--key",
-        dest="keys",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="matching key (KEY=VALUE) or return key (KEY); repeatable",
-    )
-    p_find.add_argument(
-        "--model",
-        choices=["study", "patient"],
-        default=None,
-        help="information model (default: patient at patient level, else study)",
-    )
-    p_find.add_argument(
-        "--json", action="store_true", help="JSON array, DICOM JSON model per match"
-    )
-    p_find.add_argument("--trace", action="store_true", help="print the association trace")
+    if only in (None, "find"):
+        p_find = sub.add_parser("find", help="C-FIND: query a node")
+        p_find.add_argument("node", metavar="NODE")
+        p_find.add_argument(
+            "--level", default="study", choices=["patient", "study", "series", "image"]
+        )
+        p_find.add_argument(
+            "-k",
+            "--key",
+            dest="keys",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="matching key (KEY=VALUE) or return key (KEY); repeatable",
+        )
+        p_find.add_argument(
+            "--model",
+            choices=["study", "patient"],
+            default=None,
+            help="information model (default: patient at patient level, else study)",
+        )
+        p_find.add_argument(
+            "--json", action="store_true", help="JSON array, DICOM JSON model per match"
+        )
+        p_find.add_argument("--trace", action="store_true", help="print the association trace")
 
-    p_get = sub.add_parser("get", help="retrieve a study (C-GET, or C-MOVE with --move)")
-    p_get.add_argument("node", metavar="NODE")
-    p_get.add_argument("--study", required=True, metavar="UID")
-    p_get.add_argument("--series", action="append", metavar="UID", help="only this series")
-    p_get.add_argument("--dest", type=Path, metavar="DIR", help="write DIR/<study>/<series>/…")
-    p_get.add_argument("--move", action="store_true", help="C-MOVE to our storage SCP")
-    p_get.add_argument("--resume", action="store_true", help="fetch only what is not stored")
-    p_get.add_argument("--trace", action="store_true", help="print the association trace")
+    if only in (None, "get"):
+        p_get = sub.add_parser("get", help="retrieve a study (C-GET, or C-MOVE with --move)")
+        p_get.add_argument("node", metavar="NODE")
+        p_get.add_argument("--study", required=True, metavar="UID")
+        p_get.add_argument("--series", action="append", metavar="UID", help="only this series")
+        p_get.add_argument("--dest", type=Path, metavar="DIR", help="write DIR/<study>/<series>/…")
+        p_get.add_argument("--move", action="store_true", help="C-MOVE to our storage SCP")
+        p_get.add_argument("--resume", action="store_true", help="fetch only what is not stored")
+        p_get.add_argument("--trace", action="store_true", help="print the association trace")
 
-    p_send = sub.add_parser("send", help="C-STORE files and folders to a node")
-    p_send.add_argument("node", metavar="NODE")
-    p_send.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p_send.add_argument("--trace", action="store_true", help="print the association trace")
+    if only in (None, "send"):
+        p_send = sub.add_parser("send", help="C-STORE files and folders to a node")
+        p_send.add_argument("node", metavar="NODE")
+        p_send.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+        p_send.add_argument("--trace", action="store_true", help="print the association trace")
 
-    p_report = sub.add_parser(
-        "report", help="write reports as DICOM SR; print SR documents as text"
-    )
-    report_sub = p_report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
-    p_rnew = report_sub.add_parser(
-        "new", help="build a Basic Text SR (TID 2000) from a Markdown report"
-    )
-    p_rnew.add_argument(
-        "study", type=Path, metavar="STUDY", help="a study folder or a file of the study"
-    )
-    p_rnew.add_argument(
-        "--from",
-        dest="from_md",
-        type=Path,
-        required=True,
-        metavar="REPORT.md",
-        help="Markdown whose '## ' headings are sections (Findings, Impression, ...)",
-    )
-    p_rnew.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.dcm")
-    p_rnew.add_argument(
-        "--final", action="store_true", help="signed, verified report (needs --reader)"
-    )
-    p_rnew.add_argument("--reader", metavar="NAME", help="the radiologist, e.g. 'Curie^Marie'")
-    p_rnew.add_argument(
-        "--organization", metavar="NAME", help="the reader's organization (default: the study's)"
-    )
-    p_rnew.add_argument(
-        "--send", metavar="NODE", help="C-STORE the SR to NODE (nodes.toml name or AET@HOST:PORT)"
-    )
-    p_rshow = report_sub.add_parser("show", help="print an SR document as indented text")
-    p_rshow.add_argument("file", type=Path, metavar="SR.dcm")
+    if only in (None, "report"):
+        p_report = sub.add_parser(
+            "report", help="write reports as DICOM SR; print SR documents as text"
+        )
+        report_sub = p_report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
+        p_rnew = report_sub.add_parser(
+            "new", help="build a Basic Text SR (TID 2000) from a Markdown report"
+        )
+        p_rnew.add_argument(
+            "study", type=Path, metavar="STUDY", help="a study folder or a file of the study"
+        )
+        p_rnew.add_argument(
+            "--from",
+            dest="from_md",
+            type=Path,
+            required=True,
+            metavar="REPORT.md",
+            help="Markdown whose '## ' headings are sections (Findings, Impression, ...)",
+        )
+        p_rnew.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.dcm")
+        p_rnew.add_argument(
+            "--final", action="store_true", help="signed, verified report (needs --reader)"
+        )
+        p_rnew.add_argument("--reader", metavar="NAME", help="the radiologist, e.g. 'Curie^Marie'")
+        p_rnew.add_argument(
+            "--organization",
+            metavar="NAME",
+            help="the reader's organization (default: the study's)",
+        )
+        p_rnew.add_argument(
+            "--send",
+            metavar="NODE",
+            help="C-STORE the SR to NODE (nodes.toml name or AET@HOST:PORT)",
+        )
+        p_rshow = report_sub.add_parser("show", help="print an SR document as indented text")
+        p_rshow.add_argument("file", type=Path, metavar="SR.dcm")
 
-    p_listen = sub.add_parser(
-        "listen", help="receive studies senders push (C-STORE) into the local store"
-    )
-    p_listen.add_argument("--aet", metavar="AET", help="our AE title (default: [listen] ae_title)")
-    p_listen.add_argument("--port", type=int, metavar="N", help="TCP port (default: 11112)")
-    p_listen.add_argument(
-        "--allow", metavar="AET,...", help="calling AE titles that may send ('*': any)"
-    )
-    p_listen.add_argument(
-        "--service", action="store_true", help="run unattended: log to stderr too (systemd)"
-    )
+    if only in (None, "listen"):
+        p_listen = sub.add_parser(
+            "listen", help="receive studies senders push (C-STORE) into the local store"
+        )
+        p_listen.add_argument(
+            "--aet", metavar="AET", help="our AE title (default: [listen] ae_title)"
+        )
+        p_listen.add_argument("--port", type=int, metavar="N", help="TCP port (default: 11112)")
+        p_listen.add_argument(
+            "--allow", metavar="AET,...", help="calling AE titles that may send ('*': any)"
+        )
+        p_listen.add_argument(
+            "--service", action="store_true", help="run unattended: log to stderr too (systemd)"
+        )
 
-    p_doctor = sub.add_parser("doctor", help="print the environment for a support request (no PHI)")
-    p_doctor.add_argument(
-        "--no-echo",
-        dest="check_nodes",
-        action="store_false",
-        help="do not C-ECHO the nodes of nodes.toml",
-    )
+    if only in (None, "doctor"):
+        p_doctor = sub.add_parser(
+            "doctor", help="print the environment for a support request (no PHI)"
+        )
+        p_doctor.add_argument(
+            "--no-echo",
+            dest="check_nodes",
+            action="store_false",
+            help="do not C-ECHO the nodes of nodes.toml",
+        )
 
-    p_purge = sub.add_parser("purge", help="delete retrieved studies from the local store")
-    p_purge.add_argument(
-        "study", nargs="?", metavar="STUDY", help="Study Instance UID (default: all)"
-    )
-    p_purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    if only in (None, "purge"):
+        p_purge = sub.add_parser("purge", help="delete retrieved studies from the local store")
+        p_purge.add_argument(
+            "study", nargs="?", metavar="STUDY", help="Study Instance UID (default: all)"
+        )
+        p_purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
 
@@ -245,24 +267,20 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _import_pydicom_without_pixel_backends() -> None:
-    """Import pydicom with its optional pixel back-ends out of sight, for a text-only command.
+def _configure_limits(config: Path | None) -> str | None:
+    """Apply ``[limits]`` of the configuration; the error message if it is invalid.
 
-    pydicom treats each of them as optional (a missing one only means that codec is not
-    available), so hiding them changes nothing a text command prints. They are visible again
-    afterwards: anything that asks for numpy later still gets it.
+    Without a configuration file the defaults stand (as ``load_config`` would give them), and
+    the configuration modules, some 25 ms of imports, are not loaded at all.
     """
-    if "pydicom" in sys.modules:
-        return
-    hidden = [name for name in _PIXEL_BACKENDS if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # "import name" now fails
-    try:
-        import pydicom  # noqa: F401
-    finally:
-        for name in hidden:
-            if sys.modules.get(name, False) is None:
-                del sys.modules[name]
+    from tuiviewer import locations
+
+    path = config if config is not None else locations.config_dir() / "config.toml"
+    if not path.exists():
+        return None
+    from tuiviewer.commands.common import configure_limits
+
+    return configure_limits(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -279,22 +297,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args_list.insert(index, "open")
             break
         index += 1
-    parser = build_parser()
+    named = args_list[index] if index < len(args_list) else None
+    parser = build_parser(named if named in SUBCOMMANDS else None)
     args = parser.parse_args(args_list)
-    if argv is None and args.command in _TEXT_ONLY:
-        # Only as the process's own command line: a caller that imports the CLI (a test,
-        # a script) keeps its pydicom whole.
-        _import_pydicom_without_pixel_backends()
+    # Only as the process's own command line: a caller that imports the CLI (a test, a
+    # script) keeps its pydicom whole.
+    args.lean = argv is None
+    if args.lean and args.command in _TEXT_ONLY:
+        from tuiviewer.dicom.lean import import_pydicom_without_pixel_backends
+
+        import_pydicom_without_pixel_backends()
     # Not for doctor: setting up the log creates and chmods the log dir, which would hide the
     # permission problems the doctor is there to report. The workstation sets up its own.
     if args.command not in (None, "open", "demo", "doctor"):
         # pydicom's warnings about odd files go to the log, not between the command's output.
-        from tuiviewer.logsetup import setup_logging
+        # A dump sets the log up only if it imports pydicom (commands/dump.py): its raw
+        # listing logs nothing.
+        args.log_on_demand = args.command == "dump"
+        if not args.log_on_demand:
+            from tuiviewer.logsetup import setup_logging
 
-        setup_logging()
-        from tuiviewer.commands.common import configure_limits
-
-        problem = configure_limits(args.config)
+            setup_logging()
+        problem = _configure_limits(args.config)
         if problem is not None:
             print(f"tuiviewer: {problem}", file=sys.stderr)
             return 2

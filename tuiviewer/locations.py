@@ -66,3 +66,8 @@ def data_dir() -> Path:
 def log_dir() -> Path:
     """Log files (0600, no PHI by default)."""
     return _private_dir(Path(os.environ.get("TUIVIEWER_LOG_DIR") or _dirs.user_log_dir))
+
+
+def cache_dir() -> Path:
+    """Files that can be made again (pydicom's dictionaries as a quick-loading table)."""
+    return _private_dir(Path(os.environ.get("TUIVIEWER_CACHE_DIR") or _dirs.user_cache_dir))

@@ -190,11 +190,6 @@ _WEB_KEYS = {
 _AUTH_KEYS = {"type", "username", "password", "password_file", "token_file", "token_command"}
 
 
-def is_web_url(text: str) -> bool:
-    """Whether ``text`` looks like a DICOMweb base URL (``http://`` or ``https://``)."""
-    return text.strip().lower().startswith(("http://", "https://"))
-
-
 def validate_url(value: object, where: str) -> tuple[str, str, int]:
     """Return ``(url, host, port)`` for a base URL: http(s), a host, no query, no fragment.
 

@@ -12,15 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
-
-import tomlkit
-from tomlkit.items import Table
+from typing import TYPE_CHECKING, Any, Literal
 
 from tuiviewer import locations
 from tuiviewer.config.toml import read_toml
 from tuiviewer.exceptions import ConfigError
 from tuiviewer.files import write_private
+
+if TYPE_CHECKING:  # tomlkit only writes nodes.toml; reading any config does without it
+    from tomlkit.items import Table
 
 NODES_FILE = "nodes.toml"
 DEFAULT_CALLING_AET = "TUIVIEWER"
@@ -308,6 +308,8 @@ def _node_table(node: Node) -> Table:
 
         assert isinstance(node, DicomWebNode)
         return web_node_table(node)
+    import tomlkit
+
     defaults = Node(name="", ae_title="", host="", port=1)
     table = tomlkit.table()
     for key in ("ae_title", "host", "port"):
@@ -330,6 +332,8 @@ def _node_table(node: Node) -> Table:
 def _update(old: Table, new: Table) -> None:
     """Make ``old`` hold what ``new`` holds, changing only the keys that differ, so the comments
     and layout around the others stay."""
+    from tomlkit.items import Table
+
     for key in [k for k in old if k not in new]:
         del old[key]
     for key, value in new.items():
@@ -347,6 +351,9 @@ def dumps_nodes(nodes: Mapping[str, Node], previous: str = "", base: Path = Path
     was (comments, layout, relative TLS paths, taken relative to ``base``), a changed one keeps
     the comments of its unchanged keys; comments elsewhere in the file stay too.
     """
+    import tomlkit
+    from tomlkit.items import Table
+
     if previous.strip():
         doc = tomlkit.parse(previous)
     else:
@@ -428,6 +435,15 @@ def parse_node_spec(text: str, *, calling_aet: str = DEFAULT_CALLING_AET) -> Nod
     )
 
 
+def is_web_url(text: str) -> bool:
+    """Whether ``text`` looks like a DICOMweb base URL (``http://`` or ``https://``).
+
+    Here, not in :mod:`tuiviewer.config.dicomweb`, so that resolving ``AET@HOST:PORT`` does
+    not import that module (and tomlkit with it).
+    """
+    return text.strip().lower().startswith(("http://", "https://"))
+
+
 def resolve_node(text: str, nodes: Mapping[str, Node] | None = None) -> Node:
     """Return the configured node called ``text``, or the node an ``AET@HOST:PORT`` spec names.
 
@@ -440,9 +456,9 @@ def resolve_node(text: str, nodes: Mapping[str, Node] | None = None) -> Node:
     nodes = load_nodes() if nodes is None else nodes
     if text in nodes:
         return nodes[text]
-    from tuiviewer.config.dicomweb import is_web_url, parse_web_url
-
     if is_web_url(text):
+        from tuiviewer.config.dicomweb import parse_web_url
+
         for node in nodes.values():  # a configured node's URL brings its auth and TLS along
             if node.address == text.strip().rstrip("/"):
                 return node

@@ -25,6 +25,19 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.uid import UID_dictionary
 
+from tuiviewer.dicom.dumpformat import (
+    META_HEAD,
+    NO_VALUE,
+    PIXEL_TAGS,
+    PRINT_LIMIT,
+    bracketed,
+    data_head,
+    fallback_keyword,
+    hex_bytes,
+    line,
+    pixel_sequence,
+    shorten,
+)
 from tuiviewer.dicom.elements import ElementRow, converted, dataset_rows, element_row, meta_rows
 from tuiviewer.dicom.loading import LoadedFile, load_file
 from tuiviewer.dicom.warned import quiet
@@ -35,9 +48,8 @@ __all__ = ["BULK_DATA_THRESHOLD", "dump_json", "dump_text", "run_dump"]
 
 BULK_DATA_THRESHOLD = 64 * 1024
 """Pixel Data longer than this becomes a BulkDataURI in JSON instead of InlineBinary."""
-_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
-_VALUE_WIDTH = 40  # dcmdump pads the value column to this width before the "#" comment
-_PRINT_LIMIT = 64  # dcmdump shortens values longer than this ("print long values shortened")
+_PIXEL_TAGS = PIXEL_TAGS
+_PRINT_LIMIT = PRINT_LIMIT
 _NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "IS", "DS", "AT"})
 
 
@@ -53,13 +65,11 @@ def dump_text(loaded: LoadedFile) -> str:
 
 def _header_lines(loaded: LoadedFile) -> list[str]:
     ds = loaded.dataset
-    lines = ["", "# Dicom-File-Format", "", "# Dicom-Meta-Information-Header"]
-    lines.append("# Used TransferSyntax: Little Endian Explicit")
+    lines = list(META_HEAD)
     with quiet():
         meta = getattr(ds, "file_meta", None) or Dataset()
         _dump_rows(lines, meta, meta_rows(ds), 0, (False, True))
-    lines.extend(["", "# Dicom-Data-Set"])
-    lines.append(f"# Used TransferSyntax: {_ts_name(loaded.transfer_syntax)}")
+    lines.extend(data_head(_ts_name(loaded.transfer_syntax)))
     return lines
 
 
@@ -133,7 +143,7 @@ def run_dump(paths: Sequence[str], *, as_json: bool, stdout: TextIO, stderr: Tex
     several = len(paths) > 1
     for path in paths:
         if not as_json:
-            status = max(status, _dump_one_text(path, several, stdout, stderr))
+            status = max(status, dump_one_text(path, several, stdout, stderr))
             continue
         try:
             loaded = load_file(path)
@@ -164,7 +174,7 @@ def run_dump(paths: Sequence[str], *, as_json: bool, stdout: TextIO, stderr: Tex
     return status
 
 
-def _dump_one_text(path: str, several: bool, stdout: TextIO, stderr: TextIO) -> int:
+def dump_one_text(path: str, several: bool, stdout: TextIO, stderr: TextIO) -> int:
     """Stream one file's listing; its exit status (see :func:`run_dump`)."""
     # The listing is written while the file is read; a file that cannot be read at all
     # writes nothing to stdout, so the header goes out only once the first element is in.
@@ -227,23 +237,23 @@ def _dump_rows(
             kind = "undefined" if elem.is_undefined_length else "explicit"
             length = "u/l" if elem.is_undefined_length else _sq_length(elem, encoding)
             text = f"(Sequence with {kind} length #={len(row.items)})"
-            lines.append(_line(indent, tag, "SQ", text, length, 1, label))
+            lines.append(line(indent, tag, "SQ", text, length, 1, label))
             for item_row, item in zip(row.items, elem.value, strict=True):
                 undefined = bool(getattr(item, "is_undefined_length_sequence_item", False))
                 kind = "undefined" if undefined else "explicit"
                 length = "u/l" if undefined else _item_length(item, encoding)
                 text = f"(Item with {kind} length #={len(item_row.rows)})"
-                lines.append(_line(indent + "  ", "(fffe,e000)", "na", text, length, 1, "Item"))
+                lines.append(line(indent + "  ", "(fffe,e000)", "na", text, length, 1, "Item"))
                 _dump_rows(lines, item, item_row.rows, depth + 2, encoding)
                 text = "(ItemDelimitationItem" + ("" if undefined else " for re-encoding") + ")"
                 lines.append(
-                    _line(indent + "  ", "(fffe,e00d)", "na", text, "0", 0, "ItemDelimitationItem")
+                    line(indent + "  ", "(fffe,e00d)", "na", text, "0", 0, "ItemDelimitationItem")
                 )
             text = "(SequenceDelimitationItem" + (
                 "" if elem.is_undefined_length else " for re-encod."
             )
             lines.append(
-                _line(indent, "(fffe,e0dd)", "na", text + ")", "0", 0, "SequenceDelimitationItem")
+                line(indent, "(fffe,e0dd)", "na", text + ")", "0", 0, "SequenceDelimitationItem")
             )
             continue
         if row.tag in _PIXEL_TAGS and elem.is_undefined_length:
@@ -251,7 +261,7 @@ def _dump_rows(
             continue
         text = _value_text(elem)
         length = str(row.length) if row.length is not None else "?"
-        lines.append(_line(indent, tag, row.vr, text, length, row.vm, label))
+        lines.append(line(indent, tag, row.vr, text, length, row.vm, label))
         if row.problem:
             lines.append(f"{indent}# Problem: {row.problem}")
 
@@ -262,40 +272,14 @@ def _dump_encapsulated(
     try:
         fragments = list(generate_fragments(elem.value, endianness="<"))
     except Exception:  # noqa: BLE001 - damaged fragments are shown as one raw value
-        lines.append(_line(indent, tag, row.vr, _value_text(elem), "u/l", 1, label))
+        lines.append(line(indent, tag, row.vr, _value_text(elem), "u/l", 1, label))
         return
-    text = f"(PixelSequence #={len(fragments)})"
-    lines.append(_line(indent, tag, row.vr, text, "u/l", 1, label))
-    for fragment in fragments:
-        value = _shorten(_hex_bytes(fragment)) if fragment else "(no value available)"
-        lines.append(
-            _line(indent + "  ", "(fffe,e000)", "pi", value, str(len(fragment)), 1, "Item")
-        )
-    lines.append(
-        _line(
-            indent,
-            "(fffe,e0dd)",
-            "na",
-            "(SequenceDelimitationItem)",
-            "0",
-            0,
-            "SequenceDelimitationItem",
-        )
-    )
-
-
-def _line(indent: str, tag: str, vr: str, text: str, length: str, vm: int, label: str) -> str:
-    body = f"{indent}{tag} {vr} {text}"
-    width = len(indent) + 12 + 3 + _VALUE_WIDTH
-    return f"{body:<{width}} # {length:>3}, {vm} {label}"
+    shown = [(shorten(hex_bytes(f)) if f else NO_VALUE, len(f)) for f in fragments]
+    lines.extend(pixel_sequence(indent, tag, row.vr, label, shown))
 
 
 def _fallback_keyword(row: ElementRow) -> str:
-    if row.tag & 0xFFFF == 0:
-        return "GenericGroupLength"
-    if row.is_private and row.private_creator is None and 0x10 <= row.tag & 0xFFFF <= 0xFF:
-        return "PrivateCreator"
-    return "Unknown Tag & Data"
+    return fallback_keyword(row.tag, row.is_private, row.private_creator is not None)
 
 
 def _value_text(elem: DataElement) -> str:
@@ -306,42 +290,25 @@ def _value_text(elem: DataElement) -> str:
         or value == b""
         or (isinstance(value, MultiValue | list) and len(value) == 0)
     ):
-        return "(no value available)"
+        return NO_VALUE
     if isinstance(value, bytes | bytearray):
-        return _shorten(_hex_bytes(bytes(value), elem.VR))
+        return shorten(hex_bytes(bytes(value), elem.VR))
     items = list(value) if isinstance(value, MultiValue | list) else [value]
     if elem.VR == "AT":
         text = "\\".join(f"({int(v) >> 16:04x},{int(v) & 0xFFFF:04x})" for v in items)
-        return _shorten(text)
+        return shorten(text)
     if elem.VR in _NUMERIC_VRS and elem.VR not in ("IS", "DS"):
-        return _shorten("\\".join(_number(v, elem.VR) for v in items))
+        return shorten("\\".join(_number(v, elem.VR) for v in items))
     if elem.VR == "UI" and len(items) == 1 and str(items[0]) in UID_dictionary:
         return "=" + str(UID_dictionary[str(items[0])][4] or UID_dictionary[str(items[0])][0])
     # Only the start of each value is needed (a text may be hundreds of MB long).
-    head = "[" + "\\".join(str(v)[: _PRINT_LIMIT + 1] for v in items[: _PRINT_LIMIT + 1])
-    return _shorten(head + "]" if len(head) <= _PRINT_LIMIT + 1 else head)
+    return bracketed([str(v)[: _PRINT_LIMIT + 1] for v in items[: _PRINT_LIMIT + 1]])
 
 
 def _number(value: Any, vr: str) -> str:
     if isinstance(value, float) and vr == "FL":
         return f"{value:.9g}"
     return str(value)
-
-
-def _hex_bytes(data: bytes, vr: str = "OB") -> str:
-    if vr == "OW" and len(data) % 2 == 0:
-        words = (data[i + 1] << 8 | data[i] for i in range(0, min(len(data), 200), 2))
-        return "\\".join(f"{w:04x}" for w in words)
-    return "\\".join(f"{b:02x}" for b in data[:100])
-
-
-def _shorten(text: str) -> str:
-    # Control characters (CR, LF, ESC, C1...) escaped as \r, \n, \x1b; each escape is at
-    # least one character, so the first PRINT_LIMIT + 1 characters decide the line.
-    text = clean(text[: _PRINT_LIMIT + 1])
-    if len(text) > _PRINT_LIMIT:
-        return text[:_PRINT_LIMIT] + "..."
-    return text
 
 
 def _encoding(ds: Dataset) -> tuple[bool, bool]:

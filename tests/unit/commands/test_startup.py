@@ -41,7 +41,7 @@ _PROBE = (
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    for name in ("CONFIG", "DATA", "LOG"):
+    for name in ("CONFIG", "DATA", "LOG", "CACHE"):
         env[f"TUIVIEWER_{name}_DIR"] = str(tmp_path / name.lower())
     return subprocess.run(
         [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=env
@@ -77,6 +77,22 @@ def test_dump_as_a_process_loads_no_pixel_decoder_and_no_network(tmp_path: Path)
     loaded = _loaded(result)
     unwanted = {"numpy", "gdcm", "pylibjpeg", "PIL", "requests", "pynetdicom", "textual"}
     assert not loaded & unwanted, sorted(loaded & unwanted)
+
+
+def test_dump_of_a_plain_slice_does_not_import_pydicom(tmp_path: Path) -> None:
+    """Once its dictionary cache is made, a dump of a well-formed slice reads the file itself;
+    a deflated one still goes through pydicom, without its pixel decoders."""
+    first = _run(tmp_path, "dump", _path("CT_small.dcm"))  # makes the cache
+    again = _run(tmp_path, "dump", _path("CT_small.dcm"))
+    assert again.returncode == 0 and again.stdout == first.stdout
+    loaded = _loaded(again)
+    # dataclasses too: it costs a tenth of the 120 ms budget (with no config.toml, as here).
+    unwanted = {"pydicom", "numpy", "pynetdicom", "tomlkit", "dataclasses"}
+    assert not loaded & unwanted, sorted(loaded & unwanted)
+    assert (tmp_path / "cache").is_dir()
+    deflated = _run(tmp_path, "dump", _path("image_dfl.dcm"))
+    assert deflated.returncode == 0, deflated.stderr
+    assert "pydicom" in _loaded(deflated) and "numpy" not in _loaded(deflated)
 
 
 def test_echo_and_find_load_no_pixel_decoder(tmp_path: Path) -> None:
