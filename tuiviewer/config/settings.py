@@ -70,6 +70,15 @@ class PacsConfig:
 
 
 @dataclass(frozen=True)
+class GraphicsConfig:
+    exact: bool = False
+    """Send every image exact. By default Kitty, iTerm2, Sixel and half-block frames are sent
+    with each pixel within one level at the protocol's depth (a third of the greys to code:
+    about 30 % fewer bytes for Kitty, half for Sixel), the badge says "within ±1", and the 1:1
+    "actual pixels" view is always exact."""
+
+
+@dataclass(frozen=True)
 class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -84,6 +93,8 @@ class Config:
     """The ``[listen]`` section: the storage SCP for pushed studies (None: not configured)."""
     source: Path | None = None
     """The file this was read from, if any."""
+    graphics: GraphicsConfig = field(default_factory=GraphicsConfig)
+    """The ``[graphics]`` section: how images are sent."""
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -92,6 +103,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "store": StoreConfig,
     "pacs": PacsConfig,
     "limits": ReadLimits,
+    "graphics": GraphicsConfig,
 }
 
 

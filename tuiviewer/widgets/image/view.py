@@ -54,7 +54,15 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from tuiviewer.graphics import iterm2, kitty
-from tuiviewer.graphics.pixels import Footprint, centred, grey_count, pad, quantised
+from tuiviewer.graphics.pixels import (
+    NEAR_LOSSLESS,
+    Footprint,
+    centred,
+    grey_count,
+    pad,
+    quantised,
+    within_one,
+)
 from tuiviewer.graphics.probe import (
     PIXEL_MODES,
     GraphicsDecision,
@@ -113,6 +121,9 @@ class Shown:
     """One frame pixel is one terminal pixel (pixel protocols only)."""
     colours: int | None = None
     """Palette colours for the pixels that are not grey (Sixel), None when not counted."""
+    tolerance: int = 0
+    """Levels any pixel may be off by at the protocol's depth (8-bit; Sixel: percent): 0
+    exact, 1 near-lossless (:func:`~tuiviewer.graphics.pixels.within_one`)."""
 
 
 @dataclass
@@ -138,6 +149,7 @@ class _Frame:
     placement: Placement | None = None
     shown: Shown | None = None
     cheap: bool = False
+    tolerance: int = 0
 
 
 class ImageView(Widget):
@@ -231,8 +243,20 @@ class ImageView(Widget):
             return
         self._actual_pixels = value
         frame = self._frame
-        if frame is not None and self.mode in PIXEL_MODES:
+        if frame is not None and (self.mode in PIXEL_MODES or frame.tolerance != self.tolerance):
             self._show(frame.pixels, frame.key, frame.cols, frame.rows, cheap=False)
+
+    @property
+    def tolerance(self) -> int:
+        """Levels a full-quality frame's pixels may be off by (see :class:`Shown`): exact with
+        ``[graphics] exact`` and in the 1:1 "actual pixels" view (where the reader looks at
+        pixels), else :data:`NEAR_LOSSLESS`."""
+        return 0 if self.decision.exact or self._actual_pixels else NEAR_LOSSLESS
+
+    def _tolerance_for(self, pixels: np.ndarray) -> int:
+        """:attr:`tolerance` for a grey frame; colour frames are sent as they are (a Sixel
+        palette shares its registers between their greys and colours)."""
+        return self.tolerance if pixels.ndim == 2 else 0
 
     @property
     def cell_pixels(self) -> tuple[int, int]:
@@ -432,6 +456,12 @@ class ImageView(Widget):
         source_greys = self._greys(pixels)
         levels = CHEAP_LEVELS if cheap else LOW_BANDWIDTH_LEVELS if self.low_bandwidth else 256
         shown = pixels if levels >= 256 else quantised(pixels, levels)
+        # Near-lossless only where the colour system shows every grey (else it is coarser).
+        truecolour = self.decision.grey_levels >= 256 and self.mode is GraphicsMode.HALFCELL
+        tolerance = self._tolerance_for(pixels) if levels >= 256 and truecolour else 0
+        if tolerance:
+            shown = within_one(shown)
+        shown_greys = self._greys(shown) if tolerance else source_greys
         if self.mode is GraphicsMode.SHADE:
             lines, placement = shade_lines(shown, width, height)
             greys = 5
@@ -447,12 +477,14 @@ class ImageView(Widget):
             w,
             h,
             float(self._cell[0]),
-            min(greys, source_greys) if source_greys is not None else None,
+            min(greys, shown_greys) if shown_greys is not None else None,
             source_greys,
             cheap=cheap,
+            tolerance=tolerance,
         )
         return _Frame(key, pixels, width, height, sent=shown, strips=strips,
-                      placement=placement, shown=info, cheap=cheap)  # fmt: skip
+                      placement=placement, shown=info, cheap=cheap,
+                      tolerance=tolerance)  # fmt: skip
 
     def _fit(
         self, pixels: np.ndarray, width: int, height: int
@@ -496,31 +528,42 @@ class ImageView(Widget):
         levels = SIXEL_LOW_GREY_LEVELS if self.low_bandwidth else MAX_GREY_LEVELS
         if cheap:
             levels = CHEAP_LEVELS if levels > CHEAP_LEVELS else max(4, levels // 2)
-        sequence, image = self._sequence_of(padded, place.cols, place.rows, levels, cheap)
+        tolerance = self._tolerance_for(pixels) if levels >= MAX_GREY_LEVELS else 0
+        sequence, image = self._sequence_of(
+            padded, place.cols, place.rows, levels, cheap, tolerance
+        )
         if image is not None:
-            shown_greys, frame_greys = sixel_grey_levels(shown, image.grey_cap)
+            shown_greys, frame_greys = sixel_grey_levels(shown, image.grey_cap, image.tolerance)
             info = Shown(
                 "Sixel", w, h, scale, shown_greys if frame_greys else None,
                 frame_greys or None, cheap, pixel_exact=True, colours=image.colours or None,
+                tolerance=image.tolerance,
             )  # fmt: skip
         else:
             exact = abs(scale - 1.0) < 1e-9 and not cheap
-            info = Shown("iTerm2", w, h, scale, source_greys, source_greys, cheap, exact)
+            greys = self._greys(within_one(shown)) if tolerance else source_greys
+            info = Shown("iTerm2", w, h, scale, greys, source_greys, cheap, exact,
+                         tolerance=tolerance)  # fmt: skip
         return _Frame(key, pixels, width, height, sequence=sequence, place=place,
                       padded=padded, scale=scale, levels=levels,
                       placement=self._placement_of(shown, place, scale), shown=info,
-                      cheap=cheap)  # fmt: skip
+                      cheap=cheap, tolerance=tolerance)  # fmt: skip
 
     def _sequence_of(
-        self, padded: np.ndarray, cols: int, rows: int, levels: int, cheap: bool
+        self, padded: np.ndarray, cols: int, rows: int, levels: int, cheap: bool, tolerance: int
     ) -> tuple[str, SixelImage | None]:
         """The Sixel or iTerm2 sequence of padded pixels over ``cols`` × ``rows`` cells (tmux
-        wrapped when needed), and the Sixel image's palette facts."""
+        wrapped when needed, each pixel within ``tolerance`` levels), and the Sixel image's
+        palette facts."""
         image = None
         if self.mode is GraphicsMode.SIXEL:
-            image = encode_sixel(padded, registers=self.decision.registers, grey_levels=levels)
+            image = encode_sixel(
+                padded, registers=self.decision.registers, grey_levels=levels, tolerance=tolerance
+            )
             sequence = image.data
         else:
+            if tolerance:
+                padded = within_one(padded)
             png = self._png.encode(padded[::2, ::2] if cheap else padded)
             sequence = iterm2.inline_image(png, cols, rows)
         if self.decision.tmux:
@@ -537,7 +580,9 @@ class ImageView(Widget):
         assert frame.place is not None
         height = round(rows * self._cell[1] / frame.scale)
         top = np.ascontiguousarray(frame.padded[:height])
-        sequence, _ = self._sequence_of(top, frame.place.cols, rows, frame.levels, frame.cheap)
+        sequence, _ = self._sequence_of(
+            top, frame.place.cols, rows, frame.levels, frame.cheap, frame.tolerance
+        )
         self._partial_cache = (self._frame_no, rows, sequence)
         return sequence
 
@@ -547,20 +592,24 @@ class ImageView(Widget):
         shown, place, scale, padded = self._fit(pixels, width, height)
         source_greys, (h, w) = self._greys(pixels), shown.shape[:2]
         greys = source_greys
+        tolerance = 0 if self.low_bandwidth else self._tolerance_for(pixels)
         if self.low_bandwidth:
             padded = quantised(padded, LOW_BANDWIDTH_LEVELS)
             greys = min(greys, LOW_BANDWIDTH_LEVELS) if greys is not None else None
+        elif tolerance:
+            padded = within_one(padded)
+            greys = self._greys(within_one(shown))
         full = padded
         if cheap:
             padded = padded[::2, ::2]
         exact = abs(scale - 1.0) < 1e-9 and not cheap
-        info = Shown("Kitty", w, h, scale, greys, source_greys, cheap, exact)
+        info = Shown("Kitty", w, h, scale, greys, source_greys, cheap, exact, tolerance=tolerance)
         # What was uploaded, and terminal pixels per uploaded pixel (a draft is half size).
         uploaded_scale = scale * full.shape[1] / padded.shape[1]
         frame = _Frame(key, pixels, width, height, place=place, padded=padded,
                        scale=uploaded_scale,
                        placement=self._placement_of(shown, place, scale), shown=info,
-                       cheap=cheap)  # fmt: skip
+                       cheap=cheap, tolerance=tolerance)  # fmt: skip
         frame.sequence = kitty.transmit(self._kitty_id, self._png.encode(padded))
         if self.decision.kitty_placeholders:
             frame.strips = self._placeholder_strips(width, height, place)
@@ -911,6 +960,11 @@ def badge_text(
         lost = True
     else:
         parts.append(f"all {shown.source_greys} grey levels")
+    if shown.tolerance:
+        # Near-lossless: say by how much, at the protocol's own depth.
+        unit = " %" if shown.protocol == "Sixel" else f" level{'s' * (shown.tolerance > 1)}"
+        parts.append(f"each within ±{shown.tolerance}{unit}")
+        lost = True
     if shown.colours:
         parts.append(f"{shown.colours} colours")
     if shown.cheap:
