@@ -82,6 +82,7 @@ from tuiviewer.widgets.image.halfcell import (
     halfcell_aspect,
     halfcell_lines,
     shade_lines,
+    within_one_cells,
 )
 from tuiviewer.widgets.image.png import PngEncoder
 
@@ -460,7 +461,7 @@ class ImageView(Widget):
         truecolour = self.decision.grey_levels >= 256 and self.mode is GraphicsMode.HALFCELL
         tolerance = self._tolerance_for(pixels) if levels >= 256 and truecolour else 0
         if tolerance:
-            shown = within_one(shown)
+            shown = within_one_cells(shown)
         shown_greys = self._greys(shown) if tolerance else source_greys
         if self.mode is GraphicsMode.SHADE:
             lines, placement = shade_lines(shown, width, height)

@@ -18,6 +18,9 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from rich.console import Console
+from rich.segment import Segment
+from textual.strip import Strip
 from textual.widgets import Static
 
 from tests.functional.test_viewer import open_viewer
@@ -29,6 +32,7 @@ from tuiviewer.graphics.pixels import within_one
 from tuiviewer.graphics.probe import ColorPlan, GraphicsMode
 from tuiviewer.graphics.sixel import encode_sixel, fit_palette, to_percent
 from tuiviewer.render.pipeline import RenderRequest, render
+from tuiviewer.widgets.image.halfcell import StyleCache, halfcell_lines, within_one_cells
 from tuiviewer.widgets.image.png import PngEncoder
 from tuiviewer.widgets.image.view import ImageView
 
@@ -157,3 +161,20 @@ async def test_sixel_and_half_block_badges_say_within_one(folder: Path) -> None:
             await pilot.pause(0.2)
             badge = str(screen.query_one("#badge", Static).content)
             assert f"each within {unit}" in badge, badge
+
+
+def test_half_block_cells_stay_within_one_level_and_take_fewer_segments(folder: Path) -> None:
+    console = Console(color_system="truecolor", force_terminal=True, width=200)
+    for pixels in slices(folder):
+        # As the viewer fits the slice to a 120×40 screen's half-block pane (odd height too).
+        small = np.asarray(Image.fromarray(pixels).resize((66, 65), Image.Resampling.BOX))
+        near = within_one_cells(small)
+        assert np.abs(near.astype(np.int16) - small).max() <= 1
+        exact_lines, _ = halfcell_lines(small, 70, 35, StyleCache())
+        near_lines, _ = halfcell_lines(near, 70, 35, StyleCache())
+
+        def sent(lines: list[list[Segment]]) -> int:
+            return sum(len(Strip(line, 70).render(console).encode()) for line in lines)
+
+        assert sent(near_lines) < 0.9 * sent(exact_lines)
+        assert sum(map(len, near_lines)) < sum(map(len, exact_lines))
