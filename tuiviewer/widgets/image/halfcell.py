@@ -79,22 +79,26 @@ def _blank(width: int) -> list[Segment]:
 
 
 def halfcell_lines(
-    pixels: np.ndarray, width: int, height: int, styles: StyleCache
+    pixels: np.ndarray,
+    width: int,
+    height: int,
+    styles: StyleCache,
+    only: set[int] | None = None,
 ) -> tuple[list[list[Segment]], Placement]:
     """Lines of ``▀`` for a uint8 image, centred in ``width`` × ``height`` cells.
 
     Runs of equal cells are found for the whole image at once; each distinct (upper, lower)
     pair becomes a glyph and a style once per frame (a noisy CT slice has thousands of runs).
+    ``only``: the lines wanted (the others come back empty, for the caller to take from the
+    previous frame).
     """
     img = pixels
     if img.shape[0] % 2:
         pad = np.zeros((1, *img.shape[1:]), dtype=np.uint8)
         img = np.concatenate([img, pad])
-    rows, cols = img.shape[0] // 2, min(img.shape[1], width)
-    rows = min(rows, height)
+    place = halfcell_placement(pixels.shape, width, height)
+    left, top, rows, cols = int(place.left), int(place.top), int(place.rows), int(place.cols)
     img = img[: rows * 2, :cols]
-    left = max(0, (width - cols) // 2)
-    top = max(0, (height - rows) // 2)
     right = max(0, width - cols - left)
     lines = [_blank(width) for _ in range(top)]
     upper, lower = img[0::2], img[1::2]
@@ -112,6 +116,9 @@ def halfcell_lines(
     left_pad = [Segment(" " * left, BLACK)] if left else []
     right_pad = [Segment(" " * right, BLACK)] if right else []
     for r in range(rows):
+        if only is not None and top + r not in only:
+            lines.append([])
+            continue
         at = np.flatnonzero(starts[r])
         lengths = np.diff(np.append(at, cols)).tolist()
         segments = list(left_pad)
@@ -126,7 +133,15 @@ def halfcell_lines(
         segments.extend(right_pad)
         lines.append(segments)
     lines.extend(_blank(width) for _ in range(max(0, height - top - rows)))
-    return lines, Placement(left, top, cols, rows, cols, rows * 2)
+    return lines, place
+
+
+def halfcell_placement(shape: tuple[int, ...], width: int, height: int) -> Placement:
+    """Where :func:`halfcell_lines` puts an image of ``shape`` in ``width`` × ``height``
+    cells: centred, cut to the cells."""
+    rows, cols = min((shape[0] + 1) // 2, height), min(shape[1], width)
+    left, top = max(0, (width - cols) // 2), max(0, (height - rows) // 2)
+    return Placement(left, top, cols, rows, cols, rows * 2)
 
 
 def within_one_cells(pixels: np.ndarray) -> np.ndarray:

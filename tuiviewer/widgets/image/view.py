@@ -81,6 +81,7 @@ from tuiviewer.widgets.image.halfcell import (
     changed_rows,
     halfcell_aspect,
     halfcell_lines,
+    halfcell_placement,
     shade_lines,
     within_one_cells,
 )
@@ -379,8 +380,9 @@ class ImageView(Widget):
         self, pixels: np.ndarray, key: Hashable, width: int, height: int, *, cheap: bool
     ) -> None:
         previous = self._frame
+        spans: list[tuple[int, int]] | None = None
         if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.SHADE):
-            frame = self._encode_cells(pixels, key, width, height, cheap)
+            frame, spans = self._encode_cells(pixels, key, width, height, cheap, previous)
         elif self.mode is GraphicsMode.KITTY:
             frame = self._encode_kitty(pixels, key, width, height, cheap)
         else:
@@ -399,16 +401,6 @@ class ImageView(Widget):
             assert place is not None
             self.refresh(Region(place.left, place.top, place.cols, 1))
             return
-        spans = None
-        if (
-            self.low_bandwidth
-            and self.mode is GraphicsMode.HALFCELL
-            and previous is not None
-            and previous.strips is not None
-        ):
-            before = previous.sent if previous.sent is not None else previous.pixels
-            after = frame.sent if frame.sent is not None else frame.pixels
-            spans = changed_rows(before, after, previous.placement, frame.placement)
         if spans is None:
             self._stale_lines = set(range(height))
             self.refresh()
@@ -452,8 +444,17 @@ class ImageView(Widget):
         return grey_count(pixels)
 
     def _encode_cells(
-        self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
-    ) -> _Frame:
+        self,
+        pixels: np.ndarray,
+        key: Hashable,
+        width: int,
+        height: int,
+        cheap: bool,
+        previous: _Frame | None,
+    ) -> tuple[_Frame, list[tuple[int, int]] | None]:
+        """The frame's lines, and the spans of them that differ from ``previous`` (None:
+        all): only the lines a step changed are encoded and repainted (a crosshair that
+        moves along a pane's rows changes two of them; the air beside a body is not sent)."""
         source_greys = self._greys(pixels)
         levels = CHEAP_LEVELS if cheap else LOW_BANDWIDTH_LEVELS if self.low_bandwidth else 256
         shown = pixels if levels >= 256 else quantised(pixels, levels)
@@ -463,15 +464,31 @@ class ImageView(Widget):
         if tolerance:
             shown = within_one_cells(shown)
         shown_greys = self._greys(shown) if tolerance else source_greys
+        spans: list[tuple[int, int]] | None = None
+        strips: list[Strip] | None = None
         if self.mode is GraphicsMode.SHADE:
             lines, placement = shade_lines(shown, width, height)
             greys = 5
             protocol = "shade"
         else:
-            lines, placement = halfcell_lines(shown, width, height, self._styles)
+            old = previous.strips if previous is not None else None
+            same_pane = previous is not None and (previous.cols, previous.rows) == (width, height)
+            if previous is not None and old is not None and same_pane:
+                before = previous.sent if previous.sent is not None else previous.pixels
+                placed = halfcell_placement(shown.shape, width, height)
+                spans = changed_rows(before, shown, previous.placement, placed)
+            only = {y for y, _ in spans} if spans is not None else None
+            lines, placement = halfcell_lines(shown, width, height, self._styles, only)
+            if old is not None and only is not None:
+                # Lines the step left alone: the previous frame's strips, as they are.
+                strips = [
+                    Strip(segments, width) if y in only else old[y]
+                    for y, segments in enumerate(lines)
+                ]
             greys = min(levels, self.decision.grey_levels)
             protocol = "half-blocks"
-        strips = [Strip(segments, width) for segments in lines]
+        if strips is None:
+            strips = [Strip(segments, width) for segments in lines]
         h, w = pixels.shape[:2]
         info = Shown(
             protocol,
@@ -483,9 +500,10 @@ class ImageView(Widget):
             cheap=cheap,
             tolerance=tolerance,
         )
-        return _Frame(key, pixels, width, height, sent=shown, strips=strips,
-                      placement=placement, shown=info, cheap=cheap,
-                      tolerance=tolerance)  # fmt: skip
+        frame = _Frame(key, pixels, width, height, sent=shown, strips=strips,
+                       placement=placement, shown=info, cheap=cheap,
+                       tolerance=tolerance)  # fmt: skip
+        return frame, spans
 
     def _fit(
         self, pixels: np.ndarray, width: int, height: int

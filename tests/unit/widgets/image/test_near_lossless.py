@@ -178,3 +178,26 @@ def test_half_block_cells_stay_within_one_level_and_take_fewer_segments(folder: 
 
         assert sent(near_lines) < 0.9 * sent(exact_lines)
         assert sum(map(len, near_lines)) < sum(map(len, exact_lines))
+
+
+async def test_a_near_lossless_sixel_frame_on_the_wire_is_within_one_percent(
+    folder: Path,
+) -> None:
+    from tests.unit.graphics.test_sixel import decode_sixel
+
+    app = make_app(Config(), [folder], graphics=GraphicsMode.SIXEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_viewer(pilot)
+        view = screen.image_view
+        frame = view._frame
+        assert frame is not None and frame.place is not None
+        decoded = decode_sixel(frame.sequence)[..., 0]
+        top, left = frame.place.pad_top, frame.place.pad_left
+        inside = decoded[top : top + 192, left : left + 192]
+        reference = slices(folder)[0]
+        off = np.abs(to_percent(inside) - to_percent(reference))
+        assert off.max() <= 1, "every grey within one Sixel level (percent) of the slice's"
+        assert off.mean() < 0.5
+        badge = str(screen.query_one("#badge", Static).content)
+        assert f"{len(np.unique(inside))} of {len(np.unique(reference))} grey levels" in badge
+        assert "each within ±1 %" in badge
