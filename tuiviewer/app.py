@@ -10,6 +10,7 @@ screen uses are in :class:`~tuiviewer.workstation.Workstation`.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from pathlib import Path
 
@@ -311,6 +312,8 @@ def make_app(
     the config) makes the viewer send less.
     """
     decision = prepare_graphics(graphics, color=color, probe=probe)
+    if config.graphics.exact:
+        decision = dataclasses.replace(decision, exact=True)
     app = TuiviewerApp(
         config,
         paths,

@@ -21,7 +21,7 @@ from textual.widgets import Static
 from tests.functional.helpers import settle
 from tests.support.screentext import screen_lines
 from tuiviewer.app import TuiviewerApp, make_app
-from tuiviewer.config.settings import Config, load_config
+from tuiviewer.config.settings import Config, GraphicsConfig, load_config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.dicom.elements import walk
 from tuiviewer.graphics.probe import ColorPlan, GraphicsMode
@@ -619,7 +619,10 @@ async def test_sixel_frames_fill_the_pane_keep_source_size_and_the_badge_tells_t
 ) -> None:
     from tests.unit.graphics.test_sixel import decode_sixel
 
-    app = make_app(Config(), [ct_folder], graphics=GraphicsMode.SIXEL)
+    # Exact frames (each grey at its own percent); the near-lossless default is
+    # tests/unit/widgets/image/test_near_lossless.py.
+    exact = Config(graphics=GraphicsConfig(exact=True))
+    app = make_app(exact, [ct_folder], graphics=GraphicsMode.SIXEL)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_viewer(pilot)
         view = screen.image_view

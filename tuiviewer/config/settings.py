@@ -71,6 +71,15 @@ class PacsConfig:
 
 
 @dataclass(frozen=True)
+class GraphicsConfig:
+    exact: bool = False
+    """Send every image exact. By default Kitty, iTerm2, Sixel and half-block frames are sent
+    with each pixel within one level at the protocol's depth (a third of the greys to code:
+    about 30 % fewer bytes for Kitty, half for Sixel), the badge says "within ±1", and the 1:1
+    "actual pixels" view is always exact."""
+
+
+@dataclass(frozen=True)
 class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -87,6 +96,8 @@ class Config:
     """The ``[[hanging]]`` rules of the volume screen (see :mod:`tuiviewer.config.hanging`)."""
     source: Path | None = None
     """The file this was read from, if any."""
+    graphics: GraphicsConfig = field(default_factory=GraphicsConfig)
+    """The ``[graphics]`` section: how images are sent."""
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -95,6 +106,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "store": StoreConfig,
     "pacs": PacsConfig,
     "limits": ReadLimits,
+    "graphics": GraphicsConfig,
 }
 
 

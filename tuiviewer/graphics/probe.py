@@ -624,6 +624,10 @@ class GraphicsDecision:
     """Something the user must know (images tmux will swallow, a forced mode the terminal did
     not claim); empty when all is well."""
     probe: TerminalProbe | None = None
+    exact: bool = False
+    """Send every frame exact (``[graphics] exact``); else pixel frames are sent within one
+    level at the protocol's depth (:data:`~tuiviewer.graphics.pixels.NEAR_LOSSLESS`), which
+    the badge says, and exact in the 1:1 "actual pixels" view."""
 
     @property
     def cell(self) -> tuple[int, int]:

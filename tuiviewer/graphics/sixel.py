@@ -76,6 +76,12 @@ class Palette:
     """At most this many grey levels were allowed (the rest of the registers went to colour)."""
 
 
+def within_one_percent(percent: np.ndarray) -> np.ndarray:
+    """Sixel percents moved to the nearest multiple of 3 (100 stays 100): each within one
+    percent, 35 greys for the 101 (see :func:`tuiviewer.graphics.pixels.within_one`)."""
+    return np.where(percent >= 100, 100, (percent + 1) // 3 * 3)
+
+
 def _dense(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """``index`` renumbered over the values it uses, and those values in order."""
     used = np.flatnonzero(np.bincount(index.ravel(), minlength=size))
@@ -100,11 +106,17 @@ def _quantise_span(values: np.ndarray, levels: int) -> np.ndarray:
     return np.where(lit, greys, 0).astype(np.uint8)
 
 
-def _grey_registers(values: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Register per grey pixel (dense) and each register's percent, for at most ``levels``."""
+def _grey_registers(
+    values: np.ndarray, levels: int, tolerance: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Register per grey pixel (dense) and each register's percent, for at most ``levels``
+    (``tolerance`` 1: each within one percent of its own, see :func:`within_one_percent`)."""
     if levels < MAX_GREY_LEVELS:
         values = _quantise_span(values, levels)
-    return _dense(to_percent(values), MAX_GREY_LEVELS)
+    percent = to_percent(values)
+    if tolerance and levels >= MAX_GREY_LEVELS:
+        percent = within_one_percent(percent)
+    return _dense(percent, MAX_GREY_LEVELS)
 
 
 def _median_cut(rgb: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,6 +173,7 @@ def fit_palette(
     *,
     registers: int = DEFAULT_REGISTERS,
     grey_levels: int = MAX_GREY_LEVELS,
+    tolerance: int = 0,
 ) -> Palette:
     """The palette that shows ``pixels`` best with ``registers`` colour registers.
 
@@ -169,6 +182,8 @@ def fit_palette(
         registers: the terminal's colour registers (16..4096; only 256 are used at most).
         grey_levels: at most this many greys (2..101; fewer for a cheap frame), evenly spaced
             over the frame's own range when it has more.
+        tolerance: 0 (each grey at its own percent) or 1 (all 101 allowed: each grey within one
+            percent, on a multiple of 3: a third of the registers and about half the bytes).
 
     Raises:
         ValueError: wrong dtype or shape, or a register or level count out of range.
@@ -180,6 +195,8 @@ def fit_palette(
         )
     if not 2 <= grey_levels <= MAX_GREY_LEVELS:
         raise ValueError(f"Sixel grey levels must be 2 to {MAX_GREY_LEVELS}, not {grey_levels!r}.")
+    if tolerance not in (0, 1):
+        raise ValueError(f"A Sixel grey may be off by 0 or 1 percent, not {tolerance!r}.")
     registers = min(registers, 256)
     if pixels.ndim == 2:
         grey, grey_mask = pixels, None
@@ -192,7 +209,7 @@ def fit_palette(
             grey_mask = None
     if grey_mask is None:
         levels = min(grey_levels, registers)
-        index, percent = _grey_registers(grey, levels)
+        index, percent = _grey_registers(grey, levels, tolerance)
         shown = np.repeat(from_percent(percent)[:, None], 3, axis=1)
         distinct = int(np.count_nonzero(np.bincount(grey.ravel(), minlength=256)))
         return Palette(index, shown, len(percent), distinct, levels)
@@ -202,7 +219,7 @@ def fit_palette(
     index = np.zeros(pixels.shape[:2], dtype=np.uint16)
     percent = np.zeros(0, dtype=np.int64)
     if greys.size:
-        grey_index, percent = _grey_registers(greys, levels)
+        grey_index, percent = _grey_registers(greys, levels, tolerance)
         index[grey_mask] = grey_index
     labels, mean = _median_cut(pixels[~grey_mask], registers - len(percent))
     index[~grey_mask] = (labels + len(percent)).astype(np.uint16)
@@ -225,9 +242,12 @@ def _greys_of(pixels: np.ndarray) -> np.ndarray:
     return lumas
 
 
-def grey_levels(pixels: np.ndarray, levels: int = MAX_GREY_LEVELS) -> tuple[int, int]:
+def grey_levels(
+    pixels: np.ndarray, levels: int = MAX_GREY_LEVELS, tolerance: int = 0
+) -> tuple[int, int]:
     """(greys a Sixel terminal shows, greys the frame has) for its grey pixels, with a palette
-    of at most ``levels`` greys: what the badge says, counted on the frame without padding."""
+    of at most ``levels`` greys (each within ``tolerance`` percent): what the badge says,
+    counted on the frame without padding."""
     values = _greys_of(pixels)
     if values.size == 0:
         return 0, 0
@@ -235,9 +255,10 @@ def grey_levels(pixels: np.ndarray, levels: int = MAX_GREY_LEVELS) -> tuple[int,
     if levels < MAX_GREY_LEVELS:
         # The same span as the palette's (padding is black, which the span leaves out).
         present = _quantise_span(present, levels)
-    return int(np.unique(to_percent(present)).size), int(
-        np.count_nonzero(np.bincount(values, minlength=256))
-    )
+    percent = to_percent(present)
+    if tolerance and levels >= MAX_GREY_LEVELS:
+        percent = within_one_percent(percent)
+    return int(np.unique(percent).size), int(np.count_nonzero(np.bincount(values, minlength=256)))
 
 
 @dataclass(frozen=True)
@@ -256,6 +277,8 @@ class SixelImage:
     height: int
     grey_cap: int = MAX_GREY_LEVELS
     """The most grey levels the palette could have had (see :func:`grey_levels`)."""
+    tolerance: int = 0
+    """Percents a grey may be off by (0: each at its own)."""
 
 
 def _join(table: list[str], codes: np.ndarray) -> str:
@@ -275,6 +298,7 @@ def encode_sixel(
     *,
     registers: int = DEFAULT_REGISTERS,
     grey_levels: int = MAX_GREY_LEVELS,
+    tolerance: int = 0,
 ) -> SixelImage:
     """The Sixel sequence that paints ``pixels`` (uint8, grey ``(H, W)`` or RGB ``(H, W, 3)``).
 
@@ -282,6 +306,7 @@ def encode_sixel(
         pixels: the frame, at the size it should appear (one Sixel pixel per image pixel).
         registers: the terminal's colour registers (see :func:`fit_palette`).
         grey_levels: at most this many greys (2..101).
+        tolerance: percents a grey may be off by (0 or 1, see :func:`fit_palette`).
 
     Raises:
         ValueError: wrong dtype or shape, an empty image, or a palette size out of range.
@@ -289,7 +314,7 @@ def encode_sixel(
     height, width = pixels.shape[:2] if pixels.ndim >= 2 else (0, 0)
     if height < 1 or width < 1:
         raise ValueError(f"Cannot encode an empty image of {width}×{height} pixels as Sixel.")
-    palette = fit_palette(pixels, registers=registers, grey_levels=grey_levels)
+    palette = fit_palette(pixels, registers=registers, grey_levels=grey_levels, tolerance=tolerance)
     index, colours = palette.index, palette.colours
     ncolours = len(colours)
 
@@ -377,4 +402,5 @@ def encode_sixel(
         width,
         height,
         palette.grey_cap,
+        tolerance if grey_levels >= MAX_GREY_LEVELS else 0,
     )

@@ -152,3 +152,10 @@ def test_pacs_associations_default_two_and_are_checked(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "[pacs]\nassociations = 1\n")).pacs.associations == 1
     with pytest.raises(ConfigError, match=r"associations must be 1 to 8.*not 0"):
         load_config(write(tmp_path, "[pacs]\nassociations = 0\n"))
+
+
+def test_graphics_exact_is_read_and_a_wrong_type_is_refused(tmp_path: Path) -> None:
+    assert load_config(tmp_path / "missing.toml").graphics.exact is False
+    assert load_config(write(tmp_path, "[graphics]\nexact = true\n")).graphics.exact is True
+    with pytest.raises(ConfigError, match="exact"):
+        load_config(write(tmp_path, '[graphics]\nexact = "yes"\n'))

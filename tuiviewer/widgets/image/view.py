@@ -54,7 +54,15 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from tuiviewer.graphics import iterm2, kitty
-from tuiviewer.graphics.pixels import Footprint, centred, grey_count, pad, quantised
+from tuiviewer.graphics.pixels import (
+    NEAR_LOSSLESS,
+    Footprint,
+    centred,
+    grey_count,
+    pad,
+    quantised,
+    within_one,
+)
 from tuiviewer.graphics.probe import (
     PIXEL_MODES,
     GraphicsDecision,
@@ -73,7 +81,9 @@ from tuiviewer.widgets.image.halfcell import (
     changed_rows,
     halfcell_aspect,
     halfcell_lines,
+    halfcell_placement,
     shade_lines,
+    within_one_cells,
 )
 from tuiviewer.widgets.image.png import PngEncoder
 
@@ -113,6 +123,9 @@ class Shown:
     """One frame pixel is one terminal pixel (pixel protocols only)."""
     colours: int | None = None
     """Palette colours for the pixels that are not grey (Sixel), None when not counted."""
+    tolerance: int = 0
+    """Levels any pixel may be off by at the protocol's depth (8-bit; Sixel: percent): 0
+    exact, 1 near-lossless (:func:`~tuiviewer.graphics.pixels.within_one`)."""
 
 
 @dataclass
@@ -138,6 +151,7 @@ class _Frame:
     placement: Placement | None = None
     shown: Shown | None = None
     cheap: bool = False
+    tolerance: int = 0
 
 
 class ImageView(Widget):
@@ -231,8 +245,20 @@ class ImageView(Widget):
             return
         self._actual_pixels = value
         frame = self._frame
-        if frame is not None and self.mode in PIXEL_MODES:
+        if frame is not None and (self.mode in PIXEL_MODES or frame.tolerance != self.tolerance):
             self._show(frame.pixels, frame.key, frame.cols, frame.rows, cheap=False)
+
+    @property
+    def tolerance(self) -> int:
+        """Levels a full-quality frame's pixels may be off by (see :class:`Shown`): exact with
+        ``[graphics] exact`` and in the 1:1 "actual pixels" view (where the reader looks at
+        pixels), else :data:`NEAR_LOSSLESS`."""
+        return 0 if self.decision.exact or self._actual_pixels else NEAR_LOSSLESS
+
+    def _tolerance_for(self, pixels: np.ndarray) -> int:
+        """:attr:`tolerance` for a grey frame; colour frames are sent as they are (a Sixel
+        palette shares its registers between their greys and colours)."""
+        return self.tolerance if pixels.ndim == 2 else 0
 
     @property
     def cell_pixels(self) -> tuple[int, int]:
@@ -354,8 +380,9 @@ class ImageView(Widget):
         self, pixels: np.ndarray, key: Hashable, width: int, height: int, *, cheap: bool
     ) -> None:
         previous = self._frame
+        spans: list[tuple[int, int]] | None = None
         if self.mode in (GraphicsMode.HALFCELL, GraphicsMode.SHADE):
-            frame = self._encode_cells(pixels, key, width, height, cheap)
+            frame, spans = self._encode_cells(pixels, key, width, height, cheap, previous)
         elif self.mode is GraphicsMode.KITTY:
             frame = self._encode_kitty(pixels, key, width, height, cheap)
         else:
@@ -374,16 +401,6 @@ class ImageView(Widget):
             assert place is not None
             self.refresh(Region(place.left, place.top, place.cols, 1))
             return
-        spans = None
-        if (
-            self.low_bandwidth
-            and self.mode is GraphicsMode.HALFCELL
-            and previous is not None
-            and previous.strips is not None
-        ):
-            before = previous.sent if previous.sent is not None else previous.pixels
-            after = frame.sent if frame.sent is not None else frame.pixels
-            spans = changed_rows(before, after, previous.placement, frame.placement)
         if spans is None:
             self._stale_lines = set(range(height))
             self.refresh()
@@ -427,32 +444,66 @@ class ImageView(Widget):
         return grey_count(pixels)
 
     def _encode_cells(
-        self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
-    ) -> _Frame:
+        self,
+        pixels: np.ndarray,
+        key: Hashable,
+        width: int,
+        height: int,
+        cheap: bool,
+        previous: _Frame | None,
+    ) -> tuple[_Frame, list[tuple[int, int]] | None]:
+        """The frame's lines, and the spans of them that differ from ``previous`` (None:
+        all): only the lines a step changed are encoded and repainted (a crosshair that
+        moves along a pane's rows changes two of them; the air beside a body is not sent)."""
         source_greys = self._greys(pixels)
         levels = CHEAP_LEVELS if cheap else LOW_BANDWIDTH_LEVELS if self.low_bandwidth else 256
         shown = pixels if levels >= 256 else quantised(pixels, levels)
+        # Near-lossless only where the colour system shows every grey (else it is coarser).
+        truecolour = self.decision.grey_levels >= 256 and self.mode is GraphicsMode.HALFCELL
+        tolerance = self._tolerance_for(pixels) if levels >= 256 and truecolour else 0
+        if tolerance:
+            shown = within_one_cells(shown)
+        shown_greys = self._greys(shown) if tolerance else source_greys
+        spans: list[tuple[int, int]] | None = None
+        strips: list[Strip] | None = None
         if self.mode is GraphicsMode.SHADE:
             lines, placement = shade_lines(shown, width, height)
             greys = 5
             protocol = "shade"
         else:
-            lines, placement = halfcell_lines(shown, width, height, self._styles)
+            old = previous.strips if previous is not None else None
+            same_pane = previous is not None and (previous.cols, previous.rows) == (width, height)
+            if previous is not None and old is not None and same_pane:
+                before = previous.sent if previous.sent is not None else previous.pixels
+                placed = halfcell_placement(shown.shape, width, height)
+                spans = changed_rows(before, shown, previous.placement, placed)
+            only = {y for y, _ in spans} if spans is not None else None
+            lines, placement = halfcell_lines(shown, width, height, self._styles, only)
+            if old is not None and only is not None:
+                # Lines the step left alone: the previous frame's strips, as they are.
+                strips = [
+                    Strip(segments, width) if y in only else old[y]
+                    for y, segments in enumerate(lines)
+                ]
             greys = min(levels, self.decision.grey_levels)
             protocol = "half-blocks"
-        strips = [Strip(segments, width) for segments in lines]
+        if strips is None:
+            strips = [Strip(segments, width) for segments in lines]
         h, w = pixels.shape[:2]
         info = Shown(
             protocol,
             w,
             h,
             float(self._cell[0]),
-            min(greys, source_greys) if source_greys is not None else None,
+            min(greys, shown_greys) if shown_greys is not None else None,
             source_greys,
             cheap=cheap,
+            tolerance=tolerance,
         )
-        return _Frame(key, pixels, width, height, sent=shown, strips=strips,
-                      placement=placement, shown=info, cheap=cheap)  # fmt: skip
+        frame = _Frame(key, pixels, width, height, sent=shown, strips=strips,
+                       placement=placement, shown=info, cheap=cheap,
+                       tolerance=tolerance)  # fmt: skip
+        return frame, spans
 
     def _fit(
         self, pixels: np.ndarray, width: int, height: int
@@ -496,31 +547,42 @@ class ImageView(Widget):
         levels = SIXEL_LOW_GREY_LEVELS if self.low_bandwidth else MAX_GREY_LEVELS
         if cheap:
             levels = CHEAP_LEVELS if levels > CHEAP_LEVELS else max(4, levels // 2)
-        sequence, image = self._sequence_of(padded, place.cols, place.rows, levels, cheap)
+        tolerance = self._tolerance_for(pixels) if levels >= MAX_GREY_LEVELS else 0
+        sequence, image = self._sequence_of(
+            padded, place.cols, place.rows, levels, cheap, tolerance
+        )
         if image is not None:
-            shown_greys, frame_greys = sixel_grey_levels(shown, image.grey_cap)
+            shown_greys, frame_greys = sixel_grey_levels(shown, image.grey_cap, image.tolerance)
             info = Shown(
                 "Sixel", w, h, scale, shown_greys if frame_greys else None,
                 frame_greys or None, cheap, pixel_exact=True, colours=image.colours or None,
+                tolerance=image.tolerance,
             )  # fmt: skip
         else:
             exact = abs(scale - 1.0) < 1e-9 and not cheap
-            info = Shown("iTerm2", w, h, scale, source_greys, source_greys, cheap, exact)
+            greys = self._greys(within_one(shown)) if tolerance else source_greys
+            info = Shown("iTerm2", w, h, scale, greys, source_greys, cheap, exact,
+                         tolerance=tolerance)  # fmt: skip
         return _Frame(key, pixels, width, height, sequence=sequence, place=place,
                       padded=padded, scale=scale, levels=levels,
                       placement=self._placement_of(shown, place, scale), shown=info,
-                      cheap=cheap)  # fmt: skip
+                      cheap=cheap, tolerance=tolerance)  # fmt: skip
 
     def _sequence_of(
-        self, padded: np.ndarray, cols: int, rows: int, levels: int, cheap: bool
+        self, padded: np.ndarray, cols: int, rows: int, levels: int, cheap: bool, tolerance: int
     ) -> tuple[str, SixelImage | None]:
         """The Sixel or iTerm2 sequence of padded pixels over ``cols`` × ``rows`` cells (tmux
-        wrapped when needed), and the Sixel image's palette facts."""
+        wrapped when needed, each pixel within ``tolerance`` levels), and the Sixel image's
+        palette facts."""
         image = None
         if self.mode is GraphicsMode.SIXEL:
-            image = encode_sixel(padded, registers=self.decision.registers, grey_levels=levels)
+            image = encode_sixel(
+                padded, registers=self.decision.registers, grey_levels=levels, tolerance=tolerance
+            )
             sequence = image.data
         else:
+            if tolerance:
+                padded = within_one(padded)
             png = self._png.encode(padded[::2, ::2] if cheap else padded)
             sequence = iterm2.inline_image(png, cols, rows)
         if self.decision.tmux:
@@ -537,7 +599,9 @@ class ImageView(Widget):
         assert frame.place is not None
         height = round(rows * self._cell[1] / frame.scale)
         top = np.ascontiguousarray(frame.padded[:height])
-        sequence, _ = self._sequence_of(top, frame.place.cols, rows, frame.levels, frame.cheap)
+        sequence, _ = self._sequence_of(
+            top, frame.place.cols, rows, frame.levels, frame.cheap, frame.tolerance
+        )
         self._partial_cache = (self._frame_no, rows, sequence)
         return sequence
 
@@ -547,20 +611,24 @@ class ImageView(Widget):
         shown, place, scale, padded = self._fit(pixels, width, height)
         source_greys, (h, w) = self._greys(pixels), shown.shape[:2]
         greys = source_greys
+        tolerance = 0 if self.low_bandwidth else self._tolerance_for(pixels)
         if self.low_bandwidth:
             padded = quantised(padded, LOW_BANDWIDTH_LEVELS)
             greys = min(greys, LOW_BANDWIDTH_LEVELS) if greys is not None else None
+        elif tolerance:
+            padded = within_one(padded)
+            greys = self._greys(within_one(shown))
         full = padded
         if cheap:
             padded = padded[::2, ::2]
         exact = abs(scale - 1.0) < 1e-9 and not cheap
-        info = Shown("Kitty", w, h, scale, greys, source_greys, cheap, exact)
+        info = Shown("Kitty", w, h, scale, greys, source_greys, cheap, exact, tolerance=tolerance)
         # What was uploaded, and terminal pixels per uploaded pixel (a draft is half size).
         uploaded_scale = scale * full.shape[1] / padded.shape[1]
         frame = _Frame(key, pixels, width, height, place=place, padded=padded,
                        scale=uploaded_scale,
                        placement=self._placement_of(shown, place, scale), shown=info,
-                       cheap=cheap)  # fmt: skip
+                       cheap=cheap, tolerance=tolerance)  # fmt: skip
         frame.sequence = kitty.transmit(self._kitty_id, self._png.encode(padded))
         if self.decision.kitty_placeholders:
             frame.strips = self._placeholder_strips(width, height, place)
@@ -911,6 +979,11 @@ def badge_text(
         lost = True
     else:
         parts.append(f"all {shown.source_greys} grey levels")
+    if shown.tolerance:
+        # Near-lossless: say by how much, at the protocol's own depth.
+        unit = " %" if shown.protocol == "Sixel" else f" level{'s' * (shown.tolerance > 1)}"
+        parts.append(f"each within ±{shown.tolerance}{unit}")
+        lost = True
     if shown.colours:
         parts.append(f"{shown.colours} colours")
     if shown.cheap:

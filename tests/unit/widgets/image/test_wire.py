@@ -13,9 +13,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from textual.drivers.headless_driver import HeadlessDriver
 from textual.pilot import Pilot
+from textual.strip import Strip
 
 from tests.functional.helpers import settle
 from tests.functional.test_viewer import open_viewer
@@ -23,6 +25,7 @@ from tuiviewer.app import make_app
 from tuiviewer.config.settings import Config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.graphics.probe import GraphicsMode
+from tuiviewer.widgets.image.halfcell import StyleCache, halfcell_lines
 
 _CUP = re.compile(r"\x1b\[(\d+);(\d+)H")
 
@@ -103,3 +106,39 @@ async def test_a_slice_step_of_the_same_size_sends_the_image_not_the_pane_around
             and int(m.group(1)) <= region.bottom
         }
         assert len(pane_rows) <= 2, f"only the line carrying the image, not rows {pane_rows}"
+
+
+async def test_a_half_block_frame_that_changes_two_rows_repaints_one_line(
+    wire: list[str],
+) -> None:
+    from textual.app import App, ComposeResult
+
+    from tuiviewer.graphics.probe import GraphicsDecision
+    from tuiviewer.widgets.image.view import ImageView
+
+    decision = GraphicsDecision(GraphicsMode.HALFCELL, "test")
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ImageView(decision, id="image")
+
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)  # a colour pane, as MPR's
+    moved = first.copy()
+    moved[20:22] = (255, 200, 0)  # a crosshair's row: one line of cells
+    async with One().run_test(size=(80, 30)) as pilot:
+        view = pilot.app.query_one(ImageView)
+        await pilot.pause(0.1)
+        view.show(first, "first")
+        await pilot.pause(0.2)
+        wire.clear()
+        view.show(moved, "moved")
+        await pilot.pause(0.2)
+        data = "".join(wire)
+        # Rows the cursor is moved to before something is written (not the final parking).
+        rows = {int(m.group(1)) for m in _CUP.finditer(data) if data[m.end() : m.end() + 1]}
+        top = (view.content_size.height - 20) // 2
+        assert rows == {top + 10 + 1}, f"only the changed line is sent, not {sorted(rows)}"
+        assert view._frame is not None and view._frame.strips is not None
+        lines, _ = halfcell_lines(moved, 80, 30, StyleCache())
+        assert [s.text for s in view._frame.strips] == [Strip(line, 80).text for line in lines]
