@@ -15,6 +15,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from textual.pilot import Pilot
+from textual.widgets._toast import Toast
 
 from tests.functional.helpers import burst, settle
 from tests.functional.test_viewer import new_app, open_viewer
@@ -321,3 +322,32 @@ def run_show(path: Path) -> str:
     out = io.StringIO()
     assert run_report_show(path, stdout=out, stderr=io.StringIO()) == 0
     return out.getvalue()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_notification_in_the_volume_screen_leaves_the_panes_and_readout_in_view(
+    sphere_folder: Path, size: tuple[int, int]
+) -> None:
+    """A retrieve finishing while the reader is in the volume screen says so on the notes
+    line only: the panes (a toast over a Sixel pane erases it) and the crosshair readout stay."""
+    app = new_app(sphere_folder)
+    # run_test shows no toasts unless asked: this test is about them.
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await open_viewer(pilot)
+        screen = await open_volume(pilot)
+        before = screen_lines(app)
+        readout = info(app)
+        for k in range(3):
+            app.notify(f"Retrieve {k} done: 120 received of 120.")
+        await pilot.pause(0.3)
+        lines = screen_lines(app)
+        assert any("Retrieve 2 done" in line for line in lines), "the newest one is on screen"
+        assert not any("Retrieve 0 done" in line for line in lines), "one at a time"
+        assert info(app) == readout, "the crosshair readout is not covered"
+        toasts = [t for t in screen.query(Toast) if t.display and t.parent and t.parent.display]
+        assert len(toasts) == 1
+        keep_clear = [screen.query_one(s).region for s in ("#mpr-panes", "#mpr-info")]
+        for region in keep_clear:
+            assert not toasts[0].region.overlaps(region), (toasts[0].region, region)
+        panes = screen.query_one("#mpr-panes").region
+        assert lines[panes.y : panes.bottom] == before[panes.y : panes.bottom]
