@@ -25,32 +25,26 @@ from dataclasses import replace
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from tuiviewer.dicom.scanning import InstanceRecord
-from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.render.lut import Window
 from tuiviewer.render.presets import Preset
 from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.help import HelpScreen
+from tuiviewer.screens.viewer_base import RENDERED_CACHE_BYTES, ViewerParts
 from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS, help_text
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer import texts
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy, settled
-from tuiviewer.services.viewer.caches import RenderCoalescer
 from tuiviewer.services.viewer.geometry import slice_position
 from tuiviewer.services.viewer.slices import (
     DEFAULT_FRAME_CACHE_BYTES,
-    RenderJob,
-    SliceRef,
     ViewState,
     goto_index,
 )
-from tuiviewer.services.viewer.stack import Stack
 from tuiviewer.widgets.arrivals import ArrivalFeed
 from tuiviewer.widgets.cine import Cine, Throttle
 from tuiviewer.widgets.image.view import ImageView, badge_text
@@ -58,17 +52,13 @@ from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.key_images import KeyImageMarks
 from tuiviewer.widgets.safe import shown
 from tuiviewer.widgets.stack_pane import StackPane
-from tuiviewer.widgets.tag_panel import TagPanel
-from tuiviewer.widgets.tag_tree import TagTree
 from tuiviewer.widgets.viewer_body import ViewerBody
 
-#: Rendered frames kept for instant redisplay (a 120×80 grey frame is ~10 KB).
-RENDERED_CACHE_BYTES = 16 * 1024 * 1024
 LOW_BANDWIDTH_WINDOW_S = 0.15
 """In low-bandwidth mode, window/level changes are rendered at most this often."""
 
 
-class ViewerScreen(Screen[None]):
+class ViewerScreen(ViewerParts):
     """Slices of one stack from instance ``start`` on; ``stacks`` (every stack of the study)
     allow next/previous series and the side-by-side."""
 
@@ -118,94 +108,6 @@ class ViewerScreen(Screen[None]):
         self.keys = KeyImageMarks(self)
         """The key images of this study (the report editor's, else the saved draft's)."""
 
-    def _new_stack(
-        self,
-        position: int,
-        records: Sequence[InstanceRecord],
-        *,
-        half: bool,
-        arriving: ArrivingSeries | None = None,
-    ) -> Stack:
-        share = 2 if half else 1
-        if arriving is not None:
-            arriving.add(records)
-            records = arriving.records_by_slot()
-        return Stack(
-            records,
-            stack=position,
-            max_bytes=self.frame_cache_bytes // share,
-            rendered_bytes=RENDERED_CACHE_BYTES // share,
-            arriving=arriving,
-        )
-
-    # ---- what the keys and tests see --------------------------------------------------------
-    @property
-    def slices(self) -> list[SliceRef]:
-        return self.stack.slices
-
-    @property
-    def coalescer(self) -> RenderCoalescer[RenderJob]:
-        return self.stack.coalescer
-
-    @property
-    def index(self) -> int:
-        """The slice the user asked for (what is shown once its render arrives)."""
-        return self.stack.index
-
-    @property
-    def shown_index(self) -> int | None:
-        return self.stack.shown_index
-
-    @property
-    def link(self) -> Stack | None:
-        """The stack shown beside this one, if any."""
-        return self.body.link
-
-    @property
-    def body(self) -> ViewerBody:
-        return self.query_one(ViewerBody)
-
-    @property
-    def pane(self) -> StackPane:
-        return self.body.pane
-
-    @property
-    def link_pane(self) -> StackPane:
-        return self.body.link_pane
-
-    @property
-    def image_view(self) -> ImageView:
-        return self.pane.image_view
-
-    @property
-    def link_view(self) -> ImageView:
-        return self.link_pane.image_view
-
-    @property
-    def tag_panel(self) -> TagPanel:
-        return self.query_one(TagPanel)
-
-    @property
-    def tag_tree(self) -> TagTree:
-        return self.tag_panel.tag_tree
-
-    @property
-    def tags_reads(self) -> int:
-        """Files read for the tag panel (a held key must not read one per slice)."""
-        return self.tag_panel.reads
-
-    @property
-    def decision(self) -> GraphicsDecision:
-        return workstation(self).graphics
-
-    @property
-    def cine(self) -> Timer | None:
-        return self.player.timer
-
-    @property
-    def fps(self) -> int:
-        return self.player.fps
-
     def study_in_view(self) -> StudyInView | None:
         """The study on show (ShowsStudy): F9 opens its report."""
         if not self.slices:
@@ -248,24 +150,6 @@ class ViewerScreen(Screen[None]):
     def on_resize(self, event: events.Resize) -> None:
         # The panes re-render when their own size changes (ImageView.Resized).
         self._relayout(event.size.width)
-
-    def _relayout(self, width: int | None = None) -> None:
-        self.body.relayout(
-            width if width is not None else self.size.width,
-            texts_visible=self.texts_visible,
-            tags=self.tags_visible,
-            linked=self.link is not None,
-        )
-
-    def _render_all(self) -> None:
-        for pane in (self.pane, self.link_pane):
-            pane.view = self.view
-            pane.request()
-
-    def request_render(self) -> None:
-        """Ask for the current slice and view; shown at once when already rendered."""
-        self.pane.view = self.view
-        self.pane.request()
 
     # ---- what the panes show ----------------------------------------------------------------
     @on(StackPane.Shown)
