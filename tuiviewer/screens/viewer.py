@@ -8,6 +8,13 @@ what the panes share (the view: window, invert, zoom, pan). The corner texts liv
 image and the readouts (window, cursor) over it, never on it, so no graphics protocol has to
 share cells with text and the notifications (bottom right) never cover a readout.
 
+The screen is made of parts, each a mixin in its own module on the shared state of
+:class:`~tuiviewer.screens.viewer_base.ViewerParts`: the view keys (window, zoom, pan) in
+:mod:`~tuiviewer.screens.viewer_view`, the side by side and series switching in
+:mod:`~tuiviewer.screens.viewer_beside`, and what happens as a study still arriving lands in
+:mod:`~tuiviewer.screens.viewer_arrival`. What is left here is the layout, the texts, stepping
+through the slices, cine, the cursor, the tag panel, key images and leaving.
+
 The tag panel (``t``) reads the tags of the slice the user stops on. The side-by-side (``b``)
 shows a second stack of the study (or a prior) beside the first, linked by position along the
 slice normal (not by index, so a 5 mm prior follows a 2.5 mm study). With either on, the column
@@ -29,10 +36,9 @@ from textual.widgets import Input, Static
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.render.presets import Preset
 from tuiviewer.screens.base import StudyInView, workstation
-from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.dialogs.help import HelpScreen
 from tuiviewer.screens.viewer_arrival import ArrivalHooks
-from tuiviewer.screens.viewer_base import RENDERED_CACHE_BYTES
+from tuiviewer.screens.viewer_beside import SideBySide
 from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS, help_text
 from tuiviewer.screens.viewer_view import ViewControls
 from tuiviewer.services.jobs import RetrieveJob
@@ -58,7 +64,7 @@ LOW_BANDWIDTH_WINDOW_S = 0.15
 """In low-bandwidth mode, window/level changes are rendered at most this often."""
 
 
-class ViewerScreen(ViewControls, ArrivalHooks):
+class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
     """Slices of one stack from instance ``start`` on; ``stacks`` (every stack of the study)
     allow next/previous series and the side-by-side."""
 
@@ -343,64 +349,7 @@ class ViewerScreen(ViewControls, ArrivalHooks):
             self.show_series(stack)
         self.go(index)
 
-    # ---- side by side -----------------------------------------------------------------------
-    def _beside(self) -> list[list[InstanceRecord]]:
-        """What can be shown beside the current stack: this study's stacks, then priors."""
-        return self.stacks + self.priors
-
-    def _stack_label(self, position: int) -> str:
-        return texts.series_label(self._beside()[position], prior=position >= len(self.stacks))
-
-    def action_beside(self) -> None:
-        if self.link is not None:
-            self.close_link()
-            return
-        beside = self._beside()
-        others = [k for k in range(len(beside)) if k != self.stack_pos and beside[k]]
-        if not others:
-            self.notify(
-                "Neither this study nor a prior has another series to show beside this one.",
-                severity="warning",
-            )
-            return
-
-        def chosen(choice: int | None) -> None:
-            if choice is not None:
-                self.open_link(others[choice])
-
-        labels = [self._stack_label(k) for k in others]
-        self.app.push_screen(ChooseDialog("Show beside this series", labels), chosen)
-
-    def _share_budget(self) -> None:
-        """Two stacks on screen share the one memory budget of decoded and rendered frames."""
-        share = 2 if self.link is not None else 1
-        self.pane.limit(self.frame_cache_bytes // share, RENDERED_CACHE_BYTES // share)
-
-    def open_link(self, position: int) -> None:
-        """Show stack ``position`` of the study (or a prior) beside the current one."""
-        self.close_link()
-        link = self._new_stack(position, self._beside()[position], half=True)
-        placed = self.body.open_link(link, self.view)
-        self._share_budget()
-        if not placed:
-            self.notify(
-                f"{self._stack_label(position)} cannot be linked by position (no Image "
-                "Position/Orientation): it stays on its first slice.",
-                severity="warning",
-            )
-        self._relayout()
-
-    def close_link(self) -> None:
-        """Back to one stack."""
-        if self.link is not None:
-            self.body.close_link()
-            self._share_budget()
-            self._relayout()
-
-    def _follow(self) -> None:
-        """Move the linked stack to the plane nearest the left slice."""
-        self.body.follow(self.view)
-
+    # ---- the volume -------------------------------------------------------------------------
     def action_volume(self) -> None:
         """Axial, coronal and sagittal of this stack at this slice (Esc comes back here)."""
         from tuiviewer.screens.volume import open_volume
@@ -412,34 +361,7 @@ class ViewerScreen(ViewControls, ArrivalHooks):
                 self, self.stacks[self.stack_pos], start, stacks=self.stacks, priors=self.priors
             )
 
-    # ---- series, texts, help, leaving -------------------------------------------------------
-    def action_series(self, delta: int) -> None:
-        if len(self.stacks) < 2:
-            self.notify("This study has no other series to show.", severity="warning")
-            return
-        self.show_series((self.stack_pos + delta) % len(self.stacks))
-
-    def show_series(self, position: int) -> None:
-        """Stack ``position`` of the study on the left pane, at the same anatomy."""
-        current = self.slices[self.index].record.image_position if self.slices else None
-        self.stack_pos = position
-        records = self.stacks[position]
-        growing = self.arrivals.series_for(records[0].series_uid) if self.arrivals else None
-        if growing is not None and growing.complete:
-            growing = None  # all in: the ordinary stack
-        self.stack = stack = self._new_stack(position, records, half=False, arriving=growing)
-        if growing is not None:
-            self.query_one(ArrivalFeed).series = growing  # still arriving: it grows in view
-        self.pane.replace_stack(stack)
-        self.presets = []
-        self.pane.reset_pointer()
-        stack.index = views.nearest_slice(stack.slices, current)
-        if self.link is not None:
-            self._share_budget()
-        self._update_texts()
-        self.request_render()
-        self._follow()
-
+    # ---- texts, help, leaving ---------------------------------------------------------------
     def action_texts(self) -> None:
         self.texts_visible = not self.texts_visible
         self._relayout()
