@@ -14,6 +14,7 @@ from textual.widgets import Input, TextArea
 
 from tests.functional.helpers import settle
 from tests.support.orthanc import Orthanc, c_find
+from tests.support.screentext import screen_lines
 from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
@@ -430,3 +431,41 @@ async def test_send_right_after_signing_sends_the_signed_report(
         final = screen.last_sr
     assert final is not None and read_sr(final).status is ReportStatus.FINAL
     assert instances_on_pacs(empty_orthanc, uid) == {str(pydicom.dcmread(final).SOPInstanceUID)}
+
+
+async def test_send_the_moment_the_signed_report_is_written_is_not_swallowed(
+    ct_folder: Path, tmp_path: Path, empty_orthanc: Orthanc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctrl+t arriving just as the signed SR lands (its worker has handed the result back but
+    is not finished yet: seen over SSH on a busy machine) asks where to send it, as at any other
+    moment. It used to be taken for "still being written" and never answered."""
+    import tuiviewer.screens.report_outputs as outputs
+
+    written = outputs.ReportOutputs._written
+
+    def written_then_send(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        written(self, *args, **kwargs)
+        if self.report is not None and self.report.status is ReportStatus.FINAL:
+            # The worker is blocked in call_from_thread until this returns: not finished.
+            self.action_send()
+
+    node = Node(
+        name="pacs", ae_title=empty_orthanc.aet, host=empty_orthanc.host,
+        port=empty_orthanc.dicom_port,
+    )  # fmt: skip
+    app = app_for(ct_folder, tmp_path / "store", node)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_report(pilot, app)
+        assert isinstance(screen, ReportScreen)
+        screen.query_one("#section-findings", TextArea).focus()
+        await pilot.press(*"Signed, then sent at once.")
+        monkeypatch.setattr(outputs.ReportOutputs, "_written", written_then_send)
+        await ask_to_sign_as(pilot, app, "Curie^Marie")
+        await pilot.click("#yes")
+        assert await wait_for(lambda: isinstance(app.screen, ConfirmDialog), timeout=10), (
+            app.screen,
+            [n.message for n in app._notifications],
+        )
+        assert any("Send the report to pacs" in line for line in screen_lines(app))
+        messages = [n.message for n in app._notifications]
+        assert not any("being written" in m for m in messages), messages

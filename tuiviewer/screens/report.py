@@ -108,6 +108,7 @@ class ReportScreen(HoldsKeys, ReportOutputs):
         self.last_sr: Path | None = None
         self.last_companions: list[Path] = []
         self.send_when_written = False
+        self.sr_writes = 0
         """The SR file written last (what "send" sends)."""
         self.last_document: DocumentRef | None = None
         self.sent = False

@@ -57,6 +57,8 @@ class ReportOutputs(Screen[None]):
     last_document: DocumentRef | None
     send_when_written: bool
     """Send (ctrl+t) was asked while the SR was being written: send it once it is."""
+    sr_writes: int
+    """SR writes asked for whose result (written or not) has not come back yet."""
     sent: bool
     offer_send_back: bool
     """Signing a study pushed to us: once the SR is written, offer to send it back."""
@@ -83,7 +85,11 @@ class ReportOutputs(Screen[None]):
     def action_save(self) -> None:
         ready = self._ready()
         if ready is not None:
-            self.write_sr(*ready)
+            self._write_sr(*ready)
+
+    def _write_sr(self, report: Report, ctx: StudyContext) -> None:
+        self.sr_writes += 1
+        self.write_sr(report, ctx)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sr", description="Save SR")
     def write_sr(self, report: Report, ctx: StudyContext) -> None:
@@ -108,6 +114,7 @@ class ReportOutputs(Screen[None]):
         self.app.call_from_thread(self._written, path, document, companions)
 
     def _written(self, path: Path, document: DocumentRef, companions: list[Path]) -> None:
+        self.sr_writes = max(0, self.sr_writes - 1)
         previous, self.last_sr = self.last_sr, path
         earlier, self.last_companions = self.last_companions, companions
         if previous is not None and not self.sent and previous != path:
@@ -132,14 +139,18 @@ class ReportOutputs(Screen[None]):
             self._send_written()
 
     def _not_written(self, reason: str) -> None:
+        self.sr_writes = max(0, self.sr_writes - 1)
         if self.send_when_written:
             self.send_when_written = False
             reason += " Nothing was sent."
         self.notify(reason, severity="error", timeout=10)
 
     def _writing(self) -> bool:
-        """An SR of this report is being written (a save or a signature just asked for)."""
-        return any(
+        """An SR of this report is being written (a save or a signature just asked for).
+
+        Its result must still be to come: the worker is not finished for a moment after it
+        delivered it, and a send asked in that moment would wait for a result already in."""
+        return self.sr_writes > 0 and any(
             w.node is self and w.group == "sr" and not w.is_finished for w in self.app.workers
         )
 
@@ -199,7 +210,7 @@ class ReportOutputs(Screen[None]):
             return
         self._touch()
         self.offer_send_back = self.source.node is not None and self.source.node.kind == "inbox"
-        self.write_sr(self.report, ctx)
+        self._write_sr(self.report, ctx)
 
     def _confirm(self, question: str, then: Callable[[], None]) -> None:
         """Before signing or sending: whose study is this, and is there a final report already?
