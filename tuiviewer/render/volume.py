@@ -817,6 +817,33 @@ class VolumeBuilder:
         label = f"instance {number}" if number not in (None, "") else f"file {path.name!r}"
         return self.add_dataset(ds, label=label, cancel=cancel)
 
+    def add_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        cancel: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """:meth:`add_file` each of ``paths`` in turn (a stack read at once, or the instances
+        of a series that landed since the last call); ``progress``: (files read, files).
+
+        Raises:
+            DicomReadError, RenderError: as :meth:`add_file`.
+        """
+        for n, path in enumerate(paths, 1):
+            if cancel is not None and cancel.is_set():
+                break
+            self.add_file(Path(path), cancel=cancel)
+            if progress is not None:
+                progress(n, len(paths))
+
+    @property
+    def too_few(self) -> bool:
+        """Fewer than two slices could be placed so far: a stack still arriving may become a
+        volume with the next ones (any other problem of the plan is the stack's own)."""
+        plan = self.plan
+        return plan.geometry is None and len(plan.slices) < 2
+
     # -- snapshots ----------------------------------------------------------------------------
 
     def volume(self) -> Volume:
@@ -873,11 +900,6 @@ def load_volume(
         DicomReadError, RenderError: a file cannot be read or decoded.
     """
     builder = VolumeBuilder(budget_bytes=budget_bytes, expected=len(paths))
-    for n, path in enumerate(paths, 1):
-        if cancel is not None and cancel.is_set():
-            break
-        builder.add_file(Path(path), cancel=cancel)
-        if progress is not None:
-            progress(n, len(paths))
+    builder.add_files(paths, cancel=cancel, progress=progress)
     volume = builder.volume()
     return volume, volume.plan.rejected

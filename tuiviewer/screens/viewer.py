@@ -706,7 +706,12 @@ class ViewerScreen(Screen[None]):
             ref = self.slices[self.index]
             start = f"{ref.record.sop_instance_uid}#{ref.frame}"
             open_volume(
-                self, self.stacks[self.stack_pos], start, stacks=self.stacks, priors=self.priors
+                self,
+                self.stacks[self.stack_pos],
+                start,
+                stacks=self.stacks,
+                priors=self.priors,
+                arriving=self.stack.arriving,
             )
 
     # ---- series, texts, help, leaving -------------------------------------------------------

@@ -127,11 +127,15 @@ class VolumeView:
 # Before a volume exists
 
 
-def why_not_a_volume(records: Sequence[InstanceRecord]) -> str | None:
+def why_not_a_volume(records: Sequence[InstanceRecord], *, arriving: bool = False) -> str | None:
     """A sentence when ``records`` cannot be a volume at all, judged from what the scan read
     (so the viewer can say so at once); None when it is worth building. The full check of
-    the geometry is :func:`tuiviewer.render.volume.plan_volume`'s, once the headers are read."""
+    the geometry is :func:`tuiviewer.render.volume.plan_volume`'s, once the headers are read.
+    ``arriving``: ``records`` are what landed of a series still arriving, so too few of them
+    is worth waiting on."""
     frames = sum(max(r.frames, 1) for r in records if r.rows)
+    if frames < 2 and arriving:
+        return None
     if frames < 2:
         return (
             f"This series has {frames} image{'s' if frames != 1 else ''}: MPR needs a stack of "
