@@ -390,8 +390,17 @@ def _why_not(member: SliceHeader, ref: SliceHeader) -> str:
     )
 
 
-def plan_volume(headers: Iterable[SliceHeader], rejected: Iterable[Rejected] = ()) -> VolumePlan:
+def plan_volume(
+    headers: Iterable[SliceHeader],
+    rejected: Iterable[Rejected] = (),
+    *,
+    spacing: float | None = None,
+) -> VolumePlan:
     """Choose the slices that form a volume and compute its geometry (module docstring).
+
+    ``spacing`` (mm): the stack's spacing when known better than from these slices (a series
+    still arriving: two slices far apart would otherwise look adjacent and be interpolated
+    across); the usual spacing is never taken wider than it.
 
     Never raises for bad geometry: :attr:`VolumePlan.problem` says why there is no volume, and
     every slice left out is in :attr:`VolumePlan.rejected` with its reason.
@@ -475,6 +484,8 @@ def plan_volume(headers: Iterable[SliceHeader], rejected: Iterable[Rejected] = (
         )
     steps = np.diff(offsets)
     usual = float(np.median(steps))
+    if spacing is not None and 0 < spacing < usual:
+        usual = spacing
     gaps = tuple(
         Gap(
             after=int(k),
@@ -671,6 +682,7 @@ class VolumeBuilder:
         self._rescale: dict[str, tuple[float, float]] = {}
         self._stores: dict[tuple[int, int], _Store] = {}
         self._plan: VolumePlan | None = None
+        self._spacing: float | None = None
         self.modality = ""
         self.units = ""
         self.windows: tuple[Window, ...] = ()
@@ -693,6 +705,14 @@ class VolumeBuilder:
                 self._rejected.setdefault(r.key, r)
             self._plan = None
 
+    def expect_spacing(self, spacing: float | None) -> None:
+        """The stack's spacing (mm) as known from elsewhere while slices are missing (see
+        :func:`plan_volume`); None once they are all in, so the volume is the one the files
+        alone give."""
+        with self._lock:
+            if spacing != self._spacing:
+                self._spacing, self._plan = spacing, None
+
     @property
     def plan(self) -> VolumePlan:
         with self._lock:
@@ -700,7 +720,9 @@ class VolumeBuilder:
 
     def _current_plan(self) -> VolumePlan:
         if self._plan is None:
-            self._plan = plan_volume(self._headers.values(), self._rejected.values())
+            self._plan = plan_volume(
+                self._headers.values(), self._rejected.values(), spacing=self._spacing
+            )
         return self._plan
 
     # -- pixels -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from textual import on, work
@@ -39,7 +39,7 @@ from tuiviewer.screens.base import workstation
 from tuiviewer.services.viewer import hanging as hr
 from tuiviewer.services.viewer import layouts as ls
 from tuiviewer.services.viewer import volume_view as vv
-from tuiviewer.services.viewer.arrival import ArrivingSeries
+from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy
 from tuiviewer.services.viewer.layouts import Hanging, Source
 from tuiviewer.services.viewer.volume_view import VolumeView
 
@@ -120,6 +120,8 @@ class VolumeLoading(Screen[None]):
     """SOP Instance UIDs given to the builder."""
     _growing: bool
     _arrival_timer: Timer | None = None
+    _spacing: float | None
+    """The series arriving's slice spacing from its slots (so far-apart slices are a gap)."""
     """A read of the series arriving is under way (or the first read is)."""
     _grown_at: float
     grows: int
@@ -134,8 +136,10 @@ class VolumeLoading(Screen[None]):
             time.monotonic(),
             0,
         )
+        self._spacing = None
         if self.arriving is not None:
             self._fed = {r.sop_instance_uid for r in self.sources[0].records}
+            self._spacing = vv.arriving_spacing(self.arriving)
             self._arrival_timer = self.set_interval(POLL_EVERY, self._poll_arrivals)
 
     def _arrival_text(self) -> str:
@@ -158,16 +162,21 @@ class VolumeLoading(Screen[None]):
         if len(new) < GROW_BATCH and not series.complete and now - self._grown_at < GROW_EVERY:
             return  # debounced: a few more may land first
         self._fed.update(r.sop_instance_uid for r in new)
+        # The label ("· 37 images") and the budget's estimate follow what the volume holds.
+        self.sources[0] = replace(self.sources[0], records=tuple(ArrivingStudy.arrived(series)))
         self._growing, self._grown_at = True, now
         self.grows += 1
-        self._grow(list(dict.fromkeys(r.path for r in new)))
+        whole = series.complete and len(self._fed) >= series.count
+        self._spacing = None if whole else vv.arriving_spacing(series)  # whole: the files' own
+        self._grow(list(dict.fromkeys(r.path for r in new)), self._spacing)
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="volume", description="Grow")
-    def _grow(self, paths: list[Path]) -> None:
+    def _grow(self, paths: list[Path], spacing: float | None) -> None:
         cancel = get_current_worker().cancelled_event
         builder = self._builder
         assert builder is not None  # made by the first read, which is in
         try:
+            builder.expect_spacing(spacing)
             builder.add_files(paths, cancel=cancel)
             volume = builder.volume()
         except TuiviewerError as exc:
@@ -184,6 +193,10 @@ class VolumeLoading(Screen[None]):
         self._growing = False
         series = self.arriving
         if series is not None and series.complete and len(self._fed) >= series.count:
+            if self._spacing is not None:  # planned with the slots' spacing: once more without
+                self._spacing, self._growing = None, True
+                self._grow([], None)
+                return
             self.arriving = None  # complete: the volume a fresh read builds
             if self._arrival_timer is not None:
                 self._arrival_timer.stop()
@@ -249,6 +262,7 @@ class VolumeLoading(Screen[None]):
                 builder = self._builder = VolumeBuilder(
                     budget_bytes=budget, expected=self.arriving.total or None
                 )
+                builder.expect_spacing(self._spacing)
                 builder.add_files(paths, cancel=cancel, progress=progress)
                 volume = builder.volume()
                 rejected = volume.plan.rejected

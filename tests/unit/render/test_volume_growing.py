@@ -70,3 +70,15 @@ def test_without_a_count_growing_stays_in_budget(files: list[Path]) -> None:
         builder.add_files(files[start : start + 7])
         assert builder.volume().data.nbytes <= budget
     assert builder.volume().complete
+
+
+def test_a_known_spacing_makes_far_apart_slices_a_gap(files: list[Path]) -> None:
+    builder = VolumeBuilder(expected=SLICES)
+    builder.add_files([files[3], files[20]])
+    alone = builder.volume().geometry
+    assert alone.gaps == ()  # two slices alone: nothing says anything is between them
+    builder.expect_spacing(1.0)  # the series' spacing, known from its slots
+    (gap,) = builder.volume().geometry.gaps
+    assert gap.missing == 16
+    builder.expect_spacing(None)
+    assert builder.volume().geometry == alone
