@@ -8,28 +8,28 @@ the instances through a few at a time and looks at the screen in between.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom.uid import generate_uid
+from textual.pilot import Pilot
 
+from tests.functional import test_arriving_study
 from tests.functional.helpers import burst
-from tests.functional.test_arriving_study import app_on, open_first_row, text
+from tests.functional.test_arriving_study import SLICES, app_on, open_first_row, text
 from tests.integration.test_worklist import wait_for as until
 from tests.support.paced_pacs import PacedPacs
+from tuiviewer.app import TuiviewerApp
 from tuiviewer.config.nodes import Node
-from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.render.mpr import Plane
 from tuiviewer.render.volume import Volume, load_volume
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.screens.volume import VolumeScreen
 from tuiviewer.services.viewer import volume_view as vv
 
-SLICES = 24
+slow_pacs = test_arriving_study.slow_pacs
+"""The mini PACS sending a CT of SLICES slices through a gate (a fixture)."""
 SPACING = 2.5
 """write_ct_series's slices are this far apart (mm)."""
 
@@ -47,45 +47,38 @@ def coronal_filled(screen: VolumeScreen) -> int:
     return 0 if frame is None else int(np.count_nonzero(np.isfinite(frame.image.values)))
 
 
-@pytest.fixture
-def slow_ct(tmp_path: Path) -> Iterator[tuple[Node, str, threading.Semaphore]]:
-    study = generate_uid()
-    files = write_ct_series(
-        tmp_path / "ct", slices=SLICES, rows=32, cols=32, seed=7, study_uid=study
-    )
-    gate = threading.Semaphore(0)
-    today = dt.date.today().strftime("%Y%m%d")
-    pacs = PacedPacs(
-        tmp_path / "pacs", ae_title="SLOW", gate=gate, overrides={study: {"StudyDate": today}}
-    )
-    pacs.add(files)
-    port = pacs.start()
-    try:
-        yield Node("slow", "SLOW", "127.0.0.1", port, dimse_timeout=60), study, gate
-    finally:
-        gate.release(10_000)  # nothing stays blocked in the PACS's threads
-        pacs.stop()
+async def arriving_viewer(
+    pilot: Pilot[None], app: TuiviewerApp, study: str, gate: threading.Semaphore, count: int
+) -> ViewerScreen:
+    """Enter on the study, ``count`` instances let through: the viewer on them, arriving."""
+    await open_first_row(pilot, app, study)
+    gate.release(count)
+    await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+    viewer = app.screen
+    assert isinstance(viewer, ViewerScreen)
+    await until(pilot, lambda: f"{count} of {SLICES} arrived" in text(app))
+    assert viewer.stack.arriving is not None
+    return viewer
+
+
+def volume_screen(app: TuiviewerApp) -> VolumeScreen:
+    screen = app.screen
+    assert isinstance(screen, VolumeScreen)
+    return screen
 
 
 async def test_m_while_the_series_arrives_grows_the_volume_to_the_fresh_one(
-    slow_ct: tuple[Node, str, threading.Semaphore], tmp_path: Path
+    slow_pacs: tuple[PacedPacs, Node, str, threading.Semaphore], tmp_path: Path
 ) -> None:
-    node, study, gate = slow_ct
+    _pacs, node, study, gate = slow_pacs
     app = app_on(node, tmp_path / "store")
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_first_row(pilot, app, study)
-        gate.release(4)
-        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
-        viewer = app.screen
-        assert isinstance(viewer, ViewerScreen)
-        await until(pilot, lambda: f"4 of {SLICES} arrived" in text(app))
+        viewer = await arriving_viewer(pilot, app, study, gate, 4)
         series = viewer.stack.arriving
-        assert series is not None
 
         await pilot.press("M")
         await until(pilot, lambda: isinstance(app.screen, VolumeScreen))
-        screen = app.screen
-        assert isinstance(screen, VolumeScreen)
+        screen = volume_screen(app)
         await until(pilot, lambda: 0 in screen.volumes and len(screen.frames) == 3)
         await until(pilot, lambda: f"4 of {SLICES} arrived" in text(app))
         first = screen.volumes[0]
@@ -99,10 +92,10 @@ async def test_m_while_the_series_arrives_grows_the_volume_to_the_fresh_one(
         filled = coronal_filled(screen)
 
         # More lands: the planes fill in, the reader's crosshair and window stay.
-        gate.release(8)
-        await until(pilot, lambda: len(app.store.instance_uids(study)) == 12)
-        await until(pilot, lambda: screen.volumes[0].geometry.slices == 12)
-        await until(pilot, lambda: f"12 of {SLICES} arrived" in text(app))
+        gate.release(4)
+        await until(pilot, lambda: len(app.store.instance_uids(study)) == 8)
+        await until(pilot, lambda: screen.volumes[0].geometry.slices == 8)
+        await until(pilot, lambda: f"8 of {SLICES} arrived" in text(app))
         await until(pilot, lambda: coronal_filled(screen) > filled)
         assert screen.views[0] == view and screen.hanging == hanging
         grown = screen.volumes[0]
@@ -136,8 +129,8 @@ async def test_m_while_the_series_arrives_grows_the_volume_to_the_fresh_one(
         await until(pilot, lambda: viewer.stack.arriving is None)
         await pilot.press("M")
         await until(pilot, lambda: isinstance(app.screen, VolumeScreen))
-        again = app.screen
-        assert isinstance(again, VolumeScreen) and again is not screen
+        again = volume_screen(app)
+        assert again is not screen
         assert again.arriving is None
         await until(pilot, lambda: 0 in again.volumes)
         assert again.volumes[0].geometry == final.geometry
@@ -147,22 +140,16 @@ async def test_m_while_the_series_arrives_grows_the_volume_to_the_fresh_one(
 
 
 async def test_m_on_the_first_slice_waits_for_a_second_then_shows_the_volume(
-    slow_ct: tuple[Node, str, threading.Semaphore], tmp_path: Path
+    slow_pacs: tuple[PacedPacs, Node, str, threading.Semaphore], tmp_path: Path
 ) -> None:
-    node, study, gate = slow_ct
+    _pacs, node, study, gate = slow_pacs
     app = app_on(node, tmp_path / "store")
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_first_row(pilot, app, study)
-        gate.release(1)
-        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
-        viewer = app.screen
-        assert isinstance(viewer, ViewerScreen)
-        await until(pilot, lambda: f"1 of {SLICES} arrived" in text(app))
+        await arriving_viewer(pilot, app, study, gate, 1)
         # One slice is no volume yet, but the series is coming: M waits instead of refusing.
         await burst(pilot, "M", "right", "right")
         await until(pilot, lambda: isinstance(app.screen, VolumeScreen))
-        screen = app.screen
-        assert isinstance(screen, VolumeScreen)
+        screen = volume_screen(app)
         await until(pilot, lambda: "Waiting for the slices of the volume" in text(app))
         assert f"1 of {SLICES} arrived" in text(app) and not screen.volumes
         gate.release(2)
