@@ -119,10 +119,10 @@ class VolumeLoading(Screen[None]):
     _fed: set[str]
     """SOP Instance UIDs given to the builder."""
     _growing: bool
+    """A read of the series arriving is under way (or the first read is)."""
     _arrival_timer: Timer | None = None
     _spacing: float | None
     """The series arriving's slice spacing from its slots (so far-apart slices are a gap)."""
-    """A read of the series arriving is under way (or the first read is)."""
     _grown_at: float
     grows: int
     """Reads of instances that landed after the screen opened."""
