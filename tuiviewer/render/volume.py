@@ -390,8 +390,17 @@ def _why_not(member: SliceHeader, ref: SliceHeader) -> str:
     )
 
 
-def plan_volume(headers: Iterable[SliceHeader], rejected: Iterable[Rejected] = ()) -> VolumePlan:
+def plan_volume(
+    headers: Iterable[SliceHeader],
+    rejected: Iterable[Rejected] = (),
+    *,
+    spacing: float | None = None,
+) -> VolumePlan:
     """Choose the slices that form a volume and compute its geometry (module docstring).
+
+    ``spacing`` (mm): the stack's spacing when known better than from these slices (a series
+    still arriving: two slices far apart would otherwise look adjacent and be interpolated
+    across); the usual spacing is never taken wider than it.
 
     Never raises for bad geometry: :attr:`VolumePlan.problem` says why there is no volume, and
     every slice left out is in :attr:`VolumePlan.rejected` with its reason.
@@ -475,6 +484,8 @@ def plan_volume(headers: Iterable[SliceHeader], rejected: Iterable[Rejected] = (
         )
     steps = np.diff(offsets)
     usual = float(np.median(steps))
+    if spacing is not None and 0 < spacing < usual:
+        usual = spacing
     gaps = tuple(
         Gap(
             after=int(k),
@@ -671,6 +682,7 @@ class VolumeBuilder:
         self._rescale: dict[str, tuple[float, float]] = {}
         self._stores: dict[tuple[int, int], _Store] = {}
         self._plan: VolumePlan | None = None
+        self._spacing: float | None = None
         self.modality = ""
         self.units = ""
         self.windows: tuple[Window, ...] = ()
@@ -693,6 +705,14 @@ class VolumeBuilder:
                 self._rejected.setdefault(r.key, r)
             self._plan = None
 
+    def expect_spacing(self, spacing: float | None) -> None:
+        """The stack's spacing (mm) as known from elsewhere while slices are missing (see
+        :func:`plan_volume`); None once they are all in, so the volume is the one the files
+        alone give."""
+        with self._lock:
+            if spacing != self._spacing:
+                self._spacing, self._plan = spacing, None
+
     @property
     def plan(self) -> VolumePlan:
         with self._lock:
@@ -700,7 +720,9 @@ class VolumeBuilder:
 
     def _current_plan(self) -> VolumePlan:
         if self._plan is None:
-            self._plan = plan_volume(self._headers.values(), self._rejected.values())
+            self._plan = plan_volume(
+                self._headers.values(), self._rejected.values(), spacing=self._spacing
+            )
         return self._plan
 
     # -- pixels -------------------------------------------------------------------------------
@@ -817,6 +839,33 @@ class VolumeBuilder:
         label = f"instance {number}" if number not in (None, "") else f"file {path.name!r}"
         return self.add_dataset(ds, label=label, cancel=cancel)
 
+    def add_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        cancel: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """:meth:`add_file` each of ``paths`` in turn (a stack read at once, or the instances
+        of a series that landed since the last call); ``progress``: (files read, files).
+
+        Raises:
+            DicomReadError, RenderError: as :meth:`add_file`.
+        """
+        for n, path in enumerate(paths, 1):
+            if cancel is not None and cancel.is_set():
+                break
+            self.add_file(Path(path), cancel=cancel)
+            if progress is not None:
+                progress(n, len(paths))
+
+    @property
+    def too_few(self) -> bool:
+        """Fewer than two slices could be placed so far: a stack still arriving may become a
+        volume with the next ones (any other problem of the plan is the stack's own)."""
+        plan = self.plan
+        return plan.geometry is None and len(plan.slices) < 2
+
     # -- snapshots ----------------------------------------------------------------------------
 
     def volume(self) -> Volume:
@@ -873,11 +922,6 @@ def load_volume(
         DicomReadError, RenderError: a file cannot be read or decoded.
     """
     builder = VolumeBuilder(budget_bytes=budget_bytes, expected=len(paths))
-    for n, path in enumerate(paths, 1):
-        if cancel is not None and cancel.is_set():
-            break
-        builder.add_file(Path(path), cancel=cancel)
-        if progress is not None:
-            progress(n, len(paths))
+    builder.add_files(paths, cancel=cancel, progress=progress)
     volume = builder.volume()
     return volume, volume.plan.rejected

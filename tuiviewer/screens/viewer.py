@@ -358,7 +358,12 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
             ref = self.slices[self.index]
             start = f"{ref.record.sop_instance_uid}#{ref.frame}"
             open_volume(
-                self, self.stacks[self.stack_pos], start, stacks=self.stacks, priors=self.priors
+                self,
+                self.stacks[self.stack_pos],
+                start,
+                stacks=self.stacks,
+                priors=self.priors,
+                arriving=self.stack.arriving,
             )
 
     # ---- texts, help, leaving ---------------------------------------------------------------

@@ -50,6 +50,7 @@ from tuiviewer.services.viewer import layout_texts as lt
 from tuiviewer.services.viewer import layouts as ls
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
+from tuiviewer.services.viewer.arrival import ArrivingSeries
 from tuiviewer.services.viewer.layouts import Hanging, Source
 from tuiviewer.services.viewer.volume_view import Drawn, PaneFrame, VolumeView
 from tuiviewer.widgets.key_footer import KeyFooter
@@ -74,15 +75,21 @@ def open_volume(
     *,
     stacks: Sequence[Sequence[InstanceRecord]] = (),
     priors: Sequence[Sequence[InstanceRecord]] = (),
+    arriving: ArrivingSeries | None = None,
 ) -> None:
     """Push the volume screen for ``records`` from ``screen`` (the viewer), or say at once why
     the series cannot be one (nothing else happens then). ``stacks`` and ``priors``: the
-    study's other series and the patient's other studies, for the layouts."""
-    reason = vv.why_not_a_volume(records)
+    study's other series and the patient's other studies, for the layouts; ``arriving``: the
+    series while it arrives (``records`` are what landed), read as it lands."""
+    if arriving is not None and arriving.complete:
+        arriving = None
+    reason = vv.why_not_a_volume(records, arriving=arriving is not None)
     if reason is not None:
         screen.notify(reason, title="No MPR", severity="warning", timeout=8)
         return
-    screen.app.push_screen(VolumeScreen(records, start, stacks=stacks, priors=priors))
+    screen.app.push_screen(
+        VolumeScreen(records, start, stacks=stacks, priors=priors, arriving=arriving)
+    )
 
 
 class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
@@ -102,9 +109,11 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         stacks: Sequence[Sequence[InstanceRecord]] = (),
         priors: Sequence[Sequence[InstanceRecord]] = (),
         budget_bytes: int | None = None,
+        arriving: ArrivingSeries | None = None,
     ) -> None:
         super().__init__()
         self.records = list(records)
+        self.arriving = arriving
         self.start = start
         """The viewer's slice (``"<SOP UID>#<frame>"``): where the crosshair starts."""
         self.sources: list[Source] = ls.sources_of(self.records, stacks, priors)
@@ -176,10 +185,11 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
     def on_mount(self) -> None:
         self.query_one("#mpr-panes").display = False
         self._lay_out()
-        reason = vv.why_not_a_volume(self.records)
+        reason = vv.why_not_a_volume(self.records, arriving=self.arriving is not None)
         if reason is not None:
             self._failed(reason)
             return
+        self._follow_arrivals()
         self.load_first()
 
     def _lay_out(self) -> None:

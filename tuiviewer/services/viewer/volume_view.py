@@ -28,6 +28,7 @@ from enum import Enum
 
 import numpy as np
 
+from tuiviewer.dicom.index import slice_location
 from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import RenderError
 from tuiviewer.render.lut import Window
@@ -43,6 +44,7 @@ from tuiviewer.render.mpr import (
 from tuiviewer.render.volume import Vec3, Volume
 from tuiviewer.reports.measurements import Measurement, MeasurementKind
 from tuiviewer.reports.model import KeyImage
+from tuiviewer.services.viewer.arrival import ArrivingSeries
 from tuiviewer.services.viewer.geometry import edge_labels
 
 PANES = ("axial", "coronal", "sagittal")
@@ -127,11 +129,15 @@ class VolumeView:
 # Before a volume exists
 
 
-def why_not_a_volume(records: Sequence[InstanceRecord]) -> str | None:
+def why_not_a_volume(records: Sequence[InstanceRecord], *, arriving: bool = False) -> str | None:
     """A sentence when ``records`` cannot be a volume at all, judged from what the scan read
     (so the viewer can say so at once); None when it is worth building. The full check of
-    the geometry is :func:`tuiviewer.render.volume.plan_volume`'s, once the headers are read."""
+    the geometry is :func:`tuiviewer.render.volume.plan_volume`'s, once the headers are read.
+    ``arriving``: ``records`` are what landed of a series still arriving, so too few of them
+    is worth waiting on."""
     frames = sum(max(r.frames, 1) for r in records if r.rows)
+    if frames < 2 and arriving:
+        return None
     if frames < 2:
         return (
             f"This series has {frames} image{'s' if frames != 1 else ''}: MPR needs a stack of "
@@ -143,6 +149,27 @@ def why_not_a_volume(records: Sequence[InstanceRecord]) -> str | None:
             "in patient space, so no reformat can be made."
         )
     return None
+
+
+def arriving_spacing(series: ArrivingSeries) -> float | None:
+    """The slice spacing (mm) of a series still arriving, from its slots: two arrived slices
+    ``k`` slots apart have ``k - 1`` slices yet to come between them (the slots follow
+    Instance Number, see :mod:`tuiviewer.services.viewer.arrival`); the smallest such step.
+    None when fewer than two arrived with a position, or without the PACS's list."""
+    if not series.listed:
+        return None
+    placed = sorted(
+        (slot, location)
+        for sop, record in list(series.records.items())
+        if (slot := series.slot(sop)) is not None
+        and (location := slice_location(record)) is not None
+    )
+    steps = [
+        abs(b - a) / (k - j)
+        for (j, a), (k, b) in zip(placed, placed[1:], strict=False)
+        if k > j and abs(b - a) > 0
+    ]
+    return min(steps) if steps else None
 
 
 def start_point(volume: Volume, key: str | None) -> Vec3:
