@@ -143,7 +143,8 @@ def test_reading_loop_over_ssh_survives_a_dropped_link(
         tmux.keys("second", "C-t")
         tmux.wait_for("second", "Send the report")
         tmux.keys("second", "y")
-        tmux.wait_for("second", "sent", timeout=20)
+        # Not just "sent": "it is sent once it is on disk" may still be on screen.
+        tmux.wait_for("second", "Report sent to", timeout=20)
     finally:
         tmux.kill_server()
 
