@@ -34,6 +34,11 @@ def app_for(folder: Path, store_root: Path, node: Node | None = None) -> Tuiview
     return make_app(Config(), [folder], nodes=nodes, store=LocalStore(store_root))
 
 
+def pacs_node(orthanc: Orthanc) -> Node:
+    """The Orthanc of a test as the node named "pacs"."""
+    return Node(name="pacs", ae_title=orthanc.aet, host=orthanc.host, port=orthanc.dicom_port)
+
+
 async def open_report(pilot, app: TuiviewerApp) -> ReportScreen:  # type: ignore[no-untyped-def]
     await settle(pilot)
     await pilot.press("W")
@@ -322,10 +327,7 @@ async def test_measurements_and_key_images_travel_with_the_signed_report(
         MeasurementKind.LENGTH, ((10.0, 20.0), (40.0, 20.0)), key, label="lesion", length_mm=20.5
     )
     MeasurementStore().save(uid, [ruler])
-    node = Node(
-        name="pacs", ae_title=empty_orthanc.aet, host=empty_orthanc.host,
-        port=empty_orthanc.dicom_port,
-    )  # fmt: skip
+    node = pacs_node(empty_orthanc)
     app = app_for(ct_folder, tmp_path / "store", node)
     copied: list[str] = []
     app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
@@ -402,10 +404,7 @@ async def test_send_right_after_signing_sends_the_signed_report(
         return slow_write(*args, **kwargs)
 
     uid = str(pydicom.dcmread(ct_folder / "CT_small.dcm").StudyInstanceUID)
-    node = Node(
-        name="pacs", ae_title=empty_orthanc.aet, host=empty_orthanc.host,
-        port=empty_orthanc.dicom_port,
-    )  # fmt: skip
+    node = pacs_node(empty_orthanc)
     app = app_for(ct_folder, tmp_path / "store", node)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_report(pilot, app)
@@ -449,10 +448,7 @@ async def test_send_the_moment_the_signed_report_is_written_is_not_swallowed(
             # The worker is blocked in call_from_thread until this returns: not finished.
             self.action_send()
 
-    node = Node(
-        name="pacs", ae_title=empty_orthanc.aet, host=empty_orthanc.host,
-        port=empty_orthanc.dicom_port,
-    )  # fmt: skip
+    node = pacs_node(empty_orthanc)
     app = app_for(ct_folder, tmp_path / "store", node)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_report(pilot, app)
