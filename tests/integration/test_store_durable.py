@@ -56,27 +56,36 @@ def _run_child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-WRITER = """
+KILL_AT_RENAME = """
+    import os, signal
+    import tuiviewer.store as store_module
+
+    def kill_at_rename(renames):
+        # The crash a power cut could leave: the slot is fsynced, its rename never happened.
+        real_replace = os.replace
+        done = [0]
+
+        def replace(src, dst):
+            if done[0] == renames:
+                os.kill(os.getpid(), signal.SIGKILL)
+            done[0] += 1
+            real_replace(src, dst)
+
+        store_module.os.replace = replace
+"""
+
+WRITER = (
+    KILL_AT_RENAME
+    + """
     import os, signal, sys
     from pathlib import Path
     from pydicom import dcmread
-    import tuiviewer.store as store_module
     from tuiviewer.store import LocalStore
 
     root, renames, cut, *files = sys.argv[1:]
     renames, cut = int(renames), int(cut)
     store = LocalStore(Path(root))
-    real_replace = os.replace
-    done = [0]
-
-    def replace(src, dst):
-        # The crash a power cut could leave: the slot is fsynced, its rename never happened.
-        if done[0] == renames:
-            os.kill(os.getpid(), signal.SIGKILL)
-        done[0] += 1
-        real_replace(src, dst)
-
-    store_module.os.replace = replace
+    kill_at_rename(renames)
     for number, name in enumerate(files):
         ds = dcmread(name, stop_before_pixels=True)
         uids = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
@@ -90,6 +99,7 @@ WRITER = """
         store.commit(temp, *uids)
         print(number, flush=True)
 """
+)
 
 
 def test_a_writer_killed_between_fsync_and_rename_loses_nothing(
@@ -190,31 +200,24 @@ def test_an_instance_already_in_place_is_not_stored_twice_on_recovery(tmp_path: 
 # --- the listener ---------------------------------------------------------------------------
 
 
-LISTENER = """
+LISTENER = (
+    KILL_AT_RENAME
+    + """
     import os, signal, sys, time
     from pathlib import Path
-    import tuiviewer.store as store_module
     from tuiviewer.config.listen import ListenConfig
     from tuiviewer.net.listen import Listener
     from tuiviewer.store import LocalStore
 
     root, port, renames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    real_replace = os.replace
-    done = [0]
-
-    def replace(src, dst):
-        if done[0] == renames:
-            os.kill(os.getpid(), signal.SIGKILL)
-        done[0] += 1
-        real_replace(src, dst)
-
-    store_module.os.replace = replace
+    kill_at_rename(renames)
     config = ListenConfig(ae_title="READER", port=port, bind="127.0.0.1", allow=("CLINIC",))
     listener = Listener(config, LocalStore(Path(root)))
     listener.start()
     print("ready", flush=True)
     time.sleep(60)
 """
+)
 
 
 def _start_listener(root: Path, port: int, renames: int) -> subprocess.Popen[str]:
