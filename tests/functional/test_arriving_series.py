@@ -7,7 +7,6 @@ The PACS is the mini PACS sending through a gate (tests/support/paced_pacs.py).
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from pydicom.uid import generate_uid
 
 from tests.functional.test_arriving_study import app_on, open_first_row, text
 from tests.integration.test_worklist import wait_for as until
-from tests.support.paced_pacs import PacedPacs
+from tests.support.paced_pacs import gated_study
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.screens.viewer import ViewerScreen
@@ -32,18 +31,8 @@ def two_series(tmp_path: Path) -> Iterator[tuple[Node, str, threading.Semaphore]
         *write_ct_series(tmp_path / "a", slices=SLICES, rows=32, cols=32, seed=41, study_uid=study),
         *write_ct_series(tmp_path / "b", slices=SLICES, rows=32, cols=32, seed=42, study_uid=study),
     ]
-    gate = threading.Semaphore(0)
-    today = dt.date.today().strftime("%Y%m%d")
-    pacs = PacedPacs(
-        tmp_path / "pacs", ae_title="SLOW", gate=gate, overrides={study: {"StudyDate": today}}
-    )
-    pacs.add(files)
-    port = pacs.start()
-    try:
-        yield Node("slow", "SLOW", "127.0.0.1", port, dimse_timeout=60), study, gate
-    finally:
-        gate.release(10_000)
-        pacs.stop()
+    with gated_study(tmp_path / "pacs", files, study) as (pacs, node, gate):
+        yield node, study, gate
 
 
 async def test_the_other_series_appears_grows_and_can_be_read_while_it_arrives(

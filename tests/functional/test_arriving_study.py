@@ -8,7 +8,6 @@ the instances through a few at a time and looks at the screen in between.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from tests.integration.test_worklist import wait_for as until
-from tests.support.paced_pacs import PacedPacs
+from tests.support.paced_pacs import PacedPacs, gated_study
 from tests.support.screentext import screen_lines
 from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config.nodes import Node
@@ -41,18 +40,8 @@ def slow_pacs(tmp_path: Path) -> Iterator[tuple[PacedPacs, Node, str, threading.
     files = write_ct_series(
         tmp_path / "ct", slices=SLICES, rows=32, cols=32, seed=23, study_uid=study
     )
-    gate = threading.Semaphore(0)
-    today = dt.date.today().strftime("%Y%m%d")
-    pacs = PacedPacs(
-        tmp_path / "pacs", ae_title="SLOW", gate=gate, overrides={study: {"StudyDate": today}}
-    )
-    pacs.add(files)
-    port = pacs.start()
-    try:
-        yield pacs, Node("slow", "SLOW", "127.0.0.1", port, dimse_timeout=60), study, gate
-    finally:
-        gate.release(10_000)  # nothing stays blocked in the PACS's threads
-        pacs.stop()
+    with gated_study(tmp_path / "pacs", files, study) as (pacs, node, gate):
+        yield pacs, node, study, gate
 
 
 def app_on(node: Node, store: Path) -> TuiviewerApp:

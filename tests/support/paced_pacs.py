@@ -9,14 +9,17 @@ C-FIND with the counts a worklist needs, C-GET and C-MOVE.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
 
+from tuiviewer.config.nodes import Node
 from tuiviewer.net.minipacs import MiniPacs
 
 
@@ -66,3 +69,21 @@ class PacedPacs(MiniPacs):
             time.sleep(max(0.0, self._next - now))
         self.sent += 1
         return ds
+
+
+@contextmanager
+def gated_study(
+    folder: Path, files: Sequence[Path], study: str
+) -> Iterator[tuple[PacedPacs, Node, threading.Semaphore]]:
+    """A paced PACS holding ``files`` as today's study ``study``, sending an instance only for
+    each ``gate.release()``; at the end the gate opens so nothing stays blocked in its threads."""
+    gate = threading.Semaphore(0)
+    today = dt.date.today().strftime("%Y%m%d")
+    pacs = PacedPacs(folder, ae_title="SLOW", gate=gate, overrides={study: {"StudyDate": today}})
+    pacs.add(files)
+    port = pacs.start()
+    try:
+        yield pacs, Node("slow", "SLOW", "127.0.0.1", port, dimse_timeout=60), gate
+    finally:
+        gate.release(10_000)
+        pacs.stop()
