@@ -32,7 +32,7 @@ SUBCOMMANDS = (
 
 #: Sub-commands that print text and never decode a pixel. ``dump`` imports pydicom only for
 #: the files its raw listing leaves alone, and hides the back-ends then (commands/dump.py).
-_TEXT_ONLY = frozenset({"find", "echo"})
+_TEXT_ONLY = frozenset({"echo"})  # find imports pydicom lean itself, when it needs it
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
