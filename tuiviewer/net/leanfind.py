@@ -51,6 +51,14 @@ _TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI"}
     | {"UR", "UT"}
 )
+#: Every VR of PS3.5 Table 6.2-1, by its two bytes.
+_VRS = {
+    vr.encode(): vr
+    for vr in (
+        "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI "
+        "UL UN UR US UT UV"
+    ).split()
+}
 _NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "AT"})
 _PENDING = frozenset({0xFF00, 0xFF01})
 _C_FIND_RSP = 0x8020
@@ -80,11 +88,6 @@ class Dictionary:
         found = self._by_keyword.get(keyword)
         entry = self._tables.entry(found) if found is not None else None
         return found, entry[0] if entry else ""
-
-    def vr(self, tag: int) -> str:
-        """The dictionary VR of ``tag`` ("" if unknown)."""
-        entry = self._tables.entry(tag)
-        return entry[0] if entry else ""
 
 
 def _lean_pydicom() -> None:
@@ -175,48 +178,45 @@ def cancel_rq(msg_id: int) -> bytes:
     )
 
 
-def answer_text(data: bytes, wanted: dict[int, str], *, implicit: bool) -> PlainAnswer | None:
-    """Keyword → :func:`plain_text` of the ``wanted`` tags (tag → keyword) of an identifier,
+def answer_text(
+    data: bytes, wanted: dict[int, tuple[str, str]], *, implicit: bool
+) -> PlainAnswer | None:
+    """Keyword → :func:`plain_text` of the ``wanted`` tags (tag → (keyword, dictionary VR,
+    which implicit VR answers are read with)) of an identifier,
     read straight from its top-level elements; None when only pydicom can say (a value that
-    needs a character set or a VR conversion, a sequence, an undefined length, bytes that do
-    not walk as elements)."""
+    needs a character set or a VR conversion, a sequence, an undefined length, an unknown VR,
+    bytes that do not walk as elements)."""
     found: dict[str, str] = {}
     offset = 0
     end = len(data)
-    dictionary: Dictionary | None = None
+    unpack = struct.unpack_from
     while offset < end:
         if offset + 8 > end:
             return None
-        group, element = struct.unpack_from("<HH", data, offset)
-        tag = group << 16 | element
         if implicit:
-            (length,) = struct.unpack_from("<I", data, offset + 4)
+            group, element, length = unpack("<HHI", data, offset)
             vr = ""
             offset += 8
         else:
-            vr_bytes = data[offset + 4 : offset + 6]
-            if not (vr_bytes.isalpha() and vr_bytes.isupper()):
+            group, element, vr_bytes, length = unpack("<HH2sH", data, offset)
+            vr = _VRS.get(vr_bytes, "")
+            if not vr:
                 return None
-            vr = vr_bytes.decode("ascii")
             if vr in _LONG_VRS:
                 if offset + 12 > end:
                     return None
-                (length,) = struct.unpack_from("<I", data, offset + 8)
+                (length,) = unpack("<I", data, offset + 8)
                 offset += 12
             else:
-                (length,) = struct.unpack_from("<H", data, offset + 6)
                 offset += 8
         if length == 0xFFFFFFFF or vr == "SQ" or offset + length > end:
             return None
-        keyword = wanted.get(tag)
-        if keyword is not None:
-            if not vr:
-                dictionary = dictionary or Dictionary()
-                vr = dictionary.vr(tag)
-            text = plain_text(vr, data[offset : offset + length])
+        key = wanted.get(group << 16 | element)
+        if key is not None:
+            text = plain_text(vr or key[1], data[offset : offset + length])
             if text is None:
                 return None
-            found[keyword] = text
+            found[key[0]] = text
         offset += length
     return found
 
@@ -259,11 +259,11 @@ def find_rows(
     dictionary = Dictionary()
     elements = query_elements(query, model, dictionary)
     level = QueryLevel(query.level)
-    wanted: dict[int, str] = {}
+    wanted: dict[int, tuple[str, str]] = {}
     for keyword in RETURN_KEYS[level]:
-        tag, _ = dictionary.lookup(keyword)
+        tag, vr = dictionary.lookup(keyword)
         assert tag is not None
-        wanted[tag] = keyword
+        wanted[tag] = (keyword, vr)
     link = UpperLayer(node)
     link.open([(_CONTEXT_ID, model.value, _SYNTAXES)])
     failed = True

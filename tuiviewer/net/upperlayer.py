@@ -47,6 +47,8 @@ _PDATA_LIMIT = 4 * MAX_PDU
 _OTHER_LIMIT = 1 << 16
 #: Longest DIMSE message (command or data set) assembled from fragments.
 MESSAGE_LIMIT = 64 << 20
+#: Bytes asked of the socket per read.
+_CHUNK = 1 << 16
 #: How often a blocked read looks at the cancel event.
 _POLL = 0.05
 #: OpenSSL's reasons when the peer answered our ClientHello with something that is not TLS.
@@ -205,6 +207,7 @@ class UpperLayer:
         self.contexts: dict[int, tuple[int, str]] = {}
         self._sock: socket.socket | None = None
         self._pending: dict[int, bytearray] = {}
+        self._received = bytearray()
         self._lock = threading.Lock()
         self.phase = "negotiation"
         """What the association is doing, for messages: "negotiation", a DIMSE service
@@ -479,11 +482,9 @@ class UpperLayer:
         sock = self._sock
         if sock is None:
             raise AssociationAborted(f"The association with {self.where} is closed.")
-        data = bytearray(count)
-        view = memoryview(data)
-        got = 0
+        buffer = self._received
         deadline = time.monotonic() + timeout
-        while got < count:
+        while len(buffer) < count:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.abort()
@@ -497,17 +498,22 @@ class UpperLayer:
                 on_cancel()
             try:
                 sock.settimeout(min(left, _POLL) if cancel is not None else left)
-                n = sock.recv_into(view[got:], count - got)
+                # What has arrived, up to a chunk: several PDUs per call when answers
+                # come fast, instead of two calls per PDU. Never more than a chunk
+                # beyond what was asked for is held.
+                chunk = sock.recv(max(count - len(buffer), _CHUNK))
             except TimeoutError:
                 continue
             except OSError as exc:  # ssl.SSLError too
                 self._close()
                 raise self._dropped() from exc
-            if n == 0:
+            if not chunk:
                 self._close()
                 raise self._dropped()
-            got += n
-        return bytes(data)
+            buffer += chunk
+        data = bytes(buffer[:count])
+        del buffer[:count]
+        return data
 
     def _unexpected(self, kind: int, body: bytes) -> None:
         if kind == 0x05:
