@@ -18,6 +18,7 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 
 from tests.support import scps
+from tests.support.certs import Pki, make_pki, openssl_available
 from tests.support.hostile import (
     C1_CSI,
     CSI2J,
@@ -29,6 +30,7 @@ from tests.support.hostile import (
 from tests.support.orthanc import Orthanc, store_datasets
 from tests.support.ports import LOOPBACK, free_port
 from tuiviewer.commands.find import run_find
+from tuiviewer.config.nodes import TlsSettings
 from tuiviewer.dicom.datagen import write_ct_series
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,3 +201,38 @@ def test_the_command_line_loads_neither_pydicom_nor_pynetdicom(tmp_path: Path) -
     assert "3 matches." in result.stderr
     assert "loaded []" in result.stderr
     assert len(result.stdout.splitlines()) == 4
+
+
+def test_a_peer_without_the_query_model_fails_the_same_both_ways() -> None:
+    with scps.running_scp(contexts=[scps.VERIFICATION]) as scp:
+        out, err, status = _both(scp.node(), "study", [])
+    assert status == 1 and out == ""
+    assert "accepted none of the presentation contexts needed" in err
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.skipif(not openssl_available(), reason="needs openssl to make certificates")
+def test_tls_queries_and_tls_mistakes_print_the_same_both_ways(pki: Pki) -> None:
+    server = scps.server_ssl_context(str(pki.server_cert), str(pki.server_key), str(pki.ca_cert))
+    settings = TlsSettings(ca_file=pki.ca_cert, cert_file=pki.client_cert, key_file=pki.client_key)
+    handler = scps.streaming_find_handler(scps.StreamLog(), 5, 0.0)
+    with scps.running_scp(
+        contexts=[scps.STUDY_ROOT_FIND], handlers=[(evt.EVT_C_FIND, handler)], server_ssl=server
+    ) as scp:
+        out, err, status = _both(scp.node(tls=settings), "study", [])
+        assert status == 0 and err.strip() == "5 matches."
+        # Plain DICOM to the TLS port.
+        out, err, status = _both(scp.node(), "study", [])
+        assert status == 1 and "may accept DICOM TLS only" in err
+        # A CA that did not sign the server's certificate.
+        other = TlsSettings(ca_file=pki.other_ca_cert)
+        out, err, status = _both(scp.node(tls=other), "study", [])
+        assert status == 1 and "certificate verify failed" in err
+    with scps.running_scp(contexts=[scps.STUDY_ROOT_FIND]) as scp:
+        # TLS to a plain port.
+        out, err, status = _both(scp.node(tls=settings), "study", [])
+        assert status == 1 and "may not speak TLS on this port" in err

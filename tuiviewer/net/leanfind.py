@@ -298,7 +298,7 @@ def find_rows(
 
         while True:
             _, command, dataset = link.receive_message("C-FIND", cancel, on_cancel)
-            code = _status(node, command, msg_id, link)
+            code = _status(node, command, link)
             if code not in _PENDING:
                 category, _ = status_meaning("C-FIND", code) if code else ("Success", "")
                 if category in ("Failure", "Cancel") and not cancelled:
@@ -324,8 +324,8 @@ def find_rows(
             link.release()
 
 
-def _status(node: Node, command: bytes, msg_id: int, link: UpperLayer) -> int:
-    """The Status of a C-FIND-RSP to ``msg_id``; a protocol error for anything else."""
+def _status(node: Node, command: bytes, link: UpperLayer) -> int:
+    """The Status of a C-FIND-RSP; a protocol error for anything else."""
     try:
         values = command_values(command)
     except ValueError as exc:
@@ -335,10 +335,10 @@ def _status(node: Node, command: bytes, msg_id: int, link: UpperLayer) -> int:
     responding = values.get(0x00000120)
     if field is None or len(field) != 2 or struct.unpack("<H", field)[0] != _C_FIND_RSP:
         link.protocol_error("answered the C-FIND request with another kind of message")
+    # As pynetdicom: a response needs a Status and a Message ID Being Responded To, whose
+    # value it does not compare with the request's (one request at a time).
     if status is None or len(status) != 2 or responding is None or len(responding) != 2:
         link.protocol_error("sent a C-FIND response without a Status or Message ID")
-    if struct.unpack("<H", responding)[0] != msg_id:
-        link.protocol_error("sent a C-FIND response to a request it was not sent")
     code: int = struct.unpack("<H", status)[0]
     return code
 

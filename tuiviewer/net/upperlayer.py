@@ -208,6 +208,8 @@ class UpperLayer:
         self._sock: socket.socket | None = None
         self._pending: dict[int, bytearray] = {}
         self._received = bytearray()
+        self._body = b""
+        self._offset = 0
         self._lock = threading.Lock()
         self.phase = "negotiation"
         """What the association is doing, for messages: "negotiation", a DIMSE service
@@ -376,13 +378,18 @@ class UpperLayer:
         command: bytes | None = None
         context = 0
         while True:
-            kind, body = self._read_pdu(
-                self.node.dimse_timeout, "DIMSE", f"the {service} request", cancel, on_cancel
-            )
-            if kind != 0x04:
-                self._unexpected(kind, body)
-            offset = 0
-            while offset < len(body):
+            if self._offset >= len(self._body):
+                kind, body = self._read_pdu(
+                    self.node.dimse_timeout, "DIMSE", f"the {service} request", cancel, on_cancel
+                )
+                if kind != 0x04:
+                    self._unexpected(kind, body)
+                self._body, self._offset = body, 0
+            # One PDU may end one message and begin the next: the rest of it is kept in
+            # _body from _offset for the next call.
+            body = self._body
+            while self._offset < len(body):
+                offset = self._offset
                 if offset + 6 > len(body):
                     self.protocol_error("sent a P-DATA-TF whose last PDV item is cut short")
                 (length,) = struct.unpack_from(">I", body, offset)
@@ -390,7 +397,7 @@ class UpperLayer:
                     self.protocol_error(f"sent a PDV item of impossible length {length}")
                 context, control = body[offset + 4], body[offset + 5]
                 fragment = body[offset + 6 : offset + 4 + length]
-                offset += 4 + length
+                self._offset = offset + 4 + length
                 is_command = bool(control & 0x01)
                 key = context * 2 + is_command
                 buffer = self._pending.setdefault(key, bytearray())

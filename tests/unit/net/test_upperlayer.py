@@ -160,6 +160,28 @@ def test_fragments_are_cut_to_the_peers_maximum_and_reassembled_from_it() -> Non
     assert not log.errors
 
 
+def test_several_messages_in_one_pdu_are_all_read() -> None:
+    def script(conn: socket.socket, log: RawLog) -> None:
+        rawscp.accept(conn, log)
+        rawscp.read_message(conn, log)
+        body = b""
+        for n in range(3):
+            body += rawscp.pdv(1, 0x03, rawscp.find_rsp(0xFF00, with_dataset=True))
+            body += rawscp.pdv(1, 0x02, rawscp.encode(scps.match(n, f"ONE^PDU{n}")))
+        body += rawscp.pdv(1, 0x03, rawscp.find_rsp(0x0000))
+        conn.sendall(rawscp.pdu(0x04, body))
+        rawscp.release(conn, log)
+
+    with rawscp.raw_scp([script]) as (port, log):
+        rows = list(find_rows(_node(port), FindQuery()))
+    assert [row.patient_name for row in rows if isinstance(row, StudyRow)] == [
+        "ONE^PDU0",
+        "ONE^PDU1",
+        "ONE^PDU2",
+    ]
+    assert not log.errors
+
+
 def test_the_identifier_is_what_pydicom_would_encode_in_either_syntax() -> None:
     from tuiviewer.net.find import build_identifier
 
