@@ -7,7 +7,6 @@ prints a JSON array with one DICOM JSON model object (PS3.18 F.2) per match.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import TextIO
@@ -22,15 +21,19 @@ from tuiviewer.net.upperlayer import UnsupportedPeer
 from tuiviewer.safetext import clean
 
 #: Set for the process's own command line (``args.lean``): pydicom is then imported without
-#: its pixel back-ends and pynetdicom without its standard event handlers, when the
-#: pynetdicom path is taken at all.
+#: its pixel back-ends and pynetdicom without its standard event handlers, when they are
+#: needed at all.
 _own_process = False
+#: Set when the CLI left the log to us (``args.log_on_demand``): it is set up only before
+#: pydicom or pynetdicom is imported, for their warnings; the lean client logs nothing.
+_log_on_demand = False
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """The parsed ``tuiviewer find`` command line."""
-    global _own_process
+    global _own_process, _log_on_demand
     _own_process = bool(getattr(args, "lean", False))
+    _log_on_demand = bool(getattr(args, "log_on_demand", False))
     return run_find(
         args.node,
         args.level,
@@ -84,7 +87,7 @@ def parse_keys(keys: Sequence[str], level: QueryLevel) -> FindQuery:
     """
     values: dict[str, str] = {}
     extra: dict[str, str] = {}
-    dictionary = Dictionary()
+    dictionary = Dictionary(_before_pydicom)
     for item in keys:
         key, _, value = item.partition("=")
         if not key.strip():
@@ -157,7 +160,8 @@ def run_find(
     query_model = models[model.lower()]
     try:
         query = parse_keys(keys, query_level)
-        query_elements(query, query_model, Dictionary())  # validate before connecting
+        # Validated before connecting.
+        query_elements(query, query_model, Dictionary(_before_pydicom))
     except UnsupportedPeer:
         lean = False
     except ValueError as exc:
@@ -175,7 +179,7 @@ def run_find(
     # from the lean client never shows anything twice.
     if lean and node.kind == "dimse" and not as_json and not trace:
         try:
-            rows = list(find_rows(node, query, model=query_model))
+            rows = list(find_rows(node, query, model=query_model, before_pydicom=_before_pydicom))
         except UnsupportedPeer:
             rows = []
         except NetError as exc:
@@ -191,6 +195,20 @@ def run_find(
     return _print(rows, documents, as_json, stdout, stderr)
 
 
+def _before_pydicom() -> None:
+    """Set up the log (if left to us) and import pydicom lean (in our own process), once."""
+    global _log_on_demand
+    if _log_on_demand:
+        _log_on_demand = False
+        from tuiviewer.logsetup import setup_logging
+
+        setup_logging()
+    if _own_process:
+        from tuiviewer.dicom.lean import import_pydicom_without_pixel_backends
+
+        import_pydicom_without_pixel_backends()
+
+
 def _pynetdicom_find(
     node: Node,
     query: FindQuery,
@@ -203,10 +221,8 @@ def _pynetdicom_find(
     stderr: TextIO,
 ) -> int:
     """The query through pynetdicom (or DICOMweb), answers into ``rows`` or ``documents``."""
+    _before_pydicom()
     if _own_process:
-        from tuiviewer.dicom.lean import import_pydicom_without_pixel_backends
-
-        import_pydicom_without_pixel_backends()
         # pynetdicom's standard event handlers write only DEBUG lines for a C-FIND (hidden
         # at the log's INFO level), yet run four times per answer, for every PDU and DIMSE
         # message. Set before the association binds them.
@@ -247,6 +263,8 @@ def _print(
     stderr: TextIO,
 ) -> int:
     if as_json:
+        import json
+
         print(json.dumps(documents, ensure_ascii=False, indent=2), file=stdout)
     else:
         table = _table(rows)

@@ -3,7 +3,9 @@ C-FIND and TLS. Headless: nothing here imports Textual."""
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,6 +62,23 @@ _HOMES = {
     **dict.fromkeys(("FindQuery", "QueryModel", "build_identifier", "find"), "tuiviewer.net.find"),
     "AssociationTrace": "tuiviewer.net.trace",
 }
+
+
+class _Package(ModuleType):
+    """This package, but ``find`` and ``echo`` stay the functions of those names.
+
+    Importing a submodule binds it on its package: the first import of ``tuiviewer.net.find``
+    would make ``tuiviewer.net.find`` the module, where callers expect the function (as when
+    this package imported everything at once, which bound the functions last).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("find", "echo") and isinstance(value, ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import PlainAnswer, QueryLevel, Row, plain_text, to_row
@@ -67,10 +67,10 @@ _C_FIND_RSP = 0x8020
 class Dictionary:
     """Keyword → (tag, VR) from the dictionary cache (:mod:`tuiviewer.dicom.dictcache`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, before_pydicom: Callable[[], None] | None = None) -> None:
         from tuiviewer.dicom.dictcache import dictionaries
 
-        self._tables = dictionaries(_lean_pydicom)
+        self._tables = dictionaries(before_pydicom)
         self._by_keyword: dict[str, int] | None = None
 
     def keyword(self, tag: int) -> str:
@@ -88,12 +88,6 @@ class Dictionary:
         found = self._by_keyword.get(keyword)
         entry = self._tables.entry(found) if found is not None else None
         return found, entry[0] if entry else ""
-
-
-def _lean_pydicom() -> None:
-    from tuiviewer.dicom.lean import import_pydicom_without_pixel_backends
-
-    import_pydicom_without_pixel_backends()
 
 
 def query_elements(
@@ -221,11 +215,18 @@ def answer_text(
     return found
 
 
-def _pydicom_row(level: QueryLevel, data: bytes, *, implicit: bool) -> Row | None:
+def _pydicom_row(
+    level: QueryLevel,
+    data: bytes,
+    *,
+    implicit: bool,
+    before_pydicom: Callable[[], None] | None,
+) -> Row | None:
     """The row of an answer only pydicom can read, made as the pynetdicom path makes it."""
     from io import BytesIO
 
-    _lean_pydicom()
+    if before_pydicom is not None:
+        before_pydicom()
     from pydicom.filereader import read_dataset
 
     from tuiviewer.net.find import _declare_charset
@@ -244,19 +245,21 @@ def find_rows(
     *,
     model: QueryModel = QueryModel.STUDY_ROOT,
     cancel: threading.Event | None = None,
+    before_pydicom: Callable[[], None] | None = None,
 ) -> Iterator[Row]:
     """Send one C-FIND and yield the row of each match as its pending response arrives.
 
     As :func:`tuiviewer.net.find.find` followed by ``to_row``: ``cancel`` sends C-CANCEL at
     once and the remaining answers are drained, not yielded; closing the generator early
-    aborts the association, as there.
+    aborts the association, as there. ``before_pydicom`` is called before pydicom is first
+    needed (the command line sets up its log and imports pydicom lean then).
 
     Raises:
         ValueError: the query is invalid.
         UnsupportedPeer: before the first row, when the pynetdicom path must answer instead.
         NoAcceptedContext, DimseStatusError, NetError: as ``find``.
     """
-    dictionary = Dictionary()
+    dictionary = Dictionary(before_pydicom)
     elements = query_elements(query, model, dictionary)
     level = QueryLevel(query.level)
     wanted: dict[int, tuple[str, str]] = {}
@@ -310,7 +313,7 @@ def find_rows(
             row = (
                 to_row(level, plain)
                 if plain is not None
-                else _pydicom_row(level, dataset, implicit=implicit)
+                else _pydicom_row(level, dataset, implicit=implicit, before_pydicom=before_pydicom)
             )
             if row is not None:
                 yield row

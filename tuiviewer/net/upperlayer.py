@@ -225,7 +225,10 @@ class UpperLayer:
         node = self.node
         verb = "over TLS " if node.tls is not None else ""
         try:
-            infos = socket.getaddrinfo(node.host, node.port, type=socket.SOCK_STREAM)
+            # An ASCII name as bytes: a str goes through the idna codec (stringprep and
+            # unicodedata, a few ms) even for an address.
+            host: str | bytes = node.host.encode("ascii") if node.host.isascii() else node.host
+            infos = socket.getaddrinfo(host, node.port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ConnectionFailed(
