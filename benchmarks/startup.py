@@ -6,7 +6,8 @@
    the editable install's import hook, which costs a development checkout 25-40 ms).
 2. ``tuiviewer echo`` against ``echoscu``, to an Orthanc on loopback.
 3. ``tuiviewer find`` of ``--studies`` studies against ``findscu`` with the same return keys,
-   from that Orthanc (target: ≤ 2× findscu).
+   from that Orthanc (target: ≤ 2× findscu). The table comes from the lean C-FIND client
+   (net/leanfind.py); ``find --json`` is timed too, for the pynetdicom path it still takes.
 
 Every command runs once untimed (the dump makes its dictionary cache then), then ``--repeat``
 times, alternating with its peer; medians of wall time are
@@ -109,6 +110,13 @@ def run(orthanc: Orthanc, studies: int, repeat: int) -> None:
         [*findscu, orthanc.host, str(orthanc.dicom_port)],
         repeat,
         f"{studies} studies, target ratio ≤ 2",
+    )
+    compare(
+        "find -j",
+        [TUIVIEWER, "find", "--json", node],
+        [*findscu, orthanc.host, str(orthanc.dicom_port)],
+        repeat,
+        "pynetdicom path, no target",
     )
 
 

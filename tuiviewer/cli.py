@@ -32,7 +32,7 @@ SUBCOMMANDS = (
 
 #: Sub-commands that print text and never decode a pixel. ``dump`` imports pydicom only for
 #: the files its raw listing leaves alone, and hides the back-ends then (commands/dump.py).
-_TEXT_ONLY = frozenset({"find", "echo"})
+_TEXT_ONLY = frozenset({"echo"})  # find imports pydicom lean itself, when it needs it
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -311,9 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # permission problems the doctor is there to report. The workstation sets up its own.
     if args.command not in (None, "open", "demo", "doctor"):
         # pydicom's warnings about odd files go to the log, not between the command's output.
-        # A dump sets the log up only if it imports pydicom (commands/dump.py): its raw
-        # listing logs nothing.
-        args.log_on_demand = args.command == "dump"
+        # A dump or a find sets the log up only if it imports pydicom (commands/dump.py,
+        # commands/find.py): the raw listing and the lean C-FIND client log nothing.
+        args.log_on_demand = args.command in ("dump", "find")
         if not args.log_on_demand:
             from tuiviewer.logsetup import setup_logging
 

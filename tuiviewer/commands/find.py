@@ -7,32 +7,33 @@ prints a JSON array with one DICOM JSON model object (PS3.18 F.2) per match.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import TextIO
 
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
-
 from tuiviewer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_traces, resolve
 from tuiviewer.config.nodes import Node
-from tuiviewer.dicom.rows import QueryLevel, Row, to_row
+from tuiviewer.dicom.rows import QueryLevel, Row
 from tuiviewer.net.errors import NetError
-from tuiviewer.net.find import FindQuery, QueryModel, build_identifier
-from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.findquery import FindQuery, QueryModel
+from tuiviewer.net.leanfind import Dictionary, find_rows, query_elements
+from tuiviewer.net.upperlayer import UnsupportedPeer
 from tuiviewer.safetext import clean
+
+#: Set for the process's own command line (``args.lean``): pydicom is then imported without
+#: its pixel back-ends and pynetdicom without its standard event handlers, when they are
+#: needed at all.
+_own_process = False
+#: Set when the CLI left the log to us (``args.log_on_demand``): it is set up only before
+#: pydicom or pynetdicom is imported, for their warnings; the lean client logs nothing.
+_log_on_demand = False
 
 
 def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """The parsed ``tuiviewer find`` command line."""
-    if getattr(args, "lean", False):
-        # The process's own command line. pynetdicom's standard event handlers write only
-        # DEBUG lines for a C-FIND (hidden at the log's INFO level), yet run four times per
-        # answer, for every PDU and DIMSE message: about 0.1 ms of a 1,000-match query's
-        # ~1 ms per answer. Set before the association binds them.
-        import pynetdicom._config
-
-        pynetdicom._config.LOG_HANDLER_LEVEL = "none"
+    global _own_process, _log_on_demand
+    _own_process = bool(getattr(args, "lean", False))
+    _log_on_demand = bool(getattr(args, "log_on_demand", False))
     return run_find(
         args.node,
         args.level,
@@ -61,16 +62,16 @@ _QUERY_FIELDS = {
 }
 
 
-def _keyword(key: str) -> str:
+def _keyword(key: str, dictionary: Dictionary) -> str:
     """A keyword as given, or the keyword of a ``gggg,eeee`` / ``ggggeeee`` tag."""
     text = key.strip().strip("()")
     hex_digits = text.replace(",", "")
     if len(hex_digits) == 8 and all(c in "0123456789abcdefABCDEF" for c in hex_digits):
-        keyword = keyword_for_tag(int(hex_digits, 16))
+        keyword = dictionary.keyword(int(hex_digits, 16))
         if not keyword:
             raise ValueError(f"Key {key!r} is not a tag of the DICOM dictionary.")
-        return str(keyword)
-    if tag_for_keyword(text) is None:
+        return keyword
+    if dictionary.lookup(text)[0] is None:
         raise ValueError(
             f"Key {key!r} is not a DICOM keyword (for example PatientName=DOE* or "
             "StudyDate=20240101-20240131)."
@@ -86,11 +87,12 @@ def parse_keys(keys: Sequence[str], level: QueryLevel) -> FindQuery:
     """
     values: dict[str, str] = {}
     extra: dict[str, str] = {}
+    dictionary = Dictionary(_before_pydicom)
     for item in keys:
         key, _, value = item.partition("=")
         if not key.strip():
             raise ValueError(f"Query key {item!r} must be KEY=VALUE or KEY.")
-        keyword = _keyword(key)
+        keyword = _keyword(key, dictionary)
         field_name = _QUERY_FIELDS.get(keyword)
         if field_name is not None and value:
             values[field_name] = value
@@ -132,12 +134,14 @@ def run_find(
     stdout: TextIO,
     stderr: TextIO,
     nodes: dict[str, Node] | None = None,
+    lean: bool = True,
 ) -> int:
     """``tuiviewer find NODE [--level L] [-k KEY=VALUE]... [--json] [--model study|patient]``.
 
     Text output is a table with one row per match; ``--json`` prints a JSON array with one
     DICOM JSON model object (PS3.18 F.2) per match. ``model`` defaults to Patient Root at
-    patient level and Study Root otherwise.
+    patient level and Study Root otherwise. ``lean=False`` takes the pynetdicom path even
+    where the lean client could answer (the tests compare the two).
     """
     try:
         query_level = QueryLevel(level.upper())
@@ -156,13 +160,78 @@ def run_find(
     query_model = models[model.lower()]
     try:
         query = parse_keys(keys, query_level)
-        build_identifier(query, query_model)  # validate before connecting
+        # Validated before connecting.
+        query_elements(query, query_model, Dictionary(_before_pydicom))
+    except UnsupportedPeer:
+        lean = False
     except ValueError as exc:
         print(f"tuiviewer find: {exc}", file=stderr)
         return EXIT_USAGE
     node = resolve(node_text, "find", stderr, nodes)
     if node is None:
         return EXIT_USAGE
+    rows: list[Row] = []
+    documents: list[dict[str, object]] = []
+    # The table of a DIMSE query comes from the lean client (net/leanfind.py), which makes
+    # the same rows without importing pydicom and pynetdicom; JSON (whole data sets), the
+    # association trace (pynetdicom's events) and what the lean client does not speak take
+    # the pynetdicom path. Nothing is printed before the rows are complete, so falling back
+    # from the lean client never shows anything twice.
+    if lean and node.kind == "dimse" and not as_json and not trace:
+        try:
+            rows = list(find_rows(node, query, model=query_model, before_pydicom=_before_pydicom))
+        except UnsupportedPeer:
+            rows = []
+        except NetError as exc:
+            print(f"tuiviewer find: {exc.message}", file=stderr)
+            return EXIT_FAILURE
+        else:
+            return _print(rows, documents, as_json, stdout, stderr)
+    status = _pynetdicom_find(
+        node, query, query_model, query_level, as_json, trace, rows, documents, stderr
+    )
+    if status != EXIT_OK:
+        return status
+    return _print(rows, documents, as_json, stdout, stderr)
+
+
+def _before_pydicom() -> None:
+    """Set up the log (if left to us) and import pydicom lean (in our own process), once."""
+    global _log_on_demand
+    if _log_on_demand:
+        _log_on_demand = False
+        from tuiviewer.logsetup import setup_logging
+
+        setup_logging()
+    if _own_process:
+        from tuiviewer.dicom.lean import import_pydicom_without_pixel_backends
+
+        import_pydicom_without_pixel_backends()
+
+
+def _pynetdicom_find(
+    node: Node,
+    query: FindQuery,
+    query_model: QueryModel,
+    query_level: QueryLevel,
+    as_json: bool,
+    trace: bool,
+    rows: list[Row],
+    documents: list[dict[str, object]],
+    stderr: TextIO,
+) -> int:
+    """The query through pynetdicom (or DICOMweb), answers into ``rows`` or ``documents``."""
+    _before_pydicom()
+    if _own_process:
+        # pynetdicom's standard event handlers write only DEBUG lines for a C-FIND (hidden
+        # at the log's INFO level), yet run four times per answer, for every PDU and DIMSE
+        # message. Set before the association binds them.
+        import pynetdicom._config
+
+        pynetdicom._config.LOG_HANDLER_LEVEL = "none"
+    from tuiviewer.dicom.rows import to_row
+    from tuiviewer.net.trace import AssociationTrace
+
     if node.kind == "dimse":
         # The DIMSE query alone: the transport layer would bring retrieve, send and DICOMweb.
         from tuiviewer.net.find import find
@@ -171,8 +240,6 @@ def run_find(
     record = AssociationTrace()
     # Each answer is reduced to what is printed as it arrives (a row, or its JSON), so a
     # large answer is never held as data sets.
-    rows: list[Row] = []
-    documents: list[dict[str, object]] = []
     try:
         for match in find(node, query, model=query_model, trace=record):
             if as_json:
@@ -185,7 +252,19 @@ def run_find(
     finally:
         if trace:
             print_traces([record], stderr)
+    return EXIT_OK
+
+
+def _print(
+    rows: Sequence[Row],
+    documents: list[dict[str, object]],
+    as_json: bool,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
     if as_json:
+        import json
+
         print(json.dumps(documents, ensure_ascii=False, indent=2), file=stdout)
     else:
         table = _table(rows)

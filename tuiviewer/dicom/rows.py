@@ -7,14 +7,16 @@ them costs no network code (they used to live in ``net/find.py``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+if TYPE_CHECKING:
+    # pydicom is imported where a Dataset is read: the command line's lean C-FIND
+    # (net/leanfind.py) makes rows from plain text and must not pay for importing it.
+    from pydicom.dataset import Dataset
 
 
 class QueryLevel(StrEnum):
@@ -35,6 +37,8 @@ _EACH_STRIPPED = frozenset({"SH", "LO", "UC"})
 
 @cache
 def _tag(keyword: str) -> int:
+    from pydicom.datadict import tag_for_keyword
+
     tag = tag_for_keyword(keyword)
     if tag is None:  # a programming error: the rows name dictionary keywords only
         raise KeyError(keyword)
@@ -50,16 +54,24 @@ def _plain(ds: Dataset, keyword: str) -> str | None:
     far more than the few string operations it amounts to for an ASCII value, and a C-FIND of
     a thousand studies reads thirteen values of each answer.
     """
+    from pydicom.datadict import dictionary_VR
+    from pydicom.dataelem import RawDataElement
+
     tag = _tag(keyword)
     raw = ds.get_item(tag, keep_deferred=True)
     if raw is None:
         return ""
     if not isinstance(raw, RawDataElement) or raw.value is None:
         return None
-    data = raw.value
+    return plain_text(raw.VR or dictionary_VR(tag), raw.value)
+
+
+def plain_text(vr: str, data: bytes) -> str | None:
+    """The text of a value of VR ``vr`` encoded as ``data``, as pydicom would decode it, when
+    that takes no character set: ASCII without ISO 2022 escapes, of a VR in the sets above;
+    None otherwise."""
     if not data.isascii() or b"\x1b" in data:
         return None
-    vr = raw.VR or dictionary_VR(tag)
     if vr in _WHOLE_STRIPPED:
         return data.decode("ascii").rstrip(" \x00")
     if vr in _EACH_STRIPPED:
@@ -67,12 +79,19 @@ def _plain(ds: Dataset, keyword: str) -> str | None:
     return None
 
 
-def _value(ds: Dataset, keyword: str) -> Any:
+#: An answer already reduced to the :func:`plain_text` of its keys (keyword → text; a missing
+#: keyword is an absent element).
+PlainAnswer = Mapping[str, str]
+
+
+def _value(ds: Dataset | PlainAnswer, keyword: str) -> Any:
+    if isinstance(ds, Mapping):
+        return ds.get(keyword, "")
     plain = _plain(ds, keyword)
     return ds.get(keyword) if plain is None else plain
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def _text(ds: Dataset | PlainAnswer, keyword: str) -> str:
     value = _value(ds, keyword)
     if value is None or value == "":
         return ""
@@ -81,7 +100,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value)
 
 
-def _multi(ds: Dataset, keyword: str) -> tuple[str, ...]:
+def _multi(ds: Dataset | PlainAnswer, keyword: str) -> tuple[str, ...]:
     value = _value(ds, keyword)
     if value is None or value == "":
         return ()
@@ -93,7 +112,7 @@ def _multi(ds: Dataset, keyword: str) -> tuple[str, ...]:
         return (str(value),)
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
+def _int(ds: Dataset | PlainAnswer, keyword: str) -> int | None:
     value = _value(ds, keyword)
     if value is None or value == "":
         return None
@@ -160,8 +179,10 @@ class ImageRow:
 Row = PatientRow | StudyRow | SeriesRow | ImageRow
 
 
-def to_row(level: QueryLevel | str, ds: Dataset) -> Row:
-    """Convert a C-FIND answer to the row type of ``level``; missing keys become ""/None."""
+def to_row(level: QueryLevel | str, ds: Dataset | PlainAnswer) -> Row:
+    """Convert a C-FIND answer to the row type of ``level``; missing keys become ""/None.
+
+    ``ds`` is the answer as a Dataset, or as the :func:`plain_text` of its keys."""
     level = QueryLevel(level)
     if level is QueryLevel.PATIENT:
         return PatientRow(

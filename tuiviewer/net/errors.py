@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pynetdicom import status as _status
-
 from tuiviewer.exceptions import TuiviewerError
 
 #: Status tables per DIMSE service (PS3.4 annexes, as pynetdicom transcribes them).
-_STATUS_TABLES: dict[str, dict[int, tuple[str, str]]] = {
-    "C-ECHO": _status.VERIFICATION_SERVICE_CLASS_STATUS,
-    "C-STORE": _status.STORAGE_SERVICE_CLASS_STATUS,
-    "C-FIND": _status.QR_FIND_SERVICE_CLASS_STATUS,
-    "C-MOVE": _status.QR_MOVE_SERVICE_CLASS_STATUS,
-    "C-GET": _status.QR_GET_SERVICE_CLASS_STATUS,
+_STATUS_TABLES = {
+    "C-ECHO": "VERIFICATION_SERVICE_CLASS_STATUS",
+    "C-STORE": "STORAGE_SERVICE_CLASS_STATUS",
+    "C-FIND": "QR_FIND_SERVICE_CLASS_STATUS",
+    "C-MOVE": "QR_MOVE_SERVICE_CLASS_STATUS",
+    "C-GET": "QR_GET_SERVICE_CLASS_STATUS",
 }
 
 
@@ -30,7 +28,14 @@ def status_meaning(service: str, code: int) -> tuple[str, str]:
     ``"Pending"``, ``"Warning"``, ``"Failure"``, ``"Cancel"``); the description is empty
     when the standard gives none.
     """
-    table = _STATUS_TABLES.get(service.upper(), _status.GENERAL_STATUS)
+    # Imported here: the command line's lean C-FIND (net/leanfind.py) raises these errors
+    # without importing pynetdicom, and needs its tables only for an unusual status.
+    from pynetdicom import status as _status
+
+    name = _STATUS_TABLES.get(service.upper())
+    table: dict[int, tuple[str, str]] = (
+        getattr(_status, name) if name is not None else _status.GENERAL_STATUS
+    )
     category, description = table.get(code) or _status.GENERAL_STATUS.get(code) or ("", "")
     if not category:
         return str(_status.code_to_category(code)), ""

@@ -9,11 +9,8 @@ decoded with the character set the PACS declares in it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import Enum
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -24,128 +21,37 @@ from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import QueryLevel
 from tuiviewer.net.association import associate, check_status, require_context
 from tuiviewer.net.errors import status_meaning
+from tuiviewer.net.findquery import (
+    QUERY_CHARSET,
+    RETURN_KEYS,
+    FindQuery,
+    QueryModel,
+    check_key,
+    identifier_keys,
+    validate_date_range,
+)
 from tuiviewer.net.trace import AssociationTrace
 
+# What callers import from here; it lives in findquery.py so that the lean client needs no pydicom.
+__all__ = [
+    "QUERY_CHARSET",
+    "RETURN_KEYS",
+    "FindQuery",
+    "FindSession",
+    "QueryModel",
+    "build_identifier",
+    "find",
+    "find_session",
+    "validate_date_range",
+]
 
-class QueryModel(Enum):
-    """Query/Retrieve information models, PS3.4 C.6 (C.6.1 Patient Root, C.6.2 Study Root).
-
-    The value is the C-FIND SOP Class UID. Study Root has no PATIENT level.
-    """
-
-    PATIENT_ROOT = "1.2.840.10008.5.1.4.1.2.1.1"
-    STUDY_ROOT = "1.2.840.10008.5.1.4.1.2.2.1"
-
-
-#: Return keys per level (PS3.4 C.6.1.1 and C.6.2.1 tables), requested empty.
-RETURN_KEYS: dict[QueryLevel, tuple[str, ...]] = {
-    QueryLevel.PATIENT: (
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "NumberOfPatientRelatedStudies",
-    ),
-    QueryLevel.STUDY: (
-        "StudyInstanceUID",
-        "StudyDate",
-        "StudyTime",
-        "StudyDescription",
-        "AccessionNumber",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "ModalitiesInStudy",
-        "NumberOfStudyRelatedSeries",
-        "NumberOfStudyRelatedInstances",
-        "ReferringPhysicianName",
-    ),
-    QueryLevel.SERIES: (
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "Modality",
-        "SeriesNumber",
-        "SeriesDescription",
-        "NumberOfSeriesRelatedInstances",
-        "BodyPartExamined",
-    ),
-    QueryLevel.IMAGE: (
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "SOPInstanceUID",
-        "SOPClassUID",
-        "InstanceNumber",
-    ),
-}
-
-QUERY_CHARSET = "ISO_IR 192"
 _TS = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
-
-
-def validate_date_range(value: str) -> str:
-    """Check a DA matching value: ``YYYYMMDD``, ``A-B``, ``-B`` or ``A-`` (PS3.4 C.2.2.2.5).
-
-    Raises:
-        ValueError: not of that form, not a real date, or the range runs backwards.
-    """
-    text = value.strip()
-    if not text:
-        return ""
-    parts = text.split("-")
-    if len(parts) > 2 or parts == ["", ""]:
-        raise ValueError(
-            f"Study date {value!r} must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD "
-            "(either end may be left open)."
-        )
-    dates: list[date | None] = []
-    for part in parts:
-        if not part:
-            dates.append(None)
-            continue
-        try:
-            if len(part) != 8 or not part.isdigit():
-                raise ValueError
-            dates.append(datetime.strptime(part, "%Y%m%d").date())
-        except ValueError:
-            raise ValueError(
-                f"Study date {value!r}: {part!r} is not a date of the form YYYYMMDD."
-            ) from None
-    if len(dates) == 2 and dates[0] and dates[1] and dates[0] > dates[1]:
-        raise ValueError(f"Study date range {value!r} ends before it starts.")
-    return text
-
-
-@dataclass(frozen=True)
-class FindQuery:
-    """What to look for. Empty strings mean "any"; ``*`` and ``?`` wildcards pass through."""
-
-    level: QueryLevel = QueryLevel.STUDY
-    patient_name: str = ""
-    patient_id: str = ""
-    accession_number: str = ""
-    study_date: str = ""
-    """A date or a range ``20240101-20240131``."""
-    modality: str = ""
-    """ModalitiesInStudy at study level, Modality at series/image level."""
-    study_description: str = ""
-    referring_physician: str = ""
-    study_uid: str = ""
-    series_uid: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
-    """Any other ``Keyword: value`` matching or return key (validated against the dictionary)."""
 
 
 def _set(ds: Dataset, keyword: str, value: str) -> None:
     tag = tag_for_keyword(keyword)
-    if tag is None:
-        raise ValueError(f"{keyword!r} is not a DICOM keyword.")
-    vr = dictionary_VR(tag)
-    if vr == "SQ":
-        raise ValueError(f"{keyword!r} is a sequence; sequence matching is not supported.")
-    if vr in ("US", "SS", "UL", "SL", "FL", "FD") and value:
-        raise ValueError(f"{keyword!r} ({vr}) cannot be a query key with a value.")
-    ds.add_new(tag, vr, value if value else None)
+    vr = dictionary_VR(tag) if tag is not None else ""
+    ds.add_new(check_key(keyword, tag, vr, value), vr, value if value else None)
 
 
 def build_identifier(query: FindQuery, model: QueryModel = QueryModel.STUDY_ROOT) -> Dataset:
@@ -155,34 +61,12 @@ def build_identifier(query: FindQuery, model: QueryModel = QueryModel.STUDY_ROOT
         ValueError: invalid date, unknown or unusable ``extra`` keyword, or PATIENT level with
             the Study Root model.
     """
-    level = QueryLevel(query.level)
-    if level is QueryLevel.PATIENT and model is QueryModel.STUDY_ROOT:
-        raise ValueError("The Study Root model has no PATIENT level; use Patient Root.")
+    keys = identifier_keys(query, model)
     ds = Dataset()
     ds.SpecificCharacterSet = QUERY_CHARSET
-    ds.QueryRetrieveLevel = level.value
-    for keyword in RETURN_KEYS[level]:
-        _set(ds, keyword, "")
-    if model is QueryModel.PATIENT_ROOT and level is not QueryLevel.PATIENT:
-        _set(ds, "PatientID", "")  # unique key of the level above (PS3.4 C.6.1.1)
-    filters: dict[str, str] = {
-        "PatientName": query.patient_name,
-        "PatientID": query.patient_id,
-        "AccessionNumber": query.accession_number,
-        "StudyDate": validate_date_range(query.study_date),
-        "StudyDescription": query.study_description,
-        "ReferringPhysicianName": query.referring_physician,
-        "StudyInstanceUID": query.study_uid,
-        "SeriesInstanceUID": query.series_uid,
-    }
-    if query.modality:
-        key = "ModalitiesInStudy" if level in (QueryLevel.PATIENT, QueryLevel.STUDY) else "Modality"
-        filters[key] = query.modality
-    for keyword, value in filters.items():
-        if value.strip():
-            _set(ds, keyword, value.strip())
-    for keyword, value in query.extra.items():
-        _set(ds, keyword, value.strip())
+    ds.QueryRetrieveLevel = QueryLevel(query.level).value
+    for keyword, value in keys:
+        _set(ds, keyword, value)
     return ds
 
 
