@@ -16,8 +16,14 @@ report state is worked out here from those documents (PS3.3 C.17.2 SR Document G
   inflates to gigabytes, say) is *unreadable report*: the document is quarantined in the
   store, so it is neither read nor fetched again at the next start.
 
-Only the SR documents are retrieved to read their root concept (they are a few kilobytes), and
-never twice: an SR already in the local store is read from disk. Nothing here imports Textual.
+What decides the state (the root's class, value type, title and template, the flags, the times
+and the Predecessor Documents Sequence) is asked for in the image-level C-FIND itself; a PACS
+that reads them from the stored document (Orthanc does) answers all of it, and the study is
+settled without retrieving anything. Where the answer lacks what decides it (a PACS that returns
+no sequences, a Type 1 key left empty, an optional key this PACS never returned), the SR
+documents are retrieved (a few kilobytes, never twice: an SR already in the local store is read
+from disk) and read. The reader's report pane retrieves a report when it opens it. Nothing here
+imports Textual.
 """
 
 from __future__ import annotations
@@ -825,6 +831,11 @@ class StateCache:
             kept = self._states.get(self._key(node, store, study_uid))
         return kept[1] if kept is not None and kept[0] == mark else None
 
+    def clear(self) -> None:
+        """Forget every state (as a new launch)."""
+        with self._lock:
+            self._states.clear()
+
     def put(
         self, node: Node, store: LocalStore, status: StudyStatus, mark: tuple[object, ...]
     ) -> None:
@@ -875,10 +886,11 @@ def report_states(
     without SR is unreported (or draft) without a query, and one whose figures did not change
     since the last call keeps its state (``cache``). Those come first. For a DIMSE node the
     others' SR documents are asked for on one association (one list-matching C-FIND for many
-    studies, or a study at a time where the PACS needs that); other nodes are asked study by
-    study. The documents that may be reports and are not in ``store`` are retrieved
-    (image-level C-GET/C-MOVE of those instances only), ``parallel`` studies at a time, then
-    :func:`classify` reads what is on disk.
+    studies, or a study at a time where the PACS needs that), with the keys that decide the
+    state: a study whose answers carry them all is settled from them (:func:`_settled`).
+    Other nodes are asked study by study. For the rest, the documents that may be reports and
+    are not in ``store`` are retrieved (image-level C-GET/C-MOVE of those instances only),
+    ``parallel`` studies at a time, then :func:`classify` reads what is on disk.
 
     Args:
         node: the PACS.
