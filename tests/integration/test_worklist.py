@@ -167,10 +167,16 @@ def test_report_states_from_the_srs_on_the_pacs(empty_orthanc: Orthanc, tmp_path
     local = LocalStore(tmp_path / "store")
     names = {uid: name for name, uid in loaded.uids.items()}
 
+    # Orthanc answers the C-FIND with what decides each state: nothing is retrieved for it.
     found = {names[s.study_uid]: s for s in report_states(node, list(names), local)}
     assert {name: s.state for name, s in found.items()} == loaded.expected
     assert all(s.error is None for s in found.values())
+    assert not list(local.root.rglob("*.dcm")) and all(not s.reports for s in found.values())
 
+    # The reader retrieves the reports (fetch=True) and gets the same states.
+    found = {names[s.study_uid]: s for s in report_states(node, list(names), local, fetch=True)}
+    assert {name: s.state for name, s in found.items()} == loaded.expected
+    assert all(s.error is None for s in found.values())
     # Only SR documents came over, never an image; the dose SR in its own class not even that.
     for name, uid in loaded.uids.items():
         wanted = {
@@ -190,9 +196,13 @@ def test_report_states_from_the_srs_on_the_pacs(empty_orthanc: Orthanc, tmp_path
 
     files = sorted(local.root.rglob("*.dcm"))
     before = {p: identity(p) for p in files}
-    again = {names[s.study_uid]: s.state for s in report_states(node, list(names), local)}
-    assert again == loaded.expected
-    assert {p: identity(p) for p in sorted(local.root.rglob("*.dcm"))} == before
+    for fetch in (False, True):
+        again = report_states(node, list(names), local, fetch=fetch)
+        assert {names[s.study_uid]: s.state for s in again} == loaded.expected
+        assert {p: identity(p) for p in sorted(local.root.rglob("*.dcm"))} == before
+    # With the reports on disk, the states settled from the answers name them too.
+    kept = {names[s.study_uid]: s for s in report_states(node, list(names), local)}
+    assert kept["superseded"].reports[0].name == f"{signed.SOPInstanceUID}.dcm"
 
 
 # --- the screen ------------------------------------------------------------------------------

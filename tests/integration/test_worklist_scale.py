@@ -89,9 +89,14 @@ def test_states_of_a_mix_on_orthanc_then_kept_until_a_study_changes(
     first = list(report_states(node, rows, local, drafts=drafts, cache=cache))
     assert states_of(first) == expected
     assert all(s.error is None for s in first)
-    # Only reports came over: nothing of the studies without SR, no dose report in its class.
+    # Orthanc's answers decide every state: nothing came over.
+    assert not list(local.root.rglob("*.dcm"))
+    # The reader's way (fetch=True): only reports come over, nothing of the studies without
+    # SR, no dose report in its class.
+    fetched = list(report_states(node, rows, local, drafts=drafts, cache=StateCache(), fetch=True))
+    assert states_of(fetched) == expected
     asked = {uid for uid, state in expected.items() if state is not ReportState.UNREPORTED}
-    assert {s.study_uid for s in first if s.reports} == asked
+    assert {s.study_uid for s in fetched if s.reports} == asked
 
     # Nothing changed: the states are known without asking (the PACS may even be gone).
     empty_orthanc.kill()

@@ -16,8 +16,14 @@ report state is worked out here from those documents (PS3.3 C.17.2 SR Document G
   inflates to gigabytes, say) is *unreadable report*: the document is quarantined in the
   store, so it is neither read nor fetched again at the next start.
 
-Only the SR documents are retrieved to read their root concept (they are a few kilobytes), and
-never twice: an SR already in the local store is read from disk. Nothing here imports Textual.
+What decides the state (the root's class, value type, title and template, the flags, the times
+and the Predecessor Documents Sequence) is asked for in the image-level C-FIND itself; a PACS
+that reads them from the stored document (Orthanc does) answers all of it, and the study is
+settled without retrieving anything. Where the answer lacks what decides it (a PACS that returns
+no sequences, a Type 1 key left empty, an optional key this PACS never returned), the SR
+documents are retrieved (a few kilobytes, never twice: an SR already in the local store is read
+from disk) and read. The reader's report pane retrieves a report when it opens it. Nothing here
+imports Textual.
 """
 
 from __future__ import annotations
@@ -27,13 +33,14 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence
 
 from tuiviewer import locations
 from tuiviewer.config.nodes import Node
@@ -213,12 +220,17 @@ def classify(
     for remote in remotes:
         if remote.sop_instance_uid not in seen and _remote_counts(remote):
             documents.setdefault(remote.sop_instance_uid, _from_remote(remote))
+    return _choose(list(documents.values()), has_draft)
+
+
+def _choose(documents: list[_Document], has_draft: bool) -> ReportState:
+    """The state from a study's report documents (see :func:`classify`)."""
     if not documents:
         return ReportState.DRAFT if has_draft else ReportState.UNREPORTED
-    superseded = set().union(*(d.predecessors for d in documents.values()))
-    live = [d for d in documents.values() if d.sop_uid not in superseded]
+    superseded = set().union(*(d.predecessors for d in documents))
+    live = [d for d in documents if d.sop_uid not in superseded]
     # Documents that supersede each other in a circle: no way to tell, take the newest.
-    newest = max(live or list(documents.values()), key=lambda d: d.when)
+    newest = max(live or documents, key=lambda d: d.when)
     return ReportState.FINAL if newest.status is ReportStatus.FINAL else ReportState.PRELIMINARY
 
 
@@ -503,7 +515,30 @@ def _fetch_all(
 
 #: Study Instance UIDs per list-matching C-FIND (PS3.4 C.2.2.2.2); 64 bytes each at most.
 UIDS_PER_QUERY = 250
-_REPORT_KEYS = ("CompletionFlag", "VerificationFlag", "ContentDate")
+#: Return keys that decide a document's part in the state (PS3.3 C.17.2 SR Document General,
+#: C.17.3 SR Document Content): its flags and time, and the root's value type.
+_REPORT_KEYS = (
+    "CompletionFlag",
+    "VerificationFlag",
+    "PreliminaryFlag",
+    "ContentDate",
+    "ContentTime",
+    "ValueType",
+)
+#: The sequences that decide it too: the root's title and template (report or dose/CAD SR,
+#: :func:`~tuiviewer.reports.sr.read.is_report`) and the documents it supersedes. Asked for as
+#: empty return keys; a PACS that refuses them is asked without.
+_REPORT_SEQUENCES = (
+    "ConceptNameCodeSequence",
+    "ContentTemplateSequence",
+    "PredecessorDocumentsSequence",
+)
+#: Keys of Type 1 in every SR document: an answer without them did not come from the document
+#: (the PACS does not return the key, or could not read the file), so it decides nothing.
+_TYPE1_KEYS = ("ValueType", "ConceptNameCodeSequence", "CompletionFlag", "VerificationFlag")
+#: Keys of Type 3 or 1C: an empty answer means "absent" only from a PACS that has returned the
+#: key with a value for another document of the same call.
+_OPTIONAL_KEYS = ("PreliminaryFlag", "ContentTemplateSequence", "PredecessorDocumentsSequence")
 
 
 def _has_sr(row: StudyRow | None) -> bool | None:
@@ -525,26 +560,38 @@ def _remote(study_uid: str, series_uid: str, image: Dataset) -> RemoteReport:
     )
 
 
-def _wide_identifier(study_uids: list[str]) -> Dataset:
-    """One image-level C-FIND for the SR documents of many studies: a list of Study Instance
-    UIDs and Modality SR (relational, not hierarchical: Orthanc and our demo PACS answer it;
-    a PACS that does not is asked study by study)."""
+def _image_identifier(study_uids: list[str], series_uid: str, sequences: bool) -> Dataset:
+    """An image-level C-FIND for SR documents with the keys that decide the state.
+
+    Without ``series_uid``: one query for many studies, a list of Study Instance UIDs and
+    Modality SR (relational, not hierarchical: Orthanc and our demo PACS answer it; a PACS that
+    does not is asked study by study). With it: the instances of one series (hierarchical).
+    """
     ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
     ds.QueryRetrieveLevel = "IMAGE"
     ds.StudyInstanceUID = study_uids if len(study_uids) > 1 else study_uids[0]
-    ds.SeriesInstanceUID = ""
+    ds.SeriesInstanceUID = series_uid
     ds.SOPInstanceUID = ""
     ds.SOPClassUID = ""
-    ds.Modality = "SR"
+    if not series_uid:
+        ds.Modality = "SR"
     for keyword in _REPORT_KEYS:
         setattr(ds, keyword, "")
+    for keyword in _REPORT_SEQUENCES if sequences else ():
+        setattr(ds, keyword, [])
     return ds
 
 
 def _wide_reports(
-    session: FindSession, study_uids: list[str], cancel: threading.Event | None
+    session: FindSession,
+    study_uids: list[str],
+    cancel: threading.Event | None,
+    answers: dict[str, Dataset],
+    sequences: bool,
 ) -> dict[str, list[RemoteReport]]:
-    """The SR documents of ``study_uids``, by study, from list-matching queries.
+    """The SR documents of ``study_uids``, by study, from list-matching queries; each answer
+    goes into ``answers`` by SOP Instance UID.
 
     Raises:
         NetError: a query failed (the caller falls back to one study at a time).
@@ -553,20 +600,26 @@ def _wide_reports(
     found: dict[str, list[RemoteReport]] = {}
     for start in range(0, len(study_uids), UIDS_PER_QUERY):
         chunk = study_uids[start : start + UIDS_PER_QUERY]
-        for image in session.find(_wide_identifier(chunk), cancel=cancel):
+        for image in session.find(_image_identifier(chunk, "", sequences), cancel=cancel):
             study_uid = _str(image, "StudyInstanceUID")
             sop_class = _str(image, "SOPClassUID")
+            sop_uid = _str(image, "SOPInstanceUID")
             # A PACS that ignores Modality at this level answers with the images too.
             is_sr = is_sr_class(sop_class) if sop_class else _str(image, "Modality") == "SR"
-            if study_uid in asked and is_sr and _str(image, "SOPInstanceUID"):
+            if study_uid in asked and is_sr and sop_uid:
                 found.setdefault(study_uid, []).append(
                     _remote(study_uid, _str(image, "SeriesInstanceUID"), image)
                 )
+                answers[sop_uid] = image
     return found
 
 
 def _one_study_reports(
-    session: FindSession, study_uid: str, cancel: threading.Event | None
+    session: FindSession,
+    study_uid: str,
+    cancel: threading.Event | None,
+    answers: dict[str, Dataset],
+    sequences: bool,
 ) -> list[RemoteReport]:
     """The SR documents of one study: its SR series, then their instances (hierarchical)."""
     series = [
@@ -577,16 +630,13 @@ def _one_study_reports(
     ]
     found: list[RemoteReport] = []
     for series_uid in dict.fromkeys(uid for uid in series if uid):
-        query = FindQuery(
-            level=QueryLevel.IMAGE,
-            study_uid=study_uid,
-            series_uid=series_uid,
-            extra=dict.fromkeys(_REPORT_KEYS, ""),
-        )
+        query = _image_identifier([study_uid], series_uid, sequences)
         for image in session.find(query, cancel=cancel):
             sop_class = _str(image, "SOPClassUID")
             if not sop_class or is_sr_class(sop_class):
                 found.append(_remote(study_uid, series_uid, image))
+                if _str(image, "SOPInstanceUID"):
+                    answers[_str(image, "SOPInstanceUID")] = image
     return found
 
 
@@ -599,6 +649,8 @@ class _Asked:
     known: set[str]
     """Studies the PACS has answered for in full."""
     down: NetError | None = None
+    answers: dict[str, Dataset] = field(default_factory=dict)
+    """The C-FIND answer for each SR document, by SOP Instance UID."""
 
 
 def _ask_pacs(
@@ -616,10 +668,19 @@ def _ask_pacs(
     """
     asked = _Asked({}, {}, set())
     uids = [uid for uid, _ in studies]
+    sequences = True
     try:
         with find_session(node) as session:
             try:
-                asked.reports = _wide_reports(session, uids, cancel)
+                try:
+                    asked.reports = _wide_reports(session, uids, cancel, asked.answers, True)
+                except PACS_DOWN:
+                    raise
+                except (NetError, ValueError):
+                    # A PACS may refuse sequences as return keys: ask again without them.
+                    sequences = False
+                    asked.answers.clear()
+                    asked.reports = _wide_reports(session, uids, cancel, asked.answers, False)
                 trusted = bool(asked.reports)
             except PACS_DOWN:
                 raise
@@ -636,7 +697,9 @@ def _ask_pacs(
                 if cancel is not None and cancel.is_set():
                     break
                 try:
-                    asked.reports[uid] = _one_study_reports(session, uid, cancel)
+                    asked.reports[uid] = _one_study_reports(
+                        session, uid, cancel, asked.answers, sequences
+                    )
                     asked.known.add(uid)
                 except PACS_DOWN:
                     raise
@@ -647,6 +710,96 @@ def _ask_pacs(
     except NetError as exc:  # the query model refused: nothing can be asked
         asked.errors.update(dict.fromkeys(uids, exc.message))
     return asked
+
+
+# --- states from the answers alone ------------------------------------------------------------
+
+
+def _given(ds: Dataset, keyword: str) -> bool:
+    """The answer carries a value for ``keyword`` (an item, for a sequence)."""
+    value = ds.get(keyword)
+    if value is None:
+        return False
+    if isinstance(value, Sequence):
+        return len(value) > 0
+    return bool(str(value).strip())
+
+
+def _proven(answers: Iterable[Dataset]) -> frozenset[str]:
+    """The optional keys this PACS has returned with a value for some document."""
+    answers = list(answers)
+    return frozenset(k for k in _OPTIONAL_KEYS if any(_given(a, k) for a in answers))
+
+
+def _decides(answer: Dataset, proven: frozenset[str]) -> bool | None:
+    """Whether the C-FIND answer for a document is a report, when it says all that
+    retrieving the document would tell about its part in the state (report or not by class,
+    value type, title and template; for a report, final or not); None when it does not."""
+
+    def known(keyword: str) -> bool:
+        return _given(answer, keyword) or keyword in proven
+
+    sop_class = _str(answer, "SOPClassUID")
+    if not sop_class or not _str(answer, "SOPInstanceUID"):
+        return None
+    if sop_class not in SR_STORAGE_CLASSES:
+        return False  # dose, CAD, key objects: never a report (is_report says so by class)
+    if not all(_given(answer, k) for k in _TYPE1_KEYS):
+        return None
+    if not is_report(answer):
+        # Not titled as a report: only a TID 2000 template could still make it one.
+        return False if known("ContentTemplateSequence") else None
+    signed = (
+        _str(answer, "CompletionFlag").upper() == "COMPLETE"
+        and _str(answer, "VerificationFlag").upper() == "VERIFIED"
+    )
+    return True if not signed or known("PreliminaryFlag") else None
+
+
+def _settled(
+    study_uid: str,
+    remotes: list[RemoteReport],
+    answers: dict[str, Dataset],
+    proven: frozenset[str],
+    store: LocalStore,
+    has_draft: bool,
+) -> StudyStatus | None:
+    """The state of a study from the C-FIND answers for its SR documents, without retrieving
+    any, when they say all that decides it (:func:`classify` reads the answers as it would
+    read the documents); None when they do not, or a document is quarantined (the study goes
+    the retrieving way, which settles both).
+
+    The report files are given only when every report is on disk already; otherwise the
+    reader retrieves them when it opens a report (``report_states(..., fetch=True)``).
+    """
+    if store.quarantined(study_uid):
+        return None
+    reports: list[tuple[_Document, str, Dataset]] = []
+    for remote in remotes:
+        answer = answers.get(remote.sop_instance_uid)
+        report = None if answer is None else _decides(answer, proven)
+        if answer is None or report is None:
+            return None
+        if report and _str(answer, "StudyInstanceUID") in ("", study_uid):
+            reports.append((_from_dataset(answer), remote.series_uid, answer))
+    if len({document.status for document, _, _ in reports}) > 1:
+        # Which report counts depends on their times and on which supersedes which.
+        for _, _, answer in reports:
+            dated = _given(answer, "ContentDate") and _given(answer, "ContentTime")
+            chained = _given(answer, "PredecessorDocumentsSequence") or (
+                "PredecessorDocumentsSequence" in proven
+            )
+            if not (dated and chained):
+                return None
+    state = _choose([document for document, _, _ in reports], has_draft)
+    newest = sorted(reports, key=lambda item: item[0].when, reverse=True)
+    try:
+        where = [(series, document.sop_uid) for document, series, _ in newest]
+        on_disk = all(store.has_instance(study_uid, series, sop) for series, sop in where)
+        paths = [store.instance_path(study_uid, series, sop) for series, sop in where]
+    except TuiviewerError:
+        return None
+    return StudyStatus(study_uid, state, tuple(paths) if on_disk else ())
 
 
 # --- remembered states -------------------------------------------------------------------------
@@ -677,6 +830,11 @@ class StateCache:
         with self._lock:
             kept = self._states.get(self._key(node, store, study_uid))
         return kept[1] if kept is not None and kept[0] == mark else None
+
+    def clear(self) -> None:
+        """Forget every state (as a new launch)."""
+        with self._lock:
+            self._states.clear()
 
     def put(
         self, node: Node, store: LocalStore, status: StudyStatus, mark: tuple[object, ...]
@@ -720,6 +878,7 @@ def report_states(
     progress: Callable[[StudyStatus], None] | None = None,
     parallel: int = 4,
     cache: StateCache | None = None,
+    fetch: bool = False,
 ) -> Iterator[StudyStatus]:
     """Yield the report state of each study as soon as it is known.
 
@@ -727,10 +886,11 @@ def report_states(
     without SR is unreported (or draft) without a query, and one whose figures did not change
     since the last call keeps its state (``cache``). Those come first. For a DIMSE node the
     others' SR documents are asked for on one association (one list-matching C-FIND for many
-    studies, or a study at a time where the PACS needs that); other nodes are asked study by
-    study. The documents that may be reports and are not in ``store`` are retrieved
-    (image-level C-GET/C-MOVE of those instances only), ``parallel`` studies at a time, then
-    :func:`classify` reads what is on disk.
+    studies, or a study at a time where the PACS needs that), with the keys that decide the
+    state: a study whose answers carry them all is settled from them (:func:`_settled`).
+    Other nodes are asked study by study. For the rest, the documents that may be reports and
+    are not in ``store`` are retrieved (image-level C-GET/C-MOVE of those instances only),
+    ``parallel`` studies at a time, then :func:`classify` reads what is on disk.
 
     Args:
         node: the PACS.
@@ -743,6 +903,10 @@ def report_states(
             A node retrieving with C-MOVE retrieves one study at a time: each retrieve
             listens on the node's one storage port.
         cache: states kept between calls (default: the process's :data:`STATES`).
+        fetch: retrieve the report documents too, so that ``reports`` names them on disk
+            (for reading a report). Without it a study whose C-FIND answers say what decides
+            its state (title, flags, predecessors) is settled from them, and only the others'
+            documents are retrieved.
 
     Raises:
         NetError: the PACS cannot be reached, refused us or stopped answering (connection,
@@ -787,8 +951,26 @@ def report_states(
         if asked.down is not None:
             # What the PACS answered before it went away is settled; the rest stays unknown.
             pending = [p for p in pending if p[0] in asked.known]
-        elif node.retrieve == "get":
-            fetched = _fetch_all(node, store, asked.reports, cancel)
+        if not fetch:
+            proven = _proven(asked.answers.values())
+            rest = []
+            for item in pending:
+                uid, _, has_draft, mark = item
+                settled = None
+                if uid in asked.known and uid not in asked.errors:
+                    remotes = asked.reports.get(uid, [])
+                    settled = _settled(uid, remotes, asked.answers, proven, store, has_draft)
+                if settled is None:
+                    rest.append(item)
+                else:
+                    yield emit(settled, mark)
+                if cancelled():
+                    return
+            pending = rest
+        if asked.down is None and node.retrieve == "get":
+            wanted = {p[0] for p in pending}
+            reports = {uid: r for uid, r in asked.reports.items() if uid in wanted}
+            fetched = _fetch_all(node, store, reports, cancel)
 
     def one(
         item: tuple[str, StudyRow | None, bool, tuple[object, ...] | None],

@@ -29,13 +29,15 @@ from tuiviewer.messages import StatesFound
 from tuiviewer.reports.text import sr_to_text
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.jobs import job_label
-from tuiviewer.services.worklist import StudyStatus, find_priors, report_states
+from tuiviewer.services.worklist import ReportState, StudyStatus, find_priors, report_states
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.safe import cell, shown
 from tuiviewer.widgets.study_table import STATE_WIDTH, state_cell
 
 #: Seconds the cursor rests on a study before its priors are asked for.
 PRIORS_DELAY_S = 0.3
+#: States with a report document on the PACS to read.
+_WITH_REPORT = (ReportState.PRELIMINARY, ReportState.FINAL)
 
 
 class PriorsPanel(Vertical):
@@ -197,9 +199,12 @@ class PriorsPanel(Vertical):
         self, node: Node, store: LocalStore, study: StudyRow, status: StudyStatus | None
     ) -> None:
         title = f"Report of {job_label(study)}"
-        if status is None or (not status.reports and status.error):
+        # States come from the PACS's answers; the report documents are retrieved only now.
+        if status is None or (
+            not status.reports and (status.error or status.state in _WITH_REPORT)
+        ):
             try:
-                found = list(report_states(node, [study.uid], store))
+                found = list(report_states(node, [study.uid], store, fetch=True))
             except TuiviewerError as exc:
                 self.post_message(self.ReportShown(title, f"⚠ {exc.message}"))
                 return
