@@ -29,7 +29,6 @@ Nothing here imports Textual.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import logging
@@ -54,7 +53,7 @@ from tuiviewer.config.listen import (
 )
 from tuiviewer.exceptions import ConfigError
 from tuiviewer.files import append_line, write_atomically
-from tuiviewer.net.association import disable_nagle
+from tuiviewer.net.association import CheapCopyContexts, disable_nagle
 from tuiviewer.net.echo import VERIFICATION
 from tuiviewer.net.errors import NetError
 from tuiviewer.net.move import (
@@ -192,24 +191,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-class _Contexts(list[Any]):
-    """The listener's supported presentation contexts, copied cheaply for each association.
-
-    pynetdicom deep-copies the server's contexts for every association it accepts: with every
-    storage class in every transfer syntax that is ~0.25 s before the first instance. A
-    context holds immutable values and one list (its transfer syntaxes), so a shallow copy
-    with that list copied is the same copy, in a few milliseconds.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
-        copies = []
-        for context in self:
-            twin = copy.copy(context)
-            twin._transfer_syntax = list(context._transfer_syntax)
-            copies.append(twin)
-        return copies
-
-
 def _refusal(code: int, comment: str) -> Dataset:
     status = Dataset()
     status.Status = code
@@ -317,7 +298,7 @@ class Listener:
                 "another port (--port, or port under [listen])."
             ) from exc
         assert isinstance(server, _StorageServer)
-        server.contexts = _Contexts(server.contexts)
+        server.contexts = CheapCopyContexts(server.contexts)
         server.handshake_timeout = ae.acse_timeout
         server.on_tls_failure = self._on_tls_failure
         ae._servers.append(server)
