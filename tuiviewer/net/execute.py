@@ -21,26 +21,11 @@ from pynetdicom import evt
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.association import MAX_CONTEXTS, associate, require_context
-from tuiviewer.net.errors import (
-    DimseStatusError,
-    NetError,
-    TlsFailed,
-)
+from tuiviewer.net.errors import DimseStatusError, NetError, TlsFailed
 from tuiviewer.net.find import _CancelWatcher
-from tuiviewer.net.follow import (
-    ReaderFocus,
-    _Source,
-)
-from tuiviewer.net.inventory import (
-    StudyInventory,
-)
-from tuiviewer.net.move import (
-    Expected,
-    InstanceWriter,
-    StorageScp,
-    listen_address,
-    peer_addresses,
-)
+from tuiviewer.net.follow import ReaderFocus, _Source
+from tuiviewer.net.inventory import StudyInventory
+from tuiviewer.net.move import Expected, InstanceWriter, StorageScp, listen_address, peer_addresses
 from tuiviewer.net.request import (
     _QR_SYNTAXES,
     GET_MODEL,
@@ -55,9 +40,7 @@ from tuiviewer.net.request import (
     _run_request,
     _storage_contexts,
 )
-from tuiviewer.net.sopclasses import (
-    scp_roles,
-)
+from tuiviewer.net.sopclasses import scp_roles
 from tuiviewer.net.tls import server_ssl_context
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.warm import held_or_new

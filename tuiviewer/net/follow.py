@@ -12,13 +12,8 @@ import threading
 from collections import deque
 from collections.abc import Collection, Sequence
 
-from tuiviewer.net.inventory import (
-    InstanceInfo,
-    StudyInventory,
-)
-from tuiviewer.net.request import (
-    _Request,
-)
+from tuiviewer.net.inventory import InstanceInfo, StudyInventory
+from tuiviewer.net.request import _Request
 
 #: Instances per image-level request while a series follows the reader: small enough that
 #: the reader's next move is served within a second at a few MB/s, large enough that the

@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from tuiviewer.config.nodes import Node
-from tuiviewer.net.errors import (
-    DimseStatusError,
-    NoAcceptedContext,
-)
+from tuiviewer.net.errors import DimseStatusError, NoAcceptedContext
 from tuiviewer.net.find import FindQuery, QueryLevel, find
 from tuiviewer.net.trace import AssociationTrace
 

@@ -18,25 +18,12 @@ from pynetdicom import evt
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.association import MAX_CONTEXTS, require_context
-from tuiviewer.net.errors import (
-    DimseStatusError,
-    NetError,
-)
-from tuiviewer.net.execute import (
-    _Lane,
-)
+from tuiviewer.net.errors import DimseStatusError, NetError
+from tuiviewer.net.execute import _Lane
 from tuiviewer.net.find import _CancelWatcher
-from tuiviewer.net.follow import (
-    ReaderFocus,
-)
-from tuiviewer.net.inventory import (
-    InstanceInfo,
-    StudyInventory,
-)
-from tuiviewer.net.move import (
-    Expected,
-    InstanceWriter,
-)
+from tuiviewer.net.follow import ReaderFocus
+from tuiviewer.net.inventory import InstanceInfo, StudyInventory
+from tuiviewer.net.move import Expected, InstanceWriter
 from tuiviewer.net.request import (
     _QR_SYNTAXES,
     GET_MODEL,
@@ -48,9 +35,7 @@ from tuiviewer.net.request import (
     _run_request,
     _storage_contexts,
 )
-from tuiviewer.net.sopclasses import (
-    scp_roles,
-)
+from tuiviewer.net.sopclasses import scp_roles
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.net.warm import available, held_or_new, release_idle, warm_up
 from tuiviewer.store import LocalStore

@@ -13,24 +13,11 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from tuiviewer.net.association import check_status
-from tuiviewer.net.errors import (
-    DimseStatusError,
-    NetError,
-    status_meaning,
-)
+from tuiviewer.net.errors import DimseStatusError, NetError, status_meaning
 from tuiviewer.net.find import _CancelWatcher
-from tuiviewer.net.inventory import (
-    StudyInventory,
-    _values,
-)
-from tuiviewer.net.move import (
-    InstanceWriter,
-    Refusal,
-)
-from tuiviewer.net.sopclasses import (
-    broad_storage_contexts,
-    storage_contexts,
-)
+from tuiviewer.net.inventory import StudyInventory, _values
+from tuiviewer.net.move import InstanceWriter, Refusal
+from tuiviewer.net.sopclasses import broad_storage_contexts, storage_contexts
 
 #: Study Root Query/Retrieve Information Model - GET and - MOVE (PS3.4 C.6.2).
 GET_MODEL = "1.2.840.10008.5.1.4.1.2.2.3"

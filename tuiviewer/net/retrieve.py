@@ -45,16 +45,9 @@ from tuiviewer.net.errors import (
     NetTimeout,
     NoAcceptedContext,
 )
-from tuiviewer.net.execute import (
-    _execute,
-    _plan,
-    _resolve_method,
-)
+from tuiviewer.net.execute import _execute, _plan, _resolve_method
 from tuiviewer.net.find import _CancelWatcher
-from tuiviewer.net.follow import (
-    FOLLOW_PER_REQUEST,
-    ReaderFocus,
-)
+from tuiviewer.net.follow import FOLLOW_PER_REQUEST, ReaderFocus
 from tuiviewer.net.inventory import (
     InstanceInfo,
     StudyInventory,
@@ -62,13 +55,8 @@ from tuiviewer.net.inventory import (
     instance_number,
     study_inventory,
 )
-from tuiviewer.net.lead import (
-    LEAD_PER_REQUEST,
-    _Lead,
-)
-from tuiviewer.net.move import (
-    InstanceWriter,
-)
+from tuiviewer.net.lead import LEAD_PER_REQUEST, _Lead
+from tuiviewer.net.move import InstanceWriter
 from tuiviewer.net.request import (
     _QR_SYNTAXES,
     GET_MODEL,
@@ -83,9 +71,7 @@ from tuiviewer.net.request import (
     _run_request,
     _storage_contexts,
 )
-from tuiviewer.net.sopclasses import (
-    scp_roles,
-)
+from tuiviewer.net.sopclasses import scp_roles
 from tuiviewer.net.trace import AssociationTrace
 from tuiviewer.store import LocalStore, foreign_uid, uid_name
 
