@@ -36,6 +36,7 @@ from pynetdicom.association import Association
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.association import ON_REJECTED, ContextSpec, associate
 from tuiviewer.net.errors import NetError
+from tuiviewer.net.sopclasses import UNCOMPRESSED
 from tuiviewer.net.trace import AssociationTrace
 
 logger = logging.getLogger(__name__)
@@ -147,8 +148,15 @@ def _covers(assoc: Association, classes: Mapping[str, Collection[str]]) -> bool:
                 str(ts) for ts in cx.transfer_syntax
             )
     return all(
-        uid in receivable and set(syntaxes) <= receivable[uid] for uid, syntaxes in classes.items()
+        uid in receivable and all(_received(ts, receivable[uid]) for ts in syntaxes)
+        for uid, syntaxes in classes.items()
     )
+
+
+def _received(syntax: str, accepted: set[str]) -> bool:
+    """Whether an instance held in ``syntax`` comes unchanged, or losslessly re-encoded:
+    any PACS turns one uncompressed syntax into another, never a compressed one."""
+    return syntax in accepted or (syntax in UNCOMPRESSED and bool(accepted & set(UNCOMPRESSED)))
 
 
 def _take(node: Node, classes: Mapping[str, Collection[str]]) -> _Held | None:

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.uid import ImplicitVRLittleEndian
 
 from tests.support.scps_retrieve import running_qr_scp
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.net import warm
 from tuiviewer.net.lead import warm_for_retrieve
-from tuiviewer.net.retrieve import ReaderFocus, retrieve_study, study_inventory
+from tuiviewer.net.retrieve import ReaderFocus, StudyInventory, retrieve_study, study_inventory
 from tuiviewer.store import LocalStore
 
 SLICES = 12
@@ -78,6 +80,29 @@ def test_after_a_rest_listing_the_first_c_get_goes_on_the_warm_association(
         until(lambda: log.accepted == 2)
         result = retrieve_study(
             node, study, store=LocalStore(tmp_path), focus=ReaderFocus(), inventory=listed
+        )
+        until(lambda: not log.live)
+    assert result.error is None and len(result.received) == SLICES
+    assert log.accepted == 2
+
+
+def test_a_study_listed_in_another_uncompressed_syntax_still_takes_it(
+    datasets: list[Dataset], tmp_path: Path
+) -> None:
+    """The PACS says it holds the instances in Implicit VR; the warm association took
+    Explicit VR for CT: a lossless re-encoding, so it serves."""
+    study = str(datasets[0].StudyInstanceUID)
+    with running_qr_scp(datasets) as (scp, log):
+        node = scp.node()
+        listed = study_inventory(node, study)
+        held = {
+            series: [replace(i, transfer_syntaxes=(str(ImplicitVRLittleEndian),)) for i in items]
+            for series, items in listed.series.items()
+        }
+        assert warm_for_retrieve(node, 2)
+        until(lambda: log.accepted == 2)
+        result = retrieve_study(
+            node, study, store=LocalStore(tmp_path), inventory=StudyInventory(study, held)
         )
         until(lambda: not log.live)
     assert result.error is None and len(result.received) == SLICES
