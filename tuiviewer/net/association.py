@@ -69,7 +69,7 @@ ContextSpec = PresentationContext | tuple[str, Sequence[str]]
 #: (an idle warm association, :mod:`tuiviewer.net.warm`), so asking once more may succeed
 #: with a PACS that takes one association at a time.
 ON_REJECTED: list[Callable[[Node], bool]] = []
-_AGAIN = 4
+_AGAIN = 8
 
 
 @dataclass
@@ -304,9 +304,9 @@ def associate(
         trace.set_outcome(f"failed: {error.message}")
         rejected = isinstance(error, AssociationRejected)
         if rejected and (_again or any([free(node) for free in ON_REJECTED])):
-            # The peer may count the one we closed for a moment longer: a few tries.
+            # The peer may count the one we closed for a moment longer: up to 2 s of tries.
             trace.note("asked again after closing an idle association of ours to the peer")
-            time.sleep(0.05 * (_AGAIN - _again + 1))
+            time.sleep(0.25)
             with associate(
                 node, requested, trace=trace, roles=roles, handlers=handlers,
                 max_pdu=max_pdu, _again=(_again or _AGAIN) - 1,

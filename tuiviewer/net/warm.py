@@ -252,12 +252,18 @@ def _free_for(node: Node) -> bool:
     """``node`` rejected an association: release our idle associations to it (True when
     there was one), and warm none up for it again (it may take only one at a time)."""
     with _LOCK:
-        idle = [h for h in _HELD.get(node, []) if not h.taken and h.assoc is not None]
-        if idle:
-            _REFUSING.add(node)
+        idle = [h for h in _HELD.get(node, []) if not h.taken and not h.ended]
+    freed = False
     for held in idle:
+        held.ready.wait(node.acse_timeout or 30)  # one still negotiating counts too
+        with _LOCK:
+            if held.taken:
+                continue  # a retrieve took it meanwhile: theirs
+            if held.assoc is not None:
+                freed = True
+                _REFUSING.add(node)
         _end(held, abort=False)
-    return bool(idle)
+    return freed
 
 
 ON_REJECTED.append(_free_for)
