@@ -52,7 +52,7 @@ def _wrap(
 
 
 def _find_answers() -> None:
-    retrieve: Any = importlib.import_module("tuiviewer.net.retrieve")
+    retrieve: Any = importlib.import_module("tuiviewer.net.inventory")
     original = retrieve.find
 
     def find(*args: Any, **kwargs: Any) -> Any:
@@ -70,14 +70,20 @@ def _install() -> None:
     try:
         _wrap("tuiviewer.widgets.study_opener", "StudyOpener", "open", "Enter handled")
         _wrap("tuiviewer.services.jobs", "RetrieveJob", "run", "retrieve worker start")
+        _wrap(
+            "pynetdicom.ae", "ApplicationEntity", "associate", "association requested", once=False
+        )
         _wrap("pynetdicom.ae", "ApplicationEntity", "associate", "association up", True, False)
         _wrap("pynetdicom.association", "Association", "send_c_get", "C-GET sent", once=False)
         _find_answers()
-        _wrap("tuiviewer.net.retrieve", "_Run", "report", "first instance on disk")
+        _wrap("tuiviewer.net.move", "InstanceWriter", "handle", "first C-STORE received")
+        _wrap("tuiviewer.net.move", "InstanceWriter", "handle", "first C-STORE written", True)
+        _wrap("tuiviewer.net.request", "_Run", "report", "first instance on disk")
         _wrap("tuiviewer.widgets.study_opener", "StudyOpener", "view_arriving", "viewer pushed")
         _wrap("tuiviewer.screens.viewer", "ViewerScreen", "on_mount", "viewer mounted")
         _wrap("tuiviewer.widgets.stack_pane", "StackPane", "render_slice", "render asked")
         _wrap("tuiviewer.widgets.stack_pane", "StackPane", "_display", "frame decoded")
+        _wrap("tuiviewer.widgets.stack_pane", "StackPane", "_display", "frame shown", True)
     except Exception as exc:  # a renamed function: say so, and time what is left
         mark(f"probe incomplete: {exc!r}")
 

@@ -36,6 +36,10 @@ class QrLog:
     """SOP Instance UIDs named by each image-level request."""
     yielded: int = 0
     """Instances handed to pynetdicom for C-STORE sub-operations."""
+    accepted: int = 0
+    """Associations accepted so far."""
+    live: set[int] = field(default_factory=set)
+    """Associations accepted and not closed yet (their ids)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -149,6 +153,15 @@ def running_qr_scp(
         yield destination
         yield from serve(event, record(event.identifier))
 
+    def on_accepted(event: Any) -> None:
+        with qr_log.lock:
+            qr_log.accepted += 1
+            qr_log.live.add(id(event.assoc))
+
+    def on_closed(event: Any) -> None:
+        with qr_log.lock:
+            qr_log.live.discard(id(event.assoc))
+
     ae = AE(ae_title=ae_title)
     for uid in (STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE):
         ae.add_supported_context(uid, TRANSFER_SYNTAXES)
@@ -166,6 +179,8 @@ def running_qr_scp(
             (evt.EVT_C_FIND, on_find),
             (evt.EVT_C_GET, on_get),
             (evt.EVT_C_MOVE, on_move),
+            (evt.EVT_ACCEPTED, on_accepted),
+            (evt.EVT_CONN_CLOSE, on_closed),
         ],
     )
     assert server is not None

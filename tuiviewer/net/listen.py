@@ -29,7 +29,6 @@ Nothing here imports Textual.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import logging
@@ -54,12 +53,13 @@ from tuiviewer.config.listen import (
 )
 from tuiviewer.exceptions import ConfigError
 from tuiviewer.files import append_line, write_atomically
-from tuiviewer.net.association import disable_nagle
+from tuiviewer.net.association import CheapCopyContexts, disable_nagle
 from tuiviewer.net.echo import VERIFICATION
 from tuiviewer.net.errors import NetError
 from tuiviewer.net.move import (
     _StorageServer,
     deflated_problem,
+    file_meta_bytes,
     identity_problem,
     instance_identity,
 )
@@ -191,60 +191,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _element(tag: int, vr: bytes, value: bytes) -> bytes:
-    """One explicit VR little endian element of the file meta (PS3.5 7.1.2)."""
-    group, element = tag >> 16, tag & 0xFFFF
-    head = group.to_bytes(2, "little") + element.to_bytes(2, "little") + vr
-    if vr == b"OB":
-        return head + b"\x00\x00" + len(value).to_bytes(4, "little") + value
-    return head + len(value).to_bytes(2, "little") + value
-
-
-def _padded(text: str, pad: bytes) -> bytes:
-    data = text.encode("ascii")
-    return data + pad if len(data) % 2 else data
-
-
-def file_meta_bytes(sop_class: str, sop_instance: str, transfer_syntax: str, source: str) -> bytes:
-    """Preamble, ``DICM`` and the file meta information (PS3.10 7.1) for a received instance.
-
-    Written by hand: pydicom's file meta writer costs more per instance than the fsync.
-    """
-    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
-
-    body = b"".join(
-        (
-            _element(0x00020001, b"OB", b"\x00\x01"),
-            _element(0x00020002, b"UI", _padded(sop_class, b"\x00")),
-            _element(0x00020003, b"UI", _padded(sop_instance, b"\x00")),
-            _element(0x00020010, b"UI", _padded(transfer_syntax, b"\x00")),
-            _element(0x00020012, b"UI", _padded(str(PYNETDICOM_IMPLEMENTATION_UID), b"\x00")),
-            _element(0x00020013, b"SH", _padded(PYNETDICOM_IMPLEMENTATION_VERSION, b" ")),
-            _element(0x00020016, b"AE", _padded(source, b" ")),
-        )
-    )
-    length = _element(0x00020000, b"UL", len(body).to_bytes(4, "little"))
-    return b"\x00" * 128 + b"DICM" + length + body
-
-
-class _Contexts(list[Any]):
-    """The listener's supported presentation contexts, copied cheaply for each association.
-
-    pynetdicom deep-copies the server's contexts for every association it accepts: with every
-    storage class in every transfer syntax that is ~0.25 s before the first instance. A
-    context holds immutable values and one list (its transfer syntaxes), so a shallow copy
-    with that list copied is the same copy, in a few milliseconds.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
-        copies = []
-        for context in self:
-            twin = copy.copy(context)
-            twin._transfer_syntax = list(context._transfer_syntax)
-            copies.append(twin)
-        return copies
-
-
 def _refusal(code: int, comment: str) -> Dataset:
     status = Dataset()
     status.Status = code
@@ -352,7 +298,7 @@ class Listener:
                 "another port (--port, or port under [listen])."
             ) from exc
         assert isinstance(server, _StorageServer)
-        server.contexts = _Contexts(server.contexts)
+        server.contexts = CheapCopyContexts(server.contexts)
         server.handshake_timeout = ae.acse_timeout
         server.on_tls_failure = self._on_tls_failure
         ae._servers.append(server)

@@ -22,6 +22,7 @@ from tuiviewer.net.echo import EchoResult
 from tuiviewer.net.echo import echo as _dimse_echo
 from tuiviewer.net.find import FindQuery, QueryModel
 from tuiviewer.net.find import find as _dimse_find
+from tuiviewer.net.lead import warm_for_retrieve
 from tuiviewer.net.retrieve import (
     Method,
     ReaderFocus,
@@ -321,6 +322,13 @@ def retrieve_study(
         on_series_done=on_series_done,
         accept_deflated=accept_deflated,
     )
+
+
+def warm_retrieve(node: Node, associations: int) -> bool:
+    """The reader rests on a study of ``node``: open the association its retrieve will use
+    (DIMSE C-GET only, and only when ``associations`` >= 2 may be open at once; a no-op
+    elsewhere). Released unused after :data:`tuiviewer.net.warm.IDLE_S`."""
+    return warm_for_retrieve(node, associations)
 
 
 def resume_study(

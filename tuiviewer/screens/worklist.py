@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.messages import StatesFound
+from tuiviewer.net.transport import warm_retrieve
 from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.services.worklist import (
     ReportState,
@@ -385,7 +386,10 @@ class WorklistScreen(Screen[None]):
         study = self.selected_study()
         if study is not None:
             self.side.follow(study)
-            self.query_one(StudyOpener).rest(study, self.current_node())
+            node = self.current_node()
+            self.query_one(StudyOpener).rest(study, node)
+            if node is not None:  # Enter's retrieve then needs no association set up
+                warm_retrieve(node, workstation(self).config.pacs.associations)
 
     def action_read_report(self) -> None:
         """The report of the highlighted prior (priors focused) or study, in the side pane."""
