@@ -59,6 +59,7 @@ from tuiviewer.graphics.pixels import (
     Footprint,
     centred,
     grey_count,
+    grey_counts_within_one,
     pad,
     quantised,
     within_one,
@@ -560,7 +561,7 @@ class ImageView(Widget):
             )  # fmt: skip
         else:
             exact = abs(scale - 1.0) < 1e-9 and not cheap
-            greys = self._greys(within_one(shown)) if tolerance else source_greys
+            greys = grey_counts_within_one(shown)[1] if tolerance else source_greys
             info = Shown("iTerm2", w, h, scale, greys, source_greys, cheap, exact,
                          tolerance=tolerance)  # fmt: skip
         return _Frame(key, pixels, width, height, sequence=sequence, place=place,
@@ -609,15 +610,22 @@ class ImageView(Widget):
         self, pixels: np.ndarray, key: Hashable, width: int, height: int, cheap: bool
     ) -> _Frame:
         shown, place, scale, padded = self._fit(pixels, width, height)
-        source_greys, (h, w) = self._greys(pixels), shown.shape[:2]
-        greys = source_greys
+        (h, w) = shown.shape[:2]
         tolerance = 0 if self.low_bandwidth else self._tolerance_for(pixels)
+        if tolerance:
+            # The frame's greys and those within_one leaves of what is shown, in one pass
+            # where ``shown`` is the whole frame (it is cut only where the pane is smaller).
+            source_greys, greys = (
+                grey_counts_within_one(pixels)
+                if shown is pixels
+                else (self._greys(pixels), grey_counts_within_one(shown)[1])
+            )
+            padded = within_one(padded)
+        else:
+            source_greys = greys = self._greys(pixels)
         if self.low_bandwidth:
             padded = quantised(padded, LOW_BANDWIDTH_LEVELS)
             greys = min(greys, LOW_BANDWIDTH_LEVELS) if greys is not None else None
-        elif tolerance:
-            padded = within_one(padded)
-            greys = self._greys(within_one(shown))
         full = padded
         if cheap:
             padded = padded[::2, ::2]

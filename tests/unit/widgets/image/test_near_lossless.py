@@ -268,3 +268,18 @@ def test_the_vectorised_half_block_pass_equals_the_greedy_loop_on_real_slices(
         np.testing.assert_array_equal(near, greedy_runs_reference(frame))
         changed += int(not np.array_equal(near, frame))
     assert changed > len(frames) // 2, "the pass moves pixels on most frames"
+
+
+def test_grey_counts_from_one_histogram_equal_counting_each_frame(folder: Path) -> None:
+    from tuiviewer.graphics.pixels import grey_count, grey_counts_within_one
+
+    for pixels in slices(folder):
+        assert grey_counts_within_one(pixels) == (
+            grey_count(pixels),
+            grey_count(within_one(pixels)),
+        )
+        rgb_grey = np.repeat(pixels[..., None], 3, axis=2)
+        assert grey_counts_within_one(rgb_grey) == grey_counts_within_one(pixels)
+        colour = rgb_grey.copy()
+        colour[0, 0] = (255, 0, 0)
+        assert grey_counts_within_one(colour) == (None, None)
