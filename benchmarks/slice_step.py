@@ -74,10 +74,46 @@ def stages(
     return {name: statistics.median(values) * 1000 for name, values in timings.items()}
 
 
+def profile_path(folder: Path | None, mode: str) -> Path | None:
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{mode}.prof"
+    path.unlink(missing_ok=True)
+    return path
+
+
+def print_profile(path: Path | None, steps: int, top: int = 25) -> None:
+    """The functions of the event loop with the most time of their own over the steps, in ms
+    per step (under cProfile, so read the shares), and the cumulative time of a few known
+    stages."""
+    import pstats
+
+    if path is None or not path.exists():
+        print(f"{'':12}   (no profile was written to {path})")
+        return
+    stats = pstats.Stats(str(path))
+    rows = stats.stats  # type: ignore[attr-defined]
+    total = sum(row[2] for row in rows.values())
+    print(f"{'':12}   profile {path}: {total / steps * 1000:.1f} ms a step on the event loop")
+    ranked = sorted(rows.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    for (file, line, name), (_cc, calls, own, cumulative, _callers) in ranked:
+        where = f"{Path(file).parent.name}/{Path(file).name}:{line} {name}"
+        print(
+            f"{'':12}     own {own / steps * 1000:6.2f} ms  cum {cumulative / steps * 1000:6.2f}"
+            f"  calls/step {calls / steps:7.1f}  {where}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_options(parser, "halfcell,kitty,kitty-placed,sixel,iterm2")
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR",
+        help="write a cProfile of the app's event loop over the steps to DIR/MODE.prof and "
+        "print its top functions",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     folder = ensure_series(args.keep, args.slices)
     lean = " (--low-bandwidth)" if args.low_bandwidth else ""
@@ -89,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.getloadavg()[0]:.1f}"
         )
         for mode in args.modes.split(","):
+            profile = profile_path(args.profile, mode)
             times, _ = measure(
                 folder, mode, args.slices, args.steps, low_bandwidth=args.low_bandwidth,
-                size=args.size, cell=args.cell,
+                size=args.size, cell=args.cell, profile=profile,
             )  # fmt: skip
             ms = [t * 1000 for t in times]
             p95 = percentile(ms, 0.95)
@@ -100,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{mode:12} key→frame  p50 {statistics.median(ms):6.1f} ms  "
                 f"p95 {p95:6.1f} ms  max {max(ms):6.1f} ms  ({verdict})"
             )
+            if args.profile is not None:
+                print_profile(profile, args.steps)
             if not args.no_peers:
                 # The encoder alone on the same frame, in this process and at this load: how
                 # much of the step is ours to encode, and the floor a step cannot go under.

@@ -107,6 +107,7 @@ class PtyApp:
         low_bandwidth: bool = False,
         cell: tuple[int, int] = (CELL_W, CELL_H),
         env: dict[str, str] | None = None,
+        profile: Path | None = None,
     ) -> None:
         master, slave = os.openpty()
         size = struct.pack("HHHH", rows, cols, cols * cell[0], rows * cell[1])
@@ -128,6 +129,8 @@ class PtyApp:
             **(env or {}),
         )
         command = [sys.executable, "-m", "tuiviewer", "open", str(folder)]
+        if profile is not None:  # see profiled.py: cProfile from SIGUSR1 to SIGUSR2
+            command[1:3] = [str(Path(__file__).with_name("profiled.py")), str(profile)]
         if low_bandwidth:
             command.append("--low-bandwidth")
         self.proc = subprocess.Popen(
@@ -231,16 +234,29 @@ def measure(
     low_bandwidth: bool = False,
     size: tuple[int, int] = (COLS, ROWS),
     cell: tuple[int, int] = (CELL_W, CELL_H),
+    profile: Path | None = None,
 ) -> tuple[list[float], list[int]]:
-    app = PtyApp(folder, graphics, *size, low_bandwidth=low_bandwidth, cell=cell)
+    """Seconds and bytes of each of ``steps`` down-arrow steps in the viewer; ``profile``: a
+    cProfile of the app's event loop over the steps is written there (see profiled.py)."""
+    app = PtyApp(folder, graphics, *size, low_bandwidth=low_bandwidth, cell=cell, profile=profile)
     try:
         app.open_viewer(slices)
+        if profile is not None:
+            os.kill(app.proc.pid, signal.SIGUSR1)
+            app.drain(0.2)
         times, sizes = [], []
         for n in range(1, steps + 1):
             elapsed, size = app.step(n * 2.5)
             times.append(elapsed)
             sizes.append(size)
             time.sleep(0.02)
+        if profile is not None:
+            os.kill(app.proc.pid, signal.SIGUSR2)
+            for _ in range(100):
+                if profile.exists():
+                    break
+                time.sleep(0.05)
+            time.sleep(0.3)  # the dump finishing
         badges = _BADGE.findall(_ANSI.sub(b"", bytes(app.buffer)))
         if badges:
             SHOWN[graphics] = (int(badges[-1][0]), int(badges[-1][1]))

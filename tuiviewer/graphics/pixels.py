@@ -81,6 +81,18 @@ def grey_count(pixels: np.ndarray) -> int | None:
     return None
 
 
+def grey_counts_within_one(pixels: np.ndarray) -> tuple[int | None, int | None]:
+    """Distinct greys of ``pixels`` and of :func:`within_one` of them, from one histogram (a
+    step counts both and cannot afford a second pass over the frame); (None, None) for a
+    colour frame."""
+    if pixels.ndim == 3:
+        if grey_count(pixels) is None:
+            return None, None
+        pixels = np.ascontiguousarray(pixels[..., 0])
+    present = np.flatnonzero(np.bincount(pixels.ravel(), minlength=256))
+    return int(present.size), int(np.unique(_WITHIN_ONE[present]).size)
+
+
 @dataclass(frozen=True)
 class Footprint:
     """The cells an image owns and how it is padded to fill them."""

@@ -201,3 +201,85 @@ async def test_a_near_lossless_sixel_frame_on_the_wire_is_within_one_percent(
         badge = str(screen.query_one("#badge", Static).content)
         assert f"{len(np.unique(inside))} of {len(np.unique(reference))} grey levels" in badge
         assert "each within ±1 %" in badge
+
+
+def greedy_runs_reference(pixels: np.ndarray) -> np.ndarray:
+    """``within_one_cells`` as first written (a Python loop per cell), kept as the reference
+    that the vectorised pass must match pixel for pixel."""
+    img = pixels
+    odd = img.shape[0] % 2
+    if odd:
+        img = np.concatenate([img, img[-1:]])
+    upper, lower = img[0::2].astype(np.int64), img[1::2].astype(np.int64)
+    flat = np.abs(upper - lower) <= 2
+    a_lo = np.where(flat, np.maximum(upper, lower), upper) - 1
+    a_hi = np.where(flat, np.minimum(upper, lower), upper) + 1
+    b_lo = np.where(flat, -11, lower - 1)
+    b_hi = np.where(flat, -9, lower + 1)
+    out_u, out_l = upper.copy(), lower.copy()
+    mid = (a_lo + a_hi) // 2
+    out_u[flat] = mid[flat]
+    out_l[flat] = mid[flat]
+    for r in range(upper.shape[0]):
+        alo, ahi, blo, bhi = a_lo[r].tolist(), a_hi[r].tolist(), b_lo[r].tolist(), b_hi[r].tolist()
+        width, start = len(alo), 0
+        while start < width:
+            lo1, hi1, lo2, hi2 = alo[start], ahi[start], blo[start], bhi[start]
+            end = start + 1
+            while end < width:
+                n_lo1, n_hi1 = max(lo1, alo[end]), min(hi1, ahi[end])
+                n_lo2, n_hi2 = max(lo2, blo[end]), min(hi2, bhi[end])
+                if n_lo1 > n_hi1 or n_lo2 > n_hi2:
+                    break
+                lo1, hi1, lo2, hi2 = n_lo1, n_hi1, n_lo2, n_hi2
+                end += 1
+            if end - start > 1:
+                value = min(max((lo1 + hi1) // 2, 0), 255)
+                out_u[r, start:end] = value
+                second = min(max((lo2 + hi2) // 2, 0), 255)
+                out_l[r, start:end] = value if flat[r, start] else second
+            start = end
+    out = np.empty(img.shape, dtype=np.uint8)
+    out[0::2], out[1::2] = out_u, out_l
+    return out[: img.shape[0] - odd] if odd else out
+
+
+def test_the_vectorised_half_block_pass_equals_the_greedy_loop_on_real_slices(
+    folder: Path,
+) -> None:
+    rng = np.random.default_rng(5)
+    frames = []
+    for pixels in slices(folder):
+        # The viewer's pane sizes (120×40 and 100×30 screens, odd heights) and the 1:1 slice.
+        for size in ((66, 66), (66, 65), (52, 51), (118, 71)):
+            frames.append(np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX)))
+        frames.append(pixels)
+    # Flat air, white, a one-pixel image and near-constant noise at the edges of the range.
+    frames += [np.zeros((66, 66), np.uint8), np.full((9, 4), 255, np.uint8)]
+    frames += [np.array([[7]], np.uint8), np.array([[0, 1, 2, 3]], np.uint8)]
+    for spread in (1, 2, 3):
+        for level in (0, 128, 255):
+            noise = rng.integers(-spread, spread + 1, (33, 40))
+            frames.append(np.clip(level + noise, 0, 255).astype(np.uint8))
+    changed = 0
+    for frame in frames:
+        near = within_one_cells(frame)
+        assert near.shape == frame.shape and near.dtype == np.uint8
+        np.testing.assert_array_equal(near, greedy_runs_reference(frame))
+        changed += int(not np.array_equal(near, frame))
+    assert changed > len(frames) // 2, "the pass moves pixels on most frames"
+
+
+def test_grey_counts_from_one_histogram_equal_counting_each_frame(folder: Path) -> None:
+    from tuiviewer.graphics.pixels import grey_count, grey_counts_within_one
+
+    for pixels in slices(folder):
+        assert grey_counts_within_one(pixels) == (
+            grey_count(pixels),
+            grey_count(within_one(pixels)),
+        )
+        rgb_grey = np.repeat(pixels[..., None], 3, axis=2)
+        assert grey_counts_within_one(rgb_grey) == grey_counts_within_one(pixels)
+        colour = rgb_grey.copy()
+        colour[0, 0] = (255, 0, 0)
+        assert grey_counts_within_one(colour) == (None, None)
