@@ -37,7 +37,7 @@ from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.render.lut import Window
-from tuiviewer.render.mpr import Plane, PlaneImage
+from tuiviewer.render.mpr import Plane
 from tuiviewer.render.presets import Preset
 from tuiviewer.render.volume import DEFAULT_VOLUME_BYTES, Volume
 from tuiviewer.screens.base import StudyInView, workstation
@@ -137,6 +137,7 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         self._dirty = False
         self.renders = 0
         """Renders started (a burst of keys makes fewer)."""
+        self._pane_widgets: list[MprPane] | None = None
         self.last_step_ms: float | None = None
         """Time from a key to its panes shown, for the benchmark."""
         self._asked_at = 0.0
@@ -169,7 +170,9 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
     @property
     def panes(self) -> list[MprPane]:
         """The panes of the layout, in order (hidden spare ones left out)."""
-        return list(self.query(MprPane))[: len(self.hanging.panes)]
+        if self._pane_widgets is None:  # a DOM query per key costs more than a step's texts
+            self._pane_widgets = list(self.query(MprPane))
+        return self._pane_widgets[: len(self.hanging.panes)]
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -252,10 +255,10 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         self._rendering = True
         self.renders += 1
         aspect = panes[self.hanging.active].image_view.pixel_aspect
-        previous = [f.image for f in self.frames.values()]
+        shown = list(self.frames.values())
         drawn = {s: list(marks.values()) for s, marks in self.drawn.items()}
         self.render_panes(
-            dict(self.volumes), self.hanging, dict(self.views), boxes, aspect, drawn, previous
+            dict(self.volumes), self.hanging, dict(self.views), boxes, aspect, drawn, shown
         )
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="mpr", description="MPR")
@@ -267,7 +270,7 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         boxes: dict[int, tuple[int, int]],
         aspect: float,
         drawn: dict[int, list[Drawn]],
-        previous: list[PlaneImage],
+        shown: list[PaneFrame],
     ) -> None:
         cancel: threading.Event = get_current_worker().cancelled_event
         try:
@@ -278,7 +281,8 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
                 boxes,
                 aspect=aspect,
                 drawn=drawn,
-                previous=previous,
+                previous=[frame.image for frame in shown],
+                shown=shown,
                 cancel=cancel,
             )
         except TuiviewerError as exc:

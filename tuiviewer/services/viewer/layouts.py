@@ -440,10 +440,13 @@ def render_layout(
     aspect: float = 1.0,
     drawn: Mapping[int, Sequence[vv.Drawn]] | None = None,
     previous: Sequence[PlaneImage] = (),
+    shown: Sequence[vv.PaneFrame] = (),
     cancel: threading.Event | None = None,
 ) -> list[vv.PaneFrame] | None:
     """The panes in ``boxes`` (pane index → pixel box) drawn from their sources' volumes;
-    panes of a source not read (yet) are left out. None when cancelled.
+    panes of a source not read (yet) are left out; ``previous`` and ``shown`` as
+    :func:`~tuiviewer.services.viewer.volume_view.render_panes` takes them. None when
+    cancelled.
 
     Raises:
         RenderError: as :func:`~tuiviewer.services.viewer.volume_view.render_panes`.
@@ -461,6 +464,7 @@ def render_layout(
             aspect=aspect,
             drawn=(drawn or {}).get(spec.source, ()),
             previous=previous,
+            shown=shown,
             cancel=cancel,
         )
         if got is None:
