@@ -50,7 +50,7 @@ from tuiviewer.services.viewer import layout_texts as lt
 from tuiviewer.services.viewer import layouts as ls
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
-from tuiviewer.services.viewer.arrival import ArrivingSeries
+from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy
 from tuiviewer.services.viewer.layouts import Hanging, Source
 from tuiviewer.services.viewer.volume_view import Drawn, PaneFrame, VolumeView
 from tuiviewer.widgets.key_footer import KeyFooter
@@ -76,11 +76,13 @@ def open_volume(
     stacks: Sequence[Sequence[InstanceRecord]] = (),
     priors: Sequence[Sequence[InstanceRecord]] = (),
     arriving: ArrivingSeries | None = None,
+    arrivals: ArrivingStudy | None = None,
 ) -> None:
     """Push the volume screen for ``records`` from ``screen`` (the viewer), or say at once why
     the series cannot be one (nothing else happens then). ``stacks`` and ``priors``: the
     study's other series and the patient's other studies, for the layouts; ``arriving``: the
-    series while it arrives (``records`` are what landed), read as it lands."""
+    series while it arrives (``records`` are what landed), read as it lands; ``arrivals``: the
+    study while it arrives, so the panes of its other series grow too."""
     if arriving is not None and arriving.complete:
         arriving = None
     reason = vv.why_not_a_volume(records, arriving=arriving is not None)
@@ -88,7 +90,9 @@ def open_volume(
         screen.notify(reason, title="No MPR", severity="warning", timeout=8)
         return
     screen.app.push_screen(
-        VolumeScreen(records, start, stacks=stacks, priors=priors, arriving=arriving)
+        VolumeScreen(
+            records, start, stacks=stacks, priors=priors, arriving=arriving, arrivals=arrivals
+        )
     )
 
 
@@ -110,10 +114,14 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         priors: Sequence[Sequence[InstanceRecord]] = (),
         budget_bytes: int | None = None,
         arriving: ArrivingSeries | None = None,
+        arrivals: ArrivingStudy | None = None,
     ) -> None:
         super().__init__()
         self.records = list(records)
         self.arriving = arriving
+        self.arrivals = arrivals
+        self.growth = {}
+        self.grows = 0
         self.start = start
         """The viewer's slice (``"<SOP UID>#<frame>"``): where the crosshair starts."""
         self.sources: list[Source] = ls.sources_of(self.records, stacks, priors)
