@@ -344,6 +344,12 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         if self.volume is not None and view is not None:
             self._set(vv.moved_through(self.volume, view, message.step), force=True)
 
+    @on(MprPane.Zoomed)
+    def _wheel_zoomed(self, message: MprPane.Zoomed) -> None:
+        if self._activate(message.pane) is not None:
+            size = self._picture_size()
+            self._set_hanging(ls.zoomed(self.hanging, message.direction, size, message.at))
+
     # ---- texts ------------------------------------------------------------------------------
     def _update(self, shown_view: VolumeView | None = None) -> None:
         volume, view, state = self.volume, self.view, self.hanging

@@ -269,6 +269,32 @@ def test_a_zoomed_pane_shows_the_same_point_magnified(
     assert shifted[0].image.patient_at(48, 48)[0] > near[0].image.patient_at(48, 48)[0]
 
 
+def test_zoom_about_a_pixel_keeps_the_point_under_it(
+    sources: list[ls.Source], volumes: dict[int, Volume]
+) -> None:
+    """The wheel zooms about the pointer: the patient point under it stays under it, step
+    after step, in and out, while a zoom about nothing keeps the middle."""
+    views = {0: VolumeView(at=volumes[0].geometry.centre())}
+    state = ls.with_grid(Hanging(), Grid.ONE, sources)
+    frames = ls.render_layout(volumes, state, views, {0: (96, 96)})
+    assert frames is not None
+    size = frames[0].image.pixels.shape[1::-1]
+    pointer = (70.0, 30.0)
+    under = np.asarray(frames[0].image.patient_at(*pointer))
+    middle = ((size[0] - 1) / 2, (size[1] - 1) / 2)
+    for direction in (1, 1, 1, -1):
+        state = ls.zoomed(state, direction, size, pointer)
+        frames = ls.render_layout(volumes, state, views, {0: (96, 96)})
+        assert frames is not None and frames[0].image.pixels.shape[1::-1] == size
+        np.testing.assert_allclose(frames[0].image.patient_at(*pointer), under, atol=1e-6)
+    assert state.spec.zoom == 2.0 and state.spec.pan != (0.0, 0.0)
+    centre = np.asarray(frames[0].image.patient_at(*middle))
+    state = ls.zoomed(state, 1, size)  # a key: about the middle
+    frames = ls.render_layout(volumes, state, views, {0: (96, 96)})
+    assert frames is not None
+    np.testing.assert_allclose(frames[0].image.patient_at(*middle), centre, atol=1e-6)
+
+
 def test_two_volumes_share_the_budget_or_the_second_is_refused() -> None:
     total = 64 * 2**20
     assert ls.budget_for(total, {}, [0, 2]) == (32 * 2**20, None)

@@ -274,17 +274,28 @@ def clamp_pan(
     )
 
 
-def zoomed(state: Hanging, direction: int, size: tuple[int, int] | None) -> Hanging:
-    """The active pane one zoom step in (``direction`` > 0) or out; 0: back to fit, no pan."""
+def zoomed(
+    state: Hanging,
+    direction: int,
+    size: tuple[int, int] | None,
+    about: tuple[float, float] | None = None,
+) -> Hanging:
+    """The active pane one zoom step in (``direction`` > 0) or out; 0: back to fit, no pan.
+    ``about``: the pixel of the picture (x, y from its top left, the picture ``size``) that
+    stays where it is, as under a mouse pointer; None: the middle of the pane."""
     spec = state.spec
     if direction == 0:
         return _set_spec(state, replace(spec, zoom=1.0, pan=(0.0, 0.0)))
     index = min(range(len(ZOOMS)), key=lambda n: abs(ZOOMS[n] - spec.zoom))
     zoom = ZOOMS[min(max(index + direction, 0), len(ZOOMS) - 1)]
-    # The pan is kept at the same place of the picture, then clamped for the new zoom.
+    # Pixel x of the picture shows what lies (x - centre - pan) / zoom pixels of the fitted
+    # picture from its middle: that stays under ``about`` (the middle: the pan scales).
     ratio = zoom / spec.zoom
-    pan = clamp_pan((spec.pan[0] * ratio, spec.pan[1] * ratio), zoom, size)
-    return _set_spec(state, replace(spec, zoom=zoom, pan=pan))
+    dx = dy = 0.0
+    if about is not None and size is not None:
+        dx, dy = about[0] - (size[0] - 1) / 2.0, about[1] - (size[1] - 1) / 2.0
+    pan = (dx + (spec.pan[0] - dx) * ratio, dy + (spec.pan[1] - dy) * ratio)
+    return _set_spec(state, replace(spec, zoom=zoom, pan=clamp_pan(pan, zoom, size)))
 
 
 def panned(state: Hanging, dx: int, dy: int, size: tuple[int, int] | None) -> Hanging:
