@@ -355,6 +355,22 @@ async def test_ctrl_or_alt_and_the_wheel_zoom_about_the_pointer_and_the_plain_wh
         assert screen.views[0].at != at and screen.hanging.spec.zoom == 2.0
 
 
+async def test_a_zoomed_pane_follows_the_crosshair_the_arrows_move(sphere_folder: Path) -> None:
+    app = new_app(sphere_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_viewer(pilot)
+        screen = await open_volume(pilot)
+        await burst(pilot, "z", "z", "z", "z", *["right"] * 20)
+        await settle(pilot)
+        await until(pilot, lambda: not screen._rendering and not screen._dirty)
+        spec = screen.hanging.panes[0]
+        assert spec.zoom == 4.0 and spec.pan[0] < 0  # the picture moved left, after it
+        frame = screen.frames[0]
+        x, y = frame.image.crosshair
+        height, width = frame.image.pixels.shape[:2]
+        assert 0 <= x < width and 0 <= y < height
+
+
 def run_show(path: Path) -> str:
     """What `tuiviewer report show` prints of an SR."""
     out = io.StringIO()

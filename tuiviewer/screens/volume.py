@@ -416,12 +416,26 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         if self.hanging.linked and new.at != old.at:
             changed, _ = ls.linked_views(self.volumes, changed, spec.source)
         self.views = changed
+        self._follow_crosshair()
         self.request_render()
         if self._dirty or not self._rendering:
             # A held key (renders catching up) or nothing to render yet: say where it is
             # heading now. Otherwise the panes arrive within an update or two and bring
             # their texts along, in the same screen update.
             self._update()
+
+    def _follow_crosshair(self) -> None:
+        """Zoomed panes pan to keep the crosshair in view (their pictures are the frames on
+        screen: same zoom and grid, so a crosshair's pixel there is its pixel next)."""
+        where = {}
+        for pane in self.hanging.visible:
+            spec, frame = self.hanging.panes[pane], self.frames.get(pane)
+            view = self.views.get(spec.source)
+            if spec.zoom > 1.0 and frame is not None and view is not None:
+                height, width = frame.image.pixels.shape[:2]
+                where[pane] = (frame.image.pixel_of(view.at), (width, height))
+        if where:
+            self.hanging = ls.followed(self.hanging, where)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("back", "help"):

@@ -309,6 +309,34 @@ def panned(state: Hanging, dx: int, dy: int, size: tuple[int, int] | None) -> Ha
     return _set_spec(state, replace(spec, pan=clamp_pan(pan, spec.zoom, size)))
 
 
+FOLLOW_MARGIN = 0.1
+"""A zoomed pane pans when the crosshair comes nearer its edge than this part of its size."""
+
+
+def followed(
+    state: Hanging,
+    crosshairs: Mapping[int, tuple[tuple[float, float], tuple[int, int]]],
+) -> Hanging:
+    """The zoomed panes panned so the crosshair stays in view: ``crosshairs`` gives, per pane,
+    where the crosshair falls in its picture (x, y, pixels) and the picture's size; a pane
+    whose crosshair comes within :data:`FOLLOW_MARGIN` of an edge (or beyond it) moves just
+    enough to bring it back inside, as far as the pan's clamp allows."""
+    panes = list(state.panes)
+    for pane, ((x, y), size) in crosshairs.items():
+        spec = panes[pane]
+        if spec.zoom <= 1.0:
+            continue
+        shift = []
+        for at, length in ((x, size[0]), (y, size[1])):
+            low, high = FOLLOW_MARGIN * length, (1.0 - FOLLOW_MARGIN) * (length - 1)
+            # A picture pixel moves with the pan: +d of pan, +d of position.
+            shift.append(low - at if at < low else high - at if at > high else 0.0)
+        if shift != [0.0, 0.0]:
+            pan = (spec.pan[0] + shift[0], spec.pan[1] + shift[1])
+            panes[pane] = replace(spec, pan=clamp_pan(pan, spec.zoom, size))
+    return replace(state, panes=tuple(panes))
+
+
 def zoom_text(spec: PaneSpec) -> str:
     return f"zoom {spec.zoom:g}×" if abs(spec.zoom - 1.0) > 1e-6 else ""
 
