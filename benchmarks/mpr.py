@@ -12,6 +12,11 @@ On a seeded 512² CT series (``wire_bytes.ensure_series``: 2.5 mm slices, σ = 1
 * p95 of a 20 mm coronal MIP slab in a pane;
 * peak RSS of a separate process that builds the volume of ``--big`` slices and extracts
   planes (target ≤ 400 MB for 1000 slices);
+* ``--growth``: a series arriving (the volume screen headless at 120×40, on
+  ``ArrivingSeries`` filled from the files at one slice every ``--pace`` ms, as the viewer's
+  retrieve feed fills it): seconds from the last instance landing to the final volume on
+  screen (complete, planned from the files alone, every pane drawn from it), against the peer,
+  the same screen opened on the complete series (a fresh ``M``: read, plan, first panes);
 * ``--screen``: the volume screen itself, the real app in a pseudo-terminal at 120×40 cells
   (half-blocks, as ``slice_step.py`` runs it): p50/p95 from writing a key to the last byte of
   the screen update that shows all three panes moved (decoding is done: the volume is built;
@@ -29,6 +34,7 @@ ended by this script).
     .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --keep-big /tmp/bench/ct1000
     .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --keep-big /tmp/bench/ct1000 --loaded
     .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --screen-only
+    .venv/bin/python benchmarks/mpr.py --keep /tmp/bench/ct300 --growth-only
 """
 
 from __future__ import annotations
@@ -266,6 +272,77 @@ def screen_report(label: str, figures: dict[str, list[float]]) -> None:
         )
 
 
+def growth_figures(folder: Path, pace: float) -> dict[str, float]:
+    """Seconds from the last instance landing to the final volume on screen, and the fresh
+    open of the complete series (the peer), in one headless app."""
+    import asyncio
+
+    from tuiviewer.app import make_app
+    from tuiviewer.config.settings import Config
+    from tuiviewer.dicom.scanning import scan
+    from tuiviewer.graphics.probe import GraphicsMode
+    from tuiviewer.screens.volume import VolumeScreen
+    from tuiviewer.services.viewer.arrival import ArrivingSeries
+
+    records = sorted(
+        (r for batch in scan([folder]) for r in batch), key=lambda r: r.instance_number or 0
+    )
+    listed = [(r.sop_instance_uid, r.instance_number) for r in records]
+    figures: dict[str, float] = {}
+
+    def final_on_screen(screen: VolumeScreen) -> bool:
+        volume = screen.volumes.get(0)
+        return (
+            screen.arriving is None
+            and volume is not None
+            and volume.complete
+            and not screen._rendering
+            and not screen._dirty
+            and len(screen.frames) == 3
+            and all(
+                f.image.key[:2] == (id(volume.data), volume.loaded) for f in screen.frames.values()
+            )
+        )
+
+    async def run() -> None:
+        app = make_app(Config(), [folder], graphics=GraphicsMode.HALFCELL)
+        async with app.run_test(size=(120, 40)) as pilot:
+            series = ArrivingSeries(records[0].study_uid, records[0].series_uid, listed)
+            series.add(records[:16])
+            screen = VolumeScreen(records[:16], arriving=series)
+            await app.push_screen(screen)
+            while 0 not in screen.volumes:
+                await pilot.pause(0.01)
+            for record in records[16:]:
+                series.add([record])
+                await pilot.pause(pace / 1000)
+            landed = time.perf_counter()
+            while not final_on_screen(screen):
+                await pilot.pause(0.005)
+            figures["growth"] = time.perf_counter() - landed
+            figures["grows"] = screen.grows
+            app.pop_screen()
+            start = time.perf_counter()
+            fresh = VolumeScreen(records)
+            await app.push_screen(fresh)
+            while not final_on_screen(fresh):
+                await pilot.pause(0.005)
+            figures["fresh"] = time.perf_counter() - start
+
+    asyncio.run(run())
+    return figures
+
+
+def growth_report(label: str, slices: int, pace: float, figures: dict[str, float]) -> None:
+    print(f"--- a {slices}-slice series arriving ({pace:g} ms a slice), {label}: headless, 120×40")
+    ratio = figures["growth"] / figures["fresh"]
+    print(
+        f"last instance landed → final volume on screen  {figures['growth']:6.2f} s "
+        f"({figures['grows']:.0f} reads while it arrived; ×{ratio:.2f} the peer)"
+    )
+    print(f"peer: fresh M on the complete series (read, plan, panes)  {figures['fresh']:6.2f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="folder for the 300-slice series (reused)")
@@ -276,12 +353,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loaded", action="store_true", help="also with both cores busy")
     parser.add_argument("--screen", action="store_true", help="also the volume screen's steps")
     parser.add_argument("--screen-only", action="store_true", help="only the volume screen")
+    parser.add_argument("--growth", action="store_true", help="also a series arriving")
+    parser.add_argument("--growth-only", action="store_true", help="only a series arriving")
+    parser.add_argument("--pace", type=float, default=20.0, help="ms between two slices landing")
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child is not None:
         peak_rss_child(args.rss_child)
         return 0
     folder = ensure_series(args.keep, args.slices)
+    if args.growth or args.growth_only:
+        for load in (False, True) if args.loaded or args.growth_only else (False,):
+            with busy_machine(load) as state:
+                print(f"load average before: {os.getloadavg()[0]:.1f}")
+                growth_report(state, args.slices, args.pace, growth_figures(folder, args.pace))
+        if args.growth_only:
+            return 0
     if args.screen or args.screen_only:
         for load in (False, True) if args.loaded or args.screen_only else (False,):
             with busy_machine(load) as state:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from textual.pilot import Pilot
 
-from tests.functional import test_arriving_study
+from tests.functional import test_arriving_series, test_arriving_study
 from tests.functional.helpers import burst
 from tests.functional.test_arriving_study import SLICES, app_on, open_first_row, text
 from tests.integration.test_worklist import wait_for as until
@@ -167,4 +167,68 @@ async def test_m_on_the_first_slice_waits_for_a_second_then_shows_the_volume(
         await until(pilot, lambda: screen.arriving is None)
         assert screen.volumes[0].complete and screen.volumes[0].geometry.slices == SLICES
         assert f"{SLICES} images" in screen.sources[0].label
+        await until(pilot, lambda: app.jobs and app.jobs[0].finished)
+
+
+two_series = test_arriving_series.two_series
+"""The gated PACS sending a study of two CT series of SLICES slices each (a fixture)."""
+
+
+async def test_the_other_series_in_a_layout_pane_grows_while_it_arrives(
+    two_series: tuple[Node, str, threading.Semaphore], tmp_path: Path
+) -> None:
+    """1×2 shows the study's other series beside the one in view: that pane's volume grows
+    as its instances land too, to the volume a fresh read of its files builds."""
+    node, study, gate = two_series
+    app = app_on(node, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_first_row(pilot, app, study)
+        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        viewer = app.screen
+        assert isinstance(viewer, ViewerScreen)
+        gate.release(SLICES + 3)
+        on_disk = SLICES + 3
+        await until(pilot, lambda: len(app.store.instance_uids(study)) == on_disk)
+        await until(pilot, lambda: len(viewer.stacks) == 2)
+        await until(pilot, lambda: sum(map(len, viewer.stacks)) == on_disk)
+        while len(viewer.stacks[1 - viewer.stack_pos]) < 2:  # a volume needs two slices
+            gate.release(1)
+            on_disk += 1
+            await until(pilot, lambda n=on_disk: sum(map(len, viewer.stacks)) == n)
+        other = viewer.stacks[1 - viewer.stack_pos]
+        came, uid = len(other), other[0].series_uid
+        assert came < SLICES
+
+        await pilot.press("M")
+        await until(pilot, lambda: isinstance(app.screen, VolumeScreen))
+        screen = volume_screen(app)
+        await until(pilot, lambda: 0 in screen.volumes)
+        await burst(pilot, "g", "g")  # MPR → 1×1 → 1×2: the other series beside
+        await until(pilot, lambda: len(screen.hanging.panes) == 2)
+        source = screen.hanging.panes[1].source
+        assert screen.sources[source].first.series_uid == uid
+        await until(pilot, lambda: source in screen.volumes and 1 in screen.frames)
+        first = screen.volumes[source]
+        assert source in screen.growth and first.geometry.slices == came
+
+        gate.release(2 * SLICES)
+        await until(pilot, lambda: source not in screen.growth, timeout=60)
+        final = screen.volumes[source]
+        assert final.complete and final.geometry.slices == SLICES
+        assert final.data is first.data  # one store, sized for the whole series
+        assert final.data.nbytes <= screen.budget_bytes
+        paths = sorted(app.store.series_dir(study, uid).glob("*.dcm"))
+        fresh, _ = load_volume(paths, budget_bytes=screen.reserved[source])
+        assert final.geometry == fresh.geometry
+        assert np.array_equal(in_order(final), in_order(fresh))
+        # The pane shows the grown volume: every pixel of its plane has data.
+        await until(pilot, lambda: not screen._rendering and not screen._dirty)
+        await until(
+            pilot,
+            lambda: (
+                screen.frames[1].image.key[0] == id(final.data)
+                and screen.frames[1].image.key[1] == final.loaded
+            ),
+        )
+        await until(pilot, lambda: "arrived" not in text(app))
         await until(pilot, lambda: app.jobs and app.jobs[0].finished)

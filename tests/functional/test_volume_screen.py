@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets._toast import Toast
 
 from tests.functional.helpers import burst, settle
 from tests.functional.test_viewer import new_app, open_viewer
+from tests.integration.test_worklist import wait_for as until
 from tests.support import imagegen
 from tests.support.screentext import screen_lines, screen_text
 from tests.unit.reports.test_sr import assert_valid_sr
@@ -315,6 +317,58 @@ async def test_a_click_puts_the_crosshair_there_and_the_wheel_goes_through_that_
         assert screen.view.active == 2
         assert screen.view.at == pytest.approx((before[0] - 3, before[1], before[2]))
         assert "Sagittal · (" in info(app)
+
+
+@pytest.mark.parametrize("modifier", ["control", "meta"])
+async def test_ctrl_or_alt_and_the_wheel_zoom_about_the_pointer_and_the_plain_wheel_steps(
+    sphere_folder: Path, modifier: str
+) -> None:
+    app = new_app(sphere_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_viewer(pilot)
+        screen = await open_volume(pilot)
+        view = screen.panes[1].image_view
+        cell = (view.content_size.width // 2 + 6, view.content_size.height // 2 - 4)
+        where = view.cell_to_pixel(*cell)
+        assert where is not None
+        frame = screen.frames[1]
+        pointer = (where[0], where[1] * frame.aspect)
+        under = frame.image.patient_at(*pointer)
+        at = screen.views[0].at
+        held = {modifier: True}
+        # Two turns up with the modifier held over the coronal pane: zoom in twice, about
+        # the pointer; the crosshair stays.
+        for _ in range(2):
+            await pilot._post_mouse_events(
+                [events.MouseScrollUp], "#mpr-image-1", offset=cell, **held
+            )
+        await settle(pilot)
+        assert screen.hanging.active == 1 and screen.hanging.spec.zoom == 2.0
+        assert screen.views[0].at == at
+        await until(pilot, lambda: screen.frames[1].image.pixel_mm < frame.image.pixel_mm)
+        zoomed = screen.frames[1]
+        assert zoomed.image.patient_at(*pointer) == pytest.approx(under, abs=1e-6)
+        assert "zoom 2×" in screen_text(app)
+        # The plain wheel still steps through the slices (coronal: along +y), zoom kept.
+        await pilot._post_mouse_events([events.MouseScrollDown], "#mpr-image-1", offset=cell)
+        await settle(pilot)
+        assert screen.views[0].at != at and screen.hanging.spec.zoom == 2.0
+
+
+async def test_a_zoomed_pane_follows_the_crosshair_the_arrows_move(sphere_folder: Path) -> None:
+    app = new_app(sphere_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_viewer(pilot)
+        screen = await open_volume(pilot)
+        await burst(pilot, "z", "z", "z", "z", *["right"] * 20)
+        await settle(pilot)
+        await until(pilot, lambda: not screen._rendering and not screen._dirty)
+        spec = screen.hanging.panes[0]
+        assert spec.zoom == 4.0 and spec.pan[0] < 0  # the picture moved left, after it
+        frame = screen.frames[0]
+        x, y = frame.image.crosshair
+        height, width = frame.image.pixels.shape[:2]
+        assert 0 <= x < width and 0 <= y < height
 
 
 def run_show(path: Path) -> str:

@@ -31,6 +31,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -283,13 +284,20 @@ class VolumeGeometry:
         return self.voxel_centre(self.slices // 2, self.rows // 2, self.cols // 2)
 
     def corners(self) -> np.ndarray:
-        """The 8 corner voxel centres, ``(8, 3)``."""
+        """The 8 corner voxel centres, ``(8, 3)`` (read-only: computed once, every pane title
+        of every step asks)."""
+        return self._corners
+
+    @cached_property
+    def _corners(self) -> np.ndarray:
         out = []
         for o in (self.offsets[0], self.offsets[-1]):
             for i in (0.0, self.rows - 1.0):
                 for j in (0.0, self.cols - 1.0):
                     out.append(self.to_patient(o, i, j))
-        return np.asarray(out)
+        corners = np.asarray(out)
+        corners.flags.writeable = False
+        return corners
 
     def spacing_along(self, direction: Sequence[float]) -> float:
         """Native sampling distance along ``direction`` (mm): the voxel size along it when it

@@ -364,6 +364,7 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
                 stacks=self.stacks,
                 priors=self.priors,
                 arriving=self.stack.arriving,
+                arrivals=self.arrivals,
             )
 
     # ---- texts, help, leaving ---------------------------------------------------------------

@@ -37,7 +37,7 @@ from tuiviewer.dicom.scanning import InstanceRecord
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics.probe import GraphicsDecision
 from tuiviewer.render.lut import Window
-from tuiviewer.render.mpr import Plane, PlaneImage
+from tuiviewer.render.mpr import Plane
 from tuiviewer.render.presets import Preset
 from tuiviewer.render.volume import DEFAULT_VOLUME_BYTES, Volume
 from tuiviewer.screens.base import StudyInView, workstation
@@ -50,7 +50,7 @@ from tuiviewer.services.viewer import layout_texts as lt
 from tuiviewer.services.viewer import layouts as ls
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
-from tuiviewer.services.viewer.arrival import ArrivingSeries
+from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy
 from tuiviewer.services.viewer.layouts import Hanging, Source
 from tuiviewer.services.viewer.volume_view import Drawn, PaneFrame, VolumeView
 from tuiviewer.widgets.key_footer import KeyFooter
@@ -76,11 +76,13 @@ def open_volume(
     stacks: Sequence[Sequence[InstanceRecord]] = (),
     priors: Sequence[Sequence[InstanceRecord]] = (),
     arriving: ArrivingSeries | None = None,
+    arrivals: ArrivingStudy | None = None,
 ) -> None:
     """Push the volume screen for ``records`` from ``screen`` (the viewer), or say at once why
     the series cannot be one (nothing else happens then). ``stacks`` and ``priors``: the
     study's other series and the patient's other studies, for the layouts; ``arriving``: the
-    series while it arrives (``records`` are what landed), read as it lands."""
+    series while it arrives (``records`` are what landed), read as it lands; ``arrivals``: the
+    study while it arrives, so the panes of its other series grow too."""
     if arriving is not None and arriving.complete:
         arriving = None
     reason = vv.why_not_a_volume(records, arriving=arriving is not None)
@@ -88,7 +90,9 @@ def open_volume(
         screen.notify(reason, title="No MPR", severity="warning", timeout=8)
         return
     screen.app.push_screen(
-        VolumeScreen(records, start, stacks=stacks, priors=priors, arriving=arriving)
+        VolumeScreen(
+            records, start, stacks=stacks, priors=priors, arriving=arriving, arrivals=arrivals
+        )
     )
 
 
@@ -110,10 +114,14 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         priors: Sequence[Sequence[InstanceRecord]] = (),
         budget_bytes: int | None = None,
         arriving: ArrivingSeries | None = None,
+        arrivals: ArrivingStudy | None = None,
     ) -> None:
         super().__init__()
         self.records = list(records)
         self.arriving = arriving
+        self.arrivals = arrivals
+        self.growth = {}
+        self.grows = 0
         self.start = start
         """The viewer's slice (``"<SOP UID>#<frame>"``): where the crosshair starts."""
         self.sources: list[Source] = ls.sources_of(self.records, stacks, priors)
@@ -137,6 +145,7 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         self._dirty = False
         self.renders = 0
         """Renders started (a burst of keys makes fewer)."""
+        self._pane_widgets: list[MprPane] | None = None
         self.last_step_ms: float | None = None
         """Time from a key to its panes shown, for the benchmark."""
         self._asked_at = 0.0
@@ -169,7 +178,9 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
     @property
     def panes(self) -> list[MprPane]:
         """The panes of the layout, in order (hidden spare ones left out)."""
-        return list(self.query(MprPane))[: len(self.hanging.panes)]
+        if self._pane_widgets is None:  # a DOM query per key costs more than a step's texts
+            self._pane_widgets = list(self.query(MprPane))
+        return self._pane_widgets[: len(self.hanging.panes)]
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -252,10 +263,10 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         self._rendering = True
         self.renders += 1
         aspect = panes[self.hanging.active].image_view.pixel_aspect
-        previous = [f.image for f in self.frames.values()]
+        shown = list(self.frames.values())
         drawn = {s: list(marks.values()) for s, marks in self.drawn.items()}
         self.render_panes(
-            dict(self.volumes), self.hanging, dict(self.views), boxes, aspect, drawn, previous
+            dict(self.volumes), self.hanging, dict(self.views), boxes, aspect, drawn, shown
         )
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="mpr", description="MPR")
@@ -267,7 +278,7 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         boxes: dict[int, tuple[int, int]],
         aspect: float,
         drawn: dict[int, list[Drawn]],
-        previous: list[PlaneImage],
+        shown: list[PaneFrame],
     ) -> None:
         cancel: threading.Event = get_current_worker().cancelled_event
         try:
@@ -278,7 +289,8 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
                 boxes,
                 aspect=aspect,
                 drawn=drawn,
-                previous=previous,
+                previous=[frame.image for frame in shown],
+                shown=shown,
                 cancel=cancel,
             )
         except TuiviewerError as exc:
@@ -331,6 +343,12 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         view = self._activate(message.pane)
         if self.volume is not None and view is not None:
             self._set(vv.moved_through(self.volume, view, message.step), force=True)
+
+    @on(MprPane.Zoomed)
+    def _wheel_zoomed(self, message: MprPane.Zoomed) -> None:
+        if self._activate(message.pane) is not None:
+            size = self._picture_size()
+            self._set_hanging(ls.zoomed(self.hanging, message.direction, size, message.at))
 
     # ---- texts ------------------------------------------------------------------------------
     def _update(self, shown_view: VolumeView | None = None) -> None:
@@ -398,12 +416,26 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         if self.hanging.linked and new.at != old.at:
             changed, _ = ls.linked_views(self.volumes, changed, spec.source)
         self.views = changed
+        self._follow_crosshair()
         self.request_render()
         if self._dirty or not self._rendering:
             # A held key (renders catching up) or nothing to render yet: say where it is
             # heading now. Otherwise the panes arrive within an update or two and bring
             # their texts along, in the same screen update.
             self._update()
+
+    def _follow_crosshair(self) -> None:
+        """Zoomed panes pan to keep the crosshair in view (their pictures are the frames on
+        screen: same zoom and grid, so a crosshair's pixel there is its pixel next)."""
+        where = {}
+        for pane in self.hanging.visible:
+            spec, frame = self.hanging.panes[pane], self.frames.get(pane)
+            view = self.views.get(spec.source)
+            if spec.zoom > 1.0 and frame is not None and view is not None:
+                height, width = frame.image.pixels.shape[:2]
+                where[pane] = (frame.image.pixel_of(view.at), (width, height))
+        if where:
+            self.hanging = ls.followed(self.hanging, where)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("back", "help"):

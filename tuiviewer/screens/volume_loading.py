@@ -4,11 +4,12 @@ within its share of the screen's memory budget (a series too big for what is lef
 and its panes say why).
 
 A series still arriving (the viewer's :class:`~tuiviewer.services.viewer.arrival.ArrivingSeries`,
-which the viewer's feed keeps filling while this screen is on top) is read from what has
-landed; a timer looks at it and, at most every :data:`GROW_EVERY` seconds or every
-:data:`GROW_BATCH` instances, a worker adds the new files to the same
-:class:`~tuiviewer.render.volume.VolumeBuilder` (its store sized once for every slice listed,
-so the budget holds while it grows). Slices not there yet are gaps, never interpolated; the
+which the viewer's feed keeps filling while this screen is on top), the one in view or another
+series of the study that a pane shows, is read from what has landed; a timer looks at each
+and, at most every :data:`GROW_EVERY` seconds or every :data:`GROW_BATCH` instances, a worker
+adds the new files to that series' :class:`~tuiviewer.render.volume.VolumeBuilder` (its store
+sized once for every slice listed, so the budget holds while it grows; one read at a time per
+series). Slices not there yet are gaps, never interpolated; the
 crosshair, layout, windows and measurements stay as the reader set them. Once the series is
 complete the volume is the one a fresh read of the files builds.
 
@@ -52,6 +53,22 @@ POLL_EVERY = 0.25
 
 
 @dataclass
+class Growth:
+    """A series a pane shows while it arrives: what of it the volume holds, and how it grows."""
+
+    series: ArrivingSeries
+    fed: set[str]
+    """SOP Instance UIDs given to the builder (or to the first read)."""
+    builder: VolumeBuilder | None = None
+    """Made by the first read; every later read adds to it."""
+    busy: bool = True
+    """A read of it is under way (or the first read has not started or come in)."""
+    spacing: float | None = None
+    """The slice spacing from its slots (so far-apart slices are a gap)."""
+    grown_at: float = 0.0
+
+
+@dataclass
 class Hung:
     """The layout the hanging rules give, and what of the rule could not be done."""
 
@@ -66,11 +83,15 @@ class VolumeLoaded(Message):
     volume: Volume
     rejected: tuple[Rejected, ...]
     source: int = 0
+    growth: Growth | None = None
+    """The growth this read belongs to (a read for one dropped since is not applied)."""
 
 
 @dataclass
 class VolumeWaiting(Message):
-    """The series arriving has too few slices placed for a volume yet."""
+    """The series arriving (of ``source``) has too few slices placed for a volume yet."""
+
+    source: int = 0
 
 
 @dataclass
@@ -115,90 +136,105 @@ class VolumeLoading(Screen[None]):
     hang_notes: list[str]
     arriving: ArrivingSeries | None
     """The series in view while it arrives (None once complete, or when it was on disk)."""
-    _builder: VolumeBuilder | None
-    _fed: set[str]
-    """SOP Instance UIDs given to the builder."""
-    _growing: bool
-    """A read of the series arriving is under way (or the first read is)."""
+    arrivals: ArrivingStudy | None
+    """The viewer's study still arriving (its other series, for the other panes)."""
+    growth: dict[int, Growth]
+    """The sources still arriving, by source index (a source leaves once complete)."""
     _arrival_timer: Timer | None = None
-    _spacing: float | None
-    """The series arriving's slice spacing from its slots (so far-apart slices are a gap)."""
-    _grown_at: float
     grows: int
     """Reads of instances that landed after the screen opened."""
 
+    def _growth_of(self, source: int) -> Growth | None:
+        """Source ``source`` as a series still arriving (None: on disk, or complete)."""
+        if source == 0:
+            series = self.arriving
+        elif self.arrivals is None or self.sources[source].prior:
+            return None
+        else:
+            series = self.arrivals.series_for(self.sources[source].first.series_uid)
+        if series is None or series.complete:
+            return None
+        fed = {r.sop_instance_uid for r in self.sources[source].records}
+        return Growth(series, fed, spacing=vv.arriving_spacing(series), grown_at=time.monotonic())
+
     def _follow_arrivals(self) -> None:
-        """Called on mount: the series in view still arriving is read as it lands."""
-        self._builder, self._fed, self._growing, self._grown_at, self.grows = (
-            None,
-            set[str](),
-            True,  # until the first read is in
-            time.monotonic(),
-            0,
-        )
-        self._spacing = None
-        if self.arriving is not None:
-            self._fed = {r.sop_instance_uid for r in self.sources[0].records}
-            self._spacing = vv.arriving_spacing(self.arriving)
+        """Called on mount: the series still arriving (the one in view, the study's others a
+        pane may show) are read as they land."""
+        self.grows = 0
+        self.growth = {}
+        for source in range(len(self.sources)):
+            if (growth := self._growth_of(source)) is not None:
+                self.growth[source] = growth
+        if self.growth:
             self._arrival_timer = self.set_interval(POLL_EVERY, self._poll_arrivals)
 
-    def _arrival_text(self) -> str:
-        """``37 of 300 arrived``: what the volume holds of the series arriving."""
-        series = self.arriving
-        if series is None:
+    def _arrival_text(self, source: int = 0) -> str:
+        """``37 of 300 arrived``: what the volume holds of a series arriving."""
+        growth = self.growth.get(source)
+        if growth is None:
             return ""
-        if not series.listed:
-            return f"{len(self._fed)} arrived"
-        return f"{len(self._fed)} of {series.total} arrived"
+        if not growth.series.listed:
+            return f"{len(growth.fed)} arrived"
+        return f"{len(growth.fed)} of {growth.series.total} arrived"
 
     def _poll_arrivals(self) -> None:
-        series = self.arriving
-        if series is None or self._growing or self.problem is not None:
-            return
-        new = [r for sop, r in list(series.records.items()) if sop not in self._fed]
+        for source, growth in list(self.growth.items()):
+            if growth.busy or (source == 0 and self.problem is not None):
+                continue
+            self._poll(source, growth)
+
+    def _poll(self, source: int, growth: Growth) -> None:
+        series = growth.series
+        new = [r for sop, r in list(series.records.items()) if sop not in growth.fed]
         if not new:
             return
         now = time.monotonic()
-        if len(new) < GROW_BATCH and not series.complete and now - self._grown_at < GROW_EVERY:
+        if len(new) < GROW_BATCH and not series.complete and now - growth.grown_at < GROW_EVERY:
             return  # debounced: a few more may land first
-        self._fed.update(r.sop_instance_uid for r in new)
+        growth.fed.update(r.sop_instance_uid for r in new)
         # The label ("· 37 images") and the budget's estimate follow what the volume holds.
-        self.sources[0] = replace(self.sources[0], records=tuple(ArrivingStudy.arrived(series)))
-        self._growing, self._grown_at = True, now
+        arrived = tuple(ArrivingStudy.arrived(series))
+        self.sources[source] = replace(self.sources[source], records=arrived)
+        growth.busy, growth.grown_at = True, now
         self.grows += 1
-        whole = series.complete and len(self._fed) >= series.count
-        self._spacing = None if whole else vv.arriving_spacing(series)  # whole: the files' own
-        self._grow(list(dict.fromkeys(r.path for r in new)), self._spacing)
+        whole = series.complete and len(growth.fed) >= series.count
+        growth.spacing = None if whole else vv.arriving_spacing(series)  # whole: the files'
+        self._grow(source, growth, list(dict.fromkeys(r.path for r in new)))
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="volume", description="Grow")
-    def _grow(self, paths: list[Path], spacing: float | None) -> None:
+    def _grow(self, source: int, growth: Growth, paths: list[Path]) -> None:
         cancel = get_current_worker().cancelled_event
-        builder = self._builder
+        builder = growth.builder
         assert builder is not None  # made by the first read, which is in
         try:
-            builder.expect_spacing(spacing)
+            builder.expect_spacing(growth.spacing)
             builder.add_files(paths, cancel=cancel)
             volume = builder.volume()
         except TuiviewerError as exc:
             if builder.too_few:
-                self.post_message(VolumeWaiting())
+                self.post_message(VolumeWaiting(source))
             else:
-                self.post_message(VolumeFailed(exc.message, 0))
+                self.post_message(VolumeFailed(exc.message, source))
             return
         if not cancel.is_set():
-            self.post_message(VolumeLoaded(volume, volume.plan.rejected, 0))
+            self.post_message(VolumeLoaded(volume, volume.plan.rejected, source, growth))
 
-    def _arrivals_settled(self) -> None:
-        """After each read of the series arriving: done when everything of it was read."""
-        self._growing = False
-        series = self.arriving
-        if series is not None and series.complete and len(self._fed) >= series.count:
-            if self._spacing is not None:  # planned with the slots' spacing: once more without
-                self._spacing, self._growing = None, True
-                self._grow([], None)
+    def _arrivals_settled(self, source: int = 0) -> None:
+        """After each read of a series arriving: done when everything of it was read."""
+        growth = self.growth.get(source)
+        if growth is None:
+            return
+        growth.busy = False
+        series = growth.series
+        if series.complete and len(growth.fed) >= series.count:
+            if growth.spacing is not None:  # planned with the slots' spacing: once more without
+                growth.spacing, growth.busy = None, True
+                self._grow(source, growth, [])
                 return
-            self.arriving = None  # complete: the volume a fresh read builds
-            if self._arrival_timer is not None:
+            del self.growth[source]  # complete: the volume a fresh read builds
+            if source == 0:
+                self.arriving = None
+            if not self.growth and self._arrival_timer is not None:
                 self._arrival_timer.stop()
 
     def _lay_out(self) -> None:  # the screen's
@@ -236,8 +272,10 @@ class VolumeLoading(Screen[None]):
         self.post_message(LayoutHung(Hung(state, notes)))
         shown = [0, *(s for s in state.sources() if s != 0)]
         sizes = [ls.expected_bytes(self.sources[s].records) for s in shown]
-        if self.arriving is not None:  # the whole series, not what has landed
-            sizes[0] = sizes[0] * self.arriving.total // max(len(self.sources[0].records), 1)
+        for n, source in enumerate(shown):
+            if (growth := self.growth.get(source)) is not None:  # all of it, not what landed
+                landed = max(len(self.sources[source].records), 1)
+                sizes[n] = sizes[n] * growth.series.total // landed
         share = ls.start_budget(self.budget_bytes, sizes)
         self.reserved[0] = share
         self._read(0, share, cancel)
@@ -257,12 +295,13 @@ class VolumeLoading(Screen[None]):
                 self.post_message(VolumeProgress(done, total))
 
         builder = None
+        growth = self.growth.get(source)
         try:
-            if source == 0 and self.arriving is not None:
-                builder = self._builder = VolumeBuilder(
-                    budget_bytes=budget, expected=self.arriving.total or None
+            if growth is not None:
+                builder = growth.builder = VolumeBuilder(
+                    budget_bytes=budget, expected=growth.series.total or None
                 )
-                builder.expect_spacing(self._spacing)
+                builder.expect_spacing(growth.spacing)
                 builder.add_files(paths, cancel=cancel, progress=progress)
                 volume = builder.volume()
                 rejected = volume.plan.rejected
@@ -272,12 +311,12 @@ class VolumeLoading(Screen[None]):
                 )
         except TuiviewerError as exc:
             if builder is not None and builder.too_few and isinstance(exc, VolumeError):
-                self.post_message(VolumeWaiting())  # more slices will come
+                self.post_message(VolumeWaiting(source))  # more slices will come
             else:
                 self.post_message(VolumeFailed(exc.message, source))
             return
         if not cancel.is_set():
-            self.post_message(VolumeLoaded(volume, rejected, source))
+            self.post_message(VolumeLoaded(volume, rejected, source, growth))
 
     def _load_needed(self) -> None:
         """Start reading the sources the layout shows that are not read (nor refused)."""
@@ -292,6 +331,12 @@ class VolumeLoading(Screen[None]):
             del self.volumes[source]  # off screen: its memory goes to the new ones
             self.reserved.pop(source, None)
             self.views.pop(source, None)
+            if source in self.growth:  # read afresh, and grown, if a pane shows it again
+                growth = self._growth_of(source)
+                if growth is None:
+                    del self.growth[source]
+                else:
+                    self.growth[source] = growth
         for source in wanted:
             budget, reason = ls.budget_for(self.budget_bytes, self.reserved, wanted)
             if reason is not None:
@@ -326,22 +371,28 @@ class VolumeLoading(Screen[None]):
         )
 
     @on(VolumeWaiting)
-    def _waiting(self) -> None:
-        self._arrivals_settled()
+    def _waiting(self, message: VolumeWaiting) -> None:
+        self._arrivals_settled(message.source)
+        if message.source != 0:
+            return  # its panes say "reading…" until it is a volume
         self.query_one("#mpr-status", Static).update(
             f"Waiting for the slices of the volume: {self._arrival_text()}…"
         )
 
     @on(VolumeFailed)
     def _volume_failed(self, message: VolumeFailed) -> None:
-        if message.source == 0 and 0 in self.volumes:  # a read of what landed later
-            self._growing, self.arriving = False, None
+        self.growth.pop(message.source, None)
+        if message.source == 0:
+            self.arriving = None
+        if message.source in self.volumes:  # a read of what landed later
+            label = self.sources[message.source].label
             self.notify(
-                f"The volume stops growing: {message.reason}", title="MPR", severity="warning"
+                f"The volume of {label} stops growing: {message.reason}",
+                title="MPR",
+                severity="warning",
             )
             return
         if message.source == 0:
-            self._growing = False
             self._failed(message.reason)
             return
         self.refused[message.source] = message.reason
@@ -369,27 +420,30 @@ class VolumeLoading(Screen[None]):
             notes.insert(
                 0, f"{count} image{'s' if count != 1 else ''} left out ({rejected[0].reason})"
             )
-        if self.arriving is not None and source == 0:
-            notes.insert(0, self._arrival_text())
+        if source in self.growth:
+            notes.insert(0, self._arrival_text(source))
         return notes
 
     def _volume_grew(self, message: VolumeLoaded) -> None:
-        """More of the series arriving is in: the same view on the larger volume."""
-        self.volumes[0] = message.volume
-        self.reserved[0] = int(message.volume.data.nbytes)
-        self._arrivals_settled()
-        self.notes = self._notes_of(message.volume, message.rejected)
+        """More of a series arriving is in: the same view on the larger volume."""
+        source = message.source
+        self.volumes[source] = message.volume
+        self.reserved[source] = int(message.volume.data.nbytes)
+        self._arrivals_settled(source)
+        if source == 0:
+            self.notes = self._notes_of(message.volume, message.rejected)
         self._update()
         self.request_render()
 
     @on(VolumeLoaded)
     def _volume_loaded(self, message: VolumeLoaded) -> None:
         source, volume = message.source, message.volume
-        if source == 0 and 0 in self.volumes:
+        if message.growth is not None and self.growth.get(source) is not message.growth:
+            return  # read for a growth dropped since (its pane went away, or it failed)
+        if source in self.volumes:
             self._volume_grew(message)
             return
-        if source == 0:
-            self._arrivals_settled()
+        self._arrivals_settled(source)
         self.volumes[source] = volume
         self.reserved[source] = int(volume.data.nbytes)
         first = self.views.get(0)

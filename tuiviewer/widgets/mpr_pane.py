@@ -81,6 +81,15 @@ class MprPane(Widget):
         pane: int
         step: int
 
+    @dataclass
+    class Zoomed(Message):
+        """Ctrl (or Alt) and the wheel over pane ``pane``: ``direction`` zoom steps in (+1, the
+        wheel turned up) or out, about ``at`` (pixels of the plane image, None: its centre)."""
+
+        pane: int
+        direction: int
+        at: tuple[float, float] | None
+
     def __init__(
         self,
         decision: GraphicsDecision,
@@ -176,4 +185,10 @@ class MprPane(Widget):
 
     def on_image_view_wheeled(self, message: ImageView.Wheeled) -> None:
         message.stop()
-        self.post_message(self.Scrolled(self.pane, message.step))
+        if not (message.ctrl or message.meta):
+            self.post_message(self.Scrolled(self.pane, message.step))
+            return
+        at = None
+        if message.at is not None and self.frame is not None:
+            at = (message.at[0], message.at[1] * self.frame.aspect)  # stretched rows undone
+        self.post_message(self.Zoomed(self.pane, -message.step, at))

@@ -269,6 +269,66 @@ def test_a_zoomed_pane_shows_the_same_point_magnified(
     assert shifted[0].image.patient_at(48, 48)[0] > near[0].image.patient_at(48, 48)[0]
 
 
+def test_zoom_about_a_pixel_keeps_the_point_under_it(
+    sources: list[ls.Source], volumes: dict[int, Volume]
+) -> None:
+    """The wheel zooms about the pointer: the patient point under it stays under it, step
+    after step, in and out, while a zoom about nothing keeps the middle."""
+    views = {0: VolumeView(at=volumes[0].geometry.centre())}
+    state = ls.with_grid(Hanging(), Grid.ONE, sources)
+    frames = ls.render_layout(volumes, state, views, {0: (96, 96)})
+    assert frames is not None
+    size = frames[0].image.pixels.shape[1::-1]
+    pointer = (70.0, 30.0)
+    under = np.asarray(frames[0].image.patient_at(*pointer))
+    middle = ((size[0] - 1) / 2, (size[1] - 1) / 2)
+    for direction in (1, 1, 1, -1):
+        state = ls.zoomed(state, direction, size, pointer)
+        frames = ls.render_layout(volumes, state, views, {0: (96, 96)})
+        assert frames is not None and frames[0].image.pixels.shape[1::-1] == size
+        np.testing.assert_allclose(frames[0].image.patient_at(*pointer), under, atol=1e-6)
+    assert state.spec.zoom == 2.0 and state.spec.pan != (0.0, 0.0)
+    centre = np.asarray(frames[0].image.patient_at(*middle))
+    state = ls.zoomed(state, 1, size)  # a key: about the middle
+    frames = ls.render_layout(volumes, state, views, {0: (96, 96)})
+    assert frames is not None
+    np.testing.assert_allclose(frames[0].image.patient_at(*middle), centre, atol=1e-6)
+
+
+def test_a_zoomed_pane_pans_to_keep_the_crosshair_in_view(
+    sources: list[ls.Source], volumes: dict[int, Volume]
+) -> None:
+    """At 4× a 96-pixel picture shows a quarter of the section: walking the crosshair to the
+    section's right edge, the pane follows it, never losing it, up to the pan's clamp."""
+    volume = volumes[0]
+    view = VolumeView(at=volume.geometry.centre())
+    state = ls.with_grid(Hanging(), Grid.ONE, sources)
+    box = (96, 96)
+    fit = ls.render_layout(volumes, state, {0: view}, {0: box})
+    assert fit is not None
+    size = fit[0].image.pixels.shape[1::-1]
+    for _ in range(4):
+        state = ls.zoomed(state, 1, size)
+    assert state.spec.zoom == 4.0
+    lost_without = False
+    for _ in range(40):
+        view = vv.moved_in_plane(volume, view, 1, 0)
+        frames = ls.render_layout(volumes, state, {0: view}, {0: box})
+        assert frames is not None
+        x, y = frames[0].image.pixel_of(view.at)
+        lost_without |= not 0 <= x < size[0]
+        state = ls.followed(state, {0: ((x, y), size)})
+        frames = ls.render_layout(volumes, state, {0: view}, {0: box})
+        assert frames is not None
+        x, y = frames[0].image.pixel_of(view.at)
+        assert 0 <= x < size[0] and 0 <= y < size[1]
+    assert lost_without or state.spec.pan[0] < 0  # it did have to follow
+    assert state.spec.pan == ls.clamp_pan(state.spec.pan, 4.0, size)
+    # At fit nothing pans.
+    fit = ls.zoomed(state, 0, size)
+    assert ls.followed(fit, {0: ((200.0, 5.0), size)}) == fit
+
+
 def test_two_volumes_share_the_budget_or_the_second_is_refused() -> None:
     total = 64 * 2**20
     assert ls.budget_for(total, {}, [0, 2]) == (32 * 2**20, None)

@@ -319,3 +319,45 @@ def replace_vertex(drawing: Drawing) -> Drawing:
     from dataclasses import replace
 
     return replace(drawing, vertex=None)
+
+
+def test_a_crosshair_step_keeps_unmoved_pictures_and_leaves_nothing_of_the_old_crosshair(
+    volume: Volume,
+) -> None:
+    """A step passes the frames on screen back in: a pane whose picture the step leaves alone
+    is the very same picture (nothing drawn, nothing sent), and a pane whose plane stayed
+    but whose crosshair moved equals a fresh render: its plane plus the new crosshair only."""
+    view = VolumeView(at=volume.geometry.centre())
+    boxes = {0: (40, 60), 1: (40, 60), 2: (40, 60)}
+    first = vv.render_panes(volume, view, boxes)
+    assert first is not None
+    # 5 voxels to the right in the axial pane: axial and coronal keep their plane, their
+    # vertical crosshair line moves; the sagittal pane is re-cut.
+    step = vv.moved_in_plane(volume, view, 5, 0)
+    second = vv.render_panes(volume, step, boxes, previous=[f.image for f in first], shown=first)
+    fresh = vv.render_panes(volume, step, boxes)
+    assert second is not None and fresh is not None
+    for old, new, clean in zip(first, second, fresh, strict=True):
+        assert not np.array_equal(old.pixels, new.pixels)  # the crosshair moved
+        np.testing.assert_array_equal(new.pixels, clean.pixels)
+        assert new.key == clean.key
+    # Outside the new crosshair's row and column the axial pane is its grey plane: no pixel
+    # of the old crosshair is left.
+    axial = second[0]
+    x, y = (round(c) for c in axial.image.pixel_of(step.at))
+    grey = np.repeat(axial.image.pixels[:, :, None], 3, axis=2)
+    keep = np.ones(grey.shape[:2], dtype=bool)
+    keep[y, :] = keep[:, x] = False
+    np.testing.assert_array_equal(axial.pixels[keep], grey[keep])
+    # A step smaller than a pane pixel in a 12-pixel coronal pane: the same picture object.
+    small = {0: (12, 12), 1: (12, 12)}
+    before = vv.render_panes(volume, view, small)
+    assert before is not None
+    through = vv.moved_through(volume, view, 1)
+    after = vv.render_panes(
+        volume, through, small, previous=[f.image for f in before], shown=before
+    )
+    assert after is not None
+    assert after[1].key == before[1].key and after[1].pixels is before[1].pixels
+    assert after[1].image.at == through.at  # the plane image follows the crosshair
+    assert after[0].pixels is not before[0].pixels  # the axial pane shows the next slice

@@ -274,17 +274,28 @@ def clamp_pan(
     )
 
 
-def zoomed(state: Hanging, direction: int, size: tuple[int, int] | None) -> Hanging:
-    """The active pane one zoom step in (``direction`` > 0) or out; 0: back to fit, no pan."""
+def zoomed(
+    state: Hanging,
+    direction: int,
+    size: tuple[int, int] | None,
+    about: tuple[float, float] | None = None,
+) -> Hanging:
+    """The active pane one zoom step in (``direction`` > 0) or out; 0: back to fit, no pan.
+    ``about``: the pixel of the picture (x, y from its top left, the picture ``size``) that
+    stays where it is, as under a mouse pointer; None: the middle of the pane."""
     spec = state.spec
     if direction == 0:
         return _set_spec(state, replace(spec, zoom=1.0, pan=(0.0, 0.0)))
     index = min(range(len(ZOOMS)), key=lambda n: abs(ZOOMS[n] - spec.zoom))
     zoom = ZOOMS[min(max(index + direction, 0), len(ZOOMS) - 1)]
-    # The pan is kept at the same place of the picture, then clamped for the new zoom.
+    # Pixel x of the picture shows what lies (x - centre - pan) / zoom pixels of the fitted
+    # picture from its middle: that stays under ``about`` (the middle: the pan scales).
     ratio = zoom / spec.zoom
-    pan = clamp_pan((spec.pan[0] * ratio, spec.pan[1] * ratio), zoom, size)
-    return _set_spec(state, replace(spec, zoom=zoom, pan=pan))
+    dx = dy = 0.0
+    if about is not None and size is not None:
+        dx, dy = about[0] - (size[0] - 1) / 2.0, about[1] - (size[1] - 1) / 2.0
+    pan = (dx + (spec.pan[0] - dx) * ratio, dy + (spec.pan[1] - dy) * ratio)
+    return _set_spec(state, replace(spec, zoom=zoom, pan=clamp_pan(pan, zoom, size)))
 
 
 def panned(state: Hanging, dx: int, dy: int, size: tuple[int, int] | None) -> Hanging:
@@ -296,6 +307,34 @@ def panned(state: Hanging, dx: int, dy: int, size: tuple[int, int] | None) -> Ha
     step_x, step_y = max(1.0, size[0] / PAN_STEPS), max(1.0, size[1] / PAN_STEPS)
     pan = (spec.pan[0] - dx * step_x, spec.pan[1] - dy * step_y)
     return _set_spec(state, replace(spec, pan=clamp_pan(pan, spec.zoom, size)))
+
+
+FOLLOW_MARGIN = 0.1
+"""A zoomed pane pans when the crosshair comes nearer its edge than this part of its size."""
+
+
+def followed(
+    state: Hanging,
+    crosshairs: Mapping[int, tuple[tuple[float, float], tuple[int, int]]],
+) -> Hanging:
+    """The zoomed panes panned so the crosshair stays in view: ``crosshairs`` gives, per pane,
+    where the crosshair falls in its picture (x, y, pixels) and the picture's size; a pane
+    whose crosshair comes within :data:`FOLLOW_MARGIN` of an edge (or beyond it) moves just
+    enough to bring it back inside, as far as the pan's clamp allows."""
+    panes = list(state.panes)
+    for pane, ((x, y), size) in crosshairs.items():
+        spec = panes[pane]
+        if spec.zoom <= 1.0:
+            continue
+        shift = []
+        for at, length in ((x, size[0]), (y, size[1])):
+            low, high = FOLLOW_MARGIN * length, (1.0 - FOLLOW_MARGIN) * (length - 1)
+            # A picture pixel moves with the pan: +d of pan, +d of position.
+            shift.append(low - at if at < low else high - at if at > high else 0.0)
+        if shift != [0.0, 0.0]:
+            pan = (spec.pan[0] + shift[0], spec.pan[1] + shift[1])
+            panes[pane] = replace(spec, pan=clamp_pan(pan, spec.zoom, size))
+    return replace(state, panes=tuple(panes))
 
 
 def zoom_text(spec: PaneSpec) -> str:
@@ -440,10 +479,13 @@ def render_layout(
     aspect: float = 1.0,
     drawn: Mapping[int, Sequence[vv.Drawn]] | None = None,
     previous: Sequence[PlaneImage] = (),
+    shown: Sequence[vv.PaneFrame] = (),
     cancel: threading.Event | None = None,
 ) -> list[vv.PaneFrame] | None:
     """The panes in ``boxes`` (pane index → pixel box) drawn from their sources' volumes;
-    panes of a source not read (yet) are left out. None when cancelled.
+    panes of a source not read (yet) are left out; ``previous`` and ``shown`` as
+    :func:`~tuiviewer.services.viewer.volume_view.render_panes` takes them. None when
+    cancelled.
 
     Raises:
         RenderError: as :func:`~tuiviewer.services.viewer.volume_view.render_panes`.
@@ -461,6 +503,7 @@ def render_layout(
             aspect=aspect,
             drawn=(drawn or {}).get(spec.source, ()),
             previous=previous,
+            shown=shown,
             cancel=cancel,
         )
         if got is None:

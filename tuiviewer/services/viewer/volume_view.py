@@ -503,17 +503,21 @@ def render_panes(
     aspect: float = 1.0,
     drawn: Sequence[Drawn] = (),
     previous: Sequence[PlaneImage] = (),
+    shown: Sequence[PaneFrame] = (),
     cancel: threading.Event | None = None,
 ) -> list[PaneFrame] | None:
     """The visible panes for ``view``, each fitted to its pixel box (width, height), with the
     crosshair, the ROI being drawn and ``drawn`` measurements of that plane. ``previous``
     planes whose :attr:`~PlaneImage.key` still matches are reused (a step through the axial
-    pane re-extracts only the axial plane). None when cancelled.
+    pane re-extracts only the axial plane), and so are the pictures of ``shown`` frames whose
+    :attr:`PaneFrame.key` matches (a crosshair step smaller than a pane pixel draws nothing).
+    None when cancelled.
 
     Raises:
         RenderError: a crosshair outside the volume, a bad window.
     """
     reusable = {image.key: image for image in previous if image.key}
+    pictures = {frame.key: frame for frame in shown}
     frames: list[PaneFrame] = []
     for pane, (width, height) in boxes.items():
         box = (width, max(1, int(height * aspect)))
@@ -525,15 +529,9 @@ def render_panes(
             image = extract_plane(volume, request, cancel=cancel)
             if image is None:
                 return None
-        rgb = np.repeat(image.pixels[:, :, None], 3, axis=2)
-        tolerance = volume.geometry.spacing_along(image.plane.normal) / 2 + 1e-6
-        for mark in drawn:
-            if mark.pane == pane and _on_plane(image, mark.start, tolerance):
-                _shape(rgb, image, mark.kind, mark.start, mark.end, MARK, mark.vertex)
         drawing = view.drawing
         sketch: tuple[object, ...] = ()
         if drawing is not None and drawing.pane == pane:
-            _shape(rgb, image, drawing.kind, drawing.start, view.at, DRAWING, drawing.vertex)
             sketch = (
                 drawing.kind,
                 _pixel(image, drawing.start),
@@ -542,11 +540,22 @@ def render_panes(
             )
         x, y = _pixel(image, view.at)
         active = pane == view.active
-        _crosshair(rgb, x, y, ACTIVE_CROSSHAIR if active else CROSSHAIR)
-        pixels = _stretch(rgb, aspect)
         # What is drawn, in pane pixels: a step smaller than a pane pixel (a 512² volume in a
         # 36-pixel pane) leaves the picture as it is, and the image view sends nothing.
         key = (image.key, (x, y), active, sketch, tuple(drawn), aspect)
+        same = pictures.get(key)
+        if same is not None:
+            frames.append(replace(same, pane=pane, image=image))
+            continue
+        rgb = np.repeat(image.pixels[:, :, None], 3, axis=2)
+        tolerance = volume.geometry.spacing_along(image.plane.normal) / 2 + 1e-6
+        for mark in drawn:
+            if mark.pane == pane and _on_plane(image, mark.start, tolerance):
+                _shape(rgb, image, mark.kind, mark.start, mark.end, MARK, mark.vertex)
+        if drawing is not None and drawing.pane == pane:
+            _shape(rgb, image, drawing.kind, drawing.start, view.at, DRAWING, drawing.vertex)
+        _crosshair(rgb, x, y, ACTIVE_CROSSHAIR if active else CROSSHAIR)
+        pixels = _stretch(rgb, aspect)
         frames.append(PaneFrame(pane, image, pixels, key, aspect))
     return frames
 

@@ -129,9 +129,13 @@ class ImageView(FrameEncoders, Placements):
 
     @dataclass
     class Wheeled(Message):
-        """The wheel turned: +1 down (next slice), -1 up."""
+        """The wheel turned: +1 down (next slice), -1 up; the modifiers held, and where (output
+        pixels of the shown image, None off it) for a zoom about the pointer."""
 
         step: int
+        ctrl: bool = False
+        meta: bool = False
+        at: tuple[float, float] | None = None
 
     @dataclass
     class Resized(Message):
@@ -504,11 +508,15 @@ class ImageView(FrameEncoders, Placements):
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
-        self.post_message(self.Wheeled(1))
+        self.post_message(
+            self.Wheeled(1, event.ctrl, event.meta, self.cell_to_pixel(event.x, event.y))
+        )
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
-        self.post_message(self.Wheeled(-1))
+        self.post_message(
+            self.Wheeled(-1, event.ctrl, event.meta, self.cell_to_pixel(event.x, event.y))
+        )
 
 
 _ids = iter(range(1, 1 << 30))
