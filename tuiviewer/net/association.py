@@ -41,19 +41,9 @@ from tuiviewer.net.errors import (
     format_status,
     status_meaning,
 )
-from tuiviewer.net.tls import ssl_context, ssl_reason
+from tuiviewer.net.tls import handshake_failed, handshake_reset, ssl_context, ssl_reason
 from tuiviewer.net.trace import AssociationTrace, uid_name
 from tuiviewer.safetext import clean
-
-#: OpenSSL's reasons when the peer answered our ClientHello with something that is not TLS.
-_NOT_TLS_SIGNS = (
-    "wrong version number",
-    "unexpected eof",
-    "packet length too long",
-    "record layer failure",
-    "http request",
-    "unknown protocol",
-)
 
 # pynetdicom logs whole C-FIND/C-GET identifiers (patient names, IDs) at INFO by default.
 _config.LOG_REQUEST_IDENTIFIERS = False
@@ -376,14 +366,7 @@ def _failure(node: Node, assoc: Association, trace: AssociationTrace) -> NetErro
     if trace.connect_ms is None:
         verb = "over TLS " if node.tls is not None else ""
         if isinstance(error, ssl.SSLError):
-            reason = ssl_reason(error)
-            hint = ""
-            if any(sign in reason for sign in _NOT_TLS_SIGNS):
-                hint = (
-                    "; the peer may not speak TLS on this port (a plain DICOM port answers a TLS "
-                    "handshake like this): check the port, or remove the node's TLS settings"
-                )
-            return TlsFailed(f"The TLS handshake with {where} failed: {reason}{hint}.")
+            return handshake_failed(where, ssl_reason(error))
         if isinstance(error, TimeoutError | socket.timeout):
             return NetTimeout(
                 f"Connecting {verb}to {where} timed out after {node.connect_timeout:g} s "
@@ -391,10 +374,7 @@ def _failure(node: Node, assoc: Association, trace: AssociationTrace) -> NetErro
                 "connect",
             )
         if isinstance(error, ConnectionResetError) and node.tls is not None:
-            return TlsFailed(
-                f"The TLS handshake with {where} failed: the peer closed the connection "
-                "(it may not accept our certificate)."
-            )
+            return handshake_reset(where)
         reason = ssl_reason(error) if error is not None else "reason unknown"
         return ConnectionFailed(f"Cannot connect {verb}to {where}: {reason}.")
     if assoc.rejected_contexts and not assoc.accepted_contexts:

@@ -99,3 +99,34 @@ def _reason(exc: BaseException) -> str:
 
 
 ssl_reason = _reason
+
+
+#: OpenSSL's reasons when the peer answered our ClientHello with something that is not TLS.
+_NOT_TLS_SIGNS = (
+    "wrong version number",
+    "unexpected eof",
+    "packet length too long",
+    "record layer failure",
+    "http request",
+    "unknown protocol",
+)
+
+
+def handshake_failed(where: str, reason: str) -> TlsFailed:
+    """The error for a TLS handshake with ``where`` that failed for ``reason`` (OpenSSL's),
+    with a hint when the peer looks like a plain DICOM port."""
+    hint = ""
+    if any(sign in reason for sign in _NOT_TLS_SIGNS):
+        hint = (
+            "; the peer may not speak TLS on this port (a plain DICOM port answers a TLS "
+            "handshake like this): check the port, or remove the node's TLS settings"
+        )
+    return TlsFailed(f"The TLS handshake with {where} failed: {reason}{hint}.")
+
+
+def handshake_reset(where: str) -> TlsFailed:
+    """The error for a peer that closed the connection during our TLS handshake."""
+    return TlsFailed(
+        f"The TLS handshake with {where} failed: the peer closed the connection "
+        "(it may not accept our certificate)."
+    )

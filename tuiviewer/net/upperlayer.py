@@ -51,16 +51,6 @@ MESSAGE_LIMIT = 64 << 20
 _CHUNK = 1 << 16
 #: How often a blocked read looks at the cancel event.
 _POLL = 0.05
-#: OpenSSL's reasons when the peer answered our ClientHello with something that is not TLS.
-_NOT_TLS_SIGNS = (
-    "wrong version number",
-    "unexpected eof",
-    "packet length too long",
-    "record layer failure",
-    "http request",
-    "unknown protocol",
-)
-
 _RESULTS = {1: "Rejected Permanent", 2: "Rejected Transient"}
 _SOURCES = {1: "Service User", 2: "Service Provider (ACSE)", 3: "Service Provider (Presentation)"}
 # PS3.8 Table 9-21.
@@ -257,25 +247,13 @@ class UpperLayer:
             ) from exc
         except OSError as exc:
             sock.close()
-            from tuiviewer.net.tls import ssl_reason
+            from tuiviewer.net.tls import handshake_failed, handshake_reset, ssl_reason
 
             reason = ssl_reason(exc)
             if _is_ssl_error(exc):
-                hint = ""
-                if any(sign in reason for sign in _NOT_TLS_SIGNS):
-                    hint = (
-                        "; the peer may not speak TLS on this port (a plain DICOM port answers a "
-                        "TLS handshake like this): check the port, or remove the node's TLS "
-                        "settings"
-                    )
-                raise TlsFailed(
-                    f"The TLS handshake with {self.where} failed: {reason}{hint}."
-                ) from exc
+                raise handshake_failed(self.where, reason) from exc
             if isinstance(exc, ConnectionResetError) and node.tls is not None:
-                raise TlsFailed(
-                    f"The TLS handshake with {self.where} failed: the peer closed the "
-                    "connection (it may not accept our certificate)."
-                ) from exc
+                raise handshake_reset(self.where) from exc
             raise ConnectionFailed(f"Cannot connect {verb}to {self.where}: {reason}.") from exc
         self._sock = sock
         try:
