@@ -43,6 +43,7 @@ from tuiviewer.net.errors import (
 )
 from tuiviewer.net.tls import handshake_failed, handshake_reset, ssl_context, ssl_reason
 from tuiviewer.net.trace import AssociationTrace, uid_name
+from tuiviewer.net.upperlayer import address_infos
 from tuiviewer.safetext import clean
 
 # pynetdicom logs whole C-FIND/C-GET identifiers (patient names, IDs) at INFO by default.
@@ -151,17 +152,7 @@ def _to_context(spec: ContextSpec) -> PresentationContext:
 
 def _resolve(node: Node) -> str:
     """The IP address to dial (pynetdicom needs an address, and says nothing on DNS failures)."""
-    try:
-        infos = socket.getaddrinfo(node.host, node.port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConnectionFailed(
-            f"Cannot connect to {node.describe()}: host name {node.host!r} does not resolve "
-            f"({reason})."
-        ) from exc
-    # Prefer IPv4: pynetdicom picks the socket family from the address text.
-    infos.sort(key=lambda info: info[0] != socket.AF_INET)
-    return str(infos[0][4][0])
+    return str(address_infos(node)[0][4][0])
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.net.errors import (
@@ -64,6 +64,28 @@ _REASONS = {
     2: {1: "No reason given", 2: "Protocol version not supported"},
     3: {1: "Temporary congestion", 2: "Local limit exceeded"},
 }
+
+
+def address_infos(node: Node) -> list[Any]:
+    """``getaddrinfo`` for ``node``'s host and port, IPv4 first (pynetdicom picks the socket
+    family from the address text).
+
+    Raises:
+        ConnectionFailed: the host name does not resolve.
+    """
+    try:
+        # An ASCII name as bytes: a str goes through the idna codec (stringprep and
+        # unicodedata, a few ms) even for an address.
+        host: str | bytes = node.host.encode("ascii") if node.host.isascii() else node.host
+        infos = socket.getaddrinfo(host, node.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConnectionFailed(
+            f"Cannot connect to {node.describe()}: host name {node.host!r} does not resolve "
+            f"({reason})."
+        ) from exc
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return infos
 
 
 class _Dropped(AssociationAborted):
@@ -214,19 +236,7 @@ class UpperLayer:
         """
         node = self.node
         verb = "over TLS " if node.tls is not None else ""
-        try:
-            # An ASCII name as bytes: a str goes through the idna codec (stringprep and
-            # unicodedata, a few ms) even for an address.
-            host: str | bytes = node.host.encode("ascii") if node.host.isascii() else node.host
-            infos = socket.getaddrinfo(host, node.port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ConnectionFailed(
-                f"Cannot connect to {self.where}: host name {node.host!r} does not resolve "
-                f"({reason})."
-            ) from exc
-        infos.sort(key=lambda info: info[0] != socket.AF_INET)
-        family, socktype, proto, _, address = infos[0]
+        family, socktype, proto, _, address = address_infos(node)[0]
         sock = socket.socket(family, socktype, proto)
         try:
             sock.settimeout(node.connect_timeout)
