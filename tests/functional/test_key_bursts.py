@@ -6,13 +6,17 @@ first is handled, which is what a terminal delivers when several keys come in on
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from textual.widgets import Input, TextArea
 
 from tests.functional.helpers import browser, burst, new_app, on_patient_position, settle
 from tuiviewer.app import make_app
 from tuiviewer.config.settings import Config
+from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import SectionKind
 from tuiviewer.reports.templates import choose_template, load_templates
 from tuiviewer.screens.browser import BrowserScreen
@@ -122,3 +126,59 @@ async def test_a_search_burst_in_the_browser_still_lands_in_the_search_box(
         await burst(pilot, "/", *"0018,5100")
         search = browser(pilot).query_one("#search", Input)
         assert search.value == "0018,5100"
+
+
+def slow_study_reading(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The editor reads its study for ``seconds`` (a PACS or a disk that is slow to answer)."""
+    from tuiviewer.screens import report as report_screen
+
+    reading = report_screen.report_context
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return reading(*args, **kwargs)
+
+    monkeypatch.setattr(report_screen, "report_context", slow)
+
+
+async def test_text_and_esc_typed_while_the_editor_reads_its_study_are_kept_as_the_draft(
+    ct_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_study_reading(monkeypatch, 0.8)
+    app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = browser(pilot)
+        # "s", "r", "p" and "a" are commands of the screen below: typed into the editor, none of
+        # them may run there, and the Esc typed after the text leaves the editor with the text
+        # kept as the draft, as it does when the editor is already open.
+        await burst(pilot, "W", *"Spleen normal, liver clear.", "escape")
+        for _ in range(300):
+            if isinstance(app.screen, BrowserScreen) and DraftStore().list():
+                break
+            await pilot.pause(0.02)
+        assert isinstance(app.screen, BrowserScreen), app.screen
+        assert app.screen is before
+        drafts = DraftStore().list()
+        assert len(drafts) == 1
+        draft = DraftStore().load(drafts[0].study_uid)
+        assert draft is not None
+        texts = [section.text for section in draft.report.sections]
+        assert any("Spleen normal, liver clear." in text for text in texts), texts
+
+
+async def test_esc_alone_leaves_an_editor_still_reading_its_study(
+    ct_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_study_reading(monkeypatch, 3.0)
+    app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await burst(pilot, "W", "escape")
+        for _ in range(100):
+            if isinstance(app.screen, BrowserScreen):
+                break
+            await pilot.pause(0.02)
+        # Nothing was typed: Esc does not wait for the study (which may never come).
+        assert isinstance(app.screen, BrowserScreen), app.screen
+        assert DraftStore().list() == []

@@ -132,20 +132,34 @@ class KeyOrder:
                 "it closed before it could take them.",
                 severity="warning",
             )
+        if not self._ready(screen):
+            # Every key waiting now was typed into this screen: it keeps them until it is ready,
+            # even when it puts up a question first (the question gets the keys typed later).
+            for item in self._held:
+                if item.owner is None:
+                    item.owner = screen
+                    item.parked_at = now
         for item in self._held:
             if item.owner is None:
-                if self._ready(screen):
-                    return item
-                item.owner = screen
-                item.parked_at = now
+                return item
             if item.owner is screen:
                 if self._ready(screen) or now - item.parked_at > HOLD_LIMIT:
                     return item
-                # Wait for the screen (the keys behind are its too), but Esc always leaves.
-                return next(
-                    (i for i in self._held if _is_escape(i) and i.owner in (None, screen)), None
-                )
+                return self._leaving(screen)
             # Its screen is covered (by a dialog it put up): the dialog's keys may go first.
+        return None
+
+    def _leaving(self, screen: Screen[Any]) -> _Held | None:
+        """An Esc that may leave a screen before it is ready: one typed before any other key.
+
+        Esc alone leaves a screen still loading (what it waits for may never come). Behind typed
+        keys it keeps its place: the text goes in once the screen is ready, and the Esc then
+        leaves it as it would have on a fast link (the report editor keeps the text as a draft).
+        """
+        for item in self._held:
+            if item.owner is not screen:
+                continue
+            return item if _is_escape(item) else None
         return None
 
     async def _pump(self) -> None:
