@@ -11,7 +11,6 @@ screen uses are in :class:`~tuiviewer.workstation.Workstation`.
 from __future__ import annotations
 
 import dataclasses
-from functools import cached_property
 from pathlib import Path
 
 from textual import events, work
@@ -34,7 +33,6 @@ from tuiviewer.screens.dialogs.common import ConfirmDialog
 from tuiviewer.screens.dialogs.help import HelpScreen, declared_by_tuiviewer
 from tuiviewer.screens.inbox import InboxScreen
 from tuiviewer.screens.jobs import JobsScreen
-from tuiviewer.screens.keyorder import KeyOrder
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen
@@ -63,11 +61,6 @@ class TuiviewerApp(Workstation):
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
-
-    @cached_property
-    def key_order(self) -> KeyOrder:
-        """Keys of one burst go, one at a time, to the focus of their turn."""
-        return KeyOrder(self, super().on_event)
 
     async def on_event(self, event: events.Event) -> None:
         if await self.key_order.take(event):

@@ -11,6 +11,7 @@ report, its images). :class:`tuiviewer.app.TuiviewerApp` adds the bindings, mode
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 from textual import work
@@ -27,6 +28,7 @@ from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.measurements import MeasurementStore
 from tuiviewer.reports.model import KeyImage
 from tuiviewer.screens.browser import BrowserScreen
+from tuiviewer.screens.keyorder import KeyOrder, Opening
 from tuiviewer.screens.query import QueryScreen
 from tuiviewer.screens.report import ReportScreen, ReportSource
 from tuiviewer.screens.report_reader import ReportReaderScreen
@@ -42,6 +44,11 @@ from tuiviewer.store import LocalStore
 class Workstation(App[None]):
     """The session's configuration, nodes, local store, job queue, drafts, graphics and the
     listener for pushed studies."""
+
+    @cached_property
+    def key_order(self) -> KeyOrder:
+        """Keys of one burst go, one at a time, to the focus of their turn."""
+        return KeyOrder(self, super().on_event)
 
     def __init__(
         self,
@@ -248,16 +255,23 @@ class Workstation(App[None]):
 
     def view_study(self, study_uid: str, path: Path) -> None:
         """The images of a study on disk, over the report (Esc comes back to it)."""
-        self.scan_for_viewer(study_uid, path)
+        self.scan_for_viewer(study_uid, path, self.key_order.opening("the images"))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="view", description="Scan")
-    def scan_for_viewer(self, study_uid: str, path: Path) -> None:
-        stacks = study_stacks(study_uid, path)
-        if stacks is None:
-            self.call_from_thread(self.notify, "No image of this study on disk.", severity="error")
-            return
-        images = [stack for stack in stacks if any(r.rows for r in stack)]
-        if not images:
-            self.call_from_thread(self.notify, "This study has no images on disk.")
-            return
-        self.call_from_thread(self.push_screen, ViewerScreen(images[0], 0, stacks=images))
+    def scan_for_viewer(self, study_uid: str, path: Path, opening: Opening) -> None:
+        try:
+            stacks = study_stacks(study_uid, path)
+            if opening.cancelled:
+                return
+            if stacks is None:
+                self.call_from_thread(
+                    self.notify, "No image of this study on disk.", severity="error"
+                )
+                return
+            images = [stack for stack in stacks if any(r.rows for r in stack)]
+            if not images:
+                self.call_from_thread(self.notify, "This study has no images on disk.")
+                return
+            self.call_from_thread(opening.push, ViewerScreen(images[0], 0, stacks=images))
+        finally:
+            self.call_from_thread(opening.end)

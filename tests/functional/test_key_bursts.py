@@ -16,12 +16,14 @@ from textual.widgets import Input, TextArea
 from tests.functional.helpers import browser, burst, new_app, on_patient_position, settle
 from tuiviewer.app import make_app
 from tuiviewer.config.settings import Config
+from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import SectionKind
 from tuiviewer.reports.templates import choose_template, load_templates
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.report import ReportScreen
+from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.store import LocalStore
 
 
@@ -182,3 +184,59 @@ async def test_esc_alone_leaves_an_editor_still_reading_its_study(
         # Nothing was typed: Esc does not wait for the study (which may never come).
         assert isinstance(app.screen, BrowserScreen), app.screen
         assert DraftStore().list() == []
+
+
+def slow_study_scan(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The study on disk takes ``seconds`` to scan before the viewer can open on it."""
+    from tuiviewer import workstation as workstation_module
+
+    scanning = workstation_module.study_stacks
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return scanning(*args, **kwargs)
+
+    monkeypatch.setattr(workstation_module, "study_stacks", slow)
+
+
+async def test_keys_typed_behind_ctrl_o_step_the_viewer_and_never_reach_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_study_scan(monkeypatch, 0.8)
+    study = tmp_path / "ct"
+    write_ct_series(study, slices=8, rows=32, cols=32, seed=5)
+    app = make_app(Config(), [study], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("W")
+        screen = await editor(pilot)
+        await burst(pilot, *"Ok.")
+        typed = sections(screen)
+        # ctrl+o opens the viewer on the study's images once they are scanned: the three Downs
+        # and "w" typed meanwhile are the viewer's (three slices on), not the report's text.
+        await burst(pilot, "ctrl+o", "down", "down", "down", "w")
+        for _ in range(300):
+            if isinstance(app.screen, ViewerScreen) and app.screen.index == 3:
+                break
+            await pilot.pause(0.02)
+        viewer = app.screen
+        assert isinstance(viewer, ViewerScreen), viewer
+        assert viewer.index == 3
+        assert sections(screen) == typed
+
+
+async def test_esc_typed_before_the_images_open_keeps_the_report_on_screen(
+    ct_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_study_scan(monkeypatch, 0.8)
+    app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("W")
+        screen = await editor(pilot)
+        await burst(pilot, "ctrl+o", "escape", *"Ok.")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        # The Esc took back the ctrl+o: no viewer came up, and the editor kept what followed.
+        assert app.screen is screen
+        assert "Ok." in sections(screen)[0]

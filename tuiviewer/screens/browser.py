@@ -33,6 +33,7 @@ from tuiviewer.safetext import clean
 from tuiviewer.screens.base import StudyInView, workstation
 from tuiviewer.screens.dialogs.common import PathDialog, ValueDialog
 from tuiviewer.screens.diff import DiffScreen
+from tuiviewer.screens.keyorder import Opening
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.study_tree import StudyRef, StudyTree
@@ -265,18 +266,21 @@ class BrowserScreen(Screen[None]):
         if self.marked is None or self.loaded is None:
             self.notify("Press m on one instance, then d on another.", severity="warning")
             return
-        self.compute_diff(self.marked, self.loaded)
+        opening = workstation(self).key_order.opening("the comparison")
+        self.compute_diff(self.marked, self.loaded, opening)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diff", description="Diff")
-    def compute_diff(self, left_path: Path, right: LoadedFile) -> None:
+    def compute_diff(self, left_path: Path, right: LoadedFile, opening: Opening) -> None:
         try:
             left = self.edited.get(left_path) or load_file(left_path)
+            rows = diff_datasets(left.dataset, right.dataset)
+            if not opening.cancelled:
+                screen = DiffScreen(left.path.name, right.path.name, rows)
+                self.app.call_from_thread(opening.push, screen)
         except TuiviewerError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error")
-            return
-        rows = diff_datasets(left.dataset, right.dataset)
-        screen = DiffScreen(left.path.name, right.path.name, rows)
-        self.app.call_from_thread(self.app.push_screen, screen)
+        finally:
+            self.app.call_from_thread(opening.end)
 
     # ---- de-identified export ---------------------------------------------------------------
     def action_view(self) -> None:

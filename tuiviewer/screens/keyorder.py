@@ -33,7 +33,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
-__all__ = ["HoldsKeys", "KeyOrder"]
+__all__ = ["HoldsKeys", "KeyOrder", "Opening"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -68,6 +68,48 @@ class HoldsKeys:
         self.app.call_later(ready)
 
 
+class Opening:
+    """A screen on its way from a worker: the keys typed meanwhile wait for it.
+
+    Made on the App's thread by :meth:`KeyOrder.opening` when a command starts the work (the
+    report editor's ctrl+o scans the study on disk, then opens the viewer). Until the screen is
+    pushed by :meth:`push` and mounted, or :meth:`end` says none will come, the keys typed on
+    the screen it was started from wait, so they reach the new screen rather than running the
+    old one's commands (or typing into its text). An Esc typed first cancels it: the screen is
+    then never shown, and the keys behind the Esc go where they were typed.
+    """
+
+    def __init__(self, order: KeyOrder, over: Screen[Any], what: str) -> None:
+        self._order = order
+        self.what = what
+        """What is opening, for the notice when Esc cancels it ("the images")."""
+        self.over = over
+        """The screen the command was given on."""
+        self.started = time.monotonic()
+        self.cancelled = False
+        """Esc was pressed before the screen came: the worker's result is not shown."""
+        self.ended = False
+
+    def push(self, screen: Screen[Any]) -> None:
+        """On the App's thread (``call_from_thread``): show ``screen``, unless cancelled."""
+        if self.ended:
+            return
+        mounted = self._order.app.push_screen(screen)
+
+        async def then() -> None:
+            await mounted
+            self.end()
+
+        self._order.app.call_later(then)
+
+    def end(self) -> None:
+        """On the App's thread: no screen comes (or it is mounted); the keys go on."""
+        if self.ended:
+            return
+        self.ended = True
+        self._order._opening_ended(self)
+
+
 def _is_escape(item: _Held) -> bool:
     return isinstance(item.event, events.Key) and item.event.key == "escape"
 
@@ -93,6 +135,37 @@ class KeyOrder:
         self._watchdog: asyncio.TimerHandle | None = None
         self._sent_at = 0.0
         self._recheck_armed = False
+        self._opening: Opening | None = None
+
+    def opening(self, what: str) -> Opening:
+        """Keys wait for a screen that a worker is about to push (see :class:`Opening`)."""
+        if self._opening is not None:
+            self._opening.end()
+        self._opening = Opening(self, self.app.screen, what)
+        return self._opening
+
+    def _opening_ended(self, opening: Opening) -> None:
+        if self._opening is opening:
+            self._opening = None
+            self.app.call_later(self._pump)
+
+    def _waiting_for_a_screen(self) -> bool:
+        """True while the keys wait for an :class:`Opening`; an Esc typed first cancels it."""
+        opening = self._opening
+        if opening is None:
+            return False
+        if opening.over is not self.app.screen or not opening.over.is_attached:
+            return False  # something else came up (a question, a notice screen): its turn
+        if time.monotonic() - opening.started > HOLD_LIMIT:
+            opening.end()
+            return False
+        if self._held and _is_escape(self._held[0]):
+            self._held.popleft()
+            opening.cancelled = True
+            opening.end()
+            self.app.notify(f"Esc: {opening.what} will not open.", timeout=4)
+            return False
+        return True
 
     @property
     def idle(self) -> bool:
@@ -164,7 +237,7 @@ class KeyOrder:
 
     async def _pump(self) -> None:
         while not self._busy and self._held:
-            item = self._next()
+            item = None if self._waiting_for_a_screen() else self._next()
             if item is None:
                 self._recheck_later()
                 return
