@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from textual.widgets import DataTable, Input, Static
 
-from tests.functional.helpers import settle
+from tests.functional.helpers import burst, settle
 from tests.support.orthanc import Orthanc, OrthancPool, StoreError, store_datasets
 from tests.unit.services.test_worklist import dose_sr, report_sr
 from tuiviewer.app import TuiviewerApp, make_app
@@ -470,3 +470,24 @@ async def test_command_palette_reaches_screen_and_app_actions(
         await wait_for(pilot, lambda: isinstance(app.screen, QueryScreen))
         await pilot.press("f1")
         await wait_for(pilot, lambda: app.screen is screen)
+
+
+async def test_a_draft_written_from_the_worklist_shows_on_its_row_on_return(
+    empty_orthanc: Orthanc, tmp_path: Path
+) -> None:
+    images = tiny_study("drafted", patient_id="P-drafted")
+    store(empty_orthanc, images)
+    uid = str(images[0].StudyInstanceUID)
+    app = worklist_app(orthanc_node(empty_orthanc), tmp_path / "store")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        screen = worklist(app)
+        table = screen.query_one("#worklist", DataTable)
+        await wait_for(pilot, lambda: str(table.get_cell(uid, "state")) == "unreported")
+        # Typed in one burst, then Esc: the editor keeps the text as a draft, and the row says
+        # so at once, not at the next refresh a minute later.
+        await burst(pilot, "W", *"Typed.", "escape")
+        await wait_for(pilot, lambda: app.screen is screen and DraftStore().has_draft(uid))
+        await wait_for(pilot, lambda: str(table.get_cell(uid, "state")) == "draft", timeout=3)
+        assert "Draft 1" in text_of(screen, "#wl-counts")
+        assert "Unreported 0" in text_of(screen, "#wl-counts")

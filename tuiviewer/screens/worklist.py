@@ -34,6 +34,7 @@ from tuiviewer.services.worklist import (
     WorklistView,
     images_on_disk,
     load_view,
+    with_local_drafts,
 )
 from tuiviewer.store import LocalStore
 from tuiviewer.widgets.key_footer import KeyFooter
@@ -110,6 +111,22 @@ class WorklistScreen(Screen[None]):
         else:
             self.start_refresh()
         self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        """Back from the report editor: a draft saved (or removed) there shows at once, not at
+        the next refresh. Looked at again shortly after, for the editor's last save, which it
+        writes as it closes."""
+        self._drafts_changed()
+        self.set_timer(0.5, self._drafts_changed)
+
+    def _drafts_changed(self) -> None:
+        changed = with_local_drafts(list(self.states.values()), workstation(self).drafts)
+        for status in changed:
+            self.states[status.study_uid] = status
+            self.table.state_changed(status)
+            self.side.state_changed(status)
+        if changed:
+            self._show_counts()
 
     @property
     def table(self) -> StudyTable:

@@ -380,6 +380,23 @@ class StudyStatus:
     """Why the state may be incomplete (an SR could not be retrieved); None when all is known."""
 
 
+def with_local_drafts(states: Iterable[StudyStatus], drafts: DraftStore) -> list[StudyStatus]:
+    """The states that a draft saved or removed since they were found changes.
+
+    Only ``UNREPORTED`` and ``DRAFT`` depend on the local drafts (a report on the PACS wins over
+    a draft); each is one look at the drafts folder, so it is cheap enough for every return to
+    the worklist from the report editor.
+    """
+    changed: list[StudyStatus] = []
+    for status in states:
+        if status.state not in (ReportState.UNREPORTED, ReportState.DRAFT):
+            continue
+        now = ReportState.DRAFT if drafts.has_draft(status.study_uid) else ReportState.UNREPORTED
+        if now is not status.state:
+            changed.append(replace(status, state=now))
+    return changed
+
+
 def _read(path: Path) -> Dataset | None:
     """The SR document at ``path``, None if it is not readable DICOM.
 
