@@ -6,13 +6,14 @@ import asyncio
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from textual.widgets import Input, TextArea
 
-from tests.functional.helpers import settle
+from tests.functional.helpers import burst, settle
 from tests.support.orthanc import Orthanc, c_find
 from tests.support.screentext import screen_lines
 from tuiviewer.app import TuiviewerApp, make_app
@@ -465,3 +466,47 @@ async def test_send_the_moment_the_signed_report_is_written_is_not_swallowed(
         assert any("Send the report to pacs" in line for line in screen_lines(app))
         messages = [n.message for n in app._notifications]
         assert not any("being written" in m for m in messages), messages
+
+
+def slow_confirmation(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The check before sending (whose study, a final already on the PACS?) takes a while."""
+    from tuiviewer.screens import report_outputs
+
+    checking = report_outputs.confirmation_text
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return checking(*args, **kwargs)
+
+    monkeypatch.setattr(report_outputs, "confirmation_text", slow)
+
+
+async def test_keys_behind_ctrl_t_answer_the_send_question_not_the_editor(
+    ct_folder: Path, tmp_path: Path, empty_orthanc: Orthanc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ct = pydicom.dcmread(ct_folder / "CT_small.dcm")
+    uid = str(ct.StudyInstanceUID)
+    slow_confirmation(monkeypatch, 0.8)
+    app = app_for(ct_folder, tmp_path / "store", pacs_node(empty_orthanc))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_report(pilot, app)
+        findings = screen.query_one("#section-findings", TextArea)
+        findings.focus()
+        findings.insert(FINDINGS)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert screen.last_sr is not None
+        # Esc right behind ctrl+t, before the question is up: the send is taken back, the
+        # editor stays, and what is typed after it goes into the findings.
+        await burst(pilot, "ctrl+t", "escape", *" More.")
+        await settle(pilot)
+        await pilot.pause(0.5)
+        assert app.screen is screen
+        assert findings.text == FINDINGS + " More."
+        assert not screen.sent
+        # "y" right behind ctrl+t is the question's Yes, not a letter of the report.
+        await burst(pilot, "ctrl+t", "y")
+        assert await wait_for(lambda: screen.sent, timeout=10)
+        assert findings.text == FINDINGS + " More."
+        assert app.screen is screen
+    assert instances_on_pacs(empty_orthanc, uid)

@@ -90,11 +90,12 @@ class Opening:
         """Esc was pressed before the screen came: the worker's result is not shown."""
         self.ended = False
 
-    def push(self, screen: Screen[Any]) -> None:
-        """On the App's thread (``call_from_thread``): show ``screen``, unless cancelled."""
-        if self.ended:
+    def push(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> None:
+        """On the App's thread (``call_from_thread``): show ``screen`` (``callback`` gets what
+        it is dismissed with), unless cancelled or its screen closed meanwhile."""
+        if self.ended or not self.over.is_attached:
             return
-        mounted = self._order.app.push_screen(screen)
+        mounted = self._order.app.push_screen(screen, callback)
 
         async def then() -> None:
             await mounted
@@ -137,11 +138,12 @@ class KeyOrder:
         self._recheck_armed = False
         self._opening: Opening | None = None
 
-    def opening(self, what: str) -> Opening:
-        """Keys wait for a screen that a worker is about to push (see :class:`Opening`)."""
+    def opening(self, what: str, over: Screen[Any] | None = None) -> Opening:
+        """Keys wait for a screen that a worker is about to push over ``over`` (default: the
+        screen on top) (see :class:`Opening`)."""
         if self._opening is not None:
             self._opening.end()
-        self._opening = Opening(self, self.app.screen, what)
+        self._opening = Opening(self, over or self.app.screen, what)
         return self._opening
 
     def _opening_ended(self, opening: Opening) -> None:

@@ -33,6 +33,7 @@ from tuiviewer.reports.text import to_text
 from tuiviewer.screens.base import workstation
 from tuiviewer.screens.dialogs.common import ConfirmDialog, PathDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
+from tuiviewer.screens.keyorder import Opening
 from tuiviewer.services.report_desk import (
     ReportSource,
     confirmation_text,
@@ -220,17 +221,26 @@ class ReportOutputs(Screen[None]):
         ctx = self.context
         if ctx is None:
             return
-        self.check_before(question, ctx, then)
+        # The keys typed while the PACS is asked are the question's (an Esc typed first takes
+        # the command back); they never reach the report's text or leave the editor.
+        opening = workstation(self).key_order.opening("the question", over=self)
+        self.check_before(question, ctx, then, opening)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check", description="Check")
-    def check_before(self, question: str, ctx: StudyContext, then: Callable[[], None]) -> None:
-        text = confirmation_text(question, ctx, self.source.node)
-
+    def check_before(
+        self, question: str, ctx: StudyContext, then: Callable[[], None], opening: Opening
+    ) -> None:
         def answer(yes: bool | None) -> None:
             if yes:
                 then()
 
-        self.app.call_from_thread(self.app.push_screen, ConfirmDialog(text, yes="Yes"), answer)
+        try:
+            text = confirmation_text(question, ctx, self.source.node)
+            if not opening.cancelled:
+                dialog = ConfirmDialog(text, yes="Yes")
+                self.app.call_from_thread(opening.push, dialog, answer)
+        finally:
+            self.app.call_from_thread(opening.end)
 
     def action_send(self) -> None:
         if self._writing():
