@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+import pytest
 from textual import events
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
@@ -88,3 +92,15 @@ async def on_patient_position(pilot: Pilot[None]) -> BrowserScreen:
     tags.reveal(PATIENT_SETUP_POSITION)
     await pilot.pause()
     return screen
+
+
+def slowed(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str, seconds: float) -> None:
+    """``module.name`` (a blocking call a worker makes) takes ``seconds`` longer: a PACS or a
+    disk that is slow to answer, so keys typed meanwhile are sure to arrive first."""
+    original = getattr(module, name)
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, slow)

@@ -6,20 +6,20 @@ first is handled, which is what a terminal delivers when several keys come in on
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual.widgets import Input, TextArea
 
-from tests.functional.helpers import browser, burst, new_app, on_patient_position, settle
+from tests.functional.helpers import browser, burst, new_app, on_patient_position, settle, slowed
+from tuiviewer import workstation as workstation_module
 from tuiviewer.app import make_app
 from tuiviewer.config.settings import Config
 from tuiviewer.dicom.datagen import write_ct_series
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import SectionKind
 from tuiviewer.reports.templates import choose_template, load_templates
+from tuiviewer.screens import report as report_screen
 from tuiviewer.screens.browser import BrowserScreen
 from tuiviewer.screens.nodes import NodesScreen
 from tuiviewer.screens.report import ReportScreen
@@ -130,23 +130,10 @@ async def test_a_search_burst_in_the_browser_still_lands_in_the_search_box(
         assert search.value == "0018,5100"
 
 
-def slow_study_reading(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """The editor reads its study for ``seconds`` (a PACS or a disk that is slow to answer)."""
-    from tuiviewer.screens import report as report_screen
-
-    reading = report_screen.report_context
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(seconds)
-        return reading(*args, **kwargs)
-
-    monkeypatch.setattr(report_screen, "report_context", slow)
-
-
 async def test_text_and_esc_typed_while_the_editor_reads_its_study_are_kept_as_the_draft(
     ct_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    slow_study_reading(monkeypatch, 0.8)
+    slowed(monkeypatch, report_screen, "report_context", 0.8)
     app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -172,7 +159,7 @@ async def test_text_and_esc_typed_while_the_editor_reads_its_study_are_kept_as_t
 async def test_esc_alone_leaves_an_editor_still_reading_its_study(
     ct_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    slow_study_reading(monkeypatch, 3.0)
+    slowed(monkeypatch, report_screen, "report_context", 3.0)
     app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -186,23 +173,10 @@ async def test_esc_alone_leaves_an_editor_still_reading_its_study(
         assert DraftStore().list() == []
 
 
-def slow_study_scan(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """The study on disk takes ``seconds`` to scan before the viewer can open on it."""
-    from tuiviewer import workstation as workstation_module
-
-    scanning = workstation_module.study_stacks
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(seconds)
-        return scanning(*args, **kwargs)
-
-    monkeypatch.setattr(workstation_module, "study_stacks", slow)
-
-
 async def test_keys_typed_behind_ctrl_o_step_the_viewer_and_never_reach_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    slow_study_scan(monkeypatch, 0.8)
+    slowed(monkeypatch, workstation_module, "study_stacks", 0.8)
     study = tmp_path / "ct"
     write_ct_series(study, slices=8, rows=32, cols=32, seed=5)
     app = make_app(Config(), [study], store=LocalStore(tmp_path / "store"))
@@ -228,7 +202,7 @@ async def test_keys_typed_behind_ctrl_o_step_the_viewer_and_never_reach_the_repo
 async def test_esc_typed_before_the_images_open_keeps_the_report_on_screen(
     ct_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    slow_study_scan(monkeypatch, 0.8)
+    slowed(monkeypatch, workstation_module, "study_stacks", 0.8)
     app = make_app(Config(), [ct_folder], store=LocalStore(tmp_path / "store"))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

@@ -6,14 +6,13 @@ import asyncio
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from textual.widgets import Input, TextArea
 
-from tests.functional.helpers import burst, settle
+from tests.functional.helpers import burst, settle, slowed
 from tests.support.orthanc import Orthanc, c_find
 from tests.support.screentext import screen_lines
 from tuiviewer.app import TuiviewerApp, make_app
@@ -22,6 +21,7 @@ from tuiviewer.config.settings import Config
 from tuiviewer.reports.drafts import DraftStore
 from tuiviewer.reports.model import ReportStatus, SectionKind
 from tuiviewer.reports.sr.read import read_sr
+from tuiviewer.screens import report_outputs
 from tuiviewer.screens.dialogs.common import ConfirmDialog, QuestionDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
 from tuiviewer.screens.report import ReportScreen
@@ -468,25 +468,12 @@ async def test_send_the_moment_the_signed_report_is_written_is_not_swallowed(
         assert not any("being written" in m for m in messages), messages
 
 
-def slow_confirmation(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """The check before sending (whose study, a final already on the PACS?) takes a while."""
-    from tuiviewer.screens import report_outputs
-
-    checking = report_outputs.confirmation_text
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(seconds)
-        return checking(*args, **kwargs)
-
-    monkeypatch.setattr(report_outputs, "confirmation_text", slow)
-
-
 async def test_keys_behind_ctrl_t_answer_the_send_question_not_the_editor(
     ct_folder: Path, tmp_path: Path, empty_orthanc: Orthanc, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ct = pydicom.dcmread(ct_folder / "CT_small.dcm")
     uid = str(ct.StudyInstanceUID)
-    slow_confirmation(monkeypatch, 0.8)
+    slowed(monkeypatch, report_outputs, "confirmation_text", 0.8)
     app = app_for(ct_folder, tmp_path / "store", pacs_node(empty_orthanc))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_report(pilot, app)
