@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from tests.functional.helpers import settle
 from tests.functional.test_viewer import open_viewer
@@ -154,3 +155,7 @@ async def test_a_held_key_on_a_slow_link_gets_drafts_then_the_full_frame(folder:
         shown = view.shown
         assert shown is not None and not shown.cheap, "the frame the reader stops on is whole"
         assert shown.grey_levels is not None and shown.grey_levels > draft_greys
+        # The badge says so: the reader is not told "draft" about the whole frame.
+        badge = str(screen.query_one("#badge", Static).content)
+        assert "draft" not in badge, badge
+        assert f"{shown.grey_levels} of" in badge, badge

@@ -292,6 +292,9 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
     def on_image_view_wheeled(self, message: ImageView.Wheeled) -> None:
         self.go(self.index + message.step)
 
+    def on_image_view_refined(self, message: ImageView.Refined) -> None:
+        self._update_texts()  # the badge: no longer "draft"
+
     # ---- cine, cursor, ruler ----------------------------------------------------------------
     def action_cine(self) -> None:
         self.player.toggle()

@@ -323,6 +323,9 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
             self._rendering = False
         self.notify(f"MPR failed: {reason}", severity="error")
 
+    def on_image_view_refined(self, message: object) -> None:
+        self._update_notes()  # how the active pane is shown: no longer "draft"
+
     def on_image_view_resized(self, message: object) -> None:
         self.request_render()
 

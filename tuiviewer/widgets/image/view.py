@@ -143,6 +143,12 @@ class ImageView(FrameEncoders, Placements):
 
         view: ImageView
 
+    @dataclass
+    class Refined(Message):
+        """The draft on screen was replaced by the whole frame (the badge says so now)."""
+
+        view: ImageView
+
     def __init__(
         self,
         decision: GraphicsDecision,
@@ -303,6 +309,7 @@ class ImageView(FrameEncoders, Placements):
         frame = self._frame
         if frame is not None and frame.cheap:
             self._show(frame.pixels, frame.key, frame.cols, frame.rows, cheap=False)
+            self.post_message(self.Refined(self))
 
     def _cancel_refine(self) -> None:
         if self._refine is not None:
