@@ -33,6 +33,7 @@ from tuiviewer.net.retrieve import (
 from tuiviewer.net.send import SendProgress, SendResult
 from tuiviewer.net.send import send_files as _dimse_send
 from tuiviewer.net.trace import AssociationTrace
+from tuiviewer.net.warm import release_idle
 from tuiviewer.store import LocalStore
 
 
@@ -329,6 +330,12 @@ def warm_retrieve(node: Node, associations: int) -> bool:
     (DIMSE C-GET only, and only when ``associations`` >= 2 may be open at once; a no-op
     elsewhere). Released unused after :data:`tuiviewer.net.warm.IDLE_S`."""
     return warm_for_retrieve(node, associations)
+
+
+def release_warm(wait_s: float = 2.0) -> None:
+    """Release every warm association nobody took (A-RELEASE, so the PACS frees it at once
+    rather than when its idle timeout ends), waiting at most ``wait_s`` seconds in all."""
+    release_idle(wait_s=wait_s)
 
 
 def resume_study(
