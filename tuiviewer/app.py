@@ -10,6 +10,7 @@ screen uses are in :class:`~tuiviewer.workstation.Workstation`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tuiviewer.config.settings import Config
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.graphics.probe import ColorPlan, GraphicsMode, TerminalProbe, prepare_graphics
 from tuiviewer.messages import JobFinished
+from tuiviewer.net.transport import release_warm
 from tuiviewer.reports.drafts import DraftInfo
 from tuiviewer.safetext import clean
 from tuiviewer.screens.base import ShowsStudy
@@ -258,8 +260,7 @@ class TuiviewerApp(Workstation):
         running = self.queue.running()
         reports = self.unsaved_reports()
         if not unsaved and not running and not reports:
-            self.stop_listener()
-            self.exit()
+            await self._leave()
             return
         parts = []
         if reports:
@@ -277,10 +278,16 @@ class TuiviewerApp(Workstation):
             if yes:
                 for job in running:
                     job.cancel.set()
-                self.stop_listener()
-                self.exit()
+                self.call_later(self._leave)
 
         self.push_screen(ConfirmDialog(f"Quit and {' and '.join(parts)}?", yes="Quit"), answer)
+
+    async def _leave(self) -> None:
+        """Stop the listener, release warm associations (the PACS frees them at once instead
+        of at its idle timeout), and exit."""
+        self.stop_listener()
+        await asyncio.to_thread(release_warm)
+        self.exit()
 
 
 def make_app(

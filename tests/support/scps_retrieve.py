@@ -40,6 +40,8 @@ class QrLog:
     """Associations accepted so far."""
     live: set[int] = field(default_factory=set)
     """Associations accepted and not closed yet (their ids)."""
+    released: int = 0
+    """Associations the peer released (A-RELEASE), rather than aborted or dropped."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -162,6 +164,10 @@ def running_qr_scp(
         with qr_log.lock:
             qr_log.live.discard(id(event.assoc))
 
+    def on_released(event: Any) -> None:
+        with qr_log.lock:
+            qr_log.released += 1
+
     ae = AE(ae_title=ae_title)
     for uid in (STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE):
         ae.add_supported_context(uid, TRANSFER_SYNTAXES)
@@ -181,6 +187,7 @@ def running_qr_scp(
             (evt.EVT_C_MOVE, on_move),
             (evt.EVT_ACCEPTED, on_accepted),
             (evt.EVT_CONN_CLOSE, on_closed),
+            (evt.EVT_RELEASED, on_released),
         ],
     )
     assert server is not None

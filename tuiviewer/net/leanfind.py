@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 
 from tuiviewer.config.nodes import Node
 from tuiviewer.dicom.rows import PlainAnswer, QueryLevel, Row, plain_text, to_row
@@ -246,7 +246,7 @@ def find_rows(
     model: QueryModel = QueryModel.STUDY_ROOT,
     cancel: threading.Event | None = None,
     before_pydicom: Callable[[], None] | None = None,
-) -> Iterator[Row]:
+) -> Generator[Row, None, None]:
     """Send one C-FIND and yield the row of each match as its pending response arrives.
 
     As :func:`tuiviewer.net.find.find` followed by ``to_row``: ``cancel`` sends C-CANCEL at

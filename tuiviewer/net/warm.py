@@ -269,9 +269,9 @@ def _free_for(node: Node) -> bool:
 ON_REJECTED.append(_free_for)
 
 
-def release_idle(node: Node | None = None) -> None:
+def release_idle(node: Node | None = None, *, wait_s: float | None = None) -> None:
     """Release every association (to ``node``, or to any) nobody holds, and wait until they
-    are closed."""
+    are closed (each at most ``wait_s`` seconds when given, else its node's ACSE timeout)."""
     with _LOCK:
         idle = [
             h
@@ -281,4 +281,8 @@ def release_idle(node: Node | None = None) -> None:
             if not h.taken
         ]
     for held in idle:
-        _end(held, abort=False)
+        _end(held, abort=False, wait=wait_s is None)
+    if wait_s is not None:
+        deadline = time.monotonic() + wait_s
+        for held in idle:
+            held.closed.wait(max(0.0, deadline - time.monotonic()))

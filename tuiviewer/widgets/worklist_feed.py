@@ -20,10 +20,10 @@ from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from tuiviewer.config.nodes import Node
-from tuiviewer.dicom.rows import QueryLevel, StudyRow, to_row
+from tuiviewer.dicom.rows import StudyRow
 from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.messages import StatesFound
-from tuiviewer.net.transport import find
+from tuiviewer.net.transport import find_rows
 from tuiviewer.services.batches import BATCH_S, batched
 from tuiviewer.services.worklist import PACS_DOWN, WorklistQuery, merge_answers, report_states
 from tuiviewer.store import LocalStore
@@ -94,8 +94,7 @@ class WorklistFeed(Widget):
         found: dict[str, StudyRow] = {}
 
         def new_rows() -> Iterator[StudyRow]:
-            for ds in find(node, query.to_find_query(), cancel=cancel):
-                row = to_row(QueryLevel.STUDY, ds)
+            for row in find_rows(node, query.to_find_query(), cancel=cancel):
                 if isinstance(row, StudyRow) and row.uid in found:
                     found[row.uid] = merge_answers(found[row.uid], row)  # for report states
                 elif isinstance(row, StudyRow) and row.uid:
