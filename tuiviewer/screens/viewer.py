@@ -42,7 +42,7 @@ from tuiviewer.screens.viewer_beside import SideBySide
 from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS, help_text
 from tuiviewer.screens.viewer_view import ViewControls
 from tuiviewer.services.jobs import RetrieveJob
-from tuiviewer.services.viewer import texts
+from tuiviewer.services.viewer import collector, texts
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy
 from tuiviewer.services.viewer.geometry import slice_position
@@ -113,6 +113,7 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
         self.tags_visible = False
         self.keys = KeyImageMarks(self)
         """The key images of this study (the report editor's, else the saved draft's)."""
+        self._collector_held = False
 
     def study_in_view(self) -> StudyInView | None:
         """The study on show (ShowsStudy): F9 opens its report."""
@@ -123,6 +124,9 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # No garbage collection (a pause of every thread, the retrieve's too) until the first
+        # image is on screen: laying the viewer out would trigger a full one.
+        self._hold_collector(True)
         self.low_bandwidth = lean = workstation(self).low_bandwidth
         self.player.lean(lean)
         yield ViewerBody(self.decision, self.stack, low_bandwidth=lean, id="viewer")
@@ -134,7 +138,16 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
         if self.job is not None and self.stack.arriving is not None:
             yield ArrivalFeed(self.job, self.stack.arriving)
 
+    def _hold_collector(self, held: bool) -> None:
+        if held != self._collector_held:
+            self._collector_held = held
+            (collector.hold if held else collector.release)()
+
+    def on_unmount(self) -> None:
+        self._hold_collector(False)
+
     def on_mount(self) -> None:
+        self.set_timer(collector.HOLD_LIMIT_S, lambda: self._hold_collector(False))
         if self.decision.warning:
             self.notify(self.decision.warning, title="Graphics", severity="warning", timeout=10)
         self.query_one("#goto", Input).display = False
@@ -163,6 +176,8 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
         pane = message.pane
         pane.redraw()
         pane.update_title()
+        if pane is self.pane:  # the first image is on its way to the screen
+            self.call_after_refresh(self._hold_collector, False)
         if pane is not self.pane:
             self.body.update_link_text()
             return
