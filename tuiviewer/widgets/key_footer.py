@@ -102,6 +102,8 @@ class KeyFooter(Footer):
         self._width = 0
         self.shown: list[str] = []
         """The keys on show, as the footer writes them ("o Open"), for tests and help."""
+        self._composed: tuple[object, ...] | None = None
+        """What the keys on show were made from (see :meth:`recompose`)."""
 
     def entries(self) -> list[FooterEntry]:
         """Every key the footer could show: one per action, the first key bound to it."""
@@ -122,11 +124,32 @@ class KeyFooter(Footer):
             )
         return found
 
+    def _fitted(self) -> tuple[list[FooterEntry], bool, bool]:
+        return fit(self.entries(), self.size.width or self.app.size.width)
+
+    @staticmethod
+    def _plan(kept: list[FooterEntry], compact: bool, short: bool) -> tuple[object, ...]:
+        keys = tuple(
+            (e.binding.key, e.binding.action, e.key_display, e.words(short), e.enabled, e.tooltip)
+            for e in kept
+        )
+        return (compact, keys)
+
+    async def recompose(self) -> None:
+        """Remount the keys only when they change. Textual's footer remounts them whenever the
+        bindings may have changed (a focus move, a screen shown, a resize): opening the viewer
+        did it four times, each restyling and laying out twenty keys, in the event loop's time
+        between Enter and the first image."""
+        if self._bindings_ready and self.is_attached and self._composed is not None:
+            if self._plan(*self._fitted()) == self._composed:
+                return
+        await super().recompose()
+
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
-        width = self.size.width or self.app.size.width
-        kept, compact, short = fit(self.entries(), width)
+        kept, compact, short = self._fitted()
+        self._composed = self._plan(kept, compact, short)
         self.set_reactive(Footer.compact, compact)
         self.set_class(compact, "-compact")
         self.shown = []
