@@ -8,6 +8,7 @@ the instances through a few at a time and looks at the screen in between.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,6 +129,35 @@ async def test_esc_and_w_typed_in_one_burst_leave_the_viewer_and_open_the_report
         assert viewer not in app.screen_stack
         assert viewer.view == view  # no "level ×10"
         gate.release(SLICES)
+
+
+async def test_garbage_collection_waits_for_the_first_image_and_no_longer(
+    slow_pacs: tuple[PacedPacs, Node, str, threading.Semaphore], tmp_path: Path
+) -> None:
+    """No full collection (it pauses every thread, the retrieve's too) while the viewer opens;
+    the collector runs again once the first image is on screen, or when the viewer closes
+    before any came."""
+    _pacs, node, study, gate = slow_pacs
+    app = app_on(node, tmp_path / "store")
+    assert gc.isenabled()
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await open_first_row(pilot, app, study)
+            await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+            assert not gc.isenabled()
+            await pilot.press("escape")  # nothing came: back on the worklist
+            await until(pilot, lambda: isinstance(app.screen, WorklistScreen))
+            assert gc.isenabled()
+            await pilot.press("enter")  # the retrieve still runs: the viewer again
+            await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+            viewer = app.screen
+            assert isinstance(viewer, ViewerScreen) and not gc.isenabled()
+            gate.release(2)
+            await until(pilot, lambda: viewer.shown_index is not None)
+            await until(pilot, gc.isenabled)
+            gate.release(SLICES)
+    finally:
+        gc.enable()
 
 
 async def test_a_cancelled_retrieve_keeps_what_came_and_the_viewer_says_so(
