@@ -27,10 +27,15 @@ send and repaints only the rows that changed, renders window/level changes at mo
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from textual import events, on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
 from textual.widgets import Input, Static
 
 from tuiviewer.dicom.scanning import InstanceRecord
@@ -53,15 +58,56 @@ from tuiviewer.services.viewer.slices import (
 )
 from tuiviewer.widgets.arrivals import ArrivalFeed
 from tuiviewer.widgets.cine import Cine, Throttle
+from tuiviewer.widgets.corner_texts import CornerTexts
 from tuiviewer.widgets.image.view import ImageView, badge_text
 from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.key_images import KeyImageMarks
 from tuiviewer.widgets.safe import shown
-from tuiviewer.widgets.stack_pane import StackPane
+from tuiviewer.widgets.stack_pane import LinkedImageView, StackPane
+from tuiviewer.widgets.tag_panel import TagPanel
 from tuiviewer.widgets.viewer_body import ViewerBody
 
 LOW_BANDWIDTH_WINDOW_S = 0.15
 """In low-bandwidth mode, window/level changes are rendered at most this often."""
+
+
+_WIDGETS: tuple[type[DOMNode], ...] = (
+    ViewerBody, CornerTexts, Horizontal, Vertical, StackPane, ImageView, LinkedImageView,
+    TagPanel, Input, Static, KeyFooter, ArrivalFeed,
+)  # fmt: skip
+"""The widget classes a viewer is made of (their default styles are parsed ahead)."""
+
+
+class _Bases:
+    """What Textual's ``_get_default_css`` reads of a node, for a class (no instance)."""
+
+    def __init__(self, cls: type[DOMNode]) -> None:
+        self._node_bases = DOMNode._css_bases(cls)
+
+
+def prepare_styles(app: App[Any]) -> None:
+    """Parse the viewer's style sheet and its widgets' default styles now, at a quiet moment,
+    not when the first viewer of the session is pushed: there Textual reparses every style
+    sheet of the app (80-110 ms on a busy machine) between Enter and the viewer's layout, and
+    the retrieve's thread waits for the event loop meanwhile. Once is enough."""
+    sheet = app.stylesheet
+    changed = False
+    # As Textual makes a screen's CSS_PATH absolute, so that the push finds it read.
+    path = str((Path(inspect.getfile(ViewerScreen)).parent / ViewerScreen.CSS_PATH).resolve())
+    if not sheet.has_source(path):
+        sheet.read(path)
+        changed = True
+    for cls in _WIDGETS:
+        for read_from, css, tie_breaker, scope in DOMNode._get_default_css(_Bases(cls)):  # type: ignore[arg-type]
+            if not sheet.has_source(*read_from):
+                sheet.add_source(
+                    css, read_from=read_from, is_default_css=True, tie_breaker=tie_breaker,
+                    scope=scope,
+                )  # fmt: skip
+                changed = True
+    if changed:
+        sheet.reparse()
+        sheet.update(app)
 
 
 class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
