@@ -69,6 +69,8 @@ from tuiviewer.widgets.viewer_body import ViewerBody
 
 LOW_BANDWIDTH_WINDOW_S = 0.15
 """In low-bandwidth mode, window/level changes are rendered at most this often."""
+COLLECT_AFTER_FIRST_S = 0.25
+"""Garbage collection resumes this long after the first image is drawn (once it is sent)."""
 
 
 _WIDGETS: tuple[type[DOMNode], ...] = (
@@ -222,8 +224,10 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
         pane = message.pane
         pane.redraw()
         pane.update_title()
-        if pane is self.pane:  # the first image is on its way to the screen
-            self.call_after_refresh(self._hold_collector, False)
+        if pane is self.pane and self._collector_held:
+            # The first image is on its way to the terminal: the collections held back since
+            # Enter wait until the writer thread has sent it.
+            self.set_timer(COLLECT_AFTER_FIRST_S, lambda: self._hold_collector(False))
         if pane is not self.pane:
             self.body.update_link_text()
             return
