@@ -3,9 +3,11 @@ runs (``--timeline``), never part of the app itself.
 
 Loaded as ``sitecustomize`` (the benchmark puts a folder holding a copy on ``PYTHONPATH``), it
 wraps a few functions on the open path and appends ``<clock> <phase>`` lines to the file
-``FIRST_PIXEL_TIMELINE`` names. The clock is :func:`time.perf_counter`, CLOCK_MONOTONIC on
-Linux, which the benchmark's own process shares, so the phases line up with its Enter and with
-the first image bytes on the pty.
+``FIRST_PIXEL_TIMELINE`` names; after Enter it also notes every garbage collection longer
+than 3 ms (a full one holds every thread) and every turn of the event loop longer than
+:data:`LONG_TURN_S` (what held the loop: a widget's message pump, a screen update).
+The clock is :func:`time.perf_counter`, CLOCK_MONOTONIC on Linux, which the benchmark's own
+process shares, so the phases line up with its Enter and with the first image bytes on the pty.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 _PATH = os.environ.get("FIRST_PIXEL_TIMELINE", "")
 _LOCK = threading.Lock()
 _SEEN: set[str] = set()
+#: A turn of the event loop (one callback) at least this long is noted, with whose it was.
+LONG_TURN_S = 0.02
 
 
 def mark(phase: str, once: bool = True) -> None:
@@ -88,5 +92,46 @@ def _install() -> None:
         mark(f"probe incomplete: {exc!r}")
 
 
+def _note(at: float, text: str) -> None:
+    with _LOCK, open(_PATH, "a") as out:
+        out.write(f"{at:.6f}   {text}\n")
+
+
+def _watch_collector() -> None:
+    import gc
+
+    started = [0.0]
+
+    def collected(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - started[0]
+        if took > 0.003 and "Enter handled" in _SEEN:
+            _note(started[0], f"<garbage collection, generation {info['generation']}: "
+                  f"{took * 1000:.0f} ms>")  # fmt: skip
+
+    gc.callbacks.append(collected)
+
+
+def _watch_loop() -> None:
+    import asyncio.events
+
+    original = asyncio.events.Handle._run
+
+    def run(handle: Any) -> None:
+        began = time.perf_counter()
+        original(handle)
+        took = time.perf_counter() - began
+        if took >= LONG_TURN_S and "Enter handled" in _SEEN:
+            owner: Any = getattr(handle._callback, "__self__", None)
+            name = owner.get_name() if hasattr(owner, "get_name") else repr(handle._callback)
+            _note(began, f"[event loop busy {took * 1000:.0f} ms: {name[:70]}]")
+
+    setattr(asyncio.events.Handle, "_run", run)  # noqa: B010
+
+
 if _PATH:
     _install()
+    _watch_collector()
+    _watch_loop()

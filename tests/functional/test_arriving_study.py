@@ -8,6 +8,7 @@ the instances through a few at a time and looks at the screen in between.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from pydicom.uid import generate_uid
+from textual._xterm_parser import XTermParser
 
 from tests.integration.test_worklist import wait_for as until
 from tests.support.paced_pacs import PacedPacs, gated_study
@@ -23,6 +25,7 @@ from tuiviewer.app import TuiviewerApp, make_app
 from tuiviewer.config.nodes import Node
 from tuiviewer.config.settings import Config
 from tuiviewer.dicom.datagen import write_ct_series
+from tuiviewer.screens.report import ReportScreen
 from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.screens.worklist import WorklistScreen
 from tuiviewer.store import LocalStore
@@ -101,6 +104,60 @@ async def test_enter_opens_on_the_first_slices_and_the_stack_grows(
         assert app.jobs[0].state == "done", app.jobs[0].error
     assert len(LocalStore(tmp_path / "store").instance_uids(study)) == SLICES
     assert pacs.sent == SLICES
+
+
+async def test_esc_and_w_typed_in_one_burst_leave_the_viewer_and_open_the_report(
+    slow_pacs: tuple[PacedPacs, Node, str, threading.Semaphore], tmp_path: Path
+) -> None:
+    """The terminal's bytes "Esc W" in one read (a packet over SSH, or read late on a busy
+    machine) reach Textual's parser as alt+shift+w: the Esc must still leave the viewer of a
+    study arriving, and W then write the report from the worklist, not set the level."""
+    _pacs, node, study, gate = slow_pacs
+    app = app_on(node, tmp_path / "store")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_first_row(pilot, app, study)
+        gate.release(2)
+        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        viewer = app.screen
+        assert isinstance(viewer, ViewerScreen)
+        await until(pilot, lambda: viewer.shown_index is not None)
+        view = viewer.view
+        parser = XTermParser()
+        for event in [*parser.feed("\x1bW"), *parser.feed("")]:  # the burst, then no more
+            app.post_message(event)
+        await until(pilot, lambda: isinstance(app.screen, ReportScreen))
+        assert viewer not in app.screen_stack
+        assert viewer.view == view  # no "level ×10"
+        gate.release(SLICES)
+
+
+async def test_garbage_collection_waits_for_the_first_image_and_no_longer(
+    slow_pacs: tuple[PacedPacs, Node, str, threading.Semaphore], tmp_path: Path
+) -> None:
+    """No full collection (it pauses every thread, the retrieve's too) while the viewer opens;
+    the collector runs again once the first image is on screen, or when the viewer closes
+    before any came."""
+    _pacs, node, study, gate = slow_pacs
+    app = app_on(node, tmp_path / "store")
+    assert gc.isenabled()
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await open_first_row(pilot, app, study)
+            await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+            assert not gc.isenabled()
+            await pilot.press("escape")  # nothing came: back on the worklist
+            await until(pilot, lambda: isinstance(app.screen, WorklistScreen))
+            assert gc.isenabled()
+            await pilot.press("enter")  # the retrieve still runs: the viewer again
+            await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+            viewer = app.screen
+            assert isinstance(viewer, ViewerScreen) and not gc.isenabled()
+            gate.release(2)
+            await until(pilot, lambda: viewer.shown_index is not None)
+            await until(pilot, gc.isenabled)
+            gate.release(SLICES)
+    finally:
+        gc.enable()
 
 
 async def test_a_cancelled_retrieve_keeps_what_came_and_the_viewer_says_so(

@@ -96,6 +96,9 @@ def run_app(
             low_bandwidth=session.low_bandwidth,
             probe=session.probe,
         )
+        from tuiviewer.services.viewer.collector import settle
+
+        settle()  # later full garbage collections walk only what the running app makes
         app.run()
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from textual import events
 from textual.app import App, ScreenError
 from textual.dom import DOMNode
+from textual.keys import _character_to_key
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
@@ -111,6 +112,23 @@ class Opening:
         self._order._opening_ended(self)
 
 
+def typed_keys(event: events.Key | events.Paste) -> list[events.Key | events.Paste]:
+    """The keys a reader typed, for one key event from Textual's parser.
+
+    Esc and the key typed right behind it, arriving together (one packet over SSH, or read
+    late by the input thread of a busy machine), reach the parser as one Alt key: "Esc W" is
+    ``alt+shift+w``, which nothing binds, so the Esc was lost and the reader stayed where they
+    were. The app binds no Alt key with a character, so such a key is what was typed: Esc,
+    then the key. (Alt+Backspace, which text boxes bind, has no printable character.)
+    """
+    if not isinstance(event, events.Key) or not event.key.startswith("alt+"):
+        return [event]
+    character = event.character
+    if character is None or len(character) != 1 or not character.isprintable():
+        return [event]
+    return [events.Key("escape", "\x1b"), events.Key(_character_to_key(character), character)]
+
+
 def _is_escape(item: _Held) -> bool:
     return isinstance(item.event, events.Key) and item.event.key == "escape"
 
@@ -182,7 +200,7 @@ class KeyOrder:
             _ = self.app.screen
         except ScreenError:
             return False  # starting or closing: Textual's own handling
-        self._held.append(_Held(event))
+        self._held.extend(_Held(key) for key in typed_keys(event))
         await self._pump()
         return True
 

@@ -27,10 +27,15 @@ send and repaints only the rows that changed, renders window/level changes at mo
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from textual import events, on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
 from textual.widgets import Input, Static
 
 from tuiviewer.dicom.scanning import InstanceRecord
@@ -42,7 +47,7 @@ from tuiviewer.screens.viewer_beside import SideBySide
 from tuiviewer.screens.viewer_keys import VIEWER_BINDINGS, help_text
 from tuiviewer.screens.viewer_view import ViewControls
 from tuiviewer.services.jobs import RetrieveJob
-from tuiviewer.services.viewer import texts
+from tuiviewer.services.viewer import collector, texts
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy
 from tuiviewer.services.viewer.geometry import slice_position
@@ -53,15 +58,58 @@ from tuiviewer.services.viewer.slices import (
 )
 from tuiviewer.widgets.arrivals import ArrivalFeed
 from tuiviewer.widgets.cine import Cine, Throttle
+from tuiviewer.widgets.corner_texts import CornerTexts
 from tuiviewer.widgets.image.view import ImageView, badge_text
 from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.key_images import KeyImageMarks
 from tuiviewer.widgets.safe import shown
-from tuiviewer.widgets.stack_pane import StackPane
+from tuiviewer.widgets.stack_pane import LinkedImageView, StackPane
+from tuiviewer.widgets.tag_panel import TagPanel
 from tuiviewer.widgets.viewer_body import ViewerBody
 
 LOW_BANDWIDTH_WINDOW_S = 0.15
 """In low-bandwidth mode, window/level changes are rendered at most this often."""
+COLLECT_AFTER_FIRST_S = 0.25
+"""Garbage collection resumes this long after the first image is drawn (once it is sent)."""
+
+
+_WIDGETS: tuple[type[DOMNode], ...] = (
+    ViewerBody, CornerTexts, Horizontal, Vertical, StackPane, ImageView, LinkedImageView,
+    TagPanel, Input, Static, KeyFooter, ArrivalFeed,
+)  # fmt: skip
+"""The widget classes a viewer is made of (their default styles are parsed ahead)."""
+
+
+class _Bases:
+    """What Textual's ``_get_default_css`` reads of a node, for a class (no instance)."""
+
+    def __init__(self, cls: type[DOMNode]) -> None:
+        self._node_bases = DOMNode._css_bases(cls)
+
+
+def prepare_styles(app: App[Any]) -> None:
+    """Parse the viewer's style sheet and its widgets' default styles now, at a quiet moment,
+    not when the first viewer of the session is pushed: there Textual reparses every style
+    sheet of the app (80-110 ms on a busy machine) between Enter and the viewer's layout, and
+    the retrieve's thread waits for the event loop meanwhile. Once is enough."""
+    sheet = app.stylesheet
+    changed = False
+    # As Textual makes a screen's CSS_PATH absolute, so that the push finds it read.
+    path = str((Path(inspect.getfile(ViewerScreen)).parent / ViewerScreen.CSS_PATH).resolve())
+    if not sheet.has_source(path):
+        sheet.read(path)
+        changed = True
+    for cls in _WIDGETS:
+        for read_from, css, tie_breaker, scope in DOMNode._get_default_css(_Bases(cls)):  # type: ignore[arg-type]
+            if not sheet.has_source(*read_from):
+                sheet.add_source(
+                    css, read_from=read_from, is_default_css=True, tie_breaker=tie_breaker,
+                    scope=scope,
+                )  # fmt: skip
+                changed = True
+    if changed:
+        sheet.reparse()
+        sheet.update(app)
 
 
 class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
@@ -113,6 +161,7 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
         self.tags_visible = False
         self.keys = KeyImageMarks(self)
         """The key images of this study (the report editor's, else the saved draft's)."""
+        self._collector_held = False
 
     def study_in_view(self) -> StudyInView | None:
         """The study on show (ShowsStudy): F9 opens its report."""
@@ -123,6 +172,9 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # No garbage collection (a pause of every thread, the retrieve's too) until the first
+        # image is on screen: laying the viewer out would trigger a full one.
+        self._hold_collector(True)
         self.low_bandwidth = lean = workstation(self).low_bandwidth
         self.player.lean(lean)
         yield ViewerBody(self.decision, self.stack, low_bandwidth=lean, id="viewer")
@@ -134,7 +186,16 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
         if self.job is not None and self.stack.arriving is not None:
             yield ArrivalFeed(self.job, self.stack.arriving)
 
+    def _hold_collector(self, held: bool) -> None:
+        if held != self._collector_held:
+            self._collector_held = held
+            (collector.hold if held else collector.release)()
+
+    def on_unmount(self) -> None:
+        self._hold_collector(False)
+
     def on_mount(self) -> None:
+        self.set_timer(collector.HOLD_LIMIT_S, lambda: self._hold_collector(False))
         if self.decision.warning:
             self.notify(self.decision.warning, title="Graphics", severity="warning", timeout=10)
         self.query_one("#goto", Input).display = False
@@ -163,6 +224,10 @@ class ViewerScreen(ViewControls, SideBySide, ArrivalHooks):
         pane = message.pane
         pane.redraw()
         pane.update_title()
+        if pane is self.pane and self._collector_held:
+            # The first image is on its way to the terminal: the collections held back since
+            # Enter wait until the writer thread has sent it.
+            self.set_timer(COLLECT_AFTER_FIRST_S, lambda: self._hold_collector(False))
         if pane is not self.pane:
             self.body.update_link_text()
             return

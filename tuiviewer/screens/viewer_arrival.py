@@ -35,11 +35,14 @@ class ArrivalHooks(ViewerParts):
             sop = stack.slices[stack.index].record.sop_instance_uid if stack.slices else ""
             moved = series.relist(message.listed)  # the C-FIND answered more
             moved = series.add(message.records) or moved
+            for key, loaded in message.decoded:  # the first image, decoded as it landed
+                stack.source.frames.put(key, loaded, loaded.nbytes)
             if opened and series.count:  # the first slice is in: show it
                 sop = series.nearest(series.slot(sop) or 0) or sop
                 self.keys.load(series.study_uid)
             if moved or (opened and series.count):  # same slice, new index
                 self.stack = self._new_stack(self.stack_pos, [], half=False, arriving=series)
+                self.stack.source.frames = stack.source.frames  # decoded frames stay valid
                 self.stack.index = series.slot(sop) or 0
                 self.pane.replace_stack(self.stack)
                 self.request_render()

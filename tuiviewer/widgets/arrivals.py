@@ -2,9 +2,11 @@
 
 A widget without a look of its own: it listens to the retrieve queue for one job, reads the
 headers of the files that job wrote since it last looked (in a thread worker, never on the
-event loop) and posts :class:`ArrivalFeed.Arrived` to its screen. When the series being read is
-complete, or the job ends however it ends, the study's stacks are scanned from disk once more
-and come with the last message, so the viewer can become the ordinary one.
+event loop) and posts :class:`ArrivalFeed.Arrived` to its screen. The first image of the series
+on show is decoded there too, as soon as it lands, so the viewer's first frame only has to be
+sized and drawn. When the series being read is complete, or the job ends however it ends, the
+study's stacks are scanned from disk once more and come with the last message, so the viewer
+can become the ordinary one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from tuiviewer.exceptions import TuiviewerError
 from tuiviewer.screens.base import workstation
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.services.viewer.arrival import ArrivingSeries, listing
+from tuiviewer.services.viewer.slices import LoadedSlice, SliceRef, SliceSource
 from tuiviewer.services.viewer.stack import study_stacks
+
+#: A decoded slice and its key in a stack's cache of decoded frames (path, frame).
+Decoded = tuple[tuple[Path, int], LoadedSlice]
 
 
 def _record(path: Path) -> InstanceRecord | None:
@@ -30,6 +36,19 @@ def _record(path: Path) -> InstanceRecord | None:
         return read_record(path)
     except TuiviewerError:
         return None  # shown as unreadable once the stack is settled
+
+
+def _decode_first(records: list[InstanceRecord], series_uid: str) -> list[Decoded]:
+    """The first image of ``series_uid`` (any series when not known yet) among ``records``,
+    decoded; nothing when there is none or it cannot be decoded (the viewer says why)."""
+    first = next((r for r in records if r.rows and series_uid in ("", r.series_uid)), None)
+    if first is None:
+        return []
+    try:
+        loaded = SliceSource([SliceRef(first)]).load(0)
+    except TuiviewerError:
+        return []
+    return [((first.path, 0), loaded)] if loaded is not None else []
 
 
 def _first_series(records: list[InstanceRecord]) -> str:
@@ -60,6 +79,8 @@ class ArrivalFeed(Widget):
         stacks: list[list[InstanceRecord]] | None
         job: RetrieveJob
         listed: list[tuple[str, int | None]] = field(default_factory=list)
+        decoded: list[Decoded] = field(default_factory=list)
+        """The first image of the series on show, decoded ahead for the first frame."""
 
     def __init__(self, job: RetrieveJob, series: ArrivingSeries) -> None:
         super().__init__()
@@ -74,6 +95,8 @@ class ArrivalFeed(Widget):
         self._unsubscribe: Callable[[], None] = lambda: None
         self._busy = False
         self._reads = 0
+        self._decoded = False
+        """The first image of the series was decoded ahead (once is enough)."""
 
     def on_mount(self) -> None:
         job = self.job
@@ -116,6 +139,7 @@ class ArrivalFeed(Widget):
     def _read(self, paths: list[Path], ended: bool, first: bool) -> None:
         records: list[InstanceRecord] = []
         stacks = None
+        decoded: list[Decoded] = []
         try:
             uid = self.series.series_uid
             if first and uid:  # the first read: files an earlier attempt left too
@@ -123,10 +147,13 @@ class ArrivalFeed(Widget):
                 if folder.is_dir():
                     paths = [*sorted(folder.glob("*.dcm")), *paths]
             records = [r for r in map(_record, paths) if r is not None]
+            if not self._decoded:
+                decoded = _decode_first(records, uid)
+                self._decoded = bool(decoded)
             if ended:
                 store = workstation(self).store
                 found = study_stacks(self.job.study_uid, store.study_dir(self.job.study_uid))
                 stacks = [stack for stack in found or [] if any(r.rows for r in stack)]
         finally:  # even when a read failed: the feed must not stall
             listed = listing(self.job.inventory, uid or _first_series(records))
-            self.post_message(self.Arrived(records, stacks, self.job, listed))
+            self.post_message(self.Arrived(records, stacks, self.job, listed, decoded))

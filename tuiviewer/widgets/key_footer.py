@@ -7,6 +7,11 @@ in the order the screen declares them, ``?`` Help (which lists every key), the a
 then the F-keys that move between screens, then Quit. When they do not all fit it goes compact,
 then writes each screen key in its first word ("Read" for "Read report"), then leaves out the
 lowest-ranked keys (the screen's last ones never before the F-keys), never Esc or Help.
+
+It writes the keys itself, one widget for the line (Textual's footer mounts a widget per key:
+13 of the viewer's 41 widgets, each styled, laid out and painted while the viewer opens), and
+writes them again only when they change (Textual's footer remounted them on every bindings
+signal: a focus move, a screen shown, a resize). A click on a key presses it.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import Binding
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
+from textual.screen import Screen
+from textual.widget import Widget
 
 #: Under this many columns the footer starts compact (no padding around the keys).
 ROOMY = 110
@@ -94,14 +100,55 @@ def reserve(ranked: list[FooterEntry], kept: list[FooterEntry], short: bool) -> 
     return sum(e.width(True, short) for e in ranked if e.binding.key in ALWAYS and e not in kept)
 
 
-class KeyFooter(Footer):
-    """Textual's footer, ranked and fitted to the width (see the module docstring)."""
+class KeyFooter(Widget):
+    """The footer line, ranked and fitted to the width (see the module docstring)."""
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {"key-footer--key", "key-footer--description"}
+    DEFAULT_CSS = """
+    KeyFooter {
+        dock: bottom;
+        width: 1fr;
+        height: 1;
+        text-wrap: nowrap;
+        color: $footer-foreground;
+        background: $footer-background;
+        .key-footer--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .key-footer--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+    }
+    """
 
     def __init__(self) -> None:
-        super().__init__(show_command_palette=False)  # ctrl+p is in ? Help
-        self._width = 0
+        super().__init__()
         self.shown: list[str] = []
         """The keys on show, as the footer writes them ("o Open"), for tests and help."""
+        self._ready = False
+        """The screen has said its bindings once (before that they are not all known)."""
+        self._plan: tuple[bool, tuple[tuple[str, str, str, bool], ...]] | None = None
+        """What is written: compact or not, and per key (key, display, words, enabled)."""
+        self._spans: list[tuple[int, int, str, bool]] = []
+        """Where each key is on the line: first cell, cell after, key, enabled."""
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen[object]) -> None:
+        self._ready = True
+        if self.is_attached and screen is self.screen:
+            self.call_after_refresh(self._update)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update()
 
     def entries(self) -> list[FooterEntry]:
         """Every key the footer could show: one per action, the first key bound to it."""
@@ -122,27 +169,44 @@ class KeyFooter(Footer):
             )
         return found
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
+    def _update(self) -> None:
+        """Fit the keys to the width; repaint only when what is written changes."""
+        if not self._ready or not self.is_attached:
             return
-        width = self.size.width or self.app.size.width
-        kept, compact, short = fit(self.entries(), width)
-        self.set_reactive(Footer.compact, compact)
-        self.set_class(compact, "-compact")
-        self.shown = []
-        for entry in kept:
-            words = entry.words(short)
-            self.shown.append(f"{entry.key_display} {words}")
-            yield FooterKey(
-                entry.binding.key,
-                entry.key_display,
-                words,
-                entry.binding.action,
-                disabled=not entry.enabled,
-                tooltip=entry.tooltip or entry.binding.description,
-            ).data_bind(compact=Footer.compact)
+        kept, compact, short = fit(self.entries(), self.size.width or self.app.size.width)
+        keys = tuple((e.binding.key, e.key_display, e.words(short), e.enabled) for e in kept)
+        if (compact, keys) == self._plan:
+            return
+        self._plan = (compact, keys)
+        self.shown = [f"{display} {words}" for _key, display, words, _on in keys]
+        self.refresh()
 
-    def on_resize(self, event: events.Resize) -> None:
-        if event.size.width != self._width:
-            self._width = event.size.width
-            self.call_after_refresh(self.recompose)
+    def render(self) -> Text:
+        line = Text(no_wrap=True, overflow="crop")
+        self._spans = []
+        if self._plan is None:
+            return line
+        compact, keys = self._plan
+        key_style = self.get_component_rich_style("key-footer--key")
+        words_style = self.get_component_rich_style("key-footer--description")
+        for key, display, words, enabled in keys:
+            start, begin = line.cell_len, len(line.plain)
+            # As Textual's footer keys: " key words " roomy, "key words" and a gap compact.
+            line.append(display if compact else f" {display} ", key_style)
+            if words:
+                line.append(f" {words}" if compact else f"{words} ", words_style)
+            if not enabled:
+                line.stylize("dim", begin)
+            self._spans.append((start, line.cell_len, key, enabled))
+            if compact:
+                line.append(" ")
+        return line
+
+    def on_click(self, event: events.Click) -> None:
+        for start, end, key, enabled in self._spans:
+            if start <= event.x < end:
+                if enabled:
+                    self.app.simulate_key(key)
+                else:
+                    self.app.bell()
+                return

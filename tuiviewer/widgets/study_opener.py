@@ -62,6 +62,13 @@ class StudyOpener(Widget):
         self._unsubscribe: Callable[[], None] = workstation(self).queue.on_change(
             lambda _job: self.post_message(self.RetrieveMoved())
         )
+        self.call_after_refresh(self._prepare_viewer)
+
+    def _prepare_viewer(self) -> None:
+        """The viewer's styles parsed while the list is on show, not between Enter and it."""
+        from tuiviewer.screens.viewer import prepare_styles  # the viewer is above this widget
+
+        prepare_styles(self.app)
 
     def on_unmount(self) -> None:
         self._unsubscribe()

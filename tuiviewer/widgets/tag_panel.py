@@ -1,5 +1,8 @@
 """The tag panel beside the image: the tags of the slice the user stops on.
 
+The title and the tree are made when the panel is first used, not with the viewer: most
+readings never open it, and a hidden tree is still styled while the viewer opens.
+
 The read is debounced: a slice is read once it has stayed on screen for :data:`DEBOUNCE_S`,
 so scrolling through a stack does not read every file on the way, and another frame of the
 object already shown is not read again.
@@ -12,7 +15,6 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
@@ -65,17 +67,21 @@ class TagPanel(Vertical):
         self._timer: Timer | None = None
         self._wanted: Path | None = None
         self._loaded: LoadedFile | None = None
+        self._built = False
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="tags-title")
-        yield TagTree(id="tags")
+    def _build(self) -> None:
+        if not self._built:
+            self._built = True
+            self.mount(Static("", id="tags-title"), TagTree(id="tags"))
 
     @property
     def tag_tree(self) -> TagTree:
+        self._build()
         return self.query_one("#tags", TagTree)
 
     def at(self, ref: SliceRef, index: int, count: int) -> None:
         """The slice on screen is now ``ref``, number ``index`` (0-based) of ``count``."""
+        self._build()
         self._slice = (ref, index, count)
 
     def schedule(self) -> None:
@@ -165,6 +171,7 @@ class TagPanel(Vertical):
         self._title(f"Tags · {where}\n{whose}")
 
     def _title(self, content: str | Text) -> None:
+        self._build()
         title = self.query_one("#tags-title", Static)
         if isinstance(content, str):
             content = shown(content, lines=True)  # the file's name: shown literally, cleaned
