@@ -255,14 +255,15 @@ def grey_levels(
     values = _greys_of(pixels)
     if values.size == 0:
         return 0, 0
-    present = np.flatnonzero(np.bincount(values, minlength=256)).astype(np.uint8)
+    histogram = np.bincount(values, minlength=256)
+    present = np.flatnonzero(histogram).astype(np.uint8)
     if levels < MAX_GREY_LEVELS:
         # The same span as the palette's (padding is black, which the span leaves out).
         present = _quantise_span(present, levels)
     percent = to_percent(present)
     if tolerance and levels >= MAX_GREY_LEVELS:
         percent = within_one_percent(percent)
-    return int(np.unique(percent).size), int(np.count_nonzero(np.bincount(values, minlength=256)))
+    return int(np.unique(percent).size), int(present.size)
 
 
 @dataclass(frozen=True)
