@@ -6,10 +6,11 @@ Runs the real app in a pseudo-terminal (see ``wire_bytes.PtyApp``; ``--size`` ce
 writing the key and the last byte of the screen update that shows the new slice (so decoding,
 rendering, encoding and Textual's write are all inside). The viewer prefetches ahead in the
 scroll direction, as it does for a user. Target: p95 ≤ 40 ms in every mode and cell size.
-Also the app's CPU per step (every thread; the other sessions' load hardly moves it, unlike
-the latency: the figure to compare two trees by on a busy machine). After each mode: the time
-our encoder and the peers (see ``wire_bytes``) take for the same frame in this process, and p95
-as a ratio to them. ``--load`` keeps every core busy meanwhile.
+Also the app's CPU per step (every thread, the prefetch's decoding included): steadier than the
+latency on a busy machine, yet not load-free (a backed-up writer makes the pixel protocols send
+a draft and then the refined frame, two encodes for one step; caches are shared). After each
+mode: the time our encoder and the peers (see ``wire_bytes``) take for the same frame in this
+process, and p95 as a ratio to them. ``--load`` keeps every core busy meanwhile.
 
     .venv/bin/python benchmarks/slice_step.py --keep /tmp/bench/ct300
     .venv/bin/python benchmarks/slice_step.py --keep /tmp/bench/ct300 --size 100x30 --cell 8x16

@@ -57,7 +57,7 @@ SHOWN: dict[str, tuple[int, int]] = {}
 """Frame size (pixels) each mode's badge last said, from :func:`measure`: the peers get it."""
 CPU_PER_STEP: dict[str, float] = {}
 """Seconds of CPU (all its threads, user and system) the app spent per step in each mode's
-last :func:`measure`: a figure the other sessions' load hardly moves, unlike the latency."""
+last :func:`measure` (steadier than the latency on a busy machine, not load-free)."""
 
 #: How the pseudo-terminal answers the probe, per mode (what the real terminals answered).
 TERMINALS: dict[str, tuple[str, dict[bytes, bytes]]] = {
