@@ -10,15 +10,20 @@ for); cProfile roughly doubles the cost of Python calls, so read the shares, not
 from __future__ import annotations
 
 import cProfile
+import os
 import runpy
 import signal
 import sys
+import time
 from types import FrameType
 
 
 def main() -> None:
     out = sys.argv.pop(1)
-    profile = cProfile.Profile()
+    # TUIVIEWER_PROFILE_CPU=1: the event loop's CPU time (time.thread_time) instead of the wall
+    # clock, which on a machine others load counts the time the thread waited for a core.
+    cpu = os.environ.get("TUIVIEWER_PROFILE_CPU") == "1"
+    profile = cProfile.Profile(time.thread_time) if cpu else cProfile.Profile()
 
     def start(_signum: int, _frame: FrameType | None) -> None:
         profile.enable()

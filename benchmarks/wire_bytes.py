@@ -55,6 +55,9 @@ _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 _BADGE = re.compile(rb"(?:Sixel|Kitty|iTerm2|half-blocks) (\d+)\xc3\x97(\d+) px")
 SHOWN: dict[str, tuple[int, int]] = {}
 """Frame size (pixels) each mode's badge last said, from :func:`measure`: the peers get it."""
+CPU_PER_STEP: dict[str, float] = {}
+"""Seconds of CPU (all its threads, user and system) the app spent per step in each mode's
+last :func:`measure` (steadier than the latency on a busy machine, not load-free)."""
 
 #: How the pseudo-terminal answers the probe, per mode (what the real terminals answered).
 TERMINALS: dict[str, tuple[str, dict[bytes, bytes]]] = {
@@ -210,6 +213,11 @@ class PtyApp:
         done = self.drain(quiet)
         return done - sent, len(self.buffer) - mark
 
+    def cpu_seconds(self) -> float:
+        """CPU the app has used so far (user and system, every thread), from /proc."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mib(self) -> float:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         found = re.search(r"VmHWM:\s+(\d+) kB", status)
@@ -245,11 +253,13 @@ def measure(
             os.kill(app.proc.pid, signal.SIGUSR1)
             app.drain(0.2)
         times, sizes = [], []
+        cpu = app.cpu_seconds()
         for n in range(1, steps + 1):
             elapsed, size = app.step(n * 2.5)
             times.append(elapsed)
             sizes.append(size)
             time.sleep(0.02)
+        CPU_PER_STEP[graphics] = (app.cpu_seconds() - cpu) / steps
         if profile is not None:
             os.kill(app.proc.pid, signal.SIGUSR2)
             for _ in range(100):

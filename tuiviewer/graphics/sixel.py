@@ -82,14 +82,6 @@ def within_one_percent(percent: np.ndarray) -> np.ndarray:
     return np.where(percent >= 100, 100, (percent + 1) // 3 * 3)
 
 
-def _dense(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``index`` renumbered over the values it uses, and those values in order."""
-    used = np.flatnonzero(np.bincount(index.ravel(), minlength=size))
-    dense = np.zeros(size, dtype=np.uint16)
-    dense[used] = np.arange(len(used), dtype=np.uint16)
-    return dense[index], used
-
-
 def _quantise_span(values: np.ndarray, levels: int) -> np.ndarray:
     """``values`` (uint8) moved to the nearest of ``levels`` greys evenly spaced over the range
     of the values that are not black (a windowed CT spans a few dozen greys: 16 levels over
@@ -107,16 +99,27 @@ def _quantise_span(values: np.ndarray, levels: int) -> np.ndarray:
 
 
 def _grey_registers(
-    values: np.ndarray, levels: int, tolerance: int = 0
+    values: np.ndarray, levels: int, tolerance: int = 0, histogram: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Register per grey pixel (dense) and each register's percent, for at most ``levels``
-    (``tolerance`` 1: each within one percent of its own, see :func:`within_one_percent`)."""
-    if levels < MAX_GREY_LEVELS:
-        values = _quantise_span(values, levels)
-    percent = to_percent(values)
+    """Register per grey pixel (dense, uint16, the shape of ``values``) and each register's
+    percent, for at most ``levels`` (``tolerance`` 1: each within one percent of its own, see
+    :func:`within_one_percent`).
+
+    A register depends on the pixel's byte value alone, so the mapping is worked out on the
+    (at most 256) values the frame holds (``histogram``: their counts, when known) and applied
+    with one table look-up per pixel."""
+    if histogram is None:
+        histogram = np.bincount(values.ravel(), minlength=256)
+    present = np.flatnonzero(histogram).astype(np.uint8)
+    mapped = _quantise_span(present, levels) if levels < MAX_GREY_LEVELS else present
+    percent = to_percent(mapped)
     if tolerance and levels >= MAX_GREY_LEVELS:
         percent = within_one_percent(percent)
-    return _dense(percent, MAX_GREY_LEVELS)
+    used, register = np.unique(percent, return_inverse=True)  # ascending: dense from 0
+    table = np.zeros(256, dtype=np.uint16)
+    table[present] = register.astype(np.uint16)
+    index: np.ndarray = np.take(table, values)
+    return index, used
 
 
 def _median_cut(rgb: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -209,9 +212,10 @@ def fit_palette(
             grey_mask = None
     if grey_mask is None:
         levels = min(grey_levels, registers)
-        index, percent = _grey_registers(grey, levels, tolerance)
+        histogram = np.bincount(grey.ravel(), minlength=256)
+        index, percent = _grey_registers(grey, levels, tolerance, histogram)
         shown = np.repeat(from_percent(percent)[:, None], 3, axis=1)
-        distinct = int(np.count_nonzero(np.bincount(grey.ravel(), minlength=256)))
+        distinct = int(np.count_nonzero(histogram))
         return Palette(index, shown, len(percent), distinct, levels)
     colour_min = min(_MIN_COLOUR_REGISTERS, registers // 2)
     levels = max(2, min(grey_levels, registers - colour_min))
@@ -251,14 +255,15 @@ def grey_levels(
     values = _greys_of(pixels)
     if values.size == 0:
         return 0, 0
-    present = np.flatnonzero(np.bincount(values, minlength=256)).astype(np.uint8)
+    histogram = np.bincount(values, minlength=256)
+    present = np.flatnonzero(histogram).astype(np.uint8)
     if levels < MAX_GREY_LEVELS:
         # The same span as the palette's (padding is black, which the span leaves out).
         present = _quantise_span(present, levels)
     percent = to_percent(present)
     if tolerance and levels >= MAX_GREY_LEVELS:
         percent = within_one_percent(percent)
-    return int(np.unique(percent).size), int(np.count_nonzero(np.bincount(values, minlength=256)))
+    return int(np.unique(percent).size), int(present.size)
 
 
 @dataclass(frozen=True)
@@ -335,7 +340,8 @@ def encode_sixel(
     # The band's most common colour is painted first over the whole band: its pass becomes one
     # run, and the other colours' passes paint over it (0-bits leave pixels alone).
     # Pixels of each colour in each band (the padding rows count for the dropped colour).
-    band_keys = (np.arange(bands * BAND) // BAND)[:, None] * (ncolours + 1) + padded
+    band_keys = padded.astype(np.intp)
+    band_keys += (np.arange(bands * BAND, dtype=np.intp) // BAND * (ncolours + 1))[:, None]
     counts = np.bincount(band_keys.ravel(), minlength=bands * (ncolours + 1))
     counts = counts.reshape(bands, ncolours + 1)[:, :ncolours]
     dominant = counts.argmax(axis=1)
