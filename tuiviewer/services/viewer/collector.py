@@ -21,6 +21,7 @@ HOLD_LIMIT_S = 5.0
 """A viewer holds the collector off at most this long (a first image that never comes)."""
 
 _holders = 0
+_frozen = False
 _disabled_here = False
 
 
@@ -28,6 +29,16 @@ def settle() -> None:
     """Collect everything once, then freeze the survivors (start-up, before the UI runs)."""
     gc.collect()
     gc.freeze()
+
+
+def freeze_once() -> None:
+    """Freeze what the first image pane finds (the app and its first screens), once per process:
+    a full collection walks all of it, and one that fell during a slice step stalled it (200 ms
+    of CPU measured at the 40th step); frames and strips made later are collected as before."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 
 def hold() -> None:

@@ -41,7 +41,6 @@ told to show and Textual's hooks); the protocol painters are in
 
 from __future__ import annotations
 
-import gc
 import os
 import time
 from collections.abc import Callable, Hashable
@@ -66,6 +65,7 @@ from tuiviewer.graphics.probe import (
     cell_from_winsize,
     read_winsize,
 )
+from tuiviewer.services.viewer import collector
 from tuiviewer.widgets.image.badge import Shown, badge_text
 from tuiviewer.widgets.image.encoders import (
     CHEAP_LEVELS,
@@ -402,7 +402,7 @@ class ImageView(FrameEncoders, Placements):
     # ---- Textual ----------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.app.screen_change_signal.subscribe(self, self._screen_changed)
-        _freeze_start_up()
+        collector.freeze_once()
 
     def _screen_changed(self, screen: Screen[Any]) -> None:
         if screen is not self.screen:
@@ -526,20 +526,6 @@ class ImageView(FrameEncoders, Placements):
         self.post_message(
             self.Wheeled(-1, event.ctrl, event.meta, self.cell_to_pixel(event.x, event.y))
         )
-
-
-_frozen = False
-
-
-def _freeze_start_up() -> None:
-    """Keep the objects of start-up (modules, styles, the app and its first screens) out of
-    Python's cyclic collector, once per process: a full collection walks all of them, and one
-    that falls during a slice step stalls it (200 ms of CPU measured at the 40th step); the
-    objects made later, frames and strips, are still collected as before."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.freeze()
 
 
 _ids = iter(range(1, 1 << 30))
