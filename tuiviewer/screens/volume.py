@@ -45,7 +45,6 @@ from tuiviewer.screens.dialogs.help import HelpScreen
 from tuiviewer.screens.volume_keys import VOLUME_BINDINGS, help_text
 from tuiviewer.screens.volume_loading import VolumeFailed, VolumeLoading
 from tuiviewer.screens.volume_measure import MeasureActions
-from tuiviewer.screens.volume_paint import SeparateBoxes
 from tuiviewer.screens.volume_panes import LayoutActions
 from tuiviewer.services.viewer import layout_texts as lt
 from tuiviewer.services.viewer import layouts as ls
@@ -97,7 +96,7 @@ def open_volume(
     )
 
 
-class VolumeScreen(SeparateBoxes, LayoutActions, MeasureActions, VolumeLoading):
+class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
     """Reformats in a layout of panes, a shared crosshair, measurements."""
 
     CSS_PATH = "volume.tcss"
