@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -232,9 +233,12 @@ def _key_to_panes(app: PtyApp, key: bytes, pattern: str, quiet: float = 0.03) ->
     return app.drain(quiet) - sent
 
 
-def screen_figures(folder: Path, slices: int, steps: int) -> dict[str, list[float]]:
-    """Key → frame times in the real app: the viewer's step, then the volume screen's."""
-    app = PtyApp(folder, "halfcell", 120, 40)
+def screen_figures(
+    folder: Path, slices: int, steps: int, profile: Path | None = None
+) -> dict[str, list[float]]:
+    """Key → frame times in the real app: the viewer's step, then the volume screen's
+    (``profile``: a cProfile of the event loop over the → steps, see ``profiled.py``)."""
+    app = PtyApp(folder, "halfcell", 120, 40, profile=profile)
     try:
         app.open_viewer(slices)
         viewer = [app.step(n * 2.5)[0] for n in range(1, steps + 1)]
@@ -246,10 +250,15 @@ def screen_figures(folder: Path, slices: int, steps: int) -> dict[str, list[floa
             time.sleep(0.05)  # tapping, not holding: one key, one update
             axial.append(_key_to_panes(app, PGDN, rf"Axial {steps + 2 + n}/{slices}(?![0-9])"))
         sagittal = _last(app, rb"Sagittal (\d+)/")
+        if profile is not None:
+            os.kill(app.proc.pid, signal.SIGUSR1)
         for n in range(steps):
             time.sleep(0.05)
             # → moves +x: the sagittal pane (numbered from the patient's left) goes one down.
             across.append(_key_to_panes(app, RIGHT, rf"Sagittal {sagittal - 1 - n}/"))
+        if profile is not None:
+            os.kill(app.proc.pid, signal.SIGUSR2)
+            time.sleep(1.0)
         return {"viewer": viewer, "axial": axial, "across": across}
     finally:
         app.close()
@@ -356,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--growth", action="store_true", help="also a series arriving")
     parser.add_argument("--growth-only", action="store_true", help="only a series arriving")
     parser.add_argument("--pace", type=float, default=20.0, help="ms between two slices landing")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="with --screen: a cProfile of the app's event loop over the → steps (idle run)",
+    )
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child is not None:
@@ -373,7 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         for load in (False, True) if args.loaded or args.screen_only else (False,):
             with busy_machine(load) as state:
                 print(f"load average before: {os.getloadavg()[0]:.1f}")
-                screen_report(state, screen_figures(folder, args.slices, args.steps // 2))
+                profile = args.profile if not load else None
+                figures = screen_figures(folder, args.slices, args.steps // 2, profile)
+                screen_report(state, figures)
+                if profile is not None:
+                    from slice_step import print_profile
+
+                    print_profile(profile, args.steps // 2, top=40)
         if args.screen_only:
             return 0
     big_folder = ensure_series(args.keep_big, args.big) if args.big else None

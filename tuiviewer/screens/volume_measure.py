@@ -11,6 +11,7 @@ a prior's belong to its own report.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from textual.screen import Screen
 
@@ -53,11 +54,31 @@ class MeasureActions(Screen[None]):
     def request_render(self) -> None:  # the screen's
         raise NotImplementedError
 
+    _saved_cache: tuple[object, list[Measurement]] | None = None
+    _saved_path: tuple[str, Path] | None = None
+
     def _saved(self) -> list[Measurement]:
+        """The study's kept measurements, read again only when their file changed (the
+        readout counts them on every crosshair step)."""
+        store = workstation(self).measurements
         try:
-            return workstation(self).measurements.load(self.study_uid)
+            known = self._saved_path
+            if known is None or known[0] != self.study_uid:
+                known = self._saved_path = (self.study_uid, store.path_for(self.study_uid))
+            path = known[1]
+            try:
+                stat = path.stat()
+                stamp: object = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            except OSError:
+                stamp = (str(path), None)
+            cached = self._saved_cache
+            if cached is not None and cached[0] == stamp:
+                return list(cached[1])
+            saved = store.load(self.study_uid)
         except TuiviewerError:
             return []
+        self._saved_cache = (stamp, saved)
+        return list(saved)
 
     def _reload_drawn(self, source: int) -> None:
         """Saved measurements on images of ``source``'s volume, to draw on its panes."""

@@ -306,3 +306,34 @@ def test_a_step_recomputes_only_the_plane_it_moves() -> None:
     other_window = mpr_planes(volume, moved, size=(40, 40), window=Window(0, 100), previous=second)
     assert other_window is not None
     assert all(a.pixels is not b.pixels for a, b in zip(other_window, second, strict=True))
+
+
+@pytest.mark.parametrize("name", ["axial", "coronal", "sagittal"])
+@pytest.mark.parametrize("offset", [(0.0, 0.0, 0.0), (0.3, -0.45, 0.8)])
+def test_a_small_pane_reads_only_its_voxels_and_shows_the_same_values(
+    name: str, offset: tuple[float, float, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pane much smaller than the section is built from the voxels it samples only; its
+    values are those of the whole section resampled, to the last bit (on voxels and between
+    them, with a slice missing: NaN where there is no data)."""
+    import tuiviewer.render.mpr as mpr
+
+    values = RNG.integers(-1000, 1000, size=(40, 48, 56))
+    volume, _ = build(slices=40, rows=48, cols=56, values=values)
+    volume.slots[17] = -1  # a slice not loaded (yet)
+    at = tuple(c + d for c, d in zip(volume.geometry.centre(), offset, strict=True))
+    read: list[tuple[int, ...]] = []
+    original = mpr._voxels
+
+    def counted(*args: object) -> np.ndarray:
+        out = original(*args)  # type: ignore[arg-type]
+        read.append(out.shape)
+        return out
+
+    monkeypatch.setattr(mpr, "_voxels", counted)
+    small = plane(volume, name, at, size=(9, 11))  # type: ignore[arg-type]
+    assert read and all(math.prod(s) <= 4 * 9 * 11 for s in read), read
+    monkeypatch.setattr(mpr, "SPARSE_FROM", 10**9)  # the whole section, then resampled
+    whole = plane(volume, name, at, size=(9, 11))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(small.values, whole.values)
+    np.testing.assert_array_equal(small.pixels, whole.pixels)
