@@ -63,17 +63,25 @@ async def open_first_row(pilot: Any, app: TuiviewerApp, study: str) -> None:
     await pilot.press("enter")
 
 
+async def viewer_of_first_row(
+    pilot: Any, app: TuiviewerApp, study: str, gate: threading.Semaphore, let_go: int
+) -> ViewerScreen:
+    """Enter on the study's row, the PACS lets ``let_go`` instances go: the viewer it opens."""
+    await open_first_row(pilot, app, study)
+    gate.release(let_go)
+    await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
+    viewer = app.screen
+    assert isinstance(viewer, ViewerScreen)
+    return viewer
+
+
 async def test_enter_opens_on_the_first_slices_and_the_stack_grows(
     slow_pacs: tuple[PacedPacs, Node, str, threading.Semaphore], tmp_path: Path
 ) -> None:
     pacs, node, study, gate = slow_pacs
     app = app_on(node, tmp_path / "store")
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_first_row(pilot, app, study)
-        gate.release(2)
-        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
-        viewer = app.screen
-        assert isinstance(viewer, ViewerScreen)
+        viewer = await viewer_of_first_row(pilot, app, study, gate, 2)
         # Opened with almost nothing on disk: the PACS has let two instances go.
         assert len(app.store.instance_uids(study)) <= 2
         await until(pilot, lambda: viewer.shown_index is not None)
@@ -115,11 +123,7 @@ async def test_esc_and_w_typed_in_one_burst_leave_the_viewer_and_open_the_report
     _pacs, node, study, gate = slow_pacs
     app = app_on(node, tmp_path / "store")
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_first_row(pilot, app, study)
-        gate.release(2)
-        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
-        viewer = app.screen
-        assert isinstance(viewer, ViewerScreen)
+        viewer = await viewer_of_first_row(pilot, app, study, gate, 2)
         await until(pilot, lambda: viewer.shown_index is not None)
         view = viewer.view
         parser = XTermParser()
@@ -166,11 +170,7 @@ async def test_a_cancelled_retrieve_keeps_what_came_and_the_viewer_says_so(
     _pacs, node, study, gate = slow_pacs
     app = app_on(node, tmp_path / "store")
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_first_row(pilot, app, study)
-        gate.release(3)
-        await until(pilot, lambda: isinstance(app.screen, ViewerScreen))
-        viewer = app.screen
-        assert isinstance(viewer, ViewerScreen)
+        viewer = await viewer_of_first_row(pilot, app, study, gate, 3)
         await until(pilot, lambda: f"3 of {SLICES} arrived" in text(app))
         await pilot.press("end")  # waiting on a slice that will not come
         (job,) = app.jobs
