@@ -11,6 +11,7 @@ before stay.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
@@ -121,12 +122,8 @@ class WorklistScreen(Screen[None]):
 
     def _drafts_changed(self) -> None:
         changed = with_local_drafts(list(self.states.values()), workstation(self).drafts)
-        for status in changed:
-            self.states[status.study_uid] = status
-            self.table.state_changed(status)
-            self.side.state_changed(status)
         if changed:
-            self._show_counts()
+            self._apply_states(changed)
 
     @property
     def table(self) -> StudyTable:
@@ -271,7 +268,11 @@ class WorklistScreen(Screen[None]):
 
     @on(StatesFound)
     def _states_found(self, message: StatesFound) -> None:
-        for status in message.statuses:
+        self._apply_states(message.statuses)
+
+    def _apply_states(self, statuses: Iterable[StudyStatus]) -> None:
+        """New report states: the rows, the priors panel and the counts show them."""
+        for status in statuses:
             self.states[status.study_uid] = status
             self.table.state_changed(status)
             self.side.state_changed(status)
