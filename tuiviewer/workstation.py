@@ -274,4 +274,4 @@ class Workstation(App[None]):
                 return
             self.call_from_thread(opening.push, ViewerScreen(images[0], 0, stacks=images))
         finally:
-            self.call_from_thread(opening.end)
+            self.call_from_thread(opening.worker_done)

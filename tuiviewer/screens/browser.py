@@ -280,7 +280,7 @@ class BrowserScreen(Screen[None]):
         except TuiviewerError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error")
         finally:
-            self.app.call_from_thread(opening.end)
+            self.app.call_from_thread(opening.worker_done)
 
     # ---- de-identified export ---------------------------------------------------------------
     def action_view(self) -> None:

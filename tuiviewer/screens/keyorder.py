@@ -90,12 +90,14 @@ class Opening:
         self.cancelled = False
         """Esc was pressed before the screen came: the worker's result is not shown."""
         self.ended = False
+        self._pushed = False
 
     def push(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> None:
         """On the App's thread (``call_from_thread``): show ``screen`` (``callback`` gets what
         it is dismissed with), unless cancelled or its screen closed meanwhile."""
         if self.ended or not self.over.is_attached:
             return
+        self._pushed = True
         mounted = self._order.app.push_screen(screen, callback)
 
         async def then() -> None:
@@ -103,6 +105,12 @@ class Opening:
             self.end()
 
         self._order.app.call_later(then)
+
+    def worker_done(self) -> None:
+        """On the App's thread, the worker's last word (its ``finally``): unless it pushed a
+        screen (which ends this once mounted), no screen comes and the keys go on."""
+        if not self._pushed:
+            self.end()
 
     def end(self) -> None:
         """On the App's thread: no screen comes (or it is mounted); the keys go on."""

@@ -240,7 +240,7 @@ class ReportOutputs(Screen[None]):
                 dialog = ConfirmDialog(text, yes="Yes")
                 self.app.call_from_thread(opening.push, dialog, answer)
         finally:
-            self.app.call_from_thread(opening.end)
+            self.app.call_from_thread(opening.worker_done)
 
     def action_send(self) -> None:
         if self._writing():
