@@ -43,7 +43,7 @@ from tuiviewer.net.errors import (
 )
 from tuiviewer.net.tls import handshake_failed, handshake_reset, ssl_context, ssl_reason
 from tuiviewer.net.trace import AssociationTrace, uid_name
-from tuiviewer.net.upperlayer import address_infos
+from tuiviewer.net.upperlayer import BUSY_PAUSE_S, address_infos, busy_with_ours, note_closed
 from tuiviewer.safetext import clean
 
 # pynetdicom logs whole C-FIND/C-GET identifiers (patient names, IDs) at INFO by default.
@@ -165,6 +165,7 @@ def associate(
     handlers: Sequence[tuple[Any, ...]] = (),
     ae: AE | None = None,
     max_pdu: int = DEFAULT_MAX_PDU,
+    ask_again: bool = True,
     _again: int = 0,
 ) -> Iterator[Association]:
     """Open an association with ``node`` proposing ``contexts``; release it on exit.
@@ -180,6 +181,9 @@ def associate(
             ``(evt.EVT_C_STORE, on_store)`` for C-GET.
         ae: an AE to use instead of a new one (its timeouts are set from ``node``).
         max_pdu: our maximum PDU receive size in bytes.
+        ask_again: a transient rejection just after we closed an association to ``node``
+            is asked again for up to 2 s (the peer may still count the one we closed); False
+            for an association that is only extra capacity.
 
     Yields:
         The established association.
@@ -283,17 +287,18 @@ def associate(
     if not assoc.is_established:
         error = _failure(node, assoc, trace)
         trace.set_outcome(f"failed: {error.message}")
-        rejected = isinstance(error, AssociationRejected)
-        if rejected and (_again or any([free(node) for free in ON_REJECTED])):
-            # The peer may count the one we closed for a moment longer: up to 2 s of tries.
-            trace.note("asked again after closing an idle association of ours to the peer")
-            time.sleep(0.25)
-            with associate(
-                node, requested, trace=trace, roles=roles, handlers=handlers,
-                max_pdu=max_pdu, _again=(_again or _AGAIN) - 1,
-            ) as again:  # fmt: skip
-                yield again
-            return
+        if isinstance(error, AssociationRejected) and ask_again:
+            freed = bool(_again or any([free(node) for free in ON_REJECTED]))
+            if freed or busy_with_ours(node, error):
+                # The peer may count the one we closed for a moment longer: up to 2 s of tries.
+                trace.note("asked again: the peer may still count an association we closed")
+                time.sleep(BUSY_PAUSE_S)
+                with associate(
+                    node, requested, trace=trace, roles=roles, handlers=handlers,
+                    max_pdu=max_pdu, _again=(_again or _AGAIN) - 1 if freed else 0,
+                ) as again:  # fmt: skip
+                    yield again
+                return
         raise error
 
     trace.associate_ms = trace.elapsed_ms()
@@ -310,6 +315,7 @@ def associate(
         raise
     finally:
         _close(assoc, trace, abort=failed)
+        note_closed(node)
 
 
 def _close(assoc: Association, trace: AssociationTrace, *, abort: bool) -> None:

@@ -104,7 +104,9 @@ class _Lane:
             return
         try:
             handlers = [(evt.EVT_C_STORE, self.handle)]
-            with associate(node, contexts, roles=roles, handlers=handlers) as assoc:
+            with associate(
+                node, contexts, roles=roles, handlers=handlers, ask_again=False
+            ) as assoc:
                 require_context(assoc, [GET_MODEL])
                 self.drive(assoc, source, node, "get", cancel, on_series_done)
         except NetError as exc:

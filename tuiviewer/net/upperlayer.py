@@ -88,6 +88,34 @@ def address_infos(node: Node) -> list[Any]:
     return infos
 
 
+#: When we last closed an association to a peer (host, port). A peer that takes few
+#: associations may count one we closed for a moment longer (pynetdicom's counts it until
+#: its thread ends) and refuse the next with "Rejected Transient".
+_CLOSED: dict[tuple[str, int], float] = {}
+_CLOSED_LOCK = threading.Lock()
+#: A transient rejection this soon after we closed one of ours is asked again...
+BUSY_WINDOW_S = 2.0
+#: ...after this pause.
+BUSY_PAUSE_S = 0.25
+
+
+def note_closed(node: Node) -> None:
+    """We released or aborted an association to ``node`` just now."""
+    with _CLOSED_LOCK:
+        _CLOSED[(node.host, node.port)] = time.monotonic()
+
+
+def busy_with_ours(node: Node, error: AssociationRejected) -> bool:
+    """``error`` is a transient rejection and we closed an association to ``node`` less
+    than :data:`BUSY_WINDOW_S` ago: the peer may still count it, so asking again after
+    :data:`BUSY_PAUSE_S` may succeed."""
+    if error.result != _RESULTS[2]:
+        return False
+    with _CLOSED_LOCK:
+        closed = _CLOSED.get((node.host, node.port))
+    return closed is not None and time.monotonic() - closed < BUSY_WINDOW_S
+
+
 class _Dropped(AssociationAborted):
     """The connection closed or failed under us (no A-ABORT)."""
 
@@ -229,11 +257,22 @@ class UpperLayer:
 
     # ---------------------------------------------------------------- connection
     def open(self, contexts: Sequence[tuple[int, str, Sequence[str]]]) -> None:
-        """Connect (TLS if the node says so) and negotiate ``contexts``.
+        """Connect (TLS if the node says so) and negotiate ``contexts``; a transient
+        rejection just after we closed one of ours is asked again (:func:`busy_with_ours`).
 
         Raises:
             ConnectionFailed, TlsFailed, NetTimeout, AssociationRejected, AssociationAborted.
         """
+        while True:
+            try:
+                self._open_once(contexts)
+                return
+            except AssociationRejected as exc:
+                if not busy_with_ours(self.node, exc):
+                    raise
+            time.sleep(BUSY_PAUSE_S)
+
+    def _open_once(self, contexts: Sequence[tuple[int, str, Sequence[str]]]) -> None:
         node = self.node
         verb = "over TLS " if node.tls is not None else ""
         family, socktype, proto, _, address = address_infos(node)[0]
@@ -282,7 +321,7 @@ class UpperLayer:
                 f"([nodes.{name}.tls] in nodes.toml)."
             ) from exc
         if kind == 0x03:
-            self._close()
+            self._close(established=False)
             raise rejection(node, body)
         if kind != 0x02:
             self.protocol_error(f"answered the association request with a PDU of type 0x{kind:02X}")
@@ -325,12 +364,15 @@ class UpperLayer:
             pass
         finally:
             sock.close()
+            note_closed(self.node)
 
-    def _close(self) -> None:
+    def _close(self, *, established: bool = True) -> None:
         with self._lock:
             sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+            if established:
+                note_closed(self.node)
 
     # ---------------------------------------------------------------- messages
     def send_message(self, context_id: int, command: bytes, dataset: bytes | None) -> None:
