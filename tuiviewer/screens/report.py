@@ -21,6 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Header
 
 from tuiviewer.exceptions import TuiviewerError
@@ -53,7 +54,7 @@ from tuiviewer.services.report_desk import (
     report_context,
 )
 from tuiviewer.widgets.key_footer import KeyFooter
-from tuiviewer.widgets.report.sections import SectionsEditor
+from tuiviewer.widgets.report.sections import SectionArea, SectionsEditor
 from tuiviewer.widgets.report.status import EditorStatus
 from tuiviewer.widgets.report.study_side import StudySide
 
@@ -139,6 +140,16 @@ class ReportScreen(HoldsKeys, ReportOutputs):
     def snippets(self) -> dict[str, str]:
         """The ``;keyword`` snippets the sections expand."""
         return dict(self.editor.snippets)
+
+    def set_focus(
+        self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False
+    ) -> None:
+        """A section taking the focus is scrolled into view only as far as needed, so the
+        one above it, just typed in, stays on screen where there is room."""
+        section = scroll_visible and isinstance(widget, SectionArea)
+        super().set_focus(widget, scroll_visible=not section, from_app_focus=from_app_focus)
+        if isinstance(widget, SectionArea) and section and self.focused is widget:
+            self.call_later(self.editor.bring_into_view, widget)
 
     def on_mount(self) -> None:
         self.sub_title = "Report"

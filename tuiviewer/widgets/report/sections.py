@@ -67,6 +67,16 @@ class SectionsEditor(VerticalScroll):
         await self.remove_children()
         await self.show(report)
 
+    def bring_into_view(self, area: SectionArea) -> None:
+        """Scroll only as far as needed to show ``area`` under its title. (Textual scrolls a
+        newly focused widget to the centre: at 80×24, Tab into the second section moved the
+        first, just typed in, out of view, and the reader could not see their words.)"""
+        siblings = list(self.children)
+        at = siblings.index(area) if area in siblings else -1
+        if at > 0:
+            self.scroll_to_widget(siblings[at - 1], animate=False)
+        self.scroll_to_widget(area, animate=False)
+
     def focus_first(self) -> None:
         areas = self.query(SectionArea)
         if areas:
