@@ -40,6 +40,7 @@ def write_series(
     frame: str,
     slices: int,
     spacing: float,
+    number: int | None = None,
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     series = imagegen.sphere_series(slices=slices, slice_spacing=spacing)
@@ -48,6 +49,8 @@ def write_series(
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, uid, frame
         ds.PatientName, ds.PatientID, ds.StudyDate = "Sphere^Phantom", "SPH1", date
         ds.StudyDescription, ds.SeriesDescription = "CT Thorax", description
+        if number is not None:
+            ds.SeriesNumber = number
         imagegen.save(ds, folder / f"{n:03}.dcm")
     return folder
 
