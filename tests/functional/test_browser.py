@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pydicom
+import pytest
 from textual import events
 from textual.widgets import Input
 
+import tuiviewer.screens.browser as browser_module
 from tests.conftest import testdata as sample_file
 from tests.functional.helpers import browser, new_app, settle, static_text
+from tests.unit.services.test_layouts import write_series
+from tuiviewer.dicom import scanning
 from tuiviewer.dicom.elements import walk
 from tuiviewer.screens.dialogs.common import PathDialog
 from tuiviewer.screens.dialogs.edit import EditValueDialog
@@ -271,3 +276,34 @@ async def test_deidentified_export_of_a_study(sample_folder: Path, tmp_path: Pat
     assert exported.SOPInstanceUID != ct.SOPInstanceUID
     assert exported.PatientIdentityRemoved == "YES"
     assert str(ct.PatientName).encode() not in written[0].read_bytes()
+
+
+@pytest.mark.parametrize("batch", [1, 100])
+async def test_the_tree_lists_series_in_order_however_the_scan_batches_fell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """Series by number whether the scan sent the folder a file at a time (the 1 mm thorax,
+    first on disk, listed before the scout was found) or in one batch (then `v` opens the
+    first: the cursor was put on the first instance of the first batch)."""
+    study = pydicom.uid.generate_uid()
+    common = {"study": study, "date": "20240102", "frame": pydicom.uid.generate_uid()}
+    write_series(tmp_path / "a", description="thorax 1mm", slices=4, spacing=1.0, number=3,
+                 **common)  # fmt: skip
+    write_series(tmp_path / "b", description="scout", slices=2, spacing=4.0, number=1,
+                 **common)  # fmt: skip
+    write_series(tmp_path / "c", description="thorax 5mm", slices=2, spacing=5.0, number=2,
+                 **common)  # fmt: skip
+    one_by_one = functools.partial(scanning.scan, batch_size=batch, max_interval=60.0)
+    monkeypatch.setattr(browser_module, "scan", one_by_one)
+    app = new_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tree = browser(pilot).query_one(StudyTree)
+        (patient,) = tree.root.children
+        (node,) = patient.children
+        assert [str(s.label).split("  ")[1] for s in node.children] == [
+            "scout", "thorax 5mm", "thorax 1mm",
+        ]  # fmt: skip
+        if batch == 100:  # the cursor goes to the first instance of the first batch
+            request = tree.stack_to_view()
+            assert request is not None and request.records[0].series_description == "scout"

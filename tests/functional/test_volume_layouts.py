@@ -35,9 +35,8 @@ FRAME = pydicom.uid.generate_uid()
 def two_studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("layouts")
     now, before = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
-    # Numbered as a scanner would: the browser lists a study's series by number, and `v` opens
-    # the first. (Unnumbered, they are listed by description once the scan ends, the scout
-    # first; while it runs, in the order found: which one `v` opened depended on timing.)
+    # Numbered so that the study's first series, the one `v` opens, is the 1 mm thorax (the
+    # tree lists series by number, then description: unnumbered, the scout would be first).
     write_series(root / "a-now", study=now, date="20240102", description="thorax 1mm",
                  frame=FRAME, slices=40, spacing=1.0, number=1)  # fmt: skip
     write_series(root / "a-now-scout", study=now, date="20240102", description="scout",
@@ -54,7 +53,7 @@ def new_app(folder: Path, config: Config | None = None) -> TuiviewerApp:
 async def open_volume(pilot: Pilot[None], panes: int = 3) -> VolumeScreen:
     viewer = await open_viewer(pilot)
     assert viewer.slices[0].record.study_date == "20240102", "the viewer opened the prior"
-    assert viewer.slices[0].record.series_description == "thorax 1mm", "it opened the scout"
+    assert viewer.slices[0].record.series_description == "thorax 1mm", "not the study's thorax"
     await pilot.press("M")
     screen = pilot.app.screen
     assert isinstance(screen, VolumeScreen), type(screen)

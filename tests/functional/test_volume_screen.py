@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import math
 import re
+import time
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -29,6 +31,7 @@ from tuiviewer.commands.report import run_report_new, run_report_show
 from tuiviewer.reports.measurements import MeasurementKind, MeasurementStore
 from tuiviewer.screens.dialogs.choose import ChooseDialog
 from tuiviewer.screens.volume import VolumeScreen
+from tuiviewer.services.viewer import layouts as ls
 
 RADIUS = 12.0
 SLICES = 40
@@ -369,6 +372,21 @@ async def test_a_zoomed_pane_follows_the_crosshair_the_arrows_move(sphere_folder
         x, y = frame.image.crosshair
         height, width = frame.image.pixels.shape[:2]
         assert 0 <= x < width and 0 <= y < height
+
+
+async def test_a_zoomed_pane_follows_the_crosshair_while_its_renders_lag_behind_the_keys(
+    sphere_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same burst on a busy machine: each render takes 150 ms, so the arrows come while
+    the frame on screen is still at fit or 2×; the pane still ends with the crosshair in it."""
+    render = ls.render_layout
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.15)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(ls, "render_layout", slow)
+    await test_a_zoomed_pane_follows_the_crosshair_the_arrows_move(sphere_folder)
 
 
 def run_show(path: Path) -> str:

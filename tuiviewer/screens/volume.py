@@ -51,7 +51,7 @@ from tuiviewer.services.viewer import layouts as ls
 from tuiviewer.services.viewer import view as views
 from tuiviewer.services.viewer import volume_view as vv
 from tuiviewer.services.viewer.arrival import ArrivingSeries, ArrivingStudy
-from tuiviewer.services.viewer.layouts import Hanging, Source
+from tuiviewer.services.viewer.layouts import Hanging, PaneSpec, Source
 from tuiviewer.services.viewer.volume_view import Drawn, PaneFrame, VolumeView
 from tuiviewer.widgets.key_footer import KeyFooter
 from tuiviewer.widgets.mpr_pane import MprPane
@@ -66,6 +66,8 @@ class PanesRendered(Message):
 
     view: VolumeView | None
     frames: list[PaneFrame]
+    state: Hanging | None = None
+    """The layout they were drawn for (each pane's zoom and pan)."""
 
 
 def open_volume(
@@ -137,6 +139,8 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         self.problem: str | None = None
         """Why there is no volume of the series in view, once that is known."""
         self.frames: dict[int, PaneFrame] = {}
+        self.framed: dict[int, PaneSpec] = {}
+        """The pane as each frame on screen was drawn (its zoom and pan)."""
         self.drawn: dict[int, dict[str, Drawn]] = {}
         self.notes: list[str] = []
         """What the reader should know of the volume (gaps, tilt, averaging, slices left out)."""
@@ -296,7 +300,7 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         except TuiviewerError as exc:
             self.post_message(VolumeFailed(exc.message))
             frames = None
-        self.post_message(PanesRendered(ls.active_view(state, views), frames or []))
+        self.post_message(PanesRendered(ls.active_view(state, views), frames or [], state))
 
     @on(PanesRendered)
     def _rendered(self, message: PanesRendered) -> None:
@@ -305,6 +309,8 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
         for frame in message.frames:
             if frame.pane < len(panes):
                 self.frames[frame.pane] = frame
+                if message.state is not None and frame.pane < len(message.state.panes):
+                    self.framed[frame.pane] = message.state.panes[frame.pane]
                 panes[frame.pane].show(frame, hurry=self._dirty)
         self._update(message.view)
         if self._dirty:
@@ -428,15 +434,19 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
             self._update()
 
     def _follow_crosshair(self) -> None:
-        """Zoomed panes pan to keep the crosshair in view (their pictures are the frames on
-        screen: same zoom and grid, so a crosshair's pixel there is its pixel next)."""
+        """Zoomed panes pan to keep the crosshair in view. The crosshair's pixel is found in
+        the frame on screen, then carried to the zoom and pan the pane has now: keys in a
+        burst (z z → →) change them before that frame's successor is drawn, and a pixel of
+        the old grid taken as one of the new let the crosshair run out of the pane."""
         where = {}
         for pane in self.hanging.visible:
             spec, frame = self.hanging.panes[pane], self.frames.get(pane)
             view = self.views.get(spec.source)
             if spec.zoom > 1.0 and frame is not None and view is not None:
                 height, width = frame.image.pixels.shape[:2]
-                where[pane] = (frame.image.pixel_of(view.at), (width, height))
+                drawn = self.framed.get(pane, spec)
+                at = ls.regridded(frame.image.pixel_of(view.at), drawn, spec, (width, height))
+                where[pane] = (at, (width, height))
         if where:
             self.hanging = ls.followed(self.hanging, where)
 

@@ -94,36 +94,51 @@ class StudyTree(Tree[StudyRef]):
         self._stacks: dict[str, StackNode] = {}
 
     def update_from(self, index: StudyIndex, changed: set[str]) -> None:
-        """Add or refresh the nodes of the studies in ``changed``, keeping expansion state."""
-        for patient in index.patients():
+        """Add or refresh the nodes of the studies in ``changed``, keeping expansion state.
+
+        A node is added where the index orders it (patients by name, studies newest first,
+        series by number), not after the ones already there: the tree of a folder reads the
+        same however the scan's batches fell (a study's first series is what `v` opens)."""
+        patients = index.patients()
+        anchors = _anchors([p.key for p in patients], self._patients, self.root)
+        for patient in patients:
             studies = [s for s in patient.studies if s.uid in changed]
             if not studies:
                 continue
             pnode = self._patients.get(patient.key)
             if pnode is None:
                 pnode = self.root.add(
-                    patient_label(patient), data=StudyRef("patient", patient.key), expand=True
+                    patient_label(patient),
+                    data=StudyRef("patient", patient.key),
+                    before=anchors[patient.key],
+                    expand=True,
                 )
                 self._patients[patient.key] = pnode
             else:
                 pnode.set_label(patient_label(patient))
             for study in studies:
-                self._update_study(pnode, study)
+                self._update_study(pnode, study, [s.uid for s in patient.studies])
 
-    def _update_study(self, pnode: TreeNode[StudyRef], study: StudyNode) -> None:
+    def _update_study(self, pnode: TreeNode[StudyRef], study: StudyNode, order: list[str]) -> None:
         snode = self._studies.get(study.uid)
         if snode is None:
-            snode = pnode.add(study_label(study), data=StudyRef("study", study.uid), expand=True)
+            before = _anchors(order, self._studies, pnode)[study.uid]
+            snode = pnode.add(
+                study_label(study), data=StudyRef("study", study.uid), before=before, expand=True
+            )
             self._studies[study.uid] = snode
         else:
             snode.set_label(study_label(study))
-        for series in study.series:
+        keys = [f"{study.uid}|{series.uid}" for series in study.series]
+        anchors = _anchors(keys, self._series, snode)
+        for series, key in zip(study.series, keys, strict=True):
             # A series UID is only unique within its study here: damaged files (or files
             # without one) can share it across studies, and none may hide another's instances.
-            key = f"{study.uid}|{series.uid}"
             senode = self._series.get(key)
             if senode is None:
-                senode = snode.add(series_label(series), data=StudyRef("series", series.uid))
+                senode = snode.add(
+                    series_label(series), data=StudyRef("series", series.uid), before=anchors[key]
+                )
                 self._series[key] = senode
             else:
                 senode.set_label(series_label(series))
@@ -230,6 +245,22 @@ class StudyTree(Tree[StudyRef]):
         node: TreeNode[StudyRef] | None = self.cursor_node or self.first_instance_node()
         records = self.stack_records(node) if node is not None else []
         return records[0] if records else None
+
+
+def _anchors(
+    order: list[str], present: dict[str, TreeNode[StudyRef]], parent: TreeNode[StudyRef]
+) -> dict[str, TreeNode[StudyRef] | None]:
+    """For each key of ``order``, the node already under ``parent`` that a new node of that key
+    goes before: the next one in ``order`` that is there (None: it goes last). Adding the new
+    ones in ``order`` keeps every sibling in order (one pass, however many there are)."""
+    anchors: dict[str, TreeNode[StudyRef] | None] = {}
+    after: TreeNode[StudyRef] | None = None
+    for key in reversed(order):
+        anchors[key] = after
+        node = present.get(key)
+        if node is not None and node.parent is parent:
+            after = node
+    return anchors
 
 
 @dataclass(frozen=True)

@@ -344,3 +344,24 @@ def test_two_volumes_share_the_budget_or_the_second_is_refused() -> None:
     assert ls.start_budget(total, [40 * 2**20, 40 * 2**20]) == 54 * 2**20
     assert ls.start_budget(total, [60 * 2**20, 40 * 2**20]) == 32 * 2**20
     assert ls.start_budget(total, [60 * 2**20]) == total
+
+
+def test_a_pixel_of_one_zoom_and_pan_regridded_is_its_pixel_at_another(
+    sources: list[ls.Source], volumes: dict[int, Volume]
+) -> None:
+    """The crosshair's pixel in a frame drawn at one zoom and pan, carried to another, is where
+    the frame drawn at that one puts it (the follow reads the frame on screen, keys in a burst
+    change the zoom before the next frame is drawn)."""
+    volume = volumes[0]
+    view = vv.moved_in_plane(volume, VolumeView(at=volume.geometry.centre()), 9, -5)
+    state = ls.with_grid(Hanging(), Grid.ONE, sources)
+    frames = ls.render_layout(volumes, state, {0: view}, {0: (96, 96)})
+    assert frames is not None
+    size = frames[0].image.pixels.shape[1::-1]
+    for step in [(1, None), (1, (70.0, 30.0)), (1, None), (-1, (10.0, 80.0))]:
+        drawn, at = state.spec, frames[0].image.pixel_of(view.at)
+        state = ls.panned(ls.zoomed(state, step[0], size, step[1]), 1, -1, size)
+        frames = ls.render_layout(volumes, state, {0: view}, {0: (96, 96)})
+        assert frames is not None
+        moved = ls.regridded(at, drawn, state.spec, size)
+        assert moved == pytest.approx(frames[0].image.pixel_of(view.at), abs=1e-6)

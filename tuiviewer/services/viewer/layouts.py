@@ -309,6 +309,20 @@ def panned(state: Hanging, dx: int, dy: int, size: tuple[int, int] | None) -> Ha
     return _set_spec(state, replace(spec, pan=clamp_pan(pan, spec.zoom, size)))
 
 
+def regridded(
+    at: tuple[float, float], drawn: PaneSpec, spec: PaneSpec, size: tuple[int, int]
+) -> tuple[float, float]:
+    """Pixel ``at`` (x, y) of a picture ``size`` drawn with ``drawn``'s zoom and pan: the same
+    point's pixel in the picture drawn with ``spec``'s (see :func:`zoomed`: pixel x shows what
+    lies (x - centre - pan) / zoom pixels of the fitted picture from its middle)."""
+    out = []
+    for value, length, old_pan, new_pan in zip(at, size, drawn.pan, spec.pan, strict=True):
+        centre = (length - 1) / 2.0
+        fitted = (value - centre - old_pan) / drawn.zoom
+        out.append(centre + new_pan + fitted * spec.zoom)
+    return (out[0], out[1])
+
+
 FOLLOW_MARGIN = 0.1
 """A zoomed pane pans when the crosshair comes nearer its edge than this part of its size."""
 
