@@ -21,7 +21,9 @@ from tuiviewer.screens.viewer import ViewerScreen
 from tuiviewer.services.jobs import RetrieveJob
 from tuiviewer.store import LocalStore
 
-SLICES = 80
+# 240 slices of 256² (30 MB): on loopback 80 could all land before the viewer was up, and the
+# test then saw a whole series (3 of 3 here, with c714326 too), not one arriving.
+SLICES = 240
 
 
 @pytest.fixture(scope="module")
