@@ -146,9 +146,11 @@ class ReportScreen(HoldsKeys, ReportOutputs):
     ) -> None:
         """A section taking the focus is scrolled into view only as far as needed, so the
         one above it, just typed in, stays on screen where there is room."""
-        section = scroll_visible and isinstance(widget, SectionArea)
-        super().set_focus(widget, scroll_visible=not section, from_app_focus=from_app_focus)
-        if isinstance(widget, SectionArea) and section and self.focused is widget:
+        if not (scroll_visible and isinstance(widget, SectionArea)):
+            super().set_focus(widget, scroll_visible, from_app_focus)
+            return
+        super().set_focus(widget, scroll_visible=False, from_app_focus=from_app_focus)
+        if self.focused is widget:
             self.call_later(self.editor.bring_into_view, widget)
 
     def on_mount(self) -> None:

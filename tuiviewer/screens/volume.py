@@ -236,8 +236,10 @@ class VolumeScreen(LayoutActions, MeasureActions, VolumeLoading):
             was = old.panes[pane] if pane < len(old.panes) else None
             if was is None or (was.source, was.plane) != (spec.source, spec.plane):
                 self.frames.pop(pane, None)
+                self.framed.pop(pane, None)
         for pane in [p for p in self.frames if p >= len(state.panes)]:
             del self.frames[pane]
+            self.framed.pop(pane, None)
         self.hanging = state
         if grid_changed:
             self._lay_out()
